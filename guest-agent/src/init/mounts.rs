@@ -1,0 +1,58 @@
+//! The kernel filesystems every later step needs (/proc for the command
+//! line, /dev for devices, /sys for modules and cgroups). Mount points are
+//! created when missing; a filesystem that is already mounted is left alone.
+
+use std::path::Path;
+
+use nix::mount::{MsFlags, mount};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot mount {fstype} on {target}: {source}")]
+pub struct MountError {
+    fstype: &'static str,
+    target: &'static str,
+    #[source]
+    source: nix::Error,
+}
+
+struct KernelMount {
+    fstype: &'static str,
+    target: &'static str,
+    flags: MsFlags,
+    data: Option<&'static str>,
+}
+
+const KERNEL_MOUNTS: &[KernelMount] = &[
+    KernelMount {
+        fstype: "proc",
+        target: "/proc",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        data: None,
+    },
+    KernelMount {
+        fstype: "sysfs",
+        target: "/sys",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        data: None,
+    },
+    KernelMount {
+        fstype: "devtmpfs",
+        target: "/dev",
+        flags: MsFlags::MS_NOSUID,
+        data: Some("mode=0755"),
+    },
+];
+
+pub fn mount_kernel_filesystems() -> Result<(), MountError> {
+    for m in KERNEL_MOUNTS {
+        let _ = std::fs::create_dir_all(m.target);
+        match mount(Some(m.fstype), Path::new(m.target), Some(m.fstype), m.flags, m.data) {
+            // EBUSY: the kernel (CONFIG_DEVTMPFS_MOUNT) or an earlier stage did it.
+            Ok(()) | Err(nix::Error::EBUSY) => {}
+            Err(source) => {
+                return Err(MountError { fstype: m.fstype, target: m.target, source });
+            }
+        }
+    }
+    Ok(())
+}

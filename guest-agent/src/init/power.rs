@@ -1,0 +1,20 @@
+//! Ending the VM.
+//!
+//! berth's guest kernel has no ACPI, so a power-off request would only halt
+//! the CPUs and leave the VMM waiting. A berth VM ends the way a Firecracker
+//! VM does: the guest resets (the kernel writes 0xFE to the i8042 with
+//! `reboot=k`, or triple-faults), and the VMM treats the reset as the end of
+//! the machine. QEMU behaves the same with `-no-reboot`.
+
+use nix::sys::reboot::{RebootMode, reboot};
+
+pub fn power_off() -> ! {
+    nix::unistd::sync();
+    let err = reboot(RebootMode::RB_AUTOBOOT);
+    // Only reachable without CAP_SYS_BOOT, which PID 1 always has; there is
+    // nothing left to do but wait for the VMM to stop us.
+    println!("berth-agent: reboot failed: {err:?}");
+    loop {
+        std::thread::park();
+    }
+}

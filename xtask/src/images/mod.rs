@@ -1,0 +1,104 @@
+//! `cargo xtask images`: everything a machine boots and the test bed needs,
+//! built once and cached by what it was made from.
+//!
+//! - berth's guest kernel (kernel-config/), as vmlinux (PVH) and bzImage;
+//! - Debian's stock kernel, the alternative guest kernel and the test bed's;
+//! - the guest initramfs for each kernel (the static agent, plus modules for
+//!   Debian's kernel);
+//! - the test bed's own initramfs.
+//!
+//! What goes into them is declared in the workspace's `images/` directory.
+//! The current set is written to [`paths::images_manifest`]. Running it
+//! again with nothing changed only re-checks the keys.
+
+mod agent;
+mod debian_kernel;
+mod guest_kernel;
+pub mod initramfs;
+mod modules;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+pub use debian_kernel::DebianKernel;
+pub use modules::ModuleTree;
+
+use crate::error::{IoContext, Result};
+use crate::{cache, lock, paths, prereq, testbed};
+
+/// Paths of the current images, as the manifest records them.
+pub struct Images {
+    pub kernel: PathBuf,
+    pub kernel_bzimage: PathBuf,
+    pub initramfs: PathBuf,
+    pub debian_kernel: PathBuf,
+    pub debian_initramfs: PathBuf,
+    pub testbed_kernel: PathBuf,
+    pub testbed_initramfs: PathBuf,
+}
+
+impl Images {
+    /// `KEY=path` lines, the manifest's format and what the test bed exports.
+    pub fn to_env(&self) -> String {
+        let mut s = String::new();
+        for (k, v) in self.entries() {
+            let _ = writeln!(s, "{k}={}", v.display());
+        }
+        s
+    }
+
+    pub fn entries(&self) -> [(&'static str, &PathBuf); 7] {
+        [
+            ("BERTH_KERNEL", &self.kernel),
+            ("BERTH_KERNEL_BZIMAGE", &self.kernel_bzimage),
+            ("BERTH_INITRAMFS", &self.initramfs),
+            ("BERTH_DEBIAN_KERNEL", &self.debian_kernel),
+            ("BERTH_DEBIAN_INITRAMFS", &self.debian_initramfs),
+            ("BERTH_TESTBED_KERNEL", &self.testbed_kernel),
+            ("BERTH_TESTBED_INITRAMFS", &self.testbed_initramfs),
+        ]
+    }
+}
+
+/// Builds whatever is missing and records the result in the manifest.
+pub fn build() -> Result<Images> {
+    // The test bed cannot run without QEMU: say so before an hour of work.
+    prereq::qemu()?;
+    prereq::free_space(&paths::cache_dir(), 1)?;
+    let _lock = lock::exclusive(&paths::cache_dir().join(".lock"))?;
+
+    let agent = agent::build_static()?;
+    let kernel = guest_kernel::build()?;
+    let debian = debian_kernel::fetch()?;
+    let tree = ModuleTree::open(&debian.modules)?;
+    let wanted = module_list(&definitions_dir().join("guest.modules"))?;
+    let guest_modules = tree.resolve(&wanted)?;
+
+    let images = Images {
+        kernel: kernel.vmlinux,
+        kernel_bzimage: kernel.bzimage,
+        initramfs: initramfs::agent_image(&agent, &[], "")?,
+        debian_initramfs: initramfs::agent_image(&agent, &guest_modules, &debian.package)?,
+        testbed_initramfs: testbed::image::outer_initramfs(&debian, &tree)?,
+        debian_kernel: debian.vmlinuz.clone(),
+        testbed_kernel: debian.vmlinuz,
+    };
+    cache::write_atomic(&paths::images_manifest(), images.to_env().as_bytes())?;
+    Ok(images)
+}
+
+/// The workspace's `images/` directory: the declarations this module builds.
+pub fn definitions_dir() -> PathBuf {
+    paths::workspace_root().join("images")
+}
+
+/// Module names from a list file: one a line, `#` comments.
+pub fn module_list(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}

@@ -1,0 +1,16 @@
+//! berth's developer tasks (`cargo xtask ...`), as a library so that the
+//! end-to-end suites can drive the test bed directly.
+
+pub mod cache;
+pub mod cpio;
+pub mod elf;
+pub mod error;
+pub mod guest_boot;
+pub mod images;
+pub mod lock;
+pub mod paths;
+pub mod prereq;
+pub mod process;
+pub mod progress;
+pub mod testbed;
+pub mod tiers;

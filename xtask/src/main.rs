@@ -1,0 +1,139 @@
+//! `cargo xtask`: berth's developer tasks. See `cargo xtask --help`.
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use xtask::error::Result;
+use xtask::guest_boot::{self, Kernel};
+use xtask::{images, paths, testbed, tiers};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "berth's developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build (or find cached) the guest kernels, initramfs images and the
+    /// test bed's image, and print their paths.
+    Images,
+    /// Run a command inside the nested-KVM test bed (a QEMU TCG VM with a
+    /// real /dev/kvm) and exit with its status.
+    Testbed {
+        /// Memory of the test-bed VM.
+        #[arg(long, default_value = "2G")]
+        mem: String,
+        /// vCPUs of the test-bed VM.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Size of its scratch disk in GiB (sparse; the writable root).
+        #[arg(long, default_value_t = 8)]
+        disk: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+        /// The command, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run the tests: the quick tier, then the test-bed suites.
+    Test {
+        /// Only the quick tier (`cargo test --workspace`).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Run a benchmark against its peer and print the ratio.
+    Bench {
+        name: Bench,
+        /// Rounds per contender.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// Set up and boot berth's micro-VM to its agent (the README's first
+    /// command, after the packages are installed).
+    Quickstart,
+    /// (Inside the test bed.) Boot a guest kernel with the agent under
+    /// `qemu -enable-kvm` and report the time to init.
+    GuestBoot {
+        #[arg(long = "kernel", value_enum, default_values_t = [Kernel::Berth])]
+        kernels: Vec<Kernel>,
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Show the guest's console.
+        #[arg(long)]
+        console: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Bench {
+    /// Guest time to init: berth's kernel against Debian's stock kernel,
+    /// both under QEMU with KVM in the test bed.
+    KernelBoot,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<ExitCode> {
+    match task {
+        Task::Images => {
+            let started = Instant::now();
+            let images = images::build()?;
+            print!("{}", images.to_env());
+            eprintln!(
+                "xtask: images ready in {:.1} s (manifest: {})",
+                started.elapsed().as_secs_f64(),
+                paths::images_manifest().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Testbed { mem, cpus, disk, timeout, command } => {
+            let opts = testbed::Options { memory: mem, cpus, disk_gib: disk, timeout: Duration::from_secs(timeout), echo: true };
+            let outcome = testbed::run(&opts, &command)?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::Test { quick } => {
+            tiers::run(quick)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::KernelBoot, rounds } => {
+            let cmd = ["xtask", "guest-boot", "--kernel", "berth", "--kernel", "debian", "--rounds", &rounds.to_string()];
+            let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::Quickstart => quickstart(),
+        Task::GuestBoot { kernels, rounds, console } => {
+            guest_boot::compare(&kernels, rounds, console)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn quickstart() -> Result<ExitCode> {
+    eprintln!("xtask: can this host boot berth's micro-VM?");
+    let images = images::build()?;
+    let _ = Command::new(paths::target_dir().join("release/berth")).arg("check").status();
+    eprintln!("xtask: images:\n{}", images.to_env());
+    eprintln!("xtask: booting berth's kernel and agent in the nested-KVM test bed");
+    let cmd = ["berth", "check", "&&", "xtask", "guest-boot", "--kernel", "berth", "--console"];
+    let outcome = testbed::run(&testbed::Options::default(), &["sh".into(), "-c".into(), cmd.join(" ")])?;
+    if outcome.status == 0 {
+        eprintln!("xtask: the micro-VM booted to berth-agent. Next: `cargo xtask test` runs the tests.");
+    }
+    Ok(exit_code(outcome.status))
+}
+
+fn exit_code(status: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
+}

@@ -1,0 +1,200 @@
+//! Booting the outer VM under QEMU's TCG and relaying its console.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::Options;
+use crate::error::{Error, Result};
+use crate::images::Images;
+
+/// What a test-bed run ended with.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command's exit status.
+    pub status: i32,
+    /// Everything the outer VM printed on its console (the command's output
+    /// included), with the serial line's CRLF turned back into LF.
+    pub console: String,
+}
+
+/// QEMU warns about every CPUID bit of the EPYC model that TCG lacks; none
+/// of them matters for KVM inside.
+const NOISE: &str = "TCG doesn't support requested feature";
+
+pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: &Options) -> Result<Outcome> {
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-accel", "tcg,thread=multi", "-cpu", "EPYC"])
+        .args(["-smp", &opts.cpus.to_string(), "-m", &opts.memory])
+        .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio"])
+        .arg("-kernel")
+        .arg(&images.testbed_kernel)
+        .arg("-initrd")
+        .arg(&images.testbed_initramfs)
+        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .args(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"])
+        .arg("-virtfs")
+        .arg(format!("local,path={},mount_tag=berthrun,security_model=none", qemu_escape(run_dir)))
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio,cache=unsafe", qemu_escape(scratch)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| Error::Command { command: qemu.display().to_string(), detail: e.to_string() })?;
+
+    // Ctrl-C reaches QEMU (same process group) and ends the VM; this process
+    // stays to remove the run directory and report.
+    let _sigint = IgnoreSigint::new();
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let out = child.stdout.take().map(|s| relay_console(s, console.clone(), opts.echo));
+    let err = child.stderr.take().map(|s| relay_stderr(s, console.clone()));
+
+    let waited = wait_until(&mut child, Instant::now() + opts.timeout);
+    for t in [out, err].into_iter().flatten() {
+        let _ = t.join();
+    }
+    let console = String::from_utf8_lossy(&console.lock().map(|c| c.clone()).unwrap_or_default()).into_owned();
+    let qemu_status = waited?;
+
+    let status_file = run_dir.join("status");
+    match std::fs::read_to_string(&status_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+        Some(status) => Ok(Outcome { status, console }),
+        None => Err(Error::Invalid(format!(
+            "the test bed VM ended ({qemu_status}) without reporting the command's exit status; last console lines:\n{}",
+            last_lines(&console, 20)
+        ))),
+    }
+}
+
+fn wait_until(child: &mut Child, deadline: Instant) -> Result<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Invalid("the test bed timed out (raise it with --timeout)".into()));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => return Err(Error::Command { command: "qemu".into(), detail: e.to_string() }),
+        }
+    }
+}
+
+fn relay_console(mut src: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>, echo: bool) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut crlf = CrlfToLf::default();
+        let stdout = std::io::stdout();
+        while let Ok(n) = src.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let text = crlf.feed(&buf[..n]);
+            if echo {
+                let mut o = stdout.lock();
+                let _ = o.write_all(&text);
+                let _ = o.flush();
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.extend_from_slice(&text);
+            }
+        }
+    })
+}
+
+fn relay_stderr(src: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(src).lines().map_while(|l| l.ok()) {
+            if line.contains(NOISE) {
+                continue;
+            }
+            eprintln!("{line}");
+            if let Ok(mut s) = sink.lock() {
+                s.extend_from_slice(line.as_bytes());
+                s.push(b'\n');
+            }
+        }
+    })
+}
+
+/// Turns the serial line's CRLF into LF, also across read boundaries, and
+/// leaves a lone CR (a progress line redrawing itself) alone.
+#[derive(Default)]
+struct CrlfToLf {
+    pending_cr: bool,
+}
+
+impl CrlfToLf {
+    fn feed(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() + 1);
+        for &b in input {
+            if self.pending_cr {
+                self.pending_cr = false;
+                if b != b'\n' {
+                    out.push(b'\r');
+                }
+            }
+            if b == b'\r' {
+                self.pending_cr = true;
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+}
+
+/// QEMU option values use `,` as a separator; a literal one is doubled.
+fn qemu_escape(p: &Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Ignores SIGINT while alive, restoring the previous disposition on drop.
+struct IgnoreSigint(libc::sighandler_t);
+
+impl IgnoreSigint {
+    fn new() -> Self {
+        // SAFETY: installing SIG_IGN for SIGINT has no preconditions; the
+        // previous handler is kept to be restored.
+        IgnoreSigint(unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) })
+    }
+}
+
+impl Drop for IgnoreSigint {
+    fn drop(&mut self) {
+        // SAFETY: restores the handler that `new` replaced.
+        unsafe { libc::signal(libc::SIGINT, self.0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crlf_becomes_lf_across_chunks() {
+        let mut c = CrlfToLf::default();
+        let mut out = c.feed(b"a\r\nb\r");
+        out.extend(c.feed(b"\nc\rd"));
+        assert_eq!(out, b"a\nb\nc\rd");
+    }
+
+    #[test]
+    fn commas_are_doubled() {
+        assert_eq!(qemu_escape(Path::new("/a,b")), "/a,,b");
+    }
+
+    #[test]
+    fn last_lines_keeps_the_tail() {
+        assert_eq!(last_lines("1\n2\n3\n", 2), "2\n3");
+        assert_eq!(last_lines("1", 5), "1");
+    }
+}
