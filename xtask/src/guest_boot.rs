@@ -59,6 +59,8 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
     let qemu = prereq::qemu()?;
     let (image, initramfs) = kernel.images()?;
     let started = Instant::now();
+    // microvm has no i8042, and its BIOS reset path fails under nested KVM:
+    // `reboot=t` (triple fault) ends the guest, and -no-reboot ends QEMU.
     let mut child = Command::new(&qemu)
         .args(["-M", "microvm,x-option-roms=off,rtc=off,acpi=off", "-enable-kvm", "-cpu", "host"])
         .args(["-m", "256", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
@@ -67,7 +69,7 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
         .arg(&image)
         .arg("-initrd")
         .arg(&initramfs)
-        .args(["-append", "console=ttyS0 reboot=k panic=-1 quiet"])
+        .args(["-append", "console=ttyS0 reboot=t panic=-1 quiet"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -94,10 +96,10 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
         if echo {
             println!("  | {line}");
         }
-        if boot.is_none() {
-            if let Some(guest) = parse_marker(&line) {
-                boot = Some(Boot { guest, wall: at - started });
-            }
+        if boot.is_none()
+            && let Some(guest) = parse_marker(&line)
+        {
+            boot = Some(Boot { guest, wall: at - started });
         }
         console.push(line);
     }

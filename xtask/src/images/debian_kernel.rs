@@ -31,7 +31,7 @@ pub fn fetch() -> Result<DebianKernel> {
             )
         })?;
         let deb = only_file_with_suffix(out, ".deb")?;
-        progress::step("unpacking it", || {
+        progress::step(&format!("unpacking {package}"), || {
             process::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(out.join("root")))
         })?;
         std::fs::remove_file(&deb).at(&deb)?;

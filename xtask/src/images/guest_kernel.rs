@@ -48,10 +48,10 @@ pub fn build() -> Result<GuestKernel> {
 /// Debian's package version when the tarball is the package's; otherwise
 /// the file's size and modification time.
 fn source_identity(tarball: &Path) -> Result<String> {
-    if tarball == Path::new("/usr/src/linux-source-6.1.tar.xz") {
-        if let Ok(v) = process::output(Command::new("dpkg-query").args(["-W", "-f", "${Version}", "linux-source-6.1"])) {
-            return Ok(format!("linux-source-6.1 {v}"));
-        }
+    if tarball == Path::new("/usr/src/linux-source-6.1.tar.xz")
+        && let Ok(v) = process::output(Command::new("dpkg-query").args(["-W", "-f", "${Version}", "linux-source-6.1"]))
+    {
+        return Ok(format!("linux-source-6.1 {v}"));
     }
     let meta = std::fs::metadata(tarball).at(tarball)?;
     let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());

@@ -33,7 +33,9 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
         .arg(&images.testbed_kernel)
         .arg("-initrd")
         .arg(&images.testbed_initramfs)
-        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        // loglevel=3: kvm_amd's complaints about MSRs that a nested guest
+        // touches would interleave with the command's output.
+        .args(["-append", "console=ttyS0 panic=-1 loglevel=3"])
         .args(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"])
         .arg("-virtfs")
         .arg(format!("local,path={},mount_tag=berthrun,security_model=none", qemu_escape(run_dir)))
