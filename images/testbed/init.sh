@@ -17,6 +17,7 @@ for m in $(cat /lib/modules/load-order); do
   insmod "/lib/modules/$m" 2>/dev/null || echo "testbed: cannot load module $m"
 done
 
+echo "testbed: outer VM up, /dev/kvm $( [ -c /dev/kvm ] && echo present || echo missing )"
 mkdir -p /run/berth /lower /scratch /newroot
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 berthrun /run/berth; then
   echo "testbed: cannot mount the run directory"

@@ -1,10 +1,12 @@
 //! berth's guest kernel and Debian's stock kernel both boot to the agent's
 //! init on real KVM in the test bed (under QEMU until berth-vmm boots Linux).
 
+use std::time::Duration;
+
 use xtask::testbed::{self, Options};
 
 fn boot(kernel: &str) -> String {
-    let opts = Options { echo: false, ..Options::default() };
+    let opts = Options { echo: false, timeout: Duration::from_secs(600), ..Options::default() };
     let cmd = ["xtask", "guest-boot", "--kernel", kernel, "--console"].map(String::from);
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     assert_eq!(o.status, 0, "console:\n{}", o.console);

@@ -1,10 +1,12 @@
 //! The test bed itself: a real /dev/kvm inside, exit statuses carried out,
 //! and the host left clean. Each test boots the outer VM once.
 
+use std::time::Duration;
+
 use xtask::testbed::{self, Options, Outcome};
 
 fn in_testbed(script: &str) -> Outcome {
-    let opts = Options { echo: false, ..Options::default() };
+    let opts = Options { echo: false, timeout: Duration::from_secs(600), ..Options::default() };
     let cmd = ["sh".to_string(), "-c".to_string(), script.to_string()];
     match testbed::run(&opts, &cmd) {
         Ok(o) => o,

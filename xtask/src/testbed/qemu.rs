@@ -58,7 +58,7 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
         let _ = t.join();
     }
     let console = String::from_utf8_lossy(&console.lock().map(|c| c.clone()).unwrap_or_default()).into_owned();
-    let qemu_status = waited?;
+    let qemu_status = waited.map_err(|e| Error::Invalid(format!("{e}; last console lines:\n{}", last_lines(&console, 20))))?;
 
     let status_file = run_dir.join("status");
     match std::fs::read_to_string(&status_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
