@@ -1,24 +1,65 @@
-//! `berth-agent`: PID 1 inside berth's micro-VM.
+//! `berth-agent`: PID 1 inside berth's micro-VM, and the container engine.
 //!
-//! Started by the kernel as `/init` from the initramfs, it prepares the
-//! guest (see [`init`]). The container engine that will serve the Docker API
-//! on vsock port 2375 builds on this start-up.
+//! Started by the kernel as `/init`, it prepares the guest (see [`init`]).
+//! Run on a Linux host, it is the engine as a daemon:
+//! `berth-agent --listen unix:///run/berth/docker.sock --root /var/lib/berth`.
 
+mod api;
+mod engine;
 mod init;
+mod listen;
+mod server;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use listen::ListenAddr;
+
+#[derive(Parser)]
+#[command(name = "berth-agent", version, about = "berth's guest agent and container engine")]
+struct Cli {
+    /// Where to serve the Docker API: unix:///path, vsock://:PORT or
+    /// tcp://127.0.0.1:PORT; repeatable.
+    #[arg(long, default_value = "unix:///run/berth/docker.sock")]
+    listen: Vec<ListenAddr>,
+    /// The engine's state directory.
+    #[arg(long, default_value = "/var/lib/berth")]
+    root: PathBuf,
+}
 
 fn main() -> ExitCode {
     if std::process::id() == 1 {
         init::run_as_pid1();
     }
-    if std::env::args().nth(1).as_deref() == Some("--version") {
-        println!("berth-agent {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let engine = match engine::Engine::open(&cli.root, false) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            eprintln!("berth-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::serve(engine, &cli.listen)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth-agent: {e}");
+            ExitCode::FAILURE
+        }
     }
-    eprintln!(
-        "berth-agent: runs as PID 1 in a berth micro-VM (it is the initramfs's /init); \
-         this build has no daemon mode yet"
-    );
-    ExitCode::from(2)
 }

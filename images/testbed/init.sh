@@ -35,11 +35,12 @@ finish() {
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /lower \
   || { echo "testbed: cannot mount the host's root"; finish 125; }
 mount -t ext4 /dev/vda /scratch || { echo "testbed: cannot mount the scratch disk"; finish 125; }
-mkdir -p /scratch/upper /scratch/work /scratch/tmp
-chmod 1777 /scratch/tmp
+mkdir -p /scratch/upper /scratch/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/scratch/upper,workdir=/scratch/work /newroot \
   || { echo "testbed: cannot mount the overlay root"; finish 125; }
 
+# /tmp stays the host's, seen through the overlay: workspaces and test
+# payloads often live there, and writes still land on the scratch disk.
 r=/newroot
 mount -t proc proc $r/proc
 mount -t sysfs sysfs $r/sys
@@ -49,7 +50,6 @@ mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs $r/dev/shm
 mount -t tmpfs -o mode=0755 tmpfs $r/run
-mount --bind /scratch/tmp $r/tmp
 mkdir -p $r/run/berth
 mount --bind /run/berth $r/run/berth
 

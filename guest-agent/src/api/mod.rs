@@ -1,0 +1,53 @@
+//! The Docker Engine API, served by the engine over HTTP/1.1.
+//!
+//! Owns routing and the wire format (versioned paths, JSON errors, headers);
+//! it must never hold engine logic of its own: handlers translate between
+//! HTTP and the engine.
+
+pub mod error;
+pub mod system;
+pub mod version;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::engine::Engine;
+use error::ApiError;
+
+/// The whole API as one service.
+pub fn app(engine: Arc<Engine>) -> Router {
+    let routes = Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .fallback(not_found)
+        .with_state(engine);
+    // The version prefix is stripped before `routes` sees the request, so the
+    // middleware wraps a router that has nothing but `routes` as fallback.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(version::negotiate))
+        .layer(middleware::map_response(server_header))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("page not found: {}", uri.path()))
+}
+
+/// `Server: berth/<version> (linux)`: clients read the engine's OS from the
+/// parenthesis (docker stats does).
+async fn server_header(mut resp: Response) -> Response {
+    let value = format!("berth/{} (linux)", system::ENGINE_VERSION);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::SERVER, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests;

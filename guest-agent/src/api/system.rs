@@ -1,0 +1,198 @@
+//! `/_ping`, `/version` and `/info`: what every Docker client asks first.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bollard_stubs::models::{
+    LocalNodeState, PluginsInfo, RegistryServiceConfig, Runtime, SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum,
+    SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
+};
+
+use super::error::json_response;
+use super::version;
+use crate::engine::{Engine, host};
+
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `GET|HEAD /_ping`: the headers carry the negotiation (the CLI sends HEAD
+/// first and falls back to GET).
+pub async fn ping(method: Method) -> Response {
+    let headers = [
+        ("Api-Version", version::MAX.to_string()),
+        ("Builder-Version", "1".to_string()),
+        ("Docker-Experimental", "false".to_string()),
+        ("Ostype", "linux".to_string()),
+        ("Swarm", "inactive".to_string()),
+        ("Cache-Control", "no-cache, no-store, must-revalidate".to_string()),
+        ("Pragma", "no-cache".to_string()),
+    ];
+    let body = if method == Method::HEAD { "" } else { "OK" };
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
+    for (k, v) in headers {
+        if let Ok(v) = v.parse() {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+pub async fn version(State(engine): State<Arc<Engine>>) -> Response {
+    json_response(StatusCode::OK, &version_body(&engine))
+}
+
+fn version_body(_engine: &Engine) -> SystemVersion {
+    let kernel = host::kernel_version();
+    let details = HashMap::from([
+        ("ApiVersion".to_string(), version::MAX.to_string()),
+        ("MinAPIVersion".to_string(), version::MIN.to_string()),
+        ("Os".to_string(), "linux".to_string()),
+        ("Arch".to_string(), "amd64".to_string()),
+        ("KernelVersion".to_string(), kernel.clone()),
+    ]);
+    SystemVersion {
+        platform: Some(SystemVersionPlatform { name: format!("berth {ENGINE_VERSION}") }),
+        components: Some(vec![SystemVersionComponents {
+            name: "Engine".into(),
+            version: ENGINE_VERSION.into(),
+            details: Some(details),
+        }]),
+        version: Some(ENGINE_VERSION.into()),
+        api_version: Some(version::MAX.to_string()),
+        min_api_version: Some(version::MIN.to_string()),
+        git_commit: Some(option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into()),
+        go_version: Some("n/a (Rust)".into()),
+        os: Some("linux".into()),
+        arch: Some("amd64".into()),
+        kernel_version: Some(kernel),
+        experimental: Some(false),
+        build_time: Some(String::new()),
+    }
+}
+
+pub async fn info(State(engine): State<Arc<Engine>>) -> Response {
+    json_response(StatusCode::OK, &info_body(&engine))
+}
+
+fn info_body(engine: &Engine) -> SystemInfo {
+    let cgroup_v2 = host::cgroup_version() == "2";
+    SystemInfo {
+        id: Some(engine.id.clone()),
+        containers: Some(0),
+        containers_running: Some(0),
+        containers_paused: Some(0),
+        containers_stopped: Some(0),
+        images: Some(0),
+        driver: Some("overlay2".into()),
+        driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
+        docker_root_dir: Some(engine.root.display().to_string()),
+        plugins: Some(PluginsInfo {
+            volume: Some(vec!["local".into()]),
+            network: Some(vec!["bridge".into(), "host".into(), "null".into()]),
+            authorization: Some(vec![]),
+            log: Some(vec!["json-file".into()]),
+        }),
+        memory_limit: Some(true),
+        swap_limit: Some(false),
+        kernel_memory_tcp: Some(false),
+        cpu_cfs_period: Some(true),
+        cpu_cfs_quota: Some(true),
+        cpu_shares: Some(true),
+        cpu_set: Some(true),
+        pids_limit: Some(true),
+        oom_kill_disable: Some(false),
+        ipv4_forwarding: Some(true),
+        bridge_nf_iptables: Some(false),
+        bridge_nf_ip6tables: Some(false),
+        debug: Some(false),
+        nfd: Some(open_fds()),
+        n_goroutines: Some(0),
+        system_time: Some(rfc3339_now()),
+        logging_driver: Some("json-file".into()),
+        cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
+        cgroup_version: Some(if cgroup_v2 { SystemInfoCgroupVersionEnum::_2 } else { SystemInfoCgroupVersionEnum::_1 }),
+        n_events_listener: Some(0),
+        kernel_version: Some(host::kernel_version()),
+        operating_system: Some(host::operating_system(engine.in_vm)),
+        os_version: Some(String::new()),
+        os_type: Some("linux".into()),
+        architecture: Some(std::env::consts::ARCH.into()),
+        ncpu: Some(host::cpus()),
+        mem_total: Some(host::memory_bytes()),
+        index_server_address: Some("https://index.docker.io/v1/".into()),
+        registry_config: Some(RegistryServiceConfig {
+            insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into()]),
+            index_configs: Some(HashMap::new()),
+            mirrors: Some(vec![]),
+            ..Default::default()
+        }),
+        generic_resources: Some(vec![]),
+        http_proxy: Some(String::new()),
+        https_proxy: Some(String::new()),
+        no_proxy: Some(String::new()),
+        name: Some(host::hostname()),
+        labels: Some(vec![]),
+        experimental_build: Some(false),
+        server_version: Some(ENGINE_VERSION.into()),
+        runtimes: Some(HashMap::from([(
+            "berth".to_string(),
+            Runtime { path: Some("berth-agent".into()), ..Default::default() },
+        )])),
+        default_runtime: Some("berth".into()),
+        swarm: Some(SwarmInfo {
+            node_id: Some(String::new()),
+            node_addr: Some(String::new()),
+            local_node_state: Some(LocalNodeState::INACTIVE),
+            control_available: Some(false),
+            error: Some(String::new()),
+            remote_managers: None,
+            ..Default::default()
+        }),
+        live_restore_enabled: Some(true),
+        init_binary: Some(String::new()),
+        security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
+        product_license: Some(String::new()),
+        warnings: Some(vec![]),
+        ..Default::default()
+    }
+}
+
+fn open_fds() -> i64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as i64)
+}
+
+/// Now as RFC 3339 in UTC, computed without a date crate.
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+pub fn rfc3339(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_435_200), "2026-11-23T12:00:00Z");
+    }
+}

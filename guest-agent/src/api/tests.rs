@@ -1,0 +1,93 @@
+//! The API's wire format, exercised through the router without a socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::app;
+use crate::engine::Engine;
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+async fn call(method: Method, path: &str) -> Reply {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(Engine::open(dir.path(), false).unwrap());
+    let req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+    let resp = app(engine).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply { status, headers, body }
+}
+
+fn json(r: &Reply) -> serde_json::Value {
+    assert_eq!(r.headers["content-type"], "application/json");
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[tokio::test]
+async fn ping_answers_head_and_get_with_negotiation_headers() {
+    for (method, body) in [(Method::GET, &b"OK"[..]), (Method::HEAD, &b""[..])] {
+        let r = call(method, "/_ping").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, body);
+        assert_eq!(r.headers["api-version"], "1.50");
+        assert_eq!(r.headers["ostype"], "linux");
+        assert_eq!(r.headers["builder-version"], "1");
+        assert_eq!(r.headers["swarm"], "inactive");
+        assert_eq!(r.headers["docker-experimental"], "false");
+        assert!(r.headers["server"].to_str().unwrap().ends_with("(linux)"));
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_also_versioned() {
+    for path in ["/v1.24/_ping", "/v1.41/_ping", "/v1.50/_ping"] {
+        assert_eq!(call(Method::GET, path).await.status, StatusCode::OK, "{path}");
+    }
+    let v = json(&call(Method::GET, "/v1.41/version?x=1").await);
+    assert_eq!(v["ApiVersion"], "1.50");
+}
+
+#[tokio::test]
+async fn out_of_range_versions_get_dockers_400() {
+    let r = call(Method::GET, "/v1.99/_ping").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(json(&r)["message"].as_str().unwrap().contains("too new"));
+    let r = call(Method::GET, "/v1.12/version").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(json(&r)["message"].as_str().unwrap().contains("too old"));
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404s() {
+    let r = call(Method::GET, "/v1.41/nope").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(json(&r)["message"], "page not found: /nope");
+}
+
+#[tokio::test]
+async fn version_and_info_fill_what_clients_index() {
+    let v = json(&call(Method::GET, "/version").await);
+    for key in ["Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion", "GitCommit", "GoVersion"] {
+        assert!(v[key].is_string(), "version lacks {key}: {v}");
+    }
+    assert_eq!(v["Components"][0]["Name"], "Engine");
+
+    let i = json(&call(Method::GET, "/info").await);
+    for key in ["ID", "Driver", "DockerRootDir", "KernelVersion", "OperatingSystem", "OSType", "Architecture", "Name", "ServerVersion"] {
+        assert!(i[key].is_string(), "info lacks {key}: {i}");
+    }
+    for key in ["Containers", "ContainersRunning", "Images", "NCPU", "MemTotal"] {
+        assert!(i[key].is_i64(), "info lacks {key}: {i}");
+    }
+    assert_eq!(i["Swarm"]["LocalNodeState"], "inactive");
+    assert_eq!(i["OSType"], "linux");
+}

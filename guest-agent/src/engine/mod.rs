@@ -1,0 +1,92 @@
+//! The engine's own state: its root directory and identity. Containers,
+//! images, volumes and networks hang off this as they arrive.
+//!
+//! Everything the engine keeps on disk lives under `root` and is written
+//! atomically (temp file, fsync, rename): a crash leaves the old state or
+//! the new one, never half of either.
+
+pub mod host;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("engine root {path}: {source}")]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Engine {
+    pub root: PathBuf,
+    /// Stable across restarts; Docker reports it as the daemon's ID.
+    pub id: String,
+    /// True when this engine is PID 1 of a berth micro-VM.
+    pub in_vm: bool,
+}
+
+impl Engine {
+    pub fn open(root: &Path, in_vm: bool) -> Result<Self, EngineError> {
+        let err = |source| EngineError::Root { path: root.to_path_buf(), source };
+        std::fs::create_dir_all(root).map_err(err)?;
+        let id = load_or_create_id(root).map_err(err)?;
+        Ok(Engine { root: root.to_path_buf(), id, in_vm })
+    }
+}
+
+fn load_or_create_id(root: &Path) -> std::io::Result<String> {
+    let path = root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(id.to_string());
+        }
+    }
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_atomic(&path, id.as_bytes())?;
+    Ok(id)
+}
+
+/// Temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_survives_reopen_and_corruption_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Engine::open(dir.path(), false).unwrap();
+        let b = Engine::open(dir.path(), false).unwrap();
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.id.len(), 32);
+        std::fs::write(dir.path().join("engine-id"), "garbage").unwrap();
+        let c = Engine::open(dir.path(), false).unwrap();
+        assert_ne!(c.id, "garbage");
+        assert_eq!(c.id.len(), 32);
+    }
+
+    #[test]
+    fn unusable_root_is_an_error() {
+        let e = Engine::open(Path::new("/proc/berth-root"), false).err().unwrap();
+        assert!(e.to_string().contains("/proc/berth-root"), "{e}");
+    }
+}
