@@ -126,7 +126,6 @@ fn info_body(engine: &Engine) -> SystemInfo {
             insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into()]),
             index_configs: Some(HashMap::new()),
             mirrors: Some(vec![]),
-            ..Default::default()
         }),
         generic_resources: Some(vec![]),
         http_proxy: Some(String::new()),
