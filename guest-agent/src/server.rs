@@ -1,4 +1,5 @@
-//! Serving the API on every listen address until SIGTERM or SIGINT.
+//! Serving the API on every listen address until SIGTERM, SIGINT or a
+//! shutdown request.
 //!
 //! Owns sockets and their lifetime: a UNIX socket is created with mode 0660
 //! and removed on the way out; a stale socket file from a killed engine is
@@ -38,24 +39,24 @@ pub async fn serve(engine: Arc<Engine>, addrs: &[ListenAddr]) -> Result<(), Serv
         bound.push(bind(addr).await?);
         tracing::info!(%addr, "engine listening");
     }
-    let app = api::app(engine);
+    let app = api::app(engine.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for b in bound {
-        let app = app.clone();
+        let (app, engine) = (app.clone(), engine.clone());
         match b {
             Bound::Unix(l, path) => {
                 tasks.spawn(async move {
-                    let r = axum::serve(l, app).with_graceful_shutdown(shutdown_signal()).await;
+                    let r = axum::serve(l, app).with_graceful_shutdown(stop(engine)).await;
                     let _ = std::fs::remove_file(&path);
                     r
                 });
             }
             Bound::Tcp(l) => {
-                tasks.spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown_signal()).await });
+                tasks.spawn(async move { axum::serve(l, app).with_graceful_shutdown(stop(engine)).await });
             }
             Bound::Vsock(l) => {
                 let l = VsockIncoming(l);
-                tasks.spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown_signal()).await });
+                tasks.spawn(async move { axum::serve(l, app).with_graceful_shutdown(stop(engine)).await });
             }
         }
     }
@@ -123,7 +124,15 @@ impl axum::serve::Listener for VsockIncoming {
     }
 }
 
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM, SIGINT or a shutdown request through the API.
+async fn stop(engine: Arc<Engine>) {
+    tokio::select! {
+        () = shutdown_signal() => {},
+        () = engine.shutdown_requested() => {},
+    }
+}
+
+async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         std::future::pending::<()>().await;

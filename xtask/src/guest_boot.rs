@@ -45,24 +45,43 @@ impl Kernel {
         };
         Ok((get(k)?, get(i)?))
     }
+
+    /// berth's kernel has no ACPI and takes its virtio-mmio devices from the
+    /// command line. Debian's kernel is built without
+    /// VIRTIO_MMIO_CMDLINE_DEVICES, so it only finds virtio-mmio devices
+    /// (the vsock) through ACPI: microvm's ACPI tables stay on for it.
+    fn machine(self) -> &'static str {
+        match self {
+            Kernel::Berth => "microvm,x-option-roms=off,rtc=off,acpi=off",
+            Kernel::Debian => "microvm,x-option-roms=off,rtc=off",
+        }
+    }
 }
 
-/// One boot: the guest's own clock at init, and the wall time from starting
-/// QEMU until the marker arrived.
+/// One boot: the guest's own clock at init, the wall time from starting
+/// QEMU until the marker arrived, and until the engine answered `/_ping`
+/// over vsock.
 #[derive(Debug, Clone, Copy)]
 pub struct Boot {
     pub guest: Duration,
     pub wall: Duration,
+    pub api: Duration,
 }
+
+/// The agent's engine port (berth-agent's init::ENGINE_VSOCK_PORT).
+const ENGINE_PORT: u32 = 2375;
 
 pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
     let qemu = prereq::qemu()?;
     let (image, initramfs) = kernel.images()?;
+    // A CID of our own, so that boots in other processes of the test bed
+    // don't collide on vhost-vsock.
+    let cid = 3 + std::process::id() % 1_000_000;
     let started = Instant::now();
     // microvm has no i8042, and its BIOS reset path fails under nested KVM:
     // `reboot=t` (triple fault) ends the guest, and -no-reboot ends QEMU.
     let mut child = Command::new(&qemu)
-        .args(["-M", "microvm,x-option-roms=off,rtc=off,acpi=off", "-enable-kvm", "-cpu", "host"])
+        .args(["-M", kernel.machine(), "-enable-kvm", "-cpu", "host"])
         .args(["-m", "256", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
         .args(["-serial", "stdio"])
         .arg("-kernel")
@@ -70,6 +89,7 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
         .arg("-initrd")
         .arg(&initramfs)
         .args(["-append", "console=ttyS0 reboot=t panic=-1 quiet"])
+        .args(["-device", &format!("vhost-vsock-device,guest-cid={cid}")])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -90,16 +110,36 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
     }
     let deadline = started + Duration::from_secs(120);
     let mut console = Vec::new();
-    let mut boot = None;
-    while let Ok((line, at)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+    let mut marker = None;
+    // Until the marker: the kernel's boot.
+    while marker.is_none() {
+        let Ok((line, at)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else { break };
         let line = line.trim_end_matches('\r').to_string();
         if echo {
             println!("  | {line}");
         }
-        if boot.is_none()
-            && let Some(guest) = parse_marker(&line)
-        {
-            boot = Some(Boot { guest, wall: at - started });
+        marker = parse_marker(&line).map(|guest| (guest, at - started));
+        console.push(line);
+    }
+    // Then the engine: it must answer over vsock, and stop the VM on request.
+    let api = marker.and_then(|_| {
+        let answered = wait_for_ping(cid, deadline)?;
+        match crate::vsock_client::request(cid, ENGINE_PORT, "POST", "/berth/v1/shutdown") {
+            Ok((202, _)) => Some(answered - started),
+            Ok((status, text)) => {
+                console.push(format!("xtask: shutdown request answered {status}: {text}"));
+                None
+            }
+            Err(e) => {
+                console.push(format!("xtask: shutdown request failed: {e}"));
+                None
+            }
+        }
+    });
+    while let Ok((line, _)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let line = line.trim_end_matches('\r').to_string();
+        if echo {
+            println!("  | {line}");
         }
         console.push(line);
     }
@@ -107,10 +147,27 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
         let _ = child.kill();
     }
     let status = child.wait().map_err(|e| Error::Command { command: "qemu".into(), detail: e.to_string() })?;
-    boot.ok_or_else(|| {
+    let fail = |what: &str| {
         let tail = console[console.len().saturating_sub(20)..].join("\n");
-        Error::Invalid(format!("{} never reached init (qemu: {status}); last console lines:\n{tail}", kernel.label()))
-    })
+        Error::Invalid(format!("{}: {what} (qemu: {status}); last console lines:\n{tail}", kernel.label()))
+    };
+    let (guest, wall) = marker.ok_or_else(|| fail("never reached init"))?;
+    let api = api.ok_or_else(|| fail("the agent's engine did not answer over vsock or refused to shut down"))?;
+    if !status.success() {
+        return Err(fail("the VM did not end cleanly after the shutdown request"));
+    }
+    Ok(Boot { guest, wall, api })
+}
+
+/// Polls `/_ping` on the guest's engine until it answers 200.
+fn wait_for_ping(cid: u32, deadline: Instant) -> Option<Instant> {
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = crate::vsock_client::request(cid, ENGINE_PORT, "GET", "/_ping") {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// `berth-agent: init reached after 0.123 s` → 0.123 s.
@@ -118,19 +175,6 @@ fn parse_marker(line: &str) -> Option<Duration> {
     let rest = &line[line.find(INIT_MARKER)? + INIT_MARKER.len()..];
     let secs: f64 = rest.split_whitespace().next()?.parse().ok()?;
     Duration::try_from_secs_f64(secs).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn marker_is_parsed() {
-        assert_eq!(parse_marker("berth-agent: init reached after 0.250 s"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_marker("[ 1.0] junk berth-agent: init reached after 1.5 s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_marker("berth-agent: powering off"), None);
-        assert_eq!(parse_marker("berth-agent: init reached after x s"), None);
-    }
 }
 
 /// Boots each kernel `rounds` times, interleaved so that drift in the
@@ -142,10 +186,11 @@ pub fn compare(kernels: &[Kernel], rounds: usize, echo: bool) -> Result<()> {
         for (k, kernel) in kernels.iter().enumerate() {
             let b = boot_once(*kernel, echo)?;
             println!(
-                "round {round}: {:<14} init after {:.3} s guest time, {:.3} s wall",
+                "round {round}: {:<14} init after {:.3} s guest time, {:.3} s wall; engine answered /_ping over vsock after {:.3} s wall",
                 kernel.label(),
                 b.guest.as_secs_f64(),
-                b.wall.as_secs_f64()
+                b.wall.as_secs_f64(),
+                b.api.as_secs_f64()
             );
             results[k].push(b);
         }
@@ -181,4 +226,17 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
     if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_is_parsed() {
+        assert_eq!(parse_marker("berth-agent: init reached after 0.250 s"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_marker("[ 1.0] junk berth-agent: init reached after 1.5 s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_marker("berth-agent: powering off"), None);
+        assert_eq!(parse_marker("berth-agent: init reached after x s"), None);
+    }
 }

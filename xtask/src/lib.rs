@@ -14,3 +14,4 @@ pub mod process;
 pub mod progress;
 pub mod testbed;
 pub mod tiers;
+pub mod vsock_client;

@@ -5,6 +5,7 @@
 //! HTTP and the engine.
 
 pub mod error;
+pub mod machine;
 pub mod system;
 pub mod version;
 
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::engine::Engine;
 use error::ApiError;
@@ -25,6 +26,8 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/berth/v1/health", get(machine::health))
+        .route("/berth/v1/shutdown", post(machine::shutdown))
         .fallback(not_found)
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the

@@ -91,3 +91,14 @@ async fn version_and_info_fill_what_clients_index() {
     assert_eq!(i["Swarm"]["LocalNodeState"], "inactive");
     assert_eq!(i["OSType"], "linux");
 }
+
+#[tokio::test]
+async fn shutdown_request_is_accepted_and_observable() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(Engine::open(dir.path(), false).unwrap());
+    let health = Request::builder().uri("/berth/v1/health").body(Body::empty()).unwrap();
+    assert_eq!(app(engine.clone()).oneshot(health).await.unwrap().status(), StatusCode::OK);
+    let req = Request::builder().method(Method::POST).uri("/v1.41/berth/v1/shutdown").body(Body::empty()).unwrap();
+    assert_eq!(app(engine.clone()).oneshot(req).await.unwrap().status(), StatusCode::ACCEPTED);
+    tokio::time::timeout(std::time::Duration::from_secs(5), engine.shutdown_requested()).await.unwrap();
+}

@@ -26,6 +26,9 @@ pub struct Engine {
     pub id: String,
     /// True when this engine is PID 1 of a berth micro-VM.
     pub in_vm: bool,
+    /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
+    /// and returns, and PID 1 then powers the VM off.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Engine {
@@ -33,7 +36,19 @@ impl Engine {
         let err = |source| EngineError::Root { path: root.to_path_buf(), source };
         std::fs::create_dir_all(root).map_err(err)?;
         let id = load_or_create_id(root).map_err(err)?;
-        Ok(Engine { root: root.to_path_buf(), id, in_vm })
+        Ok(Engine { root: root.to_path_buf(), id, in_vm, shutdown: tokio::sync::watch::Sender::new(false) })
+    }
+}
+
+impl Engine {
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once a shutdown has been requested.
+    pub async fn shutdown_requested(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|requested| *requested).await;
     }
 }
 

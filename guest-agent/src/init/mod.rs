@@ -1,15 +1,25 @@
-//! The guest's start-up as PID 1: mount the kernel filesystems, load the
-//! kernel modules the initramfs carries, announce that init was reached, and
-//! end the VM cleanly.
+//! The guest's life as PID 1: mount the kernel filesystems, load the kernel
+//! modules the initramfs carries, announce that init was reached, name the
+//! machine and bring up loopback, reap orphans, serve the engine on vsock
+//! port 2375, and when told to stop (SIGTERM or `/berth/v1/shutdown`) sync
+//! and end the VM.
 //!
 //! PID 1 must never exit: the kernel panics when it does. Every failure here
 //! is printed on the console and the VM is powered off instead.
 
 mod kernel_modules;
 mod mounts;
+mod network;
 mod power;
+mod reaper;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::listen::ListenAddr;
+use crate::server;
 
 /// Printed on the console as soon as init runs, with the guest's uptime.
 /// Boot benchmarks and tests look for this exact text.
@@ -19,11 +29,21 @@ pub const INIT_MARKER: &str = "berth-agent: init reached";
 /// the file that lists them in load order.
 const MODULE_DIR: &str = "/lib/modules/berth";
 
+/// The host reaches the engine here (DESIGN.md, "Host ↔ guest").
+pub const ENGINE_VSOCK_PORT: u32 = 2375;
+
+const ENGINE_ROOT: &str = "/var/lib/berth";
+
 pub fn run_as_pid1() -> ! {
     // Read the clock before anything else so that the figure is the kernel's
     // boot time, not ours.
     let uptime = boot_time();
     println!("{INIT_MARKER} after {:.3} s", uptime.as_secs_f64());
+    // A panic anywhere must still end in a power-off, not a kernel panic.
+    std::panic::set_hook(Box::new(|info| {
+        println!("berth-agent: fatal: {info}");
+        power::power_off();
+    }));
 
     if let Err(e) = mounts::mount_kernel_filesystems() {
         println!("berth-agent: {e}");
@@ -38,10 +58,32 @@ pub fn run_as_pid1() -> ! {
         println!("berth-agent: loaded {} kernel modules", report.loaded);
     }
 
-    // The engine comes next; until it exists the VM has done its job once
-    // init is reached, so it ends the way every berth VM ends.
-    println!("berth-agent: powering off");
+    let name = network::hostname_from_cmdline(&cmdline);
+    if let Err(e) = network::set_hostname(name) {
+        println!("berth-agent: cannot set the hostname: {e}");
+    }
+    if let Err(e) = network::loopback_up() {
+        println!("berth-agent: cannot bring up lo: {e}");
+    }
+
+    match serve_engine() {
+        Ok(()) => println!("berth-agent: engine stopped; powering off"),
+        Err(e) => println!("berth-agent: {e}; powering off"),
+    }
     power::power_off();
+}
+
+/// Runs the engine until it is told to stop. Any error is returned, never
+/// propagated as a panic: the caller must reach the power-off.
+fn serve_engine() -> Result<(), String> {
+    let engine = Engine::open(Path::new(ENGINE_ROOT), true).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        tokio::spawn(reaper::reap_forever());
+        let addrs = [ListenAddr::Vsock { port: ENGINE_VSOCK_PORT }];
+        println!("berth-agent: engine listening on vsock port {ENGINE_VSOCK_PORT}");
+        server::serve(Arc::new(engine), &addrs).await.map_err(|e| e.to_string())
+    })
 }
 
 /// Time since the guest kernel started, including any time suspended.

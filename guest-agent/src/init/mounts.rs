@@ -1,6 +1,7 @@
-//! The kernel filesystems every later step needs (/proc for the command
-//! line, /dev for devices, /sys for modules and cgroups). Mount points are
-//! created when missing; a filesystem that is already mounted is left alone.
+//! The kernel filesystems every later step needs: /proc for the command
+//! line, /dev for devices, /sys for modules, cgroup2 for containers, and
+//! the tmpfs directories programs expect. Mount points are created when
+//! missing; a filesystem that is already mounted is left alone.
 
 use std::path::Path;
 
@@ -40,6 +41,36 @@ const KERNEL_MOUNTS: &[KernelMount] = &[
         target: "/dev",
         flags: MsFlags::MS_NOSUID,
         data: Some("mode=0755"),
+    },
+    KernelMount {
+        fstype: "devpts",
+        target: "/dev/pts",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
+        data: Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    },
+    KernelMount {
+        fstype: "tmpfs",
+        target: "/dev/shm",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: Some("mode=1777"),
+    },
+    KernelMount {
+        fstype: "tmpfs",
+        target: "/run",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: Some("mode=0755"),
+    },
+    KernelMount {
+        fstype: "tmpfs",
+        target: "/tmp",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: Some("mode=1777"),
+    },
+    KernelMount {
+        fstype: "cgroup2",
+        target: "/sys/fs/cgroup",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        data: None,
     },
 ];
 
