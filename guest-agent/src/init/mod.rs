@@ -58,6 +58,11 @@ pub fn run_as_pid1() -> ! {
         println!("berth-agent: loaded {} kernel modules", report.loaded);
     }
 
+    // Ctrl-Alt-Del (how a VMM asks the guest to stop) becomes SIGINT to us,
+    // a graceful shutdown, instead of an immediate reboot by the kernel.
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        println!("berth-agent: cannot take over Ctrl-Alt-Del: {e}");
+    }
     let name = network::hostname_from_cmdline(&cmdline);
     if let Err(e) = network::set_hostname(name) {
         println!("berth-agent: cannot set the hostname: {e}");
