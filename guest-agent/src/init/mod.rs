@@ -63,6 +63,13 @@ pub fn run_as_pid1() -> ! {
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
         println!("berth-agent: cannot take over Ctrl-Alt-Del: {e}");
     }
+    if let Some(device) = mounts::data_disk_from_cmdline(&cmdline) {
+        if let Err(e) = mounts::mount_data_disk(device, Path::new(ENGINE_ROOT)) {
+            println!("berth-agent: {e}; powering off");
+            power::power_off();
+        }
+        println!("berth-agent: data disk {device} mounted on {ENGINE_ROOT}");
+    }
     let name = network::hostname_from_cmdline(&cmdline);
     if let Err(e) = network::set_hostname(name) {
         println!("berth-agent: cannot set the hostname: {e}");

@@ -87,3 +87,39 @@ pub fn mount_kernel_filesystems() -> Result<(), MountError> {
     }
     Ok(())
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot mount the data disk {device} on {target}: {source}")]
+pub struct DataDiskError {
+    device: String,
+    target: String,
+    #[source]
+    source: nix::Error,
+}
+
+/// `berth.data=/dev/vdX` on the kernel command line names the machine's
+/// data disk (ext4, made by `berth machine create`).
+pub fn data_disk_from_cmdline(cmdline: &str) -> Option<&str> {
+    cmdline.split_whitespace().find_map(|w| w.strip_prefix("berth.data=")).filter(|d| d.starts_with("/dev/"))
+}
+
+/// Mounts the data disk where the engine keeps its state. Without it a
+/// machine would silently lose containers and images at every stop, so
+/// failing here is fatal for the caller.
+pub fn mount_data_disk(device: &str, target: &Path) -> Result<(), DataDiskError> {
+    let err = |source| DataDiskError { device: device.into(), target: target.display().to_string(), source };
+    std::fs::create_dir_all(target).map_err(|e| err(nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    mount(Some(device), target, Some("ext4"), MsFlags::MS_NOATIME, None::<&str>).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_disk_is_read_from_the_command_line() {
+        assert_eq!(data_disk_from_cmdline("quiet berth.data=/dev/vda x"), Some("/dev/vda"));
+        assert_eq!(data_disk_from_cmdline("berth.data=vda"), None);
+        assert_eq!(data_disk_from_cmdline("quiet"), None);
+    }
+}
