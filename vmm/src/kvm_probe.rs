@@ -65,7 +65,9 @@ impl fmt::Display for KvmFlavor {
 /// Why the probe could not use KVM.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("cannot open /dev/kvm: {0} (is the kvm module loaded, and may this user open the device?)")]
+    #[error(
+        "cannot open /dev/kvm: {0} (is the kvm module loaded, and may this user open the device?)"
+    )]
     Open(#[source] kvm_ioctls::Error),
     #[error("/dev/kvm reports API version {0}, expected {KVM_API_VERSION}")]
     ApiVersion(i32),
@@ -143,7 +145,11 @@ mod tests {
 
     #[test]
     fn advice_only_for_pvm() {
-        let mut r = KvmReport { api_version: 12, max_vcpus: 1, flavor: KvmFlavor::Amd };
+        let mut r = KvmReport {
+            api_version: 12,
+            max_vcpus: 1,
+            flavor: KvmFlavor::Amd,
+        };
         assert!(r.advice().is_none());
         r.flavor = KvmFlavor::Pvm;
         assert!(r.advice().unwrap().contains("testbed"));

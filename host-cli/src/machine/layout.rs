@@ -1,0 +1,74 @@
+//! Where a machine lives: one directory per machine under
+//! `$XDG_DATA_HOME/berth/machines/NAME` holding its config, data disk,
+//! console log and sockets. Only paths are computed here.
+
+use std::path::PathBuf;
+
+/// The directory that holds every machine.
+pub fn machines_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root")).join(".local/share")
+    });
+    base.join("berth").join("machines")
+}
+
+/// The files of one machine.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(name: &str) -> Self {
+        Layout { dir: machines_dir().join(name) }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+    pub fn data_disk(&self) -> PathBuf {
+        self.dir.join("data.img")
+    }
+    pub fn console_log(&self) -> PathBuf {
+        self.dir.join("console.log")
+    }
+    /// The machine process's own log (VMM and proxy messages).
+    pub fn process_log(&self) -> PathBuf {
+        self.dir.join("machine.log")
+    }
+    /// The VMM's hybrid-vsock socket (Firecracker's CONNECT protocol).
+    pub fn vsock_socket(&self) -> PathBuf {
+        self.dir.join("vsock.sock")
+    }
+    /// The host end of the engine's Docker API.
+    pub fn docker_socket(&self) -> PathBuf {
+        self.dir.join("docker.sock")
+    }
+    /// Held (flock) by the machine process for as long as it runs.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("machine.lock")
+    }
+}
+
+/// Machine names become directory names and host names: keep them simple.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(valid_name("default"));
+        assert!(valid_name("dev-1"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("../x"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name("-x"));
+    }
+}

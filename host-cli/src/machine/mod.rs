@@ -1,0 +1,320 @@
+//! `berth machine ...`: micro-VMs as machines a user creates, starts,
+//! stops and removes, each a directory (see [`layout`]) and, while it runs,
+//! one machine process (see [`runner`]) that owns the VMM and the machine's
+//! docker.sock.
+
+pub mod config;
+pub mod engine_client;
+pub mod images;
+pub mod layout;
+pub mod lock;
+pub mod proxy;
+pub mod runner;
+
+use std::io::{BufRead, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_vmm::kvm_probe::{KvmFlavor, KvmReport};
+
+use config::MachineConfig;
+use layout::Layout;
+
+/// The machine used when none is named; created on first use.
+pub const DEFAULT_MACHINE: &str = "default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("machine name {0:?} is not valid (letters, digits, - and _; at most 63)")]
+    BadName(String),
+    #[error("machine {0} does not exist (create it with `berth machine create {0}`)")]
+    NotFound(String),
+    #[error("machine {0} already exists")]
+    Exists(String),
+    #[error("machine {0} is already running")]
+    AlreadyRunning(String),
+    #[error("machine {0} is running; stop it first or use --force")]
+    Running(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Images(#[from] images::ImagesError),
+    #[error("{0}")]
+    Kvm(String),
+    #[error("the VMM could not start the machine: {0}")]
+    Vmm(String),
+    #[error("machine {name} failed to boot{reason}; last console lines:\n{console}")]
+    Boot { name: String, reason: String, console: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tool(String),
+}
+
+impl MachineError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        MachineError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+pub struct CreateOptions {
+    pub cpus: u8,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub kernel: Option<PathBuf>,
+    pub initramfs: Option<PathBuf>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions { cpus: 2, memory_mib: 2048, disk_gib: 20, kernel: None, initramfs: None }
+    }
+}
+
+fn checked(name: &str) -> Result<Layout, MachineError> {
+    if !layout::valid_name(name) {
+        return Err(MachineError::BadName(name.into()));
+    }
+    Ok(Layout::new(name))
+}
+
+fn existing(name: &str) -> Result<Layout, MachineError> {
+    let l = checked(name)?;
+    if !l.config().exists() {
+        return Err(MachineError::NotFound(name.into()));
+    }
+    Ok(l)
+}
+
+/// Makes the machine's directory, config and ext4 data disk. Nothing is
+/// left behind if any step fails.
+pub fn create(name: &str, opts: &CreateOptions) -> Result<Layout, MachineError> {
+    let l = checked(name)?;
+    if l.dir.exists() {
+        return Err(MachineError::Exists(name.into()));
+    }
+    std::fs::create_dir_all(&l.dir).map_err(|e| MachineError::io(&l.dir, e))?;
+    let result = (|| {
+        make_data_disk(&l.data_disk(), opts.disk_gib)?;
+        let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        MachineConfig {
+            name: name.into(),
+            cpus: opts.cpus,
+            memory_mib: opts.memory_mib,
+            disk_gib: opts.disk_gib,
+            kernel: opts.kernel.clone(),
+            initramfs: opts.initramfs.clone(),
+            created,
+        }
+        .save(&l.config())?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&l.dir);
+        return Err(e);
+    }
+    Ok(l)
+}
+
+fn make_data_disk(path: &Path, gib: u64) -> Result<(), MachineError> {
+    let f = std::fs::File::create(path).map_err(|e| MachineError::io(path, e))?;
+    f.set_len(gib << 30).map_err(|e| MachineError::io(path, e))?;
+    drop(f);
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "berth-data", "-E", "lazy_itable_init=1,lazy_journal_init=1"])
+        .arg(path)
+        .output()
+        .map_err(|e| MachineError::Tool(format!("cannot run mkfs.ext4 ({e}): apt-get install e2fsprogs")))?;
+    if !out.status.success() {
+        return Err(MachineError::Tool(format!("mkfs.ext4 failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(())
+}
+
+pub fn is_running(l: &Layout) -> bool {
+    lock::is_held(&l.lock())
+}
+
+/// Starts the machine process and waits until the engine answers `/_ping`
+/// on the machine's docker.sock.
+pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
+    let l = if name == DEFAULT_MACHINE && !Layout::new(name).config().exists() {
+        eprintln!("berth: creating machine {name}");
+        create(name, &CreateOptions::default())?
+    } else {
+        existing(name)?
+    };
+    if is_running(&l) {
+        return Err(MachineError::AlreadyRunning(name.into()));
+    }
+    let config = MachineConfig::load(&l.config())?;
+    let boot = images::resolve(&config)?;
+    check_kvm(boot.berth_kernel)?;
+
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(l.process_log())
+        .map_err(|e| MachineError::io(&l.process_log(), e))?;
+    let exe = std::env::current_exe().map_err(|e| MachineError::io(Path::new("berth"), e))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["machine", "run-process", name])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| MachineError::io(&l.process_log(), e))?)
+        .stderr(log);
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the
+    // parent; it detaches the machine process from our terminal so that
+    // Ctrl-C here does not stop the machine.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+    }
+    let mut child = cmd.spawn().map_err(|e| MachineError::io(&l.process_log(), e))?;
+
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let reason = last_lines(&l.process_log(), 3);
+            if reason.contains("already running") {
+                return Err(MachineError::AlreadyRunning(name.into()));
+            }
+            return Err(MachineError::Boot {
+                name: name.into(),
+                reason: format!(" (machine process {status}: {})", reason.trim()),
+                console: last_lines(&l.console_log(), 20),
+            });
+        }
+        if engine_client::ping(&l.docker_socket()) {
+            return Ok(l);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(MachineError::Boot {
+                name: name.into(),
+                reason: format!(": the agent did not answer within {} s", timeout.as_secs()),
+                console: last_lines(&l.console_log(), 20),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// berth's kernel is a stock Linux kernel: on PVM it cannot boot, and the
+/// user should hear why and what works instead before anything starts.
+fn check_kvm(berth_kernel: bool) -> Result<(), MachineError> {
+    let report = KvmReport::probe().map_err(|e| {
+        MachineError::Kvm(format!(
+            "no usable KVM ({e}); run berth where /dev/kvm works, or in the test bed: cargo xtask testbed -- berth machine start"
+        ))
+    })?;
+    if berth_kernel && report.flavor == KvmFlavor::Pvm {
+        return Err(MachineError::Kvm(format!(
+            "{} (or create the machine with --kernel set to a PVM-enlightened guest kernel)",
+            report.advice().unwrap_or("this host's KVM cannot boot berth's kernel")
+        )));
+    }
+    Ok(())
+}
+
+/// Asks the machine process to stop (SIGTERM: the guest powers off
+/// cleanly) and waits for it; kills it if it hangs.
+pub fn stop(name: &str) -> Result<bool, MachineError> {
+    let l = existing(name)?;
+    let Some(pid) = lock::holder_pid(&l.lock()) else { return Ok(false) };
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while is_running(&l) {
+        if Instant::now() >= deadline {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            std::thread::sleep(Duration::from_millis(500));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(true)
+}
+
+pub fn remove(name: &str, force: bool) -> Result<(), MachineError> {
+    let l = existing(name)?;
+    if is_running(&l) {
+        if !force {
+            return Err(MachineError::Running(name.into()));
+        }
+        stop(name)?;
+    }
+    std::fs::remove_dir_all(&l.dir).map_err(|e| MachineError::io(&l.dir, e))
+}
+
+/// What `ls` and `inspect` show of a machine.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Status {
+    pub name: String,
+    pub state: &'static str,
+    pub cpus: u8,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    /// Bytes the sparse data disk really occupies on the host.
+    pub disk_used_bytes: u64,
+    pub dir: PathBuf,
+    pub docker_socket: PathBuf,
+    pub console_log: PathBuf,
+    pub kernel: Option<PathBuf>,
+}
+
+pub fn status(name: &str) -> Result<Status, MachineError> {
+    let l = existing(name)?;
+    let c = MachineConfig::load(&l.config())?;
+    let used = std::fs::metadata(l.data_disk()).map_or(0, |m| std::os::unix::fs::MetadataExt::blocks(&m) * 512);
+    Ok(Status {
+        name: c.name,
+        state: if is_running(&l) { "running" } else { "stopped" },
+        cpus: c.cpus,
+        memory_mib: c.memory_mib,
+        disk_gib: c.disk_gib,
+        disk_used_bytes: used,
+        docker_socket: l.docker_socket(),
+        console_log: l.console_log(),
+        dir: l.dir,
+        kernel: c.kernel,
+    })
+}
+
+pub fn list() -> Result<Vec<Status>, MachineError> {
+    let dir = layout::machines_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut names: Vec<String> =
+        entries.flatten().filter(|e| e.path().join("config.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names.iter().map(|n| status(n)).collect()
+}
+
+pub fn print_console(name: &str, out: &mut impl Write) -> Result<(), MachineError> {
+    let l = existing(name)?;
+    match std::fs::read(l.console_log()) {
+        Ok(bytes) => out.write_all(&bytes).map_err(|e| MachineError::io(Path::new("stdout"), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(MachineError::io(&l.console_log(), e)),
+    }
+}
+
+pub fn docker_socket(name: &str) -> Result<PathBuf, MachineError> {
+    Ok(existing(name)?.docker_socket())
+}
+
+pub fn layout_of(name: &str) -> Result<Layout, MachineError> {
+    existing(name)
+}
+
+fn last_lines(path: &Path, n: usize) -> String {
+    let Ok(f) = std::fs::File::open(path) else { return String::new() };
+    let lines: Vec<String> = std::io::BufReader::new(f).lines().map_while(Result::ok).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,403 @@
+//! Turns a validated `VmConfig` into a running VM.
+//!
+//! The one place that knows the order things must happen in: guest memory,
+//! the KVM VM and its irqchip, devices (each with its bus slot, interrupt
+//! line and queue ioeventfds), the kernel and boot structures, the vCPUs,
+//! and finally the threads. Data flows one way: config → builder → `Vmm`;
+//! nothing built here reads the config again.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
+use kvm_ioctls::Kvm;
+use vm_memory::GuestMemoryMmap;
+
+use crate::arch::x86_64::boot_params::{self, BootInfo};
+use crate::arch::x86_64::layout::{
+    IRQ_FIRST_FREE, IRQ_MAX, SERIAL_IRQ, VIRTIO_MMIO_SLOT_SIZE, VIRTIO_MMIO_START,
+};
+use crate::arch::x86_64::mptable;
+use crate::arch::x86_64::regs::{self, EntryPoint};
+use crate::config::{ConfigError, NetConfig, SerialOutput, VmConfig};
+use crate::devices::bus::{Bus, BusError};
+use crate::devices::irq::IrqLine;
+use crate::devices::legacy::console::ConsoleSink;
+use crate::devices::legacy::i8042::{I8042, I8042_PORT_BASE, I8042_PORT_LEN, KBD_IRQ};
+use crate::devices::legacy::serial::{SERIAL_PORT_BASE, SERIAL_PORT_LEN, SerialDevice};
+use crate::devices::virtio::block::BlockDevice;
+use crate::devices::virtio::mmio::{MmioTransport, REG_QUEUE_NOTIFY};
+use crate::devices::virtio::net::NetDevice;
+use crate::devices::virtio::rng::RngDevice;
+use crate::devices::virtio::vsock::VsockDevice;
+use crate::devices::virtio::{VirtioDevice, VirtioInterrupt};
+use crate::event_loop::{EventLoop, EventLoopError, Subscriber};
+use crate::exit::{ExitSignal, VmExit};
+use crate::loader::{self, LoaderError};
+use crate::seccomp::{self, ThreadRole};
+use crate::vstate::memory::{self, MemoryError};
+use crate::vstate::vcpu::{IoBuses, Vcpu, VcpuError, VcpuHandle};
+use crate::vstate::vm::{Vm, VmError};
+
+/// Everything that can stop a VM from being built, each with its context.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open /dev/kvm: {0}")]
+    Kvm(kvm_ioctls::Error),
+    #[error("cannot read KVM's supported CPUID: {0}")]
+    Cpuid(kvm_ioctls::Error),
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    #[error(transparent)]
+    Vcpu(#[from] VcpuError),
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    #[error("writing boot state: {0}")]
+    Regs(#[from] regs::RegsError),
+    #[error("writing boot parameters: {0}")]
+    BootParams(#[from] boot_params::BootParamsError),
+    #[error(transparent)]
+    Mptable(#[from] mptable::MptableError),
+    #[error("placing a device: {0}")]
+    Bus(#[from] BusError),
+    #[error("too many devices: no interrupt line left above {IRQ_MAX}")]
+    OutOfIrqs,
+    #[error("cannot create an eventfd: {0}")]
+    EventFd(std::io::Error),
+    #[error("cannot open serial output {path}: {source}")]
+    SerialOutput {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Device {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    EventLoop(#[from] EventLoopError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+}
+
+/// Hands out virtio-mmio slots and interrupt lines in order.
+struct DeviceSlots {
+    next_addr: u64,
+    next_irq: u32,
+    announced: Vec<(u64, u32)>,
+}
+
+impl DeviceSlots {
+    fn new() -> Self {
+        DeviceSlots {
+            next_addr: VIRTIO_MMIO_START,
+            next_irq: IRQ_FIRST_FREE,
+            announced: Vec::new(),
+        }
+    }
+
+    fn allocate(&mut self) -> Result<(u64, u32), BuildError> {
+        if self.next_irq > IRQ_MAX {
+            return Err(BuildError::OutOfIrqs);
+        }
+        let slot = (self.next_addr, self.next_irq);
+        self.next_addr += VIRTIO_MMIO_SLOT_SIZE;
+        self.next_irq += 1;
+        self.announced.push(slot);
+        Ok(slot)
+    }
+}
+
+/// A running VM: its vCPU threads, its device thread, and what they share.
+/// Field order matters: threads are joined in `wait`, and the VM (whose
+/// memory slots point into `mem`) is dropped before `mem`.
+pub struct Vmm {
+    vcpus: Vec<VcpuHandle>,
+    event_loop: Option<EventLoop>,
+    exit: Arc<ExitSignal>,
+    keyboard: Arc<Mutex<I8042>>,
+    stopping: Arc<AtomicBool>,
+    _vm: Vm,
+    _mem: Arc<GuestMemoryMmap>,
+}
+
+/// How the host ends a running VM, from any thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    keyboard: Arc<Mutex<I8042>>,
+    exit: Arc<ExitSignal>,
+}
+
+impl StopHandle {
+    /// Asks the guest to shut down by typing Ctrl-Alt-Del: Linux sends its
+    /// init SIGINT (or reboots at once if init left Ctrl-Alt-Del enabled).
+    /// The guest may ignore it; pair with [`StopHandle::force`] after a
+    /// grace period.
+    pub fn ask_guest(&self) {
+        self.keyboard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ctrl_alt_del();
+    }
+
+    /// Ends the VM now, whatever the guest is doing.
+    pub fn force(&self) {
+        self.exit.post(VmExit::Stopped);
+    }
+}
+
+impl Vmm {
+    /// A handle to stop the VM from another thread (e.g. on SIGTERM).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            keyboard: self.keyboard.clone(),
+            exit: self.exit.clone(),
+        }
+    }
+
+    /// Blocks until the VM ends, stops every thread, and says why it ended.
+    pub fn wait(mut self) -> VmExit {
+        let outcome = loop {
+            if let Some(outcome) = self.exit.outcome() {
+                break outcome;
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.exit.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `pfd` is a valid pollfd for the duration of the call
+            // and the count is 1; poll writes only `revents`.
+            unsafe { libc::poll(&mut pfd, 1, 1000) };
+        };
+        self.stop_threads();
+        outcome
+    }
+
+    fn stop_threads(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        // A kick that arrives just before KVM_RUN is lost: repeat until
+        // every vCPU thread has seen the flag.
+        while self.vcpus.iter().any(|v| !v.is_finished()) {
+            self.vcpus.iter().for_each(VcpuHandle::kick);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.vcpus.drain(..).for_each(VcpuHandle::join);
+        if let Some(l) = self.event_loop.take() {
+            l.join();
+        }
+    }
+}
+
+fn serial_output(serial: &SerialOutput) -> Result<Option<Box<dyn Write + Send>>, BuildError> {
+    Ok(match serial {
+        SerialOutput::Stdout => Some(Box::new(std::io::stdout())),
+        SerialOutput::None => None,
+        SerialOutput::File(path) => Some(Box::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| BuildError::SerialOutput {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+        )),
+    })
+}
+
+/// Attaches one virtio device: a bus slot, an irqfd, queue ioeventfds and
+/// a subscription on the device thread.
+fn attach_virtio<D>(
+    device: D,
+    vm: &Vm,
+    mem: &Arc<GuestMemoryMmap>,
+    slots: &mut DeviceSlots,
+    mmio: &mut Bus,
+    subscribers: &mut Vec<Subscriber>,
+) -> Result<(), BuildError>
+where
+    D: VirtioDevice + event_manager::MutEventSubscriber + 'static,
+{
+    let (addr, gsi) = slots.allocate()?;
+    let line = IrqLine::new(gsi).map_err(BuildError::EventFd)?;
+    vm.register_irqfd(line.eventfd(), gsi)?;
+    for (i, evt) in device.queue_events().iter().enumerate() {
+        vm.register_ioevent(evt, addr + REG_QUEUE_NOTIFY, i as u32)?;
+    }
+    let device = Arc::new(Mutex::new(device));
+    let interrupt = Arc::new(VirtioInterrupt::new(line));
+    let transport = MmioTransport::new(device.clone(), mem.clone(), interrupt);
+    mmio.insert(Arc::new(Mutex::new(transport)), addr, VIRTIO_MMIO_SLOT_SIZE)?;
+    subscribers.push(device);
+    Ok(())
+}
+
+fn device_err(what: String) -> impl FnOnce(std::io::Error) -> BuildError {
+    move |source| BuildError::Device { what, source }
+}
+
+/// Builds and starts the VM that `config` describes.
+pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
+    let format = config.validate()?;
+    let kvm = Kvm::new().map_err(BuildError::Kvm)?;
+    let mem = Arc::new(memory::create_guest_memory(config.memory_mib)?);
+    let vm = Vm::new(&kvm)?;
+    vm.register_memory(&kvm, &mem)?;
+    let exit = Arc::new(ExitSignal::new().map_err(BuildError::EventFd)?);
+
+    // Legacy devices on the port bus.
+    let mut pio = Bus::new();
+    let serial_irq = IrqLine::new(SERIAL_IRQ).map_err(BuildError::EventFd)?;
+    vm.register_irqfd(serial_irq.eventfd(), SERIAL_IRQ)?;
+    let sink = ConsoleSink::new(serial_output(&config.serial)?, exit.clone());
+    pio.insert(
+        Arc::new(Mutex::new(SerialDevice::new(serial_irq, sink))),
+        SERIAL_PORT_BASE,
+        SERIAL_PORT_LEN,
+    )?;
+    let kbd_irq = IrqLine::new(KBD_IRQ).map_err(BuildError::EventFd)?;
+    vm.register_irqfd(kbd_irq.eventfd(), KBD_IRQ)?;
+    let keyboard = Arc::new(Mutex::new(I8042::new(exit.clone(), kbd_irq)));
+    pio.insert(keyboard.clone(), I8042_PORT_BASE, I8042_PORT_LEN)?;
+
+    // virtio devices on the MMIO bus.
+    let mut mmio = Bus::new();
+    let mut slots = DeviceSlots::new();
+    let mut subscribers: Vec<Subscriber> = Vec::new();
+    for disk in &config.disks {
+        let dev = BlockDevice::open(&disk.path, disk.read_only)
+            .map_err(device_err(format!("disk {}", disk.path.display())))?;
+        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+    }
+    if let Some(vsock) = &config.vsock {
+        let dev = VsockDevice::new(vsock.guest_cid, &vsock.uds_path).map_err(device_err(
+            format!("vsock socket {}", vsock.uds_path.display()),
+        ))?;
+        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+    }
+    for net in &config.net {
+        let mac = net.mac().and_then(crate::config::parse_mac);
+        let dev = match net {
+            NetConfig::Tap { name, .. } => NetDevice::open_tap(name, mac)
+                .map_err(device_err(format!("TAP interface {name}")))?,
+            NetConfig::Passt { socket, .. } => NetDevice::connect_passt(socket, mac)
+                .map_err(device_err(format!("passt socket {}", socket.display())))?,
+        };
+        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+    }
+    if config.rng {
+        let dev = RngDevice::new().map_err(device_err("rng".into()))?;
+        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+    }
+
+    // Kernel, initramfs, command line and boot structures.
+    let kernel = loader::load_kernel(&mem, &config.kernel, format)?;
+    let initramfs = match &config.initramfs {
+        Some(path) => Some(loader::load_initramfs(&mem, path, kernel.end)?),
+        None => None,
+    };
+    let cmdline = loader::build_cmdline(&config.cmdline, &slots.announced)?;
+    let cmdline_len = loader::write_cmdline(&mem, &cmdline)?;
+    let info = BootInfo {
+        mem_size: config.memory_mib << 20,
+        cmdline_len,
+        initramfs,
+    };
+    regs::write_boot_tables(&mem, kernel.entry)?;
+    match kernel.entry {
+        EntryPoint::Pvh { .. } => boot_params::write_pvh_start_info(&mem, &info)?,
+        EntryPoint::Linux64 { .. } => {
+            boot_params::write_zero_page(&mem, &info, kernel.setup_header)?
+        }
+    }
+    mptable::setup_mptable(&mem, config.vcpus)?;
+    tracing::info!(entry = ?kernel.entry, vcpus = config.vcpus, memory_mib = config.memory_mib, "kernel loaded");
+
+    // vCPUs.
+    let supported = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(BuildError::Cpuid)?;
+    let mut vcpus = Vec::with_capacity(config.vcpus.into());
+    for index in 0..config.vcpus {
+        let vcpu = Vcpu::new(index, vm.create_vcpu(index)?);
+        vcpu.configure(
+            &supported,
+            config.vcpus,
+            (index == 0).then_some(kernel.entry),
+        )?;
+        vcpus.push(vcpu);
+    }
+
+    // Threads: devices first, so no notification is missed.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let vcpu_filters = Arc::new(seccomp::filter_for(ThreadRole::Vcpu, config.seccomp)?);
+    let devices_filters = seccomp::filter_for(ThreadRole::Devices, config.seccomp)?;
+    let event_loop =
+        EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
+    let buses = Arc::new(IoBuses { pio, mmio });
+    let mut handles = Vec::with_capacity(vcpus.len());
+    for vcpu in vcpus {
+        match vcpu.start(
+            buses.clone(),
+            exit.clone(),
+            stopping.clone(),
+            vcpu_filters.clone(),
+        ) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                let mut partial = Vmm {
+                    vcpus: handles,
+                    event_loop: Some(event_loop),
+                    exit,
+                    keyboard,
+                    stopping,
+                    _vm: vm,
+                    _mem: mem,
+                };
+                partial.stop_threads();
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(Vmm {
+        vcpus: handles,
+        event_loop: Some(event_loop),
+        exit,
+        keyboard,
+        stopping,
+        _vm: vm,
+        _mem: mem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_sequential_and_bounded() {
+        let mut s = DeviceSlots::new();
+        assert_eq!(s.allocate().unwrap(), (VIRTIO_MMIO_START, IRQ_FIRST_FREE));
+        assert_eq!(
+            s.allocate().unwrap(),
+            (
+                VIRTIO_MMIO_START + VIRTIO_MMIO_SLOT_SIZE,
+                IRQ_FIRST_FREE + 1
+            )
+        );
+        for _ in IRQ_FIRST_FREE + 2..=IRQ_MAX {
+            s.allocate().unwrap();
+        }
+        assert!(matches!(s.allocate(), Err(BuildError::OutOfIrqs)));
+        assert_eq!(s.announced.len(), (IRQ_MAX - IRQ_FIRST_FREE + 1) as usize);
+    }
+}

@@ -1,0 +1,130 @@
+//! Where the guest's console bytes go, and the watch on them for a panic.
+//!
+//! The guest's only way to say "I panicked" on a machine without a pvpanic
+//! device is to print it. `ConsoleSink` forwards every byte to the
+//! configured output and scans the stream, line by line, for the kernel's
+//! panic banner; a hit is reported to the `ExitSignal`. Output errors are
+//! logged once and never stop the guest.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::exit::ExitSignal;
+
+const PANIC_MARKER: &[u8] = b"Kernel panic - ";
+/// Longest line kept for the panic message; the rest is cut.
+const MAX_LINE: usize = 512;
+
+/// A console output with a panic watch.
+pub struct ConsoleSink {
+    out: Option<Box<dyn Write + Send>>,
+    exit: Arc<ExitSignal>,
+    line: Vec<u8>,
+    output_failed: bool,
+}
+
+impl ConsoleSink {
+    /// `out` of `None` discards the bytes but still watches them.
+    pub fn new(out: Option<Box<dyn Write + Send>>, exit: Arc<ExitSignal>) -> Self {
+        ConsoleSink {
+            out,
+            exit,
+            line: Vec::with_capacity(128),
+            output_failed: false,
+        }
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.end_line();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if let Some(pos) = self
+            .line
+            .windows(PANIC_MARKER.len())
+            .position(|w| w == PANIC_MARKER)
+        {
+            let text = String::from_utf8_lossy(&self.line[pos..])
+                .trim_end()
+                .to_string();
+            self.exit.note_panic(text);
+        }
+        self.line.clear();
+    }
+}
+
+impl Write for ConsoleSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.scan(buf);
+        if let Some(out) = &mut self.out
+            && let Err(e) = out.write_all(buf)
+            && !self.output_failed
+        {
+            tracing::warn!(error = %e, "console output failed; guest output is being dropped");
+            self.output_failed = true;
+        }
+        // The guest must never block or fail on our output.
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(out) = &mut self.out {
+            let _ = out.flush();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::VmExit;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn forwards_bytes_and_spots_a_panic_split_across_writes() {
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let out = Shared::default();
+        let mut sink = ConsoleSink::new(Some(Box::new(out.clone())), exit.clone());
+        sink.write_all(b"[    1.0] Run /init\r\n[    1.1] Kernel pa")
+            .unwrap();
+        sink.write_all(b"nic - not syncing: Attempted to kill init!\r\n")
+            .unwrap();
+        assert_eq!(out.0.lock().unwrap().len(), 84);
+        exit.post(VmExit::GuestReset);
+        assert_eq!(
+            exit.outcome(),
+            Some(VmExit::GuestPanic(
+                "Kernel panic - not syncing: Attempted to kill init!".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn ordinary_output_is_no_panic() {
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let mut sink = ConsoleSink::new(None, exit.clone());
+        sink.write_all(b"berth-agent: init reached after 0.9 s\n")
+            .unwrap();
+        exit.post(VmExit::GuestReset);
+        assert_eq!(exit.outcome(), Some(VmExit::GuestReset));
+    }
+}

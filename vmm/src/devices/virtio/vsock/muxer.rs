@@ -1,0 +1,584 @@
+//! The host side of every vsock stream: the listening UNIX socket, the
+//! `CONNECT <port>\n` handshake, the connection table, and the packets
+//! waiting for the guest's rx buffers.
+//!
+//! The muxer never touches queues or epoll directly: the device hands it
+//! packets from the tx queue and rx packets to fill, and applies the epoll
+//! changes it asks for (`take_epoll_changes`). A guest that misbehaves on
+//! one stream gets that stream reset; nothing it sends can end the muxer.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use event_manager::EventSet;
+use virtio_vsock::packet::VsockPacket;
+use vm_memory::VolatileSlice;
+use vm_memory::bitmap::BitmapSlice;
+
+use super::connection::{Connection, HostRead, State};
+use super::packet::{
+    GuestHeader, HostHeader, OP_CREDIT_REQUEST, OP_CREDIT_UPDATE, OP_REQUEST, OP_RESPONSE, OP_RST,
+    OP_RW, OP_SHUTDOWN, SHUTDOWN_RCV, SHUTDOWN_SEND, Verdict, check, write_header,
+};
+
+/// Firecracker's limit; also bounds the fds a guest can make us hold.
+pub const MAX_CONNECTIONS: usize = 1023;
+/// Longest `CONNECT <port>\n` line accepted.
+const MAX_HANDSHAKE_LINE: usize = 32;
+/// Host-side ports for host-initiated streams start here, clear of the
+/// ports guests usually listen on.
+const FIRST_LOCAL_PORT: u32 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnKey {
+    local_port: u32,
+    peer_port: u32,
+}
+
+/// A control packet for the guest (everything but data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Control {
+    key: ConnKey,
+    op: u16,
+    flags: u32,
+}
+
+/// An accepted host stream still sending its `CONNECT` line.
+struct Handshake {
+    stream: UnixStream,
+    line: Vec<u8>,
+}
+
+/// A change to the device's epoll set the muxer needs.
+pub enum EpollChange {
+    Add(RawFd, EventSet),
+    Modify(RawFd, EventSet),
+    /// Stop watching the stream, then drop (close) it.
+    Remove(UnixStream),
+}
+
+/// Readiness a connection stream is watched for: edge-triggered, so a
+/// stream the guest has no credit for does not spin the loop.
+pub fn connection_events() -> EventSet {
+    EventSet::IN | EventSet::OUT | EventSet::READ_HANG_UP | EventSet::EDGE_TRIGGERED
+}
+
+pub struct Muxer {
+    guest_cid: u64,
+    uds_path: PathBuf,
+    listener: UnixListener,
+    handshakes: HashMap<RawFd, Handshake>,
+    conns: HashMap<ConnKey, Connection>,
+    by_fd: HashMap<RawFd, ConnKey>,
+    control: VecDeque<Control>,
+    /// Connections that may have host data for the guest.
+    ready: VecDeque<ConnKey>,
+    next_local_port: u32,
+    changes: Vec<EpollChange>,
+}
+
+impl Muxer {
+    /// Binds the host socket at `uds_path`. A stale socket file left by a
+    /// previous run is replaced; any other file there is an error.
+    pub fn new(guest_cid: u64, uds_path: &Path) -> std::io::Result<Self> {
+        if let Ok(meta) = std::fs::symlink_metadata(uds_path) {
+            if meta.file_type().is_socket() {
+                std::fs::remove_file(uds_path)?;
+            } else {
+                return Err(std::io::Error::new(
+                    ErrorKind::AlreadyExists,
+                    "a file that is not a socket is in the way",
+                ));
+            }
+        }
+        let listener = UnixListener::bind(uds_path)?;
+        listener.set_nonblocking(true)?;
+        Ok(Muxer {
+            guest_cid,
+            uds_path: uds_path.to_owned(),
+            listener,
+            handshakes: HashMap::new(),
+            conns: HashMap::new(),
+            by_fd: HashMap::new(),
+            control: VecDeque::new(),
+            ready: VecDeque::new(),
+            next_local_port: FIRST_LOCAL_PORT,
+            changes: Vec::new(),
+        })
+    }
+
+    pub fn listener_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    pub fn take_epoll_changes(&mut self) -> Vec<EpollChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn at_capacity(&self) -> bool {
+        self.conns.len() + self.handshakes.len() >= MAX_CONNECTIONS
+    }
+
+    /// Accepts waiting host connections. Before the guest driver is up
+    /// (`guest_ready` false) they are closed at once: the client retries.
+    pub fn on_listener_ready(&mut self, guest_ready: bool) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "vsock: accept failed");
+                    return;
+                }
+            };
+            if !guest_ready || self.at_capacity() || stream.set_nonblocking(true).is_err() {
+                tracing::debug!(guest_ready, "vsock: host connection refused");
+                continue;
+            }
+            let fd = stream.as_raw_fd();
+            self.handshakes.insert(
+                fd,
+                Handshake {
+                    stream,
+                    line: Vec::new(),
+                },
+            );
+            self.changes.push(EpollChange::Add(fd, EventSet::IN));
+        }
+    }
+
+    /// A host-side fd (handshake or connection) is ready.
+    pub fn on_host_event(&mut self, fd: RawFd, events: EventSet) {
+        if self.handshakes.contains_key(&fd) {
+            self.read_handshake(fd);
+        } else if let Some(&key) = self.by_fd.get(&fd) {
+            if events.intersects(
+                EventSet::IN | EventSet::READ_HANG_UP | EventSet::HANG_UP | EventSet::ERROR,
+            ) {
+                if let Some(c) = self.conns.get_mut(&key) {
+                    c.host_readable = true;
+                }
+                self.mark_ready(key);
+            }
+            if events.contains(EventSet::OUT) {
+                self.flush(key);
+            }
+        }
+    }
+
+    fn read_handshake(&mut self, fd: RawFd) {
+        let Some(hs) = self.handshakes.get_mut(&fd) else {
+            return;
+        };
+        // Byte by byte: whatever follows the line belongs to the stream.
+        let mut byte = [0u8; 1];
+        let outcome = loop {
+            match hs.stream.read(&mut byte) {
+                Ok(0) => break Err("closed before CONNECT"),
+                Ok(_) if byte[0] == b'\n' => break Ok(parse_connect(&hs.line)),
+                Ok(_) if hs.line.len() >= MAX_HANDSHAKE_LINE => break Err("CONNECT line too long"),
+                Ok(_) => hs.line.push(byte[0]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break Err("read failed"),
+            }
+        };
+        let Some(hs) = self.handshakes.remove(&fd) else {
+            return;
+        };
+        let port = match outcome {
+            Ok(Some(port)) => port,
+            Ok(None) | Err(_) => {
+                tracing::debug!(line = %String::from_utf8_lossy(&hs.line), "vsock: bad host handshake");
+                self.changes.push(EpollChange::Remove(hs.stream));
+                return;
+            }
+        };
+        let Some(local_port) = self.allocate_local_port(port) else {
+            self.changes.push(EpollChange::Remove(hs.stream));
+            return;
+        };
+        let key = ConnKey {
+            local_port,
+            peer_port: port,
+        };
+        self.by_fd.insert(fd, key);
+        self.conns.insert(
+            key,
+            Connection::new(hs.stream, local_port, State::Connecting),
+        );
+        self.changes
+            .push(EpollChange::Modify(fd, connection_events()));
+        self.control.push_back(Control {
+            key,
+            op: OP_REQUEST,
+            flags: 0,
+        });
+    }
+
+    fn allocate_local_port(&mut self, peer_port: u32) -> Option<u32> {
+        for _ in 0..=MAX_CONNECTIONS {
+            let p = self.next_local_port;
+            self.next_local_port = self
+                .next_local_port
+                .checked_add(1)
+                .unwrap_or(FIRST_LOCAL_PORT);
+            if !self.conns.contains_key(&ConnKey {
+                local_port: p,
+                peer_port,
+            }) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Acts on one packet from the guest's tx queue.
+    pub fn on_guest_packet<B: BitmapSlice>(
+        &mut self,
+        h: &GuestHeader,
+        data: Option<&VolatileSlice<'_, B>>,
+    ) {
+        let key = ConnKey {
+            local_port: h.dst_port,
+            peer_port: h.src_port,
+        };
+        match check(h, self.guest_cid) {
+            Verdict::Accept => {}
+            Verdict::Reset(why) => {
+                tracing::debug!(why, ?h, "vsock: packet refused");
+                self.control.push_back(Control {
+                    key,
+                    op: OP_RST,
+                    flags: 0,
+                });
+                return;
+            }
+            Verdict::Drop(why) => {
+                tracing::debug!(why, ?h, "vsock: packet dropped");
+                return;
+            }
+        }
+        if h.op == OP_REQUEST {
+            self.guest_connect(key, h);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(&key) else {
+            if h.op != OP_RST {
+                self.control.push_back(Control {
+                    key,
+                    op: OP_RST,
+                    flags: 0,
+                });
+            }
+            return;
+        };
+        conn.update_peer_credit(h.buf_alloc, h.fwd_cnt);
+        match (h.op, conn.state) {
+            (OP_RST, _) => self.kill(key, false),
+            (OP_RESPONSE, State::Connecting) => {
+                let line = format!("OK {}\n", conn.local_port);
+                match conn.stream.write(line.as_bytes()) {
+                    Ok(n) if n == line.len() => {
+                        conn.state = State::Established;
+                        self.mark_ready(key);
+                    }
+                    _ => self.kill(key, true),
+                }
+            }
+            (OP_RW, State::Established) => {
+                let Some(data) = data else { return };
+                match conn.send_to_host(data) {
+                    Ok(()) => self.queue_credit_update_if_due(key),
+                    Err(e) => {
+                        tracing::debug!(error = %e, port = key.peer_port, "vsock: stream reset");
+                        self.kill(key, true);
+                    }
+                }
+            }
+            (OP_CREDIT_UPDATE, _) => {
+                if conn.host_readable {
+                    self.mark_ready(key);
+                }
+            }
+            (OP_CREDIT_REQUEST, _) => self.push_control(key, OP_CREDIT_UPDATE, 0),
+            (OP_SHUTDOWN, _) => {
+                conn.peer_shutdown |= h.flags & (SHUTDOWN_RCV | SHUTDOWN_SEND);
+                self.finish_shutdown_if_flushed(key);
+            }
+            (op, state) => {
+                tracing::debug!(
+                    op,
+                    ?state,
+                    "vsock: packet out of place; resetting the stream"
+                );
+                self.kill(key, true);
+            }
+        }
+    }
+
+    fn guest_connect(&mut self, key: ConnKey, h: &GuestHeader) {
+        if self.conns.contains_key(&key) || self.at_capacity() {
+            self.control.push_back(Control {
+                key,
+                op: OP_RST,
+                flags: 0,
+            });
+            return;
+        }
+        let mut path = OsString::from(self.uds_path.as_os_str());
+        path.push(format!("_{}", key.local_port));
+        let stream = match UnixStream::connect(&path) {
+            Ok(s) if s.set_nonblocking(true).is_ok() => s,
+            Ok(_) | Err(_) => {
+                tracing::debug!(path = %Path::new(&path).display(), "vsock: nothing listens for the guest's connection");
+                self.control.push_back(Control {
+                    key,
+                    op: OP_RST,
+                    flags: 0,
+                });
+                return;
+            }
+        };
+        let fd = stream.as_raw_fd();
+        let mut conn = Connection::new(stream, key.local_port, State::Established);
+        conn.update_peer_credit(h.buf_alloc, h.fwd_cnt);
+        self.conns.insert(key, conn);
+        self.by_fd.insert(fd, key);
+        self.changes.push(EpollChange::Add(fd, connection_events()));
+        self.control.push_back(Control {
+            key,
+            op: OP_RESPONSE,
+            flags: 0,
+        });
+    }
+
+    /// Queues a connection to be read for the guest, once.
+    fn mark_ready(&mut self, key: ConnKey) {
+        if !self.ready.contains(&key) {
+            self.ready.push_back(key);
+        }
+    }
+
+    fn push_control(&mut self, key: ConnKey, op: u16, flags: u32) {
+        let c = Control { key, op, flags };
+        if !self.control.contains(&c) {
+            self.control.push_back(c);
+        }
+    }
+
+    fn queue_credit_update_if_due(&mut self, key: ConnKey) {
+        if self
+            .conns
+            .get(&key)
+            .is_some_and(Connection::needs_credit_update)
+        {
+            self.push_control(key, OP_CREDIT_UPDATE, 0);
+        }
+    }
+
+    fn flush(&mut self, key: ConnKey) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        match conn.flush() {
+            Ok(_) => {
+                self.queue_credit_update_if_due(key);
+                self.finish_shutdown_if_flushed(key);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "vsock: host stream failed");
+                self.kill(key, true);
+            }
+        }
+    }
+
+    /// After the guest's SHUTDOWN, once its bytes reached the host: half-
+    /// close the host stream, or end the stream when neither side will send
+    /// again (the guest then expects our RST to finish its close).
+    fn finish_shutdown_if_flushed(&mut self, key: ConnKey) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if conn.peer_shutdown & SHUTDOWN_SEND == 0 || conn.has_pending_tx() {
+            return;
+        }
+        if conn.peer_shutdown == SHUTDOWN_RCV | SHUTDOWN_SEND || conn.host_eof {
+            self.kill(key, true);
+        } else {
+            let _ = conn.stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Ends a stream: closes the host side and optionally resets the guest's.
+    fn kill(&mut self, key: ConnKey, reset_guest: bool) {
+        self.control.retain(|c| c.key != key);
+        self.ready.retain(|k| *k != key);
+        if let Some(conn) = self.conns.remove(&key) {
+            self.by_fd.remove(&conn.stream.as_raw_fd());
+            self.changes.push(EpollChange::Remove(conn.stream));
+        }
+        if reset_guest {
+            self.control.push_back(Control {
+                key,
+                op: OP_RST,
+                flags: 0,
+            });
+        }
+    }
+
+    /// Whether a packet is waiting for an rx buffer.
+    pub fn has_rx(&self) -> bool {
+        !self.control.is_empty()
+            || self
+                .ready
+                .iter()
+                .any(|k| self.conns.get(k).is_some_and(Connection::wants_to_send))
+    }
+
+    /// Fills one rx packet; returns the bytes used, or `None` if there
+    /// was nothing to send after all.
+    pub fn fill_rx<B: BitmapSlice>(&mut self, pkt: &mut VsockPacket<'_, B>) -> Option<u32> {
+        if let Some(c) = self.control.pop_front() {
+            let (buf_alloc, fwd_cnt) = self
+                .conns
+                .get_mut(&c.key)
+                .map_or((0, 0), Connection::credit_for_packet);
+            let h = HostHeader {
+                src_port: c.key.local_port,
+                dst_port: c.key.peer_port,
+                op: c.op,
+                flags: c.flags,
+                len: 0,
+                buf_alloc,
+                fwd_cnt,
+            };
+            return Some(write_header(pkt, self.guest_cid, &h));
+        }
+        while let Some(key) = self.ready.pop_front() {
+            let Some(conn) = self.conns.get_mut(&key) else {
+                continue;
+            };
+            if !conn.wants_to_send() {
+                continue;
+            }
+            let Some(data) = pkt.data_slice() else {
+                tracing::debug!("vsock: rx buffer has no room for data");
+                self.ready.push_front(key);
+                return None;
+            };
+            match conn.read_for_guest(data) {
+                HostRead::Data(n) => {
+                    let (buf_alloc, fwd_cnt) = conn.credit_for_packet();
+                    let h = HostHeader {
+                        src_port: key.local_port,
+                        dst_port: key.peer_port,
+                        op: OP_RW,
+                        flags: 0,
+                        len: n as u32,
+                        buf_alloc,
+                        fwd_cnt,
+                    };
+                    // More may be waiting; go to the back for fairness.
+                    self.ready.push_back(key);
+                    return Some(write_header(pkt, self.guest_cid, &h));
+                }
+                HostRead::WouldBlock => {
+                    if conn.peer_free() > 0 {
+                        conn.host_readable = false;
+                    }
+                }
+                HostRead::Eof => {
+                    // The host will send no more; it may still read, so the
+                    // guest keeps its send direction until it closes.
+                    conn.host_readable = false;
+                    conn.host_eof = true;
+                    self.push_control(key, OP_SHUTDOWN, SHUTDOWN_SEND);
+                    self.finish_shutdown_if_flushed(key);
+                    return self.fill_rx(pkt);
+                }
+                HostRead::Failed(e) => {
+                    tracing::debug!(error = %e, "vsock: host read failed");
+                    self.kill(key, true);
+                    return self.fill_rx(pkt);
+                }
+            }
+        }
+        None
+    }
+
+    /// Drops every stream (device reset): no packets, the guest is gone.
+    pub fn reset(&mut self) {
+        for (_, hs) in self.handshakes.drain() {
+            self.changes.push(EpollChange::Remove(hs.stream));
+        }
+        for (_, conn) in self.conns.drain() {
+            self.changes.push(EpollChange::Remove(conn.stream));
+        }
+        self.by_fd.clear();
+        self.control.clear();
+        self.ready.clear();
+    }
+}
+
+impl Drop for Muxer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.uds_path);
+    }
+}
+
+/// Parses `CONNECT <port>` (keyword case-insensitive, trailing `\r` allowed).
+fn parse_connect(line: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let mut parts = text.split_ascii_whitespace();
+    let keyword = parts.next()?;
+    let port = parts.next()?.parse().ok()?;
+    (keyword.eq_ignore_ascii_case("connect") && parts.next().is_none()).then_some(port)
+}
+
+impl std::fmt::Debug for Muxer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Muxer")
+            .field("uds_path", &self.uds_path)
+            .field("connections", &self.conns.len())
+            .field("handshakes", &self.handshakes.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_line_parsing() {
+        assert_eq!(parse_connect(b"CONNECT 52"), Some(52));
+        assert_eq!(parse_connect(b"connect 2375\r"), Some(2375));
+        assert_eq!(parse_connect(b"Connect  7"), Some(7));
+        assert_eq!(parse_connect(b"CONNECT"), None);
+        assert_eq!(parse_connect(b"CONNECT -1"), None);
+        assert_eq!(parse_connect(b"CONNECT 1 2"), None);
+        assert_eq!(parse_connect(b"LISTEN 5"), None);
+        assert_eq!(parse_connect(b"CONNECT 99999999999"), None);
+        assert_eq!(parse_connect(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_other_files_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.sock");
+        drop(UnixListener::bind(&p).unwrap());
+        let m = Muxer::new(3, &p).unwrap();
+        drop(m);
+        assert!(!p.exists(), "socket removed on drop");
+        std::fs::write(&p, b"x").unwrap();
+        assert!(Muxer::new(3, &p).is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! Seccomp filters for the threads that handle guest input.
+//!
+//! A vCPU thread and the device thread each install their own filter just
+//! before entering their loop, after every file, socket and mapping they
+//! need at start-up exists. What is left is the short list below; anything
+//! else ends the process (`SECCOMP_RET_KILL_PROCESS`), so a guest that finds
+//! a bug in a device cannot turn it into arbitrary system calls. The main
+//! thread, which only waits for the VM to end, stays unfiltered.
+//!
+//! - vCPU threads: `ioctl(KVM_RUN)` only among ioctls; `write` (console,
+//!   irqfd and exit eventfds), `futex` (device locks), memory management
+//!   for the allocator, `rt_sigreturn` for the kick signal, thread exit.
+//! - the device thread: `epoll_wait`/`epoll_ctl`; reads and writes on
+//!   eventfds, images (`pread64`/`pwrite64`/`fdatasync`), the TAP fd and
+//!   sockets; `accept4`, `socket`, `connect`, `shutdown`, `close` and
+//!   `ioctl(FIONBIO)` for vsock streams; `getrandom` for virtio-rng;
+//!   `unlink` for the vsock socket at shutdown; the same memory and thread
+//!   basics.
+//!
+//! Opening files is refused with `EACCES` rather than fatal: glibc's malloc
+//! reads `/proc/sys/vm/overcommit_memory` lazily, the first time a thread's
+//! heap shrinks, and copes when it cannot. A second, stacked filter does
+//! that, since one filter has one action for every syscall it matches; the
+//! kernel applies the stricter of the two.
+//!
+//! `SeccompMode::Log` logs instead of killing (the kernel's audit log names
+//! each syscall), for finding what a new code path needs.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+use serde::{Deserialize, Serialize};
+
+/// `KVM_RUN`: `_IO(KVMIO, 0x80)`.
+const KVM_RUN: u64 = 0xae80;
+
+/// Whether filters are installed, and what a violation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompMode {
+    /// A syscall outside the list ends the process.
+    #[default]
+    Enforce,
+    /// A syscall outside the list is allowed and logged by the kernel.
+    Log,
+    /// No filters.
+    Off,
+}
+
+impl SeccompMode {
+    pub fn parse_flag(s: &str) -> Result<Self, String> {
+        match s {
+            "enforce" => Ok(SeccompMode::Enforce),
+            "log" => Ok(SeccompMode::Log),
+            "off" => Ok(SeccompMode::Off),
+            _ => Err(format!("expected enforce, log or off, got {s:?}")),
+        }
+    }
+}
+
+/// Which thread a filter is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadRole {
+    Vcpu,
+    Devices,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("building the {role:?} seccomp filter: {source}")]
+    Build {
+        role: ThreadRole,
+        source: seccompiler::BackendError,
+    },
+    #[error("compiling the {role:?} seccomp filter: {source}")]
+    Compile {
+        role: ThreadRole,
+        source: seccompiler::BackendError,
+    },
+    #[error("installing the seccomp filter: {0}")]
+    Install(seccompiler::Error),
+}
+
+/// Syscalls every filtered thread makes: memory for the allocator, locks,
+/// time, signals, logging, and exiting (cleanly or by panic/abort).
+const COMMON: &[i64] = &[
+    libc::SYS_brk,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mremap,
+    libc::SYS_mprotect,
+    libc::SYS_madvise,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_sigaltstack,
+    libc::SYS_getrandom,
+    libc::SYS_write,
+    libc::SYS_writev,
+    libc::SYS_close,
+    // Debug builds check an fd is open (F_GETFD) before closing it.
+    libc::SYS_fcntl,
+    libc::SYS_gettid,
+    libc::SYS_getpid,
+    libc::SYS_tgkill,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_restart_syscall,
+];
+
+const VCPU: &[i64] = &[];
+
+const DEVICES: &[i64] = &[
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_ctl,
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_fdatasync,
+    libc::SYS_fsync,
+    libc::SYS_recvfrom,
+    libc::SYS_sendto,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmsg,
+    libc::SYS_accept4,
+    libc::SYS_socket,
+    libc::SYS_connect,
+    libc::SYS_shutdown,
+    libc::SYS_unlink,
+];
+
+fn ioctl_rule(role: ThreadRole, request: u64) -> Result<SeccompRule, SeccompError> {
+    let build = |source| SeccompError::Build { role, source };
+    let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request)
+        .map_err(build)?;
+    SeccompRule::new(vec![cond]).map_err(build)
+}
+
+/// Syscalls that fail with `EACCES` instead of ending the process.
+const REFUSED: &[i64] = &[libc::SYS_open, libc::SYS_openat];
+
+/// The filters a thread installs, in order.
+pub type ThreadFilters = Vec<BpfProgram>;
+
+/// Compiles the filters for `role`; empty when seccomp is off.
+pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, SeccompError> {
+    let (mismatch, refuse) = match mode {
+        SeccompMode::Off => return Ok(Vec::new()),
+        SeccompMode::Enforce => (
+            SeccompAction::KillProcess,
+            SeccompAction::Errno(libc::EACCES as u32),
+        ),
+        SeccompMode::Log => (SeccompAction::Log, SeccompAction::Log),
+    };
+    let (own, ioctl) = match role {
+        ThreadRole::Vcpu => (VCPU, KVM_RUN),
+        ThreadRole::Devices => (DEVICES, libc::FIONBIO),
+    };
+    let compile = |rules: BTreeMap<i64, Vec<SeccompRule>>, mismatch, matched| {
+        let filter = SeccompFilter::new(rules, mismatch, matched, TargetArch::x86_64)
+            .map_err(|source| SeccompError::Build { role, source })?;
+        BpfProgram::try_from(filter).map_err(|source| SeccompError::Compile { role, source })
+    };
+    let mut allowed: BTreeMap<i64, Vec<SeccompRule>> = COMMON
+        .iter()
+        .chain(own)
+        .chain(REFUSED)
+        .map(|&nr| (nr, Vec::new()))
+        .collect();
+    allowed.insert(libc::SYS_ioctl, vec![ioctl_rule(role, ioctl)?]);
+    let refused = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
+    // The allowlist goes last: once it is in place, installing another
+    // filter (prctl, seccomp) is no longer allowed.
+    Ok(vec![
+        compile(refused, SeccompAction::Allow, refuse)?,
+        compile(allowed, mismatch, SeccompAction::Allow)?,
+    ])
+}
+
+/// Installs `filters` on the calling thread (and threads it creates later).
+pub fn install(filters: &ThreadFilters) -> Result<(), SeccompError> {
+    filters
+        .iter()
+        .try_for_each(|f| seccompiler::apply_filter(f).map_err(SeccompError::Install))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_compile_for_every_role_and_mode() {
+        for role in [ThreadRole::Vcpu, ThreadRole::Devices] {
+            assert!(filter_for(role, SeccompMode::Off).unwrap().is_empty());
+            for mode in [SeccompMode::Enforce, SeccompMode::Log] {
+                let filters = filter_for(role, mode).unwrap();
+                assert_eq!(filters.len(), 2);
+                assert!(
+                    filters[1].len() > COMMON.len(),
+                    "{role:?}/{mode:?} has a rule per syscall"
+                );
+            }
+        }
+    }
+
+    /// Runs `probe` in a child process under the vCPU filters and returns
+    /// its wait status, so the test runner survives what the filter does.
+    fn in_filtered_child(probe: fn() -> i32) -> i32 {
+        let filters = filter_for(ThreadRole::Vcpu, SeccompMode::Enforce).unwrap();
+        // SAFETY: fork in a test; the child only installs the filters and
+        // makes raw syscalls before `_exit`, touching no locks and not
+        // allocating.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // `apply_filter` does not allocate, which a forked child of a
+            // multi-threaded process must not.
+            let installed = filters.iter().all(|f| seccompiler::apply_filter(f).is_ok());
+            let code = if installed { probe() } else { 100 };
+            // SAFETY: ends the child without running the parent's atexit
+            // handlers or destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child created above; `status` is ours.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        status
+    }
+
+    #[test]
+    fn an_installed_filter_kills_what_it_does_not_allow() {
+        let status = in_filtered_child(|| {
+            // SAFETY: a raw syscall with no arguments; the filter ends the
+            // process here.
+            unsafe { libc::syscall(libc::SYS_getppid) };
+            0
+        });
+        assert!(
+            libc::WIFSIGNALED(status),
+            "child was not killed (status {status:#x})"
+        );
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+    }
+
+    #[test]
+    fn opening_files_is_refused_not_fatal() {
+        let status = in_filtered_child(|| {
+            let path = c"/proc/sys/vm/overcommit_memory";
+            // SAFETY: a raw openat of a NUL-terminated path; the filter
+            // refuses it, so no fd is leaked.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_openat,
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    libc::O_RDONLY,
+                )
+            };
+            // SAFETY: reads this thread's errno.
+            let errno = unsafe { *libc::__errno_location() };
+            if rc == -1 && errno == libc::EACCES {
+                0
+            } else {
+                1
+            }
+        });
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}"
+        );
+    }
+}
