@@ -8,6 +8,7 @@ pub mod error;
 pub mod guest_boot;
 pub mod images;
 pub mod lock;
+pub mod machine_start;
 pub mod paths;
 pub mod prereq;
 pub mod process;

@@ -55,6 +55,12 @@ enum Task {
     /// Set up and boot berth's micro-VM to its agent (the README's first
     /// command, after the packages are installed).
     Quickstart,
+    /// (Inside the test bed.) `berth machine start` against QEMU booting the
+    /// same kernel and initramfs, both until the engine answers /_ping.
+    MachineStartBench {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// (Inside the test bed.) Boot a guest kernel with the agent under
     /// `qemu -enable-kvm` and report the time to init.
     GuestBoot {
@@ -73,6 +79,9 @@ enum Bench {
     /// Guest time to init: berth's kernel against Debian's stock kernel,
     /// both under QEMU with KVM in the test bed.
     KernelBoot,
+    /// `berth machine start` until /_ping answers, against QEMU (microvm)
+    /// booting the same kernel and initramfs to the same point.
+    MachineStart,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +120,15 @@ fn run(task: Task) -> Result<ExitCode> {
             let cmd = ["xtask", "guest-boot", "--kernel", "berth", "--kernel", "debian", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Bench { name: Bench::MachineStart, rounds } => {
+            let cmd = ["xtask", "machine-start-bench", "--rounds", &rounds.to_string()];
+            let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::MachineStartBench { rounds } => {
+            xtask::machine_start::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::Quickstart => quickstart(),
         Task::GuestBoot { kernels, rounds, console } => {
