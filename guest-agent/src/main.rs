@@ -6,6 +6,7 @@
 
 mod api;
 mod engine;
+mod image;
 mod init;
 mod listen;
 mod server;

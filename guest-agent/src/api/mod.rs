@@ -5,6 +5,7 @@
 //! HTTP and the engine.
 
 pub mod error;
+pub mod images;
 pub mod machine;
 pub mod system;
 pub mod version;
@@ -28,6 +29,10 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/info", get(system::info))
         .route("/berth/v1/health", get(machine::health))
         .route("/berth/v1/shutdown", post(machine::shutdown))
+        .merge(images::routes(Arc::new(images::Images {
+            store: engine.images.clone(),
+            registries: crate::image::registry::RegistryConfig::default(),
+        })))
         .fallback(not_found)
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the

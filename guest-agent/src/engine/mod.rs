@@ -18,6 +18,8 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Images(#[from] crate::image::store::StoreError),
 }
 
 pub struct Engine {
@@ -26,6 +28,8 @@ pub struct Engine {
     pub id: String,
     /// True when this engine is PID 1 of a berth micro-VM.
     pub in_vm: bool,
+    /// Images: blobs, unpacked layers, tags (see `crate::image::store`).
+    pub images: std::sync::Arc<crate::image::store::Store>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -36,7 +40,8 @@ impl Engine {
         let err = |source| EngineError::Root { path: root.to_path_buf(), source };
         std::fs::create_dir_all(root).map_err(err)?;
         let id = load_or_create_id(root).map_err(err)?;
-        Ok(Engine { root: root.to_path_buf(), id, in_vm, shutdown: tokio::sync::watch::Sender::new(false) })
+        let images = crate::image::store::Store::open(root)?;
+        Ok(Engine { root: root.to_path_buf(), id, in_vm, images, shutdown: tokio::sync::watch::Sender::new(false) })
     }
 }
 
@@ -89,10 +94,11 @@ mod tests {
     #[test]
     fn id_survives_reopen_and_corruption_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Engine::open(dir.path(), false).unwrap();
-        let b = Engine::open(dir.path(), false).unwrap();
-        assert_eq!(a.id, b.id);
-        assert_eq!(a.id.len(), 32);
+        // One engine at a time per root: the image store holds a lock.
+        let a = Engine::open(dir.path(), false).unwrap().id;
+        let b = Engine::open(dir.path(), false).unwrap().id;
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 32);
         std::fs::write(dir.path().join("engine-id"), "garbage").unwrap();
         let c = Engine::open(dir.path(), false).unwrap();
         assert_ne!(c.id, "garbage");

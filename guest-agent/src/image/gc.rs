@@ -47,16 +47,20 @@ impl Store {
         let held: HashSet<&Digest> = leases.held.values().flatten().collect();
 
         let mut report = GcReport::default();
-        for (dir, live, out) in [
-            (self.blob_dir(), &live_blobs, &mut report.blobs),
-            (self.layer_dir(), &live_layers, &mut report.layers),
-        ] {
-            let entries = fsutil::list_dir(&dir).map_err(|source| StoreError::Io { op: "list", path: dir.clone(), source })?;
+        for (dir, live, out) in
+            [(self.blob_dir(), &live_blobs, &mut report.blobs), (self.layer_dir(), &live_layers, &mut report.layers)]
+        {
+            let entries =
+                fsutil::list_dir(&dir).map_err(|source| StoreError::Io { op: "list", path: dir.clone(), source })?;
             for path in entries {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 let Ok(d) = Digest::parse(&format!("sha256:{name}")) else {
                     tracing::warn!(path = %path.display(), "removing a foreign file from the image store");
-                    fsutil::remove_any(&path).map_err(|source| StoreError::Io { op: "remove", path: path.clone(), source })?;
+                    fsutil::remove_any(&path).map_err(|source| StoreError::Io {
+                        op: "remove",
+                        path: path.clone(),
+                        source,
+                    })?;
                     report.junk.push(path);
                     continue;
                 };
@@ -64,7 +68,11 @@ impl Store {
                     continue;
                 }
                 tracing::debug!(digest = %d, "collecting unreferenced image content");
-                fsutil::remove_any(&path).map_err(|source| StoreError::Io { op: "remove", path: path.clone(), source })?;
+                fsutil::remove_any(&path).map_err(|source| StoreError::Io {
+                    op: "remove",
+                    path: path.clone(),
+                    source,
+                })?;
                 out.push(d);
             }
         }

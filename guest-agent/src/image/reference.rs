@@ -50,10 +50,10 @@ impl ImageRef {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
             None => (rest, None),
         };
-        if let Some(t) = tag {
-            if !valid_tag(t) {
-                return Err(invalid("bad tag"));
-            }
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(invalid("bad tag"));
         }
         let (registry, path) = split_registry(name);
         let registry = if registry == "index.docker.io" { DEFAULT_REGISTRY.to_string() } else { registry };
@@ -66,8 +66,11 @@ impl ImageRef {
         if path.is_empty() || !path.split('/').all(valid_path_component) {
             return Err(invalid("bad repository path"));
         }
-        let repository =
-            if registry == DEFAULT_REGISTRY && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
+        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path.to_string()
+        };
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
             (None, None) => Some(DEFAULT_TAG.to_string()),
@@ -125,11 +128,9 @@ impl ImageRef {
     /// API host itself).
     pub fn to_oci(&self) -> oci_client::Reference {
         match (&self.digest, &self.tag) {
-            (Some(d), _) => oci_client::Reference::with_digest(
-                self.registry.clone(),
-                self.repository.clone(),
-                d.to_string(),
-            ),
+            (Some(d), _) => {
+                oci_client::Reference::with_digest(self.registry.clone(), self.repository.clone(), d.to_string())
+            }
             (None, t) => oci_client::Reference::with_tag(
                 self.registry.clone(),
                 self.repository.clone(),
@@ -226,7 +227,10 @@ mod tests {
     #[test]
     fn hosts_with_port_dot_or_localhost_are_registries() {
         let r = p("localhost:5000/x");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("localhost:5000", "x", Some("latest")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "x", Some("latest"))
+        );
         assert_eq!(r.familiar_name(), "localhost:5000/x");
         assert_eq!(p("localhost/x:t").registry, "localhost");
         assert_eq!(p("quay.io/a/b/c:v1").repository, "a/b/c");

@@ -67,7 +67,7 @@ pub enum StoreError {
     },
 }
 
-fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io { op, path: path.to_path_buf(), source }
 }
 
@@ -165,24 +165,28 @@ impl Store {
             std::fs::create_dir_all(&p).map_err(io("create", &p))?;
         }
         let lock_path = root.join("lock");
-        let f = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io("open", &lock_path))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| StoreError::Locked { path: root.clone() })?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("open", &lock_path))?;
+        let lock =
+            Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| StoreError::Locked { path: root.clone() })?;
         let tmp = root.join("tmp");
         for p in fsutil::list_dir(&tmp).map_err(io("list", &tmp))? {
             tracing::info!(path = %p.display(), "removing staging left by an interrupted operation");
             fsutil::remove_any(&p).map_err(io("remove", &p))?;
         }
         let index = load_index(&root.join("index.json"))?;
-        let store = Arc::new(Store {
-            root,
-            whiteouts,
-            index: Mutex::new(index),
-            leases: Arc::default(),
-            _lock: lock,
-        });
+        let store = Arc::new(Store { root, whiteouts, index: Mutex::new(index), leases: Arc::default(), _lock: lock });
         let report = store.gc()?;
         if !report.is_empty() {
-            tracing::info!(blobs = report.blobs.len(), layers = report.layers.len(), "removed unreferenced image content");
+            tracing::info!(
+                blobs = report.blobs.len(),
+                layers = report.layers.len(),
+                "removed unreferenced image content"
+            );
         }
         Ok(store)
     }
@@ -249,10 +253,10 @@ impl Store {
     /// Stores bytes as a blob (verified against `expected` when given).
     pub fn put_blob(&self, bytes: &[u8], expected: Option<&Digest>, lease: &Lease) -> Result<Digest, StoreError> {
         let digest = Digest::from_hasher(Sha256::new_with_prefix(bytes));
-        if let Some(e) = expected {
-            if *e != digest {
-                return Err(StoreError::DigestMismatch { expected: e.clone(), actual: digest });
-            }
+        if let Some(e) = expected
+            && *e != digest
+        {
+            return Err(StoreError::DigestMismatch { expected: e.clone(), actual: digest });
         }
         lease.hold(&digest);
         if self.has_blob(&digest) {
@@ -288,7 +292,8 @@ impl Store {
     /// Makes an image visible, with its references, in one atomic step.
     /// Everything the record names must already be stored.
     pub fn commit_image(&self, record: ImageRecord, refs: &[String]) -> Result<(), StoreError> {
-        let missing = |what, digest: &Digest| StoreError::Missing { image: record.id.clone(), what, digest: digest.clone() };
+        let missing =
+            |what, digest: &Digest| StoreError::Missing { image: record.id.clone(), what, digest: digest.clone() };
         for (what, d) in [("manifest", &record.manifest), ("config", &record.id)] {
             if !self.has_blob(d) {
                 return Err(missing(what, d));
@@ -348,10 +353,10 @@ impl Store {
         let index = lock(&self.index);
         if let Ok(r) = ImageRef::parse(s) {
             let key = r.digest_key().or_else(|| r.tagged_key());
-            if let Some(id) = key.and_then(|k| index.refs.get(&k)) {
-                if let Some(rec) = index.images.get(id) {
-                    return Ok(rec.clone());
-                }
+            if let Some(id) = key.and_then(|k| index.refs.get(&k))
+                && let Some(rec) = index.images.get(id)
+            {
+                return Ok(rec.clone());
             }
         }
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
@@ -364,6 +369,10 @@ impl Store {
             (Some(_), Some(_)) => Err(StoreError::Ambiguous(s.to_string())),
             _ => Err(StoreError::NotFound(s.to_string())),
         }
+    }
+
+    pub fn contains(&self, id: &Digest) -> bool {
+        lock(&self.index).images.contains_key(id)
     }
 
     pub fn list(&self) -> Vec<ImageSummary> {
@@ -403,9 +412,8 @@ impl Store {
 
 fn load_index(path: &Path) -> Result<Index, StoreError> {
     match std::fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })
-        }
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), reason: e.to_string() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::default()),
         Err(e) => Err(StoreError::Io { op: "read", path: path.to_path_buf(), source: e }),
     }

@@ -134,15 +134,20 @@ pub fn unpack_layer(
         }
         Ok(u)
     });
-    if result.is_err() {
-        if let Err(e) = fsutil::remove_any(staging) {
-            tracing::warn!(staging = %staging.display(), error = %e, "cannot remove a failed layer's staging dir");
-        }
+    if result.is_err()
+        && let Err(e) = fsutil::remove_any(staging)
+    {
+        tracing::warn!(staging = %staging.display(), error = %e, "cannot remove a failed layer's staging dir");
     }
     result
 }
 
-fn unpack_into(stream: impl Read, root: &Path, expect: &Expect, whiteouts: WhiteoutFormat) -> Result<Unpacked, UnpackError> {
+fn unpack_into(
+    stream: impl Read,
+    root: &Path,
+    expect: &Expect,
+    whiteouts: WhiteoutFormat,
+) -> Result<Unpacked, UnpackError> {
     std::fs::create_dir(root).map_err(|source| UnpackError::Write { path: root.to_path_buf(), source })?;
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
         .map_err(|source| UnpackError::Write { path: root.to_path_buf(), source })?;
@@ -294,10 +299,15 @@ fn apply_entry<R: Read>(
     let uid = header.uid().map_err(UnpackError::Stream)?;
     let gid = header.gid().map_err(UnpackError::Stream)?;
     let mtime = header.mtime().ok();
-    let device = (
-        header.device_major().map_err(UnpackError::Stream)?.unwrap_or(0),
-        header.device_minor().map_err(UnpackError::Stream)?.unwrap_or(0),
-    );
+    // Only device entries carry numbers; other headers leave the fields blank.
+    let device = if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+        (
+            header.device_major().map_err(UnpackError::Stream)?.unwrap_or(0),
+            header.device_minor().map_err(UnpackError::Stream)?.unwrap_or(0),
+        )
+    } else {
+        (0, 0)
+    };
     let xattrs = read_xattrs(entry)?;
 
     match kind {
@@ -331,10 +341,10 @@ fn apply_entry<R: Read>(
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(werr)?;
         }
         tar::EntryType::Symlink => {
-            let target = entry
-                .link_name()
-                .map_err(UnpackError::Stream)?
-                .ok_or_else(|| UnpackError::BadEntry { path: rel.clone(), reason: "symlink without a target".into() })?;
+            let target = entry.link_name().map_err(UnpackError::Stream)?.ok_or_else(|| UnpackError::BadEntry {
+                path: rel.clone(),
+                reason: "symlink without a target".into(),
+            })?;
             clear_for(&path, false).map_err(werr)?;
             // The target is only data: it is resolved inside the container's
             // root at run time, never by us.
@@ -384,7 +394,13 @@ fn apply_entry<R: Read>(
 
 /// Creates a device node or FIFO. Device nodes need CAP_MKNOD: without it
 /// they are skipped (as rootless engines do) and `false` is returned.
-fn make_node(path: &Path, rel: &Path, kind: tar::EntryType, (major, minor): (u32, u32), mode: u32) -> Result<bool, UnpackError> {
+fn make_node(
+    path: &Path,
+    rel: &Path,
+    kind: tar::EntryType,
+    (major, minor): (u32, u32),
+    mode: u32,
+) -> Result<bool, UnpackError> {
     let werr = |e: nix::Error| UnpackError::Write { path: rel.to_path_buf(), source: e.into() };
     let perm = Mode::from_bits_truncate(mode);
     if kind == tar::EntryType::Fifo {
@@ -442,10 +458,10 @@ fn read_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Ve
     if let Some(exts) = entry.pax_extensions().map_err(UnpackError::Stream)? {
         for ext in exts {
             let ext = ext.map_err(UnpackError::Stream)?;
-            if let Ok(key) = ext.key() {
-                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-                    out.push((name.to_string(), ext.value_bytes().to_vec()));
-                }
+            if let Ok(key) = ext.key()
+                && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+            {
+                out.push((name.to_string(), ext.value_bytes().to_vec()));
             }
         }
     }
@@ -454,10 +470,19 @@ fn read_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Ve
 
 /// Ownership as recorded (only root can give files away) and xattrs where
 /// the filesystem and our privileges allow; neither follows a symlink.
-fn set_owner_and_xattrs(path: &Path, rel: &Path, uid: u64, gid: u64, xattrs: &[(String, Vec<u8>)]) -> Result<(), UnpackError> {
+fn set_owner_and_xattrs(
+    path: &Path,
+    rel: &Path,
+    uid: u64,
+    gid: u64,
+    xattrs: &[(String, Vec<u8>)],
+) -> Result<(), UnpackError> {
     if nix::unistd::geteuid().is_root() {
         let id = |v: u64| {
-            u32::try_from(v).map_err(|_| UnpackError::BadEntry { path: rel.to_path_buf(), reason: format!("owner id {v} out of range") })
+            u32::try_from(v).map_err(|_| UnpackError::BadEntry {
+                path: rel.to_path_buf(),
+                reason: format!("owner id {v} out of range"),
+            })
         };
         std::os::unix::fs::lchown(path, Some(id(uid)?), Some(id(gid)?))
             .map_err(|source| UnpackError::Write { path: rel.to_path_buf(), source })?;
@@ -477,4 +502,4 @@ fn set_mtime(path: &Path, secs: u64) -> std::io::Result<()> {
 
 #[cfg(test)]
 #[path = "tests/unpack.rs"]
-mod tests;
+pub(crate) mod tests;

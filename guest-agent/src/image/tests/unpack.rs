@@ -3,7 +3,7 @@
 //! with raw header writes, since the tar crate's safe setters refuse `..`.
 
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -316,4 +316,42 @@ fn safe_relative_accepts_dot_prefixes_and_rejects_escapes() {
     assert_eq!(safe_relative(Path::new("./")).expect("ok"), None);
     assert!(matches!(safe_relative(Path::new("a/../../b")), Err(UnpackError::Traversal { .. })));
     assert!(matches!(safe_relative(Path::new("/etc")), Err(UnpackError::AbsolutePath { .. })));
+}
+
+#[test]
+fn pax_xattrs_and_device_nodes_are_applied() {
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("SCHILY.xattr.user.berth", &b"kept"[..])]).expect("pax");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(1);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "labelled", &b"x"[..]).expect("file");
+    let mut dev = tar::Header::new_gnu();
+    dev.set_entry_type(tar::EntryType::Char);
+    dev.set_mode(0o666);
+    dev.set_size(0);
+    dev.set_uid(0);
+    dev.set_gid(0);
+    dev.set_mtime(0);
+    dev.set_device_major(1).expect("major");
+    dev.set_device_minor(3).expect("minor");
+    b.append_data(&mut dev, "dev/null", &b""[..]).expect("device");
+    let tar = b.into_inner().expect("tar");
+
+    let bed = Bed::new();
+    bed.unpack(&tar, &Expect::default()).expect("unpack");
+    // ext4 and tmpfs both keep user.* xattrs on regular files.
+    assert_eq!(xattr::get(bed.dest.join("labelled"), "user.berth").expect("getxattr").as_deref(), Some(&b"kept"[..]));
+    let node = std::fs::symlink_metadata(bed.dest.join("dev/null"));
+    if nix::unistd::geteuid().is_root() {
+        let m = node.expect("device node created as root");
+        assert!(m.file_type().is_char_device());
+        assert_eq!(m.rdev(), nix::sys::stat::makedev(1, 3));
+    } else {
+        assert!(node.is_err(), "without CAP_MKNOD the node is skipped, not faked");
+    }
 }

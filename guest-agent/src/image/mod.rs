@@ -1,0 +1,37 @@
+//! Images: the store, layer unpacking, and the registry client that pulls
+//! and pushes them (issue 6's core, as a library the API handlers call).
+//!
+//! ```text
+//! reference  names as users write them → canonical ImageRef
+//! digest     sha256 digests, hashing readers
+//! manifest   manifests, indexes, configs; platform selection
+//! registry   oci-client over rustls: auth, HTTP for loopback, errors
+//! store      blobs, unpacked layers by diffID, the atomic index
+//! gc         removes what no image and no in-flight pull references
+//! unpack     one layer tar → one directory, hostile input refused
+//! pull/push  the operations, with Docker-style progress events
+//! build      images from local tars (import, load, commit, tests)
+//! ```
+//!
+//! Dependencies point one way: pull/push/build → store → unpack → digest;
+//! registry and manifest know nothing of the store.
+
+// The API routes that call into this arrive in a later change; until then
+// the binary itself uses none of it.
+#![allow(dead_code)]
+
+pub mod build;
+pub mod digest;
+mod fsutil;
+pub mod gc;
+pub mod manifest;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod registry;
+pub mod store;
+pub mod unpack;
+
+#[cfg(test)]
+pub(crate) mod tests;

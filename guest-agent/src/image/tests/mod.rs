@@ -1,0 +1,5 @@
+//! Tests that cross modules: pulls and pushes against a real registry
+//! (Debian's `docker-registry`, started per test on loopback).
+
+mod registry;
+pub(crate) mod registry_fixture;

@@ -1,0 +1,99 @@
+//! A real registry for tests: Debian's `docker-registry` (CNCF distribution
+//! 2.8) as a plain process on a free loopback port, with its storage in a
+//! temporary directory, optionally behind htpasswd basic auth. Killed when
+//! dropped.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::super::digest::Digest;
+
+const BINARY: &str = "/usr/bin/docker-registry";
+
+pub struct TestRegistry {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`, usable as a reference's registry part.
+    pub host: String,
+}
+
+impl TestRegistry {
+    pub fn start() -> TestRegistry {
+        Self::start_with(None)
+    }
+
+    /// Behind htpasswd basic auth with one bcrypt user.
+    pub fn start_with_basic_auth(user: &str, password: &str) -> TestRegistry {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
+        assert!(
+            Path::new(BINARY).exists(),
+            "{BINARY} is missing: install Debian's docker-registry package (.ci/install-deps does)"
+        );
+        let dir = tempfile::tempdir().expect("registry tempdir");
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((user, password)) = auth {
+            let out =
+                Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd (apache2-utils)");
+            assert!(out.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, &out.stdout).expect("write htpasswd");
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", file.display()));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::File::create(&config_path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let reg = TestRegistry { child, dir, host };
+        reg.wait_ready();
+        reg
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(&self.host).is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "registry did not listen on {}: {}", self.host, self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Where distribution's filesystem driver keeps a blob's bytes.
+    pub fn blob_data_path(&self, d: &Digest) -> PathBuf {
+        self.dir.path().join("storage/docker/registry/v2/blobs/sha256").join(&d.hex()[..2]).join(d.hex()).join("data")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
