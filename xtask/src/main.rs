@@ -52,8 +52,9 @@ enum Task {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
-    /// Set up and boot berth's micro-VM to its agent (the README's first
-    /// command, after the packages are installed).
+    /// Set up, then start a berth machine in the test bed and talk to its
+    /// engine with the docker CLI (the README's first command, after the
+    /// packages are installed).
     Quickstart,
     /// (Inside the test bed.) `berth machine start` against QEMU booting the
     /// same kernel and initramfs, both until the engine answers /_ping.
@@ -143,11 +144,16 @@ fn quickstart() -> Result<ExitCode> {
     let images = images::build()?;
     let _ = Command::new(paths::target_dir().join("release/berth")).arg("check").status();
     eprintln!("xtask: images:\n{}", images.to_env());
-    eprintln!("xtask: booting berth's kernel and agent in the nested-KVM test bed");
-    let cmd = ["berth", "check", "&&", "xtask", "guest-boot", "--kernel", "berth", "--console"];
-    let outcome = testbed::run(&testbed::Options::default(), &["sh".into(), "-c".into(), cmd.join(" ")])?;
+    eprintln!("xtask: starting a berth machine (berth-vmm, berth's kernel, the agent) in the nested-KVM test bed");
+    let script = "set -e; berth check; \
+        berth machine create --memory 512M --disk 2G quickstart; \
+        berth machine start quickstart; \
+        eval \"$(berth docker-env --machine quickstart)\"; \
+        docker version; \
+        berth machine stop quickstart; berth machine rm quickstart";
+    let outcome = testbed::run(&testbed::Options::default(), &["sh".into(), "-c".into(), script.into()])?;
     if outcome.status == 0 {
-        eprintln!("xtask: the micro-VM booted to berth-agent. Next: `cargo xtask test` runs the tests.");
+        eprintln!("xtask: the machine booted and its engine answered the docker CLI. Next: `cargo xtask test` runs the tests.");
     }
     Ok(exit_code(outcome.status))
 }
