@@ -197,6 +197,17 @@ impl Vmm {
     }
 }
 
+impl Drop for Vmm {
+    /// A `Vmm` dropped without `wait` still stops its threads before its
+    /// guest memory goes away.
+    fn drop(&mut self) {
+        if !self.vcpus.is_empty() || self.event_loop.is_some() {
+            self.exit.post(VmExit::Stopped);
+            self.stop_threads();
+        }
+    }
+}
+
 fn serial_output(serial: &SerialOutput) -> Result<Option<Box<dyn Write + Send>>, BuildError> {
     Ok(match serial {
         SerialOutput::Stdout => Some(Box::new(std::io::stdout())),

@@ -127,3 +127,28 @@ fn a_triple_fault_ends_the_vm_with_an_error() {
     assert_eq!(exit, VmExit::TripleFault { vcpu: 0 });
     assert!(!exit.is_success());
 }
+
+#[test]
+fn dropping_a_running_vmm_stops_it() {
+    if !kvm_usable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A guest that spins forever: `jmp $`.
+    let kernel = elf_with(&[0xeb, 0xfe]);
+    let mut config = VmConfig::with_kernel(kernel.path().to_owned());
+    config.memory_mib = 64;
+    config.vcpus = 2;
+    config.serial = SerialOutput::File(dir.path().join("console"));
+    let vmm = builder::build(&config).expect("VM builds");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    // Both vCPUs are busy in the guest; dropping must kick them out and
+    // join them, not hang or leave them running on freed memory.
+    let started = std::time::Instant::now();
+    drop(vmm);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "drop took {:?}",
+        started.elapsed()
+    );
+}

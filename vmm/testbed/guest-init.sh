@@ -1,0 +1,26 @@
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p"; }
+echo "guest: cpus=$(nproc) $(grep MemTotal /proc/meminfo)"
+for m in $(arg probe | tr ',' ' '); do
+  case $m in
+    rng) echo "guest: hwrng=$(cat /sys/class/misc/hw_random/rng_current) sample=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')";;
+    blkwrite) echo "berth-marker-$(arg marker)" | dd of=/dev/vda conv=fsync 2>/dev/null && echo "guest: wrote marker $(arg marker) to vda";;
+    blkread) echo "guest: vda says $(dd if=/dev/vda bs=32 count=1 2>/dev/null | head -n1)";;
+    blkro) if echo x | dd of=/dev/vdb conv=fsync 2>/tmp/err; then echo "guest: vdb write SUCCEEDED (bad)"; else echo "guest: vdb write refused: $(cat /tmp/err | head -n1)"; fi
+           echo "guest: vdb ro flag=$(cat /sys/block/vdb/ro)";;
+    passt) ip link set eth0 up; ip addr add 10.0.3.1/24 dev eth0; ip route add default via 10.0.3.254
+         echo "guest: tcp reply via passt: $(echo hello-through-passt | nc -w 5 10.0.3.254 7000)";;
+    sleep) echo "guest: sleeping"; sleep 600;;
+    net) ip link set eth0 up; ip addr add 10.0.2.2/24 dev eth0
+         echo "guest: eth0 $(cat /sys/class/net/eth0/address)"
+         echo "guest: tcp reply: $(echo hello-from-guest | nc -w 5 10.0.2.1 7000)";;
+    vsock) /probe sink 5000 16 & sink=$!
+           /probe source 6000 67108864 1
+           /probe source 6000 4194304 16
+           wait $sink;;
+  esac
+done
+echo "guest: done"
+reboot -f
