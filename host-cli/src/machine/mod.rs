@@ -222,23 +222,35 @@ fn check_kvm(berth_kernel: bool) -> Result<(), MachineError> {
     Ok(())
 }
 
-/// Asks the machine process to stop (SIGTERM: the guest powers off
-/// cleanly) and waits for it; kills it if it hangs.
+/// Stops a running machine: first the engine is asked to power the guest
+/// off (`/berth/v1/shutdown`); if the machine is still up after a grace
+/// period, the machine process gets SIGTERM (the VMM types Ctrl-Alt-Del,
+/// then stops the VM outright), and SIGKILL as a last resort.
 pub fn stop(name: &str) -> Result<bool, MachineError> {
     let l = existing(name)?;
     let Some(pid) = lock::holder_pid(&l.lock()) else { return Ok(false) };
     let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = engine_client::request(&l.docker_socket(), "POST", "/berth/v1/shutdown", Duration::from_secs(5));
+    if wait_stopped(&l, Duration::from_secs(20)) {
+        return Ok(true);
+    }
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while is_running(&l) {
+    if !wait_stopped(&l, Duration::from_secs(40)) {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        wait_stopped(&l, Duration::from_secs(5));
+    }
+    Ok(true)
+}
+
+fn wait_stopped(l: &Layout, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while is_running(l) {
         if Instant::now() >= deadline {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            std::thread::sleep(Duration::from_millis(500));
-            break;
+            return false;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(true)
+    true
 }
 
 pub fn remove(name: &str, force: bool) -> Result<(), MachineError> {

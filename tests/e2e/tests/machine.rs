@@ -1,6 +1,7 @@
 //! `berth machine` on real KVM in the test bed: berth-vmm boots berth's
 //! kernel and the agent, the machine's docker.sock reaches the engine over
-//! vsock, the data disk keeps the engine's state across stop/start, a
+//! vsock, stop powers the guest off through the agent (Ctrl-Alt-Del →
+//! SIGINT), the data disk keeps the engine's state across stop/start, a
 //! machine process killed with -9 leaves nothing that blocks the next
 //! start, and two concurrent starts have one winner.
 
@@ -18,6 +19,7 @@ docker version --format 'server {{.Server.Version}} api {{.Server.APIVersion}}'
 id1=$(docker info --format '{{.ID}}')
 berth machine stop m1
 berth machine ls | grep -q 'm1 .*stopped'
+grep -q "engine stopped; powering off" ~/.local/share/berth/machines/m1/console.log && echo "stopped gracefully"
 berth machine start m1
 id2=$(docker info --format '{{.ID}}')
 test -n "$id1" && test "$id1" = "$id2" && echo "data disk kept the engine id"
@@ -46,6 +48,7 @@ fn machine_lifecycle_on_real_kvm() {
     assert_eq!(o.status, 0, "console:\n{c}");
     assert!(c.contains("ping: OK"), "{c}");
     assert!(c.contains(&format!("server {} api 1.50", env!("CARGO_PKG_VERSION"))), "{c}");
+    assert!(c.contains("stopped gracefully"), "stop should power the guest off through the agent:\n{c}");
     assert!(c.contains("data disk kept the engine id"), "{c}");
     assert!(c.contains("killed machine shows stopped"), "{c}");
     assert!(c.contains("restarted after kill -9"), "{c}");

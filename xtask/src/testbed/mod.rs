@@ -58,11 +58,21 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
 
     std::fs::write(run_dir.path().join("run.sh"), run_script(&images, command)).at(run_dir.path())?;
     let scratch = run_dir.path().join("scratch.img");
-    make_scratch_disk(&mkfs, &scratch, opts.disk_gib)?;
-
-    let outcome = qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts)?;
+    // A boot that stalls before the outer init runs (a TCG hiccup, never
+    // our command) is retried once on a fresh scratch disk.
+    for attempt in 1..=2 {
+        make_scratch_disk(&mkfs, &scratch, opts.disk_gib)?;
+        match qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts) {
+            Ok(outcome) => return Ok(outcome),
+            Err(qemu::BootFailure::Other(e)) => return Err(e),
+            Err(qemu::BootFailure::Stalled) if attempt == 1 => {
+                eprintln!("testbed: the outer VM's kernel stalled before its init ran; booting it again");
+            }
+            Err(qemu::BootFailure::Stalled) => {}
+        }
+    }
     // Dropping run_dir removes the run directory and the scratch disk.
-    Ok(outcome)
+    Err(Error::Invalid("the test bed's outer VM stalled while booting, twice (QEMU TCG); try again".into()))
 }
 
 /// The workspace's release binaries, which the command finds on PATH

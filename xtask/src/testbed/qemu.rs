@@ -20,11 +20,33 @@ pub struct Outcome {
     pub console: String,
 }
 
+/// The outer init prints this once its modules are loaded; until then the
+/// VM is still booting its kernel.
+const UP_MARKER: &[u8] = b"testbed: outer VM up";
+
+/// Debian's kernel reaches the init in about 5 s under TCG. Now and then
+/// (seen twice in dozens of boots, both on a loaded host) it stalls before
+/// that, spinning both vCPUs; past this limit the boot is abandoned so the
+/// caller can try once more instead of waiting for the command's timeout.
+const BOOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Why `boot` failed, telling a stalled boot (worth one retry) from the rest.
+pub enum BootFailure {
+    Stalled,
+    Other(Error),
+}
+
+impl From<Error> for BootFailure {
+    fn from(e: Error) -> Self {
+        BootFailure::Other(e)
+    }
+}
+
 /// QEMU warns about every CPUID bit of the EPYC model that TCG lacks; none
 /// of them matters for KVM inside.
 const NOISE: &str = "TCG doesn't support requested feature";
 
-pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: &Options) -> Result<Outcome> {
+pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: &Options) -> Result<Outcome, BootFailure> {
     let mut cmd = Command::new(qemu);
     cmd.args(["-accel", "tcg,thread=multi", "-cpu", "EPYC"])
         .args(["-smp", &opts.cpus.to_string(), "-m", &opts.memory])
@@ -53,27 +75,46 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
     let out = child.stdout.take().map(|s| relay_console(s, console.clone(), opts.echo));
     let err = child.stderr.take().map(|s| relay_stderr(s, console.clone()));
 
-    let waited = wait_until(&mut child, Instant::now() + opts.timeout);
+    let started = Instant::now();
+    let up = std::cell::Cell::new(false);
+    let healthy = || {
+        if !up.get() {
+            up.set(console.lock().is_ok_and(|c| c.windows(UP_MARKER.len()).any(|w| w == UP_MARKER)));
+        }
+        up.get() || started.elapsed() < BOOT_LIMIT
+    };
+    let waited = wait_until(&mut child, started + opts.timeout, healthy);
     for t in [out, err].into_iter().flatten() {
         let _ = t.join();
     }
+    if waited.as_ref().is_ok_and(Option::is_none) {
+        return Err(BootFailure::Stalled);
+    }
+    let waited = waited.map(|s| s.unwrap_or_default());
     let console = String::from_utf8_lossy(&console.lock().map(|c| c.clone()).unwrap_or_default()).into_owned();
     let qemu_status = waited.map_err(|e| Error::Invalid(format!("{e}; last console lines:\n{}", last_lines(&console, 20))))?;
 
     let status_file = run_dir.join("status");
     match std::fs::read_to_string(&status_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
         Some(status) => Ok(Outcome { status, console }),
-        None => Err(Error::Invalid(format!(
+        None => Err(BootFailure::Other(Error::Invalid(format!(
             "the test bed VM ended ({qemu_status}) without reporting the command's exit status; last console lines:\n{}",
             last_lines(&console, 20)
-        ))),
+        )))),
     }
 }
 
-fn wait_until(child: &mut Child, deadline: Instant) -> Result<std::process::ExitStatus> {
+/// Waits for QEMU to exit. `Ok(None)` when `healthy` turned false (the
+/// boot stalled) and QEMU was killed; an error past `deadline`.
+fn wait_until(child: &mut Child, deadline: Instant, healthy: impl Fn() -> bool) -> Result<Option<std::process::ExitStatus>> {
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Ok(status),
+            Ok(Some(status)) => return Ok(Some(status)),
+            Ok(None) if !healthy() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
