@@ -51,6 +51,11 @@ fn version_body(_engine: &Engine) -> SystemVersion {
         ("Os".to_string(), "linux".to_string()),
         ("Arch".to_string(), "amd64".to_string()),
         ("KernelVersion".to_string(), kernel.clone()),
+        // The docker CLI prints these from the component, not the top level.
+        ("GitCommit".to_string(), option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").to_string()),
+        ("GoVersion".to_string(), "n/a (Rust)".to_string()),
+        ("BuildTime".to_string(), String::new()),
+        ("Experimental".to_string(), "false".to_string()),
     ]);
     SystemVersion {
         platform: Some(SystemVersionPlatform { name: format!("berth {ENGINE_VERSION}") }),
