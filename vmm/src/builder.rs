@@ -355,39 +355,27 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     let event_loop =
         EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
     let buses = Arc::new(IoBuses { pio, mmio });
-    let mut handles = Vec::with_capacity(vcpus.len());
-    for vcpu in vcpus {
-        match vcpu.start(
-            buses.clone(),
-            exit.clone(),
-            stopping.clone(),
-            vcpu_filters.clone(),
-        ) {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                let mut partial = Vmm {
-                    vcpus: handles,
-                    event_loop: Some(event_loop),
-                    exit,
-                    keyboard,
-                    stopping,
-                    _vm: vm,
-                    _mem: mem,
-                };
-                partial.stop_threads();
-                return Err(e.into());
-            }
-        }
-    }
-    Ok(Vmm {
-        vcpus: handles,
+    // The Vmm exists before any vCPU runs: if a vCPU fails to start, dropping
+    // it stops the threads already running before the memory goes away.
+    let mut vmm = Vmm {
+        vcpus: Vec::with_capacity(vcpus.len()),
         event_loop: Some(event_loop),
         exit,
         keyboard,
         stopping,
         _vm: vm,
         _mem: mem,
-    })
+    };
+    for vcpu in vcpus {
+        let handle = vcpu.start(
+            buses.clone(),
+            vmm.exit.clone(),
+            vmm.stopping.clone(),
+            vcpu_filters.clone(),
+        )?;
+        vmm.vcpus.push(handle);
+    }
+    Ok(vmm)
 }
 
 #[cfg(test)]

@@ -37,6 +37,15 @@ pub struct Activation {
     pub interrupt: Arc<VirtioInterrupt>,
 }
 
+impl Activation {
+    /// Fails unless the driver set up exactly the `want` queues the device
+    /// runs on; every device checks this before touching `queues[i]`.
+    pub fn expect_queues(&self, want: usize) -> Result<(), ActivateError> {
+        let got = self.queues.len();
+        if got == want { Ok(()) } else { Err(ActivateError::QueueCount { got, want }) }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ActivateError {
     #[error("driver set up {got} queues, the device needs {want}")]

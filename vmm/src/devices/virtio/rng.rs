@@ -106,12 +106,7 @@ impl VirtioDevice for RngDevice {
         data.fill(0);
     }
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError> {
-        if activation.queues.len() != 1 {
-            return Err(ActivateError::QueueCount {
-                got: activation.queues.len(),
-                want: 1,
-            });
-        }
+        activation.expect_queues(1)?;
         self.active = Some(activation);
         // The guest may have queued requests before the device ran.
         self.process_queue();

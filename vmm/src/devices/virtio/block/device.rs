@@ -104,12 +104,7 @@ impl VirtioDevice for BlockDevice {
         read_config_bytes(&self.config, offset, data);
     }
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError> {
-        if activation.queues.len() != 1 {
-            return Err(ActivateError::QueueCount {
-                got: activation.queues.len(),
-                want: 1,
-            });
-        }
+        activation.expect_queues(1)?;
         self.active = Some(activation);
         self.process_queue();
         Ok(())

@@ -172,12 +172,7 @@ impl VirtioDevice for NetDevice {
         read_config_bytes(&self.mac.unwrap_or_default(), offset, data);
     }
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError> {
-        if activation.queues.len() != 2 {
-            return Err(ActivateError::QueueCount {
-                got: activation.queues.len(),
-                want: 2,
-            });
-        }
+        activation.expect_queues(2)?;
         self.active = Some(activation);
         let _ = self.queue_evts[RXQ].write(1);
         Ok(())

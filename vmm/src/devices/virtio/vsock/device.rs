@@ -166,12 +166,7 @@ impl VirtioDevice for VsockDevice {
         read_config_bytes(&self.guest_cid.to_le_bytes(), offset, data);
     }
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError> {
-        if activation.queues.len() != 3 {
-            return Err(ActivateError::QueueCount {
-                got: activation.queues.len(),
-                want: 3,
-            });
-        }
+        activation.expect_queues(3)?;
         self.active = Some(activation);
         // Kick the device thread: buffers may already be queued.
         let _ = self.queue_evts[RXQ].write(1);
