@@ -552,6 +552,7 @@ mod tests {
 
     use super::*;
     use crate::image::build::{NewImage, create_image};
+    use crate::image::store::ImageRecord;
     use crate::image::tests::registry_fixture::TestRegistry;
     use crate::image::unpack::tests::{Raw, raw_tar};
 
@@ -560,6 +561,24 @@ mod tests {
         let resp = app.clone().oneshot(req).await.expect("response");
         let status = resp.status();
         (status, resp.into_body().collect().await.expect("body").to_bytes().to_vec())
+    }
+
+    /// Builds `img` in a scratch store and pushes it to `target`'s registry.
+    async fn seed_registry(target: &ImageRef, img: NewImage) -> ImageRecord {
+        let src_dir = tempfile::tempdir().expect("tempdir");
+        let src = Store::open(src_dir.path()).expect("store");
+        let rec = create_image(&src, img, std::slice::from_ref(target)).expect("create");
+        push::push(
+            &src,
+            &RegistryConfig::default(),
+            &target.to_string(),
+            target,
+            &Credentials::Anonymous,
+            &Progress::default(),
+        )
+        .await
+        .expect("seed the registry");
+        rec
     }
 
     fn lines(body: &[u8]) -> Vec<Value> {
@@ -578,26 +597,12 @@ mod tests {
     async fn pull_list_inspect_tag_push_and_delete_through_the_api() {
         let reg = TestRegistry::start();
         let name = format!("{}/berth/api", reg.host);
-        {
-            let src_dir = tempfile::tempdir().expect("tempdir");
-            let src = Store::open(src_dir.path()).expect("store");
-            let target = ImageRef::parse(&format!("{name}:v1")).expect("ref");
-            let img = NewImage {
-                config: json!({"Cmd": ["sh"], "Labels": {"a": "b"}}),
-                ..NewImage::new(vec![raw_tar(&[Raw::file(b"f", b"x")])])
-            };
-            create_image(&src, img, std::slice::from_ref(&target)).expect("create");
-            push::push(
-                &src,
-                &RegistryConfig::default(),
-                &target.to_string(),
-                &target,
-                &Credentials::Anonymous,
-                &Progress::default(),
-            )
-            .await
-            .expect("seed the registry");
-        }
+        let target = ImageRef::parse(&format!("{name}:v1")).expect("ref");
+        let img = NewImage {
+            config: json!({"Cmd": ["sh"], "Labels": {"a": "b"}}),
+            ..NewImage::new(vec![raw_tar(&[Raw::file(b"f", b"x")])])
+        };
+        seed_registry(&target, img).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let app = app(dir.path());
 
@@ -659,27 +664,7 @@ mod tests {
 
         // A layer that fails after the manifest resolved: 200, error last.
         let target = ImageRef::parse(&format!("{}/berth/broken:v1", reg.host)).expect("ref");
-        let rec = {
-            let src_dir = tempfile::tempdir().expect("tempdir");
-            let src = Store::open(src_dir.path()).expect("store");
-            let rec = create_image(
-                &src,
-                NewImage::new(vec![raw_tar(&[Raw::file(b"f", b"x")])]),
-                std::slice::from_ref(&target),
-            )
-            .expect("create");
-            push::push(
-                &src,
-                &RegistryConfig::default(),
-                &target.to_string(),
-                &target,
-                &Credentials::Anonymous,
-                &Progress::default(),
-            )
-            .await
-            .expect("seed");
-            rec
-        };
+        let rec = seed_registry(&target, NewImage::new(vec![raw_tar(&[Raw::file(b"f", b"x")])])).await;
         let blob = reg.blob_data_path(&rec.layers[0].digest);
         let len = std::fs::metadata(&blob).expect("blob").len() as usize;
         std::fs::write(&blob, vec![0u8; len]).expect("corrupt");
