@@ -5,6 +5,7 @@
 //! `berth-agent --listen unix:///run/berth/docker.sock --root /var/lib/berth`.
 
 mod api;
+mod container;
 mod engine;
 mod image;
 mod init;

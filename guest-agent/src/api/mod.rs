@@ -5,6 +5,7 @@
 //! HTTP and the engine.
 
 pub mod error;
+pub mod hijack;
 pub mod images;
 pub mod machine;
 pub mod system;
