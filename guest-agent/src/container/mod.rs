@@ -15,3 +15,12 @@ pub mod names;
 pub mod record;
 pub mod restart;
 pub mod state;
+pub mod error;
+pub mod exec;
+pub mod inspect;
+pub mod lifecycle;
+pub mod recover;
+pub mod registry;
+pub mod signal;
+
+pub use registry::{Container, Containers};
