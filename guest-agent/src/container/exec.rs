@@ -28,7 +28,12 @@ pub struct ExecState {
 
 impl Exec {
     pub fn new(id: String, container_id: String, config: ExecConfig) -> Exec {
-        Exec { id, container_id, config, state: Mutex::new(ExecState::default()) }
+        Exec {
+            id,
+            container_id,
+            config,
+            state: Mutex::new(ExecState::default()),
+        }
     }
 
     /// The command line the events name it by (`exec_start: sh -c true`).
@@ -70,7 +75,11 @@ use crate::runtime::{AttachIo, AttachStreams, ExecRequest, RuntimeError};
 
 impl Containers {
     /// `POST /containers/{id}/exec`: the container must be running.
-    pub fn create_exec(&self, c: &Arc<Container>, config: ExecConfig) -> Result<String, ContainerError> {
+    pub fn create_exec(
+        &self,
+        c: &Arc<Container>,
+        config: ExecConfig,
+    ) -> Result<String, ContainerError> {
         let status = lock(&c.rec).state.status;
         match status {
             Status::Running => {}
@@ -80,7 +89,12 @@ impl Containers {
                     c.id
                 )));
             }
-            _ => return Err(ContainerError::Conflict(format!("Container {} is not running", c.id))),
+            _ => {
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )));
+            }
         }
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(ContainerError::Invalid("No exec command specified".into()));
@@ -89,7 +103,11 @@ impl Containers {
         let exec = Arc::new(Exec::new(id.clone(), c.id.clone(), config));
         let mut attrs = c.record().event_attributes();
         attrs.insert("execID".into(), id.clone());
-        self.events.container(&format!("exec_create: {}", exec.command_line()), &c.id, attrs);
+        self.events.container(
+            &format!("exec_create: {}", exec.command_line()),
+            &c.id,
+            attrs,
+        );
         lock(&self.execs).insert(id.clone(), exec);
         lock(&c.exec_ids).push(id.clone());
         Ok(id)
@@ -107,7 +125,10 @@ impl Containers {
         {
             let mut st = lock(&exec.state);
             if st.started {
-                return Err(ContainerError::Conflict(format!("Exec command {} is already running", exec.id)));
+                return Err(ContainerError::Conflict(format!(
+                    "Exec command {} is already running",
+                    exec.id
+                )));
             }
             st.started = true;
         }
@@ -115,7 +136,9 @@ impl Containers {
         let shim = c
             .shim()
             .filter(|_| lock(&c.rec).state.status == Status::Running)
-            .ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
+            .ok_or_else(|| {
+                ContainerError::Conflict(format!("Container {} is not running", c.id))
+            })?;
         let cfg = &exec.config;
         let req = ExecRequest {
             cmd: cfg.cmd.clone().unwrap_or_default(),
@@ -130,7 +153,10 @@ impl Containers {
             },
             privileged: cfg.privileged.unwrap_or(false),
             console_size: console_size.or_else(|| {
-                cfg.console_size.as_ref().filter(|v| v.len() == 2).map(|v| (v[1] as u16, v[0] as u16))
+                cfg.console_size
+                    .as_ref()
+                    .filter(|v| v.len() == 2)
+                    .map(|v| (v[1] as u16, v[0] as u16))
             }),
         };
         let mut attrs = c.record().event_attributes();
@@ -145,7 +171,10 @@ impl Containers {
                 }
                 attrs.insert("exitCode".into(), code.to_string());
                 self.events.container("exec_die", &c.id, attrs);
-                return Err(ContainerError::CannotExec { code: i64::from(code), message });
+                return Err(ContainerError::CannotExec {
+                    code: i64::from(code),
+                    message,
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -154,7 +183,11 @@ impl Containers {
             st.running = true;
             st.pid = i64::from(handle.pid());
         }
-        self.events.container(&format!("exec_start: {}", exec.command_line()), &c.id, attrs.clone());
+        self.events.container(
+            &format!("exec_start: {}", exec.command_line()),
+            &c.id,
+            attrs.clone(),
+        );
         let (this, exec2) = (self.clone(), exec.clone());
         tokio::spawn(async move {
             let code = match handle.wait_exit().await {
@@ -170,7 +203,8 @@ impl Containers {
                 st.exit_code = Some(code);
             }
             attrs.insert("exitCode".into(), code.to_string());
-            this.events.container("exec_die", &exec2.container_id, attrs);
+            this.events
+                .container("exec_die", &exec2.container_id, attrs);
         });
         Ok(if detach { None } else { Some(io) })
     }

@@ -19,7 +19,7 @@ use super::record::{self, ContainerRecord};
 use super::registry::{Container, Containers, Life, lock};
 use super::restart::Policy;
 use super::state::{State, Status};
-use crate::runtime::{ContainerRequest, ExitInfo, RuntimeError, Runtime, Shim};
+use crate::runtime::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim};
 
 /// `wait`'s `condition`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,9 @@ impl WaitCondition {
             "" | "not-running" => Ok(WaitCondition::NotRunning),
             "next-exit" => Ok(WaitCondition::NextExit),
             "removed" => Ok(WaitCondition::Removed),
-            other => Err(ContainerError::Invalid(format!("invalid condition: \"{other}\""))),
+            other => Err(ContainerError::Invalid(format!(
+                "invalid condition: \"{other}\""
+            ))),
         }
     }
 }
@@ -66,7 +68,12 @@ fn is_blank(v: &Option<String>) -> bool {
 
 /// Docker's merge of the user's config with the image's: the image fills
 /// what the user left out (Cmd only when the user gave no Entrypoint).
-fn merge_config(mut cfg: ContainerConfig, image: &ImageConfig, env: Vec<String>, id: &str) -> ContainerConfig {
+fn merge_config(
+    mut cfg: ContainerConfig,
+    image: &ImageConfig,
+    env: Vec<String>,
+    id: &str,
+) -> ContainerConfig {
     if is_empty(&cfg.entrypoint) {
         if is_empty(&cfg.cmd) {
             cfg.cmd = image.cmd.clone();
@@ -117,14 +124,19 @@ fn merge_config(mut cfg: ContainerConfig, image: &ImageConfig, env: Vec<String>,
 
 impl Containers {
     /// The image config (`config` of the image's config blob).
-    pub(super) fn image_config(&self, image_id: &str) -> Result<(ImageConfig, Vec<std::path::PathBuf>), ContainerError> {
+    pub(super) fn image_config(
+        &self,
+        image_id: &str,
+    ) -> Result<(ImageConfig, Vec<std::path::PathBuf>), ContainerError> {
         let rec = self.images.resolve(image_id)?;
         let blob = self.images.read_blob(&rec.id)?;
-        let v: serde_json::Value = serde_json::from_slice(&blob)
-            .map_err(|e| ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&blob).map_err(|e| {
+            ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}"))
+        })?;
         let cfg = match v.get("config") {
-            Some(c) if !c.is_null() => serde_json::from_value(c.clone())
-                .map_err(|e| ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}")))?,
+            Some(c) if !c.is_null() => serde_json::from_value(c.clone()).map_err(|e| {
+                ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}"))
+            })?,
             _ => ImageConfig::default(),
         };
         let mut layers = self.images.lower_dirs(&rec);
@@ -138,16 +150,25 @@ impl Containers {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<(String, Vec<String>), ContainerError> {
-        let image_name = body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
-            ContainerError::Invalid("config cannot be empty in order to create a container".into())
-        })?;
+        let image_name = body
+            .image
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ContainerError::Invalid(
+                    "config cannot be empty in order to create a container".into(),
+                )
+            })?;
         let image_rec = self.images.resolve(&image_name).map_err(|e| match e {
-            crate::image::store::StoreError::NotFound(_) => ContainerError::NoSuchImage(normalized_ref(&image_name)),
+            crate::image::store::StoreError::NotFound(_) => {
+                ContainerError::NoSuchImage(normalized_ref(&image_name))
+            }
             other => other.into(),
         })?;
         let (cfg, host) = split_body(body)?;
         let auto_remove = host.auto_remove.unwrap_or(false);
-        Policy::validate(host.restart_policy.as_ref(), auto_remove).map_err(ContainerError::Invalid)?;
+        Policy::validate(host.restart_policy.as_ref(), auto_remove)
+            .map_err(ContainerError::Invalid)?;
         let id = names::new_id().map_err(ContainerError::io("reading /dev/urandom"))?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -184,7 +205,10 @@ impl Containers {
         self.insert(c.clone())?;
         let made = async {
             rec.save(&self.root)?;
-            let shim = self.runtime.create(self.request(&rec, image_cfg, layers)).await?;
+            let shim = self
+                .runtime
+                .create(self.request(&rec, image_cfg, layers))
+                .await?;
             *lock(&c.shim) = Some(shim);
             Ok::<_, ContainerError>(())
         }
@@ -197,14 +221,20 @@ impl Containers {
         }
         self.events.container("create", &id, rec.event_attributes());
         let mut warnings = Vec::new();
-        if rec.host_config.memory.unwrap_or(0) > 0 && rec.host_config.memory_swap.unwrap_or(0) == 0 {
+        if rec.host_config.memory.unwrap_or(0) > 0 && rec.host_config.memory_swap.unwrap_or(0) == 0
+        {
             // Docker warns only when swap limits are unsupported; nothing to say.
             warnings.clear();
         }
         Ok((id, warnings))
     }
 
-    fn request(&self, rec: &ContainerRecord, image: ImageConfig, layers: Vec<std::path::PathBuf>) -> ContainerRequest {
+    fn request(
+        &self,
+        rec: &ContainerRecord,
+        image: ImageConfig,
+        layers: Vec<std::path::PathBuf>,
+    ) -> ContainerRequest {
         ContainerRequest {
             id: rec.id.clone(),
             name: rec.name.clone(),
@@ -233,7 +263,10 @@ impl Containers {
         }
         let rec = c.record();
         let (image_cfg, layers) = self.image_config(&rec.image_id)?;
-        let shim = self.runtime.create(self.request(&rec, image_cfg, layers)).await?;
+        let shim = self
+            .runtime
+            .create(self.request(&rec, image_cfg, layers))
+            .await?;
         *lock(&c.shim) = Some(shim.clone());
         Ok(shim)
     }
@@ -244,10 +277,15 @@ impl Containers {
         let _op = c.op.lock().await;
         let status = lock(&c.rec).state.status;
         match (status, c.shim()) {
-            (Status::Created | Status::Running | Status::Paused | Status::Restarting, Some(s)) => Ok(s),
+            (Status::Created | Status::Running | Status::Paused | Status::Restarting, Some(s)) => {
+                Ok(s)
+            }
             (Status::Exited | Status::Dead | Status::Created, _) => self.fresh_shim(c).await,
             (_, Some(s)) => Ok(s),
-            (_, None) => Err(ContainerError::Conflict(format!("container {} has no running process", c.id))),
+            (_, None) => Err(ContainerError::Conflict(format!(
+                "container {} has no running process",
+                c.id
+            ))),
         }
     }
 
@@ -262,10 +300,14 @@ impl Containers {
         match status {
             Status::Running => return Err(ContainerError::NotModified),
             Status::Paused => {
-                return Err(ContainerError::Conflict("cannot start a paused container, try unpause instead".into()));
+                return Err(ContainerError::Conflict(
+                    "cannot start a paused container, try unpause instead".into(),
+                ));
             }
             Status::Removing | Status::Dead => {
-                return Err(ContainerError::Conflict(format!("container is marked for removal and cannot be started")));
+                return Err(ContainerError::Conflict(
+                    "container is marked for removal and cannot be started".to_string(),
+                ));
             }
             _ => {}
         }
@@ -299,19 +341,29 @@ impl Containers {
                     l.starts += 1;
                     run = l.starts;
                 });
-                self.events.container("start", &c.id, rec.event_attributes());
+                self.events
+                    .container("start", &c.id, rec.event_attributes());
                 self.spawn_monitor(c.clone(), shim, started, run);
                 Ok(())
             }
             Err(RuntimeError::Exec { code, message }) => {
                 let now = SystemTime::now();
-                let info = ExitInfo { code, oom_killed: false, error: Some(message.clone()), started_at: None, finished_at: now };
+                let info = ExitInfo {
+                    code,
+                    oom_killed: false,
+                    error: Some(message.clone()),
+                    started_at: None,
+                    finished_at: now,
+                };
                 self.record_exit(c, &info)?;
                 // Docker removes an `--rm` container whose start failed.
                 if lock(&c.rec).host_config.auto_remove.unwrap_or(false) {
                     self.remove_locked(c).await?;
                 }
-                Err(ContainerError::CannotExec { code: i64::from(code), message })
+                Err(ContainerError::CannotExec {
+                    code: i64::from(code),
+                    message,
+                })
             }
             Err(e) => Err(e.into()),
         }
@@ -349,31 +401,41 @@ impl Containers {
     /// the restart policy.
     /// `run` is the container's start count for this run: an exit handled
     /// after a newer start (a user's restart) changes nothing.
-    pub(super) fn spawn_monitor(self: &Arc<Self>, c: Arc<Container>, shim: Shim, started: Instant, run: u64) {
+    pub(super) fn spawn_monitor(
+        self: &Arc<Self>,
+        c: Arc<Container>,
+        shim: Shim,
+        started: Instant,
+        run: u64,
+    ) {
         let this = self.clone();
         tokio::spawn(async move {
-            let info = loop {
-                match shim.wait_exit().await {
-                    Ok(info) => break info,
-                    Err(e) => {
-                        // The shim is gone (killed, crashed): what it recorded
-                        // on disk, or an unknown exit.
-                        tracing::warn!(id = %c.id, error = %e, "lost the container's shim");
-                        break this.runtime.recorded_exit(&c.id).unwrap_or(ExitInfo {
-                            code: 255,
-                            oom_killed: false,
-                            error: Some(format!("container shim lost: {e}")),
-                            started_at: None,
-                            finished_at: SystemTime::now(),
-                        });
-                    }
+            let info = match shim.wait_exit().await {
+                Ok(info) => info,
+                Err(e) => {
+                    // The shim is gone (killed, crashed): what it recorded
+                    // on disk, or an unknown exit.
+                    tracing::warn!(id = %c.id, error = %e, "lost the container's shim");
+                    this.runtime.recorded_exit(&c.id).unwrap_or(ExitInfo {
+                        code: 255,
+                        oom_killed: false,
+                        error: Some(format!("container shim lost: {e}")),
+                        started_at: None,
+                        finished_at: SystemTime::now(),
+                    })
                 }
             };
             this.after_exit(&c, &info, started.elapsed(), run).await;
         });
     }
 
-    pub(super) async fn after_exit(self: &Arc<Self>, c: &Arc<Container>, info: &ExitInfo, ran: Duration, run: u64) {
+    pub(super) async fn after_exit(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        info: &ExitInfo,
+        ran: Duration,
+        run: u64,
+    ) {
         let current = |c: &Container| {
             let l = c.life.borrow();
             !l.removed && l.starts == run
@@ -396,7 +458,11 @@ impl Containers {
             return;
         }
         let policy = Policy::from_host_config(rec.host_config.restart_policy.as_ref());
-        if !policy.should_restart(i64::from(info.code), rec.manually_stopped, rec.restart_count) {
+        if !policy.should_restart(
+            i64::from(info.code),
+            rec.manually_stopped,
+            rec.restart_count,
+        ) {
             return;
         }
         let delay = lock(&c.backoff).delay_after(ran);
@@ -426,14 +492,20 @@ impl Containers {
                 c.life.send_modify(|l| l.running = false);
             } else {
                 let rec = c.record();
-                this.events.container("restart", &c.id, rec.event_attributes());
+                this.events
+                    .container("restart", &c.id, rec.event_attributes());
             }
         });
     }
 
     /// Sends `signal`, waits up to `timeout` (None: forever) for the exit,
     /// then SIGKILL. Returns once the exit is recorded.
-    async fn stop_process(&self, c: &Container, signal: i32, timeout: Option<Duration>) -> Result<(), ContainerError> {
+    async fn stop_process(
+        &self,
+        c: &Container,
+        signal: i32,
+        timeout: Option<Duration>,
+    ) -> Result<(), ContainerError> {
         let Some(shim) = c.shim() else { return Ok(()) };
         let mut life = c.life();
         if !life.borrow_and_update().running {
@@ -451,7 +523,10 @@ impl Containers {
         };
         if !graceful {
             self.signal(c, &shim, libc::SIGKILL).await?;
-            if tokio::time::timeout(Duration::from_secs(30), life.wait_for(exited)).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(30), life.wait_for(exited))
+                .await
+                .is_err()
+            {
                 return Err(ContainerError::Conflict(format!(
                     "container {} did not exit 30 s after SIGKILL",
                     c.id
@@ -480,7 +555,12 @@ impl Containers {
     }
 
     fn stop_signal(rec: &ContainerRecord, asked: Option<&str>) -> Result<i32, ContainerError> {
-        match asked.filter(|s| !s.is_empty()).or(rec.config.stop_signal.as_deref().filter(|s| !s.is_empty())) {
+        match asked.filter(|s| !s.is_empty()).or(rec
+            .config
+            .stop_signal
+            .as_deref()
+            .filter(|s| !s.is_empty()))
+        {
             Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid),
             None => Ok(libc::SIGTERM),
         }
@@ -488,11 +568,20 @@ impl Containers {
 
     fn stop_timeout(rec: &ContainerRecord, asked: Option<i64>) -> Option<Duration> {
         let t = asked.or(rec.config.stop_timeout).unwrap_or(10);
-        if t < 0 { None } else { Some(Duration::from_secs(t as u64)) }
+        if t < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(t as u64))
+        }
     }
 
     /// `POST /containers/{id}/stop?t=&signal=`.
-    pub async fn stop(&self, c: &Arc<Container>, signal: Option<&str>, t: Option<i64>) -> Result<(), ContainerError> {
+    pub async fn stop(
+        &self,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        t: Option<i64>,
+    ) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
         let rec = c.record();
         let sig = Self::stop_signal(&rec, signal)?;
@@ -511,8 +600,10 @@ impl Containers {
             r.clone()
         }
         .save(&self.root)?;
-        self.stop_process(c, sig, Self::stop_timeout(&rec, t)).await?;
-        self.events.container("stop", &c.id, c.record().event_attributes());
+        self.stop_process(c, sig, Self::stop_timeout(&rec, t))
+            .await?;
+        self.events
+            .container("stop", &c.id, c.record().event_attributes());
         Ok(())
     }
 
@@ -529,7 +620,11 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/kill?signal=`.
-    pub async fn kill(&self, c: &Arc<Container>, signal: Option<&str>) -> Result<(), ContainerError> {
+    pub async fn kill(
+        &self,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+    ) -> Result<(), ContainerError> {
         let sig = match signal.filter(|s| !s.is_empty()) {
             Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid)?,
             None => libc::SIGKILL,
@@ -538,9 +633,15 @@ impl Containers {
         if rec.state.status == Status::Restarting && sig == libc::SIGKILL {
             return self.cancel_restart(c);
         }
-        let shim = c.shim().filter(|_| matches!(rec.state.status, Status::Running | Status::Paused)).ok_or_else(|| {
-            ContainerError::Conflict(format!("Cannot kill container: {0}: container {0} is not running", c.id))
-        })?;
+        let shim = c
+            .shim()
+            .filter(|_| matches!(rec.state.status, Status::Running | Status::Paused))
+            .ok_or_else(|| {
+                ContainerError::Conflict(format!(
+                    "Cannot kill container: {0}: container {0} is not running",
+                    c.id
+                ))
+            })?;
         if sig == libc::SIGKILL || Self::stop_signal(&rec, None).is_ok_and(|s| s == sig) {
             {
                 let mut r = lock(&c.rec);
@@ -559,17 +660,24 @@ impl Containers {
 
     /// `POST /containers/{id}/restart?t=&signal=`: stop (if running) and
     /// start, without marking the container as stopped by the user.
-    pub async fn restart(self: &Arc<Self>, c: &Arc<Container>, signal: Option<&str>, t: Option<i64>) -> Result<(), ContainerError> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        t: Option<i64>,
+    ) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
         let rec = c.record();
         if rec.state.status == Status::Restarting {
             self.cancel_restart(c)?;
         } else if rec.state.status.is_running() {
             let sig = Self::stop_signal(&rec, signal)?;
-            self.stop_process(c, sig, Self::stop_timeout(&rec, t)).await?;
+            self.stop_process(c, sig, Self::stop_timeout(&rec, t))
+                .await?;
         }
         self.start_locked(c).await?;
-        self.events.container("restart", &c.id, c.record().event_attributes());
+        self.events
+            .container("restart", &c.id, c.record().event_attributes());
         Ok(())
     }
 
@@ -578,34 +686,60 @@ impl Containers {
         let status = lock(&c.rec).state.status;
         match status {
             Status::Running => {}
-            Status::Paused => return Err(ContainerError::Conflict(format!("Container {} is already paused", c.id))),
-            _ => return Err(ContainerError::Conflict(format!("Container {} is not running", c.id))),
+            Status::Paused => {
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is already paused",
+                    c.id
+                )));
+            }
+            _ => {
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )));
+            }
         }
-        let shim = c.shim().ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
+        let shim = c.shim().ok_or_else(|| {
+            ContainerError::Conflict(format!("Container {} is not running", c.id))
+        })?;
         shim.pause().await?;
         self.set_status(c, Status::Paused)?;
-        self.events.container("pause", &c.id, c.record().event_attributes());
+        self.events
+            .container("pause", &c.id, c.record().event_attributes());
         Ok(())
     }
 
     pub async fn unpause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
         if lock(&c.rec).state.status != Status::Paused {
-            return Err(ContainerError::Conflict(format!("Container {} is not paused", c.id)));
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not paused",
+                c.id
+            )));
         }
-        let shim = c.shim().ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
+        let shim = c.shim().ok_or_else(|| {
+            ContainerError::Conflict(format!("Container {} is not running", c.id))
+        })?;
         shim.resume().await?;
         self.set_status(c, Status::Running)?;
-        self.events.container("unpause", &c.id, c.record().event_attributes());
+        self.events
+            .container("unpause", &c.id, c.record().event_attributes());
         Ok(())
     }
 
     /// `DELETE /containers/{id}?force=&v=`.
-    pub async fn remove(self: &Arc<Self>, c: &Arc<Container>, force: bool) -> Result<(), ContainerError> {
+    pub async fn remove(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+    ) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
         let rec = c.record();
         if rec.state.status == Status::Removing || c.life.borrow().removed {
-            return Err(ContainerError::Conflict(format!("removal of container {} is already in progress", c.id)));
+            return Err(ContainerError::Conflict(format!(
+                "removal of container {} is already in progress",
+                c.id
+            )));
         }
         if rec.state.status.is_running() && rec.state.status != Status::Restarting {
             if !force {
@@ -621,7 +755,8 @@ impl Containers {
                 r.clone()
             }
             .save(&self.root)?;
-            self.stop_process(c, libc::SIGKILL, Some(Duration::from_secs(10))).await?;
+            self.stop_process(c, libc::SIGKILL, Some(Duration::from_secs(10)))
+                .await?;
         }
         self.remove_locked(c).await
     }
@@ -655,7 +790,8 @@ impl Containers {
             l.removed = true;
             l.running = false;
         });
-        self.events.container("destroy", &c.id, c.record().event_attributes());
+        self.events
+            .container("destroy", &c.id, c.record().event_attributes());
         Ok(())
     }
 
@@ -665,7 +801,9 @@ impl Containers {
         names::validate(new).map_err(ContainerError::Invalid)?;
         let old = lock(&c.rec).name.clone();
         if old == new {
-            return Err(ContainerError::Invalid("Renaming a container with the same name as its current name".into()));
+            return Err(ContainerError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
         }
         self.rename_entry(&c.id, &old, new)?;
         let rec = {
@@ -685,7 +823,10 @@ impl Containers {
     }
 
     /// `POST /containers/prune`: every container that is not running.
-    pub async fn prune(self: &Arc<Self>, keep: impl Fn(&ContainerRecord) -> bool) -> (Vec<String>, i64) {
+    pub async fn prune(
+        self: &Arc<Self>,
+        keep: impl Fn(&ContainerRecord) -> bool,
+    ) -> (Vec<String>, i64) {
         let mut deleted = Vec::new();
         for c in self.all() {
             let rec = c.record();
@@ -694,7 +835,9 @@ impl Containers {
             }
             match self.remove(&c, false).await {
                 Ok(()) => deleted.push(c.id.clone()),
-                Err(e) => tracing::warn!(id = %c.id, error = %e, "prune could not remove a container"),
+                Err(e) => {
+                    tracing::warn!(id = %c.id, error = %e, "prune could not remove a container")
+                }
             }
         }
         (deleted, 0)
@@ -704,7 +847,11 @@ impl Containers {
 /// `busybox` → `busybox:latest`, as Docker's "No such image" names it.
 fn normalized_ref(s: &str) -> String {
     let last = s.rsplit('/').next().unwrap_or(s);
-    if s.contains('@') || last.contains(':') { s.to_string() } else { format!("{s}:latest") }
+    if s.contains('@') || last.contains(':') {
+        s.to_string()
+    } else {
+        format!("{s}:latest")
+    }
 }
 
 /// Docker fills these in every HostConfig it returns; clients index them.
@@ -730,15 +877,18 @@ fn fill_host_defaults(h: &mut HostConfig) {
     h.cpu_quota.get_or_insert(0);
     h.shm_size.get_or_insert(64 * 1024 * 1024);
     h.ipc_mode.get_or_insert_with(|| "private".into());
-    h.cgroupns_mode.get_or_insert(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE);
-    h.restart_policy.get_or_insert(bollard_stubs::models::RestartPolicy {
-        name: Some(bollard_stubs::models::RestartPolicyNameEnum::NO),
-        maximum_retry_count: Some(0),
-    });
-    h.log_config.get_or_insert(bollard_stubs::models::HostConfigLogConfig {
-        typ: Some("json-file".into()),
-        config: Some(Default::default()),
-    });
+    h.cgroupns_mode
+        .get_or_insert(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE);
+    h.restart_policy
+        .get_or_insert(bollard_stubs::models::RestartPolicy {
+            name: Some(bollard_stubs::models::RestartPolicyNameEnum::NO),
+            maximum_retry_count: Some(0),
+        });
+    h.log_config
+        .get_or_insert(bollard_stubs::models::HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(Default::default()),
+        });
 }
 
 impl Container {
@@ -755,7 +905,10 @@ impl Container {
         match life.wait_for(done).await {
             Ok(l) => l.clone(),
             // The container and its sender are gone: it was removed.
-            Err(_) => Life { removed: true, ..start },
+            Err(_) => Life {
+                removed: true,
+                ..start
+            },
         }
     }
 }
@@ -770,7 +923,13 @@ mod tests {
             cmd: Some(vec!["sh".into()]),
             entrypoint: None,
             working_dir: Some("/srv".into()),
-            labels: Some([("a".to_string(), "image".to_string()), ("b".to_string(), "image".to_string())].into()),
+            labels: Some(
+                [
+                    ("a".to_string(), "image".to_string()),
+                    ("b".to_string(), "image".to_string()),
+                ]
+                .into(),
+            ),
             stop_signal: Some("SIGQUIT".into()),
             ..Default::default()
         };
@@ -785,9 +944,15 @@ mod tests {
         assert_eq!(m.hostname.as_deref(), Some("0123456789ab"));
         assert_eq!(m.stop_signal.as_deref(), Some("SIGQUIT"));
         let labels = m.labels.unwrap();
-        assert_eq!((labels["a"].as_str(), labels["b"].as_str()), ("image", "user"));
+        assert_eq!(
+            (labels["a"].as_str(), labels["b"].as_str()),
+            ("image", "user")
+        );
         // A user entrypoint drops the image's Cmd, as in Docker.
-        let user = ContainerConfig { entrypoint: Some(vec!["/bin/echo".into()]), ..Default::default() };
+        let user = ContainerConfig {
+            entrypoint: Some(vec!["/bin/echo".into()]),
+            ..Default::default()
+        };
         let m = merge_config(user, &image, vec![], id);
         assert_eq!(m.cmd, None);
         assert_eq!(m.entrypoint, Some(vec!["/bin/echo".to_string()]));
@@ -811,14 +976,20 @@ mod tests {
     #[test]
     fn refs_are_normalized_for_not_found() {
         assert_eq!(normalized_ref("busybox"), "busybox:latest");
-        assert_eq!(normalized_ref("localhost:5000/busybox"), "localhost:5000/busybox:latest");
+        assert_eq!(
+            normalized_ref("localhost:5000/busybox"),
+            "localhost:5000/busybox:latest"
+        );
         assert_eq!(normalized_ref("busybox:1"), "busybox:1");
         assert_eq!(normalized_ref("x@sha256:00"), "x@sha256:00");
     }
 
     #[tokio::test]
     async fn wait_conditions() {
-        let (tx, _) = tokio::sync::watch::channel(Life { running: true, ..Default::default() });
+        let (tx, _) = tokio::sync::watch::channel(Life {
+            running: true,
+            ..Default::default()
+        });
         let not_running = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::NotRunning));
         let next = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::NextExit));
         let removed = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::Removed));

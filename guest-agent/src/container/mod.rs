@@ -8,19 +8,19 @@
 //! `crate::runtime`'s; HTTP is `crate::api`'s.
 
 pub mod clock;
+pub mod error;
 pub mod events;
+pub mod exec;
 pub mod filters;
+pub mod inspect;
+pub mod lifecycle;
 pub mod logs;
 pub mod names;
 pub mod record;
-pub mod restart;
-pub mod state;
-pub mod error;
-pub mod exec;
-pub mod inspect;
-pub mod lifecycle;
 pub mod recover;
 pub mod registry;
+pub mod restart;
 pub mod signal;
+pub mod state;
 
 pub use registry::{Container, Containers};

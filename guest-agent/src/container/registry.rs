@@ -158,12 +158,15 @@ impl Containers {
         if !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let mut hits = t.by_id.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
+        let mut hits = t
+            .by_id
+            .range(key.to_string()..)
+            .take_while(|(id, _)| id.starts_with(key));
         match (hits.next(), hits.next()) {
             (Some((_, c)), None) => Ok(c.clone()),
-            (Some(_), Some(_)) => {
-                Err(ContainerError::Invalid(format!("multiple IDs found with provided prefix: {key}")))
-            }
+            (Some(_), Some(_)) => Err(ContainerError::Invalid(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
             _ => Err(not_found()),
         }
     }
@@ -182,7 +185,10 @@ impl Containers {
         let name = lock(&c.rec).name.clone();
         let mut t = lock(&self.table);
         if let Some(other) = t.names.get(&name) {
-            return Err(ContainerError::NameConflict { name, id: other.clone() });
+            return Err(ContainerError::NameConflict {
+                name,
+                id: other.clone(),
+            });
         }
         t.names.insert(name, c.id.clone());
         t.by_id.insert(c.id.clone(), c);
@@ -200,10 +206,18 @@ impl Containers {
     }
 
     /// Moves a name; the new one must be free.
-    pub(super) fn rename_entry(&self, id: &str, old: &str, new: &str) -> Result<(), ContainerError> {
+    pub(super) fn rename_entry(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), ContainerError> {
         let mut t = lock(&self.table);
         if let Some(other) = t.names.get(new) {
-            return Err(ContainerError::NameConflict { name: new.to_string(), id: other.clone() });
+            return Err(ContainerError::NameConflict {
+                name: new.to_string(),
+                id: other.clone(),
+            });
         }
         t.names.remove(old);
         t.names.insert(new.to_string(), id.to_string());
@@ -214,10 +228,16 @@ impl Containers {
     /// image store must not delete it then.
     pub fn image_in_use(&self, image_id: &str) -> Option<String> {
         let t = lock(&self.table);
-        t.by_id.values().find(|c| lock(&c.rec).image_id == image_id).map(|c| c.id.clone())
+        t.by_id
+            .values()
+            .find(|c| lock(&c.rec).image_id == image_id)
+            .map(|c| c.id.clone())
     }
 
     pub fn exec(&self, id: &str) -> Result<Arc<Exec>, ContainerError> {
-        lock(&self.execs).get(id).cloned().ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
+        lock(&self.execs)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
     }
 }
