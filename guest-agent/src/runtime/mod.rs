@@ -23,6 +23,9 @@ mod spawn;
 pub mod spec;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 pub use client::{AttachIo, ExecHandle, Shim};
