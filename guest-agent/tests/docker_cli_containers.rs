@@ -76,6 +76,16 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+/// A tar header with every numeric field set (a zeroed uid field is not a
+/// number to a strict reader).
+fn header() -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h
+}
+
 /// A one-layer busybox image as a docker-archive tar.
 fn busybox_archive(out: &Path) {
     let busybox =
@@ -83,7 +93,7 @@ fn busybox_archive(out: &Path) {
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     let mut layer = tar::Builder::new(Vec::new());
     let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
-        let mut h = tar::Header::new_gnu();
+        let mut h = header();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(mode);
         h.set_size(0);
@@ -91,7 +101,7 @@ fn busybox_archive(out: &Path) {
         b.append_data(&mut h, name, &[][..]).unwrap();
     };
     let file = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
+        let mut h = header();
         h.set_mode(mode);
         h.set_size(data.len() as u64);
         h.set_mtime(1_700_000_000);
@@ -115,7 +125,7 @@ fn busybox_archive(out: &Path) {
         .lines()
         .filter(|a| !a.is_empty() && *a != "busybox")
     {
-        let mut h = tar::Header::new_gnu();
+        let mut h = header();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
@@ -154,7 +164,7 @@ fn busybox_archive(out: &Path) {
     .to_string();
     let mut ar = tar::Builder::new(std::fs::File::create(out).unwrap());
     let mut add = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
+        let mut h = header();
         h.set_mode(0o644);
         h.set_size(data.len() as u64);
         ar.append_data(&mut h, name, data).unwrap();
