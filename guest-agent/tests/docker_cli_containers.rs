@@ -454,8 +454,17 @@ fn exit_codes_are_what_the_cli_expects() {
         125,
         "engine refuses"
     );
+    // A signal ends a process with 128+N. (From an inner shell: the
+    // container's PID 1 ignores SIGKILL sent from inside its namespace.)
     assert_eq!(
-        d.code(&["run", "--rm", "busybox", "sh", "-c", "kill -9 $$"]),
+        d.code(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "sh -c 'kill -9 $$'; exit $?"
+        ]),
         137
     );
     assert_eq!(
@@ -635,7 +644,7 @@ fn with_pty(d: &Daemon, cmd: &str) -> String {
 }
 
 #[test]
-fn run_it_and_exec_it_get_a_terminal() {
+fn run_it_gets_a_terminal() {
     let d = Daemon::start();
     let out = with_pty(
         &d,
@@ -649,6 +658,11 @@ fn run_it_and_exec_it_get_a_terminal() {
         "{out}"
     );
     assert!(out.contains("done"), "{out}");
+}
+
+#[test]
+fn exec_it_gets_a_terminal() {
+    let d = Daemon::start();
     d.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
     let out = with_pty(
         &d,
@@ -657,7 +671,7 @@ fn run_it_and_exec_it_get_a_terminal() {
             docker_cli().display()
         ),
     );
-    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}\n{}", d.log_tail());
     assert!(out.contains("exec-ok"), "{out}");
 }
 
@@ -793,6 +807,64 @@ fn restart_policies() {
     d.wait_inspect("always", "{{ge .RestartCount 2}}", "true");
     d.ok(&["stop", "always"]);
     assert_eq!(d.inspect("always", "{{.State.Status}}"), "exited");
-    let (ok, _, err) = d.docker(&["run", "--rm", "--restart", "always", "busybox", "true"]);
-    assert!(!ok && err.contains("AutoRemove"), "{err}");
+}
+
+#[test]
+fn events_prune_and_images_in_use() {
+    let d = Daemon::start();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    d.ok(&["run", "--name", "once", "busybox", "true"]);
+    d.ok(&["create", "--name", "idle", "busybox", "true"]);
+    d.ok(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=once",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let actions: Vec<&str> = ev.lines().collect();
+    assert_eq!(
+        actions,
+        [
+            "container create once",
+            "container attach once",
+            "container start once",
+            "container die once"
+        ],
+        "{ev}"
+    );
+
+    // An image used by a container cannot be removed, even by force while it runs.
+    // Removing one of two tags only untags; the last one is refused.
+    d.ok(&["rmi", &d.remote]);
+    let (ok, _, err) = d.docker(&["rmi", "busybox"]);
+    assert!(!ok && err.contains("must force"), "{err}\n{}", d.log_tail());
+    let (ok, _, err) = d.docker(&["rmi", "-f", &d.inspect("live", "{{.Image}}")]);
+    assert!(
+        !ok && err.contains("running container"),
+        "{err}\n{}",
+        d.log_tail()
+    );
+
+    let out = d.ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    let left = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(left.trim(), "live", "prune keeps running containers only");
+    d.ok(&["rm", "-f", "live"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
 }

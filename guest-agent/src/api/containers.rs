@@ -365,32 +365,33 @@ pub async fn refuse_deleting_images_in_use(
             .trim_start_matches("sha256:")
             .starts_with(name.trim_start_matches("sha256:"));
         let last_reference = by_id || tags <= 1;
-        if last_reference && let Some(user) = engine.containers.image_in_use(&id) {
-            let running = engine
-                .containers
-                .get(&user)
-                .is_ok_and(|c| c.record().state.status.is_running());
-            let short = &id.trim_start_matches("sha256:")[..12.min(id.len() - 7)];
-            if !force {
-                return ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
-                        &user[..12]
-                    ),
-                )
-                .into_response();
-            }
-            if running {
-                return ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
-                        &user[..12]
-                    ),
-                )
-                .into_response();
-            }
+        let users = if last_reference {
+            engine.containers.image_users(&id)
+        } else {
+            Vec::new()
+        };
+        let short = &id.trim_start_matches("sha256:")[..12];
+        if let Some((user, _)) = users.first()
+            && !force
+        {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
+                    &user[..12]
+                ),
+            )
+            .into_response();
+        }
+        if let Some((user, _)) = users.iter().find(|(_, running)| *running) {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
+                    &user[..12]
+                ),
+            )
+            .into_response();
         }
     }
     next.run(req).await

@@ -61,6 +61,10 @@ async fn attach(
         .attach(streams)
         .await
         .map_err(crate::container::error::ContainerError::from)?;
+    engine
+        .containers
+        .events
+        .container("attach", &c.id, c.record().event_attributes());
     let content_type = if tty { RAW } else { MULTIPLEXED };
     Ok(hijack::hijack(req, content_type, move |conn| async move {
         hijack::pump(conn, io, streams.stdin).await;

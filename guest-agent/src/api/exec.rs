@@ -71,9 +71,19 @@ async fn start(
     let stdin = exec.config.attach_stdin.unwrap_or(false);
     match engine.containers.start_exec(&exec, detach, size).await {
         Ok(None) => Ok(StatusCode::OK.into_response()),
-        Ok(Some(io)) => Ok(hijack::hijack(req, content_type, move |conn| async move {
-            hijack::pump(conn, io, stdin).await;
-        })),
+        Ok(Some(io)) => {
+            let mut exited = exec.exited.subscribe();
+            Ok(hijack::hijack(req, content_type, move |conn| async move {
+                let recorded = async move {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        exited.wait_for(|e| *e),
+                    )
+                    .await;
+                };
+                hijack::pump_then(conn, io, stdin, recorded).await;
+            }))
+        }
         // Docker reports a command that cannot run inside the stream, and
         // the exit code (126/127) through exec inspect.
         Err(ContainerError::CannotExec { message, .. }) if !detach => {

@@ -100,6 +100,16 @@ pub async fn pump<S>(client: Conn, side: S, attach_stdin: bool)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    pump_then(client, side, attach_stdin, std::future::ready(())).await;
+}
+
+/// [`pump`], closing the client's side only once `before_close` resolves
+/// (an exec's exit code is recorded by then).
+pub async fn pump_then<S, F>(client: Conn, side: S, attach_stdin: bool, before_close: F)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    F: std::future::Future<Output = ()>,
+{
     let (mut client_r, mut client_w) = tokio::io::split(client);
     let (mut side_r, mut side_w) = tokio::io::split(side);
     let input = tokio::spawn(async move {
@@ -114,6 +124,7 @@ where
         }
     });
     let _ = tokio::io::copy(&mut side_r, &mut client_w).await;
+    before_close.await;
     let _ = client_w.flush().await;
     let _ = client_w.shutdown().await;
     input.abort();

@@ -16,6 +16,10 @@ pub struct Exec {
     pub container_id: String,
     pub config: ExecConfig,
     pub state: Mutex<ExecState>,
+    /// Turns true once the exit code is recorded: an attached client's
+    /// stream ends only then, because the docker CLI inspects the exec for
+    /// its exit code as soon as the stream ends.
+    pub exited: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -33,6 +37,7 @@ impl Exec {
             container_id,
             config,
             state: Mutex::new(ExecState::default()),
+            exited: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -169,6 +174,7 @@ impl Containers {
                     st.exit_code = Some(i64::from(code));
                     st.running = false;
                 }
+                exec.exited.send_replace(true);
                 attrs.insert("exitCode".into(), code.to_string());
                 self.events.container("exec_die", &c.id, attrs);
                 return Err(ContainerError::CannotExec {
@@ -202,6 +208,7 @@ impl Containers {
                 st.running = false;
                 st.exit_code = Some(code);
             }
+            exec2.exited.send_replace(true);
             attrs.insert("exitCode".into(), code.to_string());
             this.events
                 .container("exec_die", &exec2.container_id, attrs);

@@ -224,14 +224,17 @@ impl Containers {
         Ok(())
     }
 
-    /// Whether any container uses the image `image_id` (`sha256:…`): the
-    /// image store must not delete it then.
-    pub fn image_in_use(&self, image_id: &str) -> Option<String> {
+    /// The containers that use the image `image_id` (`sha256:…`), with
+    /// whether each runs: the image store must not delete it then.
+    pub fn image_users(&self, image_id: &str) -> Vec<(String, bool)> {
         let t = lock(&self.table);
         t.by_id
             .values()
-            .find(|c| lock(&c.rec).image_id == image_id)
-            .map(|c| c.id.clone())
+            .filter_map(|c| {
+                let r = lock(&c.rec);
+                (r.image_id == image_id).then(|| (c.id.clone(), r.state.status.is_running()))
+            })
+            .collect()
     }
 
     pub fn exec(&self, id: &str) -> Result<Arc<Exec>, ContainerError> {
