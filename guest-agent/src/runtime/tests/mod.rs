@@ -2,6 +2,7 @@
 //! shims, namespaces, cgroups and overlayfs. Needs root (as CI runs).
 
 mod interactive;
+mod leaks;
 mod lifecycle;
 mod security;
 
