@@ -122,10 +122,23 @@ pub fn cap_last_cap() -> usize {
 }
 
 /// ALL_CAPS limited to what the running kernel has.
+///
+/// Limited also to this process's bounding set: a sandboxed host may lack
+/// some (CAP_SYS_RESOURCE here), and asking for one fails the whole capset.
 pub fn all_caps() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     ALL_CAPS
         .iter()
         .take(cap_last_cap() + 1)
-        .map(|c| c.to_string())
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
         .collect()
 }

@@ -1,13 +1,7 @@
 //! Create, start, attach, wait, kill, delete.
 
 use super::*;
-use crate::runtime::{AttachStreams, ContainerState, RuntimeError};
-
-const OUT_ERR: AttachStreams = AttachStreams {
-    stdin: false,
-    stdout: true,
-    stderr: true,
-};
+use crate::runtime::{ContainerState, RuntimeError};
 
 async fn run_to_exit(f: &Fixture, cmd: &[&str]) -> (i32, String, String) {
     let shim = f.rt.create(f.request(cmd)).await.expect("create");

@@ -1,7 +1,10 @@
 //! The runtime against the real kernel: busybox containers under real
 //! shims, namespaces, cgroups and overlayfs. Needs root (as CI runs).
 
+mod interactive;
+mod leaks;
 mod lifecycle;
+mod security;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -119,4 +122,21 @@ pub async fn read_frames(mut io: AttachIo) -> (String, String) {
         String::from_utf8_lossy(&out).into_owned(),
         String::from_utf8_lossy(&err).into_owned(),
     )
+}
+
+pub const OUT_ERR: crate::runtime::AttachStreams = crate::runtime::AttachStreams {
+    stdin: false,
+    stdout: true,
+    stderr: true,
+};
+
+/// Runs a request to its end: (exit code, stdout, stderr, oom_killed).
+pub async fn run(f: &Fixture, req: ContainerRequest) -> (i32, String, String, bool) {
+    let shim = f.rt.create(req).await.expect("create");
+    let io = shim.attach(OUT_ERR).await.expect("attach");
+    shim.start().await.expect("start");
+    let (out, err) = read_frames(io).await;
+    let exit = shim.wait_exit().await.expect("wait");
+    shim.delete().await.expect("delete");
+    (exit.code, out, err, exit.oom_killed)
 }
