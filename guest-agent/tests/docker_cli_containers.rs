@@ -310,10 +310,12 @@ impl Daemon {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// kill -9, then a new engine on the same root and socket.
-    fn kill9_and_restart(&mut self) {
+    /// kill -9, `down` without an engine, then a new engine on the same
+    /// root and socket.
+    fn kill9_and_restart(&mut self, down: Duration) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        std::thread::sleep(down);
         self.child = spawn(&self.sock, &self.root, &self.dir.path().join("engine2.log"));
         wait_for_socket(&self.sock);
     }
@@ -753,12 +755,49 @@ fn engine_killed_with_9_reattaches() {
         "-c",
         "sleep 1; exit 4",
     ]);
+    // Exits while no engine runs: `always` brings it back when the engine
+    // starts; `unless-stopped` stopped by the user stays down.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "2",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "resting",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    d.ok(&["stop", "-t", "0", "resting"]);
+    let phoenix_started = d.inspect("phoenix", "{{.State.StartedAt}}");
     std::thread::sleep(Duration::from_millis(500));
-    d.kill9_and_restart();
+    d.kill9_and_restart(Duration::from_millis(2500));
     // "short" exits while no engine watches... or after: either way 4.
     std::thread::sleep(Duration::from_millis(1500));
-    let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.inspect("phoenix", "{{.State.StartedAt}}") == phoenix_started {
+        assert!(
+            Instant::now() < deadline,
+            "phoenix was not restarted by the new engine\n{}",
+            d.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(d.inspect("resting", "{{.State.Status}}"), "exited");
+    let ps = d.ok(&["ps", "--format", "{{.Names}}", "--filter", "name=ticker"]);
     assert_eq!(ps.trim(), "ticker", "{ps}");
+    assert!(!d.ok(&["ps", "--format", "{{.Names}}"]).contains("short"));
     d.wait_inspect("short", "{{.State.Status}} {{.State.ExitCode}}", "exited 4");
     let before = d.ok(&["logs", "ticker"]).lines().count();
     std::thread::sleep(Duration::from_millis(1000));

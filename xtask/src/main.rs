@@ -83,6 +83,9 @@ enum Bench {
     /// `berth machine start` until /_ping answers, against QEMU (microvm)
     /// booting the same kernel and initramfs to the same point.
     MachineStart,
+    /// `docker run --rm busybox true` through berth's API (process mode)
+    /// against podman doing the same.
+    Run,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +129,10 @@ fn run(task: Task) -> Result<ExitCode> {
             let cmd = ["xtask", "machine-start-bench", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Bench { name: Bench::Run, rounds } => {
+            xtask::bench_run_api::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {
             xtask::machine_start::run(rounds)?;
