@@ -118,6 +118,25 @@ impl Containers {
         Ok(id)
     }
 
+    /// The checks `start_exec` makes before anything runs: not started yet,
+    /// container running.
+    pub fn check_exec_startable(&self, exec: &Exec) -> Result<(), ContainerError> {
+        if lock(&exec.state).started {
+            return Err(ContainerError::Conflict(format!(
+                "Exec command {} is already running",
+                exec.id
+            )));
+        }
+        let c = self.get(&exec.container_id)?;
+        if lock(&c.rec).state.status != Status::Running {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        Ok(())
+    }
+
     /// `POST /exec/{id}/start`: runs the process; returns its stdio unless
     /// `detach`. An exit is recorded (and `exec_die` published) when the
     /// process ends.
