@@ -5,11 +5,13 @@
 //! `berth-agent --listen unix:///run/berth/docker.sock --root /var/lib/berth`.
 
 mod api;
+mod children;
 mod engine;
 mod image;
 mod init;
 mod listen;
 mod server;
+mod shell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -90,6 +90,16 @@ enum MachineCommand {
         #[arg(default_value = DEFAULT_MACHINE)]
         name: String,
     },
+    /// A shell in the machine itself (outside every container), or one
+    /// command: `berth machine shell [NAME] [-- CMD...]`. Starts the machine
+    /// if it is not running.
+    Shell {
+        #[arg(default_value = DEFAULT_MACHINE)]
+        name: String,
+        /// The command and its arguments; default: a login shell.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
     /// A machine's console log.
     Logs {
         #[arg(default_value = DEFAULT_MACHINE)]
@@ -107,6 +117,7 @@ fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Check => return check(),
+        Command::Machine(MachineCommand::Shell { name, cmd }) => return shell(&name, &cmd),
         Command::Machine(m) => run_machine(m),
         Command::DockerEnv { machine } => machine::docker_socket(&machine).map(|s| {
             println!("export DOCKER_HOST=unix://{}", s.display());
@@ -162,6 +173,7 @@ fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
             let s = machine::status(&name)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         }
+        MachineCommand::Shell { .. } => unreachable!("handled in main: it has an exit code of its own"),
         MachineCommand::Logs { name } => machine::print_console(&name, &mut std::io::stdout())?,
         MachineCommand::RunProcess { name } => {
             let l = machine::layout_of(&name)?;
@@ -180,6 +192,36 @@ fn start(name: &str, timeout: u64) -> Result<(), MachineError> {
     let l = machine::start(name, Duration::from_secs(timeout))?;
     println!("machine {name} is running; engine at unix://{}", l.docker_socket().display());
     Ok(())
+}
+
+/// Exits with the remote command's code, like `docker exec`.
+fn shell(name: &str, cmd: &[String]) -> ExitCode {
+    let socket = match running_socket(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match machine::shell::run(&socket, cmd) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(e) => {
+            eprintln!("berth: {e}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+/// The machine's docker.sock, starting the machine first if it is not
+/// running (saying so on stderr).
+fn running_socket(name: &str) -> Result<PathBuf, MachineError> {
+    if let Ok(l) = machine::layout_of(name)
+        && machine::is_running(&l)
+    {
+        return Ok(l.docker_socket());
+    }
+    eprintln!("berth: starting machine {name}");
+    Ok(machine::start(name, Duration::from_secs(120))?.docker_socket())
 }
 
 fn check() -> ExitCode {

@@ -29,6 +29,9 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/info", get(system::info))
         .route("/berth/v1/health", get(machine::health))
         .route("/berth/v1/shutdown", post(machine::shutdown))
+        .route("/berth/v1/shell", post(machine::shell::start))
+        .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
+        .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
         .merge(images::routes(Arc::new(images::Images {
             store: engine.images.clone(),
             registries: crate::image::registry::RegistryConfig::default(),

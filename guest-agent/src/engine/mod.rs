@@ -30,6 +30,8 @@ pub struct Engine {
     pub in_vm: bool,
     /// Images: blobs, unpacked layers, tags (see `crate::image::store`).
     pub images: std::sync::Arc<crate::image::store::Store>,
+    /// Shells in the VM (`berth machine shell`); refused in process mode.
+    pub shells: crate::shell::Sessions,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -41,7 +43,7 @@ impl Engine {
         std::fs::create_dir_all(root).map_err(err)?;
         let id = load_or_create_id(root).map_err(err)?;
         let images = crate::image::store::Store::open(root)?;
-        Ok(Engine { root: root.to_path_buf(), id, in_vm, images, shutdown: tokio::sync::watch::Sender::new(false) })
+        Ok(Engine { root: root.to_path_buf(), id, in_vm, images, shells: Default::default(), shutdown: tokio::sync::watch::Sender::new(false) })
     }
 }
 

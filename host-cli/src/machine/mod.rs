@@ -10,6 +10,7 @@ pub mod layout;
 pub mod lock;
 pub mod proxy;
 pub mod runner;
+pub mod shell;
 
 use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
