@@ -2,6 +2,7 @@
 //! end-to-end suites can drive the test bed directly.
 
 pub mod cache;
+pub mod compat;
 pub mod cpio;
 pub mod elf;
 pub mod error;

@@ -39,6 +39,13 @@ enum Task {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// The compatibility suite: docker CLI, docker-py, docker-compose and
+    /// berth's CLI against the engine in process mode (tests/compat).
+    Compat {
+        /// Arguments for pytest (e.g. -k compose).
+        #[arg(last = true)]
+        pytest_args: Vec<String>,
+    },
     /// Run the tests: the quick tier, then the test-bed suites.
     Test {
         /// Only the quick tier (`cargo test --workspace`).
@@ -112,6 +119,10 @@ fn run(task: Task) -> Result<ExitCode> {
             let opts = testbed::Options { memory: mem, cpus, disk_gib: disk, timeout: Duration::from_secs(timeout), echo: true };
             let outcome = testbed::run(&opts, &command)?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Compat { pytest_args } => {
+            xtask::compat::run(&pytest_args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::Test { quick } => {
             tiers::run(quick)?;

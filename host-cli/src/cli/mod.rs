@@ -148,7 +148,10 @@ pub fn main(cmd: DockerCommand, choice: &Choice) -> std::process::ExitCode {
 fn connect(choice: &Choice) -> Result<Ctx, CliError> {
     let target = engine_target::resolve(choice)?;
     let endpoint = engine_target::ensure_running(&target)?;
-    let docker = engine_target::client(&endpoint)?;
+    let docker = engine_target::client(&endpoint).map_err(|e| match e {
+        engine_target::TargetError::Connect { source, .. } => CliError::from_bollard(source, &endpoint),
+        other => other.into(),
+    })?;
     Ok(Ctx { docker, endpoint, target })
 }
 
