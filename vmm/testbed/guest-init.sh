@@ -23,4 +23,8 @@ for m in $(arg probe | tr ',' ' '); do
   esac
 done
 echo "guest: done"
-reboot -f
+# end=poweroff powers off (ACPI S5 where the kernel has ACPI); else reset.
+case "$(arg end)" in
+  poweroff) poweroff -f;;
+  *) reboot -f;;
+esac
