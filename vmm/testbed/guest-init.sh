@@ -16,10 +16,12 @@ for m in $(arg probe | tr ',' ' '); do
     net) ip link set eth0 up; ip addr add 10.0.2.2/24 dev eth0
          echo "guest: eth0 $(cat /sys/class/net/eth0/address)"
          echo "guest: tcp reply: $(echo hello-from-guest | nc -w 5 10.0.2.1 7000)";;
-    vsock) /probe sink 5000 16 & sink=$!
-           /probe source 6000 67108864 1
+    # Guest -> host first (which tells the host the driver is up), then
+    # host -> guest: the host's CONNECT made before the sink listens must
+    # fail cleanly, and its retries succeed.
+    vsock) /probe source 6000 67108864 1
            /probe source 6000 4194304 16
-           wait $sink;;
+           /probe sink 5000 16;;
   esac
 done
 echo "guest: done"
