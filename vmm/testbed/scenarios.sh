@@ -108,6 +108,6 @@ done
 
 groups=${*:-devices kernels exits}
 for g in $groups; do "$g"; done
-echo "== seccomp"
-n=$(dmesg | grep -c 'type=1326'); check "$n" 0 "no seccomp violations logged"
+# A seccomp violation ends berth-vmm with one line on stderr naming the
+# syscall ("berth-vmm: seccomp: ..."); the e2e test looks for it.
 exit $failed
