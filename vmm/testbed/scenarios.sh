@@ -65,7 +65,7 @@ rm -f /tmp/$name.sock
 # `timeout` (not a shell function) in the background, so SIGTERM reaches
 # berth-vmm through it.
 timeout 300 berth-vmm run --kernel "$kernel" --initramfs "$initramfs" --cpus 2 --memory 512 \
-    --vsock 3:/tmp/$name.sock --serial file:/tmp/$name.log "$@" & p=$!
+    --vsock 3:/tmp/$name.sock --serial file:/tmp/$name.log --stop-timeout 60 "$@" & p=$!
 python3 $here/agent_ping.py /tmp/$name.sock 2375 240; check $? 0 "$name: the agent answered /_ping over vsock"
 kill -TERM $p; wait $p; check $? 0 "$name: SIGTERM ends the VMM with 0"
 grep -E "berth-agent|LNRO|virtio_mmio|ACPI: PM|i8042" /tmp/$name.log | head -20
