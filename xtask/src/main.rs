@@ -63,6 +63,20 @@ enum Task {
     /// engine with the docker CLI (the README's first command, after the
     /// packages are installed).
     Quickstart,
+    /// Run a berth-vmm fuzz target (vsock_packet, block_request) under
+    /// libFuzzer, on the nightly toolchain; installs cargo-fuzz if missing.
+    Fuzz {
+        target: String,
+        /// libFuzzer's time budget.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// (Inside the test bed.) berth-vmm against QEMU microvm: process
+    /// start to the guest's first init line, and private memory.
+    BootBench {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// (Inside the test bed.) `berth machine start` against QEMU booting the
     /// same kernel and initramfs, both until the engine answers /_ping.
     MachineStartBench {
@@ -90,6 +104,10 @@ enum Bench {
     /// `berth machine start` until /_ping answers, against QEMU (microvm)
     /// booting the same kernel and initramfs to the same point.
     MachineStart,
+    /// berth-vmm against QEMU microvm booting the same kernel and
+    /// initramfs: time from process start to the guest's first init line,
+    /// and berth-vmm's private memory outside guest RAM.
+    Boot,
 }
 
 fn main() -> ExitCode {
@@ -138,11 +156,26 @@ fn run(task: Task) -> Result<ExitCode> {
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
+        Task::Bench { name: Bench::Boot, rounds } => {
+            let script = paths::workspace_root().join("vmm/testbed/build-initramfs.sh");
+            xtask::process::run(Command::new("sh").arg(script))?;
+            let cmd = ["xtask", "boot-bench", "--rounds", &rounds.to_string()];
+            let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::BootBench { rounds } => {
+            xtask::bench_boot::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Task::MachineStartBench { rounds } => {
             xtask::machine_start::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Quickstart => quickstart(),
+        Task::Fuzz { target, seconds } => {
+            xtask::fuzz::run(&target, seconds)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Task::GuestBoot { kernels, rounds, console } => {
             guest_boot::compare(&kernels, rounds, console)?;
             Ok(ExitCode::SUCCESS)
