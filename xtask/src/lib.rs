@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cpio;
 pub mod elf;
 pub mod error;
+pub mod fixtures;
 pub mod guest_boot;
 pub mod images;
 pub mod lock;
