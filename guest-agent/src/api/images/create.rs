@@ -3,38 +3,48 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
+use super::body::BodyReader;
 use super::stream::stream_json_lines;
-use super::{Images, bad_reference, registry_auth, store_error};
+use super::{Images, bad_reference, query_pairs, registry_auth, store_error};
 use crate::api::error::ApiError;
+use crate::image::import::{self, ImportError, ImportOptions};
+use crate::image::ingest::IngestError;
 use crate::image::reference::ImageRef;
 use crate::image::registry::{Credentials, RegistryError};
+use crate::image::store::StoreError;
 use crate::image::{pull, push};
 
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct CreateQuery {
-    from_image: Option<String>,
-    from_src: Option<String>,
-    pub tag: Option<String>,
-}
-
-/// `POST /images/create?fromImage=…&tag=…`: a pull. The reply is 200 with
-/// JSON lines as the pull goes; a failure is the last line, carrying both
-/// `error` and `errorDetail` (the CLI reads one, docker-py the other).
+/// `POST /images/create`: `fromImage` pulls, `fromSrc=-` imports the body.
 pub(super) async fn create(
     State(images): State<Arc<Images>>,
-    Query(q): Query<CreateQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    let Some(from) = q.from_image.filter(|s| !s.is_empty()) else {
-        let what = if q.from_src.is_some() { "import (fromSrc) is not supported yet" } else { "fromImage is required" };
-        return ApiError::new(StatusCode::NOT_IMPLEMENTED, what).into_response();
+    let q = query_pairs(raw);
+    let one = |k: &str| q.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| v.clone());
+    let tag = one("tag");
+    if let Some(src) = one("fromSrc") {
+        let changes = q.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
+        return import(images, &src, one("repo"), tag, changes, one("message"), body).await;
+    }
+    let Some(from) = one("fromImage") else {
+        return ApiError::bad_request("fromImage or fromSrc is required").into_response();
     };
-    let name = match q.tag.filter(|t| !t.is_empty()) {
+    pull_image(images, from, tag, &headers).await
+}
+
+/// A pull. The reply is 200 with JSON lines as the pull goes; a failure is
+/// the last line, carrying both `error` and `errorDetail` (the CLI reads
+/// one, docker-py the other).
+async fn pull_image(images: Arc<Images>, from: String, tag: Option<String>, headers: &HeaderMap) -> Response {
+    let name = match tag {
         Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
         Some(t) => format!("{from}:{t}"),
         None => from,
@@ -43,7 +53,7 @@ pub(super) async fn create(
         Ok(r) => r,
         Err(e) => return bad_reference(e).into_response(),
     };
-    let creds = registry_auth(&headers);
+    let creds = registry_auth(headers);
     stream_json_lines(move |progress| async move {
         pull::pull(&images.store, &images.registries, &reference, &creds, &progress).await.map(|_| ()).map_err(|e| {
             let status = match &e {
@@ -54,6 +64,56 @@ pub(super) async fn create(
         })
     })
     .await
+}
+
+/// `fromSrc=-`: the body is a rootfs tarball. `repo` may carry the tag
+/// (`name:tag`), as the docker CLI sends it. The reply is one JSON line
+/// with the new image's ID as `status`, which the CLI prints.
+async fn import(
+    images: Arc<Images>,
+    src: &str,
+    repo: Option<String>,
+    tag: Option<String>,
+    changes: Vec<String>,
+    message: Option<String>,
+    body: Body,
+) -> Response {
+    if src != "-" {
+        return ApiError::bad_request(format!(
+            "import from {src:?}: only fromSrc=- (the request body) is supported; the engine fetches no URLs"
+        ))
+        .into_response();
+    }
+    let refs = match repo {
+        None => Vec::new(),
+        Some(repo) => {
+            let name = match tag {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo,
+            };
+            match ImageRef::parse(&name) {
+                Ok(r) => r.tagged_key().into_iter().collect(),
+                Err(e) => return bad_reference(e).into_response(),
+            }
+        }
+    };
+    let opts = ImportOptions { changes, message, refs };
+    let reader = BodyReader::spawn(body);
+    let store = images.store.clone();
+    match tokio::task::spawn_blocking(move || import::import(&store, reader, &opts)).await {
+        Ok(Ok(rec)) => {
+            let line = format!("{}\n", json!({"status": rec.id.to_string()}));
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], line).into_response()
+        }
+        Ok(Err(e)) => {
+            let status = match &e {
+                ImportError::Ingest(IngestError::Store(StoreError::Io { .. })) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            ApiError::new(status, e.to_string()).into_response()
+        }
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("import failed: {e}")).into_response(),
+    }
 }
 
 /// Status codes for failures that happen before any progress was sent.

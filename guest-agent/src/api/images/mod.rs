@@ -25,6 +25,8 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use serde_json::Value;
 
+mod archive;
+mod body;
 mod create;
 mod inspect;
 mod list;
@@ -47,6 +49,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S
     Router::new()
         .route("/images/create", post(create::create))
         .route("/images/json", get(list::list))
+        .route("/images/get", get(archive::get_many))
+        .route("/images/load", post(archive::load))
         .route("/images/{*rest}", get(get_action).post(post_action).delete(remove::delete))
         .with_state(images)
 }
@@ -82,18 +86,27 @@ async fn post_action(
 
 async fn get_action(State(images): State<Arc<Images>>, Path(rest): Path<String>) -> Response {
     let (name, action) = match rest.rsplit_once('/') {
-        Some((name, action @ ("json" | "history"))) => (name, action),
+        Some((name, action @ ("json" | "history" | "get"))) => (name, action),
         _ => return ApiError::not_found(format!("page not found: /images/{rest}")).into_response(),
     };
     let rec = match images.store.resolve(name) {
         Ok(rec) => rec,
         Err(e) => return store_error(e).into_response(),
     };
+    if action == "get" {
+        return archive::get_one(&images, name);
+    }
     if action == "history" {
         return json_response(StatusCode::OK, &inspect::history(&images.store, &rec));
     }
     inspect::inspect(&images.store, &rec)
         .map_or_else(IntoResponse::into_response, |v| json_response(StatusCode::OK, &v))
+}
+
+/// Query parameters in order, repeats kept (`changes=…&changes=…`), which
+/// axum's `Query` into a map would collapse.
+fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
+    raw.and_then(|r| serde_urlencoded::from_str(&r).ok()).unwrap_or_default()
 }
 
 fn familiar(r: &ImageRef) -> String {
