@@ -51,6 +51,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S
         .route("/images/json", get(list::list))
         .route("/images/get", get(archive::get_many))
         .route("/images/load", post(archive::load))
+        .route("/auth", post(super::auth::login))
+        .route("/distribution/{*rest}", get(super::distribution::inspect))
         .route("/images/{*rest}", get(get_action).post(post_action).delete(remove::delete))
         .with_state(images)
 }
@@ -160,7 +162,7 @@ fn created_unix(config: &Value) -> Option<i64> {
 
 /// `X-Registry-Auth`: base64url JSON with `username`/`password` or a
 /// `registrytoken`. Absent or unreadable means anonymous, as in Docker.
-fn registry_auth(headers: &HeaderMap) -> Credentials {
+pub(super) fn registry_auth(headers: &HeaderMap) -> Credentials {
     #[derive(serde::Deserialize, Default)]
     struct Auth {
         #[serde(default)]
