@@ -7,6 +7,7 @@ pub mod compat;
 pub mod cpio;
 pub mod elf;
 pub mod error;
+pub mod fixtures;
 pub mod fuzz;
 pub mod guest_boot;
 pub mod images;

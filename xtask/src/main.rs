@@ -20,6 +20,16 @@ enum Task {
     /// Build (or find cached) the guest kernels, initramfs images and the
     /// test bed's image, and print their paths.
     Images,
+    /// Build (or find cached) the offline image fixtures (busybox, Debian)
+    /// as docker-archive tars, record them in images.env and print their
+    /// paths; `fixtures seed --registry HOST:PORT` pushes them to a registry.
+    Fixtures {
+        #[command(subcommand)]
+        action: Option<xtask::fixtures::cli::Action>,
+        /// busybox only (seconds; no debootstrap).
+        #[arg(long, global = true)]
+        busybox_only: bool,
+    },
     /// Run a command inside the nested-KVM test bed (a QEMU TCG VM with a
     /// real /dev/kvm) and exit with its status.
     Testbed {
@@ -133,6 +143,7 @@ fn run(task: Task) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Task::Fixtures { action, busybox_only } => xtask::fixtures::cli::run(action, busybox_only),
         Task::Testbed { mem, cpus, disk, timeout, command } => {
             let opts = testbed::Options { memory: mem, cpus, disk_gib: disk, timeout: Duration::from_secs(timeout), echo: true };
             let outcome = testbed::run(&opts, &command)?;

@@ -4,6 +4,8 @@
 //! it must never hold engine logic of its own: handlers translate between
 //! HTTP and the engine.
 
+pub mod auth;
+pub mod distribution;
 pub mod error;
 pub mod images;
 pub mod machine;

@@ -5,7 +5,8 @@
 //! - Debian's stock kernel, the alternative guest kernel and the test bed's;
 //! - the guest initramfs for each kernel (the static agent and a busybox
 //!   toolbox, plus modules for Debian's kernel);
-//! - the test bed's own initramfs.
+//! - the test bed's own initramfs;
+//! - offline image fixtures (busybox, Debian) as docker-archive tars.
 //!
 //! What goes into them is declared in the workspace's `images/` directory.
 //! The current set is written to [`paths::images_manifest`]. Running it
@@ -84,7 +85,10 @@ pub fn build() -> Result<Images> {
         debian_kernel: debian.vmlinuz.clone(),
         testbed_kernel: debian.vmlinuz,
     };
-    cache::write_atomic(&paths::images_manifest(), images.to_env().as_bytes())?;
+    // Offline image fixtures (busybox, Debian) ride along: see `crate::fixtures`.
+    let fixtures = crate::fixtures::build_locked(crate::fixtures::Set::All)?;
+    let manifest = images.to_env() + &fixtures.to_env();
+    cache::write_atomic(&paths::images_manifest(), manifest.as_bytes())?;
     Ok(images)
 }
 
