@@ -6,10 +6,13 @@
 
 mod api;
 mod children;
+mod container;
 mod engine;
 mod image;
 mod init;
 mod listen;
+#[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
+mod runtime;
 mod server;
 mod shell;
 
@@ -34,6 +37,11 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // The container shim (hidden): dispatched before anything else starts a
+    // thread, because libcontainer clones from the shim.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
+        return runtime::shim::main(std::env::args_os().skip(2).collect());
+    }
     if std::process::id() == 1 {
         init::run_as_pid1();
     }

@@ -6,7 +6,15 @@
 
 pub mod auth;
 pub mod distribution;
+pub mod containers;
+pub mod containers_archive;
+pub mod containers_io;
+pub mod containers_stats;
+pub mod containers_top;
 pub mod error;
+pub mod events;
+pub mod exec;
+pub mod hijack;
 pub mod images;
 pub mod machine;
 pub mod system;
@@ -38,7 +46,11 @@ pub fn app(engine: Arc<Engine>) -> Router {
             store: engine.images.clone(),
             registries: crate::image::registry::RegistryConfig::default(),
         })))
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(events::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(engine.clone(), containers::refuse_deleting_images_in_use))
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the
     // middleware wraps a router that has nothing but `routes` as fallback.
