@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::error::{ApiError, json_response};
+use crate::api::hijack::{Conn, RAW, hijack};
 use crate::engine::Engine;
 use crate::shell::{Session, ShellError, ShellIo, ShellRequest};
 
@@ -35,15 +35,16 @@ impl From<ShellError> for ApiError {
 
 /// `POST /berth/v1/shell` with `{"Cmd": [...], "Tty": bool, "Env": [...],
 /// "Height": h, "Width": w}`; an empty `Cmd` is a login shell.
-pub async fn start(State(engine): State<Arc<Engine>>, mut req: Request) -> Result<Response, ApiError> {
+pub async fn start(State(engine): State<Arc<Engine>>, req: Request) -> Result<Response, ApiError> {
     if !engine.in_vm {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "a machine shell exists only inside a berth machine; this engine runs on the host (process mode)",
         ));
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let body = axum::body::to_bytes(req.into_body(), MAX_REQUEST)
+    // The body comes before the switch; the upgrade travels in the parts.
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_REQUEST)
         .await
         .map_err(|e| ApiError::bad_request(format!("cannot read the request: {e}")))?;
     let shell: ShellRequest = if body.is_empty() {
@@ -53,38 +54,36 @@ pub async fn start(State(engine): State<Arc<Engine>>, mut req: Request) -> Resul
     };
     let (session, io) = engine.shells.spawn(&shell)?;
     let id = session.id.clone();
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => pump(TokioIo::new(upgraded), io, &session).await,
-            // The client went away before the upgrade: end what we started.
-            Err(_) => {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(session.pid as i32),
-                    nix::sys::signal::Signal::SIGHUP,
-                );
-            }
-        }
+    let hangup = HangUpOnDrop(session.clone());
+    let mut resp = hijack(Request::from_parts(parts, Body::empty()), RAW, move |conn| async move {
+        pump(conn, io, &session).await;
+        drop(hangup);
     });
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = resp.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.docker.raw-stream"));
     if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(SESSION_HEADER, v);
+        resp.headers_mut().insert(SESSION_HEADER, v);
     }
     Ok(resp)
+}
+
+/// Ends the session's processes (its own process group) if the stream is
+/// gone while they still run: a client that vanished before the switch, or
+/// a process that outlived its output.
+struct HangUpOnDrop(Arc<Session>);
+
+impl Drop for HangUpOnDrop {
+    fn drop(&mut self) {
+        if self.0.exit_code().is_none() {
+            let group = nix::unistd::Pid::from_raw(-(self.0.pid as i32));
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGHUP);
+        }
+    }
 }
 
 /// Client bytes to the process until the client half-closes; process
 /// output to the client until the process is done with it; then the
 /// connection is closed once the exit code is known, so a client that
 /// reads to EOF can fetch it at once.
-async fn pump<S>(stream: S, io: ShellIo, session: &Session)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+async fn pump(stream: Conn, io: ShellIo, session: &Session) {
     let (mut from_client, mut to_client) = tokio::io::split(stream);
     let ShellIo { mut input, mut output } = io;
     let stdin = tokio::spawn(async move {
