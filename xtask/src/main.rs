@@ -83,6 +83,9 @@ enum Bench {
     /// `berth machine start` until /_ping answers, against QEMU (microvm)
     /// booting the same kernel and initramfs to the same point.
     MachineStart,
+    /// Containers: create+start+wait of busybox `true` through berth's
+    /// runtime (shim + libcontainer) against runc on the same rootfs.
+    Run,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +129,10 @@ fn run(task: Task) -> Result<ExitCode> {
             let cmd = ["xtask", "machine-start-bench", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Bench { name: Bench::Run, rounds } => {
+            xtask::bench_run::runtime_level(rounds)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {
             xtask::machine_start::run(rounds)?;
