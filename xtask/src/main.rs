@@ -118,6 +118,9 @@ enum Bench {
     /// initramfs: time from process start to the guest's first init line,
     /// and berth-vmm's private memory outside guest RAM.
     Boot,
+    /// Containers: create+start+wait of busybox `true` through berth's
+    /// runtime (shim + libcontainer) against runc on the same rootfs.
+    Run,
 }
 
 fn main() -> ExitCode {
@@ -176,6 +179,10 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::BootBench { rounds } => {
             xtask::bench_boot::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Run, rounds } => {
+            xtask::bench_run::runtime_level(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {
