@@ -17,15 +17,17 @@ use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::Kvm;
 use vm_memory::GuestMemoryMmap;
 
+use crate::arch::x86_64::acpi::{self, AcpiDevices, AcpiError};
 use crate::arch::x86_64::boot_params::{self, BootInfo};
 use crate::arch::x86_64::layout::{
-    IRQ_FIRST_FREE, IRQ_MAX, SERIAL_IRQ, VIRTIO_MMIO_SLOT_SIZE, VIRTIO_MMIO_START,
+    ACPI_SLEEP_PORT, IRQ_FIRST_FREE, IRQ_MAX, SERIAL_IRQ, VIRTIO_MMIO_SLOT_SIZE, VIRTIO_MMIO_START,
 };
 use crate::arch::x86_64::mptable;
 use crate::arch::x86_64::regs::{self, EntryPoint};
 use crate::config::{ConfigError, NetConfig, SerialOutput, VmConfig};
 use crate::devices::bus::{Bus, BusError};
 use crate::devices::irq::IrqLine;
+use crate::devices::legacy::acpi_sleep::{ACPI_SLEEP_PORT_LEN, AcpiSleep};
 use crate::devices::legacy::console::ConsoleSink;
 use crate::devices::legacy::i8042::{I8042, I8042_PORT_BASE, I8042_PORT_LEN, KBD_IRQ};
 use crate::devices::legacy::serial::{SERIAL_PORT_BASE, SERIAL_PORT_LEN, SerialDevice};
@@ -66,6 +68,8 @@ pub enum BuildError {
     BootParams(#[from] boot_params::BootParamsError),
     #[error(transparent)]
     Mptable(#[from] mptable::MptableError),
+    #[error(transparent)]
+    Acpi(#[from] AcpiError),
     #[error("placing a device: {0}")]
     Bus(#[from] BusError),
     #[error("too many devices: no interrupt line left above {IRQ_MAX}")]
@@ -279,6 +283,11 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     vm.register_irqfd(kbd_irq.eventfd(), KBD_IRQ)?;
     let keyboard = Arc::new(Mutex::new(I8042::new(exit.clone(), kbd_irq)));
     pio.insert(keyboard.clone(), I8042_PORT_BASE, I8042_PORT_LEN)?;
+    pio.insert(
+        Arc::new(Mutex::new(AcpiSleep::new(exit.clone()))),
+        ACPI_SLEEP_PORT,
+        ACPI_SLEEP_PORT_LEN,
+    )?;
 
     // virtio devices on the MMIO bus.
     let mut mmio = Bus::new();
@@ -316,12 +325,27 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         Some(path) => Some(loader::load_initramfs(&mem, path, kernel.end)?),
         None => None,
     };
-    let cmdline = loader::build_cmdline(&config.cmdline, &slots.announced)?;
+    let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() {
+        &slots.announced
+    } else {
+        &[]
+    };
+    let cmdline = loader::build_cmdline(&config.cmdline, on_cmdline)?;
     let cmdline_len = loader::write_cmdline(&mem, &cmdline)?;
+    let rsdp = if config.acpi.writes_tables(&config.cmdline) {
+        let devices = AcpiDevices {
+            vcpus: config.vcpus,
+            virtio_mmio: &slots.announced,
+        };
+        Some(acpi::write_acpi_tables(&mem, &devices)?)
+    } else {
+        None
+    };
     let info = BootInfo {
         mem_size: config.memory_mib << 20,
         cmdline_len,
         initramfs,
+        rsdp,
     };
     regs::write_boot_tables(&mem, kernel.entry)?;
     match kernel.entry {
@@ -331,7 +355,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         }
     }
     mptable::setup_mptable(&mem, config.vcpus)?;
-    tracing::info!(entry = ?kernel.entry, vcpus = config.vcpus, memory_mib = config.memory_mib, "kernel loaded");
+    tracing::info!(entry = ?kernel.entry, vcpus = config.vcpus, memory_mib = config.memory_mib, acpi = rsdp.is_some(), "kernel loaded");
 
     // vCPUs.
     let supported = kvm

@@ -122,6 +122,51 @@ impl NetConfig {
     }
 }
 
+/// Whether the guest is described with ACPI tables.
+///
+/// berth's kernel has no ACPI and learns its virtio-mmio devices from
+/// `virtio_mmio.device=` on the command line (the fast path); Debian's
+/// stock kernel has no command-line devices and learns them only from the
+/// DSDT. `auto` serves both: tables are written unless the command line
+/// says `acpi=off`, and the command-line entries are always added (a kernel
+/// with both mechanisms sees each device twice and the second claim fails
+/// harmlessly; `on` avoids that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcpiMode {
+    #[default]
+    Auto,
+    /// ACPI tables only: no `virtio_mmio.device=` entries.
+    On,
+    /// Command-line devices and an MP table only.
+    Off,
+}
+
+impl AcpiMode {
+    pub fn parse_flag(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(AcpiMode::Auto),
+            "on" => Ok(AcpiMode::On),
+            "off" => Ok(AcpiMode::Off),
+            _ => Err(format!("expected auto, on or off, got {s:?}")),
+        }
+    }
+
+    /// Whether ACPI tables are written for a guest with `cmdline`.
+    pub fn writes_tables(self, cmdline: &str) -> bool {
+        match self {
+            AcpiMode::On => true,
+            AcpiMode::Off => false,
+            AcpiMode::Auto => !cmdline.split_ascii_whitespace().any(|w| w == "acpi=off"),
+        }
+    }
+
+    /// Whether virtio-mmio devices are announced on the command line.
+    pub fn announces_on_cmdline(self) -> bool {
+        self != AcpiMode::On
+    }
+}
+
 /// One micro-VM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +192,8 @@ pub struct VmConfig {
     pub rng: bool,
     #[serde(default)]
     pub seccomp: SeccompMode,
+    #[serde(default)]
+    pub acpi: AcpiMode,
 }
 
 fn default_vcpus() -> u8 {
@@ -264,6 +311,7 @@ impl VmConfig {
             net: Vec::new(),
             rng: false,
             seccomp: SeccompMode::default(),
+            acpi: AcpiMode::default(),
         }
     }
 

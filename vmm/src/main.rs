@@ -3,7 +3,7 @@
 //! `berth-vmm run --kernel K [--initramfs I] [--cmdline C] [--cpus N]
 //! [--memory MIB] [--serial stdout|none|file:PATH] [--disk PATH[,ro]]
 //! [--vsock CID:PATH] [--tap NAME] [--passt SOCKET] [--rng]
-//! [--seccomp enforce|log|off] [--stop-timeout SECS]`, or
+//! [--seccomp enforce|log|off] [--acpi auto|on|off] [--stop-timeout SECS]`, or
 //! `berth-vmm run --config vm.json` (flags override the file); and
 //! `berth-vmm check-kvm`. Exit status: 0 when the guest reset or powered
 //! off (or the host stopped it), 1 when it panicked or the VMM failed, 2 for
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use berth_vmm::builder::{self, BuildError, StopHandle};
-use berth_vmm::config::{DiskConfig, NetConfig, SerialOutput, VmConfig, VsockConfig};
+use berth_vmm::config::{AcpiMode, DiskConfig, NetConfig, SerialOutput, VmConfig, VsockConfig};
 use berth_vmm::exit::VmExit;
 use berth_vmm::kvm_probe::KvmReport;
 use berth_vmm::seccomp::SeccompMode;
@@ -81,6 +81,10 @@ struct RunArgs {
     /// (violations allowed and logged by the kernel) or off.
     #[arg(long, value_parser = SeccompMode::parse_flag)]
     seccomp: Option<SeccompMode>,
+    /// ACPI tables for the guest: auto (unless the command line says
+    /// acpi=off), on (and no virtio_mmio.device= entries), or off.
+    #[arg(long, value_parser = AcpiMode::parse_flag)]
+    acpi: Option<AcpiMode>,
     /// Seconds the guest gets to shut down after SIGTERM/SIGINT before the
     /// VM is stopped anyway.
     #[arg(long, default_value_t = 10)]
@@ -137,6 +141,9 @@ impl RunArgs {
                 .map(|socket| NetConfig::Passt { socket, mac: None }),
         );
         c.rng |= self.rng;
+        if let Some(mode) = self.acpi {
+            c.acpi = mode;
+        }
         if let Some(mode) = self.seccomp {
             c.seccomp = mode;
         }

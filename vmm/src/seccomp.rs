@@ -3,8 +3,11 @@
 //! A vCPU thread and the device thread each install their own filter just
 //! before entering their loop, after every file, socket and mapping they
 //! need at start-up exists. What is left is the short list below; anything
-//! else ends the process (`SECCOMP_RET_KILL_PROCESS`), so a guest that finds
-//! a bug in a device cannot turn it into arbitrary system calls. The main
+//! else ends the process, so a guest that finds a bug in a device cannot
+//! turn it into arbitrary system calls. The end is `SECCOMP_RET_TRAP` with
+//! a SIGSYS handler that names the syscall on stderr in one line and exits
+//! with status 1 (Firecracker does the same), rather than a bare "Bad
+//! system call". The main
 //! thread, which only waits for the VM to end, stays unfiltered.
 //!
 //! - vCPU threads: `ioctl(KVM_RUN)` only among ioctls; `write` (console,
@@ -156,7 +159,7 @@ pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, 
     let (mismatch, refuse) = match mode {
         SeccompMode::Off => return Ok(Vec::new()),
         SeccompMode::Enforce => (
-            SeccompAction::KillProcess,
+            SeccompAction::Trap,
             SeccompAction::Errno(libc::EACCES as u32),
         ),
         SeccompMode::Log => (SeccompAction::Log, SeccompAction::Log),
@@ -186,8 +189,86 @@ pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, 
     ])
 }
 
+/// Where x86_64's `siginfo_t` keeps `_sigsys._syscall`: after si_signo,
+/// si_errno, si_code, padding and the 8-byte `_call_addr`.
+const SIGINFO_SYSCALL_OFFSET: usize = 24;
+
+/// The SIGSYS handler: one line naming the syscall, then exit 1. Only
+/// async-signal-safe calls (`write`, `_exit`), both on every allowlist.
+extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let nr = if info.is_null() {
+        -1
+    } else {
+        // SAFETY: the kernel hands a SIGSYS handler a valid siginfo whose
+        // `_sigsys` member is filled; the offset is x86_64's layout.
+        unsafe {
+            (info as *const u8)
+                .add(SIGINFO_SYSCALL_OFFSET)
+                .cast::<i32>()
+                .read_unaligned()
+        }
+    };
+    let mut line = [0u8; 128];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        for &b in bytes {
+            if len < line.len() {
+                line[len] = b;
+                len += 1;
+            }
+        }
+    };
+    put(b"berth-vmm: seccomp: a vCPU or device thread made syscall ");
+    let mut digits = [0u8; 12];
+    let mut n = i64::from(nr).unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if nr < 0 {
+        put(b"-");
+    }
+    put(&digits[i..]);
+    put(b", which its allowlist does not have; stopping\n");
+    // SAFETY: write(2) of a stack buffer and _exit: async-signal-safe.
+    unsafe {
+        libc::write(2, line.as_ptr().cast(), len);
+        libc::_exit(1);
+    }
+}
+
+/// Installs the SIGSYS handler once per process.
+fn install_sigsys_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction is valid; the handler is an
+        // `extern "C"` function with the SA_SIGINFO signature, and the mask
+        // is emptied before use.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_sigsys as *const () as usize;
+            act.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(libc::SIGSYS, &act, std::ptr::null_mut()) != 0 {
+                tracing::warn!(
+                    error = %std::io::Error::last_os_error(),
+                    "cannot install the SIGSYS handler; a seccomp violation will read \"Bad system call\""
+                );
+            }
+        }
+    });
+}
+
 /// Installs `filters` on the calling thread (and threads it creates later).
 pub fn install(filters: &ThreadFilters) -> Result<(), SeccompError> {
+    if !filters.is_empty() {
+        install_sigsys_handler();
+    }
     filters
         .iter()
         .try_for_each(|f| seccompiler::apply_filter(f).map_err(SeccompError::Install))
@@ -244,11 +325,14 @@ mod tests {
             unsafe { libc::syscall(libc::SYS_getppid) };
             0
         });
+        // Killed by SIGSYS, or ended by the handler if another test in this
+        // process installed it first.
+        let by_signal = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS;
+        let by_handler = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1;
         assert!(
-            libc::WIFSIGNALED(status),
-            "child was not killed (status {status:#x})"
+            by_signal || by_handler,
+            "child was not stopped (status {status:#x})"
         );
-        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
     }
 
     #[test]
@@ -276,6 +360,53 @@ mod tests {
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "status {status:#x}"
+        );
+    }
+
+    #[test]
+    fn a_violation_names_the_syscall_and_exits_1() {
+        let mut pipe = [0i32; 2];
+        // SAFETY: pipe(2) into a two-int array.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // The handler must be in place before the child forks (installing
+        // it allocates nothing, but keep the child minimal).
+        install_sigsys_handler();
+        let filters = filter_for(ThreadRole::Vcpu, SeccompMode::Enforce).unwrap();
+        // SAFETY: fork in a test; the child redirects stderr, installs the
+        // filters and makes one raw syscall; the handler ends it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: dup2 of fds this process owns.
+            unsafe { libc::dup2(pipe[1], 2) };
+            if filters.iter().all(|f| seccompiler::apply_filter(f).is_ok()) {
+                // SAFETY: a raw syscall with no arguments.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(100) };
+        }
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(pipe[1]) };
+        let mut status = 0;
+        // SAFETY: waits for the child created above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let mut buf = [0u8; 256];
+        // SAFETY: reads into a stack buffer from our pipe.
+        let n = unsafe { libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: closing our read end.
+        unsafe { libc::close(pipe[0]) };
+        let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
+            "status {status:#x}, stderr {text:?}"
+        );
+        assert_eq!(
+            text,
+            format!(
+                "berth-vmm: seccomp: a vCPU or device thread made syscall {}, which its allowlist does not have; stopping\n",
+                libc::SYS_getppid
+            )
         );
     }
 }

@@ -20,6 +20,16 @@ enum Task {
     /// Build (or find cached) the guest kernels, initramfs images and the
     /// test bed's image, and print their paths.
     Images,
+    /// Build (or find cached) the offline image fixtures (busybox, Debian)
+    /// as docker-archive tars, record them in images.env and print their
+    /// paths; `fixtures seed --registry HOST:PORT` pushes them to a registry.
+    Fixtures {
+        #[command(subcommand)]
+        action: Option<xtask::fixtures::cli::Action>,
+        /// busybox only (seconds; no debootstrap).
+        #[arg(long, global = true)]
+        busybox_only: bool,
+    },
     /// Run a command inside the nested-KVM test bed (a QEMU TCG VM with a
     /// real /dev/kvm) and exit with its status.
     Testbed {
@@ -39,6 +49,13 @@ enum Task {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// The compatibility suite: docker CLI, docker-py, docker-compose and
+    /// berth's CLI against the engine in process mode (tests/compat).
+    Compat {
+        /// Arguments for pytest (e.g. -k compose).
+        #[arg(last = true)]
+        pytest_args: Vec<String>,
+    },
     /// Run the tests: the quick tier, then the test-bed suites.
     Test {
         /// Only the quick tier (`cargo test --workspace`).
@@ -56,6 +73,20 @@ enum Task {
     /// engine with the docker CLI (the README's first command, after the
     /// packages are installed).
     Quickstart,
+    /// Run a berth-vmm fuzz target (vsock_packet, block_request) under
+    /// libFuzzer, on the nightly toolchain; installs cargo-fuzz if missing.
+    Fuzz {
+        target: String,
+        /// libFuzzer's time budget.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// (Inside the test bed.) berth-vmm against QEMU microvm: process
+    /// start to the guest's first init line, and private memory.
+    BootBench {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// (Inside the test bed.) `berth machine start` against QEMU booting the
     /// same kernel and initramfs, both until the engine answers /_ping.
     MachineStartBench {
@@ -83,6 +114,12 @@ enum Bench {
     /// `berth machine start` until /_ping answers, against QEMU (microvm)
     /// booting the same kernel and initramfs to the same point.
     MachineStart,
+    /// berth-vmm against QEMU microvm booting the same kernel and
+    /// initramfs: time from process start to the guest's first init line,
+    /// and berth-vmm's private memory outside guest RAM.
+    Boot,
+    /// Containers: create+start+wait of busybox `true` through berth's
+    /// runtime (shim + libcontainer) against runc on the same rootfs; then
     /// `docker run --rm busybox true` through berth's API (process mode)
     /// against podman doing the same.
     Run,
@@ -111,10 +148,15 @@ fn run(task: Task) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Task::Fixtures { action, busybox_only } => xtask::fixtures::cli::run(action, busybox_only),
         Task::Testbed { mem, cpus, disk, timeout, command } => {
             let opts = testbed::Options { memory: mem, cpus, disk_gib: disk, timeout: Duration::from_secs(timeout), echo: true };
             let outcome = testbed::run(&opts, &command)?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Compat { pytest_args } => {
+            xtask::compat::run(&pytest_args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::Test { quick } => {
             tiers::run(quick)?;
@@ -130,7 +172,19 @@ fn run(task: Task) -> Result<ExitCode> {
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
+        Task::Bench { name: Bench::Boot, rounds } => {
+            let script = paths::workspace_root().join("vmm/testbed/build-initramfs.sh");
+            xtask::process::run(Command::new("sh").arg(script))?;
+            let cmd = ["xtask", "boot-bench", "--rounds", &rounds.to_string()];
+            let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::BootBench { rounds } => {
+            xtask::bench_boot::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Task::Bench { name: Bench::Run, rounds } => {
+            xtask::bench_run::runtime_level(rounds)?;
             xtask::bench_run_api::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -139,6 +193,10 @@ fn run(task: Task) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Quickstart => quickstart(),
+        Task::Fuzz { target, seconds } => {
+            xtask::fuzz::run(&target, seconds)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Task::GuestBoot { kernels, rounds, console } => {
             guest_boot::compare(&kernels, rounds, console)?;
             Ok(ExitCode::SUCCESS)

@@ -4,6 +4,8 @@
 //! it must never hold engine logic of its own: handlers translate between
 //! HTTP and the engine.
 
+pub mod auth;
+pub mod distribution;
 pub mod containers;
 pub mod containers_archive;
 pub mod containers_io;
@@ -37,6 +39,9 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/info", get(system::info))
         .route("/berth/v1/health", get(machine::health))
         .route("/berth/v1/shutdown", post(machine::shutdown))
+        .route("/berth/v1/shell", post(machine::shell::start))
+        .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
+        .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
         .merge(images::routes(Arc::new(images::Images {
             store: engine.images.clone(),
             registries: crate::image::registry::RegistryConfig::default(),

@@ -32,6 +32,8 @@ pub struct Engine {
     pub in_vm: bool,
     /// Images: blobs, unpacked layers, tags (see `crate::image::store`).
     pub images: std::sync::Arc<crate::image::store::Store>,
+    /// Shells in the VM (`berth machine shell`); refused in process mode.
+    pub shells: crate::shell::Sessions,
     /// Containers: records, shims, events (see `crate::container`).
     pub containers: std::sync::Arc<crate::container::Containers>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
@@ -51,6 +53,7 @@ impl Engine {
             id,
             in_vm,
             images,
+            shells: Default::default(),
             containers,
             shutdown: tokio::sync::watch::Sender::new(false),
         })

@@ -10,7 +10,10 @@
 //! gc         removes what no image and no in-flight pull references
 //! unpack     one layer tar → one directory, hostile input refused
 //! pull/push  the operations, with Docker-style progress events
-//! build      images from local tars (import, load, commit, tests)
+//! archive    docker save / load tars and OCI layouts
+//! build      images from local tars (commit, tests)
+//! ingest     local layer files and configs into the store (load, import)
+//! import     a rootfs tarball + Dockerfile changes → a one-layer image
 //! ```
 //!
 //! Dependencies point one way: pull/push/build → store → unpack → digest;
@@ -20,10 +23,14 @@
 // the binary itself uses none of it.
 #![allow(dead_code)]
 
+pub mod archive;
 pub mod build;
+pub mod changes;
 pub mod digest;
 mod fsutil;
 pub mod gc;
+pub mod import;
+pub mod ingest;
 pub mod manifest;
 pub mod progress;
 pub mod pull;

@@ -289,6 +289,27 @@ impl Store {
             .map_err(|source| StoreError::Unpack { blob: blob.clone(), source })
     }
 
+    /// Unpacks a stored layer blob whose diffID nobody told us (an import):
+    /// the tree is unpacked to staging, named by the digest the unpack
+    /// computed, and moved into `layers/` unless that layer already exists.
+    pub fn unpack_blob_computing_diff_id(&self, blob: &Digest, lease: &Lease) -> Result<Digest, StoreError> {
+        let path = self.blob_path(blob);
+        let f = File::open(&path).map_err(io("open", &path))?;
+        let (staging, unpacked) = (self.staging_path("layer"), self.staging_path("layer-done"));
+        let expect = Expect { compressed: None, diff_id: None };
+        let u = unpack::unpack_layer(f, &staging, &unpacked, &expect, self.whiteouts)
+            .map_err(|source| StoreError::Unpack { blob: blob.clone(), source })?;
+        lease.hold(&u.diff_id);
+        let dest = self.layer_path(&u.diff_id);
+        if dest.is_dir() {
+            fsutil::remove_any(&unpacked).map_err(io("remove", &unpacked))?;
+        } else {
+            std::fs::rename(&unpacked, &dest).map_err(io("rename", &dest))?;
+            fsutil::fsync_dir(&self.layer_dir()).map_err(io("fsync", &self.layer_dir()))?;
+        }
+        Ok(u.diff_id)
+    }
+
     /// Makes an image visible, with its references, in one atomic step.
     /// Everything the record names must already be stored.
     pub fn commit_image(&self, record: ImageRecord, refs: &[String]) -> Result<(), StoreError> {

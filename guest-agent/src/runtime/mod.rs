@@ -14,6 +14,7 @@
 //! keeps (names, labels, restart policy are the engine's; this module only
 //! knows ids).
 
+pub mod bench;
 mod client;
 mod error;
 mod process;

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod lock;
 pub mod proxy;
 pub mod runner;
+pub mod shell;
 
 use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
@@ -302,8 +303,11 @@ pub fn status(name: &str) -> Result<Status, MachineError> {
 pub fn list() -> Result<Vec<Status>, MachineError> {
     let dir = layout::machines_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
-    let mut names: Vec<String> =
-        entries.flatten().filter(|e| e.path().join("config.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("config.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names.iter().map(|n| status(n)).collect()
 }

@@ -45,6 +45,7 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
         net: Vec::new(),
         rng: true,
         seccomp: Default::default(),
+        acpi: Default::default(),
     };
     let vmm = builder::build(&vm).map_err(|e| MachineError::Vmm(e.to_string()))?;
     let stop = vmm.stop_handle();

@@ -70,6 +70,8 @@ pub struct BootInfo {
     pub mem_size: u64,
     pub cmdline_len: usize,
     pub initramfs: Option<InitramfsPlacement>,
+    /// The ACPI root pointer, when the guest gets ACPI tables.
+    pub rsdp: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,7 @@ pub fn write_zero_page(
     params.hdr.kernel_alignment = KERNEL_ALIGNMENT;
     params.hdr.cmd_line_ptr = CMDLINE_START as u32;
     params.hdr.cmdline_size = info.cmdline_len as u32;
+    params.acpi_rsdp_addr = info.rsdp.unwrap_or(0);
     if let Some(initramfs) = info.initramfs {
         params.hdr.ramdisk_image = initramfs.addr as u32;
         params.hdr.ramdisk_size = initramfs.size as u32;
@@ -138,6 +141,7 @@ pub fn write_pvh_start_info(mem: &GuestMemoryMmap, info: &BootInfo) -> Result<()
         cmdline_paddr: CMDLINE_START,
         memmap_paddr: PVH_MEMMAP_START,
         memmap_entries: memmap.len() as u32,
+        rsdp_paddr: info.rsdp.unwrap_or(0),
         ..Default::default()
     };
     let mut modules = Vec::new();
@@ -212,6 +216,7 @@ mod tests {
                 addr: 0x1f0_0000,
                 size: 0x1000,
             }),
+            rsdp: Some(0xe_0000),
         };
         write_zero_page(&m, &info, None).unwrap();
         let p: boot_params = m.read_obj(GuestAddress(ZERO_PAGE_START)).unwrap();
@@ -226,6 +231,8 @@ mod tests {
             (ptr, size, img, rsize, n),
             (CMDLINE_START as u32, 42, 0x1f0_0000, 0x1000, 2)
         );
+        let rsdp = p.acpi_rsdp_addr;
+        assert_eq!(rsdp, 0xe_0000);
         let e1 = p.e820_table[1];
         let (addr, len) = (e1.addr, e1.size);
         assert_eq!((addr, len), (HIMEM_START, 31 * MIB));
@@ -241,6 +248,7 @@ mod tests {
                 addr: 0x1f0_0000,
                 size: 0x2000,
             }),
+            rsdp: None,
         };
         write_pvh_start_info(&m, &info).unwrap();
         let si: hvm_start_info = m.read_obj(GuestAddress(PVH_INFO_START)).unwrap();

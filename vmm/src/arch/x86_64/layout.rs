@@ -27,6 +27,14 @@ pub const CMDLINE_START: u64 = 0x20000;
 pub const EBDA_START: u64 = 0x9fc00;
 /// The MP floating pointer and table live at the EBDA, where Linux scans.
 pub const MPTABLE_START: u64 = EBDA_START;
+/// The ACPI root pointer, where Linux's BIOS-area scan finds it even when
+/// the boot protocol does not pass its address.
+pub const RSDP_START: u64 = 0xe_0000;
+/// The other ACPI tables follow the RSDP, up to 1 MiB.
+pub const ACPI_TABLES_END: u64 = HIMEM_START;
+/// The ACPI sleep control/status register (one I/O port) a hardware-reduced
+/// ACPI guest writes to power off (Cloud Hypervisor uses the same port).
+pub const ACPI_SLEEP_PORT: u64 = 0x600;
 /// Where the kernel is loaded (1 MiB) and "high" memory starts.
 pub const HIMEM_START: u64 = 0x10_0000;
 /// Start of the 32-bit MMIO hole: RAM stops here and resumes at 4 GiB.

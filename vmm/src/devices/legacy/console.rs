@@ -3,15 +3,22 @@
 //! The guest's only way to say "I panicked" on a machine without a pvpanic
 //! device is to print it. `ConsoleSink` forwards every byte to the
 //! configured output and scans the stream, line by line, for the kernel's
-//! panic banner; a hit is reported to the `ExitSignal`. Output errors are
-//! logged once and never stop the guest.
+//! panic banner; a hit is reported to the `ExitSignal`. It also watches for
+//! the kernel's last words when it halts for good (`reboot: System halted`,
+//! `reboot: Power down`): a kernel without ACPI (berth's) has no way to
+//! power off, so `poweroff` halts its CPUs inside KVM, where the VMM cannot
+//! see them; the line is the only sign, and it ends the VM as a power-off.
+//! Output errors are logged once and never stop the guest.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::exit::ExitSignal;
+use crate::exit::{ExitSignal, VmExit};
 
 const PANIC_MARKER: &[u8] = b"Kernel panic - ";
+/// What `kernel_halt` and `kernel_power_off` print just before the CPUs
+/// stop (pr_emerg, so `quiet` does not hide them).
+const HALT_MARKERS: [&[u8]; 2] = [b"reboot: System halted", b"reboot: Power down"];
 /// Longest line kept for the panic message; the rest is cut.
 const MAX_LINE: usize = 512;
 
@@ -54,6 +61,11 @@ impl ConsoleSink {
                 .trim_end()
                 .to_string();
             self.exit.note_panic(text);
+        } else if HALT_MARKERS
+            .iter()
+            .any(|m| self.line.windows(m.len()).any(|w| w == *m))
+        {
+            self.exit.post(VmExit::GuestPowerOff);
         }
         self.line.clear();
     }
@@ -84,7 +96,6 @@ impl Write for ConsoleSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit::VmExit;
     use std::sync::Mutex;
 
     #[derive(Clone, Default)]
@@ -126,5 +137,20 @@ mod tests {
             .unwrap();
         exit.post(VmExit::GuestReset);
         assert_eq!(exit.outcome(), Some(VmExit::GuestReset));
+    }
+
+    #[test]
+    fn a_halted_kernel_is_a_power_off_unless_it_panicked() {
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let mut sink = ConsoleSink::new(None, exit.clone());
+        sink.write_all(b"guest: done\r\n[    2.1] reboot: System halted\r\n")
+            .unwrap();
+        assert_eq!(exit.outcome(), Some(VmExit::GuestPowerOff));
+
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let mut sink = ConsoleSink::new(None, exit.clone());
+        sink.write_all(b"Kernel panic - not syncing: oops\nreboot: Power down\n")
+            .unwrap();
+        assert!(matches!(exit.outcome(), Some(VmExit::GuestPanic(_))));
     }
 }
