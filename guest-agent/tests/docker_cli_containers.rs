@@ -674,3 +674,31 @@ fn events_prune_and_images_in_use() {
     d.ok(&["rm", "-f", "live"]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn start_attach_and_tty_logs() {
+    let d = Daemon::start();
+    // start -a streams the run and exits with its code, every time.
+    d.ok(&["create", "--name", "sa", "busybox", "sh", "-c", "echo from-start-a; exit 2"]);
+    for _ in 0..2 {
+        let out = d.run(&["start", "-a", "sa"]);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "from-start-a\n");
+    }
+    // attach to a running container: its output from then on, its code.
+    d.ok(&["run", "-d", "--name", "at", "busybox", "sh", "-c", "sleep 1; echo attached-out; exit 4"]);
+    let out = d.run(&["attach", "at"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attached-out\n");
+    // A TTY's output is one raw stream, in the log too.
+    let out = d.run(&["run", "-t", "--name", "tl", "busybox", "sh", "-c", "echo tty-line; echo tty-err >&2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tty-line\r\ntty-err\r\n");
+    assert_eq!(d.ok(&["logs", "tl"]), "tty-line\r\ntty-err\r\n");
+    // run -d --rm: gone once it exits.
+    d.ok(&["run", "-d", "--rm", "--name", "dr", "busybox", "true"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.ok(&["ps", "-a", "--format", "{{.Names}}"]).contains("dr") {
+        assert!(Instant::now() < deadline, "run -d --rm left its container");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
