@@ -102,6 +102,12 @@ pub fn run(rounds: usize) -> Result<()> {
             eprintln!("  {l}");
         }
     }
+    // Shims outlive the engine by design: remove what is left through it.
+    if let Ok(ids) = process::output(&mut docker_cmd(&["ps", "-aq"])) {
+        for id in ids.split_whitespace() {
+            let _ = process::output(&mut docker_cmd(&["rm", "-f", id]));
+        }
+    }
     drop(engine);
     drop(registry);
     measured
