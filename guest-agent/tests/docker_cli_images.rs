@@ -217,6 +217,21 @@ fn import_push_pull_tag_history_inspect_rmi_through_the_cli() {
     e.ok(&["pull", &by_digest]);
     assert_eq!(e.ok(&["inspect", "--format", "{{.Id}}", &by_digest]).trim(), id);
 
+    // Filters and prune: a dangling image goes, the tagged one stays.
+    let dangling = e.with_stdin(&["import", "-"], &busybox_rootfs());
+    assert!(dangling.status.success());
+    let dangling_id = String::from_utf8_lossy(&dangling.stdout).trim().to_string();
+    let listed = e.ok(&["images", "--filter", "dangling=true", "--quiet", "--no-trunc"]);
+    assert_eq!(listed.trim(), dangling_id);
+    let listed = e.ok(&["images", "--filter", "reference=*/berth/*", "--format", "{{.Repository}}"]);
+    assert_eq!(listed.trim(), format!("{}/berth/busybox", reg.host));
+    let pruned = e.ok(&["image", "prune", "--force"]);
+    assert!(
+        pruned.contains(&format!("deleted: {dangling_id}")) && pruned.contains("Total reclaimed space"),
+        "{pruned}"
+    );
+    assert_eq!(e.image_lines().len(), 1);
+
     let err = e.fails(&["pull", &format!("{}/berth/nothing:v1", reg.host)]);
     assert!(err.contains("not found"), "{err}");
     let err = e.fails(&["rmi", "nothing-here:v1"]);

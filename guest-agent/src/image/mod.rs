@@ -9,6 +9,7 @@
 //! store      blobs, unpacked layers by diffID, the atomic index
 //! gc         removes what no image and no in-flight pull references
 //! unpack     one layer tar → one directory, hostile input refused
+//! users      the hook through which containers mark images in use
 //! pull/push  the operations, with Docker-style progress events
 //! archive    docker save / load tars and OCI layouts
 //! build      images from local tars (commit, tests)
@@ -39,6 +40,7 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod unpack;
+pub mod users;
 
 #[cfg(test)]
 pub(crate) mod tests;
