@@ -218,7 +218,8 @@ fn prune_images(store: &Store, f: &PruneFilters) -> Result<Value, ApiError> {
     let in_use = store.images_in_use();
     let mut deleted = Vec::new();
     for s in store.list() {
-        if in_use.contains(&s.record.id) || (!f.all && !(s.tags.is_empty() && s.repo_digests.is_empty())) {
+        let dangling = s.tags.is_empty() && s.repo_digests.is_empty();
+        if in_use.contains(&s.record.id) || !(f.all || dangling) {
             continue;
         }
         let config = super::config_json(store, &s.record);
