@@ -1,6 +1,7 @@
 //! berth's developer tasks (`cargo xtask ...`), as a library so that the
 //! end-to-end suites can drive the test bed directly.
 
+pub mod bench_pull;
 pub mod cache;
 pub mod cpio;
 pub mod elf;

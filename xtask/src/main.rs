@@ -93,6 +93,9 @@ enum Bench {
     /// `berth machine start` until /_ping answers, against QEMU (microvm)
     /// booting the same kernel and initramfs to the same point.
     MachineStart,
+    /// Pull + unpack of a four-layer Debian image from a loopback registry:
+    /// berth's engine against skopeo copy + umoci unpack.
+    Pull,
 }
 
 fn main() -> ExitCode {
@@ -137,6 +140,10 @@ fn run(task: Task) -> Result<ExitCode> {
             let cmd = ["xtask", "machine-start-bench", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Bench { name: Bench::Pull, rounds } => {
+            xtask::bench_pull::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {
             xtask::machine_start::run(rounds)?;
