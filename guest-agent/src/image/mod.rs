@@ -13,6 +13,7 @@
 //! pull/push  the operations, with Docker-style progress events
 //! archive    docker save / load tars and OCI layouts
 //! build      images from local tars (commit, tests)
+//! busybox    busybox:latest from the host's busybox-static, for tests
 //! ingest     local layer files and configs into the store (load, import)
 //! import     a rootfs tarball + Dockerfile changes → a one-layer image
 //! ```
@@ -26,6 +27,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod busybox;
 pub mod changes;
 pub mod digest;
 mod fsutil;
