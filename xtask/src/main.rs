@@ -121,6 +121,9 @@ enum Bench {
     /// Containers: create+start+wait of busybox `true` through berth's
     /// runtime (shim + libcontainer) against runc on the same rootfs.
     Run,
+    /// Pull + unpack of a four-layer Debian image from a loopback registry:
+    /// berth's engine against skopeo copy + umoci unpack.
+    Pull,
 }
 
 fn main() -> ExitCode {
@@ -183,6 +186,10 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Bench { name: Bench::Run, rounds } => {
             xtask::bench_run::runtime_level(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Pull, rounds } => {
+            xtask::bench_pull::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {
