@@ -31,11 +31,7 @@ impl Drop for Registry {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Registry {
@@ -64,11 +60,7 @@ impl Registry {
             assert!(Instant::now() < deadline, "registry did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Registry {
-            child,
-            host,
-            _dir: dir,
-        }
+        Registry { child, host, _dir: dir }
     }
 }
 
@@ -88,8 +80,7 @@ fn header() -> tar::Header {
 
 /// A one-layer busybox image as a docker-archive tar.
 fn busybox_archive(out: &Path) {
-    let busybox =
-        std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)");
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)");
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     let mut layer = tar::Builder::new(Vec::new());
     let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
@@ -121,18 +112,13 @@ fn busybox_archive(out: &Path) {
         dir(&mut layer, d, m);
     }
     file(&mut layer, "bin/busybox", 0o755, &busybox);
-    for applet in String::from_utf8_lossy(&list.stdout)
-        .lines()
-        .filter(|a| !a.is_empty() && *a != "busybox")
-    {
+    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
         let mut h = header();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
-        layer
-            .append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
+        layer.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
     }
     file(
         &mut layer,
@@ -140,12 +126,7 @@ fn busybox_archive(out: &Path) {
         0o644,
         b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
     );
-    file(
-        &mut layer,
-        "etc/group",
-        0o644,
-        b"root:x:0:\nnobody:x:65534:\n",
-    );
+    file(&mut layer, "etc/group", 0o644, b"root:x:0:\nnobody:x:65534:\n");
     let layer = layer.into_inner().unwrap();
     let diff_id = sha256_hex(&layer);
     let config = serde_json::json!({
@@ -186,11 +167,7 @@ fn seed(reg: &Registry, dir: &Path) -> String {
         .arg(format!("docker://{target}"))
         .output()
         .expect("skopeo (Debian package skopeo)");
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
     target
 }
 
@@ -222,11 +199,7 @@ fn spawn(sock: &Path, root: &Path, log: &Path) -> Child {
 fn wait_for_socket(sock: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "engine did not listen on {}",
-            sock.display()
-        );
+        assert!(Instant::now() < deadline, "engine did not listen on {}", sock.display());
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -250,14 +223,7 @@ impl Daemon {
         let root = dir.path().join("root");
         let child = spawn(&sock, &root, &dir.path().join("engine.log"));
         wait_for_socket(&sock);
-        Daemon {
-            child,
-            sock,
-            root,
-            dir,
-            _reg: reg,
-            remote,
-        }
+        Daemon { child, sock, root, dir, _reg: reg, remote }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -271,12 +237,7 @@ impl Daemon {
     fn run(&self, args: &[&str]) -> Output {
         let mut c = self.cmd(args);
         c.stdin(Stdio::null());
-        output_within(
-            c,
-            Duration::from_secs(60),
-            &format!("docker {}", args.join(" ")),
-            self,
-        )
+        output_within(c, Duration::from_secs(60), &format!("docker {}", args.join(" ")), self)
     }
 
     fn docker(&self, args: &[&str]) -> (bool, String, String) {
@@ -291,12 +252,7 @@ impl Daemon {
     /// Runs a docker command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.docker(args);
-        assert!(
-            ok,
-            "docker {} failed: {err}\n{out}\nengine log:\n{}",
-            args.join(" "),
-            self.log_tail()
-        );
+        assert!(ok, "docker {} failed: {err}\n{out}\nengine log:\n{}", args.join(" "), self.log_tail());
         out
     }
 
@@ -305,23 +261,26 @@ impl Daemon {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default();
+        let mut log = std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default();
+        log += &std::fs::read_to_string(self.dir.path().join("engine2.log")).unwrap_or_default();
         let lines: Vec<_> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// kill -9, then a new engine on the same root and socket.
-    fn kill9_and_restart(&mut self) {
+    /// kill -9 (the engine's containers and shims keep running).
+    fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// A new engine on the same root and socket.
+    fn restart_engine(&mut self) {
         self.child = spawn(&self.sock, &self.root, &self.dir.path().join("engine2.log"));
         wait_for_socket(&self.sock);
     }
 
     fn inspect(&self, id: &str, fmt: &str) -> String {
-        self.ok(&["inspect", "--format", fmt, id])
-            .trim()
-            .to_string()
+        self.ok(&["inspect", "--format", fmt, id]).trim().to_string()
     }
 
     /// Polls `inspect` until `fmt` renders `want`.
@@ -332,10 +291,7 @@ impl Daemon {
             if got == want {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{id} {fmt}: {got:?}, waited for {want:?}"
-            );
+            assert!(Instant::now() < deadline, "{id} {fmt}: {got:?}, waited for {want:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -349,9 +305,7 @@ impl Drop for Daemon {
                 let _ = self.cmd(&["rm", "-f", id]).output();
             }
         }
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -365,11 +319,7 @@ impl Drop for Daemon {
 }
 
 fn output_within(mut c: Command, limit: Duration, what: &str, d: &Daemon) -> Output {
-    let child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -379,10 +329,7 @@ fn output_within(mut c: Command, limit: Duration, what: &str, d: &Daemon) -> Out
         Ok(out) => out.expect("wait"),
         Err(_) => {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!(
-                "{what} did not finish in {limit:?}\nengine log:\n{}",
-                d.log_tail()
-            );
+            panic!("{what} did not finish in {limit:?}\nengine log:\n{}", d.log_tail());
         }
     }
 }
@@ -401,41 +348,19 @@ fn run_rm_pulls_on_404_prints_and_removes() {
     let d = Daemon::start_bare();
     // No image yet: create answers 404, the CLI pulls and creates again.
     let out = d.run(&["run", "--rm", &d.remote, "echo", "hi"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        d.log_tail()
-    );
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), d.log_tail());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
     assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm left the container");
     // stdout and stderr are both delivered, in their own streams.
-    let out = d.run(&[
-        "run",
-        "--rm",
-        &d.remote,
-        "sh",
-        "-c",
-        "echo out; echo err >&2",
-    ]);
+    let out = d.run(&["run", "--rm", &d.remote, "sh", "-c", "echo out; echo err >&2"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     // stdin reaches the container; its EOF ends it.
     let mut c = d.cmd(&["run", "--rm", "-i", &d.remote, "sh", "-c", "tr a-z A-Z"]);
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"shout\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "SHOUT\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -444,34 +369,12 @@ fn exit_codes_are_what_the_cli_expects() {
     assert_eq!(d.code(&["run", "--rm", "busybox", "true"]), 0);
     assert_eq!(d.code(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]), 3);
     assert_eq!(d.code(&["run", "--rm", "busybox", "no-such-command"]), 127);
-    assert_eq!(
-        d.code(&["run", "--rm", "busybox", "/etc/passwd"]),
-        126,
-        "not executable"
-    );
-    assert_eq!(
-        d.code(&["run", "--rm", "--name", "bad name", "busybox", "true"]),
-        125,
-        "engine refuses"
-    );
+    assert_eq!(d.code(&["run", "--rm", "busybox", "/etc/passwd"]), 126, "not executable");
+    assert_eq!(d.code(&["run", "--rm", "--name", "bad name", "busybox", "true"]), 125, "engine refuses");
     // A signal ends a process with 128+N. (From an inner shell: the
     // container's PID 1 ignores SIGKILL sent from inside its namespace.)
-    assert_eq!(
-        d.code(&[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "sh -c 'kill -9 $$'; exit $?"
-        ]),
-        137
-    );
-    assert_eq!(
-        d.ok(&["ps", "-aq"]),
-        "",
-        "--rm containers are gone, failed ones too"
-    );
+    assert_eq!(d.code(&["run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?"]), 137);
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm containers are gone, failed ones too");
 }
 
 #[test]
@@ -493,18 +396,12 @@ fn detached_container_lifecycle() {
     assert_eq!(id.len(), 64);
     let ps = d.ok(&["ps", "--format", "{{.Names}} {{.Image}} {{.Status}}"]);
     assert!(ps.starts_with("web busybox Up "), "{ps}");
-    assert_eq!(
-        d.ok(&["ps", "-q", "--filter", "label=app=web"]).trim(),
-        &id[..12]
-    );
+    assert_eq!(d.ok(&["ps", "-q", "--filter", "label=app=web"]).trim(), &id[..12]);
     assert_eq!(d.ok(&["ps", "-q", "--filter", "status=exited"]).trim(), "");
 
     d.wait_inspect("web", "{{.State.Status}}", "running");
     assert_eq!(
-        d.inspect(
-            "web",
-            "{{.Name}} {{.Path}} {{.Args}} {{.State.Running}} {{.RestartCount}}"
-        ),
+        d.inspect("web", "{{.Name}} {{.Path}} {{.Args}} {{.State.Running}} {{.RestartCount}}"),
         "/web sh [-c echo started; exec sleep 1000] true 0"
     );
     assert!(d.inspect("web", "{{.State.Pid}}").parse::<i64>().unwrap() > 1);
@@ -533,38 +430,19 @@ fn detached_container_lifecycle() {
     // top
     let top = d.ok(&["top", "web"]);
     assert!(
-        top.lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .eq(["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]),
+        top.lines().next().unwrap().split_whitespace().eq(["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]),
         "{top}"
     );
     assert!(top.contains("sleep 1000"), "{top}");
 
     // stats
-    let stats = d.ok(&[
-        "stats",
-        "--no-stream",
-        "--format",
-        "{{.Name}} {{.MemUsage}} {{.PIDs}}",
-        "web",
-    ]);
-    assert!(
-        stats.starts_with("web ") && stats.trim().ends_with(" 1"),
-        "{stats}"
-    );
+    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "web"]);
+    assert!(stats.starts_with("web ") && stats.trim().ends_with(" 1"), "{stats}");
 
     // pause / unpause
     d.ok(&["pause", "web"]);
-    assert_eq!(
-        d.inspect("web", "{{.State.Status}} {{.State.Paused}}"),
-        "paused true"
-    );
-    assert!(
-        d.ok(&["ps", "--format", "{{.Status}}"])
-            .contains("(Paused)")
-    );
+    assert_eq!(d.inspect("web", "{{.State.Status}} {{.State.Paused}}"), "paused true");
+    assert!(d.ok(&["ps", "--format", "{{.Status}}"]).contains("(Paused)"));
     d.ok(&["unpause", "web"]);
     assert_eq!(d.inspect("web", "{{.State.Status}}"), "running");
 
@@ -576,10 +454,7 @@ fn detached_container_lifecycle() {
 
     // rm without -f refuses a running container
     let (ok, _, err) = d.docker(&["rm", "web2"]);
-    assert!(
-        !ok && err.contains("stop the container before removing or force remove"),
-        "{err}"
-    );
+    assert!(!ok && err.contains("stop the container before removing or force remove"), "{err}");
 
     // restart: a new process, same container
     let pid1 = d.inspect("web2", "{{.State.Pid}}");
@@ -591,14 +466,8 @@ fn detached_container_lifecycle() {
     let t0 = Instant::now();
     d.ok(&["stop", "-t", "1", "web2"]);
     assert!(t0.elapsed() < Duration::from_secs(15));
-    assert_eq!(
-        d.inspect("web2", "{{.State.Status}} {{.State.ExitCode}}"),
-        "exited 137"
-    );
-    assert!(
-        d.ok(&["ps", "-a", "--format", "{{.Status}}"])
-            .starts_with("Exited (137)")
-    );
+    assert_eq!(d.inspect("web2", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    assert!(d.ok(&["ps", "-a", "--format", "{{.Status}}"]).starts_with("Exited (137)"));
     assert_eq!(d.ok(&["ps", "-q"]).trim(), "");
 
     // start again, kill, wait
@@ -615,21 +484,11 @@ fn detached_container_lifecycle() {
 #[test]
 fn logs_follow_until_the_container_exits() {
     let d = Daemon::start();
-    let id = d.ok(&[
-        "run",
-        "-d",
-        "busybox",
-        "sh",
-        "-c",
-        "for i in 1 2 3; do echo line$i; sleep 0.3; done",
-    ]);
+    let id = d.ok(&["run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"]);
     let out = d.ok(&["logs", "-f", id.trim()]);
     assert_eq!(out, "line1\nline2\nline3\n");
     assert_eq!(d.ok(&["logs", "--tail", "1", id.trim()]), "line3\n");
-    assert_eq!(
-        d.inspect(id.trim(), "{{.State.Status}} {{.State.ExitCode}}"),
-        "exited 0"
-    );
+    assert_eq!(d.inspect(id.trim(), "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
 }
 
 /// Runs `cmd` under a pseudo-terminal with `script`, as a person would.
@@ -646,17 +505,9 @@ fn with_pty(d: &Daemon, cmd: &str) -> String {
 #[test]
 fn run_it_gets_a_terminal() {
     let d = Daemon::start();
-    let out = with_pty(
-        &d,
-        &format!(
-            "{} run -it --rm busybox sh -c 'tty; stty size; echo done'",
-            docker_cli().display()
-        ),
-    );
-    assert!(
-        out.contains("/dev/pts/0") || out.contains("/dev/console"),
-        "{out}"
-    );
+    let out =
+        with_pty(&d, &format!("{} run -it --rm busybox sh -c 'tty; stty size; echo done'", docker_cli().display()));
+    assert!(out.contains("/dev/pts/0") || out.contains("/dev/console"), "{out}");
     assert!(out.contains("done"), "{out}");
 }
 
@@ -664,13 +515,7 @@ fn run_it_gets_a_terminal() {
 fn exec_it_gets_a_terminal() {
     let d = Daemon::start();
     d.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
-    let out = with_pty(
-        &d,
-        &format!(
-            "{} exec -it box sh -c 'tty; echo exec-ok'",
-            docker_cli().display()
-        ),
-    );
+    let out = with_pty(&d, &format!("{} exec -it box sh -c 'tty; echo exec-ok'", docker_cli().display()));
     assert!(out.contains("/dev/pts/"), "{out}\n{}", d.log_tail());
     assert!(out.contains("exec-ok"), "{out}");
 }
@@ -698,10 +543,7 @@ fn cp_both_ways_and_export() {
     d.ok(&["cp", "box:/data/f", host.join("f").to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "inside\n");
     d.ok(&["cp", "box:/data", host.join("data").to_str().unwrap()]);
-    assert_eq!(
-        std::fs::read_to_string(host.join("data/f")).unwrap(),
-        "inside\n"
-    );
+    assert_eq!(std::fs::read_to_string(host.join("data/f")).unwrap(), "inside\n");
 
     std::fs::write(host.join("up.txt"), "from host\n").unwrap();
     d.ok(&["cp", host.join("up.txt").to_str().unwrap(), "box:/tmp/"]);
@@ -717,15 +559,9 @@ fn cp_both_ways_and_export() {
     let export = d.dir.path().join("export.tar");
     d.ok(&["export", "-o", export.to_str().unwrap(), "box"]);
     let mut ar = tar::Archive::new(std::fs::File::open(&export).unwrap());
-    let names: Vec<String> = ar
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        names.iter().any(|n| n.ends_with("bin/busybox")),
-        "{names:?}"
-    );
+    let names: Vec<String> =
+        ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n.ends_with("bin/busybox")), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("data/f")), "{names:?}");
 }
 
@@ -743,34 +579,44 @@ fn engine_killed_with_9_reattaches() {
         "i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done",
     ]);
     let id = id.trim().to_string();
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "short",
-        "busybox",
-        "sh",
-        "-c",
-        "sleep 1; exit 4",
-    ]);
+    d.ok(&["run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 1; exit 4"]);
+    // Exits while no engine runs: `always` brings it back when the engine
+    // starts; `unless-stopped` stopped by the user stays down.
+    d.ok(&["run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "2"]);
+    d.ok(&["run", "-d", "--name", "resting", "--restart", "unless-stopped", "busybox", "sleep", "1000"]);
+    d.ok(&["stop", "-t", "0", "resting"]);
+    // A container whose record is lost (as if the engine died between
+    // creating its shim and saving it): the next engine stops it and
+    // removes its runtime state.
+    let ghost = d.ok(&["run", "-d", "--name", "ghost", "busybox", "sleep", "1000"]).trim().to_string();
+    let ghost_pid = d.inspect(&ghost, "{{.State.Pid}}");
+    let phoenix_started = d.inspect("phoenix", "{{.State.StartedAt}}");
     std::thread::sleep(Duration::from_millis(500));
-    d.kill9_and_restart();
+    d.kill9();
+    std::fs::remove_dir_all(d.root.join("containers").join(&ghost)).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    d.restart_engine();
+    // The engine answers once it has reconciled its containers.
+    d.ok(&["ps"]);
+    assert!(!d.root.join("runtime").join(&ghost).exists(), "orphaned runtime state left\n{}", d.log_tail());
+    assert!(!Path::new(&format!("/proc/{ghost_pid}")).exists(), "orphaned container still runs");
     // "short" exits while no engine watches... or after: either way 4.
     std::thread::sleep(Duration::from_millis(1500));
-    let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.inspect("phoenix", "{{.State.StartedAt}}") == phoenix_started {
+        assert!(Instant::now() < deadline, "phoenix was not restarted by the new engine\n{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(d.inspect("resting", "{{.State.Status}}"), "exited");
+    let ps = d.ok(&["ps", "--format", "{{.Names}}", "--filter", "name=ticker"]);
     assert_eq!(ps.trim(), "ticker", "{ps}");
+    assert!(!d.ok(&["ps", "--format", "{{.Names}}"]).contains("short"));
     d.wait_inspect("short", "{{.State.Status}} {{.State.ExitCode}}", "exited 4");
     let before = d.ok(&["logs", "ticker"]).lines().count();
     std::thread::sleep(Duration::from_millis(1000));
     let after = d.ok(&["logs", "ticker"]).lines().count();
-    assert!(
-        after > before,
-        "logs stopped growing after the engine restart ({before} → {after})"
-    );
-    assert_eq!(
-        d.ok(&["exec", "ticker", "echo", "still here"]),
-        "still here\n"
-    );
+    assert!(after > before, "logs stopped growing after the engine restart ({before} → {after})");
+    assert_eq!(d.ok(&["exec", "ticker", "echo", "still here"]), "still here\n");
     d.ok(&["stop", "-t", "1", &id]);
     assert_eq!(d.inspect(&id, "{{.State.Status}}"), "exited");
 }
@@ -778,32 +624,10 @@ fn engine_killed_with_9_reattaches() {
 #[test]
 fn restart_policies() {
     let d = Daemon::start();
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "flaky",
-        "--restart",
-        "on-failure:2",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
+    d.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
     d.wait_inspect("flaky", "{{.RestartCount}} {{.State.Status}}", "2 exited");
     assert_eq!(d.inspect("flaky", "{{.State.ExitCode}}"), "1");
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "always",
-        "--restart",
-        "always",
-        "busybox",
-        "sh",
-        "-c",
-        "sleep 0.2",
-    ]);
+    d.ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2"]);
     d.wait_inspect("always", "{{ge .RestartCount 2}}", "true");
     d.ok(&["stop", "always"]);
     assert_eq!(d.inspect("always", "{{.State.Status}}"), "exited");
@@ -812,20 +636,11 @@ fn restart_policies() {
 #[test]
 fn events_prune_and_images_in_use() {
     let d = Daemon::start();
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
     d.ok(&["run", "--name", "once", "busybox", "true"]);
     d.ok(&["create", "--name", "idle", "busybox", "true"]);
     d.ok(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]);
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
     let ev = d.ok(&[
         "events",
         "--since",
@@ -840,12 +655,7 @@ fn events_prune_and_images_in_use() {
     let actions: Vec<&str> = ev.lines().collect();
     assert_eq!(
         actions,
-        [
-            "container create once",
-            "container attach once",
-            "container start once",
-            "container die once"
-        ],
+        ["container create once", "container attach once", "container start once", "container die once"],
         "{ev}"
     );
 
@@ -855,11 +665,7 @@ fn events_prune_and_images_in_use() {
     let (ok, _, err) = d.docker(&["rmi", "busybox"]);
     assert!(!ok && err.contains("must force"), "{err}\n{}", d.log_tail());
     let (ok, _, err) = d.docker(&["rmi", "-f", &d.inspect("live", "{{.Image}}")]);
-    assert!(
-        !ok && err.contains("running container"),
-        "{err}\n{}",
-        d.log_tail()
-    );
+    assert!(!ok && err.contains("running container"), "{err}\n{}", d.log_tail());
 
     let out = d.ok(&["container", "prune", "-f"]);
     assert!(out.contains("Deleted Containers:"), "{out}");

@@ -4,6 +4,7 @@
 pub mod bench_boot;
 pub mod bench_pull;
 pub mod bench_run;
+pub mod bench_run_api;
 pub mod cache;
 pub mod compat;
 pub mod cpio;

@@ -119,7 +119,9 @@ enum Bench {
     /// and berth-vmm's private memory outside guest RAM.
     Boot,
     /// Containers: create+start+wait of busybox `true` through berth's
-    /// runtime (shim + libcontainer) against runc on the same rootfs.
+    /// runtime (shim + libcontainer) against runc on the same rootfs; then
+    /// `docker run --rm busybox true` through berth's API (process mode)
+    /// against podman doing the same.
     Run,
     /// Pull + unpack of a four-layer Debian image from a loopback registry:
     /// berth's engine against skopeo copy + umoci unpack.
@@ -186,6 +188,7 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Bench { name: Bench::Run, rounds } => {
             xtask::bench_run::runtime_level(rounds)?;
+            xtask::bench_run_api::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { name: Bench::Pull, rounds } => {

@@ -160,7 +160,13 @@ async fn inspect_one(
 ) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
     let rootfs = c.shim().map(|s| s.rootfs().display().to_string());
-    Ok(json_response(StatusCode::OK, &inspect::inspect(&c, rootfs)))
+    let mut v = serde_json::to_value(inspect::inspect(&c, rootfs)).unwrap_or_default();
+    // Docker sends `"ExecIDs": null` rather than leaving it out; clients
+    // index it.
+    if let Some(m) = v.as_object_mut() {
+        m.entry("ExecIDs").or_insert(serde_json::Value::Null);
+    }
+    Ok(json_response(StatusCode::OK, &v))
 }
 
 async fn start(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {

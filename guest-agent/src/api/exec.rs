@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bollard_stubs::models::{ExecConfig, ExecStartConfig, IdResponse};
+use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
 use super::containers::{Q, int, lookup};
 use super::containers_io::write_stream_error;
@@ -38,9 +38,10 @@ async fn create(
     let cfg: ExecConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let exec_id = engine.containers.create_exec(&c, cfg)?;
+    // Docker's body is `{"Id": …}` (bollard's IdResponse says "ID").
     Ok(json_response(
         StatusCode::CREATED,
-        &IdResponse { id: exec_id },
+        &serde_json::json!({ "Id": exec_id }),
     ))
 }
 
@@ -69,11 +70,20 @@ async fn start(
         .map(|v| (v[1] as u16, v[0] as u16));
     let content_type = if tty { RAW } else { MULTIPLEXED };
     let stdin = exec.config.attach_stdin.unwrap_or(false);
-    match engine.containers.start_exec(&exec, detach, size).await {
-        Ok(None) => Ok(StatusCode::OK.into_response()),
-        Ok(Some(io)) => {
-            let mut exited = exec.exited.subscribe();
-            Ok(hijack::hijack(req, content_type, move |conn| async move {
+    if detach {
+        engine.containers.start_exec(&exec, true, size).await?;
+        return Ok(StatusCode::OK.into_response());
+    }
+    // What would fail the request is answered as HTTP; the process starts
+    // only once the connection is hijacked, as in Docker, so its first
+    // output never races the 101 response (clients that read the response
+    // through a buffered reader would lose it).
+    engine.containers.check_exec_startable(&exec)?;
+    let containers = engine.containers.clone();
+    Ok(hijack::hijack(req, content_type, move |conn| async move {
+        match containers.start_exec(&exec, false, size).await {
+            Ok(Some(io)) => {
+                let mut exited = exec.exited.subscribe();
                 let recorded = async move {
                     let _ = tokio::time::timeout(
                         std::time::Duration::from_secs(5),
@@ -82,17 +92,16 @@ async fn start(
                     .await;
                 };
                 hijack::pump_then(conn, io, stdin, recorded).await;
-            }))
+            }
+            // Docker reports a command that cannot run inside the stream,
+            // and its exit code (126/127) through exec inspect.
+            Ok(None) => write_stream_error(conn, tty, "exec started detached").await,
+            Err(ContainerError::CannotExec { message, .. }) => {
+                write_stream_error(conn, tty, &message).await
+            }
+            Err(e) => write_stream_error(conn, tty, &e.to_string()).await,
         }
-        // Docker reports a command that cannot run inside the stream, and
-        // the exit code (126/127) through exec inspect.
-        Err(ContainerError::CannotExec { message, .. }) if !detach => {
-            Ok(hijack::hijack(req, content_type, move |conn| async move {
-                write_stream_error(conn, tty, &message).await;
-            }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    }))
 }
 
 async fn resize(

@@ -19,11 +19,7 @@ pub fn format(t: DateTime<Utc>) -> String {
     match s.rsplit_once('.') {
         Some((head, frac)) => {
             let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-            if digits.is_empty() {
-                format!("{head}Z")
-            } else {
-                format!("{head}.{digits}Z")
-            }
+            if digits.is_empty() { format!("{head}Z") } else { format!("{head}.{digits}Z") }
         }
         None => s,
     }
@@ -34,9 +30,7 @@ pub fn now_string() -> String {
 }
 
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// A `since`/`until` query value: `1700000000`, `1700000000.123456789` (what
@@ -60,9 +54,7 @@ pub fn parse_query(s: &str) -> Result<Option<DateTime<Utc>>, String> {
         }
         format!("{frac:0<9}").parse().map_err(|_| bad())?
     };
-    DateTime::from_timestamp(secs, nanos)
-        .map(Some)
-        .ok_or_else(bad)
+    DateTime::from_timestamp(secs, nanos).map(Some).ok_or_else(bad)
 }
 
 /// Unix seconds of an RFC 3339 string, 0 when it does not parse.
@@ -87,19 +79,10 @@ mod tests {
     fn query_values_parse() {
         assert_eq!(parse_query("").unwrap(), None);
         assert_eq!(parse_query("0").unwrap(), None);
-        assert_eq!(
-            parse_query("1700000000").unwrap().unwrap().timestamp(),
-            1_700_000_000
-        );
+        assert_eq!(parse_query("1700000000").unwrap().unwrap().timestamp(), 1_700_000_000);
         let t = parse_query("1700000000.5").unwrap().unwrap();
         assert_eq!(t.timestamp_subsec_nanos(), 500_000_000);
-        assert_eq!(
-            parse_query("2023-11-14T22:13:20Z")
-                .unwrap()
-                .unwrap()
-                .timestamp(),
-            1_700_000_000
-        );
+        assert_eq!(parse_query("2023-11-14T22:13:20Z").unwrap().unwrap().timestamp(), 1_700_000_000);
         assert!(parse_query("yesterday").is_err());
         assert!(parse_query("1.1234567890").is_err());
     }

@@ -53,15 +53,11 @@ impl ContainerError {
     /// The HTTP status Docker answers with.
     pub fn status(&self) -> u16 {
         match self {
-            ContainerError::NotFound(_)
-            | ContainerError::NoSuchImage(_)
-            | ContainerError::NoSuchExec(_) => 404,
+            ContainerError::NotFound(_) | ContainerError::NoSuchImage(_) | ContainerError::NoSuchExec(_) => 404,
             ContainerError::NameConflict { .. } | ContainerError::Conflict(_) => 409,
             ContainerError::Invalid(_) | ContainerError::CannotExec { .. } => 400,
             ContainerError::NotModified => 304,
-            ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => {
-                400
-            }
+            ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => 400,
             ContainerError::Runtime(RuntimeError::Exec { .. }) => 400,
             ContainerError::Runtime(RuntimeError::WrongState { .. }) => 409,
             ContainerError::Runtime(RuntimeError::NoSuchExec(_)) => 404,

@@ -11,9 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use bollard_stubs::models::{
-    EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum,
-};
+use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -43,18 +41,11 @@ impl Event {
     }
 
     pub fn attributes(&self) -> Option<&HashMap<String, String>> {
-        self.message
-            .actor
-            .as_ref()
-            .and_then(|a| a.attributes.as_ref())
+        self.message.actor.as_ref().and_then(|a| a.attributes.as_ref())
     }
 
     pub fn actor_id(&self) -> &str {
-        self.message
-            .actor
-            .as_ref()
-            .and_then(|a| a.id.as_deref())
-            .unwrap_or("")
+        self.message.actor.as_ref().and_then(|a| a.id.as_deref()).unwrap_or("")
     }
 
     /// The JSON line Docker sends: the model plus, for containers and
@@ -76,10 +67,7 @@ impl Event {
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus {
-            tx: broadcast::channel(256).0,
-            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
-        }
+        EventBus { tx: broadcast::channel(256).0, history: Mutex::new(VecDeque::with_capacity(HISTORY)) }
     }
 }
 
@@ -90,21 +78,12 @@ impl EventBus {
         self.publish(EventMessageTypeEnum::CONTAINER, action, id, attributes);
     }
 
-    pub fn publish(
-        &self,
-        typ: EventMessageTypeEnum,
-        action: &str,
-        id: &str,
-        attributes: HashMap<String, String>,
-    ) {
+    pub fn publish(&self, typ: EventMessageTypeEnum, action: &str, id: &str, attributes: HashMap<String, String>) {
         let time = Utc::now();
         let message = EventMessage {
             typ: Some(typ),
             action: Some(action.to_string()),
-            actor: Some(EventActor {
-                id: Some(id.to_string()),
-                attributes: Some(attributes),
-            }),
+            actor: Some(EventActor { id: Some(id.to_string()), attributes: Some(attributes) }),
             scope: Some(EventMessageScopeEnum::LOCAL),
             time: Some(time.timestamp()),
             time_nano: time.timestamp_nanos_opt(),
@@ -124,10 +103,7 @@ impl EventBus {
 
     /// The past events at or after `since`, and a receiver for what comes
     /// next. Taken under the history lock so nothing falls between the two.
-    pub fn subscribe(
-        &self,
-        since: Option<DateTime<Utc>>,
-    ) -> (Vec<Event>, broadcast::Receiver<Event>) {
+    pub fn subscribe(&self, since: Option<DateTime<Utc>>) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
         let past = match since {
@@ -156,10 +132,7 @@ impl EventFilter {
             values.iter().any(|v| match key.as_str() {
                 "type" => e.typ() == v,
                 "event" => e.action() == v || e.action().split(':').next() == Some(v.as_str()),
-                "container" => {
-                    e.typ() == "container"
-                        && (e.actor_id().starts_with(v.as_str()) || attr("name") == v)
-                }
+                "container" => e.typ() == "container" && (e.actor_id().starts_with(v.as_str()) || attr("name") == v),
                 "image" => attr("image") == v || (e.typ() == "image" && e.actor_id() == v),
                 "label" => match v.split_once('=') {
                     Some((k, val)) => attr(k) == val,
@@ -179,11 +152,7 @@ mod tests {
     use super::*;
 
     fn attrs(name: &str) -> HashMap<String, String> {
-        HashMap::from([
-            ("name".into(), name.into()),
-            ("image".into(), "busybox".into()),
-            ("app".into(), "web".into()),
-        ])
+        HashMap::from([("name".into(), name.into()), ("image".into(), "busybox".into()), ("app".into(), "web".into())])
     }
 
     #[tokio::test]
@@ -236,18 +205,12 @@ mod tests {
         let (past, _) = bus.subscribe(Some(DateTime::<Utc>::MIN_UTC));
         let e = &past[0];
         let f = |pairs: &[(&str, &[&str])]| EventFilter {
-            filters: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-                .collect(),
+            filters: pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect(),
         };
         assert!(f(&[]).matches(e));
         assert!(f(&[("type", &["container"]), ("container", &["one"])]).matches(e));
         assert!(f(&[("container", &["abc"])]).matches(e), "ID prefix");
-        assert!(
-            f(&[("event", &["exec_start"])]).matches(e),
-            "action before the colon"
-        );
+        assert!(f(&[("event", &["exec_start"])]).matches(e), "action before the colon");
         assert!(f(&[("event", &["die", "exec_start"])]).matches(e));
         assert!(f(&[("label", &["app=web"])]).matches(e));
         assert!(f(&[("label", &["app"])]).matches(e));

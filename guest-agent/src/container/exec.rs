@@ -80,11 +80,7 @@ use crate::runtime::{AttachIo, AttachStreams, ExecRequest, RuntimeError};
 
 impl Containers {
     /// `POST /containers/{id}/exec`: the container must be running.
-    pub fn create_exec(
-        &self,
-        c: &Arc<Container>,
-        config: ExecConfig,
-    ) -> Result<String, ContainerError> {
+    pub fn create_exec(&self, c: &Arc<Container>, config: ExecConfig) -> Result<String, ContainerError> {
         let status = lock(&c.rec).state.status;
         match status {
             Status::Running => {}
@@ -95,10 +91,7 @@ impl Containers {
                 )));
             }
             _ => {
-                return Err(ContainerError::Conflict(format!(
-                    "Container {} is not running",
-                    c.id
-                )));
+                return Err(ContainerError::Conflict(format!("Container {} is not running", c.id)));
             }
         }
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
@@ -108,14 +101,23 @@ impl Containers {
         let exec = Arc::new(Exec::new(id.clone(), c.id.clone(), config));
         let mut attrs = c.record().event_attributes();
         attrs.insert("execID".into(), id.clone());
-        self.events.container(
-            &format!("exec_create: {}", exec.command_line()),
-            &c.id,
-            attrs,
-        );
+        self.events.container(&format!("exec_create: {}", exec.command_line()), &c.id, attrs);
         lock(&self.execs).insert(id.clone(), exec);
         lock(&c.exec_ids).push(id.clone());
         Ok(id)
+    }
+
+    /// The checks `start_exec` makes before anything runs: not started yet,
+    /// container running.
+    pub fn check_exec_startable(&self, exec: &Exec) -> Result<(), ContainerError> {
+        if lock(&exec.state).started {
+            return Err(ContainerError::Conflict(format!("Exec command {} is already running", exec.id)));
+        }
+        let c = self.get(&exec.container_id)?;
+        if lock(&c.rec).state.status != Status::Running {
+            return Err(ContainerError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        Ok(())
     }
 
     /// `POST /exec/{id}/start`: runs the process; returns its stdio unless
@@ -130,10 +132,7 @@ impl Containers {
         {
             let mut st = lock(&exec.state);
             if st.started {
-                return Err(ContainerError::Conflict(format!(
-                    "Exec command {} is already running",
-                    exec.id
-                )));
+                return Err(ContainerError::Conflict(format!("Exec command {} is already running", exec.id)));
             }
             st.started = true;
         }
@@ -141,9 +140,7 @@ impl Containers {
         let shim = c
             .shim()
             .filter(|_| lock(&c.rec).state.status == Status::Running)
-            .ok_or_else(|| {
-                ContainerError::Conflict(format!("Container {} is not running", c.id))
-            })?;
+            .ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
         let cfg = &exec.config;
         let req = ExecRequest {
             cmd: cfg.cmd.clone().unwrap_or_default(),
@@ -157,12 +154,8 @@ impl Containers {
                 stderr: !detach && cfg.attach_stderr.unwrap_or(false),
             },
             privileged: cfg.privileged.unwrap_or(false),
-            console_size: console_size.or_else(|| {
-                cfg.console_size
-                    .as_ref()
-                    .filter(|v| v.len() == 2)
-                    .map(|v| (v[1] as u16, v[0] as u16))
-            }),
+            console_size: console_size
+                .or_else(|| cfg.console_size.as_ref().filter(|v| v.len() == 2).map(|v| (v[1] as u16, v[0] as u16))),
         };
         let mut attrs = c.record().event_attributes();
         attrs.insert("execID".into(), exec.id.clone());
@@ -177,10 +170,7 @@ impl Containers {
                 exec.exited.send_replace(true);
                 attrs.insert("exitCode".into(), code.to_string());
                 self.events.container("exec_die", &c.id, attrs);
-                return Err(ContainerError::CannotExec {
-                    code: i64::from(code),
-                    message,
-                });
+                return Err(ContainerError::CannotExec { code: i64::from(code), message });
             }
             Err(e) => return Err(e.into()),
         };
@@ -189,11 +179,7 @@ impl Containers {
             st.running = true;
             st.pid = i64::from(handle.pid());
         }
-        self.events.container(
-            &format!("exec_start: {}", exec.command_line()),
-            &c.id,
-            attrs.clone(),
-        );
+        self.events.container(&format!("exec_start: {}", exec.command_line()), &c.id, attrs.clone());
         let (this, exec2) = (self.clone(), exec.clone());
         tokio::spawn(async move {
             let code = match handle.wait_exit().await {
@@ -210,8 +196,7 @@ impl Containers {
             }
             exec2.exited.send_replace(true);
             attrs.insert("exitCode".into(), code.to_string());
-            this.events
-                .container("exec_die", &exec2.container_id, attrs);
+            this.events.container("exec_die", &exec2.container_id, attrs);
         });
         Ok(if detach { None } else { Some(io) })
     }

@@ -17,27 +17,17 @@ pub fn parse(s: Option<&str>) -> Result<Filters, String> {
     let Some(s) = s.filter(|s| !s.trim().is_empty()) else {
         return Ok(Filters::new());
     };
-    let v: serde_json::Value =
-        serde_json::from_str(s).map_err(|e| format!("invalid filters {s:?}: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format!("invalid filters {s:?}: expected a JSON object"))?;
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("invalid filters {s:?}: {e}"))?;
+    let obj = v.as_object().ok_or_else(|| format!("invalid filters {s:?}: expected a JSON object"))?;
     let mut out = Filters::new();
     for (k, vals) in obj {
         let list = match vals {
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect(),
-            serde_json::Value::Object(m) => m
-                .iter()
-                .filter(|(_, on)| on.as_bool().unwrap_or(false))
-                .map(|(k, _)| k.clone())
-                .collect(),
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            serde_json::Value::Object(m) => {
+                m.iter().filter(|(_, on)| on.as_bool().unwrap_or(false)).map(|(k, _)| k.clone()).collect()
+            }
             _ => {
-                return Err(format!(
-                    "invalid filters {s:?}: values of {k:?} must be a list"
-                ));
+                return Err(format!("invalid filters {s:?}: values of {k:?} must be a list"));
             }
         };
         out.insert(k.clone(), list);
@@ -46,8 +36,8 @@ pub fn parse(s: Option<&str>) -> Result<Filters, String> {
 }
 
 const CONTAINER_KEYS: &[&str] = &[
-    "id", "name", "label", "status", "ancestor", "exited", "before", "since", "volume", "network",
-    "health", "publish", "expose", "is-task",
+    "id", "name", "label", "status", "ancestor", "exited", "before", "since", "volume", "network", "health", "publish",
+    "expose", "is-task",
 ];
 
 /// Rejects keys `GET /containers/json` does not know, and bad values, with
@@ -85,12 +75,8 @@ pub fn matches(f: &Filters, r: &ContainerRecord, cx: &Context<'_>) -> bool {
         vals.is_empty()
             || match k.as_str() {
                 // Docker ANDs `before`/`since`; each has one value.
-                "before" => vals
-                    .iter()
-                    .all(|v| (cx.created_of)(v).is_some_and(|c| r.created < c)),
-                "since" => vals
-                    .iter()
-                    .all(|v| (cx.created_of)(v).is_some_and(|c| r.created > c)),
+                "before" => vals.iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created < c)),
+                "since" => vals.iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created > c)),
                 _ => vals.iter().any(|v| matches_one(k, v, r, cx)),
             }
     })
@@ -108,10 +94,7 @@ fn matches_one(key: &str, v: &str, r: &ContainerRecord, cx: &Context<'_>) -> boo
             }
         }
         "status" => r.state.status.as_str() == v,
-        "exited" => {
-            r.state.status == Status::Exited
-                && v.parse::<i64>().is_ok_and(|c| c == r.state.exit_code)
-        }
+        "exited" => r.state.status == Status::Exited && v.parse::<i64>().is_ok_and(|c| c == r.state.exit_code),
         "ancestor" => (cx.ancestor_matches)(v, r),
         "is-task" => v == "false",
         // Volumes, networks, health checks and ports are not modelled yet:
@@ -135,14 +118,12 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     };
     let p_no_slash = p.strip_prefix('/').unwrap_or(p);
     let candidates = [(full.as_str(), p), (name, p_no_slash)];
-    candidates
-        .iter()
-        .any(|(hay, needle)| match (anchored_start, anchored_end) {
-            (true, true) => hay == needle,
-            (true, false) => hay.starts_with(needle),
-            (false, true) => hay.ends_with(needle),
-            (false, false) => hay.contains(needle),
-        })
+    candidates.iter().any(|(hay, needle)| match (anchored_start, anchored_end) {
+        (true, true) => hay == needle,
+        (true, false) => hay.starts_with(needle),
+        (false, true) => hay.ends_with(needle),
+        (false, false) => hay.contains(needle),
+    })
 }
 
 #[cfg(test)]
@@ -159,10 +140,7 @@ mod tests {
 
     #[test]
     fn both_json_forms_parse() {
-        let f = parse(Some(
-            r#"{"status":["running","exited"],"label":{"a=b":true,"off":false}}"#,
-        ))
-        .unwrap();
+        let f = parse(Some(r#"{"status":["running","exited"],"label":{"a=b":true,"off":false}}"#)).unwrap();
         assert_eq!(f["status"], ["running", "exited"]);
         assert_eq!(f["label"], ["a=b"]);
         assert!(parse(None).unwrap().is_empty());
@@ -175,10 +153,7 @@ mod tests {
     #[test]
     fn unknown_keys_and_values_are_refused() {
         let f = parse(Some(r#"{"colour":["red"]}"#)).unwrap();
-        assert_eq!(
-            validate_container_filters(&f).unwrap_err(),
-            "invalid filter 'colour'"
-        );
+        assert_eq!(validate_container_filters(&f).unwrap_err(), "invalid filter 'colour'");
         let f = parse(Some(r#"{"status":["sleeping"]}"#)).unwrap();
         assert!(validate_container_filters(&f).is_err());
         let f = parse(Some(r#"{"exited":["x"]}"#)).unwrap();
@@ -209,10 +184,7 @@ mod tests {
         assert!(!m(r#"{"exited":["0"]}"#));
         assert!(m(r#"{"ancestor":["busybox"]}"#));
         assert!(!m(r#"{"ancestor":["alpine"]}"#));
-        assert!(
-            m(r#"{"status":["exited"],"label":["app"]}"#),
-            "keys are ANDed"
-        );
+        assert!(m(r#"{"status":["exited"],"label":["app"]}"#), "keys are ANDed");
         assert!(!m(r#"{"status":["exited"],"label":["nope"]}"#));
         assert!(m(r#"{"before":["x"]}"#));
         assert!(!m(r#"{"since":["x"]}"#));

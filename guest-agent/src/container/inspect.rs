@@ -8,9 +8,8 @@
 use std::collections::HashMap;
 
 use bollard_stubs::models::{
-    ContainerInspectResponse, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData, EndpointSettings,
-    NetworkSettings,
+    ContainerInspectResponse, ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
+    ContainerSummaryStateEnum, DriverData, EndpointSettings, NetworkSettings,
 };
 
 use super::clock;
@@ -18,16 +17,8 @@ use super::registry::Container;
 use super::state::Status;
 
 fn networks(rec: &super::record::ContainerRecord) -> HashMap<String, EndpointSettings> {
-    let mode = rec
-        .host_config
-        .network_mode
-        .clone()
-        .unwrap_or_else(|| "bridge".into());
-    let name = if mode == "default" {
-        "bridge".to_string()
-    } else {
-        mode
-    };
+    let mode = rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into());
+    let name = if mode == "default" { "bridge".to_string() } else { mode };
     HashMap::from([(
         name,
         EndpointSettings {
@@ -77,9 +68,7 @@ pub fn inspect(c: &Container, rootfs: Option<String>) -> ContainerInspectRespons
         host_config: Some(rec.host_config.clone()),
         graph_driver: Some(DriverData {
             name: "overlay2".into(),
-            data: rootfs
-                .map(|r| HashMap::from([("MergedDir".to_string(), r)]))
-                .unwrap_or_default(),
+            data: rootfs.map(|r| HashMap::from([("MergedDir".to_string(), r)])).unwrap_or_default(),
         }),
         size_rw: None,
         size_root_fs: None,
@@ -134,17 +123,10 @@ pub fn summary(c: &Container) -> ContainerSummary {
         state: Some(state),
         status: Some(rec.state.human()),
         host_config: Some(ContainerSummaryHostConfig {
-            network_mode: Some(
-                rec.host_config
-                    .network_mode
-                    .clone()
-                    .unwrap_or_else(|| "bridge".into()),
-            ),
+            network_mode: Some(rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())),
             annotations: None,
         }),
-        network_settings: Some(ContainerSummaryNetworkSettings {
-            networks: Some(networks(&rec)),
-        }),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks(&rec)) }),
         mounts: Some(Vec::new()),
     }
 }

@@ -1,6 +1,6 @@
 //! Docker's container lifecycle over the runtime's shims: create, start,
-//! the exit monitor (die, `--rm`, restart policies with backoff), stop,
-//! kill, restart, pause, unpause, remove, rename, wait, prune.
+//! the exit monitor (die, `--rm`, restart policies with backoff) and wait.
+//! Stopping is in `stopping.rs`, removal in `removal.rs`.
 //!
 //! Owns the order of side effects: the record is saved before an event is
 //! published, waiters are woken after the record says so, a name is
@@ -35,9 +35,7 @@ impl WaitCondition {
             "" | "not-running" => Ok(WaitCondition::NotRunning),
             "next-exit" => Ok(WaitCondition::NextExit),
             "removed" => Ok(WaitCondition::Removed),
-            other => Err(ContainerError::Invalid(format!(
-                "invalid condition: \"{other}\""
-            ))),
+            other => Err(ContainerError::Invalid(format!("invalid condition: \"{other}\""))),
         }
     }
 }
@@ -68,12 +66,7 @@ fn is_blank(v: &Option<String>) -> bool {
 
 /// Docker's merge of the user's config with the image's: the image fills
 /// what the user left out (Cmd only when the user gave no Entrypoint).
-fn merge_config(
-    mut cfg: ContainerConfig,
-    image: &ImageConfig,
-    env: Vec<String>,
-    id: &str,
-) -> ContainerConfig {
+fn merge_config(mut cfg: ContainerConfig, image: &ImageConfig, env: Vec<String>, id: &str) -> ContainerConfig {
     if is_empty(&cfg.entrypoint) {
         if is_empty(&cfg.cmd) {
             cfg.cmd = image.cmd.clone();
@@ -130,13 +123,11 @@ impl Containers {
     ) -> Result<(ImageConfig, Vec<std::path::PathBuf>), ContainerError> {
         let rec = self.images.resolve(image_id)?;
         let blob = self.images.read_blob(&rec.id)?;
-        let v: serde_json::Value = serde_json::from_slice(&blob).map_err(|e| {
-            ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}"))
-        })?;
+        let v: serde_json::Value = serde_json::from_slice(&blob)
+            .map_err(|e| ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}")))?;
         let cfg = match v.get("config") {
-            Some(c) if !c.is_null() => serde_json::from_value(c.clone()).map_err(|e| {
-                ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}"))
-            })?,
+            Some(c) if !c.is_null() => serde_json::from_value(c.clone())
+                .map_err(|e| ContainerError::Invalid(format!("image {image_id}: unreadable config: {e}")))?,
             _ => ImageConfig::default(),
         };
         let mut layers = self.images.lower_dirs(&rec);
@@ -150,25 +141,17 @@ impl Containers {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<(String, Vec<String>), ContainerError> {
-        let image_name = body
-            .image
-            .clone()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                ContainerError::Invalid(
-                    "config cannot be empty in order to create a container".into(),
-                )
+        let image_name =
+            body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
+                ContainerError::Invalid("config cannot be empty in order to create a container".into())
             })?;
         let image_rec = self.images.resolve(&image_name).map_err(|e| match e {
-            crate::image::store::StoreError::NotFound(_) => {
-                ContainerError::NoSuchImage(normalized_ref(&image_name))
-            }
+            crate::image::store::StoreError::NotFound(_) => ContainerError::NoSuchImage(normalized_ref(&image_name)),
             other => other.into(),
         })?;
         let (cfg, host) = split_body(body)?;
         let auto_remove = host.auto_remove.unwrap_or(false);
-        Policy::validate(host.restart_policy.as_ref(), auto_remove)
-            .map_err(ContainerError::Invalid)?;
+        Policy::validate(host.restart_policy.as_ref(), auto_remove).map_err(ContainerError::Invalid)?;
         let id = names::new_id().map_err(ContainerError::io("reading /dev/urandom"))?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -205,10 +188,7 @@ impl Containers {
         self.insert(c.clone())?;
         let made = async {
             rec.save(&self.root)?;
-            let shim = self
-                .runtime
-                .create(self.request(&rec, image_cfg, layers))
-                .await?;
+            let shim = self.runtime.create(self.request(&rec, image_cfg, layers)).await?;
             *lock(&c.shim) = Some(shim);
             Ok::<_, ContainerError>(())
         }
@@ -221,20 +201,14 @@ impl Containers {
         }
         self.events.container("create", &id, rec.event_attributes());
         let mut warnings = Vec::new();
-        if rec.host_config.memory.unwrap_or(0) > 0 && rec.host_config.memory_swap.unwrap_or(0) == 0
-        {
+        if rec.host_config.memory.unwrap_or(0) > 0 && rec.host_config.memory_swap.unwrap_or(0) == 0 {
             // Docker warns only when swap limits are unsupported; nothing to say.
             warnings.clear();
         }
         Ok((id, warnings))
     }
 
-    fn request(
-        &self,
-        rec: &ContainerRecord,
-        image: ImageConfig,
-        layers: Vec<std::path::PathBuf>,
-    ) -> ContainerRequest {
+    fn request(&self, rec: &ContainerRecord, image: ImageConfig, layers: Vec<std::path::PathBuf>) -> ContainerRequest {
         ContainerRequest {
             id: rec.id.clone(),
             name: rec.name.clone(),
@@ -248,7 +222,7 @@ impl Containers {
 
     /// A fresh shim in the "created" state for a container that has run
     /// before (the old one holds the previous exit until deleted).
-    async fn fresh_shim(&self, c: &Container) -> Result<Shim, ContainerError> {
+    pub(super) async fn fresh_shim(&self, c: &Container) -> Result<Shim, ContainerError> {
         let old = lock(&c.shim).take();
         match old {
             Some(s) => {
@@ -263,10 +237,7 @@ impl Containers {
         }
         let rec = c.record();
         let (image_cfg, layers) = self.image_config(&rec.image_id)?;
-        let shim = self
-            .runtime
-            .create(self.request(&rec, image_cfg, layers))
-            .await?;
+        let shim = self.runtime.create(self.request(&rec, image_cfg, layers)).await?;
         *lock(&c.shim) = Some(shim.clone());
         Ok(shim)
     }
@@ -277,15 +248,10 @@ impl Containers {
         let _op = c.op.lock().await;
         let status = lock(&c.rec).state.status;
         match (status, c.shim()) {
-            (Status::Created | Status::Running | Status::Paused | Status::Restarting, Some(s)) => {
-                Ok(s)
-            }
+            (Status::Created | Status::Running | Status::Paused | Status::Restarting, Some(s)) => Ok(s),
             (Status::Exited | Status::Dead | Status::Created, _) => self.fresh_shim(c).await,
             (_, Some(s)) => Ok(s),
-            (_, None) => Err(ContainerError::Conflict(format!(
-                "container {} has no running process",
-                c.id
-            ))),
+            (_, None) => Err(ContainerError::Conflict(format!("container {} has no running process", c.id))),
         }
     }
 
@@ -295,14 +261,12 @@ impl Containers {
         self.start_locked(c).await
     }
 
-    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ContainerError> {
+    pub(super) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ContainerError> {
         let status = lock(&c.rec).state.status;
         match status {
             Status::Running => return Err(ContainerError::NotModified),
             Status::Paused => {
-                return Err(ContainerError::Conflict(
-                    "cannot start a paused container, try unpause instead".into(),
-                ));
+                return Err(ContainerError::Conflict("cannot start a paused container, try unpause instead".into()));
             }
             Status::Removing | Status::Dead => {
                 return Err(ContainerError::Conflict(
@@ -341,8 +305,7 @@ impl Containers {
                     l.starts += 1;
                     run = l.starts;
                 });
-                self.events
-                    .container("start", &c.id, rec.event_attributes());
+                self.events.container("start", &c.id, rec.event_attributes());
                 self.spawn_monitor(c.clone(), shim, started, run);
                 Ok(())
             }
@@ -360,17 +323,14 @@ impl Containers {
                 if lock(&c.rec).host_config.auto_remove.unwrap_or(false) {
                     self.remove_locked(c).await?;
                 }
-                Err(ContainerError::CannotExec {
-                    code: i64::from(code),
-                    message,
-                })
+                Err(ContainerError::CannotExec { code: i64::from(code), message })
             }
             Err(e) => Err(e.into()),
         }
     }
 
     /// Saves an exit in the record, wakes waiters, publishes `oom`/`die`.
-    fn record_exit(&self, c: &Container, info: &ExitInfo) -> Result<(), ContainerError> {
+    pub(super) fn record_exit(&self, c: &Container, info: &ExitInfo) -> Result<(), ContainerError> {
         let rec = {
             let mut r = lock(&c.rec);
             r.state.status = Status::Exited;
@@ -401,13 +361,7 @@ impl Containers {
     /// the restart policy.
     /// `run` is the container's start count for this run: an exit handled
     /// after a newer start (a user's restart) changes nothing.
-    pub(super) fn spawn_monitor(
-        self: &Arc<Self>,
-        c: Arc<Container>,
-        shim: Shim,
-        started: Instant,
-        run: u64,
-    ) {
+    pub(super) fn spawn_monitor(self: &Arc<Self>, c: Arc<Container>, shim: Shim, started: Instant, run: u64) {
         let this = self.clone();
         tokio::spawn(async move {
             let info = match shim.wait_exit().await {
@@ -429,13 +383,7 @@ impl Containers {
         });
     }
 
-    pub(super) async fn after_exit(
-        self: &Arc<Self>,
-        c: &Arc<Container>,
-        info: &ExitInfo,
-        ran: Duration,
-        run: u64,
-    ) {
+    pub(super) async fn after_exit(self: &Arc<Self>, c: &Arc<Container>, info: &ExitInfo, ran: Duration, run: u64) {
         let current = |c: &Container| {
             let l = c.life.borrow();
             !l.removed && l.starts == run
@@ -458,11 +406,7 @@ impl Containers {
             return;
         }
         let policy = Policy::from_host_config(rec.host_config.restart_policy.as_ref());
-        if !policy.should_restart(
-            i64::from(info.code),
-            rec.manually_stopped,
-            rec.restart_count,
-        ) {
+        if !policy.should_restart(i64::from(info.code), rec.manually_stopped, rec.restart_count) {
             return;
         }
         let delay = lock(&c.backoff).delay_after(ran);
@@ -492,366 +436,16 @@ impl Containers {
                 c.life.send_modify(|l| l.running = false);
             } else {
                 let rec = c.record();
-                this.events
-                    .container("restart", &c.id, rec.event_attributes());
+                this.events.container("restart", &c.id, rec.event_attributes());
             }
         });
-    }
-
-    /// Sends `signal`, waits up to `timeout` (None: forever) for the exit,
-    /// then SIGKILL. Returns once the exit is recorded.
-    async fn stop_process(
-        &self,
-        c: &Container,
-        signal: i32,
-        timeout: Option<Duration>,
-    ) -> Result<(), ContainerError> {
-        let Some(shim) = c.shim() else { return Ok(()) };
-        let mut life = c.life();
-        if !life.borrow_and_update().running {
-            return Ok(());
-        }
-        if lock(&c.rec).state.status == Status::Paused {
-            shim.resume().await?;
-            self.set_status(c, Status::Running)?;
-        }
-        self.signal(c, &shim, signal).await?;
-        let exited = |l: &Life| !l.running || l.removed;
-        let graceful = match timeout {
-            Some(t) => tokio::time::timeout(t, life.wait_for(exited)).await.is_ok(),
-            None => life.wait_for(exited).await.is_ok(),
-        };
-        if !graceful {
-            self.signal(c, &shim, libc::SIGKILL).await?;
-            if tokio::time::timeout(Duration::from_secs(30), life.wait_for(exited))
-                .await
-                .is_err()
-            {
-                return Err(ContainerError::Conflict(format!(
-                    "container {} did not exit 30 s after SIGKILL",
-                    c.id
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    async fn signal(&self, c: &Container, shim: &Shim, signal: i32) -> Result<(), ContainerError> {
-        shim.kill(signal).await?;
-        let mut attrs = c.record().event_attributes();
-        attrs.insert("signal".into(), signal.to_string());
-        self.events.container("kill", &c.id, attrs);
-        Ok(())
-    }
-
-    fn set_status(&self, c: &Container, status: Status) -> Result<(), ContainerError> {
-        let rec = {
-            let mut r = lock(&c.rec);
-            r.state.status = status;
-            r.clone()
-        };
-        rec.save(&self.root)?;
-        Ok(())
-    }
-
-    fn stop_signal(rec: &ContainerRecord, asked: Option<&str>) -> Result<i32, ContainerError> {
-        match asked.filter(|s| !s.is_empty()).or(rec
-            .config
-            .stop_signal
-            .as_deref()
-            .filter(|s| !s.is_empty()))
-        {
-            Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid),
-            None => Ok(libc::SIGTERM),
-        }
-    }
-
-    fn stop_timeout(rec: &ContainerRecord, asked: Option<i64>) -> Option<Duration> {
-        let t = asked.or(rec.config.stop_timeout).unwrap_or(10);
-        if t < 0 {
-            None
-        } else {
-            Some(Duration::from_secs(t as u64))
-        }
-    }
-
-    /// `POST /containers/{id}/stop?t=&signal=`.
-    pub async fn stop(
-        &self,
-        c: &Arc<Container>,
-        signal: Option<&str>,
-        t: Option<i64>,
-    ) -> Result<(), ContainerError> {
-        let _op = c.op.lock().await;
-        let rec = c.record();
-        let sig = Self::stop_signal(&rec, signal)?;
-        match rec.state.status {
-            Status::Restarting => {
-                self.cancel_restart(c)?;
-                self.events.container("stop", &c.id, rec.event_attributes());
-                return Ok(());
-            }
-            s if !s.is_running() => return Err(ContainerError::NotModified),
-            _ => {}
-        }
-        {
-            let mut r = lock(&c.rec);
-            r.manually_stopped = true;
-            r.clone()
-        }
-        .save(&self.root)?;
-        self.stop_process(c, sig, Self::stop_timeout(&rec, t))
-            .await?;
-        self.events
-            .container("stop", &c.id, c.record().event_attributes());
-        Ok(())
-    }
-
-    fn cancel_restart(&self, c: &Container) -> Result<(), ContainerError> {
-        let rec = {
-            let mut r = lock(&c.rec);
-            r.state.status = Status::Exited;
-            r.manually_stopped = true;
-            r.clone()
-        };
-        rec.save(&self.root)?;
-        c.life.send_modify(|l| l.running = false);
-        Ok(())
-    }
-
-    /// `POST /containers/{id}/kill?signal=`.
-    pub async fn kill(
-        &self,
-        c: &Arc<Container>,
-        signal: Option<&str>,
-    ) -> Result<(), ContainerError> {
-        let sig = match signal.filter(|s| !s.is_empty()) {
-            Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid)?,
-            None => libc::SIGKILL,
-        };
-        let rec = c.record();
-        if rec.state.status == Status::Restarting && sig == libc::SIGKILL {
-            return self.cancel_restart(c);
-        }
-        let shim = c
-            .shim()
-            .filter(|_| matches!(rec.state.status, Status::Running | Status::Paused))
-            .ok_or_else(|| {
-                ContainerError::Conflict(format!(
-                    "Cannot kill container: {0}: container {0} is not running",
-                    c.id
-                ))
-            })?;
-        if sig == libc::SIGKILL || Self::stop_signal(&rec, None).is_ok_and(|s| s == sig) {
-            {
-                let mut r = lock(&c.rec);
-                r.manually_stopped = true;
-                r.clone()
-            }
-            .save(&self.root)?;
-        }
-        self.signal(c, &shim, sig).await?;
-        if sig == libc::SIGKILL && rec.state.status == Status::Paused {
-            // A frozen task dies only once thawed.
-            shim.resume().await?;
-        }
-        Ok(())
-    }
-
-    /// `POST /containers/{id}/restart?t=&signal=`: stop (if running) and
-    /// start, without marking the container as stopped by the user.
-    pub async fn restart(
-        self: &Arc<Self>,
-        c: &Arc<Container>,
-        signal: Option<&str>,
-        t: Option<i64>,
-    ) -> Result<(), ContainerError> {
-        let _op = c.op.lock().await;
-        let rec = c.record();
-        if rec.state.status == Status::Restarting {
-            self.cancel_restart(c)?;
-        } else if rec.state.status.is_running() {
-            let sig = Self::stop_signal(&rec, signal)?;
-            self.stop_process(c, sig, Self::stop_timeout(&rec, t))
-                .await?;
-        }
-        self.start_locked(c).await?;
-        self.events
-            .container("restart", &c.id, c.record().event_attributes());
-        Ok(())
-    }
-
-    pub async fn pause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
-        let _op = c.op.lock().await;
-        let status = lock(&c.rec).state.status;
-        match status {
-            Status::Running => {}
-            Status::Paused => {
-                return Err(ContainerError::Conflict(format!(
-                    "Container {} is already paused",
-                    c.id
-                )));
-            }
-            _ => {
-                return Err(ContainerError::Conflict(format!(
-                    "Container {} is not running",
-                    c.id
-                )));
-            }
-        }
-        let shim = c.shim().ok_or_else(|| {
-            ContainerError::Conflict(format!("Container {} is not running", c.id))
-        })?;
-        shim.pause().await?;
-        self.set_status(c, Status::Paused)?;
-        self.events
-            .container("pause", &c.id, c.record().event_attributes());
-        Ok(())
-    }
-
-    pub async fn unpause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
-        let _op = c.op.lock().await;
-        if lock(&c.rec).state.status != Status::Paused {
-            return Err(ContainerError::Conflict(format!(
-                "Container {} is not paused",
-                c.id
-            )));
-        }
-        let shim = c.shim().ok_or_else(|| {
-            ContainerError::Conflict(format!("Container {} is not running", c.id))
-        })?;
-        shim.resume().await?;
-        self.set_status(c, Status::Running)?;
-        self.events
-            .container("unpause", &c.id, c.record().event_attributes());
-        Ok(())
-    }
-
-    /// `DELETE /containers/{id}?force=&v=`.
-    pub async fn remove(
-        self: &Arc<Self>,
-        c: &Arc<Container>,
-        force: bool,
-    ) -> Result<(), ContainerError> {
-        let _op = c.op.lock().await;
-        let rec = c.record();
-        if rec.state.status == Status::Removing || c.life.borrow().removed {
-            return Err(ContainerError::Conflict(format!(
-                "removal of container {} is already in progress",
-                c.id
-            )));
-        }
-        if rec.state.status.is_running() && rec.state.status != Status::Restarting {
-            if !force {
-                return Err(ContainerError::Conflict(format!(
-                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
-                    rec.name,
-                    rec.state.status.as_str()
-                )));
-            }
-            {
-                let mut r = lock(&c.rec);
-                r.manually_stopped = true;
-                r.clone()
-            }
-            .save(&self.root)?;
-            self.stop_process(c, libc::SIGKILL, Some(Duration::from_secs(10)))
-                .await?;
-        }
-        self.remove_locked(c).await
-    }
-
-    /// Removes a stopped container; the caller holds its `op` lock.
-    async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
-        self.set_status(c, Status::Removing)?;
-        let shim = lock(&c.shim).take();
-        let gone = match shim {
-            Some(s) => s.delete().await,
-            None => self.runtime.cleanup(&c.id).await,
-        };
-        if let Err(e) = gone {
-            // A shim that is already gone leaves only what cleanup removes.
-            tracing::debug!(id = %c.id, error = %e, "deleting the shim; cleaning up instead");
-            if let Err(e) = self.runtime.cleanup(&c.id).await {
-                self.set_status(c, Status::Dead)?;
-                return Err(e.into());
-            }
-        }
-        let dir = record::dir(&self.root, &c.id);
-        if let Err(e) = std::fs::remove_dir_all(&dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            self.set_status(c, Status::Dead)?;
-            return Err(ContainerError::io(format!("removing {}", dir.display()))(e));
-        }
-        self.remove_entry(&c.id);
-        lock(&self.execs).retain(|_, e| e.container_id != c.id);
-        c.life.send_modify(|l| {
-            l.removed = true;
-            l.running = false;
-        });
-        self.events
-            .container("destroy", &c.id, c.record().event_attributes());
-        Ok(())
-    }
-
-    /// `POST /containers/{id}/rename?name=`.
-    pub fn rename(&self, c: &Arc<Container>, new: &str) -> Result<(), ContainerError> {
-        let new = names::bare(new);
-        names::validate(new).map_err(ContainerError::Invalid)?;
-        let old = lock(&c.rec).name.clone();
-        if old == new {
-            return Err(ContainerError::Invalid(
-                "Renaming a container with the same name as its current name".into(),
-            ));
-        }
-        self.rename_entry(&c.id, &old, new)?;
-        let rec = {
-            let mut r = lock(&c.rec);
-            r.name = new.to_string();
-            r.clone()
-        };
-        if let Err(e) = rec.save(&self.root) {
-            let _ = self.rename_entry(&c.id, new, &old);
-            lock(&c.rec).name = old;
-            return Err(e.into());
-        }
-        let mut attrs = rec.event_attributes();
-        attrs.insert("oldName".into(), format!("/{old}"));
-        self.events.container("rename", &c.id, attrs);
-        Ok(())
-    }
-
-    /// `POST /containers/prune`: every container that is not running.
-    pub async fn prune(
-        self: &Arc<Self>,
-        keep: impl Fn(&ContainerRecord) -> bool,
-    ) -> (Vec<String>, i64) {
-        let mut deleted = Vec::new();
-        for c in self.all() {
-            let rec = c.record();
-            if rec.state.status.is_running() || keep(&rec) {
-                continue;
-            }
-            match self.remove(&c, false).await {
-                Ok(()) => deleted.push(c.id.clone()),
-                Err(e) => {
-                    tracing::warn!(id = %c.id, error = %e, "prune could not remove a container")
-                }
-            }
-        }
-        (deleted, 0)
     }
 }
 
 /// `busybox` → `busybox:latest`, as Docker's "No such image" names it.
 fn normalized_ref(s: &str) -> String {
     let last = s.rsplit('/').next().unwrap_or(s);
-    if s.contains('@') || last.contains(':') {
-        s.to_string()
-    } else {
-        format!("{s}:latest")
-    }
+    if s.contains('@') || last.contains(':') { s.to_string() } else { format!("{s}:latest") }
 }
 
 /// Docker fills these in every HostConfig it returns; clients index them.
@@ -877,18 +471,15 @@ fn fill_host_defaults(h: &mut HostConfig) {
     h.cpu_quota.get_or_insert(0);
     h.shm_size.get_or_insert(64 * 1024 * 1024);
     h.ipc_mode.get_or_insert_with(|| "private".into());
-    h.cgroupns_mode
-        .get_or_insert(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE);
-    h.restart_policy
-        .get_or_insert(bollard_stubs::models::RestartPolicy {
-            name: Some(bollard_stubs::models::RestartPolicyNameEnum::NO),
-            maximum_retry_count: Some(0),
-        });
-    h.log_config
-        .get_or_insert(bollard_stubs::models::HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(Default::default()),
-        });
+    h.cgroupns_mode.get_or_insert(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE);
+    h.restart_policy.get_or_insert(bollard_stubs::models::RestartPolicy {
+        name: Some(bollard_stubs::models::RestartPolicyNameEnum::NO),
+        maximum_retry_count: Some(0),
+    });
+    h.log_config.get_or_insert(bollard_stubs::models::HostConfigLogConfig {
+        typ: Some("json-file".into()),
+        config: Some(Default::default()),
+    });
 }
 
 impl Container {
@@ -905,10 +496,7 @@ impl Container {
         match life.wait_for(done).await {
             Ok(l) => l.clone(),
             // The container and its sender are gone: it was removed.
-            Err(_) => Life {
-                removed: true,
-                ..start
-            },
+            Err(_) => Life { removed: true, ..start },
         }
     }
 }
@@ -923,20 +511,12 @@ mod tests {
             cmd: Some(vec!["sh".into()]),
             entrypoint: None,
             working_dir: Some("/srv".into()),
-            labels: Some(
-                [
-                    ("a".to_string(), "image".to_string()),
-                    ("b".to_string(), "image".to_string()),
-                ]
-                .into(),
-            ),
+            labels: Some([("a".to_string(), "image".to_string()), ("b".to_string(), "image".to_string())].into()),
             stop_signal: Some("SIGQUIT".into()),
             ..Default::default()
         };
-        let user = ContainerConfig {
-            labels: Some([("b".to_string(), "user".to_string())].into()),
-            ..Default::default()
-        };
+        let user =
+            ContainerConfig { labels: Some([("b".to_string(), "user".to_string())].into()), ..Default::default() };
         let id = "0123456789abcdef";
         let m = merge_config(user, &image, vec!["PATH=/bin".into()], id);
         assert_eq!(m.cmd, Some(vec!["sh".to_string()]));
@@ -944,15 +524,9 @@ mod tests {
         assert_eq!(m.hostname.as_deref(), Some("0123456789ab"));
         assert_eq!(m.stop_signal.as_deref(), Some("SIGQUIT"));
         let labels = m.labels.unwrap();
-        assert_eq!(
-            (labels["a"].as_str(), labels["b"].as_str()),
-            ("image", "user")
-        );
+        assert_eq!((labels["a"].as_str(), labels["b"].as_str()), ("image", "user"));
         // A user entrypoint drops the image's Cmd, as in Docker.
-        let user = ContainerConfig {
-            entrypoint: Some(vec!["/bin/echo".into()]),
-            ..Default::default()
-        };
+        let user = ContainerConfig { entrypoint: Some(vec!["/bin/echo".into()]), ..Default::default() };
         let m = merge_config(user, &image, vec![], id);
         assert_eq!(m.cmd, None);
         assert_eq!(m.entrypoint, Some(vec!["/bin/echo".to_string()]));
@@ -976,20 +550,14 @@ mod tests {
     #[test]
     fn refs_are_normalized_for_not_found() {
         assert_eq!(normalized_ref("busybox"), "busybox:latest");
-        assert_eq!(
-            normalized_ref("localhost:5000/busybox"),
-            "localhost:5000/busybox:latest"
-        );
+        assert_eq!(normalized_ref("localhost:5000/busybox"), "localhost:5000/busybox:latest");
         assert_eq!(normalized_ref("busybox:1"), "busybox:1");
         assert_eq!(normalized_ref("x@sha256:00"), "x@sha256:00");
     }
 
     #[tokio::test]
     async fn wait_conditions() {
-        let (tx, _) = tokio::sync::watch::channel(Life {
-            running: true,
-            ..Default::default()
-        });
+        let (tx, _) = tokio::sync::watch::channel(Life { running: true, ..Default::default() });
         let not_running = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::NotRunning));
         let next = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::NextExit));
         let removed = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::Removed));

@@ -74,9 +74,7 @@ pub fn parse_tail(s: &str) -> Result<Option<usize>, String> {
         n => match n.parse::<i64>() {
             Ok(n) if n < 0 => Ok(None),
             Ok(n) => Ok(Some(n as usize)),
-            Err(_) => Err(format!(
-                "invalid tail value {s:?}: expected a number or \"all\""
-            )),
+            Err(_) => Err(format!("invalid tail value {s:?}: expected a number or \"all\"")),
         },
     }
 }
@@ -92,17 +90,8 @@ struct JsonLine {
 pub fn parse_line(line: &[u8]) -> Option<LogEntry> {
     let j: JsonLine = serde_json::from_slice(line).ok()?;
     let time = super::clock::parse(&j.time)?;
-    let stream = if j.stream == "stderr" {
-        Stream::Stderr
-    } else {
-        Stream::Stdout
-    };
-    Some(LogEntry {
-        stream,
-        time,
-        time_text: j.time,
-        bytes: j.log.into_bytes(),
-    })
+    let stream = if j.stream == "stderr" { Stream::Stderr } else { Stream::Stdout };
+    Some(LogEntry { stream, time, time_text: j.time, bytes: j.log.into_bytes() })
 }
 
 /// The complete lines in `buf`, and how many bytes they took (a trailing
@@ -111,22 +100,14 @@ fn complete_lines(buf: &[u8]) -> (Vec<LogEntry>, usize) {
     let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else {
         return (Vec::new(), 0);
     };
-    let entries = buf[..last_nl]
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .filter_map(parse_line)
-        .collect();
+    let entries = buf[..last_nl].split(|&b| b == b'\n').filter(|l| !l.is_empty()).filter_map(parse_line).collect();
     (entries, last_nl + 1)
 }
 
 /// Streams the log at `path` to the returned receiver. With `follow`, it
 /// keeps reading until `running` turns false and everything written before
 /// that is sent (or the receiver is dropped, or `until` passes).
-pub fn spawn_reader(
-    path: PathBuf,
-    q: LogQuery,
-    running: watch::Receiver<bool>,
-) -> mpsc::Receiver<LogEntry> {
+pub fn spawn_reader(path: PathBuf, q: LogQuery, running: watch::Receiver<bool>) -> mpsc::Receiver<LogEntry> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         if let Err(e) = read_into(&path, &q, running, &tx).await {
@@ -216,10 +197,7 @@ mod tests {
 
     fn line(stream: &str, secs: i64, text: &str) -> String {
         let t = super::super::clock::format(DateTime::from_timestamp(secs, 0).unwrap());
-        format!(
-            "{}\n",
-            serde_json::json!({"log": text, "stream": stream, "time": t})
-        )
+        format!("{}\n", serde_json::json!({"log": text, "stream": stream, "time": t}))
     }
 
     async fn collect(mut rx: mpsc::Receiver<LogEntry>) -> Vec<String> {
@@ -231,11 +209,7 @@ mod tests {
     }
 
     fn all() -> LogQuery {
-        LogQuery {
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        }
+        LogQuery { stdout: true, stderr: true, ..Default::default() }
     }
 
     #[tokio::test]
@@ -251,51 +225,17 @@ mod tests {
         std::fs::write(&p, text).unwrap();
         let (_tx, rx) = watch::channel(false);
 
-        assert_eq!(
-            collect(spawn_reader(p.clone(), all(), rx.clone())).await,
-            ["a\n", "b\n", "c\n"]
-        );
-        let q = LogQuery {
-            stderr: false,
-            ..all()
-        };
-        assert_eq!(
-            collect(spawn_reader(p.clone(), q, rx.clone())).await,
-            ["a\n", "c\n"]
-        );
-        let q = LogQuery {
-            since: DateTime::from_timestamp(150, 0),
-            ..all()
-        };
-        assert_eq!(
-            collect(spawn_reader(p.clone(), q, rx.clone())).await,
-            ["b\n", "c\n"]
-        );
-        let q = LogQuery {
-            until: DateTime::from_timestamp(250, 0),
-            ..all()
-        };
-        assert_eq!(
-            collect(spawn_reader(p.clone(), q, rx.clone())).await,
-            ["a\n", "b\n"]
-        );
-        let q = LogQuery {
-            tail: Some(1),
-            ..all()
-        };
-        assert_eq!(
-            collect(spawn_reader(p.clone(), q, rx.clone())).await,
-            ["c\n"]
-        );
-        let q = LogQuery {
-            tail: Some(0),
-            ..all()
-        };
-        assert!(
-            collect(spawn_reader(p.clone(), q, rx.clone()))
-                .await
-                .is_empty()
-        );
+        assert_eq!(collect(spawn_reader(p.clone(), all(), rx.clone())).await, ["a\n", "b\n", "c\n"]);
+        let q = LogQuery { stderr: false, ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["a\n", "c\n"]);
+        let q = LogQuery { since: DateTime::from_timestamp(150, 0), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["b\n", "c\n"]);
+        let q = LogQuery { until: DateTime::from_timestamp(250, 0), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["a\n", "b\n"]);
+        let q = LogQuery { tail: Some(1), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["c\n"]);
+        let q = LogQuery { tail: Some(0), ..all() };
+        assert!(collect(spawn_reader(p.clone(), q, rx.clone())).await.is_empty());
         let missing = dir.path().join("none.log");
         assert!(collect(spawn_reader(missing, all(), rx)).await.is_empty());
     }
@@ -306,33 +246,16 @@ mod tests {
         let p = dir.path().join("c-json.log");
         std::fs::write(&p, line("stdout", 100, "one\n")).unwrap();
         let (running_tx, running) = watch::channel(true);
-        let mut rx = spawn_reader(
-            p.clone(),
-            LogQuery {
-                follow: true,
-                ..all()
-            },
-            running,
-        );
+        let mut rx = spawn_reader(p.clone(), LogQuery { follow: true, ..all() }, running);
         assert_eq!(rx.recv().await.unwrap().bytes, b"one\n");
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(line("stderr", 101, "two\n").as_bytes())
-            .unwrap();
-        let e = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (e.stream, e.bytes.as_slice()),
-            (Stream::Stderr, &b"two\n"[..])
-        );
+        f.write_all(line("stderr", 101, "two\n").as_bytes()).unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        assert_eq!((e.stream, e.bytes.as_slice()), (Stream::Stderr, &b"two\n"[..]));
         // The last line lands just before the container stops.
-        f.write_all(line("stdout", 102, "three\n").as_bytes())
-            .unwrap();
+        f.write_all(line("stdout", 102, "three\n").as_bytes()).unwrap();
         running_tx.send_replace(false);
-        let rest = tokio::time::timeout(Duration::from_secs(5), collect(rx))
-            .await
-            .unwrap();
+        let rest = tokio::time::timeout(Duration::from_secs(5), collect(rx)).await.unwrap();
         assert_eq!(rest, ["three\n"]);
     }
 

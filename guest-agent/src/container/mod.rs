@@ -19,8 +19,10 @@ pub mod names;
 pub mod record;
 pub mod recover;
 pub mod registry;
+pub mod removal;
 pub mod restart;
 pub mod signal;
 pub mod state;
+pub mod stopping;
 
 pub use registry::{Container, Containers};

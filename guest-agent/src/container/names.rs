@@ -11,14 +11,11 @@ use std::io::Read;
 pub fn validate(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok =
-        name.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let rest_ok = name.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if first_ok && rest_ok {
         Ok(())
     } else {
-        Err(format!(
-            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        ))
+        Err(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"))
     }
 }
 
@@ -47,9 +44,7 @@ fn random_below(n: usize) -> usize {
     let v = match r {
         Ok(()) => u64::from_le_bytes(b),
         // No urandom: fall back on the clock, names only need to vary.
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
     };
     (v % n as u64) as usize
 }
@@ -58,11 +53,8 @@ fn random_below(n: usize) -> usize {
 /// Docker's names-generator does. `taken` says whether a name is in use.
 pub fn generate(taken: impl Fn(&str) -> bool) -> String {
     for retry in 0..10 {
-        let mut name = format!(
-            "{}_{}",
-            ADJECTIVES[random_below(ADJECTIVES.len())],
-            SURNAMES[random_below(SURNAMES.len())]
-        );
+        let mut name =
+            format!("{}_{}", ADJECTIVES[random_below(ADJECTIVES.len())], SURNAMES[random_below(SURNAMES.len())]);
         // Steve Wozniak is not boring (Docker's own rule).
         if name == "boring_wozniak" {
             continue;
@@ -75,11 +67,7 @@ pub fn generate(taken: impl Fn(&str) -> bool) -> String {
         }
     }
     // Ten collisions: make it unique by construction.
-    format!(
-        "{}_{}",
-        ADJECTIVES[0],
-        new_id().map_or_else(|_| "x".into(), |id| id[..12].to_string())
-    )
+    format!("{}_{}", ADJECTIVES[0], new_id().map_or_else(|_| "x".into(), |id| id[..12].to_string()))
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -350,10 +338,7 @@ mod tests {
         let a = new_id().unwrap();
         let b = new_id().unwrap();
         assert_eq!(a.len(), 64);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

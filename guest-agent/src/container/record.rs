@@ -61,17 +61,11 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 impl ContainerRecord {
     pub fn save(&self, root: &Path) -> Result<(), RecordError> {
         let d = dir(root, &self.id);
-        std::fs::create_dir_all(&d).map_err(|source| RecordError::Io {
-            path: d.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&d).map_err(|source| RecordError::Io { path: d.clone(), source })?;
         let path = d.join(RECORD_FILE);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|source| RecordError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        crate::engine::write_atomic(&path, &bytes)
-            .map_err(|source| RecordError::Io { path, source })
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|source| RecordError::Corrupt { path: path.clone(), source })?;
+        crate::engine::write_atomic(&path, &bytes).map_err(|source| RecordError::Io { path, source })
     }
 
     /// Every record under `root`. A directory without a readable record
@@ -82,10 +76,7 @@ impl ContainerRecord {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => {
-                return Err(RecordError::Io {
-                    path: root.to_path_buf(),
-                    source,
-                });
+                return Err(RecordError::Io { path: root.to_path_buf(), source });
             }
         };
         let mut out = Vec::new();
@@ -104,14 +95,8 @@ impl ContainerRecord {
     }
 
     fn load(path: &Path) -> Result<ContainerRecord, RecordError> {
-        let bytes = std::fs::read(path).map_err(|source| RecordError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt {
-            path: path.to_path_buf(),
-            source,
-        })
+        let bytes = std::fs::read(path).map_err(|source| RecordError::Io { path: path.to_path_buf(), source })?;
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt { path: path.to_path_buf(), source })
     }
 
     /// Labels (config + image), for filters and events.
@@ -130,10 +115,7 @@ impl ContainerRecord {
 
     /// `Path` and `Args` joined as `ps` shows them.
     pub fn command_line(&self) -> String {
-        std::iter::once(self.path.as_str())
-            .chain(self.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(self.path.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -147,10 +129,7 @@ pub(crate) fn sample(id: &str, name: &str) -> ContainerRecord {
         image_id: "sha256:1111".into(),
         path: "sh".into(),
         args: vec!["-c".into(), "true".into()],
-        config: ContainerConfig {
-            labels: Some([("app".to_string(), "web".to_string())].into()),
-            ..Default::default()
-        },
+        config: ContainerConfig { labels: Some([("app".to_string(), "web".to_string())].into()), ..Default::default() },
         host_config: HostConfig::default(),
         state: State::default(),
         restart_count: 0,
@@ -179,11 +158,7 @@ mod tests {
         assert_eq!(names, ["one", "two"]);
         assert_eq!(all[1].restart_count, 2);
         assert_eq!(all[0].config.labels.as_ref().unwrap()["app"], "web");
-        assert!(
-            ContainerRecord::load_all(&dir.path().join("missing"))
-                .unwrap()
-                .is_empty()
-        );
+        assert!(ContainerRecord::load_all(&dir.path().join("missing")).unwrap().is_empty());
     }
 
     #[test]

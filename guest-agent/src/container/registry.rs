@@ -55,11 +55,8 @@ pub struct Container {
 
 impl Container {
     pub(super) fn new(rec: ContainerRecord) -> Arc<Container> {
-        let life = Life {
-            running: rec.state.status.is_running(),
-            exit_code: rec.state.exit_code,
-            ..Default::default()
-        };
+        let life =
+            Life { running: rec.state.status.is_running(), exit_code: rec.state.exit_code, ..Default::default() };
         Arc::new(Container {
             id: rec.id.clone(),
             rec: Mutex::new(rec),
@@ -158,15 +155,12 @@ impl Containers {
         if !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let mut hits = t
-            .by_id
-            .range(key.to_string()..)
-            .take_while(|(id, _)| id.starts_with(key));
+        let mut hits = t.by_id.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
         match (hits.next(), hits.next()) {
             (Some((_, c)), None) => Ok(c.clone()),
-            (Some(_), Some(_)) => Err(ContainerError::Invalid(format!(
-                "multiple IDs found with provided prefix: {key}"
-            ))),
+            (Some(_), Some(_)) => {
+                Err(ContainerError::Invalid(format!("multiple IDs found with provided prefix: {key}")))
+            }
             _ => Err(not_found()),
         }
     }
@@ -185,10 +179,7 @@ impl Containers {
         let name = lock(&c.rec).name.clone();
         let mut t = lock(&self.table);
         if let Some(other) = t.names.get(&name) {
-            return Err(ContainerError::NameConflict {
-                name,
-                id: other.clone(),
-            });
+            return Err(ContainerError::NameConflict { name, id: other.clone() });
         }
         t.names.insert(name, c.id.clone());
         t.by_id.insert(c.id.clone(), c);
@@ -206,18 +197,10 @@ impl Containers {
     }
 
     /// Moves a name; the new one must be free.
-    pub(super) fn rename_entry(
-        &self,
-        id: &str,
-        old: &str,
-        new: &str,
-    ) -> Result<(), ContainerError> {
+    pub(super) fn rename_entry(&self, id: &str, old: &str, new: &str) -> Result<(), ContainerError> {
         let mut t = lock(&self.table);
         if let Some(other) = t.names.get(new) {
-            return Err(ContainerError::NameConflict {
-                name: new.to_string(),
-                id: other.clone(),
-            });
+            return Err(ContainerError::NameConflict { name: new.to_string(), id: other.clone() });
         }
         t.names.remove(old);
         t.names.insert(new.to_string(), id.to_string());
@@ -238,9 +221,6 @@ impl Containers {
     }
 
     pub fn exec(&self, id: &str) -> Result<Arc<Exec>, ContainerError> {
-        lock(&self.execs)
-            .get(id)
-            .cloned()
-            .ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
+        lock(&self.execs).get(id).cloned().ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
     }
 }

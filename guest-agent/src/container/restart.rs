@@ -29,9 +29,9 @@ impl Policy {
         match p.name {
             Some(RestartPolicyNameEnum::ALWAYS) => Policy::Always,
             Some(RestartPolicyNameEnum::UNLESS_STOPPED) => Policy::UnlessStopped,
-            Some(RestartPolicyNameEnum::ON_FAILURE) => Policy::OnFailure {
-                max_retries: p.maximum_retry_count.unwrap_or(0).max(0),
-            },
+            Some(RestartPolicyNameEnum::ON_FAILURE) => {
+                Policy::OnFailure { max_retries: p.maximum_retry_count.unwrap_or(0).max(0) }
+            }
             _ => Policy::No,
         }
     }
@@ -42,15 +42,12 @@ impl Policy {
         let policy = Policy::from_host_config(p);
         if let Some(n) = p.and_then(|p| p.maximum_retry_count) {
             if n < 0 {
-                return Err(
-                    "invalid restart policy: maximum retry count cannot be negative".into(),
-                );
+                return Err("invalid restart policy: maximum retry count cannot be negative".into());
             }
             if n > 0 && !matches!(policy, Policy::OnFailure { .. }) {
                 return Err(format!(
                     "invalid restart policy: maximum retry count can only be used with 'on-failure' (got {})",
-                    p.and_then(|p| p.name)
-                        .map_or(String::new(), |n| n.to_string())
+                    p.and_then(|p| p.name).map_or(String::new(), |n| n.to_string())
                 ));
             }
         }
@@ -63,21 +60,14 @@ impl Policy {
     /// Whether an exit with `exit_code` is restarted. `manually_stopped`:
     /// the user stopped or killed it through the API; `restart_count`: how
     /// many restarts already happened.
-    pub fn should_restart(
-        self,
-        exit_code: i64,
-        manually_stopped: bool,
-        restart_count: i64,
-    ) -> bool {
+    pub fn should_restart(self, exit_code: i64, manually_stopped: bool, restart_count: i64) -> bool {
         if manually_stopped {
             return false;
         }
         match self {
             Policy::No => false,
             Policy::Always | Policy::UnlessStopped => true,
-            Policy::OnFailure { max_retries } => {
-                exit_code != 0 && (max_retries == 0 || restart_count < max_retries)
-            }
+            Policy::OnFailure { max_retries } => exit_code != 0 && (max_retries == 0 || restart_count < max_retries),
         }
     }
 
@@ -120,10 +110,7 @@ mod tests {
     use super::*;
 
     fn rp(name: RestartPolicyNameEnum, n: Option<i64>) -> RestartPolicy {
-        RestartPolicy {
-            name: Some(name),
-            maximum_retry_count: n,
-        }
+        RestartPolicy { name: Some(name), maximum_retry_count: n }
     }
 
     #[test]
@@ -136,16 +123,10 @@ mod tests {
         let on = Policy::OnFailure { max_retries: 0 };
         assert!(on.should_restart(1, false, 1000), "no maximum");
         assert!(Policy::Always.should_restart(0, false, 10));
-        assert!(
-            !Policy::Always.should_restart(0, true, 0),
-            "stopped by the user"
-        );
+        assert!(!Policy::Always.should_restart(0, true, 0), "stopped by the user");
         assert!(!Policy::No.should_restart(1, false, 0));
         assert_eq!(Policy::from_host_config(None), Policy::No);
-        assert_eq!(
-            Policy::from_host_config(Some(&rp(RestartPolicyNameEnum::EMPTY, None))),
-            Policy::No
-        );
+        assert_eq!(Policy::from_host_config(Some(&rp(RestartPolicyNameEnum::EMPTY, None))), Policy::No);
     }
 
     #[test]
@@ -160,19 +141,9 @@ mod tests {
     #[test]
     fn create_time_checks() {
         assert!(Policy::validate(Some(&rp(RestartPolicyNameEnum::ALWAYS, None)), true).is_err());
-        assert!(
-            Policy::validate(Some(&rp(RestartPolicyNameEnum::ALWAYS, Some(2))), false).is_err()
-        );
-        assert!(
-            Policy::validate(
-                Some(&rp(RestartPolicyNameEnum::ON_FAILURE, Some(-1))),
-                false
-            )
-            .is_err()
-        );
-        assert!(
-            Policy::validate(Some(&rp(RestartPolicyNameEnum::ON_FAILURE, Some(2))), false).is_ok()
-        );
+        assert!(Policy::validate(Some(&rp(RestartPolicyNameEnum::ALWAYS, Some(2))), false).is_err());
+        assert!(Policy::validate(Some(&rp(RestartPolicyNameEnum::ON_FAILURE, Some(-1))), false).is_err());
+        assert!(Policy::validate(Some(&rp(RestartPolicyNameEnum::ON_FAILURE, Some(2))), false).is_ok());
         assert!(Policy::validate(Some(&rp(RestartPolicyNameEnum::NO, None)), true).is_ok());
         assert!(Policy::validate(None, true).is_ok());
     }
@@ -188,9 +159,6 @@ mod tests {
             b.delay_after(short);
         }
         assert_eq!(b.delay_after(short), MAX_DELAY);
-        assert_eq!(
-            b.delay_after(Duration::from_secs(11)),
-            Duration::from_millis(100)
-        );
+        assert_eq!(b.delay_after(Duration::from_secs(11)), Duration::from_millis(100));
     }
 }

@@ -10,35 +10,19 @@ pub fn parse(s: &str) -> Result<i32, String> {
         return Err(bad());
     }
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=64).contains(&n) {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
+        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     if let Some(off) = name.strip_prefix("SIGRTMIN+") {
         let n: i32 = off.parse().map_err(|_| bad())?;
         let v = libc::SIGRTMIN() + n;
-        return if v <= libc::SIGRTMAX() {
-            Ok(v)
-        } else {
-            Err(bad())
-        };
+        return if v <= libc::SIGRTMAX() { Ok(v) } else { Err(bad()) };
     }
     if let Some(off) = name.strip_prefix("SIGRTMAX-") {
         let n: i32 = off.parse().map_err(|_| bad())?;
         let v = libc::SIGRTMAX() - n;
-        return if v >= libc::SIGRTMIN() {
-            Ok(v)
-        } else {
-            Err(bad())
-        };
+        return if v >= libc::SIGRTMIN() { Ok(v) } else { Err(bad()) };
     }
     name.parse::<Signal>().map(|s| s as i32).map_err(|_| bad())
 }

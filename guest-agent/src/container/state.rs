@@ -121,20 +121,12 @@ impl State {
         match self.status {
             Status::Running => format!("Up {}", since(&self.started_at)),
             Status::Paused => format!("Up {} (Paused)", since(&self.started_at)),
-            Status::Restarting => format!(
-                "Restarting ({}) {} ago",
-                self.exit_code,
-                since(&self.finished_at)
-            ),
+            Status::Restarting => format!("Restarting ({}) {} ago", self.exit_code, since(&self.finished_at)),
             Status::Removing => "Removal In Progress".into(),
             Status::Dead => "Dead".into(),
             Status::Created => "Created".into(),
             Status::Exited if self.finished_at == clock::ZERO => "Created".into(),
-            Status::Exited => format!(
-                "Exited ({}) {} ago",
-                self.exit_code,
-                since(&self.finished_at)
-            ),
+            Status::Exited => format!("Exited ({}) {} ago", self.exit_code, since(&self.finished_at)),
         }
     }
 }
@@ -192,29 +184,15 @@ mod tests {
 
     #[test]
     fn model_flags_follow_status() {
-        let s = State {
-            status: Status::Paused,
-            ..Default::default()
-        };
+        let s = State { status: Status::Paused, ..Default::default() };
         let m = s.model();
-        assert_eq!(
-            (m.running, m.paused, m.restarting),
-            (Some(true), Some(true), Some(false))
-        );
+        assert_eq!((m.running, m.paused, m.restarting), (Some(true), Some(true), Some(false)));
         assert_eq!(m.status, Some(ContainerStateStatusEnum::PAUSED));
-        let s = State {
-            status: Status::Restarting,
-            ..Default::default()
-        };
+        let s = State { status: Status::Restarting, ..Default::default() };
         assert_eq!(s.model().running, Some(false));
         assert_eq!(Status::parse("exited"), Some(Status::Exited));
         assert_eq!(Status::parse("gone"), None);
-        for st in [
-            Status::Created,
-            Status::Running,
-            Status::Exited,
-            Status::Dead,
-        ] {
+        for st in [Status::Created, Status::Running, Status::Exited, Status::Dead] {
             assert_eq!(Status::parse(st.as_str()), Some(st));
         }
     }
