@@ -404,37 +404,13 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
     ),
     ("CAP_SYS_BOOT", &["reboot"]),
     ("CAP_SYS_CHROOT", &["chroot"]),
-    (
-        "CAP_SYS_MODULE",
-        &["delete_module", "init_module", "finit_module"],
-    ),
+    ("CAP_SYS_MODULE", &["delete_module", "init_module", "finit_module"]),
     ("CAP_SYS_PACCT", &["acct"]),
-    (
-        "CAP_SYS_PTRACE",
-        &[
-            "kcmp",
-            "pidfd_getfd",
-            "process_madvise",
-            "process_vm_readv",
-            "process_vm_writev",
-            "ptrace",
-        ],
-    ),
+    ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"]),
     ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
-    (
-        "CAP_SYS_TIME",
-        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
-    ),
+    ("CAP_SYS_TIME", &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
     ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
-    (
-        "CAP_SYS_NICE",
-        &[
-            "get_mempolicy",
-            "mbind",
-            "set_mempolicy",
-            "set_mempolicy_home_node",
-        ],
-    ),
+    ("CAP_SYS_NICE", &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
     ("CAP_SYSLOG", &["syslog"]),
     ("CAP_BPF", &["bpf"]),
     ("CAP_PERFMON", &["perf_event_open"]),
@@ -482,8 +458,7 @@ pub fn default_profile(caps: &[String]) -> Value {
             "names": ["clone"], "action": "SCMP_ACT_ALLOW",
             "args": [{ "index": 0, "value": CLONE_NS_MASK, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
         }));
-        syscalls
-            .push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
+        syscalls.push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
     }
     json!({
         "defaultAction": "SCMP_ACT_ERRNO",
@@ -500,48 +475,22 @@ mod tests {
     fn allowed(profile: &Value) -> Vec<String> {
         profile["syscalls"][0]["names"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default()
     }
 
     #[test]
     fn default_caps_keep_mount_and_modules_out() {
-        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
         let p = default_profile(&caps);
         let names = allowed(&p);
-        for denied in [
-            "mount",
-            "umount2",
-            "init_module",
-            "finit_module",
-            "sethostname",
-            "unshare",
-            "setns",
-            "reboot",
-        ] {
-            assert!(
-                !names.iter().any(|n| n == denied),
-                "{denied} must not be allowed by default"
-            );
+        for denied in ["mount", "umount2", "init_module", "finit_module", "sethostname", "unshare", "setns", "reboot"] {
+            assert!(!names.iter().any(|n| n == denied), "{denied} must not be allowed by default");
         }
-        assert!(
-            names.iter().any(|n| n == "chroot"),
-            "CAP_SYS_CHROOT is a default cap"
-        );
+        assert!(names.iter().any(|n| n == "chroot"), "CAP_SYS_CHROOT is a default cap");
         assert!(names.iter().any(|n| n == "read"));
         // clone is allowed only with the namespace mask; clone3 gets ENOSYS.
-        assert!(
-            p["syscalls"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r["names"][0] == "clone3"))
-        );
+        assert!(p["syscalls"].as_array().is_some_and(|s| s.iter().any(|r| r["names"][0] == "clone3")));
     }
 
     #[test]
