@@ -17,6 +17,7 @@
 pub mod bench;
 mod client;
 mod error;
+mod overlay;
 mod process;
 mod protocol;
 pub mod shim;

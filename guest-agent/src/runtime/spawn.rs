@@ -21,28 +21,32 @@ use super::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim, process};
 const SHIM_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, RuntimeError> {
+    // Before any path is made from it: a bad id must not name a directory
+    // that the failure path below would remove.
+    if !is_container_id(&req.id) {
+        return Err(RuntimeError::InvalidRequest(format!("invalid container id {:?}", req.id)));
+    }
     let dir = rt.container_dir(&req.id);
     let id = req.id.clone();
     let exe = rt.shim_exe.clone();
-    let prepared_dir = dir.clone();
-    let prepared = tokio::task::spawn_blocking(move || prepare(&prepared_dir, &req))
-        .await
-        .map_err(|e| RuntimeError::ShimStart { id: id.clone(), reason: e.to_string() })?;
-    if let Err(e) = prepared {
-        let d = dir.clone();
-        let _ = tokio::task::spawn_blocking(move || remove_leftovers(&d)).await;
-        return Err(e);
-    }
-    let spawn_dir = dir.clone();
-    let spawn_id = id.clone();
-    let spawned = tokio::task::spawn_blocking(move || spawn_shim(&exe, &spawn_id, &spawn_dir))
-        .await
-        .map_err(|e| RuntimeError::ShimStart { id: id.clone(), reason: e.to_string() })?;
-    if let Err(e) = spawned {
-        let d = dir.clone();
-        let _ = tokio::task::spawn_blocking(move || remove_leftovers(&d)).await;
-        return Err(e);
-    }
+    let work_dir = dir.clone();
+    // One blocking task for the whole creation: under load every hand-off
+    // between threads costs a scheduling delay (milliseconds on a busy
+    // host), and this is on the path of every `docker run`.
+    tokio::task::spawn_blocking(move || {
+        // Another container's state must survive a create that reuses its
+        // id: only what this call made is removed on failure.
+        if work_dir.exists() {
+            return Err(RuntimeError::InvalidRequest(format!("container {} already has runtime state", req.id)));
+        }
+        let made = prepare(&work_dir, &req).and_then(|()| spawn_shim(&exe, &req.id, &work_dir));
+        if made.is_err() {
+            let _ = remove_leftovers(&work_dir);
+        }
+        made
+    })
+    .await
+    .map_err(|e| RuntimeError::ShimStart { id: id.clone(), reason: e.to_string() })??;
     Ok(Shim::new(id, dir))
 }
 
@@ -70,7 +74,11 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
         std::fs::create_dir(&p).map_err(RuntimeError::io("create", &p))?;
     }
     let rootfs = dir.join("rootfs");
-    mount_overlay(&req.layers, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+    // nodev unless privileged: a device node in an image layer or made
+    // with CAP_MKNOD on the rootfs cannot be opened (on cgroup v2 nothing
+    // else stops it; libcontainer's bind of the rootfs keeps the flag).
+    let nodev = req.host_config.privileged != Some(true);
+    super::overlay::mount(&req.layers, &dir.join("upper"), &dir.join("work"), &rootfs, nodev)?;
     let result = (|| {
         let user = spec::user::resolve(&rootfs, &process.user)?;
         ensure_workdir(&rootfs, &process.cwd, user.uid, user.gid)?;
@@ -119,41 +127,7 @@ fn is_container_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// overlayfs wants lowerdirs top-most first.
-fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RuntimeError> {
-    let mut lower = String::new();
-    for l in layers.iter().rev() {
-        let s = l.to_str().filter(|s| !s.contains([',', ':'])).ok_or_else(|| {
-            RuntimeError::InvalidRequest(format!("layer path {} cannot be given to overlayfs", l.display()))
-        })?;
-        if !lower.is_empty() {
-            lower.push(':');
-        }
-        lower.push_str(s);
-    }
-    let data = format!("lowerdir={lower},upperdir={},workdir={}", upper.display(), work.display());
-    let mount = |data: &str| {
-        nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(data))
-    };
-    // `volatile` (Linux 5.10+) skips overlayfs's sync of the upper
-    // filesystem at unmount and on fsync: the upper dir lives only as long
-    // as the shim (delete removes it), so a crash loses nothing that would
-    // have been kept. The sync at unmount cost 15-400 ms per container on
-    // a busy disk. Older kernels reject the option: mount without it.
-    match mount(&format!("{data},volatile")) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::EINVAL) => mount(&data),
-        Err(e) => Err(e),
-    }
-    .map_err(|e| RuntimeError::io("mount overlay on", target)(e.into()))
-}
-
-pub fn unmount(target: &Path) -> Result<(), RuntimeError> {
-    match nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(e) => Err(RuntimeError::io("unmount", target)(e.into())),
-    }
-}
+pub use super::overlay::unmount;
 
 /// Docker creates a missing working directory, owned by the user.
 fn ensure_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), RuntimeError> {
@@ -271,17 +245,8 @@ fn spawn_shim(exe: &Path, id: &str, dir: &Path) -> Result<(), RuntimeError> {
     // The first process exits once it has forked the real shim. In the VM
     // PID 1's reaper may collect it first: ECHILD is fine then.
     let _ = child.wait();
-    let mut file = std::fs::File::from(read_end);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let r = file.read_to_string(&mut s).map(|_| s);
-        let _ = tx.send(r);
-    });
-    let answer = rx
-        .recv_timeout(SHIM_READY_TIMEOUT)
-        .map_err(|_| fail("no answer from the shim in time".into()))?
-        .map_err(|e| fail(format!("reading the shim's answer: {e}")))?;
+    let answer =
+        read_answer(read_end, SHIM_READY_TIMEOUT).map_err(|e| fail(format!("reading the shim's answer: {e}")))?;
     match answer.trim() {
         "ok" => Ok(()),
         "" => {
@@ -294,6 +259,49 @@ fn spawn_shim(exe: &Path, id: &str, dir: &Path) -> Result<(), RuntimeError> {
         }
         other => Err(fail(other.trim_start_matches("error: ").to_string())),
     }
+}
+
+/// Reads the shim's answer: one line, or EOF if it died without one; for at
+/// most `timeout`. Polls the pipe here rather than on a helper thread: one
+/// hand-off fewer on every create.
+fn read_answer(fd: OwnedFd, timeout: Duration) -> std::io::Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut file = std::fs::File::from(fd);
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if ms == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer from the shim in time"));
+        }
+        let ms = i32::from(ms);
+        let mut pfd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd on the stack, for an fd this function owns.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 512];
+        match file.read(&mut buf)? {
+            0 => break,
+            n if out.len() + n > 64 * 1024 => {
+                return Err(std::io::Error::other("the shim's answer is too long"));
+            }
+            n => out.extend_from_slice(&buf[..n]),
+        }
+        // The shim writes its answer in one write(2) ending in a newline.
+        if out.ends_with(b"\n") {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 pub async fn reconnect(rt: &Runtime, id: &str) -> Result<Option<Shim>, RuntimeError> {

@@ -132,6 +132,7 @@ impl ProcessIo {
 
 struct Exec {
     pid: i32,
+    started_at: SystemTime,
     io: Rc<ProcessIo>,
     exit: watch::Sender<Option<ExitInfo>>,
 }
@@ -243,7 +244,7 @@ async fn reap(shim: Rc<Shim>) {
                         code,
                         oom_killed: false,
                         error: None,
-                        started_at: None,
+                        started_at: Some(exec.started_at),
                         finished_at: SystemTime::now(),
                     }));
                 });
@@ -529,7 +530,7 @@ fn start_exec(shim: &Rc<Shim>, exec_id: String, req: ExecRequest) -> Result<(i32
     }
     let pid = result
         .map_err(|f| Reply::Error(ErrorReply { message: f.message, exec_code: f.exec_code, wrong_state: None }))?;
-    let entry = Rc::new(Exec { pid, io: io.clone(), exit: watch::Sender::new(None) });
+    let entry = Rc::new(Exec { pid, started_at: SystemTime::now(), io: io.clone(), exit: watch::Sender::new(None) });
     shim.execs.borrow_mut().insert(exec_id, entry);
     Ok((pid, io))
 }

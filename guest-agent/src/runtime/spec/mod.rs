@@ -171,8 +171,14 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, RuntimeError> {
     if !privileged {
         linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
         linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
+        let v2 = cgroup_v2();
         if !sec.seccomp_unconfined {
-            linux["seccomp"] = seccomp::default_profile(&caps);
+            linux["seccomp"] = seccomp::default_profile(&caps, v2);
+        } else if v2 {
+            // No device cgroup on v2: even "unconfined" keeps the one rule
+            // that stops it from making device nodes (its /dev is a tmpfs
+            // where a node would open).
+            linux["seccomp"] = seccomp::device_node_guard();
         }
     } else {
         linux["devices"] = json!(mounts::host_devices());
@@ -191,6 +197,13 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, RuntimeError> {
     let _checked: oci_spec::runtime::Spec = serde_json::from_value(spec.clone())
         .map_err(|e| RuntimeError::InvalidRequest(format!("the container's OCI spec is invalid: {e}")))?;
     Ok(spec)
+}
+
+/// Is /sys/fs/cgroup the unified (v2) hierarchy? As libcgroups decides it:
+/// by the filesystem type of the mount.
+pub fn cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// The container's cgroup, absolute (no systemd): `/berth/<id>`.

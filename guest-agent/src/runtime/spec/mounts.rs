@@ -139,10 +139,13 @@ pub fn mounts(input: &SpecInput<'_>, host_network: bool, privileged: bool) -> Re
                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
     ];
     if host_network {
-        // sysfs reflects the mounter's network namespace: with the host's
-        // network Docker binds the host's /sys instead.
+        // A new sysfs needs a network namespace of one's own: with the
+        // host's network the host's /sys is bound instead. Not recursively:
+        // submounts (debugfs, tracefs, bpf, configfs, securityfs, the
+        // host's cgroups) would stay writable under a read-only top, and
+        // the container has no business with them.
         m.push(json!({"destination": "/sys", "type": "bind", "source": "/sys",
-                      "options": ["rbind", "nosuid", "noexec", "nodev", ro_sys]}));
+                      "options": ["bind", "nosuid", "noexec", "nodev", ro_sys]}));
     } else {
         m.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
                       "options": ["nosuid", "noexec", "nodev", ro_sys]}));

@@ -65,7 +65,10 @@ async fn exec_runs_in_the_container_with_its_own_exit_code() {
     assert!(handle.pid() > 0);
     let (out, _) = read_frames(io).await;
     assert_eq!(out, format!("marker\nbar\n{}\n", &shim.id()[..12]));
-    assert_eq!(handle.wait_exit().await.expect("exec exit").code, 7);
+    let exit = handle.wait_exit().await.expect("exec exit");
+    assert_eq!(exit.code, 7);
+    let started = exit.started_at.expect("an exec's exit says when it started");
+    assert!(started <= exit.finished_at, "{exit:?}");
 
     // stdin with half-close, as `docker exec -i`.
     let req = ExecRequest { cmd: vec!["cat".into()], attach: ALL, ..Default::default() };

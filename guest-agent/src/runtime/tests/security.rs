@@ -116,3 +116,27 @@ async fn binds_tmpfs_user_and_workdir() {
     let err = f.rt.create(req).await.expect_err("unknown user");
     assert!(err.to_string().contains("unable to find user ghost"), "{err}");
 }
+
+/// `--network host`: the host's /sys (its network devices show), bound
+/// without its submounts and read-only.
+#[tokio::test]
+async fn host_network_sees_the_hosts_sys_read_only() {
+    let f = Fixture::new();
+    let host_nets: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .expect("/sys/class/net")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut req =
+        f.request(&["sh", "-c", "ls /sys/class/net; touch /sys/kernel/x 2>/dev/null && echo WRITABLE || echo ro"]);
+    req.host_config.network_mode = Some("host".into());
+    let (code, out, err, _) = run(&f, req).await;
+    assert_eq!(code, 0, "{out} {err}");
+    for n in &host_nets {
+        assert!(out.lines().any(|l| l == n), "host interface {n} visible: {out}");
+    }
+    assert!(out.ends_with("ro\n"), "{out}");
+    // The default network namespace has only its loopback.
+    let (_, out, _, _) = run(&f, f.request(&["ls", "/sys/class/net"])).await;
+    assert_eq!(out, "lo\n");
+}
