@@ -95,8 +95,9 @@ enum MachineCommand {
         /// Data disk size, e.g. 20G (sparse).
         #[arg(long, default_value = "20G", value_parser = machine::config::parse_size_mib)]
         disk: u64,
-        /// A guest kernel of your own (e.g. a PVM-enlightened one); default:
-        /// berth's kernel from `cargo xtask images`.
+        /// A guest kernel of your own (e.g. a PVM-enlightened one), or
+        /// `debian` for Debian's stock kernel (with its modules in the
+        /// initramfs); default: berth's kernel. Both from `cargo xtask images`.
         #[arg(long)]
         kernel: Option<PathBuf>,
         /// The initramfs to go with --kernel; default: berth's.

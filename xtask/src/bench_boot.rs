@@ -28,7 +28,11 @@ use crate::prereq;
 
 const MARKER: &str = "guest: init started";
 const MEMORY_MIB: u64 = 256;
-const CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 pci=off quiet probe=sleep";
+/// berth-vmm's default command line (`berth_vmm::config::DEFAULT_CMDLINE`,
+/// whose i8042 options spare the kernel probing a mouse), quiet, and the
+/// test init's `probe=sleep` so the guest idles while memory is read. QEMU's
+/// microvm has no i8042; the options cost it nothing.
+const CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.dumbkbd pci=off quiet probe=sleep";
 /// Where `vmm/testbed/build-initramfs.sh` writes the test initramfs.
 pub const TEST_INITRAMFS: &str = "/var/tmp/berth-vmm-testbed/test.cpio.gz";
 

@@ -1,8 +1,10 @@
 //! `cargo xtask bench run`, runtime half: create + start + wait of the same
 //! busybox `true` container through berth's runtime (the real shim and
 //! libcontainer, via `berth-agent bench-runtime`) against runc (Debian's;
-//! crun refuses this host's hybrid cgroup layout, see DESIGN.md), in the
-//! same run, round after round. Prints both medians and their ratio.
+//! crun refuses this host's hybrid cgroup layout, see DESIGN.md) running
+//! the same bundle (berth's own config.json with Docker's defaults: seccomp
+//! profile, masked paths, capabilities, namespaces), in the same run.
+//! Prints both medians and their ratio.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,27 +29,26 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
     let work = tempfile::tempdir().at(std::env::temp_dir())?;
     let rootfs = work.path().join("rootfs");
     busybox_rootfs(&rootfs)?;
+    // berth's warm-up round writes its own bundle here: the peer runs the
+    // same config.json (Docker's defaults) on the same rootfs.
     let bundle = work.path().join("bundle");
-    runc_bundle(&runc, &bundle, &rootfs)?;
 
     let rounds = rounds.max(1);
     let mut berth = Vec::with_capacity(rounds);
     let mut peer = Vec::with_capacity(rounds);
-    // One warm-up each, then interleaved rounds so both see the same load.
+    // One warm-up each; berth's rounds, then the peer's.
     let berth_out = process::output(
         Command::new(&agent)
             .arg("bench-runtime")
             .arg("--layer")
             .arg(&rootfs)
+            .arg("--peer-bundle")
+            .arg(&bundle)
             .args(["--rounds", &(rounds + 1).to_string()]),
     )?;
     let mut berth_rounds: Vec<f64> = berth_out
         .lines()
-        .filter_map(|l| {
-            l.strip_prefix("round ")
-                .and_then(|r| r.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+        .filter_map(|l| l.strip_prefix("round ").and_then(|r| r.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
         .collect();
     if berth_rounds.len() != rounds + 1 {
         return Err(Error::Invalid(format!(
@@ -68,16 +69,10 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
-            .map_err(|e| Error::Command {
-                command: "runc run".into(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| Error::Command { command: "runc run".into(), detail: e.to_string() })?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if !status.success() {
-            return Err(Error::Command {
-                command: format!("runc run {id}"),
-                detail: status.to_string(),
-            });
+            return Err(Error::Command { command: format!("runc run {id}"), detail: status.to_string() });
         }
         if round > 0 {
             peer.push(ms);
@@ -86,21 +81,10 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
     let (berth_ms, runc_ms) = (median(&mut berth), median(&mut peer));
     let ratio = berth_ms / runc_ms;
     println!("runtime create+start+wait of busybox `true` ({rounds} rounds, medians):");
-    println!(
-        "  berth (shim + libcontainer): {berth_ms:8.2} ms   rounds {:?}",
-        round2(&berth)
-    );
-    println!(
-        "  runc {:<23} {runc_ms:8.2} ms   rounds {:?}",
-        "(Debian):",
-        round2(&peer)
-    );
+    println!("  berth (shim + libcontainer): {berth_ms:8.2} ms   rounds {:?}", round2(&berth));
+    println!("  runc {:<23} {runc_ms:8.2} ms   rounds {:?}", "(Debian):", round2(&peer));
     println!("  ratio berth/runc: {ratio:.2} (goal ≤ 1.0)");
-    Ok(RuntimeBench {
-        berth_ms,
-        runc_ms,
-        ratio,
-    })
+    Ok(RuntimeBench { berth_ms, runc_ms, ratio })
 }
 
 fn round2(v: &[f64]) -> Vec<f64> {
@@ -110,19 +94,11 @@ fn round2(v: &[f64]) -> Vec<f64> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 
 /// The release agent (built here unless `BERTH_AGENT_BIN` names one).
@@ -142,10 +118,7 @@ fn busybox_rootfs(root: &Path) -> Result<()> {
     }
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
-        return Err(Error::Missing {
-            what: "/bin/busybox".into(),
-            fix: "apt-get install busybox-static".into(),
-        });
+        return Err(Error::Missing { what: "/bin/busybox".into(), fix: "apt-get install busybox-static".into() });
     }
     std::fs::copy(busybox, root.join("bin/busybox")).at(root.join("bin/busybox"))?;
     let list = process::output(Command::new(busybox).arg("--list"))?;
@@ -155,23 +128,7 @@ fn busybox_rootfs(root: &Path) -> Result<()> {
             std::os::unix::fs::symlink("busybox", &link).at(&link)?;
         }
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
-        .at(root.join("etc/passwd"))?;
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").at(root.join("etc/passwd"))?;
     std::fs::write(root.join("etc/group"), "root:x:0:\n").at(root.join("etc/group"))?;
     Ok(())
-}
-
-/// `runc spec`'s default bundle, running `true` without a terminal.
-fn runc_bundle(runc: &Path, bundle: &Path, rootfs: &Path) -> Result<()> {
-    std::fs::create_dir_all(bundle).at(bundle)?;
-    process::output(Command::new(runc).arg("spec").current_dir(bundle))?;
-    let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).at(&path)?;
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("runc spec: {e}")))?;
-    spec["process"]["args"] = serde_json::json!(["true"]);
-    spec["process"]["terminal"] = serde_json::json!(false);
-    spec["root"] = serde_json::json!({ "path": rootfs, "readonly": true });
-    let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
-    std::fs::write(&path, bytes).at(&path)
 }

@@ -6,11 +6,12 @@
 //! --locked` when missing). The fuzz crate is outside the workspace, so
 //! stable `cargo test --workspace` never builds it; its build goes to
 //! `target/fuzz/`, its corpus to `vmm/fuzz/corpus/<target>/` and crashes to
-//! `vmm/fuzz/artifacts/<target>/` (both ignored by git).
+//! `vmm/fuzz/artifacts/<target>/` (both ignored by git); it starts from the
+//! committed seeds in `vmm/fuzz/seeds/<target>/` (`make_seeds.py`).
 
 use std::process::Command;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::{paths, process};
 
 /// The targets in `vmm/fuzz/Cargo.toml`.
@@ -29,6 +30,8 @@ pub fn run(target: &str, seconds: u64) -> Result<()> {
     ensure_cargo_fuzz()?;
     let vmm = paths::workspace_root().join("vmm");
     let target_dir = paths::target_dir().join("fuzz");
+    let corpus = vmm.join("fuzz/corpus").join(target);
+    std::fs::create_dir_all(&corpus).at(&corpus)?;
     eprintln!(
         "xtask: fuzzing {target} for {seconds} s with {nightly} (corpus: vmm/fuzz/corpus/{target})"
     );
@@ -42,6 +45,9 @@ pub fn run(target: &str, seconds: u64) -> Result<()> {
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--target-dir"])
             .arg(&target_dir)
             .arg(target)
+            // Output corpus first; the committed seeds are read, never written.
+            .arg(format!("fuzz/corpus/{target}"))
+            .arg(format!("fuzz/seeds/{target}"))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .arg("-print_final_stats=1"),

@@ -2,6 +2,7 @@
 //! end-to-end suites can drive the test bed directly.
 
 pub mod bench_boot;
+pub mod bench_pull;
 pub mod bench_run;
 pub mod bench_run_api;
 pub mod cache;

@@ -123,6 +123,9 @@ enum Bench {
     /// `docker run --rm busybox true` through berth's API (process mode)
     /// against podman doing the same.
     Run,
+    /// Pull + unpack of a four-layer Debian image from a loopback registry:
+    /// berth's engine against skopeo copy + umoci unpack.
+    Pull,
 }
 
 fn main() -> ExitCode {
@@ -186,6 +189,10 @@ fn run(task: Task) -> Result<ExitCode> {
         Task::Bench { name: Bench::Run, rounds } => {
             xtask::bench_run::runtime_level(rounds)?;
             xtask::bench_run_api::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Pull, rounds } => {
+            xtask::bench_pull::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {

@@ -37,6 +37,7 @@ use super::digest::Digest;
 use super::fsutil;
 use super::reference::ImageRef;
 use super::unpack::{self, Expect, UnpackError, Unpacked, WhiteoutFormat};
+use super::users::{ImageUse, ImageUsers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -116,6 +117,8 @@ pub struct Store {
     /// The index, and the lock that serializes every change to it and GC.
     pub(super) index: Mutex<Index>,
     pub(super) leases: Arc<Mutex<Leases>>,
+    /// Who uses which image (the container side); see `super::users`.
+    users: Mutex<Option<Arc<dyn ImageUsers>>>,
     _lock: Flock<File>,
 }
 
@@ -179,7 +182,14 @@ impl Store {
             fsutil::remove_any(&p).map_err(io("remove", &p))?;
         }
         let index = load_index(&root.join("index.json"))?;
-        let store = Arc::new(Store { root, whiteouts, index: Mutex::new(index), leases: Arc::default(), _lock: lock });
+        let store = Arc::new(Store {
+            root,
+            whiteouts,
+            index: Mutex::new(index),
+            leases: Arc::default(),
+            users: Mutex::new(None),
+            _lock: lock,
+        });
         let report = store.gc()?;
         if !report.is_empty() {
             tracing::info!(
@@ -189,6 +199,23 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// Registers the container side's answer to "who uses this image?".
+    pub fn set_users(&self, users: Arc<dyn ImageUsers>) {
+        *lock(&self.users) = Some(users);
+    }
+
+    /// Containers using image `id`; none when no hook is registered.
+    pub fn users_of(&self, id: &Digest) -> Vec<ImageUse> {
+        let users = lock(&self.users).clone();
+        users.map(|u| u.image_users().into_iter().filter(|x| x.image == *id).collect()).unwrap_or_default()
+    }
+
+    /// IDs of every image some container uses.
+    pub fn images_in_use(&self) -> HashSet<Digest> {
+        let users = lock(&self.users).clone();
+        users.map(|u| u.image_users().into_iter().map(|x| x.image).collect()).unwrap_or_default()
     }
 
     pub fn root(&self) -> &Path {

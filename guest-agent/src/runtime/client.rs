@@ -34,21 +34,13 @@ impl AttachIo {
 }
 
 impl AsyncRead for AttachIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for AttachIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -76,22 +68,12 @@ impl ExecHandle {
         self.pid
     }
     pub async fn resize(&self, width: u16, height: u16) -> Result<(), RuntimeError> {
-        let req = Request::Resize {
-            exec: Some(self.exec_id.clone()),
-            width,
-            height,
-        };
+        let req = Request::Resize { exec: Some(self.exec_id.clone()), width, height };
         self.shim.call_ok(&req).await
     }
     /// Resolves when the process has exited (at once if it has).
     pub async fn wait_exit(&self) -> Result<ExitInfo, RuntimeError> {
-        match self
-            .shim
-            .call(&Request::ExecWait {
-                exec: self.exec_id.clone(),
-            })
-            .await?
-        {
+        match self.shim.call(&Request::ExecWait { exec: self.exec_id.clone() }).await? {
             Reply::Exited(e) => Ok(e),
             other => Err(self.shim.unexpected(other)),
         }
@@ -160,12 +142,7 @@ impl Shim {
 
     /// Resizes the container's terminal (no-op error without a TTY).
     pub async fn resize(&self, width: u16, height: u16) -> Result<(), RuntimeError> {
-        self.call_ok(&Request::Resize {
-            exec: None,
-            width,
-            height,
-        })
-        .await
+        self.call_ok(&Request::Resize { exec: None, width, height }).await
     }
 
     /// Freezes every process of the container (cgroup freezer).
@@ -181,26 +158,12 @@ impl Shim {
     /// engine's exec id (the shim keeps exit codes under it). The returned
     /// stream is the process's stdio (see [`AttachIo`]); drop it for a
     /// detached exec.
-    pub async fn exec(
-        &self,
-        exec_id: &str,
-        req: ExecRequest,
-    ) -> Result<(ExecHandle, AttachIo), RuntimeError> {
-        let (reply, stream) = self
-            .call_keep(&Request::Exec {
-                exec: exec_id.to_string(),
-                req,
-            })
-            .await?;
+    pub async fn exec(&self, exec_id: &str, req: ExecRequest) -> Result<(ExecHandle, AttachIo), RuntimeError> {
+        let (reply, stream) = self.call_keep(&Request::Exec { exec: exec_id.to_string(), req }).await?;
         match reply {
-            Reply::ExecStarted { pid } => Ok((
-                ExecHandle {
-                    shim: self.clone(),
-                    exec_id: exec_id.to_string(),
-                    pid,
-                },
-                AttachIo(stream),
-            )),
+            Reply::ExecStarted { pid } => {
+                Ok((ExecHandle { shim: self.clone(), exec_id: exec_id.to_string(), pid }, AttachIo(stream)))
+            }
             other => Err(self.unexpected(other)),
         }
     }
@@ -208,11 +171,7 @@ impl Shim {
     /// The handle of an exec started earlier (e.g. by an engine before a
     /// restart); `pid` is only informative.
     pub fn exec_handle(&self, exec_id: &str, pid: i32) -> ExecHandle {
-        ExecHandle {
-            shim: self.clone(),
-            exec_id: exec_id.to_string(),
-            pid,
-        }
+        ExecHandle { shim: self.clone(), exec_id: exec_id.to_string(), pid }
     }
 
     pub async fn stats(&self) -> Result<CgroupStats, RuntimeError> {
@@ -268,13 +227,8 @@ impl Shim {
     /// Sends one request, reads one reply line without reading past it
     /// (what follows belongs to an attach stream), keeps the connection.
     async fn call_keep(&self, req: &Request) -> Result<(Reply, UnixStream), RuntimeError> {
-        let gone = |source| RuntimeError::ShimGone {
-            id: self.id.clone(),
-            source,
-        };
-        let mut stream = UnixStream::connect(Self::socket_path(&self.dir))
-            .await
-            .map_err(gone)?;
+        let gone = |source| RuntimeError::ShimGone { id: self.id.clone(), source };
+        let mut stream = UnixStream::connect(Self::socket_path(&self.dir)).await.map_err(gone)?;
         let mut line = serde_json::to_vec(req).map_err(|e| gone(std::io::Error::other(e)))?;
         line.push(b'\n');
         stream.write_all(&line).await.map_err(gone)?;
@@ -296,32 +250,18 @@ impl Shim {
             }
             buf.push(byte[0]);
         }
-        let reply: Reply =
-            serde_json::from_slice(&buf).map_err(|e| gone(std::io::Error::other(e)))?;
+        let reply: Reply = serde_json::from_slice(&buf).map_err(|e| gone(std::io::Error::other(e)))?;
         if let Reply::Error(e) = reply {
             return Err(match (e.exec_code, e.wrong_state) {
-                (Some(code), _) => RuntimeError::Exec {
-                    code,
-                    message: e.message,
-                },
-                (None, Some(state)) => RuntimeError::WrongState {
-                    id: self.id.clone(),
-                    state,
-                    message: e.message,
-                },
-                _ => RuntimeError::Shim {
-                    id: self.id.clone(),
-                    message: e.message,
-                },
+                (Some(code), _) => RuntimeError::Exec { code, message: e.message },
+                (None, Some(state)) => RuntimeError::WrongState { id: self.id.clone(), state, message: e.message },
+                _ => RuntimeError::Shim { id: self.id.clone(), message: e.message },
             });
         }
         Ok((reply, stream))
     }
 
     fn unexpected(&self, reply: Reply) -> RuntimeError {
-        RuntimeError::Shim {
-            id: self.id.clone(),
-            message: format!("unexpected reply {reply:?}"),
-        }
+        RuntimeError::Shim { id: self.id.clone(), message: format!("unexpected reply {reply:?}") }
     }
 }

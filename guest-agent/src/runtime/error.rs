@@ -44,11 +44,7 @@ pub enum RuntimeError {
     /// `state` is Docker's word for it (`created`, `running`, `paused`,
     /// `exited`).
     #[error("container {id}: {message}")]
-    WrongState {
-        id: String,
-        state: String,
-        message: String,
-    },
+    WrongState { id: String, state: String, message: String },
     /// An exec id that the shim does not know.
     #[error("no such exec: {0}")]
     NoSuchExec(String),
@@ -58,10 +54,7 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    pub(crate) fn io(
-        op: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let path = path.into();
         move |source| RuntimeError::Io { op, path, source }
     }

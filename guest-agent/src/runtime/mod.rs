@@ -17,11 +17,13 @@
 pub mod bench;
 mod client;
 mod error;
+mod overlay;
 mod process;
 mod protocol;
 pub mod shim;
 mod spawn;
 pub mod spec;
+mod state_file;
 mod types;
 
 #[cfg(test)]
@@ -32,8 +34,7 @@ use std::path::{Path, PathBuf};
 pub use client::{AttachIo, ExecHandle, Shim};
 pub use error::RuntimeError;
 pub use types::{
-    AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess,
-    rfc3339_nano,
+    AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess, rfc3339_nano,
 };
 
 /// Everything the runtime needs to create one container.
@@ -83,10 +84,7 @@ impl Runtime {
     /// shim (tests, whose own executable is the test harness).
     pub fn with_shim_exe(state_root: PathBuf, shim_exe: PathBuf) -> Result<Self, RuntimeError> {
         std::fs::create_dir_all(&state_root).map_err(RuntimeError::io("create", &state_root))?;
-        Ok(Runtime {
-            state_root,
-            shim_exe,
-        })
+        Ok(Runtime { state_root, shim_exe })
     }
 
     pub fn state_root(&self) -> &Path {

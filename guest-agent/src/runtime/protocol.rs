@@ -76,10 +76,6 @@ pub struct ErrorReply {
 
 impl ErrorReply {
     pub fn msg(message: impl Into<String>) -> Reply {
-        Reply::Error(ErrorReply {
-            message: message.into(),
-            exec_code: None,
-            wrong_state: None,
-        })
+        Reply::Error(ErrorReply { message: message.into(), exec_code: None, wrong_state: None })
     }
 }

@@ -156,7 +156,7 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
     }
     let config = MachineConfig::load(&l.config())?;
     let boot = images::resolve(&config)?;
-    check_kvm(boot.berth_kernel)?;
+    check_kvm(boot.stock_kernel)?;
 
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -208,13 +208,13 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
 
 /// berth's kernel is a stock Linux kernel: on PVM it cannot boot, and the
 /// user should hear why and what works instead before anything starts.
-fn check_kvm(berth_kernel: bool) -> Result<(), MachineError> {
+fn check_kvm(stock_kernel: bool) -> Result<(), MachineError> {
     let report = KvmReport::probe().map_err(|e| {
         MachineError::Kvm(format!(
             "no usable KVM ({e}); run berth where /dev/kvm works, or in the test bed: cargo xtask testbed -- berth machine start"
         ))
     })?;
-    if berth_kernel && report.flavor == KvmFlavor::Pvm {
+    if stock_kernel && report.flavor == KvmFlavor::Pvm {
         return Err(MachineError::Kvm(format!(
             "{} (or create the machine with --kernel set to a PVM-enlightened guest kernel)",
             report.advice().unwrap_or("this host's KVM cannot boot berth's kernel")

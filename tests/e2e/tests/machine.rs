@@ -40,6 +40,12 @@ rb=0; wait $b || rb=$?
 echo "concurrent starts: $ra $rb"
 cat /tmp/a.log /tmp/b.log
 berth machine rm --force m1
+berth machine create --memory 512M --disk 1G --kernel debian d1 >/dev/null
+berth machine start d1 >/dev/null
+echo "debian kernel: $(berth machine shell d1 -- uname -r)"
+eval "$(berth docker-env --machine d1)"
+docker version --format 'debian machine server {{.Server.Version}}'
+berth machine rm --force d1
 echo machine-flow-done
 "#;
 
@@ -67,5 +73,8 @@ fn machine_lifecycle_on_real_kvm() {
     let one_won = c.contains("concurrent starts: 0 1") || c.contains("concurrent starts: 1 0");
     assert!(one_won, "{c}");
     assert!(c.contains("is already running"), "{c}");
+    // Debian's stock kernel finds its virtio-mmio devices through ACPI.
+    assert!(c.contains("debian kernel: 6.1.0-"), "{c}");
+    assert!(c.contains("debian machine server"), "{c}");
     assert!(c.contains("machine-flow-done"), "{c}");
 }

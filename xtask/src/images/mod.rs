@@ -12,7 +12,7 @@
 //! The current set is written to [`paths::images_manifest`]. Running it
 //! again with nothing changed only re-checks the keys.
 
-mod agent;
+pub mod agent;
 mod debian_kernel;
 mod guest_kernel;
 pub mod initramfs;

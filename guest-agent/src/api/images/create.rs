@@ -56,11 +56,22 @@ async fn pull_image(images: Arc<Images>, from: String, tag: Option<String>, head
     let creds = registry_auth(headers);
     stream_json_lines(move |progress| async move {
         pull::pull(&images.store, &images.registries, &reference, &creds, &progress).await.map(|_| ()).map_err(|e| {
-            let status = match &e {
-                pull::PullError::Registry(r) => registry_status(r),
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            ApiError::new(status, e.to_string())
+            match &e {
+                // Docker answers a refused pull with 403 and this wording,
+                // never 401: on a 401 the CLI falls back to prompting for a
+                // password on stdin, which hangs a script (or a test).
+                pull::PullError::Registry(RegistryError::Unauthorized { .. } | RegistryError::Denied { .. }) => {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
+                            reference.familiar_name()
+                        ),
+                    )
+                }
+                pull::PullError::Registry(r) => ApiError::new(registry_status(r), e.to_string()),
+                _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
         })
     })
     .await

@@ -51,6 +51,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S
         .route("/images/json", get(list::list))
         .route("/images/get", get(archive::get_many))
         .route("/images/load", post(archive::load))
+        .route("/images/prune", post(remove::prune))
         .route("/auth", post(super::auth::login))
         .route("/distribution/{*rest}", get(super::distribution::inspect))
         .route("/images/{*rest}", get(get_action).post(post_action).delete(remove::delete))

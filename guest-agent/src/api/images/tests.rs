@@ -204,3 +204,129 @@ fn created_times_parse_with_offsets() {
     assert_eq!(created_unix(&json!({"created": "2024-10-25T12:00:00.123456789+02:00"})), Some(1_729_850_400));
     assert_eq!(created_unix(&json!({"created": "yesterday"})), None);
 }
+
+/// The engine's side of the in-use hook, as the container registry will
+/// answer it: a fixed list of (image, container, running).
+struct Containers(std::sync::Mutex<Vec<crate::image::users::ImageUse>>);
+
+impl crate::image::users::ImageUsers for Containers {
+    fn image_users(&self) -> Vec<crate::image::users::ImageUse> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+fn uses(image: &ImageRecord, container: &str, running: bool) -> crate::image::users::ImageUse {
+    crate::image::users::ImageUse {
+        image: image.id.clone(),
+        container: container.repeat(64 / container.len()),
+        running,
+    }
+}
+
+#[tokio::test]
+async fn images_in_use_are_not_deleted_and_prune_spares_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let one = |name: &[u8], labels: Value| NewImage {
+        config: json!({"Labels": labels}),
+        ..NewImage::new(vec![raw_tar(&[Raw::file(name, name)])])
+    };
+    let used = create_image(&store, one(b"u", json!({})), &[ImageRef::parse("used:1").expect("ref")]).expect("used");
+    let running = create_image(&store, one(b"r", json!({})), &[ImageRef::parse("run:1").expect("ref")]).expect("run");
+    let tagged = create_image(&store, one(b"t", json!({"keep": "yes"})), &[ImageRef::parse("kept:1").expect("ref")])
+        .expect("tagged");
+    let dangling = create_image(&store, one(b"d", json!({})), &[]).expect("dangling");
+    let dangling_used = create_image(&store, one(b"x", json!({})), &[]).expect("dangling in use");
+    let containers = Arc::new(Containers(std::sync::Mutex::new(vec![
+        uses(&used, "a", false),
+        uses(&running, "b", true),
+        uses(&dangling_used, "c", false),
+    ])));
+    store.set_users(containers);
+    let app = routes(Arc::new(Images { store: store.clone(), registries: RegistryConfig::default() }));
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+
+    let (status, body) = call(&app, Method::DELETE, "/images/used:1").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(text(body).contains("(must force) - container aaaaaaaaaaaa is using its referenced image"));
+    let (status, body) = call(&app, Method::DELETE, &format!("/images/{}", used.id)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(text(body).contains("(must be forced) - image is being used by stopped container aaaaaaaaaaaa"));
+    let (status, body) = call(&app, Method::DELETE, &format!("/images/{}?force=1", running.id)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(text(body).contains("(cannot be forced) - image is being used by running container bbbbbbbbbbbb"));
+    // Forced over a stopped container: the name goes, the image stays.
+    let (status, body) = call(&app, Method::DELETE, "/images/used:1?force=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_slice::<Value>(&body).expect("json"), json!([{"Untagged": "used:1"}]));
+    assert!(store.contains(&used.id));
+
+    // Prune: dangling and unused only, then everything unused but labelled `keep`.
+    let (status, body) = call(&app, Method::POST, "/images/prune").await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["ImagesDeleted"], json!([{"Deleted": dangling.id.to_string()}]));
+    assert!(v["SpaceReclaimed"].as_u64().is_some_and(|n| n > 0), "{v}");
+    let q = format!("/images/prune?filters={}", r#"{"dangling":["false"],"label!":["keep"]}"#.replace('"', "%22"));
+    let (status, body) = call(&app, Method::POST, &q).await;
+    assert_eq!(status, StatusCode::OK, "{}", text(body.clone()));
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["ImagesDeleted"], json!(null), "everything left is in use or labelled keep: {v}");
+    for kept in [&used, &running, &tagged, &dangling_used] {
+        assert!(store.contains(&kept.id));
+    }
+    let (status, _) = call(&app, Method::POST, "/images/prune?filters=%7B%22until%22:[%22soon%22]%7D").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn before_and_since_filter_by_creation_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let at = |t: &str, f: &[u8]| {
+        let mut img = NewImage::new(vec![raw_tar(&[Raw::file(f, f)])]);
+        img.created_by = vec![t.to_string()];
+        img
+    };
+    // NewImage stamps every image 1970-01-01; distinct times come from import.
+    create_image(&store, at("old", b"o"), &[ImageRef::parse("old:1").expect("ref")]).expect("old");
+    let opts = crate::image::import::ImportOptions {
+        changes: vec![],
+        message: None,
+        refs: vec!["docker.io/library/new:1".into()],
+    };
+    crate::image::import::import(&store, &raw_tar(&[Raw::file(b"n", b"n")])[..], &opts).expect("import");
+    let app = routes(Arc::new(Images { store, registries: RegistryConfig::default() }));
+    let names = |body: Vec<u8>| -> Vec<Value> {
+        serde_json::from_slice::<Value>(&body)
+            .expect("json")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| i["RepoTags"][0].clone())
+            .collect()
+    };
+    let q = |f: &str| format!("/images/json?filters={}", f.replace('"', "%22"));
+    assert_eq!(names(call(&app, Method::GET, &q(r#"{"before":["new:1"]}"#)).await.1), vec![json!("old:1")]);
+    assert_eq!(names(call(&app, Method::GET, &q(r#"{"since":["old:1"]}"#)).await.1), vec![json!("new:1")]);
+    assert_eq!(call(&app, Method::GET, &q(r#"{"since":["nothing:1"]}"#)).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distribution_describes_what_the_registry_holds_without_pulling() {
+    let reg = TestRegistry::start();
+    let target = ImageRef::parse(&format!("{}/berth/dist:v1", reg.host)).expect("ref");
+    let rec = seed_registry(&target, NewImage::new(vec![raw_tar(&[Raw::file(b"f", b"x")])])).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(dir.path());
+    let (status, body) = call(&app, Method::GET, &format!("/distribution/{}/berth/dist:v1/json", reg.host)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["Descriptor"]["digest"], json!(rec.manifest.to_string()));
+    assert_eq!(v["Platforms"], json!([{"architecture": "amd64", "os": "linux"}]));
+    let (_, body) = call(&app, Method::GET, "/images/json").await;
+    assert_eq!(serde_json::from_slice::<Value>(&body).expect("json"), json!([]), "nothing was pulled");
+    let (status, _) = call(&app, Method::GET, &format!("/distribution/{}/berth/none:v1/json", reg.host)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -21,9 +21,8 @@ pub struct ShimConfig {
 impl ShimConfig {
     pub fn save(&self, dir: &Path) -> Result<(), RuntimeError> {
         let p = dir.join("shim.json");
-        let bytes =
-            serde_json::to_vec(self).map_err(|e| RuntimeError::io("encode", &p)(e.into()))?;
-        crate::engine::write_atomic(&p, &bytes).map_err(RuntimeError::io("write", &p))
+        let bytes = serde_json::to_vec(self).map_err(|e| RuntimeError::io("encode", &p)(e.into()))?;
+        crate::runtime::state_file::write_replace(&p, &bytes).map_err(RuntimeError::io("write", &p))
     }
 
     pub fn load(dir: &Path) -> Result<Self, RuntimeError> {
@@ -37,5 +36,5 @@ impl ShimConfig {
 pub fn save_exit(dir: &Path, exit: &ExitInfo) -> Result<(), RuntimeError> {
     let p = dir.join("exit.json");
     let bytes = serde_json::to_vec(exit).map_err(|e| RuntimeError::io("encode", &p)(e.into()))?;
-    crate::engine::write_atomic(&p, &bytes).map_err(RuntimeError::io("write", &p))
+    crate::runtime::state_file::write_replace(&p, &bytes).map_err(RuntimeError::io("write", &p))
 }

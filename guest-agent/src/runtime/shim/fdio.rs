@@ -20,9 +20,7 @@ impl FdIo {
     pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let mut guard = self.0.readable().await?;
-            match guard
-                .try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(std::io::Error::from))
-            {
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(std::io::Error::from)) {
                 Ok(Ok(n)) => return Ok(n),
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
                 Ok(Err(e)) => return Err(e),
@@ -34,9 +32,7 @@ impl FdIo {
     pub async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
         while !buf.is_empty() {
             let mut guard = self.0.writable().await?;
-            match guard
-                .try_io(|fd| nix::unistd::write(fd.get_ref(), buf).map_err(std::io::Error::from))
-            {
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), buf).map_err(std::io::Error::from)) {
                 Ok(Ok(n)) => buf = &buf[n..],
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
@@ -60,20 +56,11 @@ pub fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 
 /// Sets a terminal's window size.
 pub fn set_winsize(fd: i32, width: u16, height: u16) -> std::io::Result<()> {
-    let ws = libc::winsize {
-        ws_row: height,
-        ws_col: width,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize struct that lives on our stack for
     // the duration of the call; a bad fd only makes the call fail.
     let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// Receives one fd sent with SCM_RIGHTS (libcontainer's console socket).
@@ -83,13 +70,8 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::io::Result<OwnedFd
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(std::io::Error::from)?;
     for c in msg.cmsgs().map_err(std::io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = c
             && let Some(&fd) = fds.first()
@@ -99,7 +81,5 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::io::Result<OwnedFd
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }
-    Err(std::io::Error::other(
-        "no file descriptor on the console socket",
-    ))
+    Err(std::io::Error::other("no file descriptor on the console socket"))
 }

@@ -30,12 +30,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(tty: bool, log: Option<LogWriter>) -> Self {
-        Hub {
-            tty,
-            subs: RefCell::new(Vec::new()),
-            closed: Cell::new(false),
-            log: RefCell::new(log),
-        }
+        Hub { tty, subs: RefCell::new(Vec::new()), closed: Cell::new(false), log: RefCell::new(log) }
     }
 
     /// None once the process's output has ended: the caller closes at once.
@@ -62,11 +57,7 @@ impl Hub {
             f
         };
         self.subs.borrow_mut().retain(|s| {
-            let wants = if stream == STDERR {
-                s.streams.stderr
-            } else {
-                s.streams.stdout
-            };
+            let wants = if stream == STDERR { s.streams.stderr } else { s.streams.stdout };
             !wants || s.tx.send(framed.clone()).is_ok()
         });
     }
@@ -92,14 +83,8 @@ impl LogWriter {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(LogWriter {
-            file,
-            partial: [Vec::new(), Vec::new()],
-        })
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(LogWriter { file, partial: [Vec::new(), Vec::new()] })
     }
 
     fn write(&mut self, stream: u8, data: &[u8]) {
@@ -151,44 +136,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.log");
         let hub = Hub::new(false, Some(LogWriter::open(&path).expect("open")));
-        let mut rx = hub
-            .subscribe(AttachStreams {
-                stdin: false,
-                stdout: true,
-                stderr: false,
-            })
-            .expect("open hub");
+        let mut rx = hub.subscribe(AttachStreams { stdin: false, stdout: true, stderr: false }).expect("open hub");
         hub.publish(STDOUT, b"a\nb");
         hub.publish(STDERR, b"err\n");
         hub.publish(STDOUT, b"c\n");
         hub.close();
         let text = std::fs::read_to_string(&path).expect("log");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect();
-        let logs: Vec<(&str, &str)> = lines
-            .iter()
-            .map(|v| {
-                (
-                    v["log"].as_str().unwrap_or(""),
-                    v["stream"].as_str().unwrap_or(""),
-                )
-            })
-            .collect();
-        assert_eq!(
-            logs,
-            vec![("a\n", "stdout"), ("err\n", "stderr"), ("bc\n", "stdout")]
-        );
-        assert_eq!(
-            rx.try_recv().expect("frame"),
-            b"\x01\x00\x00\x00\x00\x00\x00\x03a\nb".to_vec()
-        );
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let logs: Vec<(&str, &str)> =
+            lines.iter().map(|v| (v["log"].as_str().unwrap_or(""), v["stream"].as_str().unwrap_or(""))).collect();
+        assert_eq!(logs, vec![("a\n", "stdout"), ("err\n", "stderr"), ("bc\n", "stdout")]);
+        assert_eq!(rx.try_recv().expect("frame"), b"\x01\x00\x00\x00\x00\x00\x00\x03a\nb".to_vec());
         assert_eq!(rx.try_recv().expect("frame")[..8], [1, 0, 0, 0, 0, 0, 0, 2]);
-        assert!(
-            rx.try_recv().is_err(),
-            "closed after the stderr frame was skipped"
-        );
+        assert!(rx.try_recv().is_err(), "closed after the stderr frame was skipped");
         assert!(hub.subscribe(AttachStreams::default()).is_none());
     }
 }

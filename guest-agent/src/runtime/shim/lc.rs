@@ -28,20 +28,12 @@ pub struct StartFailure {
 /// The stdio a new process gets: pipes' child ends, or a console socket
 /// (for a TTY) on which libcontainer sends back the pty master.
 pub enum Stdio {
-    Pipes {
-        stdin: OwnedFd,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-    },
-    Console {
-        socket: PathBuf,
-    },
+    Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
+    Console { socket: PathBuf },
 }
 
 fn ensure_single_threaded() -> Result<(), StartFailure> {
-    let n = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let n = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
     if n != 1 {
         return Err(StartFailure {
             message: format!("the shim has {n} threads: refusing to clone a container from it"),
@@ -56,20 +48,13 @@ fn builder(id: &str, lc_root: &Path, stdio: Stdio) -> Result<ContainerBuilder, S
         .with_root_path(lc_root)
         .map_err(|e| other(e.to_string()))?;
     Ok(match stdio {
-        Stdio::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+        Stdio::Pipes { stdin, stdout, stderr } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
         Stdio::Console { socket } => b.with_console_socket(Some(socket)),
     })
 }
 
 fn other(message: String) -> StartFailure {
-    StartFailure {
-        message,
-        exec_code: None,
-    }
+    StartFailure { message, exec_code: None }
 }
 
 /// Creates the container from the bundle `dir` and starts it: its init's
@@ -83,10 +68,7 @@ pub fn create_and_start(id: &str, dir: &Path, stdio: Stdio) -> Result<i32, Start
         .build()
         .map_err(|e| classify(&e.to_string()))?;
     container.start().map_err(|e| classify(&e.to_string()))?;
-    container
-        .pid()
-        .map(|p| p.as_raw())
-        .ok_or_else(|| other("the container has no pid after start".into()))
+    container.pid().map(|p| p.as_raw()).ok_or_else(|| other("the container has no pid after start".into()))
 }
 
 /// What `docker exec` runs.
@@ -115,9 +97,7 @@ pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, S
     if let Some(caps) = spec.capabilities {
         b = b.with_capabilities(caps);
     }
-    b.build()
-        .map(|p| p.as_raw())
-        .map_err(|e| classify(&e.to_string()))
+    b.build().map(|p| p.as_raw()).map_err(|e| classify(&e.to_string()))
 }
 
 /// Docker's texts and codes for an entrypoint that cannot be run.
@@ -129,22 +109,13 @@ fn classify(err: &str) -> StartFailure {
         };
     }
     if let Some(name) = between(err, "executable '", "' at path") {
-        return StartFailure {
-            message: format!("exec: \"{name}\": permission denied"),
-            exec_code: Some(126),
-        };
+        return StartFailure { message: format!("exec: \"{name}\": permission denied"), exec_code: Some(126) };
     }
     if err.contains("No such file or directory") && err.contains("execvp") {
-        return StartFailure {
-            message: format!("exec failed: {err}"),
-            exec_code: Some(127),
-        };
+        return StartFailure { message: format!("exec failed: {err}"), exec_code: Some(127) };
     }
     if err.contains("Permission denied") && err.contains("execvp") {
-        return StartFailure {
-            message: format!("exec failed: {err}"),
-            exec_code: Some(126),
-        };
+        return StartFailure { message: format!("exec failed: {err}"), exec_code: Some(126) };
     }
     other(err.to_string())
 }
@@ -177,12 +148,8 @@ fn manager(id: &str) -> Result<libcgroups::common::AnyCgroupManager, String> {
 }
 
 pub fn pids(id: &str) -> Result<Vec<i32>, String> {
-    let mut p: Vec<i32> = manager(id)?
-        .get_all_pids()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|p| p.as_raw())
-        .collect();
+    let mut p: Vec<i32> =
+        manager(id)?.get_all_pids().map_err(|e| e.to_string())?.into_iter().map(|p| p.as_raw()).collect();
     p.sort_unstable();
     Ok(p)
 }
@@ -203,11 +170,7 @@ pub fn stats(id: &str) -> Result<CgroupStats, String> {
         throttled_periods: s.cpu.throttling.throttled_periods,
         throttled_time_ns: s.cpu.throttling.throttled_time,
         memory_usage: s.memory.memory.usage,
-        memory_limit: if limit == 0 || limit > host_mem {
-            host_mem
-        } else {
-            limit
-        },
+        memory_limit: if limit == 0 || limit > host_mem { host_mem } else { limit },
         memory_max_usage: s.memory.memory.max_usage,
         memory_stats: s.memory.stats.into_iter().collect(),
         pids_current: s.pids.current,
@@ -234,12 +197,7 @@ fn system_cpu_ns() -> u64 {
     };
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let ticks: u64 = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
+    let ticks: u64 = line.split_whitespace().skip(1).take(8).filter_map(|v| v.parse::<u64>().ok()).sum();
     ticks.saturating_mul(1_000_000_000 / hz)
 }
 
@@ -264,15 +222,12 @@ pub fn oom_killed(id: &str) -> bool {
     let rel = crate::runtime::spec::cgroup_path(id);
     let rel = rel.trim_start_matches('/');
     let v2 = Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
-    let v1 = Path::new("/sys/fs/cgroup/memory")
-        .join(rel)
-        .join("memory.oom_control");
+    let v1 = Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control");
     for p in [v2, v1] {
         if let Ok(text) = std::fs::read_to_string(&p) {
             return text.lines().any(|l| {
                 let mut w = l.split_whitespace();
-                w.next() == Some("oom_kill")
-                    && w.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 0
+                w.next() == Some("oom_kill") && w.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 0
             });
         }
     }
@@ -285,15 +240,8 @@ mod tests {
 
     #[test]
     fn exec_failures_get_dockers_codes_and_text() {
-        let f =
-            classify("failed to create container: exec error: executable 'foo' not found in $PATH");
-        assert_eq!(
-            (f.exec_code, f.message.as_str()),
-            (
-                Some(127),
-                "exec: \"foo\": executable file not found in $PATH"
-            )
-        );
+        let f = classify("failed to create container: exec error: executable 'foo' not found in $PATH");
+        assert_eq!((f.exec_code, f.message.as_str()), (Some(127), "exec: \"foo\": executable file not found in $PATH"));
         let f = classify("executable '/etc' at path '\"/etc\"' does not have correct permissions");
         assert_eq!(f.exec_code, Some(126));
         assert_eq!(classify("cgroup failure").exec_code, None);

@@ -62,25 +62,15 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     // container's processes run libcontainer code with fd 2 already
     // pointing at the container's stderr, and its logs must not land in
     // the user's output.
-    match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("shim.log"))
-    {
+    match std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log")) {
         Ok(file) => tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                    .unwrap_or_else(|_| "info".into()),
-            )
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
             .init(),
         Err(e) => eprintln!("berth-agent shim: cannot open shim.log: {e}"),
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the shim's event loop");
@@ -105,11 +95,7 @@ fn redirect_output(dir: &std::path::Path) {
         // SAFETY: dup2 onto our own fd 0.
         unsafe { libc::dup2(null.as_raw_fd(), 0) };
     }
-    if let Ok(log) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("shim.log"))
-    {
+    if let Ok(log) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log")) {
         // SAFETY: dup2 onto our own fds 1 and 2.
         unsafe {
             libc::dup2(log.as_raw_fd(), 1);

@@ -62,10 +62,7 @@ impl ProcessIo {
     fn new(tty: bool, log: Option<LogWriter>) -> Rc<Self> {
         Rc::new(ProcessIo {
             hub: Rc::new(Hub::new(tty, log)),
-            stdin: Rc::new(StdinSink {
-                fd: RefCell::new(None),
-                is_pty: tty,
-            }),
+            stdin: Rc::new(StdinSink { fd: RefCell::new(None), is_pty: tty }),
             pty: RefCell::new(None),
             pumps: RefCell::new(Vec::new()),
         })
@@ -87,8 +84,7 @@ impl ProcessIo {
     /// Pipes for a process without a TTY: returns the child's ends and
     /// starts the pumps on ours.
     fn pipes(&self, with_stdin: bool) -> std::io::Result<Stdio> {
-        let pipe =
-            || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from);
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from);
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let stdin: OwnedFd = if with_stdin {
@@ -100,20 +96,11 @@ impl ProcessIo {
         };
         self.pump(Rc::new(FdIo::new(out_r)?), STDOUT);
         self.pump(Rc::new(FdIo::new(err_r)?), STDERR);
-        Ok(Stdio::Pipes {
-            stdin,
-            stdout: out_w,
-            stderr: err_w,
-        })
+        Ok(Stdio::Pipes { stdin, stdout: out_w, stderr: err_w })
     }
 
     /// After libcontainer sent the pty master on `listener`.
-    fn take_pty(
-        &self,
-        listener: &StdUnixListener,
-        size: Option<(u16, u16)>,
-        with_stdin: bool,
-    ) -> std::io::Result<()> {
+    fn take_pty(&self, listener: &StdUnixListener, size: Option<(u16, u16)>, with_stdin: bool) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
         let (conn, _) = listener.accept()?;
         conn.set_nonblocking(false)?;
@@ -145,6 +132,7 @@ impl ProcessIo {
 
 struct Exec {
     pid: i32,
+    started_at: SystemTime,
     io: Rc<ProcessIo>,
     exit: watch::Sender<Option<ExitInfo>>,
 }
@@ -198,17 +186,13 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
     let cfg = ShimConfig::load(dir)?;
     std::env::set_current_dir(dir).map_err(RuntimeError::io("enter", dir))?;
     let pid_path = dir.join("shim.pid");
-    std::fs::write(&pid_path, std::process::id().to_string())
-        .map_err(RuntimeError::io("write", &pid_path))?;
+    std::fs::write(&pid_path, std::process::id().to_string()).map_err(RuntimeError::io("write", &pid_path))?;
     let log = LogWriter::open(&cfg.log_path).map_err(RuntimeError::io("open", &cfg.log_path))?;
     let io = ProcessIo::new(cfg.tty, Some(log));
     let child_stdio = if cfg.tty {
-        Stdio::Console {
-            socket: dir.join("console.sock"),
-        }
+        Stdio::Console { socket: dir.join("console.sock") }
     } else {
-        io.pipes(cfg.open_stdin)
-            .map_err(RuntimeError::io("create pipes for", dir))?
+        io.pipes(cfg.open_stdin).map_err(RuntimeError::io("create pipes for", dir))?
     };
     let sock = dir.join("shim.sock");
     let _ = std::fs::remove_file(&sock);
@@ -238,10 +222,8 @@ async fn reap(shim: Rc<Shim>) {
     };
     loop {
         loop {
-            let status = match waitpid(
-                nix::unistd::Pid::from_raw(-1),
-                Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
-            ) {
+            let status = match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL))
+            {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(s) => s,
             };
@@ -262,7 +244,7 @@ async fn reap(shim: Rc<Shim>) {
                         code,
                         oom_killed: false,
                         error: None,
-                        started_at: None,
+                        started_at: Some(exec.started_at),
                         finished_at: SystemTime::now(),
                     }));
                 });
@@ -276,9 +258,7 @@ async fn reap(shim: Rc<Shim>) {
 
 async fn finish_container(shim: Rc<Shim>, code: i32) {
     let started_at = match &*shim.state.borrow() {
-        ContainerState::Running { started_at, .. } | ContainerState::Paused { started_at, .. } => {
-            Some(*started_at)
-        }
+        ContainerState::Running { started_at, .. } | ContainerState::Paused { started_at, .. } => Some(*started_at),
         _ => None,
     };
     shim.io.drain_and_close().await;
@@ -312,18 +292,14 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
     match req {
         Request::Attach { streams } => {
             let _ = write_reply(&mut stream, &Reply::Attached).await;
-            let stdin = (streams.stdin && shim.cfg.open_stdin)
-                .then(|| (shim.io.stdin.clone(), shim.cfg.stdin_once));
+            let stdin = (streams.stdin && shim.cfg.open_stdin).then(|| (shim.io.stdin.clone(), shim.cfg.stdin_once));
             wire(stream, shim.io.hub.subscribe(streams), stdin).await;
         }
         Request::Exec { exec, req } => {
             let attach = req.attach;
             match start_exec(&shim, exec, req) {
                 Ok((pid, io)) => {
-                    if write_reply(&mut stream, &Reply::ExecStarted { pid })
-                        .await
-                        .is_ok()
-                    {
+                    if write_reply(&mut stream, &Reply::ExecStarted { pid }).await.is_ok() {
                         let rx = io.hub.subscribe(attach);
                         let stdin = attach.stdin.then(|| (io.stdin.clone(), true));
                         wire(stream, rx, stdin).await;
@@ -337,9 +313,7 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
         Request::WaitExit => {
             let mut rx = shim.exit.subscribe();
             let reply = match rx.wait_for(Option::is_some).await {
-                Ok(e) => e
-                    .clone()
-                    .map_or_else(|| ErrorReply::msg("no exit"), Reply::Exited),
+                Ok(e) => e.clone().map_or_else(|| ErrorReply::msg("no exit"), Reply::Exited),
                 Err(_) => ErrorReply::msg("the shim is shutting down"),
             };
             let _ = write_reply(&mut stream, &reply).await;
@@ -351,9 +325,7 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
                 Some(e) => {
                     let mut rx = e.exit.subscribe();
                     match rx.wait_for(Option::is_some).await {
-                        Ok(x) => x
-                            .clone()
-                            .map_or_else(|| ErrorReply::msg("no exit"), Reply::Exited),
+                        Ok(x) => x.clone().map_or_else(|| ErrorReply::msg("no exit"), Reply::Exited),
                         Err(_) => ErrorReply::msg("the shim is shutting down"),
                     }
                 }
@@ -378,20 +350,13 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
 
 fn wrong_state(shim: &Shim, message: &str) -> Reply {
     let state = shim.state.borrow().docker_status().to_string();
-    Reply::Error(ErrorReply {
-        message: message.to_string(),
-        exec_code: None,
-        wrong_state: Some(state),
-    })
+    Reply::Error(ErrorReply { message: message.to_string(), exec_code: None, wrong_state: Some(state) })
 }
 
 /// Requests answered at once.
 fn simple(shim: &Rc<Shim>, req: Request) -> Reply {
     match req {
-        Request::Hello => Reply::Hello {
-            id: shim.id.clone(),
-            shim_pid: std::process::id() as i32,
-        },
+        Request::Hello => Reply::Hello { id: shim.id.clone(), shim_pid: std::process::id() as i32 },
         Request::State => Reply::State(shim.state.borrow().clone()),
         Request::Start => start(shim),
         Request::Kill { signal } => {
@@ -406,25 +371,16 @@ fn simple(shim: &Rc<Shim>, req: Request) -> Reply {
                 return ErrorReply::msg(format!("kill: {e}"));
             }
             // A frozen process dies only once thawed.
-            if sig == nix::sys::signal::Signal::SIGKILL
-                && matches!(*shim.state.borrow(), ContainerState::Paused { .. })
+            if sig == nix::sys::signal::Signal::SIGKILL && matches!(*shim.state.borrow(), ContainerState::Paused { .. })
             {
                 let _ = lc::resume(&shim.id, &shim.dir);
             }
             Reply::Ok
         }
-        Request::Resize {
-            exec,
-            width,
-            height,
-        } => {
+        Request::Resize { exec, width, height } => {
             let pty = match exec {
                 None => shim.io.pty.borrow().clone(),
-                Some(e) => shim
-                    .execs
-                    .borrow()
-                    .get(&e)
-                    .and_then(|x| x.io.pty.borrow().clone()),
+                Some(e) => shim.execs.borrow().get(&e).and_then(|x| x.io.pty.borrow().clone()),
             };
             match pty {
                 Some(p) => match set_winsize(p.raw(), width, height) {
@@ -499,20 +455,14 @@ fn start(shim: &Rc<Shim>) -> Reply {
     };
     let result = lc::create_and_start(&shim.id, &shim.dir, stdio);
     if let (Some((listener, path)), Ok(_)) = (&console, &result) {
-        if let Err(e) = shim
-            .io
-            .take_pty(listener, shim.cfg.console_size, shim.cfg.open_stdin)
-        {
+        if let Err(e) = shim.io.take_pty(listener, shim.cfg.console_size, shim.cfg.open_stdin) {
             tracing::error!(error = %e, "no pty from the container");
         }
         let _ = std::fs::remove_file(path);
     }
     match result {
         Ok(pid) => {
-            *shim.state.borrow_mut() = ContainerState::Running {
-                pid,
-                started_at: SystemTime::now(),
-            };
+            *shim.state.borrow_mut() = ContainerState::Running { pid, started_at: SystemTime::now() };
             tracing::info!(id = %shim.id, pid, "container started");
             Reply::Started { pid }
         }
@@ -531,36 +481,22 @@ fn start(shim: &Rc<Shim>) -> Reply {
             );
             let io = shim.io.clone();
             spawn_local(async move { io.drain_and_close().await });
-            Reply::Error(ErrorReply {
-                message,
-                exec_code,
-                wrong_state: None,
-            })
+            Reply::Error(ErrorReply { message, exec_code, wrong_state: None })
         }
     }
 }
 
 fn bind_console(path: &Path) -> std::io::Result<(StdUnixListener, PathBuf)> {
     let _ = std::fs::remove_file(path);
-    let name = path
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| path.to_path_buf());
+    let name = path.file_name().map(PathBuf::from).unwrap_or_else(|| path.to_path_buf());
     // Relative to the shim's cwd (its directory): short socket paths.
     Ok((StdUnixListener::bind(&name)?, path.to_path_buf()))
 }
 
-fn start_exec(
-    shim: &Rc<Shim>,
-    exec_id: String,
-    req: ExecRequest,
-) -> Result<(i32, Rc<ProcessIo>), Reply> {
+fn start_exec(shim: &Rc<Shim>, exec_id: String, req: ExecRequest) -> Result<(i32, Rc<ProcessIo>), Reply> {
     if !matches!(*shim.state.borrow(), ContainerState::Running { .. }) {
         let msg = if matches!(*shim.state.borrow(), ContainerState::Paused { .. }) {
-            format!(
-                "Container {} is paused, unpause the container before exec",
-                shim.id
-            )
+            format!("Container {} is paused, unpause the container before exec", shim.id)
         } else {
             format!("container {} is not running", shim.id)
         };
@@ -581,11 +517,7 @@ fn start_exec(
         let l = bind_console(&path).map_err(|e| ErrorReply::msg(format!("console socket: {e}")))?;
         (Stdio::Console { socket: path }, Some(l))
     } else {
-        (
-            io.pipes(req.attach.stdin)
-                .map_err(|e| ErrorReply::msg(format!("pipes: {e}")))?,
-            None,
-        )
+        (io.pipes(req.attach.stdin).map_err(|e| ErrorReply::msg(format!("pipes: {e}")))?, None)
     };
     let result = lc::exec(&shim.id, &shim.dir, stdio, spec);
     if let Some((listener, path)) = &console {
@@ -596,18 +528,9 @@ fn start_exec(
         }
         let _ = std::fs::remove_file(path);
     }
-    let pid = result.map_err(|f| {
-        Reply::Error(ErrorReply {
-            message: f.message,
-            exec_code: f.exec_code,
-            wrong_state: None,
-        })
-    })?;
-    let entry = Rc::new(Exec {
-        pid,
-        io: io.clone(),
-        exit: watch::Sender::new(None),
-    });
+    let pid = result
+        .map_err(|f| Reply::Error(ErrorReply { message: f.message, exec_code: f.exec_code, wrong_state: None }))?;
+    let entry = Rc::new(Exec { pid, started_at: SystemTime::now(), io: io.clone(), exit: watch::Sender::new(None) });
     shim.execs.borrow_mut().insert(exec_id, entry);
     Ok((pid, io))
 }
@@ -619,20 +542,11 @@ fn exec_spec(shim: &Shim, req: &ExecRequest) -> Result<lc::ExecSpec, String> {
         .ok_or("the container's config.json is unreadable")?;
     let (uid, gid, additional_gids) = if req.user.is_empty() {
         let u = &config["process"]["user"];
-        let ids = u["additionalGids"].as_array().map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_u64())
-                .map(|v| v as u32)
-                .collect()
-        });
-        (
-            u["uid"].as_u64().unwrap_or(0) as u32,
-            u["gid"].as_u64().unwrap_or(0) as u32,
-            ids.unwrap_or_default(),
-        )
+        let ids =
+            u["additionalGids"].as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect());
+        (u["uid"].as_u64().unwrap_or(0) as u32, u["gid"].as_u64().unwrap_or(0) as u32, ids.unwrap_or_default())
     } else {
-        let u = crate::runtime::spec::user::resolve(&shim.dir.join("rootfs"), &req.user)
-            .map_err(|e| e.to_string())?;
+        let u = crate::runtime::spec::user::resolve(&shim.dir.join("rootfs"), &req.user).map_err(|e| e.to_string())?;
         (u.uid, u.gid, u.additional_gids)
     };
     let mut env = HashMap::new();
@@ -641,10 +555,9 @@ fn exec_spec(shim: &Shim, req: &ExecRequest) -> Result<lc::ExecSpec, String> {
         env.insert(k.to_string(), v.to_string());
     }
     if req.tty
-        && !config["process"]["env"].as_array().is_some_and(|a| {
-            a.iter()
-                .any(|e| e.as_str().is_some_and(|s| s.starts_with("TERM=")))
-        })
+        && !config["process"]["env"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e.as_str().is_some_and(|s| s.starts_with("TERM="))))
     {
         env.entry("TERM".into()).or_insert_with(|| "xterm".into());
     }
@@ -660,21 +573,13 @@ fn exec_spec(shim: &Shim, req: &ExecRequest) -> Result<lc::ExecSpec, String> {
         uid,
         gid,
         additional_gids,
-        capabilities: req
-            .privileged
-            .then(crate::runtime::spec::defaults::all_caps),
+        capabilities: req.privileged.then(crate::runtime::spec::defaults::all_caps),
     })
 }
 
 fn delete(shim: &Rc<Shim>) -> Reply {
-    if matches!(
-        *shim.state.borrow(),
-        ContainerState::Running { .. } | ContainerState::Paused { .. }
-    ) {
-        return wrong_state(
-            shim,
-            "cannot delete a running container: stop or kill it first",
-        );
+    if matches!(*shim.state.borrow(), ContainerState::Running { .. } | ContainerState::Paused { .. }) {
+        return wrong_state(shim, "cannot delete a running container: stop or kill it first");
     }
     super::teardown::delete_container(&shim.id, &shim.dir);
     match crate::runtime::spawn::remove_leftovers(&shim.dir) {
@@ -686,11 +591,7 @@ fn delete(shim: &Rc<Shim>) -> Reply {
 /// Connects a client connection to a process's streams: output (already
 /// framed by the hub) to the client, the client's bytes to stdin; the
 /// client's half-close closes stdin when `close_stdin_on_eof`.
-async fn wire(
-    stream: UnixStream,
-    rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
-    stdin: Option<(Rc<StdinSink>, bool)>,
-) {
+async fn wire(stream: UnixStream, rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>, stdin: Option<(Rc<StdinSink>, bool)>) {
     let (mut rd, mut wr) = stream.into_split();
     if let Some((sink, close_on_eof)) = stdin {
         spawn_local(async move {

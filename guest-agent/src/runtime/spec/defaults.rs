@@ -84,13 +84,7 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths remounted read-only inside the container.
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// The device cgroup: deny everything, then allow mknod of any node and
 /// use of the standard character devices (as Docker's default allow list).
@@ -115,10 +109,7 @@ pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
 /// The highest capability number this kernel knows.
 pub fn cap_last_cap() -> usize {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// ALL_CAPS limited to what the running kernel has.
@@ -129,9 +120,7 @@ pub fn all_caps() -> Vec<String> {
     let bounding = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            s.lines().find_map(|l| l.strip_prefix("CapBnd:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(u64::MAX);
     ALL_CAPS

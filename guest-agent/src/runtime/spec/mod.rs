@@ -52,9 +52,9 @@ pub fn security_opts(hc: &HostConfig) -> Result<SecurityOpts, RuntimeError> {
         let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
         match (k, v) {
             ("no-new-privileges", v) => {
-                out.no_new_privileges = v.parse::<bool>().map_err(|_| {
-                    RuntimeError::InvalidRequest(format!("invalid --security-opt 2: {opt:?}"))
-                })?
+                out.no_new_privileges = v
+                    .parse::<bool>()
+                    .map_err(|_| RuntimeError::InvalidRequest(format!("invalid --security-opt 2: {opt:?}")))?
             }
             ("seccomp", "unconfined") => out.seccomp_unconfined = true,
             ("seccomp", _) => {
@@ -66,9 +66,7 @@ pub fn security_opts(hc: &HostConfig) -> Result<SecurityOpts, RuntimeError> {
             // ignores them when the host lacks the LSM.
             ("apparmor" | "label", _) => {}
             _ => {
-                return Err(RuntimeError::InvalidRequest(format!(
-                    "invalid --security-opt: {opt:?}"
-                )));
+                return Err(RuntimeError::InvalidRequest(format!("invalid --security-opt: {opt:?}")));
             }
         }
     }
@@ -82,46 +80,24 @@ pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>, RuntimeError> {
     }
     let norm = |c: &str| -> Result<String, RuntimeError> {
         let up = c.trim().to_ascii_uppercase();
-        let full = if up == "ALL" || up.starts_with("CAP_") {
-            up
-        } else {
-            format!("CAP_{up}")
-        };
+        let full = if up == "ALL" || up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
         if full != "ALL" && !defaults::ALL_CAPS.contains(&full.as_str()) {
-            return Err(RuntimeError::InvalidRequest(format!(
-                "unknown capability: {c:?}"
-            )));
+            return Err(RuntimeError::InvalidRequest(format!("unknown capability: {c:?}")));
         }
         Ok(full)
     };
-    let add: Vec<String> = hc
-        .cap_add
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| norm(c))
-        .collect::<Result<_, _>>()?;
-    let drop: Vec<String> = hc
-        .cap_drop
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| norm(c))
-        .collect::<Result<_, _>>()?;
+    let add: Vec<String> =
+        hc.cap_add.as_deref().unwrap_or_default().iter().map(|c| norm(c)).collect::<Result<_, _>>()?;
+    let drop: Vec<String> =
+        hc.cap_drop.as_deref().unwrap_or_default().iter().map(|c| norm(c)).collect::<Result<_, _>>()?;
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
         Vec::new()
     } else {
-        defaults::DEFAULT_CAPS
-            .iter()
-            .map(|c| c.to_string())
-            .filter(|c| !drop.contains(c))
-            .collect()
+        defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect()
     };
     if add.iter().any(|c| c == "ALL") {
-        caps = defaults::all_caps()
-            .into_iter()
-            .filter(|c| !drop.contains(c) || drop.iter().any(|d| d == "ALL"))
-            .collect();
+        caps =
+            defaults::all_caps().into_iter().filter(|c| !drop.contains(c) || drop.iter().any(|d| d == "ALL")).collect();
     } else {
         for c in add {
             if !caps.contains(&c) {
@@ -170,11 +146,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, RuntimeError> {
     if sec.no_new_privileges {
         process["noNewPrivileges"] = json!(true);
     }
-    if let Some(size) = hc
-        .console_size
-        .as_ref()
-        .filter(|s| s.len() == 2 && input.tty)
-    {
+    if let Some(size) = hc.console_size.as_ref().filter(|s| s.len() == 2 && input.tty) {
         process["consoleSize"] = json!({ "height": size[0], "width": size[1] });
     }
 
@@ -199,8 +171,14 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, RuntimeError> {
     if !privileged {
         linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
         linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
+        let v2 = cgroup_v2();
         if !sec.seccomp_unconfined {
-            linux["seccomp"] = seccomp::default_profile(&caps);
+            linux["seccomp"] = seccomp::default_profile(&caps, v2);
+        } else if v2 {
+            // No device cgroup on v2: even "unconfined" keeps the one rule
+            // that stops it from making device nodes (its /dev is a tmpfs
+            // where a node would open).
+            linux["seccomp"] = seccomp::device_node_guard();
         }
     } else {
         linux["devices"] = json!(mounts::host_devices());
@@ -216,10 +194,16 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, RuntimeError> {
         "linux": linux,
         "annotations": { "io.berth.container.id": input.id },
     });
-    let _checked: oci_spec::runtime::Spec = serde_json::from_value(spec.clone()).map_err(|e| {
-        RuntimeError::InvalidRequest(format!("the container's OCI spec is invalid: {e}"))
-    })?;
+    let _checked: oci_spec::runtime::Spec = serde_json::from_value(spec.clone())
+        .map_err(|e| RuntimeError::InvalidRequest(format!("the container's OCI spec is invalid: {e}")))?;
     Ok(spec)
+}
+
+/// Is /sys/fs/cgroup the unified (v2) hierarchy? As libcgroups decides it:
+/// by the filesystem type of the mount.
+pub fn cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// The container's cgroup, absolute (no systemd): `/berth/<id>`.

@@ -18,23 +18,14 @@ use crate::runtime::RuntimeError;
 /// A mount the user asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserMount {
-    Bind {
-        source: PathBuf,
-        destination: String,
-        readonly: bool,
-    },
-    Tmpfs {
-        destination: String,
-        options: Vec<String>,
-    },
+    Bind { source: PathBuf, destination: String, readonly: bool },
+    Tmpfs { destination: String, options: Vec<String> },
 }
 
 impl UserMount {
     pub fn destination(&self) -> &str {
         match self {
-            UserMount::Bind { destination, .. } | UserMount::Tmpfs { destination, .. } => {
-                destination
-            }
+            UserMount::Bind { destination, .. } | UserMount::Tmpfs { destination, .. } => destination,
         }
     }
 
@@ -74,10 +65,7 @@ impl UserMount {
                     if m.read_only == Some(true) {
                         options.push("ro".into());
                     }
-                    out.push(UserMount::Tmpfs {
-                        destination: target,
-                        options,
-                    });
+                    out.push(UserMount::Tmpfs { destination: target, options });
                 }
                 ref other => {
                     return Err(RuntimeError::InvalidRequest(format!(
@@ -93,15 +81,8 @@ impl UserMount {
             for dst in keys {
                 check_destination(dst)?;
                 let opts = tmpfs.get(dst).map(String::as_str).unwrap_or_default();
-                let options = opts
-                    .split(',')
-                    .filter(|o| !o.is_empty())
-                    .map(String::from)
-                    .collect();
-                out.push(UserMount::Tmpfs {
-                    destination: dst.clone(),
-                    options,
-                });
+                let options = opts.split(',').filter(|o| !o.is_empty()).map(String::from).collect();
+                out.push(UserMount::Tmpfs { destination: dst.clone(), options });
             }
         }
         Ok(out)
@@ -125,9 +106,7 @@ fn parse_bind(spec: &str) -> Result<UserMount, RuntimeError> {
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
         _ => {
-            return Err(RuntimeError::InvalidRequest(format!(
-                "invalid volume specification: '{spec}'"
-            )));
+            return Err(RuntimeError::InvalidRequest(format!("invalid volume specification: '{spec}'")));
         }
     };
     if !src.starts_with('/') {
@@ -140,24 +119,15 @@ fn parse_bind(spec: &str) -> Result<UserMount, RuntimeError> {
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => readonly = true,
-            "rw" | "z" | "Z" | "nocopy" | "private" | "rprivate" | "shared" | "rshared"
-            | "slave" | "rslave" => {}
+            "rw" | "z" | "Z" | "nocopy" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {}
             _ => return Err(RuntimeError::InvalidRequest(format!("invalid mode: {o}"))),
         }
     }
-    Ok(UserMount::Bind {
-        source: src.into(),
-        destination: dst.into(),
-        readonly,
-    })
+    Ok(UserMount::Bind { source: src.into(), destination: dst.into(), readonly })
 }
 
 /// Every mount of the container, in the order they must be made.
-pub fn mounts(
-    input: &SpecInput<'_>,
-    host_network: bool,
-    privileged: bool,
-) -> Result<Vec<Value>, RuntimeError> {
+pub fn mounts(input: &SpecInput<'_>, host_network: bool, privileged: bool) -> Result<Vec<Value>, RuntimeError> {
     let hc = input.host_config;
     let shm_size = hc.shm_size.filter(|s| *s > 0).unwrap_or(DEFAULT_SHM_SIZE);
     let ro_sys = if privileged { "rw" } else { "ro" };
@@ -169,50 +139,35 @@ pub fn mounts(
                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
     ];
     if host_network {
-        // sysfs reflects the mounter's network namespace: with the host's
-        // network Docker binds the host's /sys instead.
-        m.push(
-            json!({"destination": "/sys", "type": "bind", "source": "/sys",
-                      "options": ["rbind", "nosuid", "noexec", "nodev", ro_sys]}),
-        );
+        // A new sysfs needs a network namespace of one's own: with the
+        // host's network the host's /sys is bound instead. Not recursively:
+        // submounts (debugfs, tracefs, bpf, configfs, securityfs, the
+        // host's cgroups) would stay writable under a read-only top, and
+        // the container has no business with them.
+        m.push(json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                      "options": ["bind", "nosuid", "noexec", "nodev", ro_sys]}));
     } else {
-        m.push(
-            json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-                      "options": ["nosuid", "noexec", "nodev", ro_sys]}),
-        );
+        m.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                      "options": ["nosuid", "noexec", "nodev", ro_sys]}));
     }
-    m.push(
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-                  "options": ["nosuid", "noexec", "nodev", "relatime", ro_sys]}),
-    );
-    m.push(
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-                  "options": ["nosuid", "noexec", "nodev"]}),
-    );
+    m.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                  "options": ["nosuid", "noexec", "nodev", "relatime", ro_sys]}));
+    m.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                  "options": ["nosuid", "noexec", "nodev"]}));
     m.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                   "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}));
-    let user_dsts: Vec<&str> = input
-        .user_mounts
-        .iter()
-        .map(UserMount::destination)
-        .collect();
+    let user_dsts: Vec<&str> = input.user_mounts.iter().map(UserMount::destination).collect();
     for file in ["resolv.conf", "hostname", "hosts"] {
         let dst = format!("/etc/{file}");
         if user_dsts.contains(&dst.as_str()) {
             continue;
         }
-        m.push(
-            json!({"destination": dst, "type": "bind", "source": input.dir.join(file),
-                      "options": ["rbind", "rprivate"]}),
-        );
+        m.push(json!({"destination": dst, "type": "bind", "source": input.dir.join(file),
+                      "options": ["rbind", "rprivate"]}));
     }
     for um in input.user_mounts {
         match um {
-            UserMount::Bind {
-                source,
-                destination,
-                readonly,
-            } => {
+            UserMount::Bind { source, destination, readonly } => {
                 std::fs::symlink_metadata(source).map_err(|e| {
                     RuntimeError::InvalidRequest(format!(
                         "invalid mount config for type \"bind\": bind source path does not exist: {} ({e})",
@@ -225,16 +180,10 @@ pub fn mounts(
                 }
                 m.push(json!({"destination": destination, "type": "bind", "source": source, "options": options}));
             }
-            UserMount::Tmpfs {
-                destination,
-                options,
-            } => {
+            UserMount::Tmpfs { destination, options } => {
                 let mut options = options.clone();
                 for d in ["nosuid", "nodev", "noexec"] {
-                    if !options
-                        .iter()
-                        .any(|o| o == d || o.trim_start_matches("no") == d.trim_start_matches("no"))
-                    {
+                    if !options.iter().any(|o| o == d || o.trim_start_matches("no") == d.trim_start_matches("no")) {
                         options.push(d.into());
                     }
                 }
@@ -257,16 +206,9 @@ pub fn host_devices() -> Vec<Value> {
         for e in rd.flatten() {
             let path = e.path();
             // /dev/pts and /dev/shm, mqueue: the container has its own.
-            if [
-                "/dev/pts",
-                "/dev/shm",
-                "/dev/mqueue",
-                "/dev/console",
-                "/dev/ptmx",
-                "/dev/fd",
-            ]
-            .iter()
-            .any(|p| path == std::path::Path::new(p))
+            if ["/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/console", "/dev/ptmx", "/dev/fd"]
+                .iter()
+                .any(|p| path == std::path::Path::new(p))
             {
                 continue;
             }
@@ -304,16 +246,9 @@ mod tests {
     fn binds_parse_and_bad_ones_fail() {
         assert_eq!(
             parse_bind("/h:/c:ro").expect("valid"),
-            UserMount::Bind {
-                source: "/h".into(),
-                destination: "/c".into(),
-                readonly: true
-            }
+            UserMount::Bind { source: "/h".into(), destination: "/c".into(), readonly: true }
         );
-        assert!(
-            parse_bind("vol:/c").is_err(),
-            "named volumes are the engine's"
-        );
+        assert!(parse_bind("vol:/c").is_err(), "named volumes are the engine's");
         assert!(parse_bind("/h:rel").is_err());
         assert!(parse_bind("/h:/c/../x").is_err());
         assert!(parse_bind("/h:/c:bogus").is_err());

@@ -31,9 +31,7 @@ pub fn resources(hc: &HostConfig) -> Result<Value, RuntimeError> {
     let mut memory = json!({});
     if let Some(limit) = hc.memory.filter(|m| *m > 0) {
         if limit < 6 * 1024 * 1024 {
-            return Err(RuntimeError::InvalidRequest(
-                "Minimum memory limit allowed is 6MB".into(),
-            ));
+            return Err(RuntimeError::InvalidRequest("Minimum memory limit allowed is 6MB".into()));
         }
         memory["limit"] = json!(limit);
         // No swap beyond the limit unless asked (-1: unlimited swap).
@@ -61,10 +59,7 @@ pub fn resources(hc: &HostConfig) -> Result<Value, RuntimeError> {
     }
 
     let mut cpu = json!({});
-    match (
-        hc.nano_cpus.filter(|n| *n > 0),
-        hc.cpu_quota.filter(|q| *q > 0),
-    ) {
+    match (hc.nano_cpus.filter(|n| *n > 0), hc.cpu_quota.filter(|q| *q > 0)) {
         (Some(_), Some(_)) => {
             return Err(RuntimeError::InvalidRequest(
                 "Conflicting options: Nano CPUs and CPU Quota cannot both be set".into(),
@@ -102,17 +97,10 @@ pub fn resources(hc: &HostConfig) -> Result<Value, RuntimeError> {
 /// The host's hard limit on open files: Docker's containers get 1048576,
 /// which this process may not be able to grant.
 fn nofile_limit() -> u64 {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we own; no other effect.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
-    if rc != 0 {
-        1024
-    } else {
-        rl.rlim_max.min(1_048_576)
-    }
+    if rc != 0 { 1024 } else { rl.rlim_max.min(1_048_576) }
 }
 
 pub fn rlimits(hc: &HostConfig) -> Result<Vec<Value>, RuntimeError> {
@@ -140,9 +128,7 @@ pub fn rlimits(hc: &HostConfig) -> Result<Vec<Value>, RuntimeError> {
             "as",
         ];
         if !known.contains(&name) {
-            return Err(RuntimeError::InvalidRequest(format!(
-                "invalid ulimit type: {name}"
-            )));
+            return Err(RuntimeError::InvalidRequest(format!("invalid ulimit type: {name}")));
         }
         let (soft, hard) = (u.soft.unwrap_or(0), u.hard.unwrap_or(0));
         if soft > hard {

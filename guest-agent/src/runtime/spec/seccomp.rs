@@ -404,37 +404,13 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
     ),
     ("CAP_SYS_BOOT", &["reboot"]),
     ("CAP_SYS_CHROOT", &["chroot"]),
-    (
-        "CAP_SYS_MODULE",
-        &["delete_module", "init_module", "finit_module"],
-    ),
+    ("CAP_SYS_MODULE", &["delete_module", "init_module", "finit_module"]),
     ("CAP_SYS_PACCT", &["acct"]),
-    (
-        "CAP_SYS_PTRACE",
-        &[
-            "kcmp",
-            "pidfd_getfd",
-            "process_madvise",
-            "process_vm_readv",
-            "process_vm_writev",
-            "ptrace",
-        ],
-    ),
+    ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"]),
     ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
-    (
-        "CAP_SYS_TIME",
-        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
-    ),
+    ("CAP_SYS_TIME", &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
     ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
-    (
-        "CAP_SYS_NICE",
-        &[
-            "get_mempolicy",
-            "mbind",
-            "set_mempolicy",
-            "set_mempolicy_home_node",
-        ],
-    ),
+    ("CAP_SYS_NICE", &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
     ("CAP_SYSLOG", &["syslog"]),
     ("CAP_BPF", &["bpf"]),
     ("CAP_PERFMON", &["perf_event_open"]),
@@ -456,9 +432,26 @@ const ENOSYS: u32 = 38;
 const EPERM: u32 = 1;
 
 /// The `linux.seccomp` object for a container holding `caps`.
-pub fn default_profile(caps: &[String]) -> Value {
+/// `S_IFMT` and the file types `mknod` may still create when device nodes
+/// are refused (0 means a regular file, as for S_IFREG).
+const S_IFMT: u64 = 0o170000;
+const NON_DEVICE_TYPES: [u64; 4] = [0, 0o100000, 0o010000, 0o140000];
+const S_IFCHR: u64 = 0o020000;
+const S_IFBLK: u64 = 0o060000;
+
+/// Docker's profile for a container holding `caps`. With
+/// `refuse_device_nodes`, `mknod`/`mknodat` may create only regular files,
+/// FIFOs and sockets: on cgroup v2 no device controller polices which
+/// devices a container opens (libcontainer's BPF device filter needs
+/// libbpf, see ANCHORS.md), so a container holding CAP_MKNOD could make
+/// and open the VM's disk or serial console; on v1 the devices cgroup does
+/// that and Docker's behaviour is kept.
+pub fn default_profile(caps: &[String], refuse_device_nodes: bool) -> Value {
     let has = |c: &str| caps.iter().any(|x| x == c);
     let mut names: Vec<&str> = ALLOWED.to_vec();
+    if refuse_device_nodes {
+        names.retain(|n| *n != "mknod" && *n != "mknodat");
+    }
     for (cap, calls) in BY_CAPABILITY {
         if has(cap) {
             names.extend_from_slice(calls);
@@ -471,6 +464,16 @@ pub fn default_profile(caps: &[String]) -> Value {
         "names": ["socket"], "action": "SCMP_ACT_ALLOW",
         "args": [{ "index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_NE" }],
     }));
+    if refuse_device_nodes {
+        for (call, mode_arg) in [("mknod", 1), ("mknodat", 2)] {
+            for t in NON_DEVICE_TYPES {
+                syscalls.push(json!({
+                    "names": [call], "action": "SCMP_ACT_ALLOW",
+                    "args": [{ "index": mode_arg, "value": S_IFMT, "valueTwo": t, "op": "SCMP_CMP_MASKED_EQ" }],
+                }));
+            }
+        }
+    }
     for p in PERSONALITIES {
         syscalls.push(json!({
             "names": ["personality"], "action": "SCMP_ACT_ALLOW",
@@ -482,12 +485,30 @@ pub fn default_profile(caps: &[String]) -> Value {
             "names": ["clone"], "action": "SCMP_ACT_ALLOW",
             "args": [{ "index": 0, "value": CLONE_NS_MASK, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
         }));
-        syscalls
-            .push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
+        syscalls.push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
     }
     json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": EPERM,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": syscalls,
+    })
+}
+
+/// Everything allowed except making a character or block device node: for
+/// `seccomp=unconfined` where no device cgroup exists (cgroup v2).
+pub fn device_node_guard() -> Value {
+    let mut syscalls = Vec::new();
+    for (call, mode_arg) in [("mknod", 1), ("mknodat", 2)] {
+        for t in [S_IFCHR, S_IFBLK] {
+            syscalls.push(json!({
+                "names": [call], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,
+                "args": [{ "index": mode_arg, "value": S_IFMT, "valueTwo": t, "op": "SCMP_CMP_MASKED_EQ" }],
+            }));
+        }
+    }
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
         "syscalls": syscalls,
     })
@@ -500,54 +521,46 @@ mod tests {
     fn allowed(profile: &Value) -> Vec<String> {
         profile["syscalls"][0]["names"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default()
     }
 
     #[test]
     fn default_caps_keep_mount_and_modules_out() {
-        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        let p = default_profile(&caps);
+        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+        let p = default_profile(&caps, false);
         let names = allowed(&p);
-        for denied in [
-            "mount",
-            "umount2",
-            "init_module",
-            "finit_module",
-            "sethostname",
-            "unshare",
-            "setns",
-            "reboot",
-        ] {
-            assert!(
-                !names.iter().any(|n| n == denied),
-                "{denied} must not be allowed by default"
-            );
+        for denied in ["mount", "umount2", "init_module", "finit_module", "sethostname", "unshare", "setns", "reboot"] {
+            assert!(!names.iter().any(|n| n == denied), "{denied} must not be allowed by default");
         }
-        assert!(
-            names.iter().any(|n| n == "chroot"),
-            "CAP_SYS_CHROOT is a default cap"
-        );
+        assert!(names.iter().any(|n| n == "chroot"), "CAP_SYS_CHROOT is a default cap");
         assert!(names.iter().any(|n| n == "read"));
         // clone is allowed only with the namespace mask; clone3 gets ENOSYS.
-        assert!(
-            p["syscalls"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r["names"][0] == "clone3"))
-        );
+        assert!(p["syscalls"].as_array().is_some_and(|s| s.iter().any(|r| r["names"][0] == "clone3")));
     }
 
     #[test]
     fn parses_as_oci_seccomp() {
-        let p = default_profile(&["CAP_SYS_ADMIN".to_string()]);
+        let p = default_profile(&["CAP_SYS_ADMIN".to_string()], false);
         let parsed: Result<oci_spec::runtime::LinuxSeccomp, _> = serde_json::from_value(p);
         assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn device_nodes_refused_only_when_asked() {
+        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+        let docker = default_profile(&caps, false);
+        assert!(allowed(&docker).iter().any(|n| n == "mknod"), "Docker's profile allows mknod");
+        let v2 = default_profile(&caps, true);
+        assert!(!allowed(&v2).iter().any(|n| n == "mknod" || n == "mknodat"));
+        let rules = v2["syscalls"].as_array().cloned().unwrap_or_default();
+        let types: Vec<u64> = rules
+            .iter()
+            .filter(|r| r["names"][0] == "mknodat")
+            .filter_map(|r| r["args"][0]["valueTwo"].as_u64())
+            .collect();
+        // Regular files, FIFOs and sockets only: no 0o020000 (char) or 0o060000 (block).
+        assert_eq!(types, vec![0, 0o100000, 0o010000, 0o140000]);
+        assert!(rules.iter().filter(|r| r["names"][0] == "mknod").all(|r| r["args"][0]["index"] == 1));
     }
 }

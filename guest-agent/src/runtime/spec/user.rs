@@ -27,32 +27,17 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> 
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
     // passwd fields: name:x:uid:gid:gecos:home:shell
-    let entry = passwd
-        .iter()
-        .find(|f| f.first().is_some_and(|n| n == user_part))
-        .or_else(|| {
-            user_part.parse::<u32>().ok().and_then(|uid| {
-                passwd
-                    .iter()
-                    .find(|f| f.get(2).and_then(|v| v.parse().ok()) == Some(uid))
-            })
-        });
+    let entry = passwd.iter().find(|f| f.first().is_some_and(|n| n == user_part)).or_else(|| {
+        user_part
+            .parse::<u32>()
+            .ok()
+            .and_then(|uid| passwd.iter().find(|f| f.get(2).and_then(|v| v.parse().ok()) == Some(uid)))
+    });
     let (uid, mut gid, name, home) = match (entry, user_part.parse::<u32>()) {
         (Some(f), _) => {
-            let uid = f
-                .get(2)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad_db("passwd"))?;
-            let gid = f
-                .get(3)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad_db("passwd"))?;
-            (
-                uid,
-                gid,
-                f.first().cloned(),
-                f.get(5).cloned().unwrap_or_else(|| "/".into()),
-            )
+            let uid = f.get(2).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("passwd"))?;
+            let gid = f.get(3).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("passwd"))?;
+            (uid, gid, f.first().cloned(), f.get(5).cloned().unwrap_or_else(|| "/".into()))
         }
         (None, Ok(uid)) => (uid, 0, None, "/".to_string()),
         (None, Err(_)) => {
@@ -63,24 +48,16 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> 
     };
     if let Some(g) = group_part.filter(|g| !g.is_empty()) {
         gid = match group.iter().find(|f| f.first().is_some_and(|n| n == g)) {
-            Some(f) => f
-                .get(2)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad_db("group"))?,
+            Some(f) => f.get(2).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("group"))?,
             None => g.parse::<u32>().map_err(|_| {
-                RuntimeError::InvalidRequest(format!(
-                    "unable to find group {g}: no matching entries in group file"
-                ))
+                RuntimeError::InvalidRequest(format!("unable to find group {g}: no matching entries in group file"))
             })?,
         };
     }
     let mut additional_gids = Vec::new();
     if let Some(name) = name.as_deref() {
         for f in &group {
-            let members = f
-                .get(3)
-                .map(|m| m.split(',').any(|m| m == name))
-                .unwrap_or(false);
+            let members = f.get(3).map(|m| m.split(',').any(|m| m == name)).unwrap_or(false);
             if let (true, Some(g)) = (members, f.get(2).and_then(|v| v.parse::<u32>().ok()))
                 && g != gid
                 && !additional_gids.contains(&g)
@@ -89,18 +66,11 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> 
             }
         }
     }
-    Ok(ResolvedUser {
-        uid,
-        gid,
-        additional_gids,
-        home,
-    })
+    Ok(ResolvedUser { uid, gid, additional_gids, home })
 }
 
 fn bad_db(which: &str) -> RuntimeError {
-    RuntimeError::InvalidRequest(format!(
-        "the container's /etc/{which} has a malformed entry"
-    ))
+    RuntimeError::InvalidRequest(format!("the container's /etc/{which} has a malformed entry"))
 }
 
 /// Colon-separated lines; a missing or unreadable file is empty (scratch
@@ -134,11 +104,8 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\napp:x:1000:1000::/srv/app:/bin/sh\n",
         )
         .expect("passwd");
-        std::fs::write(
-            d.path().join("etc/group"),
-            "root:x:0:\napp:x:1000:\nwheel:x:10:app,root\nnogroup:x:65534:\n",
-        )
-        .expect("group");
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app,root\nnogroup:x:65534:\n")
+            .expect("group");
         d
     }
 
@@ -148,12 +115,7 @@ mod tests {
         assert_eq!(resolve(r.path(), "").expect("root").uid, 0);
         let app = resolve(r.path(), "app").expect("app");
         assert_eq!(
-            (
-                app.uid,
-                app.gid,
-                app.additional_gids.clone(),
-                app.home.as_str()
-            ),
+            (app.uid, app.gid, app.additional_gids.clone(), app.home.as_str()),
             (1000, 1000, vec![10], "/srv/app")
         );
         let n = resolve(r.path(), "nobody:wheel").expect("nobody:wheel");
@@ -166,10 +128,7 @@ mod tests {
     fn unknown_names_fail_with_dockers_text() {
         let r = rootfs();
         let e = resolve(r.path(), "ghost").expect_err("unknown");
-        assert_eq!(
-            e.to_string(),
-            "unable to find user ghost: no matching entries in passwd file"
-        );
+        assert_eq!(e.to_string(), "unable to find user ghost: no matching entries in passwd file");
         assert!(resolve(r.path(), "app:ghosts").is_err());
     }
 }

@@ -16,14 +16,9 @@ fn census(root: &Path, ids: &[String]) -> (usize, usize, usize, usize) {
         .filter(|l| l.contains(&root_s))
         .count();
     let mut cgroups = 0;
-    for ctrl in std::fs::read_dir("/sys/fs/cgroup")
-        .expect("cgroup fs")
-        .flatten()
-    {
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup").expect("cgroup fs").flatten() {
         for id in ids {
-            if ctrl.path().join("berth").join(id).exists()
-                || Path::new("/sys/fs/cgroup/berth").join(id).exists()
-            {
+            if ctrl.path().join("berth").join(id).exists() || Path::new("/sys/fs/cgroup/berth").join(id).exists() {
                 cgroups += 1;
             }
         }
@@ -82,22 +77,9 @@ async fn a_hundred_containers_leave_nothing_behind() {
     eprintln!(
         "{N} containers up in {up:?}; mounts/cgroups/shims/fds before {before:?}, running {during:?}, after {after:?}"
     );
-    assert_eq!(
-        (after.0, after.1, after.2),
-        (0, 0, 0),
-        "mounts, cgroups, shims left"
-    );
+    assert_eq!((after.0, after.1, after.2), (0, 0, 0), "mounts, cgroups, shims left");
     // Other tests run concurrently in this process: allow their few fds,
     // but not one per container.
-    assert!(
-        after.3 < before.3 + 10,
-        "fds: {} before, {} after",
-        before.3,
-        after.3
-    );
-    assert_eq!(
-        std::fs::read_dir(&root).expect("state root").count(),
-        0,
-        "no runtime state left"
-    );
+    assert!(after.3 < before.3 + 10, "fds: {} before, {} after", before.3, after.3);
+    assert_eq!(std::fs::read_dir(&root).expect("state root").count(), 0, "no runtime state left");
 }

@@ -32,8 +32,11 @@ pub fn busybox_layer() -> &'static Path {
                     let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
                 }
             }
-            std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-                .expect("passwd");
+            std::fs::write(
+                root.join("etc/passwd"),
+                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+            )
+            .expect("passwd");
             std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
             d
         })
@@ -44,26 +47,14 @@ pub fn busybox_layer() -> &'static Path {
 /// it. Cargo builds it next to the test binary's `deps/` directory.
 pub fn agent_exe() -> PathBuf {
     let me = std::env::current_exe().expect("current_exe");
-    let p = me
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("berth-agent"))
-        .expect("target dir");
-    assert!(
-        p.exists(),
-        "{} missing: build it with `cargo build -p berth-agent`",
-        p.display()
-    );
+    let p = me.parent().and_then(Path::parent).map(|d| d.join("berth-agent")).expect("target dir");
+    assert!(p.exists(), "{} missing: build it with `cargo build -p berth-agent`", p.display());
     p
 }
 
 pub fn new_id() -> String {
     let mut b = [0u8; 32];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").expect("urandom"),
-        &mut b,
-    )
-    .expect("random");
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").expect("urandom"), &mut b).expect("random");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -89,10 +80,7 @@ impl Fixture {
             log_path: self.dir.path().join("logs").join(format!("{id}.log")),
             id,
             name: "test".into(),
-            config: ContainerConfig {
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                ..Default::default()
-            },
+            config: ContainerConfig { cmd: Some(cmd.iter().map(|s| s.to_string()).collect()), ..Default::default() },
             host_config: HostConfig::default(),
             image: ImageConfig::default(),
             layers: vec![busybox_layer().to_path_buf()],
@@ -118,17 +106,11 @@ pub async fn read_frames(mut io: AttachIo) -> (String, String) {
         rest = &rest[8 + len..];
     }
     assert!(rest.is_empty(), "trailing bytes after frames");
-    (
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
+    (String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
 }
 
-pub const OUT_ERR: crate::runtime::AttachStreams = crate::runtime::AttachStreams {
-    stdin: false,
-    stdout: true,
-    stderr: true,
-};
+pub const OUT_ERR: crate::runtime::AttachStreams =
+    crate::runtime::AttachStreams { stdin: false, stdout: true, stderr: true };
 
 /// Runs a request to its end: (exit code, stdout, stderr, oom_killed).
 pub async fn run(f: &Fixture, req: ContainerRequest) -> (i32, String, String, bool) {

@@ -9,6 +9,12 @@ use kvm_bindings::kvm_cpuid_entry2;
 
 /// Leaf 1 ECX bit 31: "running under a hypervisor".
 const HYPERVISOR_BIT: u32 = 1 << 31;
+/// Leaf 1 ECX bit 24: the local APIC's TSC-deadline timer mode. KVM's
+/// in-kernel LAPIC (which berth always uses) emulates it, but
+/// `KVM_GET_SUPPORTED_CPUID` leaves the bit to the VMM (Firecracker and
+/// QEMU set it too). Without it Linux calibrates the APIC timer against
+/// jiffies at boot, which costs time.
+const TSC_DEADLINE_BIT: u32 = 1 << 24;
 /// Leaf 1 EDX bit 28: more than one logical processor per package.
 const HTT_BIT: u32 = 1 << 28;
 /// Extended topology level types in ECX[15:8].
@@ -29,7 +35,7 @@ pub fn personalise(entries: &mut [kvm_cpuid_entry2], index: u8, count: u8) {
         match e.function {
             1 => {
                 e.ebx = (e.ebx & 0x0000_ffff) | (apic_id << 24) | (count.min(255) << 16);
-                e.ecx |= HYPERVISOR_BIT;
+                e.ecx |= HYPERVISOR_BIT | TSC_DEADLINE_BIT;
                 if count > 1 {
                     e.edx |= HTT_BIT;
                 } else {
@@ -88,6 +94,7 @@ mod tests {
         assert_eq!(e[0].ebx >> 24, 2);
         assert_eq!((e[0].ebx >> 16) & 0xff, 3);
         assert_ne!(e[0].ecx & HYPERVISOR_BIT, 0);
+        assert_ne!(e[0].ecx & TSC_DEADLINE_BIT, 0);
         assert_ne!(e[0].edx & HTT_BIT, 0);
         assert_eq!((e[1].edx, e[1].ebx), (2, 1));
         assert_eq!((e[2].eax, e[2].ebx, e[2].ecx >> 8), (2, 3, LEVEL_TYPE_CORE));
