@@ -50,7 +50,6 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(exec::routes())
         .merge(events::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(engine.clone(), containers::refuse_deleting_images_in_use))
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the
     // middleware wraps a router that has nothing but `routes` as fallback.

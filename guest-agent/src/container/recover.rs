@@ -26,7 +26,8 @@ impl Containers {
         let root = engine_root.join("containers");
         std::fs::create_dir_all(&root).map_err(ContainerError::io(format!("creating {}", root.display())))?;
         let runtime = Runtime::new(engine_root.join("runtime"))?;
-        let containers = Arc::new(Containers::new(root.clone(), images, runtime));
+        let containers = Arc::new(Containers::new(root.clone(), images.clone(), runtime));
+        images.set_users(Arc::new(super::registry::ImageUsersHook(Arc::downgrade(&containers))));
         for rec in ContainerRecord::load_all(&root)? {
             let id = rec.id.clone();
             if let Err(e) = containers.insert(Container::new(rec)) {
