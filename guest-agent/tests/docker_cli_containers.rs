@@ -702,3 +702,39 @@ fn start_attach_and_tty_logs() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Reads from `s` until `pred` holds for what was read (or 10 s pass).
+fn read_until(s: &mut std::os::unix::net::UnixStream, pred: impl Fn(&str) -> bool) -> String {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !pred(&String::from_utf8_lossy(&got)) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn wait_headers_come_first_and_attach_works_without_upgrade() {
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "nu", "busybox", "sh", "-c", "sleep 0.5; echo no-upgrade; exit 6"]);
+    let mut wait = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    wait.write_all(b"POST /v1.50/containers/nu/wait?condition=next-exit HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    // The status line and headers arrive before the container even starts.
+    let head = read_until(&mut wait, |s| s.contains("\r\n\r\n"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut attach = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    attach.write_all(b"POST /containers/nu/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    let head = read_until(&mut attach, |s| s.contains("\r\n\r\n"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("application/vnd.docker.multiplexed-stream"), "{head}");
+    d.ok(&["start", "nu"]);
+    let out = read_until(&mut attach, |s| s.contains("no-upgrade"));
+    assert!(out.contains("no-upgrade\n"), "{out:?}");
+    let body = read_until(&mut wait, |s| s.contains("StatusCode"));
+    assert!(body.contains(r#""StatusCode":6"#) && body.contains(r#""Error":null"#), "{body}");
+}
