@@ -13,8 +13,10 @@ pub fn table(args: &str, pids: &HashSet<i32>) -> Result<Table, String> {
     let argv: Vec<&str> = args.split_whitespace().collect();
     match std::process::Command::new("ps").args(&argv).output() {
         Ok(out) if out.status.success() => parse_ps(&String::from_utf8_lossy(&out.stdout), pids),
+        // A `ps` without `-ef` (busybox's, in the VM) or none at all: the
+        // default table from /proc.
+        _ if args == "-ef" => Ok(from_proc(pids)),
         Ok(out) => Err(format!("ps {args}: {}", String::from_utf8_lossy(&out.stderr).trim())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args == "-ef" => Ok(from_proc(pids)),
         Err(e) => Err(format!("running ps {args}: {e}")),
     }
 }
