@@ -512,7 +512,6 @@ fn run_it_gets_a_terminal() {
 }
 
 #[test]
-#[ignore = "runtime: `exec -t` fails in libcontainer's tenant builder (with or without a TTY container) (\"cannot use console socket if youki will not detach or allocate tty\")"]
 fn exec_it_gets_a_terminal() {
     let d = Daemon::start();
     d.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
