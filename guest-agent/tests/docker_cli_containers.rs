@@ -738,3 +738,56 @@ fn wait_headers_come_first_and_attach_works_without_upgrade() {
     let body = read_until(&mut wait, |s| s.contains("StatusCode"));
     assert!(body.contains(r#""StatusCode":6"#) && body.contains(r#""Error":null"#), "{body}");
 }
+
+/// The writable layer is the container's, not the run's: files written in
+/// one run are there after stop/start, after a restart policy's restart and
+/// for `cp` from the stopped container; `rm` removes it.
+#[test]
+fn the_writable_layer_survives_stop_start_and_policy_restarts() {
+    let d = Daemon::start();
+    d.ok(&["run", "-d", "--name", "xx", "busybox", "sh", "-c", "echo hi > /f; sleep 1000"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.docker(&["exec", "xx", "cat", "/f"]).1 != "hi\n" {
+        assert!(Instant::now() < deadline, "{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.ok(&["exec", "xx", "sh", "-c", "echo kept > /etc/added; rm /bin/ls"]);
+    d.ok(&["stop", "-t", "1", "xx"]);
+    // cp from the stopped container sees the layer.
+    let host = d.dir.path().join("cp-f");
+    d.ok(&["cp", "xx:/etc/added", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&host).unwrap(), "kept\n");
+    d.ok(&["start", "xx"]);
+    assert_eq!(d.ok(&["exec", "xx", "cat", "/f", "/etc/added"]), "hi\nkept\n");
+    let (ok, _, _) = d.docker(&["exec", "xx", "ls", "/"]);
+    assert!(!ok, "a file deleted from the image stays deleted (its whiteout is kept)");
+    d.ok(&["restart", "-t", "1", "xx"]);
+    assert_eq!(d.ok(&["exec", "xx", "cat", "/etc/added"]), "kept\n");
+    let rw = d.root.join("containers");
+    d.ok(&["rm", "-f", "xx"]);
+    let left: Vec<_> = std::fs::read_dir(&rw).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "rm removes the writable layer: {left:?}");
+
+    // A restart policy's new run sees the previous run's files.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "--restart",
+        "on-failure:3",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x >> /runs; [ $(wc -l < /runs) -ge 3 ] || exit 1; sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, out, _) = d.docker(&["exec", "counter", "cat", "/runs"]);
+        if ok && out == "x\nx\nx\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "runs: {out:?}\n{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -217,6 +217,7 @@ impl Containers {
             image,
             layers,
             log_path: rec.log_path.clone(),
+            rw_dir: Some(record::dir(&self.root, &rec.id).join("rw")),
         }
     }
 

@@ -65,6 +65,7 @@ async fn run(layer: PathBuf, rounds: usize, mut peer_bundle: Option<PathBuf>) ->
             image: ImageConfig::default(),
             layers: vec![layer.clone()],
             log_path: state.join("bench.log"),
+            rw_dir: None,
         };
         let t = Instant::now();
         let shim = runtime.create(req).await?;
