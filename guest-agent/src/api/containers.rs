@@ -97,7 +97,18 @@ async fn create(State(engine): State<Arc<Engine>>, Query(q): Q, body: Bytes) -> 
     }
     let body: ContainerCreateBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let joins = super::networks::planned_joins(&engine, &body)?;
     let (id, warnings) = containers(&engine).create(q.get("name").map(String::as_str), body).await?;
+    if let Err(e) = super::networks::join_all(&engine, &id, joins) {
+        // Nothing half-made stays behind: the container goes with its endpoints.
+        engine.networks.forget_container(&id);
+        if let Ok(c) = engine.containers.get(&id)
+            && let Err(e) = containers(&engine).remove(&c, true).await
+        {
+            tracing::warn!(%id, error = %e, "removing a container whose networks could not be joined");
+        }
+        return Err(e.into());
+    }
     Ok(json_response(StatusCode::CREATED, &ContainerCreateResponse { id, warnings }))
 }
 
@@ -111,7 +122,12 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
         r.image == v || r.image_id == v || cs.images.resolve(v).is_ok_and(|img| img.id.to_string() == r.image_id)
     };
     let created_of = |key: &str| cs.get(key).ok().map(|c| c.record().created);
-    let cx = filters::Context { ancestor_matches: &ancestor, created_of: &created_of };
+    let in_network = |v: &str, r: &crate::container::record::ContainerRecord| {
+        engine.networks.endpoints_of(&r.id).iter().any(|(name, ep)| {
+            name == v || (!v.is_empty() && ep.network_id.as_deref().is_some_and(|id| id.starts_with(v)))
+        })
+    };
+    let cx = filters::Context { ancestor_matches: &ancestor, created_of: &created_of, in_network: &in_network };
     // Newest first, as Docker lists them.
     let mut rows: Vec<_> = cs
         .all()
@@ -123,7 +139,13 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
             (all || limit.is_some() || f.contains_key("status") || rec.state.status.is_running())
                 && filters::matches(&f, &rec, &cx)
         })
-        .map(|c| inspect::summary(&c))
+        .map(|c| {
+            let mut row = inspect::summary(&c);
+            if let Some(ns) = row.network_settings.as_mut() {
+                super::networks::fill_container_networks(&engine, &c.id, &mut ns.networks);
+            }
+            row
+        })
         .collect();
     if let Some(n) = limit {
         rows.truncate(n as usize);
@@ -134,7 +156,11 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
 async fn inspect_one(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
     let rootfs = c.shim().map(|s| s.rootfs().display().to_string());
-    let mut v = serde_json::to_value(inspect::inspect(&c, rootfs)).unwrap_or_default();
+    let mut model = inspect::inspect(&c, rootfs);
+    if let Some(ns) = model.network_settings.as_mut() {
+        super::networks::fill_container_networks(&engine, &c.id, &mut ns.networks);
+    }
+    let mut v = serde_json::to_value(model).unwrap_or_default();
     // Docker sends `"ExecIDs": null` rather than leaving it out; clients
     // index it.
     if let Some(m) = v.as_object_mut() {
@@ -231,7 +257,13 @@ async fn resize(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query
 
 async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
     match lookup(&engine, &id) {
-        Ok(c) => done(containers(&engine).remove(&c, flag(&q, "force")).await),
+        Ok(c) => {
+            let r = containers(&engine).remove(&c, flag(&q, "force")).await;
+            if r.is_ok() {
+                engine.networks.forget_container(&c.id);
+            }
+            done(r)
+        }
         Err(e) => e.into_response(),
     }
 }

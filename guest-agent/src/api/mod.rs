@@ -17,6 +17,7 @@ pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod machine;
+pub mod networks;
 pub mod system;
 pub mod version;
 
@@ -49,6 +50,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(events::routes())
+        .merge(networks::routes())
         .fallback(not_found)
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the
