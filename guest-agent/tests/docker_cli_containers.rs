@@ -791,3 +791,80 @@ fn the_writable_layer_survives_stop_start_and_policy_restarts() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn info_counts_containers_and_images() {
+    let d = Daemon::start();
+    let fmt = "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}";
+    // One image (busybox, pulled and tagged by Daemon::start: one ID, two tags).
+    d.ok(&["run", "-d", "--name", "up1", "busybox", "sleep", "1000"]);
+    d.ok(&["run", "-d", "--name", "up2", "busybox", "sleep", "1000"]);
+    d.ok(&["run", "--name", "done1", "busybox", "true"]);
+    d.ok(&["create", "--name", "new1", "busybox", "true"]);
+    d.ok(&["pause", "up2"]);
+    assert_eq!(d.ok(&["info", "--format", fmt]).trim(), "4 1 1 2 1", "{}", d.log_tail());
+    d.ok(&["rm", "-f", "up1", "up2", "done1", "new1"]);
+    assert_eq!(d.ok(&["info", "--format", fmt]).trim(), "0 0 0 0 1");
+}
+
+/// Networks as records: create, ls, inspect with Containers, aliases in the
+/// container's NetworkSettings, `ps --filter network`, connect/disconnect,
+/// rm refused while in use and for predefined networks.
+#[test]
+fn networks_are_recorded_and_containers_join_them() {
+    let d = Daemon::start();
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]);
+    for want in ["bridge bridge local", "host host local", "none null local"] {
+        assert!(ls.lines().any(|l| l == want), "{ls}");
+    }
+    let id = d.ok(&["network", "create", "--label", "team=a", "--subnet", "10.77.0.0/24", "front"]).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let (ok, _, err) = d.docker(&["network", "create", "front"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    d.ok(&["run", "-d", "--name", "web", "--network", "front", "--network-alias", "www", "busybox", "sleep", "1000"]);
+    d.ok(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"]);
+    assert_eq!(
+        d.ok(&["network", "inspect", "front", "--format", "{{range .Containers}}{{.Name}}{{end}}"]).trim(),
+        "web"
+    );
+    assert_eq!(
+        d.inspect(
+            "web",
+            "{{json .NetworkSettings.Networks.front.Aliases}} {{.NetworkSettings.Networks.front.NetworkID}}"
+        ),
+        format!("[\"www\"] {id}")
+    );
+    assert_eq!(d.inspect("other", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}"), "bridge");
+    assert_eq!(d.ok(&["ps", "--filter", "network=front", "--format", "{{.Names}}"]).trim(), "web");
+    assert_eq!(d.ok(&["ps", "--filter", "volume=data", "--format", "{{.Names}}"]).trim(), "", "no volumes yet");
+    assert_eq!(d.ok(&["network", "ls", "--filter", "label=team=a", "--format", "{{.Name}}"]).trim(), "front");
+
+    d.ok(&["network", "connect", "--alias", "o", "front", "other"]);
+    let names = d.ok(&["network", "inspect", "front", "--format", "{{range .Containers}}{{.Name}} {{end}}"]);
+    let mut names: Vec<&str> = names.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["other", "web"]);
+    d.ok(&["network", "disconnect", "front", "other"]);
+    assert_eq!(d.inspect("other", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}").trim(), "bridge");
+
+    let (ok, _, err) = d.docker(&["network", "rm", "front"]);
+    assert!(!ok && err.contains("active endpoints"), "in use: {err}");
+    let (ok, _, err) = d.docker(&["network", "rm", "bridge"]);
+    assert!(!ok && err.contains("pre-defined"), "{err}");
+    let (ok, _, err) = d.docker(&["run", "--name", "lost", "--network", "nope", "busybox", "true"]);
+    assert!(!ok && err.contains("network nope not found"), "{err}");
+    // As Docker: the create succeeds, the start fails, the container stays.
+    assert_eq!(d.inspect("lost", "{{.State.Status}}"), "created");
+    d.ok(&["network", "create", "nope"]);
+    d.ok(&["start", "lost"]);
+    assert_eq!(
+        d.ok(&["network", "inspect", "nope", "--format", "{{range .Containers}}{{.Name}}{{end}}"]).trim(),
+        "lost"
+    );
+    d.ok(&["rm", "-f", "lost"]);
+    d.ok(&["network", "rm", "nope"]);
+
+    d.ok(&["rm", "-f", "web", "other"]);
+    d.ok(&["network", "rm", "front"]);
+    assert!(!d.docker(&["network", "inspect", "front"]).0);
+}

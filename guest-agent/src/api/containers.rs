@@ -171,7 +171,12 @@ async fn inspect_one(State(engine): State<Arc<Engine>>, Path(id): Path<String>) 
 
 async fn start(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
     match lookup(&engine, &id) {
-        Ok(c) => done(containers(&engine).start(&c).await),
+        Ok(c) => {
+            if let Err(e) = super::networks::ensure_joined(&engine, &c) {
+                return e.into_response();
+            }
+            done(containers(&engine).start(&c).await)
+        }
         Err(e) => e.into_response(),
     }
 }

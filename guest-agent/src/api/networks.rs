@@ -162,8 +162,9 @@ async fn disconnect(
 
 /// The networks a create request puts the container in (its
 /// `HostConfig.NetworkMode`, default `bridge`, and every
-/// `NetworkingConfig.EndpointsConfig` entry), checked before the container
-/// exists: an unknown network is Docker's 404 and nothing is created.
+/// `NetworkingConfig.EndpointsConfig` entry). As Docker, a network that
+/// does not exist does not fail the create (a 404 there would make the
+/// docker CLI try to pull the image): `start` reports it.
 pub fn planned_joins(
     engine: &Engine,
     body: &ContainerCreateBody,
@@ -173,12 +174,12 @@ pub fn planned_joins(
     let mut endpoints = body.networking_config.as_ref().and_then(|n| n.endpoints_config.clone()).unwrap_or_default();
     let mut out = Vec::new();
     if !mode.starts_with("container:") {
-        let net = engine.networks.find(&mode).map_err(|e| match e {
-            NetworkError::NotFound(_) => ApiError::not_found(format!("network {mode} not found")),
-            e => e.into(),
-        })?;
-        let settings = endpoints.remove(&mode).or_else(|| endpoints.remove(&net.id));
-        out.push((net.id, settings));
+        // The docker CLI names the default network `default` in both places.
+        let settings = endpoints.remove(&mode).or_else(|| endpoints.remove("default"));
+        if let Ok(net) = engine.networks.find(&mode) {
+            let settings = settings.or_else(|| endpoints.remove(&net.id));
+            out.push((net.id, settings));
+        }
     }
     let mut rest: Vec<_> = endpoints.into_iter().collect();
     rest.sort_by(|a, b| a.0.cmp(&b.0));
@@ -188,15 +189,34 @@ pub fn planned_joins(
                 "container sharing network namespace with another container or host cannot be connected to any other network ({name})"
             )));
         }
-        let net = engine.networks.find(&name).map_err(|e| match e {
-            NetworkError::NotFound(_) => ApiError::not_found(format!("network {name} not found")),
-            e => e.into(),
-        })?;
-        if !out.iter().any(|(id, _)| *id == net.id) {
-            out.push((net.id, Some(settings)));
+        match engine.networks.find(&name) {
+            Ok(net) if !out.iter().any(|(id, _)| *id == net.id) => out.push((net.id, Some(settings))),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(network = %name, error = %e, "endpoint config for a network that does not exist"),
         }
     }
     Ok(out)
+}
+
+/// Before a start: the network of the container's `NetworkMode` must exist
+/// (Docker's 404 otherwise), and the container joins it if it is not in it
+/// yet (it was created before the network, or before networks were
+/// recorded).
+pub fn ensure_joined(engine: &Engine, c: &crate::container::Container) -> Result<(), ApiError> {
+    let rec = c.record();
+    let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+    let mode = if mode.is_empty() || mode == "default" { "bridge".to_string() } else { mode };
+    if mode.starts_with("container:") {
+        return Ok(());
+    }
+    let net = engine.networks.find(&mode).map_err(|e| match e {
+        NetworkError::NotFound(_) => ApiError::not_found(format!("network {mode} not found")),
+        e => e.into(),
+    })?;
+    if !net.endpoints.contains_key(&rec.id) {
+        engine.networks.connect(&net.id, Join { container_id: &rec.id, container_name: &rec.name, settings: None })?;
+    }
+    Ok(())
 }
 
 /// Puts a just-created container in its planned networks.

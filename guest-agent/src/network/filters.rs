@@ -49,8 +49,8 @@ pub fn matches(f: &Filters, rec: &NetworkRecord, live_endpoints: usize) -> bool 
         match k.as_str() {
             "name" => vals.iter().any(|v| rec.name.contains(v.as_str())),
             "id" => vals.iter().any(|v| rec.id.contains(v.as_str())),
-            "driver" => vals.iter().any(|v| *v == rec.driver),
-            "scope" => vals.iter().any(|v| *v == rec.scope),
+            "driver" => vals.contains(&rec.driver),
+            "scope" => vals.contains(&rec.scope),
             "type" => vals.iter().any(|v| (v == "builtin") == rec.predefined),
             "dangling" => vals.iter().any(|v| parse_bool(v) == Some(!rec.predefined && live_endpoints == 0)),
             "label" => vals.iter().all(|v| has_label(rec, v)),
