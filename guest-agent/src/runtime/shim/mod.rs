@@ -18,6 +18,7 @@ mod hub;
 mod lc;
 mod server;
 pub mod teardown;
+mod watchdog;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ use super::config::{ShimConfig, save_exit};
 use super::fdio::{FdIo, recv_fd, set_winsize};
 use super::hub::{Hub, LogWriter, STDERR, STDOUT};
 use super::lc::{self, StartFailure, Stdio};
+use super::watchdog;
 use crate::runtime::protocol::{ErrorReply, MAX_LINE, Reply, Request};
 use crate::runtime::{ContainerState, ExecRequest, ExitInfo, RuntimeError};
 
@@ -170,16 +171,69 @@ pub async fn run(dir: PathBuf, ready: Option<OwnedFd>) -> Result<(), RuntimeErro
     tracing::info!(id = %shim.id, pid = std::process::id(), "shim ready");
     spawn_local(reap(shim.clone()));
     let mut done = shim.done.subscribe();
+    let identity = watchdog::identify(&dir)
+        .map_err(|e| tracing::error!(error = %e, "cannot stat the control socket: it will not be watched"))
+        .ok();
+    let mut tick = tokio::time::interval(watchdog::INTERVAL);
+    let (mut accept_errors, mut unreachable) = (0u32, 0u32);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => { spawn_local(handle(shim.clone(), stream)); }
-                Err(e) => tracing::warn!(error = %e, "accept on the control socket failed"),
+                Ok((stream, _)) => { accept_errors = 0; spawn_local(handle(shim.clone(), stream)); }
+                Err(e) => {
+                    accept_errors += 1;
+                    tracing::warn!(error = %e, accept_errors, "accept on the control socket failed");
+                    if accept_errors >= watchdog::MAX_ACCEPT_ERRORS {
+                        abandon(&shim, watchdog::Reach::SocketGone, "the control socket keeps failing").await;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             },
+            _ = tick.tick(), if identity.is_some() => {
+                let reach = identity.as_ref().map_or(watchdog::Reach::Ok, |id| watchdog::check(&dir, id));
+                unreachable = if reach == watchdog::Reach::Ok { 0 } else { unreachable + 1 };
+                if unreachable >= 2 {
+                    abandon(&shim, reach, "the control socket is gone: no engine can reach this shim").await;
+                    break;
+                }
+            }
             _ = done.wait_for(|d| *d) => break,
         }
     }
     Ok(())
+}
+
+/// Stops the container of a shim no engine can reach, and removes its
+/// state if it is still this shim's ([`watchdog::Reach::SocketGone`]).
+async fn abandon(shim: &Rc<Shim>, reach: watchdog::Reach, why: &str) {
+    tracing::error!(id = %shim.id, ?reach, "{why}: killing the container and exiting");
+    let kill = |pid: i32| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    };
+    // Our own children (unreaped, so these pids are still ours).
+    for e in shim.execs.borrow().values() {
+        if e.exit.borrow().is_none() {
+            kill(e.pid);
+        }
+    }
+    let running = shim.state.borrow().pid();
+    if let Some(pid) = running {
+        kill(pid);
+        if matches!(*shim.state.borrow(), ContainerState::Paused { .. }) {
+            let _ = lc::resume(&shim.id, &shim.dir);
+        }
+        let mut rx = shim.exit.subscribe();
+        if tokio::time::timeout(Duration::from_secs(5), rx.wait_for(Option::is_some)).await.is_err() {
+            tracing::warn!(id = %shim.id, "the container did not exit within 5 s of SIGKILL");
+        }
+    }
+    if reach == watchdog::Reach::SocketGone {
+        super::teardown::delete_container(&shim.id, &shim.dir);
+        if let Err(e) = crate::runtime::spawn::remove_leftovers(&shim.dir) {
+            tracing::warn!(error = %e, "removing the abandoned state");
+        }
+    }
 }
 
 async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {

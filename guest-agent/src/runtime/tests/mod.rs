@@ -5,6 +5,7 @@ mod interactive;
 mod leaks;
 mod lifecycle;
 mod security;
+mod unreachable;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
