@@ -761,6 +761,11 @@ fn the_writable_layer_survives_stop_start_and_policy_restarts() {
     assert_eq!(d.ok(&["exec", "xx", "cat", "/f", "/etc/added"]), "hi\nkept\n");
     let (ok, _, _) = d.docker(&["exec", "xx", "ls", "/"]);
     assert!(!ok, "a file deleted from the image stays deleted (its whiteout is kept)");
+    // `ps -s` and `inspect --size`: /f (3 bytes) and /etc/added (5) at least.
+    let size_rw: i64 = d.ok(&["inspect", "--size", "--format", "{{.SizeRw}}", "xx"]).trim().parse().unwrap();
+    assert!((8..100_000).contains(&size_rw), "SizeRw {size_rw}");
+    let ps = d.ok(&["ps", "-s", "--filter", "name=xx", "--format", "{{.Size}}"]);
+    assert!(ps.contains("B (virtual "), "{ps}");
     d.ok(&["restart", "-t", "1", "xx"]);
     assert_eq!(d.ok(&["exec", "xx", "cat", "/etc/added"]), "kept\n");
     let rw = d.root.join("containers");

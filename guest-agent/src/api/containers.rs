@@ -116,6 +116,7 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
     let f = filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
     filters::validate_container_filters(&f).map_err(ApiError::bad_request)?;
     let all = flag(&q, "all");
+    let with_size = flag(&q, "size");
     let limit = int(&q, "limit")?.filter(|n| *n > 0);
     let cs = containers(&engine);
     let ancestor = |v: &str, r: &crate::container::record::ContainerRecord| {
@@ -144,6 +145,10 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
             if let Some(ns) = row.network_settings.as_mut() {
                 super::networks::fill_container_networks(&engine, &c.id, &mut ns.networks);
             }
+            if with_size {
+                let (rw, root_fs) = sizes(&engine, &c);
+                (row.size_rw, row.size_root_fs) = (Some(rw), Some(root_fs));
+            }
             row
         })
         .collect();
@@ -153,10 +158,27 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
     Ok(json_response(StatusCode::OK, &rows))
 }
 
-async fn inspect_one(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// `SizeRw` (the writable layer) and `SizeRootFs` (it plus the image's
+/// layers as distributed).
+fn sizes(engine: &Engine, c: &Container) -> (i64, i64) {
+    let rw = crate::container::size::writable_layer(&engine.containers.root, &c.id);
+    let image: u64 =
+        engine.images.resolve(&c.record().image_id).map(|img| img.layers.iter().map(|l| l.size).sum()).unwrap_or(0);
+    (i64::try_from(rw).unwrap_or(i64::MAX), i64::try_from(rw.saturating_add(image)).unwrap_or(i64::MAX))
+}
+
+async fn inspect_one(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
     let rootfs = c.shim().map(|s| s.rootfs().display().to_string());
     let mut model = inspect::inspect(&c, rootfs);
+    if flag(&q, "size") {
+        let (rw, root_fs) = sizes(&engine, &c);
+        (model.size_rw, model.size_root_fs) = (Some(rw), Some(root_fs));
+    }
     if let Some(ns) = model.network_settings.as_mut() {
         super::networks::fill_container_networks(&engine, &c.id, &mut ns.networks);
     }
