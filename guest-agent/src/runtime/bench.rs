@@ -131,6 +131,17 @@ fn write_peer_bundle(
         serde_json::from_slice(&bytes).map_err(|e| RuntimeError::io("decode", &cfg_path)(e.into()))?;
     spec["root"]["path"] = serde_json::json!(layer);
     spec["linux"]["cgroupsPath"] = serde_json::json!("/berth-peer/bench");
+    // runc reads a masked comparison with the mask in `value`; berth writes
+    // it the other way round for libcontainer (see spec::seccomp).
+    if let Some(rules) = spec["linux"]["seccomp"]["syscalls"].as_array_mut() {
+        for arg in rules.iter_mut().filter_map(|r| r["args"].as_array_mut()).flatten() {
+            if arg["op"] == "SCMP_CMP_MASKED_EQ" {
+                let (v, v2) = (arg["value"].clone(), arg["valueTwo"].clone());
+                arg["value"] = v2;
+                arg["valueTwo"] = v;
+            }
+        }
+    }
     if let Some(mounts) = spec["mounts"].as_array_mut() {
         for m in mounts {
             let Some(src) = m["source"].as_str().map(std::path::PathBuf::from) else {
