@@ -224,8 +224,19 @@ pub fn pids(id: &str) -> Result<Vec<i32>, String> {
 }
 
 pub fn stats(id: &str) -> Result<CgroupStats, String> {
-    let s = manager(id)?.stats().map_err(|e| e.to_string())?;
     let host_mem = host_memory();
+    if crate::runtime::spec::cgroup_v2() {
+        let rel = crate::runtime::spec::cgroup_path(id);
+        let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        if !dir.is_dir() {
+            return Err(format!("no cgroup {}", dir.display()));
+        }
+        let mut s = super::stats_v2::read(&dir, host_mem);
+        s.system_cpu_ns = system_cpu_ns();
+        s.online_cpus = online_cpus();
+        return Ok(s);
+    }
+    let s = manager(id)?.stats().map_err(|e| e.to_string())?;
     let limit = s.memory.memory.limit;
     Ok(CgroupStats {
         read_at: Some(std::time::SystemTime::now()),

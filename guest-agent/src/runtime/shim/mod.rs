@@ -17,6 +17,7 @@ mod fdio;
 mod hub;
 mod lc;
 mod server;
+mod stats_v2;
 pub mod teardown;
 mod watchdog;
 

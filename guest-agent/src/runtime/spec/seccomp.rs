@@ -432,6 +432,16 @@ const ENOSYS: u32 = 38;
 const EPERM: u32 = 1;
 
 /// The `linux.seccomp` object for a container holding `caps`.
+/// The condition `(arg[index] & mask) == value`, in the order youki's
+/// libcontainer 0.7 reads it: `valueTwo` is the mask and `value` the datum
+/// (runc and Docker's profile put the mask in `value`). Written runc's way,
+/// libcontainer masked with 0 and the condition held for every argument:
+/// Docker's clone rule let namespace flags (CLONE_NEWUSER) through, and a
+/// rule meant to allow only FIFOs allowed every mknod.
+fn masked_eq(index: u32, mask: u64, value: u64) -> Value {
+    json!({ "index": index, "value": value, "valueTwo": mask, "op": "SCMP_CMP_MASKED_EQ" })
+}
+
 /// `S_IFMT` and the file types `mknod` may still create when device nodes
 /// are refused (0 means a regular file, as for S_IFREG).
 const S_IFMT: u64 = 0o170000;
@@ -469,7 +479,7 @@ pub fn default_profile(caps: &[String], refuse_device_nodes: bool) -> Value {
             for t in NON_DEVICE_TYPES {
                 syscalls.push(json!({
                     "names": [call], "action": "SCMP_ACT_ALLOW",
-                    "args": [{ "index": mode_arg, "value": S_IFMT, "valueTwo": t, "op": "SCMP_CMP_MASKED_EQ" }],
+                    "args": [masked_eq(mode_arg, S_IFMT, t)],
                 }));
             }
         }
@@ -483,7 +493,7 @@ pub fn default_profile(caps: &[String], refuse_device_nodes: bool) -> Value {
     if !has("CAP_SYS_ADMIN") {
         syscalls.push(json!({
             "names": ["clone"], "action": "SCMP_ACT_ALLOW",
-            "args": [{ "index": 0, "value": CLONE_NS_MASK, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
+            "args": [masked_eq(0, CLONE_NS_MASK, 0)],
         }));
         syscalls.push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
     }
@@ -503,7 +513,7 @@ pub fn device_node_guard() -> Value {
         for t in [S_IFCHR, S_IFBLK] {
             syscalls.push(json!({
                 "names": [call], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,
-                "args": [{ "index": mode_arg, "value": S_IFMT, "valueTwo": t, "op": "SCMP_CMP_MASKED_EQ" }],
+                "args": [masked_eq(mode_arg, S_IFMT, t)],
             }));
         }
     }
@@ -557,10 +567,11 @@ mod tests {
         let types: Vec<u64> = rules
             .iter()
             .filter(|r| r["names"][0] == "mknodat")
-            .filter_map(|r| r["args"][0]["valueTwo"].as_u64())
+            .filter_map(|r| r["args"][0]["value"].as_u64())
             .collect();
         // Regular files, FIFOs and sockets only: no 0o020000 (char) or 0o060000 (block).
         assert_eq!(types, vec![0, 0o100000, 0o010000, 0o140000]);
         assert!(rules.iter().filter(|r| r["names"][0] == "mknod").all(|r| r["args"][0]["index"] == 1));
+        assert!(rules.iter().filter(|r| r["names"][0] == "mknod").all(|r| r["args"][0]["valueTwo"] == S_IFMT));
     }
 }

@@ -140,3 +140,39 @@ async fn host_network_sees_the_hosts_sys_read_only() {
     let (_, out, _, _) = run(&f, f.request(&["ls", "/sys/class/net"])).await;
     assert_eq!(out, "lo\n");
 }
+
+/// The profile used where no device cgroup exists (cgroup v2), loaded by
+/// libcontainer for real here (on this v1 host it is not the default):
+/// FIFOs and regular files may still be made, device nodes not; and the
+/// rootfs is nodev, so a node that got there anyway (an image layer)
+/// would not open either.
+#[tokio::test]
+async fn the_v2_profile_refuses_device_nodes_and_keeps_fifos() {
+    let f = Fixture::new();
+    let script = "mkfifo /tmp/f && echo fifo; mknod /dev/c c 1 3 2>&1 || echo no-char; \
+                  mknod /dev/b b 7 0 2>&1 || echo no-block; grep -c ' / overlay .*nodev' /proc/mounts";
+    let req = f.request(&["sh", "-c", script]);
+    let shim = f.rt.create(req).await.expect("create");
+    let cfg_path = f.rt.container_dir(shim.id()).join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).expect("config.json")).expect("json");
+    let caps: Vec<String> = spec["process"]["capabilities"]["bounding"]
+        .as_array()
+        .expect("caps")
+        .iter()
+        .filter_map(|c| c.as_str().map(String::from))
+        .collect();
+    assert!(caps.iter().any(|c| c == "CAP_MKNOD"), "Docker's default keeps CAP_MKNOD");
+    spec["linux"]["seccomp"] = crate::runtime::spec::seccomp::default_profile(&caps, true);
+    std::fs::write(&cfg_path, serde_json::to_vec(&spec).expect("encode")).expect("write");
+    let io = shim.attach(OUT_ERR).await.expect("attach");
+    shim.start().await.expect("start");
+    let (out, err) = read_frames(io).await;
+    let exit = shim.wait_exit().await.expect("wait");
+    shim.delete().await.expect("delete");
+    assert_eq!(exit.code, 0, "{out} {err}");
+    assert!(out.starts_with("fifo\n"), "{out}");
+    assert!(out.contains("no-char") && out.contains("no-block"), "device nodes refused: {out}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.ends_with("1\n"), "the rootfs is nodev: {out}");
+}
