@@ -62,3 +62,38 @@ def test_containers_lifecycle(client, busybox, containers):
 def test_container_error_exit_raises(client, busybox, containers):
     with pytest.raises(docker.errors.ContainerError):
         client.containers.run("busybox", ["sh", "-c", "exit 2"], remove=True)
+
+
+def test_networks_create_connect_inspect_remove(client, busybox, containers):
+    net = client.networks.create("compat-net", driver="bridge", labels={"suite": "compat"}, check_duplicate=True)
+    c = None
+    try:
+        assert net.attrs["Driver"] == "bridge" and net.attrs["Labels"] == {"suite": "compat"}
+        with pytest.raises(docker.errors.APIError) as dup:
+            client.networks.create("compat-net")
+        assert dup.value.response.status_code == 409
+        assert [n.name for n in client.networks.list(names=["compat-net"])] == ["compat-net"]
+        assert {"bridge", "host", "none"} <= {n.name for n in client.networks.list()}
+        c = client.containers.run("busybox", ["sleep", "300"], detach=True, name="compat-py-net", network="compat-net")
+        net.reload()
+        assert [v["Name"] for v in net.attrs["Containers"].values()] == ["compat-py-net"]
+        c.reload()
+        assert c.attrs["NetworkSettings"]["Networks"]["compat-net"]["NetworkID"] == net.id
+        with pytest.raises(docker.errors.APIError) as busy:
+            net.remove()
+        assert busy.value.response.status_code == 409
+        net.disconnect(c)
+        net.reload()
+        assert net.attrs["Containers"] == {}
+        net.connect(c, aliases=["again"])
+        c.reload()
+        assert c.attrs["NetworkSettings"]["Networks"]["compat-net"]["Aliases"] == ["again"]
+        with pytest.raises(docker.errors.APIError) as builtin:
+            client.networks.get("bridge").remove()
+        assert builtin.value.response.status_code == 403
+    finally:
+        if c is not None:
+            c.remove(force=True)
+        net.remove()
+    with pytest.raises(docker.errors.NotFound):
+        client.networks.get("compat-net")
