@@ -761,6 +761,11 @@ fn the_writable_layer_survives_stop_start_and_policy_restarts() {
     assert_eq!(d.ok(&["exec", "xx", "cat", "/f", "/etc/added"]), "hi\nkept\n");
     let (ok, _, _) = d.docker(&["exec", "xx", "ls", "/"]);
     assert!(!ok, "a file deleted from the image stays deleted (its whiteout is kept)");
+    // `docker diff` from the kept layer.
+    let diff = d.ok(&["diff", "xx"]);
+    for line in ["A /f", "C /etc", "A /etc/added", "D /bin/ls"] {
+        assert!(diff.lines().any(|l| l == line), "{line} in:\n{diff}");
+    }
     // `ps -s` and `inspect --size`: /f (3 bytes) and /etc/added (5) at least.
     let size_rw: i64 = d.ok(&["inspect", "--size", "--format", "{{.SizeRw}}", "xx"]).trim().parse().unwrap();
     assert!((8..100_000).contains(&size_rw), "SizeRw {size_rw}");

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}", delete(remove))
         .merge(super::containers_io::routes())
         .merge(super::containers_stats::routes())
@@ -257,6 +258,17 @@ async fn rename(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query
         Ok(c) => done(containers(&engine).rename(&c, name)),
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /containers/{id}/changes` (`docker diff`): `[{"Path","Kind"}]`.
+async fn changes(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let c = lookup(&engine, &id)?;
+    let list: Vec<serde_json::Value> = containers(&engine)
+        .changes(&c)?
+        .into_iter()
+        .map(|ch| serde_json::json!({ "Path": ch.path, "Kind": ch.kind as u8 }))
+        .collect();
+    Ok(json_response(StatusCode::OK, &list))
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: the TTY's size.

@@ -117,6 +117,14 @@ fn merge_config(mut cfg: ContainerConfig, image: &ImageConfig, env: Vec<String>,
 
 impl Containers {
     /// The image config (`config` of the image's config blob).
+    /// What `docker diff` lists for the container (see `super::diff`).
+    pub fn changes(&self, c: &Container) -> Result<Vec<super::diff::Change>, ContainerError> {
+        let rec = c.record();
+        let (_, layers) = self.image_config(&rec.image_id)?;
+        let upper = super::record::dir(&self.root, &rec.id).join("rw").join("upper");
+        Ok(super::diff::changes(&upper, &layers))
+    }
+
     pub(super) fn image_config(
         &self,
         image_id: &str,

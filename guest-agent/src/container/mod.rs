@@ -8,6 +8,7 @@
 //! `crate::runtime`'s; HTTP is `crate::api`'s.
 
 pub mod clock;
+pub mod diff;
 pub mod error;
 pub mod events;
 pub mod exec;
