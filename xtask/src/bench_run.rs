@@ -35,56 +35,95 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
 
     let rounds = rounds.max(1);
     let mut berth = Vec::with_capacity(rounds);
+    let mut phases: Vec<[f64; 4]> = Vec::with_capacity(rounds);
     let mut peer = Vec::with_capacity(rounds);
-    // One warm-up each; berth's rounds, then the peer's.
-    let berth_out = process::output(
-        Command::new(&agent)
-            .arg("bench-runtime")
-            .arg("--layer")
-            .arg(&rootfs)
-            .arg("--peer-bundle")
-            .arg(&bundle)
-            .args(["--rounds", &(rounds + 1).to_string()]),
-    )?;
-    let mut berth_rounds: Vec<f64> = berth_out
-        .lines()
-        .filter_map(|l| l.strip_prefix("round ").and_then(|r| r.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
-        .collect();
-    if berth_rounds.len() != rounds + 1 {
-        return Err(Error::Invalid(format!(
-            "bench-runtime printed {} rounds, expected {}",
-            berth_rounds.len(),
-            rounds + 1
-        )));
-    }
-    berth_rounds.remove(0);
-    berth.extend(berth_rounds);
+    // Interleaved, round by round (`--step`: one round per line on its
+    // stdin), so both see the same load on a shared host; one warm-up
+    // round each, which also writes the peer's bundle.
+    let mut child = Command::new(&agent)
+        .arg("bench-runtime")
+        .arg("--layer")
+        .arg(&rootfs)
+        .arg("--peer-bundle")
+        .arg(&bundle)
+        .arg("--step")
+        .args(["--rounds", &(rounds + 1).to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Command { command: "berth-agent bench-runtime".into(), detail: e.to_string() })?;
+    let (Some(mut to_berth), Some(from_berth)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(Error::Invalid("bench-runtime: no pipes".into()));
+    };
+    let mut from_berth = std::io::BufReader::new(from_berth);
     for round in 0..=rounds {
-        let id = format!("berth-bench-runc-{}-{round}", std::process::id());
-        let t = Instant::now();
-        let status = Command::new(&runc)
-            .args(["run", "--bundle"])
-            .arg(&bundle)
-            .arg(&id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| Error::Command { command: "runc run".into(), detail: e.to_string() })?;
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        if !status.success() {
-            return Err(Error::Command { command: format!("runc run {id}"), detail: status.to_string() });
-        }
+        let (total, parts) = berth_round(&mut to_berth, &mut from_berth)?;
+        let ms = runc_round(&runc, &bundle, round)?;
         if round > 0 {
+            berth.push(total);
+            phases.push(parts);
             peer.push(ms);
         }
     }
+    drop(to_berth);
+    let status = child.wait().map_err(|e| Error::Command { command: "bench-runtime".into(), detail: e.to_string() })?;
+    if !status.success() {
+        return Err(Error::Command { command: "berth-agent bench-runtime".into(), detail: status.to_string() });
+    }
     let (berth_ms, runc_ms) = (median(&mut berth), median(&mut peer));
     let ratio = berth_ms / runc_ms;
-    println!("runtime create+start+wait of busybox `true` ({rounds} rounds, medians):");
+    let phase = |i: usize| median(&mut phases.iter().map(|p| p[i]).collect::<Vec<_>>());
+    println!(
+        "runtime create+start+wait(+delete) of busybox `true`, same bundle ({rounds} rounds interleaved, medians):"
+    );
     println!("  berth (shim + libcontainer): {berth_ms:8.2} ms   rounds {:?}", round2(&berth));
+    println!(
+        "    phases: create {:.1}  start {:.1}  wait {:.1}  delete {:.1} ms",
+        phase(0),
+        phase(1),
+        phase(2),
+        phase(3)
+    );
     println!("  runc {:<23} {runc_ms:8.2} ms   rounds {:?}", "(Debian):", round2(&peer));
     println!("  ratio berth/runc: {ratio:.2} (goal ≤ 1.0)");
     Ok(RuntimeBench { berth_ms, runc_ms, ratio })
+}
+
+/// One round of `bench-runtime --step`: its total and its four phases
+/// (create, start, wait, delete) in milliseconds.
+fn berth_round(to: &mut impl std::io::Write, from: &mut impl std::io::BufRead) -> Result<(f64, [f64; 4])> {
+    let broken = |e: std::io::Error| Error::Command { command: "bench-runtime".into(), detail: e.to_string() };
+    to.write_all(b"go\n").and_then(|()| to.flush()).map_err(broken)?;
+    let mut line = String::new();
+    if from.read_line(&mut line).map_err(broken)? == 0 {
+        return Err(Error::Invalid("bench-runtime ended early (see its stderr)".into()));
+    }
+    parse_round(&line).ok_or_else(|| Error::Invalid(format!("bench-runtime printed {line:?}")))
+}
+
+/// `round <n> <total> create <ms> start <ms> wait <ms> delete <ms>`.
+fn parse_round(line: &str) -> Option<(f64, [f64; 4])> {
+    let w: Vec<&str> = line.strip_prefix("round ")?.split_whitespace().collect();
+    let num = |i: usize| w.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((num(1)?, [num(3)?, num(5)?, num(7)?, num(9)?]))
+}
+
+fn runc_round(runc: &Path, bundle: &Path, round: usize) -> Result<f64> {
+    let id = format!("berth-bench-runc-{}-{round}", std::process::id());
+    let t = Instant::now();
+    let status = Command::new(runc)
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| Error::Command { command: "runc run".into(), detail: e.to_string() })?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if !status.success() {
+        return Err(Error::Command { command: format!("runc run {id}"), detail: status.to_string() });
+    }
+    Ok(ms)
 }
 
 fn round2(v: &[f64]) -> Vec<f64> {
@@ -131,4 +170,18 @@ fn busybox_rootfs(root: &Path) -> Result<()> {
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").at(root.join("etc/passwd"))?;
     std::fs::write(root.join("etc/group"), "root:x:0:\n").at(root.join("etc/group"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_lines_parse_and_bad_ones_do_not() {
+        let (total, p) =
+            parse_round("round 3 120.50 create 10.00 start 60.25 wait 5.00 delete 45.25\n").expect("parses");
+        assert_eq!((total, p), (120.5, [10.0, 60.25, 5.0, 45.25]));
+        assert!(parse_round("round 3 120.50").is_none(), "an agent without phases is refused");
+        assert!(parse_round("error: x").is_none());
+    }
 }

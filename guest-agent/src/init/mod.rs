@@ -49,6 +49,10 @@ pub fn run_as_pid1() -> ! {
         power::power_off();
     }));
 
+    // Before any mount: containers pivot_root, which an initramfs root refuses.
+    if let Err(e) = crate::runtime::make_root_pivotable() {
+        println!("berth-agent: containers will not start: {e}");
+    }
     if let Err(e) = mounts::mount_kernel_filesystems() {
         println!("berth-agent: {e}");
         power::power_off();

@@ -7,6 +7,9 @@
 //! (seccomp profile, masked paths, capabilities, cgroup namespace). Prints
 //! one line per round:
 //! `round <n> <milliseconds> create <ms> start <ms> wait <ms> delete <ms>`.
+//! With `--step`, each round waits for a line on stdin first (and EOF ends
+//! the run), so the caller can interleave the peer's rounds with berth's
+//! and both see the same load.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,14 +23,16 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let mut layer = None;
     let mut peer_bundle = None;
     let mut rounds = 5usize;
+    let mut step = false;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.to_str() {
             Some("--layer") => layer = it.next().map(PathBuf::from),
             Some("--peer-bundle") => peer_bundle = it.next().map(PathBuf::from),
+            Some("--step") => step = true,
             Some("--rounds") => rounds = it.next().and_then(|r| r.to_str()?.parse().ok()).unwrap_or(rounds),
             _ => {
-                eprintln!("usage: berth-agent bench-runtime --layer DIR [--rounds N] [--peer-bundle DIR]");
+                eprintln!("usage: berth-agent bench-runtime --layer DIR [--rounds N] [--peer-bundle DIR] [--step]");
                 return ExitCode::from(2);
             }
         }
@@ -43,7 +48,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(layer, rounds, peer_bundle)) {
+    match rt.block_on(run(layer, rounds, peer_bundle, step)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-runtime: {e}");
@@ -52,10 +57,23 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     }
 }
 
-async fn run(layer: PathBuf, rounds: usize, mut peer_bundle: Option<PathBuf>) -> Result<(), super::RuntimeError> {
+async fn run(
+    layer: PathBuf,
+    rounds: usize,
+    mut peer_bundle: Option<PathBuf>,
+    step: bool,
+) -> Result<(), super::RuntimeError> {
     let state = std::env::temp_dir().join(format!("berth-bench-{}", std::process::id()));
     let runtime = Runtime::new(state.join("runtime"))?;
     for round in 0..rounds {
+        if step {
+            let mut line = String::new();
+            // Blocking is fine: nothing else runs in this process between
+            // rounds (the shims are processes of their own).
+            if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+        }
         let id = format!("bench{}x{round}", std::process::id());
         let req = ContainerRequest {
             id,

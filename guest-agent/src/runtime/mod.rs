@@ -18,6 +18,7 @@ pub mod bench;
 mod client;
 mod error;
 mod overlay;
+mod pivotable_root;
 mod process;
 mod protocol;
 pub mod shim;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use client::{AttachIo, ExecHandle, Shim};
 pub use error::RuntimeError;
+pub use pivotable_root::make_root_pivotable;
 pub use types::{
     AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess, rfc3339_nano,
 };
