@@ -11,6 +11,7 @@ mod engine;
 mod image;
 mod init;
 mod listen;
+mod network;
 #[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
 mod runtime;
 mod server;

@@ -674,3 +674,197 @@ fn events_prune_and_images_in_use() {
     d.ok(&["rm", "-f", "live"]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn start_attach_and_tty_logs() {
+    let d = Daemon::start();
+    // start -a streams the run and exits with its code, every time.
+    d.ok(&["create", "--name", "sa", "busybox", "sh", "-c", "echo from-start-a; exit 2"]);
+    for _ in 0..2 {
+        let out = d.run(&["start", "-a", "sa"]);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "from-start-a\n");
+    }
+    // attach to a running container: its output from then on, its code.
+    d.ok(&["run", "-d", "--name", "at", "busybox", "sh", "-c", "sleep 1; echo attached-out; exit 4"]);
+    let out = d.run(&["attach", "at"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attached-out\n");
+    // A TTY's output is one raw stream, in the log too.
+    let out = d.run(&["run", "-t", "--name", "tl", "busybox", "sh", "-c", "echo tty-line; echo tty-err >&2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tty-line\r\ntty-err\r\n");
+    assert_eq!(d.ok(&["logs", "tl"]), "tty-line\r\ntty-err\r\n");
+    // run -d --rm: gone once it exits.
+    d.ok(&["run", "-d", "--rm", "--name", "dr", "busybox", "true"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.ok(&["ps", "-a", "--format", "{{.Names}}"]).contains("dr") {
+        assert!(Instant::now() < deadline, "run -d --rm left its container");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads from `s` until `pred` holds for what was read (or 10 s pass).
+fn read_until(s: &mut std::os::unix::net::UnixStream, pred: impl Fn(&str) -> bool) -> String {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !pred(&String::from_utf8_lossy(&got)) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn wait_headers_come_first_and_attach_works_without_upgrade() {
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "nu", "busybox", "sh", "-c", "sleep 0.5; echo no-upgrade; exit 6"]);
+    let mut wait = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    wait.write_all(b"POST /v1.50/containers/nu/wait?condition=next-exit HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    // The status line and headers arrive before the container even starts.
+    let head = read_until(&mut wait, |s| s.contains("\r\n\r\n"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut attach = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    attach.write_all(b"POST /containers/nu/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    let head = read_until(&mut attach, |s| s.contains("\r\n\r\n"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("application/vnd.docker.multiplexed-stream"), "{head}");
+    d.ok(&["start", "nu"]);
+    let out = read_until(&mut attach, |s| s.contains("no-upgrade"));
+    assert!(out.contains("no-upgrade\n"), "{out:?}");
+    let body = read_until(&mut wait, |s| s.contains("StatusCode"));
+    assert!(body.contains(r#""StatusCode":6"#) && body.contains(r#""Error":null"#), "{body}");
+}
+
+/// The writable layer is the container's, not the run's: files written in
+/// one run are there after stop/start, after a restart policy's restart and
+/// for `cp` from the stopped container; `rm` removes it.
+#[test]
+fn the_writable_layer_survives_stop_start_and_policy_restarts() {
+    let d = Daemon::start();
+    d.ok(&["run", "-d", "--name", "xx", "busybox", "sh", "-c", "echo hi > /f; sleep 1000"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.docker(&["exec", "xx", "cat", "/f"]).1 != "hi\n" {
+        assert!(Instant::now() < deadline, "{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.ok(&["exec", "xx", "sh", "-c", "echo kept > /etc/added; rm /bin/ls"]);
+    d.ok(&["stop", "-t", "1", "xx"]);
+    // cp from the stopped container sees the layer.
+    let host = d.dir.path().join("cp-f");
+    d.ok(&["cp", "xx:/etc/added", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&host).unwrap(), "kept\n");
+    d.ok(&["start", "xx"]);
+    assert_eq!(d.ok(&["exec", "xx", "cat", "/f", "/etc/added"]), "hi\nkept\n");
+    let (ok, _, _) = d.docker(&["exec", "xx", "ls", "/"]);
+    assert!(!ok, "a file deleted from the image stays deleted (its whiteout is kept)");
+    d.ok(&["restart", "-t", "1", "xx"]);
+    assert_eq!(d.ok(&["exec", "xx", "cat", "/etc/added"]), "kept\n");
+    let rw = d.root.join("containers");
+    d.ok(&["rm", "-f", "xx"]);
+    let left: Vec<_> = std::fs::read_dir(&rw).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "rm removes the writable layer: {left:?}");
+
+    // A restart policy's new run sees the previous run's files.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "--restart",
+        "on-failure:3",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x >> /runs; [ $(wc -l < /runs) -ge 3 ] || exit 1; sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, out, _) = d.docker(&["exec", "counter", "cat", "/runs"]);
+        if ok && out == "x\nx\nx\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "runs: {out:?}\n{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn info_counts_containers_and_images() {
+    let d = Daemon::start();
+    let fmt = "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}";
+    // One image (busybox, pulled and tagged by Daemon::start: one ID, two tags).
+    d.ok(&["run", "-d", "--name", "up1", "busybox", "sleep", "1000"]);
+    d.ok(&["run", "-d", "--name", "up2", "busybox", "sleep", "1000"]);
+    d.ok(&["run", "--name", "done1", "busybox", "true"]);
+    d.ok(&["create", "--name", "new1", "busybox", "true"]);
+    d.ok(&["pause", "up2"]);
+    assert_eq!(d.ok(&["info", "--format", fmt]).trim(), "4 1 1 2 1", "{}", d.log_tail());
+    d.ok(&["rm", "-f", "up1", "up2", "done1", "new1"]);
+    assert_eq!(d.ok(&["info", "--format", fmt]).trim(), "0 0 0 0 1");
+}
+
+/// Networks as records: create, ls, inspect with Containers, aliases in the
+/// container's NetworkSettings, `ps --filter network`, connect/disconnect,
+/// rm refused while in use and for predefined networks.
+#[test]
+fn networks_are_recorded_and_containers_join_them() {
+    let d = Daemon::start();
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]);
+    for want in ["bridge bridge local", "host host local", "none null local"] {
+        assert!(ls.lines().any(|l| l == want), "{ls}");
+    }
+    let id = d.ok(&["network", "create", "--label", "team=a", "--subnet", "10.77.0.0/24", "front"]).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let (ok, _, err) = d.docker(&["network", "create", "front"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    d.ok(&["run", "-d", "--name", "web", "--network", "front", "--network-alias", "www", "busybox", "sleep", "1000"]);
+    d.ok(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"]);
+    assert_eq!(
+        d.ok(&["network", "inspect", "front", "--format", "{{range .Containers}}{{.Name}}{{end}}"]).trim(),
+        "web"
+    );
+    assert_eq!(
+        d.inspect(
+            "web",
+            "{{json .NetworkSettings.Networks.front.Aliases}} {{.NetworkSettings.Networks.front.NetworkID}}"
+        ),
+        format!("[\"www\"] {id}")
+    );
+    assert_eq!(d.inspect("other", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}"), "bridge");
+    assert_eq!(d.ok(&["ps", "--filter", "network=front", "--format", "{{.Names}}"]).trim(), "web");
+    assert_eq!(d.ok(&["ps", "--filter", "volume=data", "--format", "{{.Names}}"]).trim(), "", "no volumes yet");
+    assert_eq!(d.ok(&["network", "ls", "--filter", "label=team=a", "--format", "{{.Name}}"]).trim(), "front");
+
+    d.ok(&["network", "connect", "--alias", "o", "front", "other"]);
+    let names = d.ok(&["network", "inspect", "front", "--format", "{{range .Containers}}{{.Name}} {{end}}"]);
+    let mut names: Vec<&str> = names.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["other", "web"]);
+    d.ok(&["network", "disconnect", "front", "other"]);
+    assert_eq!(d.inspect("other", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}").trim(), "bridge");
+
+    let (ok, _, err) = d.docker(&["network", "rm", "front"]);
+    assert!(!ok && err.contains("active endpoints"), "in use: {err}");
+    let (ok, _, err) = d.docker(&["network", "rm", "bridge"]);
+    assert!(!ok && err.contains("pre-defined"), "{err}");
+    let (ok, _, err) = d.docker(&["run", "--name", "lost", "--network", "nope", "busybox", "true"]);
+    assert!(!ok && err.contains("network nope not found"), "{err}");
+    // As Docker: the create succeeds, the start fails, the container stays.
+    assert_eq!(d.inspect("lost", "{{.State.Status}}"), "created");
+    d.ok(&["network", "create", "nope"]);
+    d.ok(&["start", "lost"]);
+    assert_eq!(
+        d.ok(&["network", "inspect", "nope", "--format", "{{range .Containers}}{{.Name}}{{end}}"]).trim(),
+        "lost"
+    );
+    d.ok(&["rm", "-f", "lost"]);
+    d.ok(&["network", "rm", "nope"]);
+
+    d.ok(&["rm", "-f", "web", "other"]);
+    d.ok(&["network", "rm", "front"]);
+    assert!(!d.docker(&["network", "inspect", "front"]).0);
+}

@@ -23,22 +23,12 @@ use crate::{paths, process};
 /// Podman's flags on a host with cgroup v1 controllers and a 20000 hard
 /// limit on open files (DESIGN.md, "This machine").
 const PODMAN_FLAGS: &[&str] = &["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
-const PODMAN_RUN_FLAGS: &[&str] = &[
-    "--network",
-    "none",
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-];
+const PODMAN_RUN_FLAGS: &[&str] = &["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
 pub fn run(rounds: usize) -> Result<()> {
-    for (tool, pkg) in [
-        ("podman", "podman"),
-        ("runc", "runc"),
-        ("skopeo", "skopeo"),
-        ("docker-registry", "docker-registry"),
-    ] {
+    for (tool, pkg) in
+        [("podman", "podman"), ("runc", "runc"), ("skopeo", "skopeo"), ("docker-registry", "docker-registry")]
+    {
         require(tool, pkg)?;
     }
     if !Path::new("/bin/busybox").exists() {
@@ -62,12 +52,7 @@ pub fn run(rounds: usize) -> Result<()> {
             .args(args);
         c
     };
-    process::output(&mut podman(&[
-        "load",
-        "-q",
-        "-i",
-        &archive.to_string_lossy(),
-    ]))?;
+    process::output(&mut podman(&["load", "-q", "-i", &archive.to_string_lossy()]))?;
 
     // berth: the engine as a daemon, busybox pulled through its API.
     let registry = Registry::start(work.path())?;
@@ -102,6 +87,12 @@ pub fn run(rounds: usize) -> Result<()> {
             eprintln!("  {l}");
         }
     }
+    // Shims outlive the engine by design: remove what is left through it.
+    if let Ok(ids) = process::output(&mut docker_cmd(&["ps", "-aq"])) {
+        for id in ids.split_whitespace() {
+            let _ = process::output(&mut docker_cmd(&["rm", "-f", id]));
+        }
+    }
     drop(engine);
     drop(registry);
     measured
@@ -115,20 +106,12 @@ fn measure(rounds: usize, mut run_berth: Command, mut run_podman: Command) -> Re
     for round in 1..=rounds {
         let tb = timed(&mut run_berth)?;
         let tp = timed(&mut run_podman)?;
-        println!(
-            "round {round}: berth {:.1} ms, podman {:.1} ms",
-            tb * 1e3,
-            tp * 1e3
-        );
+        println!("round {round}: berth {:.1} ms, podman {:.1} ms", tb * 1e3, tp * 1e3);
         b.push(tb);
         p.push(tp);
     }
     let (mb, mp) = (median(b.into_iter()), median(p.into_iter()));
-    println!(
-        "median of {rounds}: docker run --rm busybox true: berth {:.1} ms, podman {:.1} ms",
-        mb * 1e3,
-        mp * 1e3
-    );
+    println!("median of {rounds}: docker run --rm busybox true: berth {:.1} ms, podman {:.1} ms", mb * 1e3, mp * 1e3);
     println!("ratio berth/podman: {:.2} (goal <= 0.5)", mb / mp);
     Ok(())
 }
@@ -140,20 +123,12 @@ fn timed(cmd: &mut Command) -> Result<f64> {
 }
 
 fn missing(what: &str, pkg: &str) -> Error {
-    Error::Missing {
-        what: what.into(),
-        fix: format!("apt-get install {pkg}"),
-    }
+    Error::Missing { what: what.into(), fix: format!("apt-get install {pkg}") }
 }
 
 fn require(tool: &str, pkg: &str) -> Result<()> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-    if found {
-        Ok(())
-    } else {
-        Err(missing(tool, pkg))
-    }
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    if found { Ok(()) } else { Err(missing(tool, pkg)) }
 }
 
 fn docker_cli() -> Result<PathBuf> {
@@ -196,10 +171,8 @@ impl Engine {
             .spawn()
             .at(agent)?;
         let engine = Engine { child, sock };
-        wait_until(Duration::from_secs(30), || {
-            std::os::unix::net::UnixStream::connect(&engine.sock).is_ok()
-        })
-        .map_err(|()| Error::Invalid("the engine did not listen within 30 s".into()))?;
+        wait_until(Duration::from_secs(30), || std::os::unix::net::UnixStream::connect(&engine.sock).is_ok())
+            .map_err(|()| Error::Invalid("the engine did not listen within 30 s".into()))?;
         Ok(engine)
     }
 }
@@ -207,12 +180,8 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         // SIGTERM: the engine removes its socket on the way out.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = wait_until(Duration::from_secs(10), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = wait_until(Duration::from_secs(10), || matches!(self.child.try_wait(), Ok(Some(_))));
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -247,10 +216,8 @@ impl Registry {
             .at("docker-registry")?;
         let host = format!("127.0.0.1:{port}");
         let reg = Registry { child, host };
-        wait_until(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(&reg.host).is_ok()
-        })
-        .map_err(|()| Error::Invalid("docker-registry did not listen within 20 s".into()))?;
+        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(&reg.host).is_ok())
+            .map_err(|()| Error::Invalid("docker-registry did not listen within 20 s".into()))?;
         Ok(reg)
     }
 }
@@ -291,8 +258,7 @@ fn busybox_archive(work: &Path, out: &Path) -> Result<()> {
         let link = rootfs.join("bin").join(a);
         std::os::unix::fs::symlink("busybox", &link).at(&link)?;
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
-        .at(rootfs.join("etc/passwd"))?;
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").at(rootfs.join("etc/passwd"))?;
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").at(rootfs.join("etc/group"))?;
     let stage = work.join("busybox-archive");
     std::fs::create_dir_all(&stage).at(&stage)?;
@@ -311,20 +277,13 @@ fn busybox_archive(work: &Path, out: &Path) -> Result<()> {
     );
     let config_name = format!("{}.json", hex::encode(Sha256::digest(config.as_bytes())));
     std::fs::write(stage.join(&config_name), &config).at(stage.join(&config_name))?;
-    let manifest = format!(
-        r#"[{{"Config":"{config_name}","RepoTags":["busybox:latest"],"Layers":["layer.tar"]}}]"#
-    );
-    let mut f =
-        std::fs::File::create(stage.join("manifest.json")).at(stage.join("manifest.json"))?;
-    f.write_all(manifest.as_bytes())
-        .at(stage.join("manifest.json"))?;
-    process::output(
-        Command::new("tar")
-            .arg("-C")
-            .arg(&stage)
-            .arg("-cf")
-            .arg(out)
-            .args(["manifest.json", &config_name, "layer.tar"]),
-    )?;
+    let manifest = format!(r#"[{{"Config":"{config_name}","RepoTags":["busybox:latest"],"Layers":["layer.tar"]}}]"#);
+    let mut f = std::fs::File::create(stage.join("manifest.json")).at(stage.join("manifest.json"))?;
+    f.write_all(manifest.as_bytes()).at(stage.join("manifest.json"))?;
+    process::output(Command::new("tar").arg("-C").arg(&stage).arg("-cf").arg(out).args([
+        "manifest.json",
+        &config_name,
+        "layer.tar",
+    ]))?;
     Ok(())
 }

@@ -65,8 +65,7 @@ pub fn done(r: Result<(), ContainerError>) -> Response {
 
 /// Docker's boolean query values: `1`, `true`, `True`; absent is false.
 pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    q.get(key).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 /// A boolean that defaults to true when absent (`stdout` of logs, …).
@@ -80,10 +79,7 @@ pub fn flag_or(q: &HashMap<String, String>, key: &str, default: bool) -> bool {
 pub fn int(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
     match q.get(key).map(String::as_str) {
         None | Some("") => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
+        Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
     }
 }
 
@@ -95,25 +91,25 @@ fn containers(engine: &Engine) -> &Arc<Containers> {
     &engine.containers
 }
 
-async fn create(
-    State(engine): State<Arc<Engine>>,
-    Query(q): Q,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn create(State(engine): State<Arc<Engine>>, Query(q): Q, body: Bytes) -> Result<Response, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "config cannot be empty in order to create a container",
-        ));
+        return Err(ApiError::bad_request("config cannot be empty in order to create a container"));
     }
-    let body: ContainerCreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let (id, warnings) = containers(&engine)
-        .create(q.get("name").map(String::as_str), body)
-        .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &ContainerCreateResponse { id, warnings },
-    ))
+    let body: ContainerCreateBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let joins = super::networks::planned_joins(&engine, &body)?;
+    let (id, warnings) = containers(&engine).create(q.get("name").map(String::as_str), body).await?;
+    if let Err(e) = super::networks::join_all(&engine, &id, joins) {
+        // Nothing half-made stays behind: the container goes with its endpoints.
+        engine.networks.forget_container(&id);
+        if let Ok(c) = engine.containers.get(&id)
+            && let Err(e) = containers(&engine).remove(&c, true).await
+        {
+            tracing::warn!(%id, error = %e, "removing a container whose networks could not be joined");
+        }
+        return Err(e.into());
+    }
+    Ok(json_response(StatusCode::CREATED, &ContainerCreateResponse { id, warnings }))
 }
 
 async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
@@ -123,18 +119,15 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
     let limit = int(&q, "limit")?.filter(|n| *n > 0);
     let cs = containers(&engine);
     let ancestor = |v: &str, r: &crate::container::record::ContainerRecord| {
-        r.image == v
-            || r.image_id == v
-            || cs
-                .images
-                .resolve(v)
-                .is_ok_and(|img| img.id.to_string() == r.image_id)
+        r.image == v || r.image_id == v || cs.images.resolve(v).is_ok_and(|img| img.id.to_string() == r.image_id)
     };
     let created_of = |key: &str| cs.get(key).ok().map(|c| c.record().created);
-    let cx = filters::Context {
-        ancestor_matches: &ancestor,
-        created_of: &created_of,
+    let in_network = |v: &str, r: &crate::container::record::ContainerRecord| {
+        engine.networks.endpoints_of(&r.id).iter().any(|(name, ep)| {
+            name == v || (!v.is_empty() && ep.network_id.as_deref().is_some_and(|id| id.starts_with(v)))
+        })
     };
+    let cx = filters::Context { ancestor_matches: &ancestor, created_of: &created_of, in_network: &in_network };
     // Newest first, as Docker lists them.
     let mut rows: Vec<_> = cs
         .all()
@@ -146,7 +139,13 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
             (all || limit.is_some() || f.contains_key("status") || rec.state.status.is_running())
                 && filters::matches(&f, &rec, &cx)
         })
-        .map(|c| inspect::summary(&c))
+        .map(|c| {
+            let mut row = inspect::summary(&c);
+            if let Some(ns) = row.network_settings.as_mut() {
+                super::networks::fill_container_networks(&engine, &c.id, &mut ns.networks);
+            }
+            row
+        })
         .collect();
     if let Some(n) = limit {
         rows.truncate(n as usize);
@@ -154,13 +153,14 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
     Ok(json_response(StatusCode::OK, &rows))
 }
 
-async fn inspect_one(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn inspect_one(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
     let rootfs = c.shim().map(|s| s.rootfs().display().to_string());
-    let mut v = serde_json::to_value(inspect::inspect(&c, rootfs)).unwrap_or_default();
+    let mut model = inspect::inspect(&c, rootfs);
+    if let Some(ns) = model.network_settings.as_mut() {
+        super::networks::fill_container_networks(&engine, &c.id, &mut ns.networks);
+    }
+    let mut v = serde_json::to_value(model).unwrap_or_default();
     // Docker sends `"ExecIDs": null` rather than leaving it out; clients
     // index it.
     if let Some(m) = v.as_object_mut() {
@@ -171,7 +171,12 @@ async fn inspect_one(
 
 async fn start(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
     match lookup(&engine, &id) {
-        Ok(c) => done(containers(&engine).start(&c).await),
+        Ok(c) => {
+            if let Err(e) = super::networks::ensure_joined(&engine, &c) {
+                return e.into_response();
+            }
+            done(containers(&engine).start(&c).await)
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -180,11 +185,7 @@ async fn stop(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q
     let run = async {
         let c = lookup(&engine, &id)?;
         let t = int(&q, "t")?;
-        Ok::<_, ApiError>(
-            containers(&engine)
-                .stop(&c, q.get("signal").map(String::as_str), t)
-                .await,
-        )
+        Ok::<_, ApiError>(containers(&engine).stop(&c, q.get("signal").map(String::as_str), t).await)
     };
     match run.await {
         Ok(r) => done(r),
@@ -194,28 +195,16 @@ async fn stop(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q
 
 async fn kill(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
     match lookup(&engine, &id) {
-        Ok(c) => done(
-            containers(&engine)
-                .kill(&c, q.get("signal").map(String::as_str))
-                .await,
-        ),
+        Ok(c) => done(containers(&engine).kill(&c, q.get("signal").map(String::as_str)).await),
         Err(e) => e.into_response(),
     }
 }
 
-async fn restart(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Response {
+async fn restart(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
     let run = async {
         let c = lookup(&engine, &id)?;
         let t = int(&q, "t")?;
-        Ok::<_, ApiError>(
-            containers(&engine)
-                .restart(&c, q.get("signal").map(String::as_str), t)
-                .await,
-        )
+        Ok::<_, ApiError>(containers(&engine).restart(&c, q.get("signal").map(String::as_str), t).await)
     };
     match run.await {
         Ok(Err(ContainerError::NotModified)) => StatusCode::NO_CONTENT.into_response(),
@@ -238,11 +227,7 @@ async fn unpause(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> R
     }
 }
 
-async fn rename(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Response {
+async fn rename(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
     let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
         return ApiError::bad_request("Neither old nor new names may be empty").into_response();
     };
@@ -253,23 +238,15 @@ async fn rename(
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: the TTY's size.
-async fn resize(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Response {
+async fn resize(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
     let run = async {
         let c = lookup(&engine, &id)?;
         let (h, w) = (int(&q, "h")?.unwrap_or(0), int(&q, "w")?.unwrap_or(0));
         if !(0..=u16::MAX as i64).contains(&h) || !(0..=u16::MAX as i64).contains(&w) {
             return Err(ApiError::bad_request("invalid terminal size"));
         }
-        let shim = c.shim().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                format!("Container {id} is not running"),
-            )
-        })?;
+        let shim =
+            c.shim().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, format!("Container {id} is not running")))?;
         if let Err(e) = shim.resize(w as u16, h as u16).await {
             // A container without a TTY or one that just exited: Docker
             // answers 200 for the latter; the CLI ignores errors here.
@@ -283,13 +260,15 @@ async fn resize(
     }
 }
 
-async fn remove(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Response {
+async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
     match lookup(&engine, &id) {
-        Ok(c) => done(containers(&engine).remove(&c, flag(&q, "force")).await),
+        Ok(c) => {
+            let r = containers(&engine).remove(&c, flag(&q, "force")).await;
+            if r.is_ok() {
+                engine.networks.forget_container(&c.id);
+            }
+            done(r)
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -302,8 +281,7 @@ async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respons
         match k.as_str() {
             "until" => {
                 for v in vals {
-                    until =
-                        crate::container::clock::parse_query(v).map_err(ApiError::bad_request)?;
+                    until = crate::container::clock::parse_query(v).map_err(ApiError::bad_request)?;
                 }
             }
             "label" | "label!" => {}
@@ -318,8 +296,7 @@ async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respons
             Some((k, val)) => l.get(k).is_some_and(|x| x == val),
             None => l.contains_key(v),
         };
-        let too_new = until
-            .is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
+        let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
         too_new || !labels.iter().all(has) || not_labels.iter().any(has)
     };
     let (deleted, space) = containers(&engine).prune(keep).await;
@@ -331,94 +308,6 @@ async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respons
     );
     Ok(json_response(
         StatusCode::OK,
-        &ContainerPruneResponse {
-            containers_deleted: Some(deleted),
-            space_reclaimed: Some(space),
-        },
+        &ContainerPruneResponse { containers_deleted: Some(deleted), space_reclaimed: Some(space) },
     ))
-}
-
-/// Middleware on `DELETE /images/{name}`: an image a container uses cannot
-/// be deleted (409), as in Docker; deleting one of several tags only
-/// untags and is let through. Kept here so the images routes need not know
-/// about containers.
-pub async fn refuse_deleting_images_in_use(
-    State(engine): State<Arc<Engine>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if req.method() != axum::http::Method::DELETE {
-        return next.run(req).await;
-    }
-    let path = super::version::split_prefix(req.uri().path()).1.to_string();
-    let Some(name) = path.strip_prefix("/images/") else {
-        return next.run(req).await;
-    };
-    let name = percent_decode(name);
-    let force = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "force=1" || kv == "force=true"));
-    if let Ok(image) = engine.images.resolve(&name) {
-        let id = image.id.to_string();
-        let tags = engine
-            .images
-            .list()
-            .into_iter()
-            .find(|s| s.record.id == image.id)
-            .map_or(0, |s| s.tags.len());
-        let by_id = id
-            .trim_start_matches("sha256:")
-            .starts_with(name.trim_start_matches("sha256:"));
-        let last_reference = by_id || tags <= 1;
-        let users = if last_reference {
-            engine.containers.image_users(&id)
-        } else {
-            Vec::new()
-        };
-        let short = &id.trim_start_matches("sha256:")[..12];
-        if let Some((user, _)) = users.first()
-            && !force
-        {
-            return ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
-                    &user[..12]
-                ),
-            )
-            .into_response();
-        }
-        if let Some((user, _)) = users.iter().find(|(_, running)| *running) {
-            return ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
-                    &user[..12]
-                ),
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -27,10 +27,7 @@ use crate::engine::Engine;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
-        .route(
-            "/containers/{id}/archive",
-            get(get_archive).head(head_archive).put(put_archive),
-        )
+        .route("/containers/{id}/archive", get(get_archive).head(head_archive).put(put_archive))
         .route("/containers/{id}/export", get(export))
 }
 
@@ -75,10 +72,7 @@ pub fn resolve_in_root(root: &FsPath, path: &str, follow_last: bool) -> std::io:
 }
 
 fn split(p: &str) -> Vec<String> {
-    p.split('/')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    p.split('/').filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 fn join(root: &FsPath, parts: &[String]) -> PathBuf {
@@ -126,11 +120,7 @@ fn go_mode(m: &std::fs::Metadata) -> u32 {
     mode
 }
 
-fn stat_header(
-    root: &FsPath,
-    container_path: &str,
-    resolved: &FsPath,
-) -> std::io::Result<HeaderValue> {
+fn stat_header(root: &FsPath, container_path: &str, resolved: &FsPath) -> std::io::Result<HeaderValue> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(resolved)?;
     let link = if m.file_type().is_symlink() {
@@ -143,11 +133,8 @@ fn stat_header(
     } else {
         String::new()
     };
-    let name = FsPath::new(container_path)
-        .file_name()
-        .map_or("/".into(), |n| n.to_string_lossy().into_owned());
-    let mtime =
-        chrono::DateTime::from_timestamp(m.mtime(), m.mtime_nsec() as u32).unwrap_or_default();
+    let name = FsPath::new(container_path).file_name().map_or("/".into(), |n| n.to_string_lossy().into_owned());
+    let mtime = chrono::DateTime::from_timestamp(m.mtime(), m.mtime_nsec() as u32).unwrap_or_default();
     let json = serde_json::json!({
         "name": name,
         "size": m.len(),
@@ -175,10 +162,7 @@ async fn rootfs(engine: &Engine, id: &str) -> Result<(PathBuf, String), ApiError
 }
 
 fn archive_path(q: &std::collections::HashMap<String, String>) -> Result<String, ApiError> {
-    q.get("path")
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .ok_or_else(|| ApiError::bad_request("path is required"))
+    q.get("path").filter(|p| !p.is_empty()).cloned().ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
 async fn head_archive(
@@ -191,21 +175,15 @@ async fn head_archive(
     let resolved = resolve_in_root(&root, &path, false).map_err(|_| not_found(&cid, &path))?;
     let stat = stat_header(&root, &path, &resolved).map_err(|_| not_found(&cid, &path))?;
     let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut()
-        .insert("X-Docker-Container-Path-Stat", stat);
+    resp.headers_mut().insert("X-Docker-Container-Path-Stat", stat);
     Ok(resp)
 }
 
 /// Streams a tar written by a blocking task.
-fn tar_body(
-    build: impl FnOnce(&mut tar::Builder<ChannelWriter>) -> std::io::Result<()> + Send + 'static,
-) -> Body {
+fn tar_body(build: impl FnOnce(&mut tar::Builder<ChannelWriter>) -> std::io::Result<()> + Send + 'static) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::task::spawn_blocking(move || {
-        let mut b = tar::Builder::new(ChannelWriter {
-            tx,
-            buf: Vec::new(),
-        });
+        let mut b = tar::Builder::new(ChannelWriter { tx, buf: Vec::new() });
         b.follow_symlinks(false);
         let r = build(&mut b).and_then(|()| b.finish());
         if let Err(e) = r {
@@ -234,9 +212,7 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = Bytes::from(std::mem::take(&mut self.buf));
-            self.tx
-                .blocking_send(chunk)
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+            self.tx.blocking_send(chunk).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
         }
         Ok(())
     }
@@ -256,41 +232,21 @@ async fn get_archive(
     let base = if path.ends_with("/.") {
         ".".to_string()
     } else {
-        FsPath::new(&path)
-            .file_name()
-            .map_or(".".into(), |n| n.to_string_lossy().into_owned())
+        FsPath::new(&path).file_name().map_or(".".into(), |n| n.to_string_lossy().into_owned())
     };
     let body = tar_body(move |b| {
         let m = std::fs::symlink_metadata(&resolved)?;
-        if m.is_dir() {
-            b.append_dir_all(&base, &resolved)
-        } else {
-            b.append_path_with_name(&resolved, &base)
-        }
+        if m.is_dir() { b.append_dir_all(&base, &resolved) } else { b.append_path_with_name(&resolved, &base) }
     });
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/x-tar")],
-        body,
-    )
-        .into_response();
-    resp.headers_mut()
-        .insert("X-Docker-Container-Path-Stat", stat);
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response();
+    resp.headers_mut().insert("X-Docker-Container-Path-Stat", stat);
     Ok(resp)
 }
 
-async fn export(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn export(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (root, _) = rootfs(&engine, &id).await?;
     let body = tar_body(move |b| b.append_dir_all(".", &root));
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/x-tar")],
-        body,
-    )
-        .into_response())
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
 /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=`: extracts a
@@ -308,33 +264,19 @@ async fn put_archive(
     match std::fs::metadata(&dest) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
-            return Err(ApiError::bad_request(format!(
-                "extraction point is not a directory: {path}"
-            )));
+            return Err(ApiError::bad_request(format!("extraction point is not a directory: {path}")));
         }
         Err(_) => return Err(not_found(&cid, &path)),
     }
     // The body goes through a pipe to the blocking extractor.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
-    let rel_dest = dest
-        .strip_prefix(&root)
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
+    let rel_dest = dest.strip_prefix(&root).map(|p| p.to_path_buf()).unwrap_or_default();
     let extract = tokio::task::spawn_blocking(move || {
-        extract(
-            &root,
-            &rel_dest,
-            ChannelReader {
-                rx,
-                cur: Bytes::new(),
-            },
-            no_overwrite,
-        )
+        extract(&root, &rel_dest, ChannelReader { rx, cur: Bytes::new() }, no_overwrite)
     });
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the archive: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the archive: {e}")))?;
         if tx.send(chunk).is_err() {
             break; // the extractor stopped: its error is below
         }
@@ -369,12 +311,7 @@ impl std::io::Read for ChannelReader {
 
 /// Extracts `r` under `root/dest`, each entry's parent resolved inside the
 /// root so no symlink in the container leads outside it.
-pub fn extract(
-    root: &FsPath,
-    dest: &FsPath,
-    r: impl std::io::Read,
-    no_overwrite: bool,
-) -> std::io::Result<()> {
+pub fn extract(root: &FsPath, dest: &FsPath, r: impl std::io::Read, no_overwrite: bool) -> std::io::Result<()> {
     let mut ar = tar::Archive::new(r);
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
@@ -383,15 +320,9 @@ pub fn extract(
         let mut entry = entry?;
         let name = entry.path()?.into_owned();
         if name.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(std::io::Error::other(format!(
-                "{}: path escapes the destination",
-                name.display()
-            )));
+            return Err(std::io::Error::other(format!("{}: path escapes the destination", name.display())));
         }
-        let rel: PathBuf = name
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .collect();
+        let rel: PathBuf = name.components().filter(|c| matches!(c, Component::Normal(_))).collect();
         if rel.as_os_str().is_empty() {
             continue;
         }
@@ -408,17 +339,11 @@ pub fn extract(
             return Err(std::io::Error::other(format!(
                 "cannot overwrite {} with a {}",
                 container_path.display(),
-                if kind.is_dir() {
-                    "directory"
-                } else {
-                    "non-directory"
-                }
+                if kind.is_dir() { "directory" } else { "non-directory" }
             )));
         }
         if kind.is_hard_link() {
-            let link = entry
-                .link_name()?
-                .ok_or_else(|| std::io::Error::other("hard link without a target"))?;
+            let link = entry.link_name()?.ok_or_else(|| std::io::Error::other("hard link without a target"))?;
             let link_rel = FsPath::new("/").join(dest).join(link.as_ref());
             let src = resolve_in_root(root, &link_rel.to_string_lossy(), false)?;
             let _ = std::fs::remove_file(&target);
@@ -452,26 +377,11 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
         std::os::unix::fs::symlink("../../../../etc", root.join("up")).unwrap();
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
-        assert_eq!(
-            resolve_in_root(root, "/abs/passwd", false).unwrap(),
-            root.join("etc/passwd")
-        );
-        assert_eq!(
-            resolve_in_root(root, "/up/passwd", false).unwrap(),
-            root.join("etc/passwd")
-        );
-        assert_eq!(
-            resolve_in_root(root, "/../../etc", false).unwrap(),
-            root.join("etc")
-        );
-        assert_eq!(
-            resolve_in_root(root, "/abs", false).unwrap(),
-            root.join("abs")
-        );
-        assert_eq!(
-            resolve_in_root(root, "/abs", true).unwrap(),
-            root.join("etc")
-        );
+        assert_eq!(resolve_in_root(root, "/abs/passwd", false).unwrap(), root.join("etc/passwd"));
+        assert_eq!(resolve_in_root(root, "/up/passwd", false).unwrap(), root.join("etc/passwd"));
+        assert_eq!(resolve_in_root(root, "/../../etc", false).unwrap(), root.join("etc"));
+        assert_eq!(resolve_in_root(root, "/abs", false).unwrap(), root.join("abs"));
+        assert_eq!(resolve_in_root(root, "/abs", true).unwrap(), root.join("etc"));
         assert!(resolve_in_root(root, "/loop", true).is_err());
     }
 
@@ -499,43 +409,21 @@ mod tests {
         std::fs::create_dir_all(root.join("tmp")).unwrap();
         // The container made /tmp/out point at the host's directory.
         std::os::unix::fs::symlink(host.path(), root.join("tmp/out")).unwrap();
-        let t = tar_of(&[
-            ("out/evil", tar::EntryType::Regular, "pwned"),
-            ("ok.txt", tar::EntryType::Regular, "fine"),
-        ]);
+        let t = tar_of(&[("out/evil", tar::EntryType::Regular, "pwned"), ("ok.txt", tar::EntryType::Regular, "fine")]);
         extract(&root, FsPath::new("tmp"), &t[..], false).unwrap();
-        assert!(
-            !host.path().join("evil").exists(),
-            "wrote through a container symlink"
-        );
+        assert!(!host.path().join("evil").exists(), "wrote through a container symlink");
         assert_eq!(
-            std::fs::read_to_string(
-                root.join(host.path().strip_prefix("/").unwrap())
-                    .join("evil")
-            )
-            .unwrap(),
+            std::fs::read_to_string(root.join(host.path().strip_prefix("/").unwrap()).join("evil")).unwrap(),
             "pwned"
         );
-        assert_eq!(
-            std::fs::read_to_string(root.join("tmp/ok.txt")).unwrap(),
-            "fine"
-        );
+        assert_eq!(std::fs::read_to_string(root.join("tmp/ok.txt")).unwrap(), "fine");
 
-        let t = tar_of(&[
-            ("link", tar::EntryType::Symlink, "/"),
-            ("link/escape", tar::EntryType::Regular, "x"),
-        ]);
+        let t = tar_of(&[("link", tar::EntryType::Symlink, "/"), ("link/escape", tar::EntryType::Regular, "x")]);
         extract(&root, FsPath::new("tmp"), &t[..], false).unwrap();
-        assert!(
-            root.join("escape").exists(),
-            "absolute link target is the container's root"
-        );
+        assert!(root.join("escape").exists(), "absolute link target is the container's root");
 
         let t = tar_of(&[("hl", tar::EntryType::Link, "/etc/passwd")]);
-        assert!(
-            extract(&root, FsPath::new("tmp"), &t[..], false).is_err(),
-            "hard link to a missing in-root file"
-        );
+        assert!(extract(&root, FsPath::new("tmp"), &t[..], false).is_err(), "hard link to a missing in-root file");
     }
 
     #[test]

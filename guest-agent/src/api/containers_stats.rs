@@ -17,9 +17,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bollard_stubs::models::{
-    ContainerBlkioStatEntry, ContainerBlkioStats, ContainerCpuStats, ContainerCpuUsage,
-    ContainerMemoryStats, ContainerPidsStats, ContainerStatsResponse, ContainerStorageStats,
-    ContainerThrottlingData, ContainerTopResponse,
+    ContainerBlkioStatEntry, ContainerBlkioStats, ContainerCpuStats, ContainerCpuUsage, ContainerMemoryStats,
+    ContainerPidsStats, ContainerStatsResponse, ContainerStorageStats, ContainerThrottlingData, ContainerTopResponse,
 };
 
 use super::containers::{Q, flag, flag_or, lookup};
@@ -29,9 +28,7 @@ use crate::engine::Engine;
 use crate::runtime::CgroupStats;
 
 pub fn routes() -> Router<Arc<Engine>> {
-    Router::new()
-        .route("/containers/{id}/stats", get(stats))
-        .route("/containers/{id}/top", get(top))
+    Router::new().route("/containers/{id}/stats", get(stats)).route("/containers/{id}/top", get(top))
 }
 
 fn cpu(s: Option<&CgroupStats>) -> ContainerCpuStats {
@@ -55,11 +52,7 @@ fn cpu(s: Option<&CgroupStats>) -> ContainerCpuStats {
     ContainerCpuStats {
         cpu_usage: Some(ContainerCpuUsage {
             total_usage: Some(s.cpu_total_ns),
-            percpu_usage: if s.cpu_percpu_ns.is_empty() {
-                None
-            } else {
-                Some(s.cpu_percpu_ns.clone())
-            },
+            percpu_usage: if s.cpu_percpu_ns.is_empty() { None } else { Some(s.cpu_percpu_ns.clone()) },
             usage_in_kernelmode: Some(s.cpu_system_ns),
             usage_in_usermode: Some(s.cpu_user_ns),
         }),
@@ -74,15 +67,9 @@ fn cpu(s: Option<&CgroupStats>) -> ContainerCpuStats {
 }
 
 /// Docker's stats model from a sample and the one before it.
-pub fn to_model(
-    name: &str,
-    id: &str,
-    cur: Option<&CgroupStats>,
-    prev: Option<&CgroupStats>,
-) -> ContainerStatsResponse {
+pub fn to_model(name: &str, id: &str, cur: Option<&CgroupStats>, prev: Option<&CgroupStats>) -> ContainerStatsResponse {
     let time = |s: Option<&CgroupStats>| {
-        s.and_then(|s| s.read_at)
-            .map_or_else(|| clock::ZERO.to_string(), |t| clock::format(t.into()))
+        s.and_then(|s| s.read_at).map_or_else(|| clock::ZERO.to_string(), |t| clock::format(t.into()))
     };
     ContainerStatsResponse {
         name: Some(format!("/{name}")),
@@ -121,12 +108,7 @@ pub fn to_model(
             Some(s) => ContainerMemoryStats {
                 usage: Some(s.memory_usage),
                 max_usage: Some(s.memory_max_usage).filter(|m| *m > 0),
-                stats: Some(
-                    s.memory_stats
-                        .iter()
-                        .map(|(k, v)| (k.clone(), *v))
-                        .collect::<HashMap<_, _>>(),
-                ),
+                stats: Some(s.memory_stats.iter().map(|(k, v)| (k.clone(), *v)).collect::<HashMap<_, _>>()),
                 failcnt: None,
                 limit: Some(s.memory_limit),
                 commitbytes: None,
@@ -146,11 +128,7 @@ fn line(m: &ContainerStatsResponse) -> Bytes {
 }
 
 /// `GET /containers/{id}/stats?stream=&one-shot=`.
-async fn stats(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Result<Response, ApiError> {
+async fn stats(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
     let stream = flag_or(&q, "stream", true);
     let one_shot = flag(&q, "one-shot");
@@ -163,27 +141,15 @@ async fn stats(
         return Ok(json_response(StatusCode::OK, &m));
     };
     if !stream {
-        let first = shim
-            .stats()
-            .await
-            .map_err(crate::container::error::ContainerError::from)?;
+        let first = shim.stats().await.map_err(crate::container::error::ContainerError::from)?;
         if one_shot {
-            return Ok(json_response(
-                StatusCode::OK,
-                &to_model(&rec.name, &rec.id, Some(&first), None),
-            ));
+            return Ok(json_response(StatusCode::OK, &to_model(&rec.name, &rec.id, Some(&first), None)));
         }
         // Like Docker's collector: the answer carries the previous sample
         // as precpu, a second earlier.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let cur = shim
-            .stats()
-            .await
-            .map_err(crate::container::error::ContainerError::from)?;
-        return Ok(json_response(
-            StatusCode::OK,
-            &to_model(&rec.name, &rec.id, Some(&cur), Some(&first)),
-        ));
+        let cur = shim.stats().await.map_err(crate::container::error::ContainerError::from)?;
+        return Ok(json_response(StatusCode::OK, &to_model(&rec.name, &rec.id, Some(&cur), Some(&first))));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let life = c.life();
@@ -198,16 +164,7 @@ async fn stats(
                     return;
                 }
             };
-            if tx
-                .send(line(&to_model(
-                    &rec.name,
-                    &rec.id,
-                    Some(&cur),
-                    prev.as_ref(),
-                )))
-                .await
-                .is_err()
-            {
+            if tx.send(line(&to_model(&rec.name, &rec.id, Some(&cur), prev.as_ref()))).await.is_err() {
                 return;
             }
             prev = Some(cur);
@@ -220,55 +177,26 @@ async fn stats(
             }
         }
     });
-    let body = futures_util::StreamExt::map(
-        super::containers_io::tokio_stream_from(rx),
-        Ok::<_, std::io::Error>,
-    );
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(body),
-    )
-        .into_response())
+    let body = futures_util::StreamExt::map(super::containers_io::tokio_stream_from(rx), Ok::<_, std::io::Error>);
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
 }
 
 /// `GET /containers/{id}/top?ps_args=`: the host's `ps` over the
 /// container's processes (Docker's way), or the same `-ef` table built
 /// from /proc where there is no `ps` (the micro-VM).
-async fn top(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Result<Response, ApiError> {
+async fn top(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
     let status = c.record().state.status;
-    let shim = c.shim().filter(|_| status.is_running()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Container {} is not running", c.id),
-        )
-    })?;
-    let pids: HashSet<i32> = shim
-        .top()
-        .await
-        .map_err(crate::container::error::ContainerError::from)?
-        .into_iter()
-        .collect();
-    let args = q
-        .get("ps_args")
-        .map(String::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or("-ef")
-        .to_string();
+    let shim = c
+        .shim()
+        .filter(|_| status.is_running())
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)))?;
+    let pids: HashSet<i32> =
+        shim.top().await.map_err(crate::container::error::ContainerError::from)?.into_iter().collect();
+    let args = q.get("ps_args").map(String::as_str).filter(|s| !s.trim().is_empty()).unwrap_or("-ef").to_string();
     let resp = tokio::task::spawn_blocking(move || super::containers_top::table(&args, &pids))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &ContainerTopResponse {
-            titles: Some(resp.0),
-            processes: Some(resp.1),
-        },
-    ))
+    Ok(json_response(StatusCode::OK, &ContainerTopResponse { titles: Some(resp.0), processes: Some(resp.1) }))
 }

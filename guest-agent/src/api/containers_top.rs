@@ -13,11 +13,10 @@ pub fn table(args: &str, pids: &HashSet<i32>) -> Result<Table, String> {
     let argv: Vec<&str> = args.split_whitespace().collect();
     match std::process::Command::new("ps").args(&argv).output() {
         Ok(out) if out.status.success() => parse_ps(&String::from_utf8_lossy(&out.stdout), pids),
-        Ok(out) => Err(format!(
-            "ps {args}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args == "-ef" => Ok(from_proc(pids)),
+        // A `ps` without `-ef` (busybox's, in the VM) or none at all: the
+        // default table from /proc.
+        _ if args == "-ef" => Ok(from_proc(pids)),
+        Ok(out) => Err(format!("ps {args}: {}", String::from_utf8_lossy(&out.stderr).trim())),
         Err(e) => Err(format!("running ps {args}: {e}")),
     }
 }
@@ -28,10 +27,7 @@ pub fn parse_ps(out: &str, pids: &HashSet<i32>) -> Result<Table, String> {
     let mut lines = out.lines();
     let header = lines.next().ok_or("ps printed nothing")?;
     let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
-    let pid_col = titles
-        .iter()
-        .position(|t| t == "PID")
-        .ok_or("Couldn't find PID field in ps output")?;
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or("Couldn't find PID field in ps output")?;
     let mut rows = Vec::new();
     for l in lines.filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = l.split_whitespace().collect();
@@ -44,10 +40,7 @@ pub fn parse_ps(out: &str, pids: &HashSet<i32>) -> Result<Table, String> {
         if !pids.contains(&pid) {
             continue;
         }
-        let mut row: Vec<String> = fields[..titles.len() - 1]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
         row.push(fields[titles.len() - 1..].join(" "));
         rows.push(row);
     }
@@ -55,9 +48,7 @@ pub fn parse_ps(out: &str, pids: &HashSet<i32>) -> Result<Table, String> {
 }
 
 fn from_proc(pids: &HashSet<i32>) -> Table {
-    let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
-        .map(String::from)
-        .to_vec();
+    let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"].map(String::from).to_vec();
     let mut sorted: Vec<_> = pids.iter().copied().collect();
     sorted.sort_unstable();
     let rows = sorted.into_iter().filter_map(proc_row).collect();
@@ -92,22 +83,8 @@ fn proc_row(pid: i32) -> Option<Vec<String>> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let time = format!(
-        "{:02}:{:02}:{:02}",
-        cpu_secs / 3600,
-        cpu_secs / 60 % 60,
-        cpu_secs % 60
-    );
-    Some(vec![
-        uid,
-        pid.to_string(),
-        ppid,
-        "0".into(),
-        "?".into(),
-        "?".into(),
-        time,
-        cmd,
-    ])
+    let time = format!("{:02}:{:02}:{:02}", cpu_secs / 3600, cpu_secs / 60 % 60, cpu_secs % 60);
+    Some(vec![uid, pid.to_string(), ppid, "0".into(), "?".into(), "?".into(), time, cmd])
 }
 
 #[cfg(test)]
@@ -119,19 +96,7 @@ mod tests {
         let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init splash\nroot 42 1 0 10:01 ? 00:00:00 sleep 100\n";
         let (titles, rows) = parse_ps(out, &HashSet::from([42])).unwrap();
         assert_eq!(titles.len(), 8);
-        assert_eq!(
-            rows,
-            vec![vec![
-                "root",
-                "42",
-                "1",
-                "0",
-                "10:01",
-                "?",
-                "00:00:00",
-                "sleep 100"
-            ]]
-        );
+        assert_eq!(rows, vec![vec!["root", "42", "1", "0", "10:01", "?", "00:00:00", "sleep 100"]]);
         assert!(parse_ps("USER X\n", &HashSet::new()).is_err());
     }
 

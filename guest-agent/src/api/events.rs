@@ -26,12 +26,10 @@ pub fn routes() -> Router<Arc<Engine>> {
 }
 
 async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
-    let since = clock::parse_query(q.get("since").map_or("", String::as_str))
-        .map_err(ApiError::bad_request)?;
-    let until = clock::parse_query(q.get("until").map_or("", String::as_str))
-        .map_err(ApiError::bad_request)?;
-    let filters = crate::container::filters::parse(q.get("filters").map(String::as_str))
-        .map_err(ApiError::bad_request)?;
+    let since = clock::parse_query(q.get("since").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
+    let until = clock::parse_query(q.get("until").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
+    let filters =
+        crate::container::filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
     for k in filters.keys() {
         if ![
             "type",
@@ -72,8 +70,7 @@ async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respon
             }
         }
         loop {
-            let deadline =
-                until.map(|u| (u - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
+            let deadline = until.map(|u| (u - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
             let next = async {
                 match deadline {
                     Some(d) => tokio::time::timeout(d, rx.recv()).await.ok(),
@@ -95,14 +92,6 @@ async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respon
             }
         }
     });
-    let stream = futures_util::StreamExt::map(
-        super::containers_io::tokio_stream_from(out),
-        Ok::<_, std::io::Error>,
-    );
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    let stream = futures_util::StreamExt::map(super::containers_io::tokio_stream_from(out), Ok::<_, std::io::Error>);
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }

@@ -29,45 +29,28 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/exec/{id}/json", get(inspect))
 }
 
-async fn create(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn create(State(engine): State<Arc<Engine>>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let c = lookup(&engine, &id)?;
-    let cfg: ExecConfig = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let cfg: ExecConfig =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let exec_id = engine.containers.create_exec(&c, cfg)?;
     // Docker's body is `{"Id": …}` (bollard's IdResponse says "ID").
-    Ok(json_response(
-        StatusCode::CREATED,
-        &serde_json::json!({ "Id": exec_id }),
-    ))
+    Ok(json_response(StatusCode::CREATED, &serde_json::json!({ "Id": exec_id })))
 }
 
-async fn start(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    req: Request,
-) -> Result<Response, ApiError> {
+async fn start(State(engine): State<Arc<Engine>>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
     let exec = engine.containers.exec(&id)?;
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let cfg: ExecStartConfig = if bytes.is_empty() {
         ExecStartConfig::default()
     } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let req = Request::from_parts(parts, axum::body::Body::empty());
     let detach = cfg.detach.unwrap_or(false);
     let tty = exec.config.tty.unwrap_or(false) || cfg.tty.unwrap_or(false);
-    let size = cfg
-        .console_size
-        .filter(|v| v.len() == 2)
-        .map(|v| (v[1] as u16, v[0] as u16));
+    let size = cfg.console_size.filter(|v| v.len() == 2).map(|v| (v[1] as u16, v[0] as u16));
     let content_type = if tty { RAW } else { MULTIPLEXED };
     let stdin = exec.config.attach_stdin.unwrap_or(false);
     if detach {
@@ -85,30 +68,20 @@ async fn start(
             Ok(Some(io)) => {
                 let mut exited = exec.exited.subscribe();
                 let recorded = async move {
-                    let _ = tokio::time::timeout(
-                        std::time::Duration::from_secs(5),
-                        exited.wait_for(|e| *e),
-                    )
-                    .await;
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), exited.wait_for(|e| *e)).await;
                 };
                 hijack::pump_then(conn, io, stdin, recorded).await;
             }
             // Docker reports a command that cannot run inside the stream,
             // and its exit code (126/127) through exec inspect.
             Ok(None) => write_stream_error(conn, tty, "exec started detached").await,
-            Err(ContainerError::CannotExec { message, .. }) => {
-                write_stream_error(conn, tty, &message).await
-            }
+            Err(ContainerError::CannotExec { message, .. }) => write_stream_error(conn, tty, &message).await,
             Err(e) => write_stream_error(conn, tty, &e.to_string()).await,
         }
     }))
 }
 
-async fn resize(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-    Query(q): Q,
-) -> Result<Response, ApiError> {
+async fn resize(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
     let exec = engine.containers.exec(&id)?;
     let (h, w) = (int(&q, "h")?.unwrap_or(0), int(&q, "w")?.unwrap_or(0));
     if !(0..=u16::MAX as i64).contains(&h) || !(0..=u16::MAX as i64).contains(&w) {
@@ -117,20 +90,14 @@ async fn resize(
     let c = lookup(&engine, &exec.container_id)?;
     let pid = crate::container::registry::lock(&exec.state).pid as i32;
     if let Some(shim) = c.shim()
-        && let Err(e) = shim
-            .exec_handle(&exec.id, pid)
-            .resize(w as u16, h as u16)
-            .await
+        && let Err(e) = shim.exec_handle(&exec.id, pid).resize(w as u16, h as u16).await
     {
         tracing::debug!(exec = %id, error = %e, "exec resize");
     }
     Ok(StatusCode::OK.into_response())
 }
 
-async fn inspect(
-    State(engine): State<Arc<Engine>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn inspect(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let exec = engine.containers.exec(&id)?;
     Ok(json_response(StatusCode::OK, &exec.inspect()))
 }

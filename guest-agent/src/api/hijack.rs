@@ -84,12 +84,7 @@ where
             }
         }
     });
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response()
 }
 
 /// Copies between a client connection and a stream-side duplex (a
@@ -136,10 +131,7 @@ mod tests {
 
     #[test]
     fn frames_have_dockers_header() {
-        assert_eq!(
-            frame(1, b"hi\n"),
-            [1, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']
-        );
+        assert_eq!(frame(1, b"hi\n"), [1, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
         assert_eq!(frame(2, b"")[..8], [2, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&frame(1, &[0u8; 300])[4..8], &300u32.to_be_bytes());
     }

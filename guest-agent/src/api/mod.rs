@@ -17,6 +17,7 @@ pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod machine;
+pub mod networks;
 pub mod system;
 pub mod version;
 
@@ -49,8 +50,8 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(events::routes())
+        .merge(networks::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(engine.clone(), containers::refuse_deleting_images_in_use))
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the
     // middleware wraps a router that has nothing but `routes` as fallback.

@@ -77,19 +77,42 @@ fn version_body(_engine: &Engine) -> SystemVersion {
     }
 }
 
+#[derive(Debug, Default, PartialEq)]
+struct ContainerCounts {
+    running: i64,
+    paused: i64,
+    stopped: i64,
+}
+
+/// Docker's three buckets: paused, running (restarting counts as
+/// running), and everything else (created, exited, dead, removing) stopped.
+fn container_counts(engine: &Engine) -> ContainerCounts {
+    use crate::container::state::Status;
+    let mut n = ContainerCounts::default();
+    for c in engine.containers.all() {
+        match c.record().state.status {
+            Status::Paused => n.paused += 1,
+            Status::Running | Status::Restarting => n.running += 1,
+            _ => n.stopped += 1,
+        }
+    }
+    n
+}
+
 pub async fn info(State(engine): State<Arc<Engine>>) -> Response {
     json_response(StatusCode::OK, &info_body(&engine))
 }
 
 fn info_body(engine: &Engine) -> SystemInfo {
     let cgroup_v2 = host::cgroup_version() == "2";
+    let counts = container_counts(engine);
     SystemInfo {
         id: Some(engine.id.clone()),
-        containers: Some(0),
-        containers_running: Some(0),
-        containers_paused: Some(0),
-        containers_stopped: Some(0),
-        images: Some(0),
+        containers: Some(counts.running + counts.paused + counts.stopped),
+        containers_running: Some(counts.running),
+        containers_paused: Some(counts.paused),
+        containers_stopped: Some(counts.stopped),
+        images: Some(engine.images.list().len() as i64),
         driver: Some("overlay2".into()),
         driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
         docker_root_dir: Some(engine.root.display().to_string()),

@@ -68,6 +68,8 @@ pub fn validate_container_filters(f: &Filters) -> Result<(), String> {
 pub struct Context<'a> {
     pub ancestor_matches: &'a dyn Fn(&str, &ContainerRecord) -> bool,
     pub created_of: &'a dyn Fn(&str) -> Option<String>,
+    /// Is the container in the network named (or id-prefixed) by the value?
+    pub in_network: &'a dyn Fn(&str, &ContainerRecord) -> bool,
 }
 
 pub fn matches(f: &Filters, r: &ContainerRecord, cx: &Context<'_>) -> bool {
@@ -97,7 +99,8 @@ fn matches_one(key: &str, v: &str, r: &ContainerRecord, cx: &Context<'_>) -> boo
         "exited" => r.state.status == Status::Exited && v.parse::<i64>().is_ok_and(|c| c == r.state.exit_code),
         "ancestor" => (cx.ancestor_matches)(v, r),
         "is-task" => v == "false",
-        // Volumes, networks, health checks and ports are not modelled yet:
+        "network" => (cx.in_network)(v, r),
+        // Volumes, health checks and ports are not modelled yet:
         // nothing matches them, which is what Docker answers for a
         // container without any.
         _ => false,
@@ -135,6 +138,7 @@ mod tests {
         Context {
             ancestor_matches: &|v, r| v == r.image || r.image_id.contains(v),
             created_of: &|_| Some("9999".into()),
+            in_network: &|v, _| v == "front",
         }
     }
 
@@ -189,6 +193,8 @@ mod tests {
         assert!(m(r#"{"before":["x"]}"#));
         assert!(!m(r#"{"since":["x"]}"#));
         assert!(!m(r#"{"network":["bridge"]}"#));
+        assert!(m(r#"{"network":["bridge","front"]}"#));
+        assert!(!m(r#"{"volume":["data"]}"#), "no volumes yet: nothing matches");
         assert!(m(r#"{"is-task":["false"]}"#));
     }
 }

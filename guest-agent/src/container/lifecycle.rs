@@ -19,7 +19,7 @@ use super::record::{self, ContainerRecord};
 use super::registry::{Container, Containers, Life, lock};
 use super::restart::Policy;
 use super::state::{State, Status};
-use crate::runtime::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim};
+use crate::runtime::{ContainerRequest, ContainerState, ExitInfo, Runtime, RuntimeError, Shim};
 
 /// `wait`'s `condition`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +217,7 @@ impl Containers {
             image,
             layers,
             log_path: rec.log_path.clone(),
+            rw_dir: Some(record::dir(&self.root, &rec.id).join("rw")),
         }
     }
 
@@ -275,8 +276,11 @@ impl Containers {
             }
             _ => {}
         }
+        // A shim that has not run yet is used as is: it may be the fresh one
+        // `start -a` attached to a moment ago.
         let shim = match (status, c.shim()) {
             (Status::Created, Some(s)) => s,
+            (_, Some(s)) if matches!(s.state().await, Ok(ContainerState::Created)) => s,
             _ => self.fresh_shim(c).await?,
         };
         let started = Instant::now();

@@ -21,6 +21,7 @@ pub mod recover;
 pub mod registry;
 pub mod removal;
 pub mod restart;
+pub mod runtime_root;
 pub mod shutdown;
 pub mod signal;
 pub mod state;

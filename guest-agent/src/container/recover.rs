@@ -25,8 +25,11 @@ impl Containers {
     pub fn open(engine_root: &Path, images: Arc<Store>) -> Result<Arc<Containers>, ContainerError> {
         let root = engine_root.join("containers");
         std::fs::create_dir_all(&root).map_err(ContainerError::io(format!("creating {}", root.display())))?;
-        let runtime = Runtime::new(engine_root.join("runtime"))?;
-        let containers = Arc::new(Containers::new(root.clone(), images, runtime));
+        let state_root = super::runtime_root::state_root(engine_root)
+            .map_err(ContainerError::io(format!("preparing the runtime's state under {}", engine_root.display())))?;
+        let runtime = Runtime::new(state_root)?;
+        let containers = Arc::new(Containers::new(root.clone(), images.clone(), runtime));
+        images.set_users(Arc::new(super::registry::ImageUsersHook(Arc::downgrade(&containers))));
         for rec in ContainerRecord::load_all(&root)? {
             let id = rec.id.clone();
             if let Err(e) = containers.insert(Container::new(rec)) {

@@ -207,20 +207,37 @@ impl Containers {
         Ok(())
     }
 
-    /// The containers that use the image `image_id` (`sha256:…`), with
-    /// whether each runs: the image store must not delete it then.
-    pub fn image_users(&self, image_id: &str) -> Vec<(String, bool)> {
+    pub fn exec(&self, id: &str) -> Result<Arc<Exec>, ContainerError> {
+        lock(&self.execs).get(id).cloned().ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
+    }
+}
+
+/// The image store's hook: which containers use which image, so that
+/// `DELETE /images` answers 409 and prune and GC spare those images. Weak,
+/// because the containers hold the store: a strong cycle would keep the
+/// store (and its lock on the engine root) alive forever.
+pub struct ImageUsersHook(pub std::sync::Weak<Containers>);
+
+impl crate::image::users::ImageUsers for ImageUsersHook {
+    fn image_users(&self) -> Vec<crate::image::users::ImageUse> {
+        self.0.upgrade().map(|c| c.image_users()).unwrap_or_default()
+    }
+}
+
+impl Containers {
+    fn image_users(&self) -> Vec<crate::image::users::ImageUse> {
         let t = lock(&self.table);
         t.by_id
             .values()
             .filter_map(|c| {
                 let r = lock(&c.rec);
-                (r.image_id == image_id).then(|| (c.id.clone(), r.state.status.is_running()))
+                let image = crate::image::digest::Digest::parse(&r.image_id).ok()?;
+                Some(crate::image::users::ImageUse {
+                    image,
+                    container: c.id.clone(),
+                    running: r.state.status.is_running(),
+                })
             })
             .collect()
-    }
-
-    pub fn exec(&self, id: &str) -> Result<Arc<Exec>, ContainerError> {
-        lock(&self.execs).get(id).cloned().ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
     }
 }

@@ -22,6 +22,8 @@ pub enum EngineError {
     Images(#[from] crate::image::store::StoreError),
     #[error(transparent)]
     Containers(#[from] crate::container::error::ContainerError),
+    #[error(transparent)]
+    Networks(#[from] crate::network::NetworkError),
 }
 
 pub struct Engine {
@@ -36,6 +38,8 @@ pub struct Engine {
     pub shells: crate::shell::Sessions,
     /// Containers: records, shims, events (see `crate::container`).
     pub containers: std::sync::Arc<crate::container::Containers>,
+    /// Networks: records and membership (see `crate::network`).
+    pub networks: std::sync::Arc<crate::network::Networks>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -48,6 +52,9 @@ impl Engine {
         let id = load_or_create_id(root).map_err(err)?;
         let images = crate::image::store::Store::open(root)?;
         let containers = crate::container::Containers::open(root, images.clone())?;
+        let networks = std::sync::Arc::new(crate::network::Networks::open(root)?);
+        let weak = std::sync::Arc::downgrade(&containers);
+        networks.set_liveness(Box::new(move |id| weak.upgrade().is_some_and(|c| c.get(id).is_ok())));
         Ok(Engine {
             root: root.to_path_buf(),
             id,
@@ -55,6 +62,7 @@ impl Engine {
             images,
             shells: Default::default(),
             containers,
+            networks,
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }

@@ -83,6 +83,7 @@ async fn run(
             image: ImageConfig::default(),
             layers: vec![layer.clone()],
             log_path: state.join("bench.log"),
+            rw_dir: None,
         };
         let t = Instant::now();
         let shim = runtime.create(req).await?;

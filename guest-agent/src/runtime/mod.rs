@@ -63,6 +63,11 @@ pub struct ContainerRequest {
     /// The shim appends Docker json-file lines `{"log","stream","time"}`
     /// here for every chunk the container writes (not for execs).
     pub log_path: PathBuf,
+    /// The container's writable layer, owned by the engine: `upper/` and
+    /// `work/` under it are kept across runs of the container (stop/start,
+    /// restart policies) and removed with it, as Docker does. None keeps
+    /// them in the runtime state dir, gone when the shim is deleted.
+    pub rw_dir: Option<PathBuf>,
 }
 
 /// The runtime: where container state lives and how shims are started.

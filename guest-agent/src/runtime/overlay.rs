@@ -26,7 +26,15 @@ const MAX_OPTIONS: usize = 4096 - 64;
 
 /// Mounts `layers` (LOWEST first) under `upper`/`work` on `target`.
 /// `nodev` makes device nodes on the rootfs unusable (see `spawn.rs`).
-pub fn mount(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path, nodev: bool) -> Result<(), RuntimeError> {
+/// `volatile` for an upper dir that will not outlive this mount.
+pub fn mount(
+    layers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    nodev: bool,
+    volatile: bool,
+) -> Result<(), RuntimeError> {
     let names: Vec<&str> = layers
         .iter()
         .rev()
@@ -66,14 +74,18 @@ pub fn mount(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path, nodev
     let flags = if nodev { MsFlags::MS_NODEV } else { MsFlags::empty() };
     let mount = |data: &str| nix::mount::mount(Some("overlay"), target, Some("overlay"), flags, Some(data));
     // `volatile` (Linux 5.10+) skips overlayfs's sync of the upper
-    // filesystem at unmount and on fsync: the upper dir lives only as long
-    // as the shim (delete removes it), so a crash loses nothing that would
-    // have been kept. The sync at unmount cost 15-400 ms per container on
-    // a busy disk. Older kernels reject the option: mount without it.
-    let made = match mount(&format!("{data},volatile")) {
-        Ok(()) => Ok(()),
-        Err(Errno::EINVAL) => mount(&data),
-        Err(e) => Err(e),
+    // filesystem at unmount and on fsync: for an upper dir removed with the
+    // mount (`--rm`, or one in the runtime's state dir) a crash loses
+    // nothing that would have been kept. The sync at unmount cost 15-400 ms
+    // per container on a busy disk. Older kernels reject the option: mount
+    // without it.
+    let made = match volatile {
+        true => match mount(&format!("{data},volatile")) {
+            Ok(()) => Ok(()),
+            Err(Errno::EINVAL) => mount(&data),
+            Err(e) => Err(e),
+        },
+        false => mount(&data),
     };
     drop(held);
     made.map_err(|e| RuntimeError::io("mount overlay on", target)(e.into()))
@@ -98,7 +110,7 @@ mod tests {
     fn bad_layer_paths_are_refused_before_mounting() {
         let t = Path::new("/nonexistent");
         for bad in ["/a,b", "/a:b", "relative"] {
-            let err = mount(&[PathBuf::from(bad)], t, t, t, true).expect_err(bad);
+            let err = mount(&[PathBuf::from(bad)], t, t, t, true, true).expect_err(bad);
             assert!(err.to_string().contains("cannot be given to overlayfs"), "{err}");
         }
     }
@@ -127,7 +139,7 @@ mod tests {
         for d in [&upper, &work, &target] {
             std::fs::create_dir(d).expect("dir");
         }
-        mount(&layers, &upper, &work, &target, true).expect("60 layers mount");
+        mount(&layers, &upper, &work, &target, true, true).expect("60 layers mount");
         let seen =
             (std::fs::read_to_string(target.join("top")).ok(), target.join("f0").exists(), target.join("f59").exists());
         let nodev = nix::sys::statvfs::statvfs(&target)

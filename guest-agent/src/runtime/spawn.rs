@@ -3,7 +3,7 @@
 //!
 //! Layout of `state_root/<id>/`: `config.json` (the OCI bundle is this
 //! directory), `shim.json`, `rootfs/` (the overlay mount), `upper/` and
-//! `work/`, `hosts`, `hostname`, `resolv.conf`, `lc/` (libcontainer's
+//! `work/` (unless the engine keeps them in its own `rw_dir`), `hosts`, `hostname`, `resolv.conf`, `lc/` (libcontainer's
 //! state), `shim.sock`, `shim.pid`, `shim.log`, `exit.json`.
 
 use std::io::Read;
@@ -69,16 +69,20 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
     let process = process::resolve(&req.config, &req.image)?;
     let user_mounts = UserMount::from_host_config(&req.host_config)?;
     spec::security_opts(&req.host_config)?;
-    for sub in ["rootfs", "upper", "work", "lc"] {
+    for sub in ["rootfs", "lc"] {
         let p = dir.join(sub);
         std::fs::create_dir(&p).map_err(RuntimeError::io("create", &p))?;
     }
+    let (upper, work) = writable_layer(dir, req.rw_dir.as_deref())?;
     let rootfs = dir.join("rootfs");
     // nodev unless privileged: a device node in an image layer or made
     // with CAP_MKNOD on the rootfs cannot be opened (on cgroup v2 nothing
     // else stops it; libcontainer's bind of the rootfs keeps the flag).
     let nodev = req.host_config.privileged != Some(true);
-    super::overlay::mount(&req.layers, &dir.join("upper"), &dir.join("work"), &rootfs, nodev)?;
+    // A layer that outlives this run is synced at unmount as Docker's;
+    // a throwaway one (`--rm`, or in the state dir) need not be.
+    let volatile = req.rw_dir.is_none() || req.host_config.auto_remove == Some(true);
+    super::overlay::mount(&req.layers, &upper, &work, &rootfs, nodev, volatile)?;
     let result = (|| {
         let user = spec::user::resolve(&rootfs, &process.user)?;
         ensure_workdir(&rootfs, &process.cwd, user.uid, user.gid)?;
@@ -121,6 +125,23 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
         let _ = unmount(&rootfs);
     }
     result
+}
+
+/// The overlay's upper and work dirs: in the engine's `rw_dir` when given
+/// (the upper kept as it is; the work dir emptied, as overlayfs's scratch
+/// space, which also drops a `volatile` marker of an earlier mount), else
+/// fresh in the state dir.
+fn writable_layer(dir: &Path, rw_dir: Option<&Path>) -> Result<(PathBuf, PathBuf), RuntimeError> {
+    let base = rw_dir.unwrap_or(dir);
+    let (upper, work) = (base.join("upper"), base.join("work"));
+    std::fs::create_dir_all(&upper).map_err(RuntimeError::io("create", &upper))?;
+    match std::fs::remove_dir_all(&work) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RuntimeError::io("empty", &work)(e)),
+    }
+    std::fs::create_dir(&work).map_err(RuntimeError::io("create", &work))?;
+    Ok((upper, work))
 }
 
 fn is_container_id(id: &str) -> bool {

@@ -85,19 +85,88 @@ pub struct ExecSpec {
 
 pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, StartFailure> {
     ensure_single_threaded()?;
-    let mut b = builder(id, &dir.join("lc"), stdio)?
-        .as_tenant()
-        .with_container_args(spec.args)
-        .with_env(spec.env)
-        .with_cwd(spec.cwd)
-        .with_user(Some(spec.uid))
-        .with_group(Some(spec.gid))
-        .with_additional_gids(spec.additional_gids)
-        .with_detach(true);
-    if let Some(caps) = spec.capabilities {
-        b = b.with_capabilities(caps);
+    // The tenant builder only sets `terminal` from a process.json: with a
+    // TTY the whole process is written there (from the container's own
+    // process, so its rlimits, no_new_privileges and caps carry over).
+    let process_file = match &stdio {
+        Stdio::Console { socket } => Some(write_tty_process(dir, socket, &spec)?),
+        Stdio::Pipes { .. } => None,
+    };
+    let mut b = builder(id, &dir.join("lc"), stdio)?.as_tenant().with_detach(true);
+    b = match &process_file {
+        Some(path) => b.with_process(Some(path)),
+        None => {
+            let b = b
+                .with_container_args(spec.args)
+                .with_env(spec.env)
+                .with_cwd(spec.cwd)
+                .with_user(Some(spec.uid))
+                .with_group(Some(spec.gid))
+                .with_additional_gids(spec.additional_gids);
+            match spec.capabilities {
+                Some(caps) => b.with_capabilities(caps),
+                None => b,
+            }
+        }
+    };
+    let result = b.build().map(|p| p.as_raw()).map_err(|e| classify(&e.to_string()));
+    if let Some(path) = process_file {
+        let _ = std::fs::remove_file(path);
     }
-    b.build().map(|p| p.as_raw()).map_err(|e| classify(&e.to_string()))
+    result
+}
+
+/// Writes the OCI process of a TTY exec next to its console socket
+/// (`<socket>.json`): the container's process with the exec's args, env,
+/// cwd and user, and `terminal: true`.
+fn write_tty_process(dir: &Path, socket: &Path, spec: &ExecSpec) -> Result<PathBuf, StartFailure> {
+    use oci_spec::runtime::{Capability, Spec, UserBuilder};
+    use std::collections::HashSet;
+    let init = Spec::load(dir.join("config.json")).map_err(|e| other(format!("the container's config.json: {e}")))?;
+    let mut process =
+        init.process().clone().ok_or_else(|| other("the container's config.json has no process".into()))?;
+    let mut env: Vec<String> = process
+        .env()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|kv| !spec.env.contains_key(kv.split('=').next().unwrap_or("")))
+        .collect();
+    let mut extra: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    extra.sort();
+    env.extend(extra);
+    let user = UserBuilder::default()
+        .uid(spec.uid)
+        .gid(spec.gid)
+        .additional_gids(spec.additional_gids.clone())
+        .build()
+        .map_err(|e| other(format!("exec user: {e}")))?;
+    process
+        .set_terminal(Some(true))
+        .set_console_size(None)
+        .set_args(Some(spec.args.clone()))
+        .set_env(Some(env))
+        .set_user(user);
+    if let Some(cwd) = &spec.cwd {
+        process.set_cwd(cwd.clone());
+    }
+    if let Some(caps) = &spec.capabilities {
+        // As libcontainer's tenant builder: the extra capabilities join the
+        // bounding, effective and permitted sets; inheritable and ambient stay.
+        let extra: HashSet<Capability> =
+            caps.iter().filter_map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).ok()).collect();
+        let mut set = process.capabilities().clone().unwrap_or_default();
+        let join = |s: &Option<HashSet<Capability>>| s.clone().unwrap_or_default().union(&extra).copied().collect();
+        let (b, e, p) = (join(set.bounding()), join(set.effective()), join(set.permitted()));
+        set.set_bounding(Some(b)).set_effective(Some(e)).set_permitted(Some(p));
+        process.set_capabilities(Some(set));
+    }
+    let mut path = socket.as_os_str().to_owned();
+    path.push(".json");
+    let path = PathBuf::from(path);
+    let json = serde_json::to_vec(&process).map_err(|e| other(format!("exec process: {e}")))?;
+    std::fs::write(&path, json).map_err(|e| other(format!("write {}: {e}", path.display())))?;
+    Ok(path)
 }
 
 /// Docker's texts and codes for an entrypoint that cannot be run.

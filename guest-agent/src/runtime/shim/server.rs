@@ -299,8 +299,10 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
             let attach = req.attach;
             match start_exec(&shim, exec, req) {
                 Ok((pid, io)) => {
+                    // Subscribed before the first await: the pumps cannot
+                    // publish (and lose) a fast exec's output before it.
+                    let rx = io.hub.subscribe(attach);
                     if write_reply(&mut stream, &Reply::ExecStarted { pid }).await.is_ok() {
-                        let rx = io.hub.subscribe(attach);
                         let stdin = attach.stdin.then(|| (io.stdin.clone(), true));
                         wire(stream, rx, stdin).await;
                     }

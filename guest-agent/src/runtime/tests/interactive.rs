@@ -142,3 +142,45 @@ async fn the_shim_outlives_the_engines_handle_and_logs_go_on() {
     shim.delete().await.expect("delete");
     assert!(rt2.reconnect(&id).await.expect("reconnect").is_none());
 }
+
+#[tokio::test]
+async fn exec_with_a_tty_gets_a_terminal_stdin_and_resizes() {
+    let f = Fixture::new();
+    let shim = f.rt.create(f.request(&["sleep", "100"])).await.expect("create");
+    shim.start().await.expect("start");
+    let req = ExecRequest {
+        cmd: vec!["sh".into(), "-c".into(), "tty; read line; stty size; echo got:$line:$TERM:$FOO; exit 3".into()],
+        env: vec!["FOO=bar".into()],
+        tty: true,
+        console_size: Some((100, 30)),
+        attach: ALL,
+        ..Default::default()
+    };
+    let (handle, mut io) = shim.exec("tty1", req).await.expect("exec with a tty");
+    handle.resize(120, 40).await.expect("resize the exec's pty");
+    io.write_all(b"abc\n").await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), io.read_to_end(&mut out)).await.expect("in time").expect("read");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("40 120"), "resized: {out}");
+    assert!(out.contains("got:abc:xterm:bar\r\n"), "raw terminal bytes, TERM set, env kept: {out}");
+    assert_eq!(handle.wait_exit().await.expect("exec exit").code, 3, "the shim reaps the exec as its parent");
+    let leftovers: Vec<String> = std::fs::read_dir(f.rt.state_root().join(shim.id()))
+        .expect("the shim's dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('e') && (n.ends_with(".sock") || n.ends_with(".json")))
+        .collect();
+    assert!(leftovers.is_empty(), "console socket and process.json removed: {leftovers:?}");
+    // A TTY exec in a container with a non-TTY init, and a second one after it.
+    let req = ExecRequest { cmd: vec!["tty".into()], tty: true, attach: ALL, ..Default::default() };
+    let (handle, mut io) = shim.exec("tty2", req).await.expect("second tty exec");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), io.read_to_end(&mut out)).await.expect("in time").expect("read");
+    assert!(String::from_utf8_lossy(&out).contains("/dev/pts/"));
+    assert_eq!(handle.wait_exit().await.expect("exit").code, 0);
+    shim.kill(libc::SIGKILL).await.expect("kill");
+    shim.wait_exit().await.expect("wait");
+    shim.delete().await.expect("delete");
+}

@@ -78,6 +78,7 @@ impl Fixture {
         let id = new_id();
         ContainerRequest {
             log_path: self.dir.path().join("logs").join(format!("{id}.log")),
+            rw_dir: None,
             id,
             name: "test".into(),
             config: ContainerConfig { cmd: Some(cmd.iter().map(|s| s.to_string()).collect()), ..Default::default() },

@@ -1,0 +1,372 @@
+//! The engine's networks as Docker's object model: the predefined
+//! `bridge`, `host` and `none`, user networks (create, inspect, list,
+//! remove, prune) and which containers are in which network (connect,
+//! disconnect, endpoints).
+//!
+//! Owns the records (`<root>/networks/<id>.json`, each written atomically)
+//! and the membership. It must never touch a network namespace, a bridge or
+//! an address: user networks are recorded, and containers in them get
+//! loopback only until the networking issue lands. It knows containers only
+//! through the liveness hook the engine registers (no import of
+//! `crate::container`): endpoints of containers that are gone are ignored
+//! and dropped.
+
+pub mod error;
+pub mod filters;
+pub mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use bollard_stubs::models::{EndpointSettings, Ipam, NetworkCreateRequest};
+
+pub use error::NetworkError;
+pub use record::{Endpoint, NetworkRecord};
+
+/// The predefined networks: name, driver.
+pub const PREDEFINED: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
+
+/// Answers "does this container still exist?" (the engine's containers).
+pub type Liveness = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+pub struct Networks {
+    dir: PathBuf,
+    records: Mutex<BTreeMap<String, NetworkRecord>>,
+    exists: RwLock<Option<Liveness>>,
+}
+
+/// A container joining a network.
+pub struct Join<'a> {
+    pub container_id: &'a str,
+    pub container_name: &'a str,
+    pub settings: Option<EndpointSettings>,
+}
+
+impl Networks {
+    /// Loads `<root>/networks/`, creating the predefined networks the first
+    /// time. A record that cannot be read is skipped with a warning (and
+    /// left on disk for a human), never fatal.
+    pub fn open(root: &Path) -> Result<Self, NetworkError> {
+        let dir = root.join("networks");
+        std::fs::create_dir_all(&dir).map_err(NetworkError::io("create", &dir))?;
+        let mut records = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).map_err(NetworkError::io("read", &dir))?.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let rec: Option<NetworkRecord> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match rec {
+                Some(r) if path.file_stem().is_some_and(|s| s == r.id.as_str()) => {
+                    records.insert(r.id.clone(), r);
+                }
+                _ => tracing::warn!(path = %path.display(), "unreadable network record skipped"),
+            }
+        }
+        let nets = Networks { dir, records: Mutex::new(records), exists: RwLock::new(None) };
+        for (name, driver) in PREDEFINED {
+            if nets.find(name).is_err() {
+                let mut rec = new_record(name, driver, HashMap::new());
+                rec.predefined = true;
+                if name == "bridge" {
+                    rec.options = HashMap::from([
+                        ("com.docker.network.bridge.default_bridge".into(), "true".into()),
+                        ("com.docker.network.bridge.name".into(), "berth0".into()),
+                    ]);
+                }
+                nets.save(&rec)?;
+                nets.lock().insert(rec.id.clone(), rec);
+            }
+        }
+        Ok(nets)
+    }
+
+    /// Registers the containers' liveness (once, by the engine).
+    pub fn set_liveness(&self, f: Liveness) {
+        if let Ok(mut g) = self.exists.write() {
+            *g = Some(f);
+        }
+    }
+
+    fn alive(&self, id: &str) -> bool {
+        match self.exists.read() {
+            Ok(g) => g.as_ref().is_none_or(|f| f(id)),
+            Err(_) => true,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, NetworkRecord>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save(&self, rec: &NetworkRecord) -> Result<(), NetworkError> {
+        let path = self.dir.join(format!("{}.json", rec.id));
+        let bytes = serde_json::to_vec_pretty(rec).map_err(|e| NetworkError::io("encode", &path)(e.into()))?;
+        crate::engine::write_atomic(&path, &bytes).map_err(NetworkError::io("write", &path))
+    }
+
+    /// Docker's lookup order: full id, then exact name, then id prefix.
+    pub fn find(&self, key: &str) -> Result<NetworkRecord, NetworkError> {
+        let recs = self.lock();
+        resolve(&recs, key).map(|id| recs[&id].clone())
+    }
+
+    pub fn list(&self) -> Vec<NetworkRecord> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Is the container's endpoint live (its container exists)?
+    pub fn is_live(&self, container_id: &str) -> bool {
+        self.alive(container_id)
+    }
+
+    pub fn create(&self, req: NetworkCreateRequest) -> Result<NetworkRecord, NetworkError> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() {
+            return Err(NetworkError::Invalid("network name cannot be empty".into()));
+        }
+        if !valid_name(&name) {
+            return Err(NetworkError::Invalid(format!(
+                "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let driver = req.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "bridge".into());
+        match driver.as_str() {
+            "bridge" => {}
+            "host" | "null" => {
+                return Err(NetworkError::Forbidden(format!("only one instance of \"{driver}\" network is allowed")));
+            }
+            other => return Err(NetworkError::NotFound(format!("plugin \"{other}\" (driver)"))),
+        }
+        if let Some(scope) = req.scope.as_deref().filter(|s| !s.is_empty() && *s != "local") {
+            return Err(NetworkError::Invalid(format!("scope {scope:?} is not supported: only \"local\"")));
+        }
+        if req.ingress == Some(true) || req.config_only == Some(true) {
+            return Err(NetworkError::Invalid("ingress and config-only networks are swarm features".into()));
+        }
+        let ipam = req.ipam.clone().unwrap_or_default();
+        validate_ipam(&ipam)?;
+        let mut recs = self.lock();
+        if recs.values().any(|r| r.name == name) {
+            return Err(NetworkError::NameTaken(name));
+        }
+        let mut rec = new_record(&name, &driver, req.labels.clone().unwrap_or_default());
+        rec.internal = req.internal.unwrap_or(false);
+        rec.attachable = req.attachable.unwrap_or(false);
+        rec.enable_ipv6 = req.enable_ipv6.unwrap_or(false);
+        rec.options = req.options.clone().unwrap_or_default();
+        rec.ipam = Ipam {
+            driver: Some(ipam.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "default".into())),
+            config: Some(ipam.config.clone().unwrap_or_default()),
+            options: Some(ipam.options.clone().unwrap_or_default()),
+        };
+        self.save(&rec)?;
+        recs.insert(rec.id.clone(), rec.clone());
+        tracing::info!(id = %rec.id, name = %rec.name, "network created");
+        Ok(rec)
+    }
+
+    /// Removes a user network with no live endpoints.
+    pub fn remove(&self, key: &str) -> Result<NetworkRecord, NetworkError> {
+        let mut recs = self.lock();
+        let id = resolve(&recs, key)?;
+        let rec = &recs[&id];
+        if rec.predefined {
+            return Err(NetworkError::Predefined(rec.name.clone()));
+        }
+        let live: Vec<&str> =
+            rec.endpoints.iter().filter(|(cid, _)| self.alive(cid)).map(|(_, e)| e.container_name.as_str()).collect();
+        if !live.is_empty() {
+            return Err(NetworkError::InUse { name: rec.name.clone(), id: id.clone(), containers: live.join(", ") });
+        }
+        let path = self.dir.join(format!("{id}.json"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(NetworkError::io("remove", &path)(e)),
+        }
+        let rec = recs.remove(&id).ok_or_else(|| NetworkError::NotFound(key.to_string()))?;
+        tracing::info!(id = %rec.id, name = %rec.name, "network removed");
+        Ok(rec)
+    }
+
+    /// Removes the user networks with no live endpoints that `keep` does not
+    /// keep: their names.
+    pub fn prune(&self, keep: &dyn Fn(&NetworkRecord) -> bool) -> Result<Vec<String>, NetworkError> {
+        let candidates: Vec<NetworkRecord> = self
+            .list()
+            .into_iter()
+            .filter(|r| !r.predefined && !keep(r) && !r.endpoints.keys().any(|c| self.alive(c)))
+            .collect();
+        let mut gone = Vec::new();
+        for r in candidates {
+            match self.remove(&r.id) {
+                Ok(r) => gone.push(r.name),
+                Err(NetworkError::NotFound(_) | NetworkError::InUse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Puts a container in a network (at create, or `network connect`).
+    pub fn connect(&self, key: &str, join: Join<'_>) -> Result<NetworkRecord, NetworkError> {
+        let mut recs = self.lock();
+        let id = resolve(&recs, key)?;
+        let Some(rec) = recs.get_mut(&id) else {
+            return Err(NetworkError::NotFound(key.to_string()));
+        };
+        if let Some(e) = rec.endpoints.get(join.container_id)
+            && self.alive(join.container_id)
+        {
+            return Err(NetworkError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                e.container_name, rec.name
+            )));
+        }
+        let mut aliases: Vec<String> = join.settings.as_ref().and_then(|s| s.aliases.clone()).unwrap_or_default();
+        aliases.dedup();
+        let endpoint = Endpoint {
+            container_name: join.container_name.trim_start_matches('/').to_string(),
+            endpoint_id: random_id(),
+            aliases,
+            requested: join.settings,
+        };
+        let mut updated = rec.clone();
+        updated.endpoints.retain(|c, _| self.alive(c) || c == join.container_id);
+        updated.endpoints.insert(join.container_id.to_string(), endpoint);
+        self.save(&updated)?;
+        *rec = updated.clone();
+        Ok(updated)
+    }
+
+    /// Takes a container out of a network.
+    pub fn disconnect(&self, key: &str, container_id: &str) -> Result<(), NetworkError> {
+        let mut recs = self.lock();
+        let id = resolve(&recs, key)?;
+        let Some(rec) = recs.get_mut(&id) else {
+            return Err(NetworkError::NotFound(key.to_string()));
+        };
+        if !rec.endpoints.contains_key(container_id) {
+            return Err(NetworkError::Forbidden(format!(
+                "container {container_id} is not connected to network {}",
+                rec.name
+            )));
+        }
+        let mut updated = rec.clone();
+        updated.endpoints.remove(container_id);
+        self.save(&updated)?;
+        *rec = updated;
+        Ok(())
+    }
+
+    /// Takes a removed container out of every network (best effort: an
+    /// endpoint left behind is ignored anyway once its container is gone).
+    pub fn forget_container(&self, container_id: &str) {
+        let ids: Vec<String> =
+            self.lock().values().filter(|r| r.endpoints.contains_key(container_id)).map(|r| r.id.clone()).collect();
+        for id in ids {
+            if let Err(e) = self.disconnect(&id, container_id) {
+                tracing::debug!(network = %id, error = %e, "dropping a removed container's endpoint");
+            }
+        }
+    }
+
+    /// The container's networks: name → its endpoint as the container's
+    /// inspect shows it.
+    pub fn endpoints_of(&self, container_id: &str) -> HashMap<String, EndpointSettings> {
+        self.lock()
+            .values()
+            .filter_map(|r| r.endpoints.get(container_id).map(|e| (r.name.clone(), r.endpoint_settings(e))))
+            .collect()
+    }
+}
+
+fn resolve(recs: &BTreeMap<String, NetworkRecord>, key: &str) -> Result<String, NetworkError> {
+    if key.is_empty() {
+        return Err(NetworkError::NotFound(key.to_string()));
+    }
+    if recs.contains_key(key) {
+        return Ok(key.to_string());
+    }
+    if let Some(r) = recs.values().find(|r| r.name == key) {
+        return Ok(r.id.clone());
+    }
+    let hits: Vec<&String> = recs.keys().filter(|id| id.starts_with(key)).collect();
+    match hits.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(NetworkError::NotFound(key.to_string())),
+        many => Err(NetworkError::Ambiguous { network: key.to_string(), count: many.len() }),
+    }
+}
+
+fn new_record(name: &str, driver: &str, labels: HashMap<String, String>) -> NetworkRecord {
+    NetworkRecord {
+        id: random_id(),
+        name: name.to_string(),
+        driver: driver.to_string(),
+        scope: "local".into(),
+        created: crate::container::clock::now_string(),
+        internal: false,
+        attachable: false,
+        ingress: false,
+        enable_ipv6: false,
+        ipam: Ipam { driver: Some("default".into()), config: Some(Vec::new()), options: Some(HashMap::new()) },
+        options: HashMap::new(),
+        labels,
+        predefined: false,
+        endpoints: BTreeMap::new(),
+    }
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn valid_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// The IPAM shape: subnets, ranges and gateways must parse (no address is
+/// handed out yet, but a bad one must be refused now, as Docker does).
+fn validate_ipam(ipam: &Ipam) -> Result<(), NetworkError> {
+    if let Some(d) = ipam.driver.as_deref().filter(|d| !d.is_empty() && *d != "default") {
+        return Err(NetworkError::NotFound(format!("plugin \"{d}\" (IPAM driver)")));
+    }
+    for c in ipam.config.iter().flatten() {
+        for cidr in [c.subnet.as_deref(), c.ip_range.as_deref()].into_iter().flatten().filter(|s| !s.is_empty()) {
+            parse_cidr(cidr).ok_or_else(|| NetworkError::Invalid(format!("invalid CIDR address: {cidr}")))?;
+        }
+        if let Some(gw) = c.gateway.as_deref().filter(|s| !s.is_empty()) {
+            gw.parse::<std::net::IpAddr>()
+                .map_err(|_| NetworkError::Invalid(format!("invalid gateway address {gw}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, len) = s.split_once('/')?;
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    if let Err(e) = getrandom_fill(&mut b) {
+        tracing::warn!(error = %e, "no randomness for a network id; using the clock");
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        b[..16].copy_from_slice(&t.to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn getrandom_fill(b: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(b)
+}
+
+#[cfg(test)]
+mod tests;

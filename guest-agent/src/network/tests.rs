@@ -1,0 +1,120 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bollard_stubs::models::{EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest};
+
+use super::*;
+
+fn req(name: &str) -> NetworkCreateRequest {
+    NetworkCreateRequest { name: name.into(), ..Default::default() }
+}
+
+fn join<'a>(id: &'a str, name: &'a str, aliases: &[&str]) -> Join<'a> {
+    Join {
+        container_id: id,
+        container_name: name,
+        settings: Some(EndpointSettings {
+            aliases: Some(aliases.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }),
+    }
+}
+
+#[test]
+fn predefined_networks_exist_once_and_cannot_be_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nets = Networks::open(dir.path()).expect("open");
+    let names: Vec<String> = nets.list().into_iter().map(|r| r.name).collect();
+    for n in ["bridge", "host", "none"] {
+        assert!(names.contains(&n.to_string()), "{names:?}");
+        let err = nets.remove(n).expect_err("predefined");
+        assert_eq!(err.status(), 403, "{err}");
+    }
+    let bridge_id = nets.find("bridge").expect("bridge").id;
+    drop(nets);
+    let again = Networks::open(dir.path()).expect("reopen");
+    assert_eq!(again.list().len(), 3, "reopening adds no second set");
+    assert_eq!(again.find("bridge").expect("bridge").id, bridge_id, "ids are stable");
+    assert_eq!(again.find("none").expect("none").driver, "null");
+}
+
+#[test]
+fn create_inspect_remove_with_dockers_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nets = Networks::open(dir.path()).expect("open");
+    let mut r = req("app_default");
+    r.labels = Some(HashMap::from([("k".into(), "v".into())]));
+    r.internal = Some(true);
+    r.ipam = Some(Ipam {
+        driver: None,
+        config: Some(vec![IpamConfig {
+            subnet: Some("10.9.0.0/24".into()),
+            gateway: Some("10.9.0.1".into()),
+            ..Default::default()
+        }]),
+        options: None,
+    });
+    let made = nets.create(r).expect("create");
+    assert_eq!((made.driver.as_str(), made.scope.as_str(), made.internal), ("bridge", "local", true));
+    assert_eq!(nets.create(req("app_default")).expect_err("duplicate").status(), 409);
+    assert_eq!(nets.find(&made.id[..10]).expect("by id prefix").name, "app_default");
+    assert_eq!(nets.find("nope").expect_err("missing").status(), 404);
+
+    for bad in ["", " ", "a b", "-x"] {
+        assert_eq!(nets.create(req(bad)).expect_err(bad).status(), 400, "{bad:?}");
+    }
+    let mut bad_ipam = req("x1");
+    bad_ipam.ipam = Some(Ipam {
+        config: Some(vec![IpamConfig { subnet: Some("10.0.0.0/40".into()), ..Default::default() }]),
+        ..Default::default()
+    });
+    assert_eq!(nets.create(bad_ipam).expect_err("bad subnet").status(), 400);
+    let mut overlay = req("x2");
+    overlay.driver = Some("overlay".into());
+    assert_eq!(nets.create(overlay).expect_err("no such driver").status(), 404);
+    assert!(nets.find("x1").is_err() && nets.find("x2").is_err(), "refused creates leave nothing");
+
+    // Persisted: a new engine sees it, labels and all.
+    let reopened = Networks::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.find("app_default").expect("persisted"), made);
+    reopened.remove("app_default").expect("remove");
+    assert!(Networks::open(dir.path()).expect("reopen").find("app_default").is_err(), "removal persisted");
+}
+
+#[test]
+fn endpoints_follow_connect_disconnect_and_container_liveness() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nets = Networks::open(dir.path()).expect("open");
+    let alive = Arc::new(AtomicBool::new(true));
+    let a = alive.clone();
+    nets.set_liveness(Box::new(move |id| id != "c1" || a.load(Ordering::SeqCst)));
+    nets.create(req("front")).expect("create");
+    nets.connect("front", join("c1", "/web", &["web", "www"])).expect("connect");
+    assert_eq!(nets.connect("front", join("c1", "/web", &[])).expect_err("twice").status(), 403);
+    let eps = nets.endpoints_of("c1");
+    let ep = &eps["front"];
+    assert_eq!(ep.aliases.as_deref(), Some(&["web".to_string(), "www".to_string()][..]));
+    assert_eq!(ep.network_id, Some(nets.find("front").expect("front").id));
+    assert_eq!(ep.ip_address.as_deref(), Some(""), "no address until the networking issue");
+    let model = nets.find("front").expect("front").model(true, &|id| nets.is_live(id));
+    assert_eq!(model.containers.expect("containers")["c1"].name.as_deref(), Some("web"));
+
+    assert_eq!(nets.remove("front").expect_err("in use").status(), 409);
+    assert!(nets.prune(&|_| false).expect("prune").is_empty(), "prune keeps a network in use");
+
+    // The container is removed without telling us: its endpoint no longer counts.
+    alive.store(false, Ordering::SeqCst);
+    let model = nets.find("front").expect("front").model(true, &|id| nets.is_live(id));
+    assert!(model.containers.expect("containers").is_empty());
+    assert_eq!(nets.prune(&|_| false).expect("prune"), vec!["front".to_string()]);
+
+    nets.create(req("back")).expect("create");
+    alive.store(true, Ordering::SeqCst);
+    nets.connect("back", join("c1", "web", &[])).expect("connect");
+    nets.disconnect("back", "c1").expect("disconnect");
+    assert_eq!(nets.disconnect("back", "c1").expect_err("not connected").status(), 403);
+    nets.connect("back", join("c1", "web", &[])).expect("reconnect");
+    nets.forget_container("c1");
+    assert!(nets.endpoints_of("c1").is_empty());
+    nets.remove("back").expect("remove once empty");
+}
