@@ -61,13 +61,28 @@ pub async fn serve(engine: Arc<Engine>, addrs: &[ListenAddr]) -> Result<(), Serv
             }
         }
     }
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(Err(e)) = r {
-            tracing::warn!(error = %e, "a listener stopped");
+    let drained = async {
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(error = %e, "a listener stopped");
+            }
         }
+    };
+    // Streams that never end on their own (`docker events`, `logs -f`)
+    // must not hold the engine (and a VM's power-off) forever.
+    let grace_over = async {
+        stop(engine.clone()).await;
+        tokio::time::sleep(DRAIN_GRACE).await;
+    };
+    tokio::select! {
+        () = drained => {}
+        () = grace_over => tracing::warn!("closing connections still open {DRAIN_GRACE:?} after the stop"),
     }
     Ok(())
 }
+
+/// How long open connections may take to finish once the engine stops.
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn bind(addr: &ListenAddr) -> Result<Bound, ServeError> {
     let err = |source| ServeError::Bind { addr: addr.to_string(), source };

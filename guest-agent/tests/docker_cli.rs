@@ -1,8 +1,10 @@
 //! The engine as a daemon on this host, driven by the real docker CLI.
 
-use std::path::{Path, PathBuf};
+mod engine_fixture;
+use engine_fixture::{docker_cli, spawn_engine, wait_for_socket};
+
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 struct Daemon {
     child: Child,
@@ -14,7 +16,7 @@ impl Daemon {
     fn start() -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("docker.sock");
-        let child = spawn(&sock, &dir.path().join("root"));
+        let child = spawn_engine(&sock, &dir.path().join("root"), Stdio::piped());
         wait_for_socket(&sock);
         Daemon { child, sock, _dir: dir }
     }
@@ -39,37 +41,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn spawn(sock: &Path, root: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_berth-agent"))
-        .arg("--listen")
-        .arg(format!("unix://{}", sock.display()))
-        .arg("--root")
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start berth-agent")
-}
-
-fn wait_for_socket(sock: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        assert!(Instant::now() < deadline, "engine did not listen on {}", sock.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The docker CLI this machine kind ships at /usr/local/bin/docker, or
-/// Debian's docker.io client.
-fn docker_cli() -> PathBuf {
-    for p in ["/usr/local/bin/docker", "/usr/bin/docker"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("no docker CLI: install Debian's docker.io package (client only is enough)");
 }
 
 #[test]
@@ -115,7 +86,7 @@ fn a_second_engine_on_a_live_socket_refuses_and_a_stale_one_is_replaced() {
     d.child.kill().unwrap();
     d.child.wait().unwrap();
     assert!(d.sock.exists());
-    d.child = spawn(&d.sock, &d._dir.path().join("root"));
+    d.child = spawn_engine(&d.sock, &d._dir.path().join("root"), Stdio::piped());
     wait_for_socket(&d.sock);
     let (ok, _, err) = d.docker(&["version"]);
     assert!(ok, "{err}");

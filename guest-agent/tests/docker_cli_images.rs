@@ -6,6 +6,9 @@
 //! Images are made here from Debian's busybox-static (/bin/busybox) and
 //! from generated data, so nothing needs the network or a prepared cache.
 
+mod engine_fixture;
+use engine_fixture::{docker_cli, spawn_engine, wait_for_socket};
+
 #[path = "../src/image/tests/registry_fixture.rs"]
 #[allow(dead_code)]
 mod registry_fixture;
@@ -30,7 +33,7 @@ impl Engine {
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("docker.sock");
         let root = dir.path().join("root");
-        let child = spawn(&sock, &root);
+        let child = spawn_engine(&sock, &root, Stdio::null());
         wait_for_socket(&sock);
         Engine { child, sock, root, dir }
     }
@@ -39,7 +42,7 @@ impl Engine {
     fn kill_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL the engine");
         self.child.wait().expect("reap");
-        self.child = spawn(&self.sock, &self.root);
+        self.child = spawn_engine(&self.sock, &self.root, Stdio::null());
         wait_for_socket(&self.sock);
     }
 
@@ -98,35 +101,6 @@ impl Drop for Engine {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn spawn(sock: &Path, root: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_berth-agent"))
-        .arg("--listen")
-        .arg(format!("unix://{}", sock.display()))
-        .arg("--root")
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start berth-agent")
-}
-
-fn wait_for_socket(sock: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        assert!(Instant::now() < deadline, "engine did not listen on {}", sock.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn docker_cli() -> PathBuf {
-    for p in ["/usr/local/bin/docker", "/usr/bin/docker"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("no docker CLI: install Debian's docker.io package (client only is enough)");
 }
 
 /// A busybox root filesystem as a tar: the static binary and a few applets.

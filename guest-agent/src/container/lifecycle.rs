@@ -418,7 +418,9 @@ impl Containers {
             return;
         }
         let policy = Policy::from_host_config(rec.host_config.restart_policy.as_ref());
-        if !policy.should_restart(i64::from(info.code), rec.manually_stopped, rec.restart_count) {
+        if super::shutdown::powering_off()
+            || !policy.should_restart(i64::from(info.code), rec.manually_stopped, rec.restart_count)
+        {
             return;
         }
         let delay = lock(&c.backoff).delay_after(ran);

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod removal;
 pub mod restart;
 pub mod runtime_root;
+pub mod shutdown;
 pub mod signal;
 pub mod size;
 pub mod state;

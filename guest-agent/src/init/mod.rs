@@ -34,6 +34,10 @@ pub const ENGINE_VSOCK_PORT: u32 = 2375;
 
 const ENGINE_ROOT: &str = "/var/lib/berth";
 
+/// The longest a power-off waits for containers (Docker's default stop
+/// timeout is 10 s; the host's `berth machine stop` waits 20 s).
+const CONTAINER_STOP_LIMIT: Duration = Duration::from_secs(12);
+
 pub fn run_as_pid1() -> ! {
     // Read the clock before anything else so that the figure is the kernel's
     // boot time, not ours.
@@ -98,7 +102,14 @@ fn serve_engine() -> Result<(), String> {
         tokio::spawn(reaper::reap_forever());
         let addrs = [ListenAddr::Vsock { port: ENGINE_VSOCK_PORT }];
         println!("berth-agent: engine listening on vsock port {ENGINE_VSOCK_PORT}");
-        server::serve(Arc::new(engine), &addrs).await.map_err(|e| e.to_string())
+        let engine = Arc::new(engine);
+        let served = server::serve(engine.clone(), &addrs).await.map_err(|e| e.to_string());
+        // Each container gets its stop signal and timeout before the VM goes.
+        let stopped = engine.containers.stop_all_for_shutdown(CONTAINER_STOP_LIMIT).await;
+        if stopped > 0 {
+            println!("berth-agent: stopped {stopped} containers");
+        }
+        served
     })
 }
 

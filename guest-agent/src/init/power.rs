@@ -10,6 +10,12 @@ use nix::sys::reboot::{RebootMode, reboot};
 
 pub fn power_off() -> ! {
     nix::unistd::sync();
+    // The last console lines may still sit in the UART's FIFO; a reset now
+    // would lose them, and they are often the only record of why the VM
+    // ended. tcdrain waits until the serial port has sent them.
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let _ = nix::sys::termios::tcdrain(std::io::stdout());
     let err = reboot(RebootMode::RB_AUTOBOOT);
     // Only reachable without CAP_SYS_BOOT, which PID 1 always has; there is
     // nothing left to do but wait for the VMM to stop us.

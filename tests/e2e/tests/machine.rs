@@ -22,12 +22,20 @@ rc=0; berth machine shell m1 -- sh -c 'echo "in vm: $(hostname) pid1=$(cat /proc
 echo "shell exit: $rc"
 rc=0; printf 'echo typed-$((6*7)); tty; exit 4\n' | script -qec "berth machine shell m1" /dev/null || rc=$?
 echo "interactive shell exit: $rc"
+docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
+docker run -d --name keeper --restart always busybox \
+  sh -c 'trap "echo got TERM; exit 0" TERM; echo up; while :; do sleep 1; done' >/dev/null
+sleep 2
 berth machine stop m1
+grep -q "stopped 1 containers" ~/.local/share/berth/machines/m1/console.log && echo "containers stopped before power-off"
 berth machine ls | grep -q 'm1 .*stopped'
 grep -q "engine stopped; powering off" ~/.local/share/berth/machines/m1/console.log && echo "stopped gracefully"
 berth machine start m1
 id2=$(docker info --format '{{.ID}}')
 test -n "$id1" && test "$id1" = "$id2" && echo "data disk kept the engine id"
+docker logs keeper 2>&1 | grep -q "got TERM" && echo "the container got its stop signal"
+sleep 2
+echo "keeper after boot: $(docker inspect -f '{{.State.Running}}' keeper) ups=$(docker logs keeper 2>&1 | grep -c up)"
 kill -9 "$(cat ~/.local/share/berth/machines/m1/machine.lock)"
 sleep 1
 berth machine ls | grep -q 'm1 .*stopped' && echo "killed machine shows stopped"
@@ -67,6 +75,11 @@ fn machine_lifecycle_on_real_kvm() {
     assert!(c.contains("interactive shell exit: 4"), "{c}");
     assert!(c.contains("stopped gracefully"), "stop should power the guest off through the agent:\n{c}");
     assert!(c.contains("data disk kept the engine id"), "{c}");
+    // Power-off stops containers with their stop signal first; an `always`
+    // container is back after the next boot.
+    assert!(c.contains("containers stopped before power-off"), "{c}");
+    assert!(c.contains("the container got its stop signal"), "{c}");
+    assert!(c.contains("keeper after boot: true ups=2"), "{c}");
     assert!(c.contains("killed machine shows stopped"), "{c}");
     assert!(c.contains("restarted after kill -9"), "{c}");
     // One start wins; the other says the machine is already running.

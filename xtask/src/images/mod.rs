@@ -36,6 +36,8 @@ pub struct Images {
     pub debian_initramfs: PathBuf,
     pub testbed_kernel: PathBuf,
     pub testbed_initramfs: PathBuf,
+    /// Offline image fixtures (busybox, Debian): see `crate::fixtures`.
+    pub fixtures: crate::fixtures::Fixtures,
 }
 
 impl Images {
@@ -48,16 +50,18 @@ impl Images {
         s
     }
 
-    pub fn entries(&self) -> [(&'static str, &PathBuf); 7] {
-        [
-            ("BERTH_KERNEL", &self.kernel),
-            ("BERTH_KERNEL_BZIMAGE", &self.kernel_bzimage),
-            ("BERTH_INITRAMFS", &self.initramfs),
-            ("BERTH_DEBIAN_KERNEL", &self.debian_kernel),
-            ("BERTH_DEBIAN_INITRAMFS", &self.debian_initramfs),
-            ("BERTH_TESTBED_KERNEL", &self.testbed_kernel),
-            ("BERTH_TESTBED_INITRAMFS", &self.testbed_initramfs),
-        ]
+    pub fn entries(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut v = vec![
+            ("BERTH_KERNEL", self.kernel.clone()),
+            ("BERTH_KERNEL_BZIMAGE", self.kernel_bzimage.clone()),
+            ("BERTH_INITRAMFS", self.initramfs.clone()),
+            ("BERTH_DEBIAN_KERNEL", self.debian_kernel.clone()),
+            ("BERTH_DEBIAN_INITRAMFS", self.debian_initramfs.clone()),
+            ("BERTH_TESTBED_KERNEL", self.testbed_kernel.clone()),
+            ("BERTH_TESTBED_INITRAMFS", self.testbed_initramfs.clone()),
+        ];
+        v.extend(self.fixtures.entries());
+        v
     }
 }
 
@@ -76,6 +80,8 @@ pub fn build() -> Result<Images> {
     let wanted = module_list(&definitions_dir().join("guest.modules"))?;
     let guest_modules = tree.resolve(&wanted)?;
 
+    // Offline image fixtures (busybox, Debian) ride along: see `crate::fixtures`.
+    let fixtures = crate::fixtures::build_locked(crate::fixtures::Set::All)?;
     let images = Images {
         kernel: kernel.vmlinux,
         kernel_bzimage: kernel.bzimage,
@@ -84,11 +90,9 @@ pub fn build() -> Result<Images> {
         testbed_initramfs: testbed::image::outer_initramfs(&debian, &tree)?,
         debian_kernel: debian.vmlinuz.clone(),
         testbed_kernel: debian.vmlinuz,
+        fixtures,
     };
-    // Offline image fixtures (busybox, Debian) ride along: see `crate::fixtures`.
-    let fixtures = crate::fixtures::build_locked(crate::fixtures::Set::All)?;
-    let manifest = images.to_env() + &fixtures.to_env();
-    cache::write_atomic(&paths::images_manifest(), manifest.as_bytes())?;
+    cache::write_atomic(&paths::images_manifest(), images.to_env().as_bytes())?;
     Ok(images)
 }
 
