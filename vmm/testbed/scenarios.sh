@@ -34,6 +34,8 @@ vmm --kernel "$BERTH_KERNEL" --initramfs $T/test.cpio.gz --disk /tmp/d1.img --cm
     --serial file:/tmp/b2.log
 grep "guest: vda" /tmp/b2.log
 grep -q "vda says berth-marker-42" /tmp/b2.log; check $? 0 "disk contents persist across boots"
+grep "i8042" /tmp/b2.log
+grep -qE "AUX port|i8042: Failed" /tmp/b2.log; check $? 1 "no mouse port found or waited for without i8042.noaux"
 
 echo "== boot 3: vsock, 64 MiB each way, 16 concurrent streams each way, CONNECT before listen"
 rm -f /tmp/v.sock*

@@ -79,6 +79,7 @@ fn devices_on_real_kvm() {
             "read-only disk is read-only in the guest",
             "read-only image untouched on the host",
             "disk contents persist across boots",
+            "no mouse port found or waited for without i8042.noaux",
             "vsock boot ends with 0",
             "host verified every host->guest stream, CONNECT-with-data included",
             "guest verified every guest->host stream",
