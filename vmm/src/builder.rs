@@ -129,6 +129,11 @@ pub struct Vmm {
     exit: Arc<ExitSignal>,
     keyboard: Arc<Mutex<I8042>>,
     stopping: Arc<AtomicBool>,
+    /// The devices, held here so that the last reference is dropped on the
+    /// caller's (unfiltered) thread after the others are joined: a device's
+    /// drop may make syscalls a vCPU thread's seccomp filter does not allow
+    /// (the vsock device unlinks its socket).
+    _buses: Arc<IoBuses>,
     _vm: Vm,
     _mem: Arc<GuestMemoryMmap>,
 }
@@ -387,6 +392,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         exit,
         keyboard,
         stopping,
+        _buses: buses.clone(),
         _vm: vm,
         _mem: mem,
     };

@@ -111,8 +111,10 @@ fn berth_and_debian_kernels_reach_the_agent_under_berth_vmm() {
         &[
             "berth: the agent answered /_ping over vsock",
             "berth: SIGTERM ends the VMM with 0",
+            "berth: after SIGTERM the guest ended the VM itself, within the grace period",
             "debian: the agent answered /_ping over vsock",
             "debian: SIGTERM ends the VMM with 0",
+            "debian: after SIGTERM the guest ended the VM itself, within the grace period",
             "debian: read berth-vmm's DSDT",
             "debian: the agent loaded its modules",
             "bzImage boots to init and resets",
