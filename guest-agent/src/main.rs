@@ -5,11 +5,16 @@
 //! `berth-agent --listen unix:///run/berth/docker.sock --root /var/lib/berth`.
 
 mod api;
+mod children;
+mod container;
 mod engine;
 mod image;
 mod init;
 mod listen;
+#[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
+mod runtime;
 mod server;
+mod shell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +37,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // The container shim (hidden): dispatched before anything else starts a
+    // thread, because libcontainer clones from the shim.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
+        return runtime::shim::main(std::env::args_os().skip(2).collect());
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "bench-runtime") {
+        return runtime::bench::main(std::env::args_os().skip(2).collect());
+    }
     if std::process::id() == 1 {
         init::run_as_pid1();
     }

@@ -1,7 +1,11 @@
 //! `berth`: the user's command. `berth machine ...` manages micro-VMs;
 //! `berth check` says whether this host can boot one; `berth docker-env`
-//! points Docker clients at a machine's engine.
+//! points Docker clients at a machine's engine; every other command is a
+//! Docker-style client of the engine (see `cli`), run where
+//! `engine_target` says.
 
+mod cli;
+mod engine_target;
 mod machine;
 
 use std::path::PathBuf;
@@ -16,8 +20,38 @@ use machine::{CreateOptions, DEFAULT_MACHINE, MachineError};
 #[derive(Parser)]
 #[command(name = "berth", version, about = "Linux containers in a KVM micro-VM")]
 struct Cli {
+    /// Where Docker-style commands run: `process` is a local engine on this
+    /// Linux host (started on demand); `machine` a micro-VM.
+    #[arg(long, global = true, value_enum)]
+    isolation: Option<Isolation>,
+    /// The machine to run commands in (default: the persisted context, else
+    /// the machine named "default").
+    #[arg(long, global = true)]
+    machine: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+enum Isolation {
+    Process,
+    Machine,
+}
+
+#[derive(Subcommand)]
+enum ContextCommand {
+    /// Persist the default target: process, machine or machine:NAME.
+    Use { context: String },
+    /// Print the target commands run against now, and why.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum EngineCommand {
+    /// Whether the process engine runs, and where.
+    Status,
+    /// Stop the process engine berth started.
+    Stop,
 }
 
 #[derive(Subcommand)]
@@ -28,11 +62,25 @@ enum Command {
     /// Manage machines (micro-VMs that run the engine).
     #[command(subcommand)]
     Machine(MachineCommand),
-    /// Print the shell line that points Docker clients at a machine.
-    DockerEnv {
-        #[arg(long, default_value = DEFAULT_MACHINE)]
-        machine: String,
+    /// Print the shell line that points Docker clients at a machine
+    /// (`--machine NAME`, default "default").
+    DockerEnv,
+    /// Choose where commands run by default (stored under
+    /// $XDG_CONFIG_HOME/berth/context).
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// The process engine (berth-agent on this host).
+    #[command(subcommand)]
+    Engine(EngineCommand),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completion { shell: clap_complete::Shell },
+    /// Write man pages (one per command) into a directory.
+    Man {
+        #[arg(default_value = "man")]
+        dir: PathBuf,
     },
+    #[command(flatten)]
+    Docker(Box<cli::DockerCommand>),
 }
 
 #[derive(Subcommand)]
@@ -47,8 +95,9 @@ enum MachineCommand {
         /// Data disk size, e.g. 20G (sparse).
         #[arg(long, default_value = "20G", value_parser = machine::config::parse_size_mib)]
         disk: u64,
-        /// A guest kernel of your own (e.g. a PVM-enlightened one); default:
-        /// berth's kernel from `cargo xtask images`.
+        /// A guest kernel of your own (e.g. a PVM-enlightened one), or
+        /// `debian` for Debian's stock kernel (with its modules in the
+        /// initramfs); default: berth's kernel. Both from `cargo xtask images`.
         #[arg(long)]
         kernel: Option<PathBuf>,
         /// The initramfs to go with --kernel; default: berth's.
@@ -90,6 +139,16 @@ enum MachineCommand {
         #[arg(default_value = DEFAULT_MACHINE)]
         name: String,
     },
+    /// A shell in the machine itself (outside every container), or one
+    /// command: `berth machine shell [NAME] [-- CMD...]`. Starts the machine
+    /// if it is not running.
+    Shell {
+        #[arg(default_value = DEFAULT_MACHINE)]
+        name: String,
+        /// The command and its arguments; default: a login shell.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
     /// A machine's console log.
     Logs {
         #[arg(default_value = DEFAULT_MACHINE)]
@@ -105,12 +164,34 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let parsed = Cli::parse();
+    let choice = engine_target::Choice {
+        process: parsed.isolation == Some(Isolation::Process),
+        machine: parsed
+            .machine
+            .clone()
+            .or_else(|| (parsed.isolation == Some(Isolation::Machine)).then(|| DEFAULT_MACHINE.to_string())),
+    };
+    let result = match parsed.command {
         Command::Check => return check(),
+        Command::Machine(MachineCommand::Shell { name, cmd }) => return shell(&name, &cmd),
         Command::Machine(m) => run_machine(m),
-        Command::DockerEnv { machine } => machine::docker_socket(&machine).map(|s| {
+        Command::DockerEnv => machine::docker_socket(parsed.machine.as_deref().unwrap_or(DEFAULT_MACHINE)).map(|s| {
             println!("export DOCKER_HOST=unix://{}", s.display());
         }),
+        Command::Context(c) => return context(c, &choice),
+        Command::Engine(c) => return engine(c),
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "berth",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { dir } => return man(&dir),
+        Command::Docker(cmd) => return cli::main(*cmd, &choice),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,6 +243,7 @@ fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
             let s = machine::status(&name)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         }
+        MachineCommand::Shell { .. } => unreachable!("handled in main: it has an exit code of its own"),
         MachineCommand::Logs { name } => machine::print_console(&name, &mut std::io::stdout())?,
         MachineCommand::RunProcess { name } => {
             let l = machine::layout_of(&name)?;
@@ -180,6 +262,106 @@ fn start(name: &str, timeout: u64) -> Result<(), MachineError> {
     let l = machine::start(name, Duration::from_secs(timeout))?;
     println!("machine {name} is running; engine at unix://{}", l.docker_socket().display());
     Ok(())
+}
+
+/// Exits with the remote command's code, like `docker exec`.
+fn shell(name: &str, cmd: &[String]) -> ExitCode {
+    let socket = match running_socket(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match machine::shell::run(&socket, cmd) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(e) => {
+            eprintln!("berth: {e}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn running_socket(name: &str) -> Result<PathBuf, MachineError> {
+    engine_target::running_machine_socket(name)
+}
+
+fn context(cmd: ContextCommand, choice: &engine_target::Choice) -> ExitCode {
+    let result = match cmd {
+        ContextCommand::Use { context } => engine_target::context::store(&context).map(|t| {
+            println!("berth: commands now run against {t} by default");
+        }),
+        ContextCommand::Show => engine_target::resolve(choice)
+            .map(|t| println!("{t}"))
+            .map_err(|e| engine_target::context::ContextError::BadArg(e.to_string())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn engine(cmd: EngineCommand) -> ExitCode {
+    use engine_target::process;
+    match cmd {
+        EngineCommand::Status => {
+            let socket = process::socket_path();
+            if process::is_running() {
+                let pid = process::pid().map(|p| format!(", pid {p}")).unwrap_or_default();
+                println!(
+                    "process engine running at unix://{}{pid}; log {}",
+                    socket.display(),
+                    process::log_path().display()
+                );
+                ExitCode::SUCCESS
+            } else {
+                println!("process engine not running (berth starts it on the first command with --isolation process)");
+                ExitCode::from(3)
+            }
+        }
+        EngineCommand::Stop => match process::stop() {
+            Ok(true) => {
+                println!("process engine stopped");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                println!("process engine is not running");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("berth: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// One man page per command (berth.1, berth-run.1, ...), from clap.
+fn man(dir: &std::path::Path) -> ExitCode {
+    fn write_page(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> std::io::Result<usize> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd.clone().name(name.to_string())).render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.1")), buf)?;
+        let mut n = 1;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            n += write_page(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+        }
+        Ok(n)
+    }
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match std::fs::create_dir_all(dir).and_then(|()| write_page(&cmd, "berth", dir)) {
+        Ok(n) => {
+            println!("berth: wrote {n} man pages to {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth: {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn check() -> ExitCode {

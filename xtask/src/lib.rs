@@ -2,10 +2,15 @@
 //! end-to-end suites can drive the test bed directly.
 
 pub mod bench_boot;
+pub mod bench_pull;
+pub mod bench_run;
+pub mod bench_run_api;
 pub mod cache;
+pub mod compat;
 pub mod cpio;
 pub mod elf;
 pub mod error;
+pub mod fixtures;
 pub mod fuzz;
 pub mod guest_boot;
 pub mod images;

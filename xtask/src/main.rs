@@ -20,6 +20,16 @@ enum Task {
     /// Build (or find cached) the guest kernels, initramfs images and the
     /// test bed's image, and print their paths.
     Images,
+    /// Build (or find cached) the offline image fixtures (busybox, Debian)
+    /// as docker-archive tars, record them in images.env and print their
+    /// paths; `fixtures seed --registry HOST:PORT` pushes them to a registry.
+    Fixtures {
+        #[command(subcommand)]
+        action: Option<xtask::fixtures::cli::Action>,
+        /// busybox only (seconds; no debootstrap).
+        #[arg(long, global = true)]
+        busybox_only: bool,
+    },
     /// Run a command inside the nested-KVM test bed (a QEMU TCG VM with a
     /// real /dev/kvm) and exit with its status.
     Testbed {
@@ -38,6 +48,13 @@ enum Task {
         /// The command, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// The compatibility suite: docker CLI, docker-py, docker-compose and
+    /// berth's CLI against the engine in process mode (tests/compat).
+    Compat {
+        /// Arguments for pytest (e.g. -k compose).
+        #[arg(last = true)]
+        pytest_args: Vec<String>,
     },
     /// Run the tests: the quick tier, then the test-bed suites.
     Test {
@@ -101,6 +118,14 @@ enum Bench {
     /// initramfs: time from process start to the guest's first init line,
     /// and berth-vmm's private memory outside guest RAM.
     Boot,
+    /// Containers: create+start+wait of busybox `true` through berth's
+    /// runtime (shim + libcontainer) against runc on the same rootfs; then
+    /// `docker run --rm busybox true` through berth's API (process mode)
+    /// against podman doing the same.
+    Run,
+    /// Pull + unpack of a four-layer Debian image from a loopback registry:
+    /// berth's engine against skopeo copy + umoci unpack.
+    Pull,
 }
 
 fn main() -> ExitCode {
@@ -126,10 +151,15 @@ fn run(task: Task) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Task::Fixtures { action, busybox_only } => xtask::fixtures::cli::run(action, busybox_only),
         Task::Testbed { mem, cpus, disk, timeout, command } => {
             let opts = testbed::Options { memory: mem, cpus, disk_gib: disk, timeout: Duration::from_secs(timeout), echo: true };
             let outcome = testbed::run(&opts, &command)?;
             Ok(exit_code(outcome.status))
+        }
+        Task::Compat { pytest_args } => {
+            xtask::compat::run(&pytest_args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Task::Test { quick } => {
             tiers::run(quick)?;
@@ -154,6 +184,15 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::BootBench { rounds } => {
             xtask::bench_boot::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Run, rounds } => {
+            xtask::bench_run::runtime_level(rounds)?;
+            xtask::bench_run_api::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Pull, rounds } => {
+            xtask::bench_pull::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {

@@ -2,6 +2,8 @@
 //!
 //! - quick: `cargo test --workspace`: unit tests and everything that needs
 //!   no VM (minutes);
+//! - compat: real Docker clients against the engine in process mode
+//!   (`tests/compat`, see `cargo xtask compat`);
 //! - full: the end-to-end suites in `tests/e2e`, which boot the nested-KVM
 //!   test bed once per test (marked `#[ignore]` so the quick tier skips
 //!   them), after `cargo xtask images`.
@@ -19,6 +21,8 @@ pub fn run(quick_only: bool) -> Result<()> {
     if quick_only {
         return Ok(());
     }
+    eprintln!("xtask: compat tier: tests/compat (docker CLI, docker-py, docker-compose, berth CLI)");
+    crate::compat::run(&[])?;
     eprintln!("xtask: full tier: the test-bed suites (tests/e2e)");
     let images = images::build()?;
     for (k, v) in images.entries() {

@@ -4,7 +4,17 @@
 //! it must never hold engine logic of its own: handlers translate between
 //! HTTP and the engine.
 
+pub mod auth;
+pub mod distribution;
+pub mod containers;
+pub mod containers_archive;
+pub mod containers_io;
+pub mod containers_stats;
+pub mod containers_top;
 pub mod error;
+pub mod events;
+pub mod exec;
+pub mod hijack;
 pub mod images;
 pub mod machine;
 pub mod system;
@@ -29,11 +39,18 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/info", get(system::info))
         .route("/berth/v1/health", get(machine::health))
         .route("/berth/v1/shutdown", post(machine::shutdown))
+        .route("/berth/v1/shell", post(machine::shell::start))
+        .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
+        .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
         .merge(images::routes(Arc::new(images::Images {
             store: engine.images.clone(),
             registries: crate::image::registry::RegistryConfig::default(),
         })))
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(events::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(engine.clone(), containers::refuse_deleting_images_in_use))
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the
     // middleware wraps a router that has nothing but `routes` as fallback.

@@ -20,6 +20,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Images(#[from] crate::image::store::StoreError),
+    #[error(transparent)]
+    Containers(#[from] crate::container::error::ContainerError),
 }
 
 pub struct Engine {
@@ -30,6 +32,10 @@ pub struct Engine {
     pub in_vm: bool,
     /// Images: blobs, unpacked layers, tags (see `crate::image::store`).
     pub images: std::sync::Arc<crate::image::store::Store>,
+    /// Shells in the VM (`berth machine shell`); refused in process mode.
+    pub shells: crate::shell::Sessions,
+    /// Containers: records, shims, events (see `crate::container`).
+    pub containers: std::sync::Arc<crate::container::Containers>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -41,7 +47,16 @@ impl Engine {
         std::fs::create_dir_all(root).map_err(err)?;
         let id = load_or_create_id(root).map_err(err)?;
         let images = crate::image::store::Store::open(root)?;
-        Ok(Engine { root: root.to_path_buf(), id, in_vm, images, shutdown: tokio::sync::watch::Sender::new(false) })
+        let containers = crate::container::Containers::open(root, images.clone())?;
+        Ok(Engine {
+            root: root.to_path_buf(),
+            id,
+            in_vm,
+            images,
+            shells: Default::default(),
+            containers,
+            shutdown: tokio::sync::watch::Sender::new(false),
+        })
     }
 }
 

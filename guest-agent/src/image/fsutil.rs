@@ -40,6 +40,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Bytes a file or tree takes (apparent sizes; hard links counted once per
+/// name). Unreadable entries count as zero: this is for reports only.
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| disk_usage(&e.path())).sum()).unwrap_or(0)
+}
+
 /// Remove a file or a whole tree; a missing path is not an error.
 /// Directories made read-only by a layer are made writable first, or
 /// `remove_dir_all` would fail on their children.

@@ -21,6 +21,8 @@ pub struct GcReport {
     pub layers: Vec<Digest>,
     /// Entries that are not digests at all (foreign files); removed too.
     pub junk: Vec<PathBuf>,
+    /// Disk space the removed blobs and layers took (prune's SpaceReclaimed).
+    pub bytes: u64,
 }
 
 impl GcReport {
@@ -30,6 +32,8 @@ impl GcReport {
 }
 
 impl Store {
+    /// Note: an image a container uses cannot lose its record (deletes
+    /// refuse it, see `super::users`), so its content stays live here.
     pub fn gc(&self) -> Result<GcReport, StoreError> {
         let index = lock(&self.index);
         let leases = lock(&self.leases);
@@ -47,9 +51,7 @@ impl Store {
         let held: HashSet<&Digest> = leases.held.values().flatten().collect();
 
         let mut report = GcReport::default();
-        for (dir, live, out) in
-            [(self.blob_dir(), &live_blobs, &mut report.blobs), (self.layer_dir(), &live_layers, &mut report.layers)]
-        {
+        for (dir, live, out) in [(self.blob_dir(), &live_blobs, 0), (self.layer_dir(), &live_layers, 1)] {
             let entries =
                 fsutil::list_dir(&dir).map_err(|source| StoreError::Io { op: "list", path: dir.clone(), source })?;
             for path in entries {
@@ -68,12 +70,13 @@ impl Store {
                     continue;
                 }
                 tracing::debug!(digest = %d, "collecting unreferenced image content");
+                report.bytes += fsutil::disk_usage(&path);
                 fsutil::remove_any(&path).map_err(|source| StoreError::Io {
                     op: "remove",
                     path: path.clone(),
                     source,
                 })?;
-                out.push(d);
+                if out == 0 { report.blobs.push(d) } else { report.layers.push(d) }
             }
         }
         Ok(report)

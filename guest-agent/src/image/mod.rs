@@ -9,8 +9,13 @@
 //! store      blobs, unpacked layers by diffID, the atomic index
 //! gc         removes what no image and no in-flight pull references
 //! unpack     one layer tar → one directory, hostile input refused
+//! users      the hook through which containers mark images in use
 //! pull/push  the operations, with Docker-style progress events
-//! build      images from local tars (import, load, commit, tests)
+//! archive    docker save / load tars and OCI layouts
+//! build      images from local tars (commit, tests)
+//! busybox    busybox:latest from the host's busybox-static, for tests
+//! ingest     local layer files and configs into the store (load, import)
+//! import     a rootfs tarball + Dockerfile changes → a one-layer image
 //! ```
 //!
 //! Dependencies point one way: pull/push/build → store → unpack → digest;
@@ -20,10 +25,15 @@
 // the binary itself uses none of it.
 #![allow(dead_code)]
 
+pub mod archive;
 pub mod build;
+pub mod busybox;
+pub mod changes;
 pub mod digest;
 mod fsutil;
 pub mod gc;
+pub mod import;
+pub mod ingest;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
@@ -32,6 +42,7 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod unpack;
+pub mod users;
 
 #[cfg(test)]
 pub(crate) mod tests;

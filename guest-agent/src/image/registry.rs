@@ -190,6 +190,55 @@ impl Registry {
         self.client.push_manifest_raw(&r.to_oci(), body, ct).await.map(|_| ()).map_err(|e| self.map(e, r, "manifest"))
     }
 
+    /// Checks credentials the way `docker login` does: through the
+    /// registry's token service when it has one (a wrong password fails
+    /// there), then with one authenticated request (`/v2/<repo>/tags/list`
+    /// of a repository that need not exist: 404 means the credentials were
+    /// accepted, 401 that they were not).
+    pub async fn check_login(&self, probe: &ImageRef) -> Result<(), RegistryError> {
+        let oci = probe.to_oci();
+        self.client
+            .auth(&oci, &self.auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.map(e, probe, "login"))?;
+        match self.client.list_tags(&oci, &self.auth, Some(1), None).await.map_err(|e| self.map(e, probe, "login")) {
+            Ok(_) | Err(RegistryError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A small blob (an image config) in memory, verified.
+    pub async fn fetch_small_blob(&self, r: &ImageRef, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
+        use futures_util::StreamExt;
+        const LIMIT: usize = 16 << 20;
+        let mut stream = self.blob_stream(r, digest).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| RegistryError::DigestMismatch {
+                what: "blob",
+                reference: r.to_string(),
+                detail: e.to_string(),
+            })?;
+            out.extend_from_slice(&chunk);
+            if out.len() > LIMIT {
+                return Err(RegistryError::Protocol {
+                    registry: self.registry.clone(),
+                    what: "config blob",
+                    reason: format!("larger than {LIMIT} bytes"),
+                });
+            }
+        }
+        let actual = Digest::of(&out);
+        if actual != *digest {
+            return Err(RegistryError::DigestMismatch {
+                what: "blob",
+                reference: r.to_string(),
+                detail: format!("expected {digest}, got {actual}"),
+            });
+        }
+        Ok(out)
+    }
+
     fn map(&self, e: OciDistributionError, r: &ImageRef, what: &'static str) -> RegistryError {
         let unauthorized = || RegistryError::Unauthorized {
             registry: self.registry.clone(),

@@ -37,6 +37,7 @@ use super::digest::Digest;
 use super::fsutil;
 use super::reference::ImageRef;
 use super::unpack::{self, Expect, UnpackError, Unpacked, WhiteoutFormat};
+use super::users::{ImageUse, ImageUsers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -116,6 +117,8 @@ pub struct Store {
     /// The index, and the lock that serializes every change to it and GC.
     pub(super) index: Mutex<Index>,
     pub(super) leases: Arc<Mutex<Leases>>,
+    /// Who uses which image (the container side); see `super::users`.
+    users: Mutex<Option<Arc<dyn ImageUsers>>>,
     _lock: Flock<File>,
 }
 
@@ -179,7 +182,14 @@ impl Store {
             fsutil::remove_any(&p).map_err(io("remove", &p))?;
         }
         let index = load_index(&root.join("index.json"))?;
-        let store = Arc::new(Store { root, whiteouts, index: Mutex::new(index), leases: Arc::default(), _lock: lock });
+        let store = Arc::new(Store {
+            root,
+            whiteouts,
+            index: Mutex::new(index),
+            leases: Arc::default(),
+            users: Mutex::new(None),
+            _lock: lock,
+        });
         let report = store.gc()?;
         if !report.is_empty() {
             tracing::info!(
@@ -189,6 +199,23 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// Registers the container side's answer to "who uses this image?".
+    pub fn set_users(&self, users: Arc<dyn ImageUsers>) {
+        *lock(&self.users) = Some(users);
+    }
+
+    /// Containers using image `id`; none when no hook is registered.
+    pub fn users_of(&self, id: &Digest) -> Vec<ImageUse> {
+        let users = lock(&self.users).clone();
+        users.map(|u| u.image_users().into_iter().filter(|x| x.image == *id).collect()).unwrap_or_default()
+    }
+
+    /// IDs of every image some container uses.
+    pub fn images_in_use(&self) -> HashSet<Digest> {
+        let users = lock(&self.users).clone();
+        users.map(|u| u.image_users().into_iter().map(|x| x.image).collect()).unwrap_or_default()
     }
 
     pub fn root(&self) -> &Path {
@@ -287,6 +314,27 @@ impl Store {
         unpack::unpack_layer(f, &staging, &self.layer_path(diff_id), &expect, self.whiteouts)
             .map(Some)
             .map_err(|source| StoreError::Unpack { blob: blob.clone(), source })
+    }
+
+    /// Unpacks a stored layer blob whose diffID nobody told us (an import):
+    /// the tree is unpacked to staging, named by the digest the unpack
+    /// computed, and moved into `layers/` unless that layer already exists.
+    pub fn unpack_blob_computing_diff_id(&self, blob: &Digest, lease: &Lease) -> Result<Digest, StoreError> {
+        let path = self.blob_path(blob);
+        let f = File::open(&path).map_err(io("open", &path))?;
+        let (staging, unpacked) = (self.staging_path("layer"), self.staging_path("layer-done"));
+        let expect = Expect { compressed: None, diff_id: None };
+        let u = unpack::unpack_layer(f, &staging, &unpacked, &expect, self.whiteouts)
+            .map_err(|source| StoreError::Unpack { blob: blob.clone(), source })?;
+        lease.hold(&u.diff_id);
+        let dest = self.layer_path(&u.diff_id);
+        if dest.is_dir() {
+            fsutil::remove_any(&unpacked).map_err(io("remove", &unpacked))?;
+        } else {
+            std::fs::rename(&unpacked, &dest).map_err(io("rename", &dest))?;
+            fsutil::fsync_dir(&self.layer_dir()).map_err(io("fsync", &self.layer_dir()))?;
+        }
+        Ok(u.diff_id)
     }
 
     /// Makes an image visible, with its references, in one atomic step.

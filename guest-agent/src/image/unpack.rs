@@ -156,10 +156,11 @@ fn unpack_into(
     let (tar_reader, diff_state) = HashingReader::new(decoder);
     let mut archive = tar::Archive::new(tar_reader);
     let mut dirs = Vec::new();
+    let mut known = KnownDirs::default();
     let entries = archive.entries().map_err(UnpackError::Stream)?;
     for entry in entries {
         let mut entry = entry.map_err(UnpackError::Stream)?;
-        if let Some(dir) = apply_entry(root, &mut entry, whiteouts)? {
+        if let Some(dir) = apply_entry(root, &mut entry, whiteouts, &mut known)? {
             dirs.push(dir);
         }
     }
@@ -235,23 +236,47 @@ pub fn safe_relative(path: &Path) -> Result<Option<PathBuf>, UnpackError> {
     Ok(if out.as_os_str().is_empty() { None } else { Some(out) })
 }
 
+/// Directories of this unpack already seen to be real directories, so that
+/// the parents of each of a layer's thousands of entries are not `lstat`ed
+/// again and again. Only this unpack writes the tree, and only by entries;
+/// whenever an entry removes something that existed (which might be one of
+/// these directories or a parent of one), the whole set is forgotten.
+#[derive(Default)]
+struct KnownDirs(std::collections::HashSet<PathBuf>);
+
+impl KnownDirs {
+    fn forget_if(&mut self, removed: bool) {
+        if removed {
+            self.0.clear();
+        }
+    }
+}
+
 /// Walks the parents of `rel` under `root`: creates missing ones (tars may
 /// list a file before its directory), refuses symlinks and non-directories.
-fn ensure_parents(root: &Path, rel: &Path, create: bool) -> Result<(), UnpackError> {
+fn ensure_parents(root: &Path, rel: &Path, create: bool, known: &mut KnownDirs) -> Result<(), UnpackError> {
     let mut cur = root.to_path_buf();
+    let mut cur_rel = PathBuf::new();
     let parent_components = rel.parent().map(|p| p.components().count()).unwrap_or(0);
     for c in rel.components().take(parent_components) {
         cur.push(c);
+        cur_rel.push(c);
+        if known.0.contains(&cur_rel) {
+            continue;
+        }
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(UnpackError::SymlinkParent { path: rel.to_path_buf(), via: strip(root, &cur) });
             }
-            Ok(m) if m.is_dir() => {}
+            Ok(m) if m.is_dir() => {
+                known.0.insert(cur_rel.clone());
+            }
             Ok(_) => return Err(UnpackError::NotADirectory { path: rel.to_path_buf(), via: strip(root, &cur) }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 std::fs::create_dir(&cur).map_err(|source| UnpackError::Write { path: cur.clone(), source })?;
                 std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o755))
                     .map_err(|source| UnpackError::Write { path: cur.clone(), source })?;
+                known.0.insert(cur_rel.clone());
             }
             Err(source) => return Err(UnpackError::Write { path: cur.clone(), source }),
         }
@@ -265,11 +290,12 @@ fn strip(root: &Path, p: &Path) -> PathBuf {
 
 /// Removes whatever is at `path` unless it is a directory that the new
 /// entry (also a directory) would merge into. Never follows a symlink.
-fn clear_for(path: &Path, new_is_dir: bool) -> std::io::Result<()> {
+/// Says whether something was removed (see [`KnownDirs`]).
+fn clear_for(path: &Path, new_is_dir: bool) -> std::io::Result<bool> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() && new_is_dir => Ok(()),
-        Ok(_) => fsutil::remove_any(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(m) if m.is_dir() && new_is_dir => Ok(false),
+        Ok(_) => fsutil::remove_any(path).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -278,6 +304,7 @@ fn apply_entry<R: Read>(
     root: &Path,
     entry: &mut tar::Entry<'_, R>,
     whiteouts: WhiteoutFormat,
+    known: &mut KnownDirs,
 ) -> Result<Option<DirMeta>, UnpackError> {
     let raw_path = entry.path().map_err(UnpackError::Stream)?.into_owned();
     let Some(rel) = safe_relative(&raw_path)? else {
@@ -288,10 +315,10 @@ fn apply_entry<R: Read>(
     let name_bytes = name.as_bytes();
 
     if name_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
-        return apply_whiteout(root, &rel, name_bytes, whiteouts).map(|()| None);
+        return apply_whiteout(root, &rel, name_bytes, whiteouts, known).map(|()| None);
     }
 
-    ensure_parents(root, &rel, true)?;
+    ensure_parents(root, &rel, true, known)?;
     let path = root.join(&rel);
     let werr = |source| UnpackError::Write { path: rel.clone(), source };
     let header = entry.header();
@@ -312,7 +339,8 @@ fn apply_entry<R: Read>(
 
     match kind {
         tar::EntryType::Directory => {
-            clear_for(&path, true).map_err(werr)?;
+            let removed = clear_for(&path, true).map_err(werr)?;
+            known.forget_if(removed);
             if !path.is_dir() {
                 std::fs::create_dir(&path).map_err(werr)?;
             }
@@ -322,7 +350,8 @@ fn apply_entry<R: Read>(
             return Ok(Some(DirMeta { path, mode, mtime }));
         }
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-            clear_for(&path, false).map_err(werr)?;
+            let removed = clear_for(&path, false).map_err(werr)?;
+            known.forget_if(removed);
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -331,7 +360,11 @@ fn apply_entry<R: Read>(
                 .open(&path)
                 .map_err(werr)?;
             let want = entry.size();
-            let got = std::io::copy(entry, &mut f).map_err(UnpackError::Stream)?;
+            // Large writes: tar hands out data in small pieces.
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
+            let got = std::io::copy(entry, &mut w).map_err(UnpackError::Stream)?;
+            std::io::Write::flush(&mut w).map_err(werr)?;
+            drop(w);
             if got != want {
                 return Err(UnpackError::Truncated { path: rel, got, want });
             }
@@ -345,7 +378,8 @@ fn apply_entry<R: Read>(
                 path: rel.clone(),
                 reason: "symlink without a target".into(),
             })?;
-            clear_for(&path, false).map_err(werr)?;
+            let removed = clear_for(&path, false).map_err(werr)?;
+            known.forget_if(removed);
             // The target is only data: it is resolved inside the container's
             // root at run time, never by us.
             std::os::unix::fs::symlink(&target, &path).map_err(werr)?;
@@ -359,7 +393,7 @@ fn apply_entry<R: Read>(
                 .into_owned();
             let target_rel = safe_relative(&raw_target)?
                 .ok_or_else(|| UnpackError::BadHardlink { path: rel.clone(), target: raw_target.clone() })?;
-            ensure_parents(root, &target_rel, false)?;
+            ensure_parents(root, &target_rel, false, known)?;
             let target = root.join(&target_rel);
             match std::fs::symlink_metadata(&target) {
                 Ok(m) if !m.is_dir() => {}
@@ -368,13 +402,15 @@ fn apply_entry<R: Read>(
             if target == path {
                 return Ok(None);
             }
-            clear_for(&path, false).map_err(werr)?;
+            let removed = clear_for(&path, false).map_err(werr)?;
+            known.forget_if(removed);
             // link(2) does not follow a symlink target: it links the symlink.
             std::fs::hard_link(&target, &path).map_err(werr)?;
             return Ok(None); // shares the target's inode, owner and mode
         }
         tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-            clear_for(&path, false).map_err(werr)?;
+            let removed = clear_for(&path, false).map_err(werr)?;
+            known.forget_if(removed);
             if !make_node(&path, &rel, kind, device, mode)? {
                 return Ok(None);
             }
@@ -418,9 +454,15 @@ fn make_node(
     }
 }
 
-fn apply_whiteout(root: &Path, rel: &Path, name: &[u8], format: WhiteoutFormat) -> Result<(), UnpackError> {
+fn apply_whiteout(
+    root: &Path,
+    rel: &Path,
+    name: &[u8],
+    format: WhiteoutFormat,
+    known: &mut KnownDirs,
+) -> Result<(), UnpackError> {
     let werr = |source| UnpackError::Write { path: rel.to_path_buf(), source };
-    ensure_parents(root, rel, true)?;
+    ensure_parents(root, rel, true, known)?;
     let dir = root.join(rel.parent().unwrap_or(Path::new("")));
     if name == WHITEOUT_OPAQUE.as_bytes() {
         return match format {
@@ -440,13 +482,15 @@ fn apply_whiteout(root: &Path, rel: &Path, name: &[u8], format: WhiteoutFormat) 
     match format {
         WhiteoutFormat::Overlay => {
             let target = dir.join(OsStr::from_bytes(hidden));
-            clear_for(&target, false).map_err(werr)?;
+            let removed = clear_for(&target, false).map_err(werr)?;
+            known.forget_if(removed);
             nix::sys::stat::mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
                 .map_err(|e| UnpackError::Write { path: rel.to_path_buf(), source: e.into() })
         }
         WhiteoutFormat::Aufs => {
             let p = root.join(rel);
-            clear_for(&p, false).map_err(werr)?;
+            let removed = clear_for(&p, false).map_err(werr)?;
+            known.forget_if(removed);
             std::fs::write(p, b"").map_err(werr)
         }
     }
@@ -477,7 +521,8 @@ fn set_owner_and_xattrs(
     gid: u64,
     xattrs: &[(String, Vec<u8>)],
 ) -> Result<(), UnpackError> {
-    if nix::unistd::geteuid().is_root() {
+    static IS_ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *IS_ROOT.get_or_init(|| nix::unistd::geteuid().is_root()) {
         let id = |v: u64| {
             u32::try_from(v).map_err(|_| UnpackError::BadEntry {
                 path: rel.to_path_buf(),

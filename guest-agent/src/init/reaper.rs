@@ -1,10 +1,9 @@
 //! PID 1 inherits every orphan in the guest and must collect its exit
-//! status, or zombies pile up. This task owns `waitpid(-1)` in the guest:
-//! nothing else in the agent may wait for "any child" (so no
-//! `tokio::process`, which would race it for statuses).
+//! status, or zombies pile up. This task drives the reaping on SIGCHLD;
+//! [`crate::children`] owns `waitpid(-1)` and hands statuses that someone
+//! asked for to them (so no `tokio::process` anywhere in the agent: it would
+//! race the reaper for statuses).
 
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub async fn reap_forever() {
@@ -13,19 +12,9 @@ pub async fn reap_forever() {
         return;
     };
     loop {
-        reap_all();
+        crate::children::reap_all();
         if sigchld.recv().await.is_none() {
             return;
-        }
-    }
-}
-
-/// Collects every child that has exited, without blocking.
-fn reap_all() {
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
         }
     }
 }

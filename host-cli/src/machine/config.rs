@@ -92,7 +92,15 @@ mod tests {
     fn config_round_trips_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("config.json");
-        let c = MachineConfig { name: "m".into(), cpus: 2, memory_mib: 1024, disk_gib: 4, kernel: None, initramfs: None, created: 1 };
+        let c = MachineConfig {
+            name: "m".into(),
+            cpus: 2,
+            memory_mib: 1024,
+            disk_gib: 4,
+            kernel: None,
+            initramfs: None,
+            created: 1,
+        };
         c.save(&p).unwrap();
         assert_eq!(MachineConfig::load(&p).unwrap(), c);
         std::fs::write(&p, "{").unwrap();

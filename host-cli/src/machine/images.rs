@@ -1,7 +1,9 @@
 //! Which kernel and initramfs a machine boots: the ones named in its
 //! config, else berth's own from the manifest that `cargo xtask images`
 //! writes (`$BERTH_CACHE_DIR`, `$XDG_CACHE_HOME/berth` or `~/.cache/berth`,
-//! file `images.env`), else `$BERTH_KERNEL` / `$BERTH_INITRAMFS`.
+//! file `images.env`), else `$BERTH_KERNEL` / `$BERTH_INITRAMFS`. The
+//! kernel name `debian` means Debian's stock kernel and the initramfs with
+//! its modules, from the same manifest (`BERTH_DEBIAN_*`).
 
 use std::path::{Path, PathBuf};
 
@@ -15,31 +17,38 @@ pub enum ImagesError {
     Missing { what: &'static str, path: PathBuf },
 }
 
+/// `--kernel debian`: Debian's stock kernel, built by `cargo xtask images`.
+pub const DEBIAN_KERNEL: &str = "debian";
+
 pub struct BootImages {
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
-    /// True when the kernel is berth's own (it boots only on hardware KVM).
-    pub berth_kernel: bool,
+    /// True when the kernel is a stock one (berth's or Debian's): it boots
+    /// only on hardware KVM, never on PVM.
+    pub stock_kernel: bool,
 }
 
 pub fn resolve(config: &MachineConfig) -> Result<BootImages, ImagesError> {
     let manifest = read_manifest(&manifest_path());
     let lookup = |key: &str| std::env::var_os(key).map(PathBuf::from).or_else(|| manifest_value(&manifest, key));
-    let berth_kernel = config.kernel.is_none();
+    let debian = config.kernel.as_deref() == Some(Path::new(DEBIAN_KERNEL));
+    let stock_kernel = config.kernel.is_none() || debian;
+    let (kernel_key, initramfs_key) =
+        if debian { ("BERTH_DEBIAN_KERNEL", "BERTH_DEBIAN_INITRAMFS") } else { ("BERTH_KERNEL", "BERTH_INITRAMFS") };
     let kernel = match &config.kernel {
-        Some(k) => k.clone(),
-        None => lookup("BERTH_KERNEL").ok_or(ImagesError::NotBuilt("kernel"))?,
+        Some(k) if !debian => k.clone(),
+        _ => lookup(kernel_key).ok_or(ImagesError::NotBuilt("kernel"))?,
     };
     let initramfs = match &config.initramfs {
         Some(i) => i.clone(),
-        None => lookup("BERTH_INITRAMFS").ok_or(ImagesError::NotBuilt("initramfs"))?,
+        None => lookup(initramfs_key).ok_or(ImagesError::NotBuilt("initramfs"))?,
     };
     for (what, path) in [("kernel", &kernel), ("initramfs", &initramfs)] {
         if !path.is_file() {
             return Err(ImagesError::Missing { what, path: path.clone() });
         }
     }
-    Ok(BootImages { kernel, initramfs, berth_kernel })
+    Ok(BootImages { kernel, initramfs, stock_kernel })
 }
 
 fn manifest_path() -> PathBuf {

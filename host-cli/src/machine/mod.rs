@@ -10,6 +10,7 @@ pub mod layout;
 pub mod lock;
 pub mod proxy;
 pub mod runner;
+pub mod shell;
 
 use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
@@ -155,7 +156,7 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
     }
     let config = MachineConfig::load(&l.config())?;
     let boot = images::resolve(&config)?;
-    check_kvm(boot.berth_kernel)?;
+    check_kvm(boot.stock_kernel)?;
 
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -207,13 +208,13 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
 
 /// berth's kernel is a stock Linux kernel: on PVM it cannot boot, and the
 /// user should hear why and what works instead before anything starts.
-fn check_kvm(berth_kernel: bool) -> Result<(), MachineError> {
+fn check_kvm(stock_kernel: bool) -> Result<(), MachineError> {
     let report = KvmReport::probe().map_err(|e| {
         MachineError::Kvm(format!(
             "no usable KVM ({e}); run berth where /dev/kvm works, or in the test bed: cargo xtask testbed -- berth machine start"
         ))
     })?;
-    if berth_kernel && report.flavor == KvmFlavor::Pvm {
+    if stock_kernel && report.flavor == KvmFlavor::Pvm {
         return Err(MachineError::Kvm(format!(
             "{} (or create the machine with --kernel set to a PVM-enlightened guest kernel)",
             report.advice().unwrap_or("this host's KVM cannot boot berth's kernel")
@@ -302,8 +303,11 @@ pub fn status(name: &str) -> Result<Status, MachineError> {
 pub fn list() -> Result<Vec<Status>, MachineError> {
     let dir = layout::machines_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
-    let mut names: Vec<String> =
-        entries.flatten().filter(|e| e.path().join("config.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("config.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names.iter().map(|n| status(n)).collect()
 }

@@ -3,7 +3,8 @@
 //! vsock, stop powers the guest off through the agent (Ctrl-Alt-Del →
 //! SIGINT), the data disk keeps the engine's state across stop/start, a
 //! machine process killed with -9 leaves nothing that blocks the next
-//! start, and two concurrent starts have one winner.
+//! start, two concurrent starts have one winner, and `berth machine shell`
+//! runs commands and an interactive shell in the VM.
 
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ eval "$(berth docker-env --machine m1)"
 echo "ping: $(curl -s --unix-socket "${DOCKER_HOST#unix://}" http://x/_ping)"
 docker version --format 'server {{.Server.Version}} api {{.Server.APIVersion}}'
 id1=$(docker info --format '{{.ID}}')
+rc=0; berth machine shell m1 -- sh -c 'echo "in vm: $(hostname) pid1=$(cat /proc/1/comm) tools=$(ls /usr/bin | wc -l)"; exit 7' || rc=$?
+echo "shell exit: $rc"
+rc=0; printf 'echo typed-$((6*7)); tty; exit 4\n' | script -qec "berth machine shell m1" /dev/null || rc=$?
+echo "interactive shell exit: $rc"
 berth machine stop m1
 berth machine ls | grep -q 'm1 .*stopped'
 grep -q "engine stopped; powering off" ~/.local/share/berth/machines/m1/console.log && echo "stopped gracefully"
@@ -35,6 +40,12 @@ rb=0; wait $b || rb=$?
 echo "concurrent starts: $ra $rb"
 cat /tmp/a.log /tmp/b.log
 berth machine rm --force m1
+berth machine create --memory 512M --disk 1G --kernel debian d1 >/dev/null
+berth machine start d1 >/dev/null
+echo "debian kernel: $(berth machine shell d1 -- uname -r)"
+eval "$(berth docker-env --machine d1)"
+docker version --format 'debian machine server {{.Server.Version}}'
+berth machine rm --force d1
 echo machine-flow-done
 "#;
 
@@ -48,6 +59,12 @@ fn machine_lifecycle_on_real_kvm() {
     assert_eq!(o.status, 0, "console:\n{c}");
     assert!(c.contains("ping: OK"), "{c}");
     assert!(c.contains(&format!("server {} api 1.50", env!("CARGO_PKG_VERSION"))), "{c}");
+    // `berth machine shell`: a command in the VM with its exit code, and an
+    // interactive shell on a pty (driven through `script`).
+    assert!(c.contains("in vm: m1 pid1=init"), "{c}");
+    assert!(c.contains("shell exit: 7"), "{c}");
+    assert!(c.contains("typed-42") && c.contains("/dev/pts/"), "{c}");
+    assert!(c.contains("interactive shell exit: 4"), "{c}");
     assert!(c.contains("stopped gracefully"), "stop should power the guest off through the agent:\n{c}");
     assert!(c.contains("data disk kept the engine id"), "{c}");
     assert!(c.contains("killed machine shows stopped"), "{c}");
@@ -56,5 +73,8 @@ fn machine_lifecycle_on_real_kvm() {
     let one_won = c.contains("concurrent starts: 0 1") || c.contains("concurrent starts: 1 0");
     assert!(one_won, "{c}");
     assert!(c.contains("is already running"), "{c}");
+    // Debian's stock kernel finds its virtio-mmio devices through ACPI.
+    assert!(c.contains("debian kernel: 6.1.0-"), "{c}");
+    assert!(c.contains("debian machine server"), "{c}");
     assert!(c.contains("machine-flow-done"), "{c}");
 }

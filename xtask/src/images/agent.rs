@@ -17,7 +17,11 @@ pub fn build_static() -> Result<PathBuf> {
         Command::new(cargo)
             .current_dir(paths::workspace_root())
             .args(["build", "--quiet", "--release", "--package", "berth-agent", "--target", TARGET])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static"),
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            // The runtime links libseccomp: statically, from Debian's
+            // libseccomp-dev (the initramfs has no shared libraries).
+            .env("LIBSECCOMP_LINK_TYPE", "static")
+            .env("LIBSECCOMP_LIB_PATH", "/usr/lib/x86_64-linux-gnu"),
     )?;
     let bin = paths::target_dir().join(TARGET).join("release").join("berth-agent");
     let data = std::fs::read(&bin).at(&bin)?;

@@ -1,6 +1,7 @@
-//! The guest's initramfs: `berth-agent` as `/init`, and for kernels that
-//! need them the modules the agent loads (see the agent's init module),
-//! with nothing else in it. Also the cpio-and-gzip plumbing that the test
+//! The guest's initramfs: `berth-agent` as `/init`, for kernels that need
+//! them the modules the agent loads (see the agent's init module), and a
+//! static busybox as the machine's toolbox (`berth machine shell`), with
+//! nothing else in it. Also the cpio-and-gzip plumbing that the test
 //! bed's initramfs shares.
 
 use std::io::Write;
@@ -21,8 +22,11 @@ pub type GzCpio = CpioWriter<GzEncoder<std::io::BufWriter<std::fs::File>>>;
 /// Builds (or finds) the initramfs for `agent` plus `modules`. `modules_key`
 /// names where the modules came from (a kernel package version), so the
 /// key does not need to hash their contents.
-pub fn agent_image(agent: &Path, modules: &[PathBuf], modules_key: &str) -> Result<PathBuf> {
-    let mut key = Key::new("agent-initramfs").file("agent", agent)?.bytes("modules-from", modules_key.as_bytes());
+pub fn agent_image(agent: &Path, toolbox: &Path, modules: &[PathBuf], modules_key: &str) -> Result<PathBuf> {
+    let mut key = Key::new("agent-initramfs")
+        .file("agent", agent)?
+        .file("toolbox", toolbox)?
+        .bytes("modules-from", modules_key.as_bytes());
     for m in modules {
         key = key.bytes("module", m.to_string_lossy().as_bytes());
     }
@@ -34,6 +38,7 @@ pub fn agent_image(agent: &Path, modules: &[PathBuf], modules_key: &str) -> Resu
             cpio.dir("tmp", 0o1777)?;
             add_console(cpio)?;
             cpio.file("init", 0o755, &std::fs::read(agent)?)?;
+            add_toolbox(cpio, toolbox)?;
             add_modules(cpio, MODULE_DIR, modules)
         })
     })?;
@@ -56,6 +61,29 @@ pub fn write_cpio_gz(path: &Path, fill: impl FnOnce(&mut GzCpio) -> std::io::Res
 /// the caller has created `dev`.
 pub fn add_console<W: Write>(cpio: &mut CpioWriter<W>) -> std::io::Result<()> {
     cpio.char_device("dev/console", 0o600, 5, 1)
+}
+
+/// A static busybox at /bin/busybox with a link for each of its applets
+/// where it would install them, so the machine's shell has the usual tools.
+/// Costs about 1 MB of the compressed image and nothing until it is used.
+pub fn add_toolbox<W: Write>(cpio: &mut CpioWriter<W>, busybox: &Path) -> std::io::Result<()> {
+    let list = std::process::Command::new(busybox).arg("--list-full").output()?;
+    if !list.status.success() {
+        return Err(std::io::Error::other(format!("{} --list-full failed", busybox.display())));
+    }
+    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin"] {
+        cpio.dir(d, 0o755)?;
+    }
+    cpio.file("bin/busybox", 0o755, &std::fs::read(busybox)?)?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines().map(str::trim) {
+        // `init`/`linuxrc` would shadow nothing (the kernel runs /init), but
+        // they are no use in a machine whose PID 1 is the agent.
+        if applet.is_empty() || applet == "bin/busybox" || applet.ends_with("/init") || applet == "linuxrc" {
+            continue;
+        }
+        cpio.symlink(applet, "/bin/busybox")?;
+    }
+    Ok(())
 }
 
 /// Puts `modules` in `dir` with a `load-order` file, dependencies first.

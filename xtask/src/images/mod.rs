@@ -3,15 +3,16 @@
 //!
 //! - berth's guest kernel (kernel-config/), as vmlinux (PVH) and bzImage;
 //! - Debian's stock kernel, the alternative guest kernel and the test bed's;
-//! - the guest initramfs for each kernel (the static agent, plus modules for
-//!   Debian's kernel);
-//! - the test bed's own initramfs.
+//! - the guest initramfs for each kernel (the static agent and a busybox
+//!   toolbox, plus modules for Debian's kernel);
+//! - the test bed's own initramfs;
+//! - offline image fixtures (busybox, Debian) as docker-archive tars.
 //!
 //! What goes into them is declared in the workspace's `images/` directory.
 //! The current set is written to [`paths::images_manifest`]. Running it
 //! again with nothing changed only re-checks the keys.
 
-mod agent;
+pub mod agent;
 mod debian_kernel;
 mod guest_kernel;
 pub mod initramfs;
@@ -68,6 +69,7 @@ pub fn build() -> Result<Images> {
     let _lock = lock::exclusive(&paths::cache_dir().join(".lock"))?;
 
     let agent = agent::build_static()?;
+    let toolbox = prereq::busybox_static()?;
     let kernel = guest_kernel::build()?;
     let debian = debian_kernel::fetch()?;
     let tree = ModuleTree::open(&debian.modules)?;
@@ -77,13 +79,16 @@ pub fn build() -> Result<Images> {
     let images = Images {
         kernel: kernel.vmlinux,
         kernel_bzimage: kernel.bzimage,
-        initramfs: initramfs::agent_image(&agent, &[], "")?,
-        debian_initramfs: initramfs::agent_image(&agent, &guest_modules, &debian.package)?,
+        initramfs: initramfs::agent_image(&agent, &toolbox, &[], "")?,
+        debian_initramfs: initramfs::agent_image(&agent, &toolbox, &guest_modules, &debian.package)?,
         testbed_initramfs: testbed::image::outer_initramfs(&debian, &tree)?,
         debian_kernel: debian.vmlinuz.clone(),
         testbed_kernel: debian.vmlinuz,
     };
-    cache::write_atomic(&paths::images_manifest(), images.to_env().as_bytes())?;
+    // Offline image fixtures (busybox, Debian) ride along: see `crate::fixtures`.
+    let fixtures = crate::fixtures::build_locked(crate::fixtures::Set::All)?;
+    let manifest = images.to_env() + &fixtures.to_env();
+    cache::write_atomic(&paths::images_manifest(), manifest.as_bytes())?;
     Ok(images)
 }
 

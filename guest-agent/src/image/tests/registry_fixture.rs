@@ -1,14 +1,13 @@
 //! A real registry for tests: Debian's `docker-registry` (CNCF distribution
 //! 2.8) as a plain process on a free loopback port, with its storage in a
 //! temporary directory, optionally behind htpasswd basic auth. Killed when
-//! dropped.
+//! dropped. Self-contained (std and tempfile only) so that the integration
+//! tests include it too (`#[path]`), rather than keep a second copy.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use super::super::digest::Digest;
 
 const BINARY: &str = "/usr/bin/docker-registry";
 
@@ -81,8 +80,11 @@ impl TestRegistry {
     }
 
     /// Where distribution's filesystem driver keeps a blob's bytes.
-    pub fn blob_data_path(&self, d: &Digest) -> PathBuf {
-        self.dir.path().join("storage/docker/registry/v2/blobs/sha256").join(&d.hex()[..2]).join(d.hex()).join("data")
+    pub fn blob_data_path(&self, digest: &impl std::fmt::Display) -> PathBuf {
+        let d = digest.to_string();
+        let hex = d.strip_prefix("sha256:").unwrap_or(&d);
+        let prefix = hex.get(..2).unwrap_or(hex);
+        self.dir.path().join("storage/docker/registry/v2/blobs/sha256").join(prefix).join(hex).join("data")
     }
 }
 

@@ -217,6 +217,23 @@ fn hostile_write_through_symlinked_parent_is_rejected() {
 }
 
 #[test]
+fn hostile_directory_replaced_by_a_symlink_midway_is_rejected() {
+    // The parent was a real directory for the first entries (and is
+    // remembered as one); the symlink that replaces it must still be seen.
+    let bed = Bed::new();
+    let out = bed.outside.to_str().expect("utf8").as_bytes().to_vec();
+    let tar = raw_tar(&[
+        Raw::dir(b"etc/"),
+        Raw::file(b"etc/a", b"1"),
+        Raw::symlink(b"etc", &out),
+        Raw::file(b"etc/pwned", b"x"),
+    ]);
+    let e = bed.unpack(&tar, &Expect::default()).expect_err("must reject");
+    assert!(matches!(e, UnpackError::SymlinkParent { .. }), "{e}");
+    bed.assert_nothing_written();
+}
+
+#[test]
 fn hostile_opaque_marker_through_symlinked_parent_is_rejected() {
     let bed = Bed::new();
     let out = bed.outside.to_str().expect("utf8").as_bytes().to_vec();

@@ -1,6 +1,8 @@
 //! `/berth/v1/...`: machine-level work that the Docker API has no words
 //! for. The host's machine process uses these over vsock.
 
+pub mod shell;
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,7 +14,10 @@ use crate::engine::Engine;
 
 /// `GET /berth/v1/health`: the agent is up and serving.
 pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
-    json_response(StatusCode::OK, &serde_json::json!({ "Status": "ok", "InVM": engine.in_vm }))
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "Status": "ok", "InVM": engine.in_vm }),
+    )
 }
 
 /// `POST /berth/v1/shutdown`: stop serving; as PID 1, the agent then
@@ -20,5 +25,8 @@ pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
 /// starts so the caller sees it accepted.
 pub async fn shutdown(State(engine): State<Arc<Engine>>) -> Response {
     engine.request_shutdown();
-    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "Status": "shutting down" }))
+    json_response(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "Status": "shutting down" }),
+    )
 }

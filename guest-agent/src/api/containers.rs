@@ -1,0 +1,424 @@
+//! Container routes of the Docker API: create, list, inspect, start, stop,
+//! kill, restart, pause, unpause, rename, resize, delete, prune. Streams
+//! (attach, wait, logs) are in `containers_io.rs`, stats and top in
+//! `containers_stats.rs`, archive and export in `containers_archive.rs`.
+//!
+//! Owns the HTTP side only: query parameters, bodies, status codes and
+//! Docker's JSON shapes. Container semantics are `crate::container`'s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse};
+
+use super::error::{ApiError, json_response};
+use crate::container::error::ContainerError;
+use crate::container::{Container, Containers, filters, inspect};
+use crate::engine::Engine;
+
+pub type Q = Query<HashMap<String, String>>;
+
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
+        .route("/containers/{id}/json", get(inspect_one))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}", delete(remove))
+        .merge(super::containers_io::routes())
+        .merge(super::containers_stats::routes())
+        .merge(super::containers_archive::routes())
+}
+
+impl From<ContainerError> for ApiError {
+    fn from(e: ContainerError) -> ApiError {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "container operation failed");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// The answer to an operation with no body: 204, or Docker's bare 304.
+pub fn done(r: Result<(), ContainerError>) -> Response {
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(ContainerError::NotModified) => StatusCode::NOT_MODIFIED.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Docker's boolean query values: `1`, `true`, `True`; absent is false.
+pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key)
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// A boolean that defaults to true when absent (`stdout` of logs, …).
+pub fn flag_or(q: &HashMap<String, String>, key: &str, default: bool) -> bool {
+    match q.get(key) {
+        Some(_) => flag(q, key),
+        None => default,
+    }
+}
+
+pub fn int(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(key).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
+    }
+}
+
+pub fn lookup(engine: &Engine, id: &str) -> Result<Arc<Container>, ApiError> {
+    engine.containers.get(id).map_err(ApiError::from)
+}
+
+fn containers(engine: &Engine) -> &Arc<Containers> {
+    &engine.containers
+}
+
+async fn create(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Q,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "config cannot be empty in order to create a container",
+        ));
+    }
+    let body: ContainerCreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let (id, warnings) = containers(&engine)
+        .create(q.get("name").map(String::as_str), body)
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ContainerCreateResponse { id, warnings },
+    ))
+}
+
+async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
+    let f = filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
+    filters::validate_container_filters(&f).map_err(ApiError::bad_request)?;
+    let all = flag(&q, "all");
+    let limit = int(&q, "limit")?.filter(|n| *n > 0);
+    let cs = containers(&engine);
+    let ancestor = |v: &str, r: &crate::container::record::ContainerRecord| {
+        r.image == v
+            || r.image_id == v
+            || cs
+                .images
+                .resolve(v)
+                .is_ok_and(|img| img.id.to_string() == r.image_id)
+    };
+    let created_of = |key: &str| cs.get(key).ok().map(|c| c.record().created);
+    let cx = filters::Context {
+        ancestor_matches: &ancestor,
+        created_of: &created_of,
+    };
+    // Newest first, as Docker lists them.
+    let mut rows: Vec<_> = cs
+        .all()
+        .into_iter()
+        .rev()
+        .filter(|c| {
+            let rec = c.record();
+            // `-a` or a status filter shows stopped containers too.
+            (all || limit.is_some() || f.contains_key("status") || rec.state.status.is_running())
+                && filters::matches(&f, &rec, &cx)
+        })
+        .map(|c| inspect::summary(&c))
+        .collect();
+    if let Some(n) = limit {
+        rows.truncate(n as usize);
+    }
+    Ok(json_response(StatusCode::OK, &rows))
+}
+
+async fn inspect_one(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let c = lookup(&engine, &id)?;
+    let rootfs = c.shim().map(|s| s.rootfs().display().to_string());
+    let mut v = serde_json::to_value(inspect::inspect(&c, rootfs)).unwrap_or_default();
+    // Docker sends `"ExecIDs": null` rather than leaving it out; clients
+    // index it.
+    if let Some(m) = v.as_object_mut() {
+        m.entry("ExecIDs").or_insert(serde_json::Value::Null);
+    }
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+async fn start(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    match lookup(&engine, &id) {
+        Ok(c) => done(containers(&engine).start(&c).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn stop(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
+    let run = async {
+        let c = lookup(&engine, &id)?;
+        let t = int(&q, "t")?;
+        Ok::<_, ApiError>(
+            containers(&engine)
+                .stop(&c, q.get("signal").map(String::as_str), t)
+                .await,
+        )
+    };
+    match run.await {
+        Ok(r) => done(r),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn kill(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Response {
+    match lookup(&engine, &id) {
+        Ok(c) => done(
+            containers(&engine)
+                .kill(&c, q.get("signal").map(String::as_str))
+                .await,
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn restart(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let run = async {
+        let c = lookup(&engine, &id)?;
+        let t = int(&q, "t")?;
+        Ok::<_, ApiError>(
+            containers(&engine)
+                .restart(&c, q.get("signal").map(String::as_str), t)
+                .await,
+        )
+    };
+    match run.await {
+        Ok(Err(ContainerError::NotModified)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(r) => done(r),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn pause(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    match lookup(&engine, &id) {
+        Ok(c) => done(containers(&engine).pause(&c).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn unpause(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    match lookup(&engine, &id) {
+        Ok(c) => done(containers(&engine).unpause(&c).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn rename(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
+        return ApiError::bad_request("Neither old nor new names may be empty").into_response();
+    };
+    match lookup(&engine, &id) {
+        Ok(c) => done(containers(&engine).rename(&c, name)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: the TTY's size.
+async fn resize(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let run = async {
+        let c = lookup(&engine, &id)?;
+        let (h, w) = (int(&q, "h")?.unwrap_or(0), int(&q, "w")?.unwrap_or(0));
+        if !(0..=u16::MAX as i64).contains(&h) || !(0..=u16::MAX as i64).contains(&w) {
+            return Err(ApiError::bad_request("invalid terminal size"));
+        }
+        let shim = c.shim().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("Container {id} is not running"),
+            )
+        })?;
+        if let Err(e) = shim.resize(w as u16, h as u16).await {
+            // A container without a TTY or one that just exited: Docker
+            // answers 200 for the latter; the CLI ignores errors here.
+            tracing::debug!(%id, error = %e, "resize");
+        }
+        Ok(())
+    };
+    match run.await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn remove(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    match lookup(&engine, &id) {
+        Ok(c) => done(containers(&engine).remove(&c, flag(&q, "force")).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /containers/prune?filters=`: `until` and `label` filters.
+async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
+    let f = filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
+    let mut until = None;
+    for (k, vals) in &f {
+        match k.as_str() {
+            "until" => {
+                for v in vals {
+                    until =
+                        crate::container::clock::parse_query(v).map_err(ApiError::bad_request)?;
+                }
+            }
+            "label" | "label!" => {}
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    let labels = f.get("label").cloned().unwrap_or_default();
+    let not_labels = f.get("label!").cloned().unwrap_or_default();
+    let keep = |r: &crate::container::record::ContainerRecord| {
+        let l = r.labels();
+        let has = |v: &String| match v.split_once('=') {
+            Some((k, val)) => l.get(k).is_some_and(|x| x == val),
+            None => l.contains_key(v),
+        };
+        let too_new = until
+            .is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
+        too_new || !labels.iter().all(has) || not_labels.iter().any(has)
+    };
+    let (deleted, space) = containers(&engine).prune(keep).await;
+    engine.containers.events.publish(
+        bollard_stubs::models::EventMessageTypeEnum::CONTAINER,
+        "prune",
+        "",
+        HashMap::from([("reclaimed".to_string(), space.to_string())]),
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &ContainerPruneResponse {
+            containers_deleted: Some(deleted),
+            space_reclaimed: Some(space),
+        },
+    ))
+}
+
+/// Middleware on `DELETE /images/{name}`: an image a container uses cannot
+/// be deleted (409), as in Docker; deleting one of several tags only
+/// untags and is let through. Kept here so the images routes need not know
+/// about containers.
+pub async fn refuse_deleting_images_in_use(
+    State(engine): State<Arc<Engine>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() != axum::http::Method::DELETE {
+        return next.run(req).await;
+    }
+    let path = super::version::split_prefix(req.uri().path()).1.to_string();
+    let Some(name) = path.strip_prefix("/images/") else {
+        return next.run(req).await;
+    };
+    let name = percent_decode(name);
+    let force = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "force=1" || kv == "force=true"));
+    if let Ok(image) = engine.images.resolve(&name) {
+        let id = image.id.to_string();
+        let tags = engine
+            .images
+            .list()
+            .into_iter()
+            .find(|s| s.record.id == image.id)
+            .map_or(0, |s| s.tags.len());
+        let by_id = id
+            .trim_start_matches("sha256:")
+            .starts_with(name.trim_start_matches("sha256:"));
+        let last_reference = by_id || tags <= 1;
+        let users = if last_reference {
+            engine.containers.image_users(&id)
+        } else {
+            Vec::new()
+        };
+        let short = &id.trim_start_matches("sha256:")[..12];
+        if let Some((user, _)) = users.first()
+            && !force
+        {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
+                    &user[..12]
+                ),
+            )
+            .into_response();
+        }
+        if let Some((user, _)) = users.iter().find(|(_, running)| *running) {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
+                    &user[..12]
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,108 @@
+//! `GET /events?since=&until=&filters=`: the engine's events as JSON
+//! lines, past ones (from `since`) first, then live ones until `until` or
+//! the client leaves.
+//!
+//! Owns the HTTP side; events themselves are `crate::container::events`'.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::containers::Q;
+use super::error::ApiError;
+use crate::container::clock;
+use crate::container::events::EventFilter;
+use crate::engine::Engine;
+
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new().route("/events", get(events))
+}
+
+async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
+    let since = clock::parse_query(q.get("since").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let until = clock::parse_query(q.get("until").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let filters = crate::container::filters::parse(q.get("filters").map(String::as_str))
+        .map_err(ApiError::bad_request)?;
+    for k in filters.keys() {
+        if ![
+            "type",
+            "event",
+            "container",
+            "image",
+            "label",
+            "scope",
+            "network",
+            "volume",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
+            "config",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+        }
+    }
+    let filter = EventFilter { filters };
+    let (past, mut rx) = engine.containers.events.subscribe(since);
+    let (tx, out) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let line = |e: &crate::container::events::Event| {
+            let mut b = serde_json::to_vec(&e.to_json()).unwrap_or_default();
+            b.push(b'\n');
+            Bytes::from(b)
+        };
+        for e in past.iter().filter(|e| filter.matches(e)) {
+            if until.is_some_and(|u| e.time > u) {
+                return;
+            }
+            if tx.send(line(e)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let deadline =
+                until.map(|u| (u - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout(d, rx.recv()).await.ok(),
+                    None => Some(rx.recv().await),
+                }
+            };
+            tokio::select! {
+                got = next => match got {
+                    None => return, // until reached
+                    Some(Ok(e)) => {
+                        if filter.matches(&e) && tx.send(line(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(RecvError::Lagged(n))) => tracing::warn!(missed = n, "an events client fell behind"),
+                    Some(Err(RecvError::Closed)) => return,
+                },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures_util::StreamExt::map(
+        super::containers_io::tokio_stream_from(out),
+        Ok::<_, std::io::Error>,
+    );
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

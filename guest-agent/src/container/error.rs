@@ -1,0 +1,68 @@
+//! What can go wrong with a container operation, in terms the API maps to
+//! Docker's status codes (404, 409, 400, 304, 500).
+
+use crate::runtime::RuntimeError;
+
+use super::record::RecordError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameConflict { name: String, id: String },
+    /// The operation does not fit the container's state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is wrong (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing to do (304): start a running container, stop a stopped one.
+    #[error("not modified")]
+    NotModified,
+    /// The command could not be run: 126 (cannot invoke) or 127 (not
+    /// found); the docker CLI picks its own exit code from the message.
+    #[error("{message}")]
+    CannotExec { code: i64, message: String },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("image store: {0}")]
+    Images(#[from] crate::image::store::StoreError),
+    #[error("{op}: {source}")]
+    Io {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ContainerError {
+    pub fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
+        let op = op.into();
+        move |source| ContainerError::Io { op, source }
+    }
+
+    /// The HTTP status Docker answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ContainerError::NotFound(_) | ContainerError::NoSuchImage(_) | ContainerError::NoSuchExec(_) => 404,
+            ContainerError::NameConflict { .. } | ContainerError::Conflict(_) => 409,
+            ContainerError::Invalid(_) | ContainerError::CannotExec { .. } => 400,
+            ContainerError::NotModified => 304,
+            ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => 400,
+            ContainerError::Runtime(RuntimeError::Exec { .. }) => 400,
+            ContainerError::Runtime(RuntimeError::WrongState { .. }) => 409,
+            ContainerError::Runtime(RuntimeError::NoSuchExec(_)) => 404,
+            ContainerError::Images(crate::image::store::StoreError::NotFound(_)) => 404,
+            _ => 500,
+        }
+    }
+}

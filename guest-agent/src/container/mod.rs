@@ -1,0 +1,28 @@
+//! The engine's containers: their records, state machine, names, restart
+//! policies, logs and events, and the registry that ties them to the
+//! runtime's shims.
+//!
+//! Owns Docker's container semantics (what `start` on a running container
+//! means, when `--rm` removes, when a policy restarts). It must never build
+//! a container itself: namespaces, cgroups and processes are
+//! `crate::runtime`'s; HTTP is `crate::api`'s.
+
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod filters;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+pub mod names;
+pub mod record;
+pub mod recover;
+pub mod registry;
+pub mod removal;
+pub mod restart;
+pub mod signal;
+pub mod state;
+pub mod stopping;
+
+pub use registry::{Container, Containers};

@@ -1,0 +1,226 @@
+//! The engine's table of containers: lookup by ID, ID prefix or name, name
+//! reservation, and each container's live parts (its shim handle, the
+//! watch channel that `wait` and `logs -f` follow).
+//!
+//! Owns the uniqueness of names and IDs, under one lock. It must never
+//! hold that lock across an await, nor call the runtime: lifecycle
+//! operations live in `lifecycle.rs` and only use this table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use super::error::ContainerError;
+use super::events::EventBus;
+use super::exec::Exec;
+use super::record::ContainerRecord;
+use super::restart::Backoff;
+use crate::image::store::Store;
+use crate::runtime::{Runtime, Shim};
+
+/// A poisoned lock means a panic mid-update of in-memory state; the
+/// records on disk are the truth, keep serving.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What waiters watch: how many times the container exited, whether it
+/// runs, and whether it is gone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Life {
+    pub exits: u64,
+    pub running: bool,
+    pub exit_code: i64,
+    pub error: Option<String>,
+    pub removed: bool,
+    /// How many times it was started: tells an exit monitor whether its
+    /// run is still the current one.
+    pub starts: u64,
+}
+
+pub struct Container {
+    pub id: String,
+    pub(super) rec: Mutex<ContainerRecord>,
+    pub(super) shim: Mutex<Option<Shim>>,
+    pub(super) life: watch::Sender<Life>,
+    /// Serializes start/stop/restart/remove of this container; never held
+    /// while waiting on anything but the container's own exit.
+    pub(super) op: tokio::sync::Mutex<()>,
+    pub(super) backoff: Mutex<Backoff>,
+    /// IDs of execs created in this container (inspect's `ExecIDs`).
+    pub(super) exec_ids: Mutex<Vec<String>>,
+}
+
+impl Container {
+    pub(super) fn new(rec: ContainerRecord) -> Arc<Container> {
+        let life =
+            Life { running: rec.state.status.is_running(), exit_code: rec.state.exit_code, ..Default::default() };
+        Arc::new(Container {
+            id: rec.id.clone(),
+            rec: Mutex::new(rec),
+            shim: Mutex::new(None),
+            life: watch::Sender::new(life),
+            op: tokio::sync::Mutex::new(()),
+            backoff: Mutex::new(Backoff::default()),
+            exec_ids: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A copy of the record as it is now.
+    pub fn record(&self) -> ContainerRecord {
+        lock(&self.rec).clone()
+    }
+
+    pub fn shim(&self) -> Option<Shim> {
+        lock(&self.shim).clone()
+    }
+
+    pub fn life(&self) -> watch::Receiver<Life> {
+        self.life.subscribe()
+    }
+
+    pub fn exec_ids(&self) -> Vec<String> {
+        lock(&self.exec_ids).clone()
+    }
+
+    /// A `bool` "still running" channel for the log follower.
+    pub fn running_watch(&self) -> watch::Receiver<bool> {
+        let mut life = self.life.subscribe();
+        let (tx, rx) = watch::channel(life.borrow().running);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    r = life.changed() => {
+                        if r.is_err() {
+                            tx.send_replace(false);
+                            return;
+                        }
+                        let running = life.borrow().running && !life.borrow().removed;
+                        tx.send_replace(running);
+                    }
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        rx
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    by_id: BTreeMap<String, Arc<Container>>,
+    /// name (no slash) → ID.
+    names: HashMap<String, String>,
+}
+
+pub struct Containers {
+    /// `<engine root>/containers`: one directory per container.
+    pub root: PathBuf,
+    pub images: Arc<Store>,
+    pub runtime: Runtime,
+    pub events: EventBus,
+    table: Mutex<Table>,
+    pub(super) execs: Mutex<HashMap<String, Arc<Exec>>>,
+}
+
+impl Containers {
+    pub(super) fn new(root: PathBuf, images: Arc<Store>, runtime: Runtime) -> Containers {
+        Containers {
+            root,
+            images,
+            runtime,
+            events: EventBus::default(),
+            table: Mutex::new(Table::default()),
+            execs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Finds a container as Docker does: full ID, then exact name (with or
+    /// without the `/`), then a unique ID prefix.
+    pub fn get(&self, key: &str) -> Result<Arc<Container>, ContainerError> {
+        let t = lock(&self.table);
+        let not_found = || ContainerError::NotFound(key.to_string());
+        if key.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(c) = t.by_id.get(key) {
+            return Ok(c.clone());
+        }
+        let name = super::names::bare(key);
+        if let Some(c) = t.names.get(name).and_then(|id| t.by_id.get(id)) {
+            return Ok(c.clone());
+        }
+        if !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut hits = t.by_id.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
+        match (hits.next(), hits.next()) {
+            (Some((_, c)), None) => Ok(c.clone()),
+            (Some(_), Some(_)) => {
+                Err(ContainerError::Invalid(format!("multiple IDs found with provided prefix: {key}")))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Every container, oldest first.
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        let t = lock(&self.table);
+        let mut v: Vec<_> = t.by_id.values().cloned().collect();
+        drop(t);
+        v.sort_by_cached_key(|c| lock(&c.rec).created.clone());
+        v
+    }
+
+    /// Adds a container, reserving its name; a taken name is Docker's 409.
+    pub(super) fn insert(&self, c: Arc<Container>) -> Result<(), ContainerError> {
+        let name = lock(&c.rec).name.clone();
+        let mut t = lock(&self.table);
+        if let Some(other) = t.names.get(&name) {
+            return Err(ContainerError::NameConflict { name, id: other.clone() });
+        }
+        t.names.insert(name, c.id.clone());
+        t.by_id.insert(c.id.clone(), c);
+        Ok(())
+    }
+
+    pub(super) fn remove_entry(&self, id: &str) {
+        let mut t = lock(&self.table);
+        t.by_id.remove(id);
+        t.names.retain(|_, v| v != id);
+    }
+
+    pub(super) fn name_taken(&self, name: &str) -> bool {
+        lock(&self.table).names.contains_key(name)
+    }
+
+    /// Moves a name; the new one must be free.
+    pub(super) fn rename_entry(&self, id: &str, old: &str, new: &str) -> Result<(), ContainerError> {
+        let mut t = lock(&self.table);
+        if let Some(other) = t.names.get(new) {
+            return Err(ContainerError::NameConflict { name: new.to_string(), id: other.clone() });
+        }
+        t.names.remove(old);
+        t.names.insert(new.to_string(), id.to_string());
+        Ok(())
+    }
+
+    /// The containers that use the image `image_id` (`sha256:…`), with
+    /// whether each runs: the image store must not delete it then.
+    pub fn image_users(&self, image_id: &str) -> Vec<(String, bool)> {
+        let t = lock(&self.table);
+        t.by_id
+            .values()
+            .filter_map(|c| {
+                let r = lock(&c.rec);
+                (r.image_id == image_id).then(|| (c.id.clone(), r.state.status.is_running()))
+            })
+            .collect()
+    }
+
+    pub fn exec(&self, id: &str) -> Result<Arc<Exec>, ContainerError> {
+        lock(&self.execs).get(id).cloned().ok_or_else(|| ContainerError::NoSuchExec(id.to_string()))
+    }
+}

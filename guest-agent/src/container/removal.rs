@@ -1,0 +1,120 @@
+//! Removing and renaming containers: `DELETE /containers/{id}` (force),
+//! the removal an `--rm` container gets at exit, rename and prune.
+//!
+//! Owns the order of a removal: the shim and its runtime state go first,
+//! then the record, then the name; waiters on `removed` are woken last. A
+//! removal that fails half-way leaves the container "dead", never a record
+//! without its owner knowing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::ContainerError;
+use super::names;
+use super::record::{self, ContainerRecord};
+use super::registry::{Container, Containers, lock};
+use super::state::Status;
+
+impl Containers {
+    /// `DELETE /containers/{id}?force=&v=`.
+    pub async fn remove(self: &Arc<Self>, c: &Arc<Container>, force: bool) -> Result<(), ContainerError> {
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        if rec.state.status == Status::Removing || c.life.borrow().removed {
+            return Err(ContainerError::Conflict(format!("removal of container {} is already in progress", c.id)));
+        }
+        if rec.state.status.is_running() && rec.state.status != Status::Restarting {
+            if !force {
+                return Err(ContainerError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+                    rec.name,
+                    rec.state.status.as_str()
+                )));
+            }
+            {
+                let mut r = lock(&c.rec);
+                r.manually_stopped = true;
+                r.clone()
+            }
+            .save(&self.root)?;
+            self.stop_process(c, libc::SIGKILL, Some(Duration::from_secs(10))).await?;
+        }
+        self.remove_locked(c).await
+    }
+
+    /// Removes a stopped container; the caller holds its `op` lock.
+    pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
+        self.set_status(c, Status::Removing)?;
+        let shim = lock(&c.shim).take();
+        let gone = match shim {
+            Some(s) => s.delete().await,
+            None => self.runtime.cleanup(&c.id).await,
+        };
+        if let Err(e) = gone {
+            // A shim that is already gone leaves only what cleanup removes.
+            tracing::debug!(id = %c.id, error = %e, "deleting the shim; cleaning up instead");
+            if let Err(e) = self.runtime.cleanup(&c.id).await {
+                self.set_status(c, Status::Dead)?;
+                return Err(e.into());
+            }
+        }
+        let dir = record::dir(&self.root, &c.id);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            self.set_status(c, Status::Dead)?;
+            return Err(ContainerError::io(format!("removing {}", dir.display()))(e));
+        }
+        self.remove_entry(&c.id);
+        lock(&self.execs).retain(|_, e| e.container_id != c.id);
+        c.life.send_modify(|l| {
+            l.removed = true;
+            l.running = false;
+        });
+        self.events.container("destroy", &c.id, c.record().event_attributes());
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/rename?name=`.
+    pub fn rename(&self, c: &Arc<Container>, new: &str) -> Result<(), ContainerError> {
+        let new = names::bare(new);
+        names::validate(new).map_err(ContainerError::Invalid)?;
+        let old = lock(&c.rec).name.clone();
+        if old == new {
+            return Err(ContainerError::Invalid("Renaming a container with the same name as its current name".into()));
+        }
+        self.rename_entry(&c.id, &old, new)?;
+        let rec = {
+            let mut r = lock(&c.rec);
+            r.name = new.to_string();
+            r.clone()
+        };
+        if let Err(e) = rec.save(&self.root) {
+            let _ = self.rename_entry(&c.id, new, &old);
+            lock(&c.rec).name = old;
+            return Err(e.into());
+        }
+        let mut attrs = rec.event_attributes();
+        attrs.insert("oldName".into(), format!("/{old}"));
+        self.events.container("rename", &c.id, attrs);
+        Ok(())
+    }
+
+    /// `POST /containers/prune`: every container that is not running.
+    pub async fn prune(self: &Arc<Self>, keep: impl Fn(&ContainerRecord) -> bool) -> (Vec<String>, i64) {
+        let mut deleted = Vec::new();
+        for c in self.all() {
+            let rec = c.record();
+            if rec.state.status.is_running() || keep(&rec) {
+                continue;
+            }
+            match self.remove(&c, false).await {
+                Ok(()) => deleted.push(c.id.clone()),
+                Err(e) => {
+                    tracing::warn!(id = %c.id, error = %e, "prune could not remove a container")
+                }
+            }
+        }
+        (deleted, 0)
+    }
+}

@@ -1,0 +1,199 @@
+//! Stopping and signalling containers with Docker's semantics: stop
+//! (StopSignal, then SIGKILL after the timeout), kill (names and numbers),
+//! restart, pause and unpause (the cgroup freezer, through the shim).
+//!
+//! Owns when a container counts as stopped by the user (restart policies
+//! then leave it alone). It must never remove anything: that is
+//! `removal.rs`'s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::ContainerError;
+use super::record::ContainerRecord;
+use super::registry::{Container, Containers, Life, lock};
+use super::state::Status;
+use crate::runtime::Shim;
+
+impl Containers {
+    /// Sends `signal`, waits up to `timeout` (None: forever) for the exit,
+    /// then SIGKILL. Returns once the exit is recorded.
+    pub(super) async fn stop_process(
+        &self,
+        c: &Container,
+        signal: i32,
+        timeout: Option<Duration>,
+    ) -> Result<(), ContainerError> {
+        let Some(shim) = c.shim() else { return Ok(()) };
+        let mut life = c.life();
+        if !life.borrow_and_update().running {
+            return Ok(());
+        }
+        if lock(&c.rec).state.status == Status::Paused {
+            shim.resume().await?;
+            self.set_status(c, Status::Running)?;
+        }
+        self.signal(c, &shim, signal).await?;
+        let exited = |l: &Life| !l.running || l.removed;
+        let graceful = match timeout {
+            Some(t) => tokio::time::timeout(t, life.wait_for(exited)).await.is_ok(),
+            None => life.wait_for(exited).await.is_ok(),
+        };
+        if !graceful {
+            self.signal(c, &shim, libc::SIGKILL).await?;
+            if tokio::time::timeout(Duration::from_secs(30), life.wait_for(exited)).await.is_err() {
+                return Err(ContainerError::Conflict(format!("container {} did not exit 30 s after SIGKILL", c.id)));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn signal(&self, c: &Container, shim: &Shim, signal: i32) -> Result<(), ContainerError> {
+        shim.kill(signal).await?;
+        let mut attrs = c.record().event_attributes();
+        attrs.insert("signal".into(), signal.to_string());
+        self.events.container("kill", &c.id, attrs);
+        Ok(())
+    }
+
+    pub(super) fn set_status(&self, c: &Container, status: Status) -> Result<(), ContainerError> {
+        let rec = {
+            let mut r = lock(&c.rec);
+            r.state.status = status;
+            r.clone()
+        };
+        rec.save(&self.root)?;
+        Ok(())
+    }
+
+    pub(super) fn stop_signal(rec: &ContainerRecord, asked: Option<&str>) -> Result<i32, ContainerError> {
+        match asked.filter(|s| !s.is_empty()).or(rec.config.stop_signal.as_deref().filter(|s| !s.is_empty())) {
+            Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid),
+            None => Ok(libc::SIGTERM),
+        }
+    }
+
+    pub(super) fn stop_timeout(rec: &ContainerRecord, asked: Option<i64>) -> Option<Duration> {
+        let t = asked.or(rec.config.stop_timeout).unwrap_or(10);
+        if t < 0 { None } else { Some(Duration::from_secs(t as u64)) }
+    }
+
+    /// `POST /containers/{id}/stop?t=&signal=`.
+    pub async fn stop(&self, c: &Arc<Container>, signal: Option<&str>, t: Option<i64>) -> Result<(), ContainerError> {
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        let sig = Self::stop_signal(&rec, signal)?;
+        match rec.state.status {
+            Status::Restarting => {
+                self.cancel_restart(c)?;
+                self.events.container("stop", &c.id, rec.event_attributes());
+                return Ok(());
+            }
+            s if !s.is_running() => return Err(ContainerError::NotModified),
+            _ => {}
+        }
+        {
+            let mut r = lock(&c.rec);
+            r.manually_stopped = true;
+            r.clone()
+        }
+        .save(&self.root)?;
+        self.stop_process(c, sig, Self::stop_timeout(&rec, t)).await?;
+        self.events.container("stop", &c.id, c.record().event_attributes());
+        Ok(())
+    }
+
+    pub(super) fn cancel_restart(&self, c: &Container) -> Result<(), ContainerError> {
+        let rec = {
+            let mut r = lock(&c.rec);
+            r.state.status = Status::Exited;
+            r.manually_stopped = true;
+            r.clone()
+        };
+        rec.save(&self.root)?;
+        c.life.send_modify(|l| l.running = false);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill?signal=`.
+    pub async fn kill(&self, c: &Arc<Container>, signal: Option<&str>) -> Result<(), ContainerError> {
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid)?,
+            None => libc::SIGKILL,
+        };
+        let rec = c.record();
+        if rec.state.status == Status::Restarting && sig == libc::SIGKILL {
+            return self.cancel_restart(c);
+        }
+        let shim =
+            c.shim().filter(|_| matches!(rec.state.status, Status::Running | Status::Paused)).ok_or_else(|| {
+                ContainerError::Conflict(format!("Cannot kill container: {0}: container {0} is not running", c.id))
+            })?;
+        if sig == libc::SIGKILL || Self::stop_signal(&rec, None).is_ok_and(|s| s == sig) {
+            {
+                let mut r = lock(&c.rec);
+                r.manually_stopped = true;
+                r.clone()
+            }
+            .save(&self.root)?;
+        }
+        self.signal(c, &shim, sig).await?;
+        if sig == libc::SIGKILL && rec.state.status == Status::Paused {
+            // A frozen task dies only once thawed.
+            shim.resume().await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart?t=&signal=`: stop (if running) and
+    /// start, without marking the container as stopped by the user.
+    pub async fn restart(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        t: Option<i64>,
+    ) -> Result<(), ContainerError> {
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        if rec.state.status == Status::Restarting {
+            self.cancel_restart(c)?;
+        } else if rec.state.status.is_running() {
+            let sig = Self::stop_signal(&rec, signal)?;
+            self.stop_process(c, sig, Self::stop_timeout(&rec, t)).await?;
+        }
+        self.start_locked(c).await?;
+        self.events.container("restart", &c.id, c.record().event_attributes());
+        Ok(())
+    }
+
+    pub async fn pause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
+        let _op = c.op.lock().await;
+        let status = lock(&c.rec).state.status;
+        match status {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(ContainerError::Conflict(format!("Container {} is already paused", c.id)));
+            }
+            _ => {
+                return Err(ContainerError::Conflict(format!("Container {} is not running", c.id)));
+            }
+        }
+        let shim = c.shim().ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
+        shim.pause().await?;
+        self.set_status(c, Status::Paused)?;
+        self.events.container("pause", &c.id, c.record().event_attributes());
+        Ok(())
+    }
+
+    pub async fn unpause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
+        let _op = c.op.lock().await;
+        if lock(&c.rec).state.status != Status::Paused {
+            return Err(ContainerError::Conflict(format!("Container {} is not paused", c.id)));
+        }
+        let shim = c.shim().ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
+        shim.resume().await?;
+        self.set_status(c, Status::Running)?;
+        self.events.container("unpause", &c.id, c.record().event_attributes());
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The runtime's error type: what went wrong, on which container, with the
+//! underlying cause attached.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A file or directory operation on the runtime's state failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The request cannot be turned into a container (bad user, bad bind,
+    /// bad option value…): the user's mistake, Docker answers 400/500 with it.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No command to run: neither the request nor the image gives one.
+    #[error("no command specified")]
+    NoCommand,
+    /// The container's entrypoint could not be executed. `code` is what
+    /// Docker reports for it (126 cannot invoke, 127 not found) and
+    /// `message` the text it prints (`exec: "foo": executable file not
+    /// found in $PATH`).
+    #[error("{message}")]
+    Exec { code: i32, message: String },
+    /// The shim could not be started or reported a failure while starting.
+    #[error("container {id}: shim did not start: {reason}")]
+    ShimStart { id: String, reason: String },
+    /// The shim's control socket failed or the shim went away.
+    #[error("container {id}: shim unreachable: {source}")]
+    ShimGone {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The shim answered with an error.
+    #[error("container {id}: {message}")]
+    Shim { id: String, message: String },
+    /// The operation does not fit the container's state (start twice,
+    /// pause an exited container, delete a running one…).
+    /// `state` is Docker's word for it (`created`, `running`, `paused`,
+    /// `exited`).
+    #[error("container {id}: {message}")]
+    WrongState { id: String, state: String, message: String },
+    /// An exec id that the shim does not know.
+    #[error("no such exec: {0}")]
+    NoSuchExec(String),
+    /// This part of the runtime is not implemented yet.
+    #[error("not implemented yet: {0}")]
+    NotYet(&'static str),
+}
+
+impl RuntimeError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let path = path.into();
+        move |source| RuntimeError::Io { op, path, source }
+    }
+}

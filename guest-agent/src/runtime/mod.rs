@@ -1,0 +1,136 @@
+//! The container runtime: turns a Docker create request into a running
+//! container under its own shim, and gives the engine a handle to it.
+//!
+//! Owns: per-container runtime state under `state_root/<id>/` (OCI bundle,
+//! overlay rootfs mount point and upper/work dirs, /etc/hosts and friends,
+//! the shim's control socket and `exit.json`), the OCI spec with Docker's
+//! defaults (see [`spec`]), and the shim process (see [`shim`]), which is
+//! the agent re-executed single-threaded and is the only caller of youki's
+//! `libcontainer`.
+//!
+//! Must never: call `libcontainer` from the engine process (it clones from
+//! its caller, which must be single-threaded), wait for "any child" (PID 1's
+//! reaper owns that in the guest), or keep container state the engine also
+//! keeps (names, labels, restart policy are the engine's; this module only
+//! knows ids).
+
+pub mod bench;
+mod client;
+mod error;
+mod overlay;
+mod process;
+mod protocol;
+pub mod shim;
+mod spawn;
+pub mod spec;
+mod state_file;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use client::{AttachIo, ExecHandle, Shim};
+pub use error::RuntimeError;
+pub use types::{
+    AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess, rfc3339_nano,
+};
+
+/// Everything the runtime needs to create one container.
+#[derive(Clone, Debug)]
+pub struct ContainerRequest {
+    /// The 64-hex Docker id; also the shim's and libcontainer's id.
+    pub id: String,
+    /// Docker's name without the leading slash (only for logs/annotations).
+    pub name: String,
+    /// The create body's `Config` (Cmd, Entrypoint, Env, User, WorkingDir,
+    /// Tty, OpenStdin, StdinOnce, Hostname, Domainname…).
+    pub config: bollard_stubs::models::ContainerConfig,
+    /// The create body's `HostConfig` (ReadonlyRootfs, Privileged, Memory,
+    /// MemorySwap, NanoCpus, CpuQuota, CpuPeriod, CpuShares, PidsLimit,
+    /// CapAdd, CapDrop, SecurityOpt, Ulimits, Binds, Mounts (bind/tmpfs),
+    /// Tmpfs, NetworkMode, ExtraHosts, Dns, ShmSize…).
+    pub host_config: bollard_stubs::models::HostConfig,
+    /// The image's config (Entrypoint, Cmd, Env, WorkingDir, User).
+    pub image: bollard_stubs::models::ImageConfig,
+    /// Unpacked layer directories, LOWEST first. (`Store::lower_dirs`
+    /// returns them top-most first: reverse it.) Empty is allowed for a
+    /// rootfs given as a single layer.
+    pub layers: Vec<PathBuf>,
+    /// The shim appends Docker json-file lines `{"log","stream","time"}`
+    /// here for every chunk the container writes (not for execs).
+    pub log_path: PathBuf,
+}
+
+/// The runtime: where container state lives and how shims are started.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    state_root: PathBuf,
+    /// The binary re-executed as the shim (the agent itself).
+    shim_exe: PathBuf,
+}
+
+impl Runtime {
+    /// `state_root` holds one directory per container (the engine passes
+    /// e.g. `<engine root>/runtime`). The shim is `std::env::current_exe()`.
+    pub fn new(state_root: PathBuf) -> Result<Self, RuntimeError> {
+        let exe = std::env::current_exe().map_err(RuntimeError::io("find", "/proc/self/exe"))?;
+        Self::with_shim_exe(state_root, exe)
+    }
+
+    /// Like [`Runtime::new`] with an explicit agent binary to run as the
+    /// shim (tests, whose own executable is the test harness).
+    pub fn with_shim_exe(state_root: PathBuf, shim_exe: PathBuf) -> Result<Self, RuntimeError> {
+        std::fs::create_dir_all(&state_root).map_err(RuntimeError::io("create", &state_root))?;
+        Ok(Runtime { state_root, shim_exe })
+    }
+
+    pub fn state_root(&self) -> &Path {
+        &self.state_root
+    }
+
+    /// Writes the bundle, starts the container's shim (which mounts the
+    /// rootfs) and returns a handle to it: the container is "created".
+    /// Nothing runs in it until [`Shim::start`].
+    pub async fn create(&self, req: ContainerRequest) -> Result<Shim, RuntimeError> {
+        spawn::create(self, req).await
+    }
+
+    /// Finds the shim of a container created by an earlier engine (shims
+    /// outlive the engine). `None` when no shim of that id is alive; its
+    /// leftovers are then cleaned with [`Runtime::cleanup`].
+    pub async fn reconnect(&self, id: &str) -> Result<Option<Shim>, RuntimeError> {
+        spawn::reconnect(self, id).await
+    }
+
+    /// Ids that have runtime state (live shims or leftovers).
+    pub fn list_ids(&self) -> Result<Vec<String>, RuntimeError> {
+        spawn::list_ids(self)
+    }
+
+    /// The exit of a container whose shim is gone, if it recorded one.
+    pub fn recorded_exit(&self, id: &str) -> Option<ExitInfo> {
+        spawn::recorded_exit(self, id)
+    }
+
+    /// Removes what a dead shim left (rootfs mount, cgroup, state dir).
+    /// Refuses while the shim lives.
+    pub async fn cleanup(&self, id: &str) -> Result<(), RuntimeError> {
+        spawn::cleanup(self, id).await
+    }
+
+    /// The process Docker would run for this config and image (inspect's
+    /// Path/Args and the merged Env/WorkingDir/User).
+    pub fn resolve_process(
+        config: &bollard_stubs::models::ContainerConfig,
+        image: &bollard_stubs::models::ImageConfig,
+    ) -> Result<ResolvedProcess, RuntimeError> {
+        process::resolve(config, image)
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.state_root.join(id)
+    }
+}

@@ -1,0 +1,154 @@
+//! A process's output fan-out: every chunk goes to the json-file log (for
+//! the container, not for execs) and to each attached client, framed with
+//! Docker's 8-byte header unless the process has a TTY.
+
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use crate::runtime::AttachStreams;
+use crate::runtime::types::rfc3339_nano;
+
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+
+/// A line longer than this is logged in pieces (Docker: 16 KiB).
+const MAX_LOG_LINE: usize = 16 * 1024;
+
+struct Sub {
+    streams: AttachStreams,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+pub struct Hub {
+    tty: bool,
+    subs: RefCell<Vec<Sub>>,
+    closed: Cell<bool>,
+    log: RefCell<Option<LogWriter>>,
+}
+
+impl Hub {
+    pub fn new(tty: bool, log: Option<LogWriter>) -> Self {
+        Hub { tty, subs: RefCell::new(Vec::new()), closed: Cell::new(false), log: RefCell::new(log) }
+    }
+
+    /// None once the process's output has ended: the caller closes at once.
+    pub fn subscribe(&self, streams: AttachStreams) -> Option<mpsc::UnboundedReceiver<Vec<u8>>> {
+        if self.closed.get() {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subs.borrow_mut().push(Sub { streams, tx });
+        Some(rx)
+    }
+
+    pub fn publish(&self, stream: u8, data: &[u8]) {
+        if let Some(log) = self.log.borrow_mut().as_mut() {
+            log.write(stream, data);
+        }
+        let framed = if self.tty {
+            data.to_vec()
+        } else {
+            let mut f = Vec::with_capacity(8 + data.len());
+            f.extend_from_slice(&[stream, 0, 0, 0]);
+            f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            f.extend_from_slice(data);
+            f
+        };
+        self.subs.borrow_mut().retain(|s| {
+            let wants = if stream == STDERR { s.streams.stderr } else { s.streams.stdout };
+            !wants || s.tx.send(framed.clone()).is_ok()
+        });
+    }
+
+    /// Output is over: flush the log, end every attach stream.
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.subs.borrow_mut().clear();
+        if let Some(log) = self.log.borrow_mut().as_mut() {
+            log.flush_partial();
+        }
+    }
+}
+
+/// Docker's json-file format: one JSON object per line of output.
+pub struct LogWriter {
+    file: std::fs::File,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(LogWriter { file, partial: [Vec::new(), Vec::new()] })
+    }
+
+    fn write(&mut self, stream: u8, data: &[u8]) {
+        let idx = usize::from(stream == STDERR);
+        let mut buf = std::mem::take(&mut self.partial[idx]);
+        buf.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
+            let end = start + nl + 1;
+            self.entry(stream, &buf[start..end]);
+            start = end;
+        }
+        while buf.len() - start >= MAX_LOG_LINE {
+            self.entry(stream, &buf[start..start + MAX_LOG_LINE]);
+            start += MAX_LOG_LINE;
+        }
+        self.partial[idx] = buf[start..].to_vec();
+    }
+
+    fn flush_partial(&mut self) {
+        for (idx, stream) in [(0, STDOUT), (1, STDERR)] {
+            let rest = std::mem::take(&mut self.partial[idx]);
+            if !rest.is_empty() {
+                self.entry(stream, &rest);
+            }
+        }
+    }
+
+    fn entry(&mut self, stream: u8, line: &[u8]) {
+        let obj = serde_json::json!({
+            "log": String::from_utf8_lossy(line),
+            "stream": if stream == STDERR { "stderr" } else { "stdout" },
+            "time": rfc3339_nano(std::time::SystemTime::now()),
+        });
+        let mut bytes = obj.to_string().into_bytes();
+        bytes.push(b'\n');
+        if let Err(e) = self.file.write_all(&bytes) {
+            tracing::warn!(error = %e, "cannot write the container log");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_split_and_partial_flushed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.log");
+        let hub = Hub::new(false, Some(LogWriter::open(&path).expect("open")));
+        let mut rx = hub.subscribe(AttachStreams { stdin: false, stdout: true, stderr: false }).expect("open hub");
+        hub.publish(STDOUT, b"a\nb");
+        hub.publish(STDERR, b"err\n");
+        hub.publish(STDOUT, b"c\n");
+        hub.close();
+        let text = std::fs::read_to_string(&path).expect("log");
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let logs: Vec<(&str, &str)> =
+            lines.iter().map(|v| (v["log"].as_str().unwrap_or(""), v["stream"].as_str().unwrap_or(""))).collect();
+        assert_eq!(logs, vec![("a\n", "stdout"), ("err\n", "stderr"), ("bc\n", "stdout")]);
+        assert_eq!(rx.try_recv().expect("frame"), b"\x01\x00\x00\x00\x00\x00\x00\x03a\nb".to_vec());
+        assert_eq!(rx.try_recv().expect("frame")[..8], [1, 0, 0, 0, 0, 0, 0, 2]);
+        assert!(rx.try_recv().is_err(), "closed after the stderr frame was skipped");
+        assert!(hub.subscribe(AttachStreams::default()).is_none());
+    }
+}

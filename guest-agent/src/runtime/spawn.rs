@@ -1,0 +1,386 @@
+//! Creating a container's runtime state and starting its shim; finding the
+//! shims of an earlier engine; cleaning what a dead shim left.
+//!
+//! Layout of `state_root/<id>/`: `config.json` (the OCI bundle is this
+//! directory), `shim.json`, `rootfs/` (the overlay mount), `upper/` and
+//! `work/`, `hosts`, `hostname`, `resolv.conf`, `lc/` (libcontainer's
+//! state), `shim.sock`, `shim.pid`, `shim.log`, `exit.json`.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::shim::config::ShimConfig;
+use super::spec::{self, SpecInput, UserMount};
+use super::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim, process};
+
+/// How long a shim may take to report that it listens.
+const SHIM_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, RuntimeError> {
+    // Before any path is made from it: a bad id must not name a directory
+    // that the failure path below would remove.
+    if !is_container_id(&req.id) {
+        return Err(RuntimeError::InvalidRequest(format!("invalid container id {:?}", req.id)));
+    }
+    let dir = rt.container_dir(&req.id);
+    let id = req.id.clone();
+    let exe = rt.shim_exe.clone();
+    let work_dir = dir.clone();
+    // One blocking task for the whole creation: under load every hand-off
+    // between threads costs a scheduling delay (milliseconds on a busy
+    // host), and this is on the path of every `docker run`.
+    tokio::task::spawn_blocking(move || {
+        // Another container's state must survive a create that reuses its
+        // id: only what this call made is removed on failure.
+        if work_dir.exists() {
+            return Err(RuntimeError::InvalidRequest(format!("container {} already has runtime state", req.id)));
+        }
+        let made = prepare(&work_dir, &req).and_then(|()| spawn_shim(&exe, &req.id, &work_dir));
+        if made.is_err() {
+            let _ = remove_leftovers(&work_dir);
+        }
+        made
+    })
+    .await
+    .map_err(|e| RuntimeError::ShimStart { id: id.clone(), reason: e.to_string() })??;
+    Ok(Shim::new(id, dir))
+}
+
+/// Everything on disk before the shim starts: directories, the overlay
+/// mount, the /etc files and the bundle's config.json.
+fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
+    if !is_container_id(&req.id) {
+        return Err(RuntimeError::InvalidRequest(format!("invalid container id {:?}", req.id)));
+    }
+    if req.layers.is_empty() {
+        return Err(RuntimeError::InvalidRequest("an image needs at least one layer".into()));
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(RuntimeError::InvalidRequest(format!("container {} already has runtime state", req.id)));
+        }
+        Err(e) => return Err(RuntimeError::io("create", dir)(e)),
+    }
+    let process = process::resolve(&req.config, &req.image)?;
+    let user_mounts = UserMount::from_host_config(&req.host_config)?;
+    spec::security_opts(&req.host_config)?;
+    for sub in ["rootfs", "upper", "work", "lc"] {
+        let p = dir.join(sub);
+        std::fs::create_dir(&p).map_err(RuntimeError::io("create", &p))?;
+    }
+    let rootfs = dir.join("rootfs");
+    // nodev unless privileged: a device node in an image layer or made
+    // with CAP_MKNOD on the rootfs cannot be opened (on cgroup v2 nothing
+    // else stops it; libcontainer's bind of the rootfs keeps the flag).
+    let nodev = req.host_config.privileged != Some(true);
+    super::overlay::mount(&req.layers, &dir.join("upper"), &dir.join("work"), &rootfs, nodev)?;
+    let result = (|| {
+        let user = spec::user::resolve(&rootfs, &process.user)?;
+        ensure_workdir(&rootfs, &process.cwd, user.uid, user.gid)?;
+        let hostname =
+            req.config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| req.id.chars().take(12).collect());
+        let domainname = req.config.domainname.clone().unwrap_or_default();
+        write_etc_files(dir, &hostname, &req.host_config)?;
+        let tty = req.config.tty == Some(true);
+        let spec = spec::build(&SpecInput {
+            id: &req.id,
+            rootfs: &rootfs,
+            dir,
+            process: &process,
+            user: &user,
+            hostname: &hostname,
+            domainname: &domainname,
+            tty,
+            host_config: &req.host_config,
+            user_mounts: &user_mounts,
+        })?;
+        let cfg_path = dir.join("config.json");
+        let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| RuntimeError::io("encode", &cfg_path)(e.into()))?;
+        crate::runtime::state_file::write_replace(&cfg_path, &bytes).map_err(RuntimeError::io("write", &cfg_path))?;
+        let shim_cfg = ShimConfig {
+            id: req.id.clone(),
+            tty,
+            open_stdin: req.config.open_stdin == Some(true),
+            stdin_once: req.config.stdin_once == Some(true),
+            log_path: req.log_path.clone(),
+            console_size: req
+                .host_config
+                .console_size
+                .as_ref()
+                .filter(|s| s.len() == 2)
+                .map(|s| (s[1].min(u16::MAX as usize) as u16, s[0].min(u16::MAX as usize) as u16)),
+        };
+        shim_cfg.save(dir)
+    })();
+    if result.is_err() {
+        let _ = unmount(&rootfs);
+    }
+    result
+}
+
+fn is_container_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+pub use super::overlay::unmount;
+
+/// Docker creates a missing working directory, owned by the user.
+fn ensure_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), RuntimeError> {
+    // Walk component by component so a symlink in the image cannot point
+    // the creation outside the rootfs: stop at the first symlink and let
+    // the runtime (which resolves inside the container) deal with it.
+    let mut p = rootfs.to_path_buf();
+    for comp in cwd.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if comp == ".." {
+            return Err(RuntimeError::InvalidRequest(format!("working directory {cwd:?} contains '..'")));
+        }
+        p.push(comp);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => return Ok(()),
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(RuntimeError::InvalidRequest(format!("working directory {cwd:?} is not a directory")));
+            }
+            Err(_) => {
+                std::fs::create_dir(&p).map_err(RuntimeError::io("create", &p))?;
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(RuntimeError::io("chown", &p))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_etc_files(dir: &Path, hostname: &str, hc: &bollard_stubs::models::HostConfig) -> Result<(), RuntimeError> {
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(RuntimeError::io("write", &p))
+    };
+    write("hostname", format!("{hostname}\n"))?;
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
+         ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for eh in hc.extra_hosts.as_deref().unwrap_or_default() {
+        let (name, ip) = eh
+            .split_once([':', '='])
+            .ok_or_else(|| RuntimeError::InvalidRequest(format!("invalid extra host {eh:?}: want host:ip")))?;
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    write("hosts", hosts)?;
+    write("resolv.conf", resolv_conf(hc))
+}
+
+/// Docker's rule: the request's DNS settings, else the host's file without
+/// loopback nameservers (unreachable from the container's own network),
+/// else Google's public servers.
+fn resolv_conf(hc: &bollard_stubs::models::HostConfig) -> String {
+    let dns = hc.dns.clone().unwrap_or_default();
+    let search = hc.dns_search.clone().unwrap_or_default();
+    let options = hc.dns_options.clone().unwrap_or_default();
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host_network = hc.network_mode.as_deref() == Some("host");
+    let mut out = String::new();
+    let mut servers: Vec<String> = dns.clone();
+    if servers.is_empty() {
+        for line in host.lines() {
+            let mut w = line.split_whitespace();
+            if w.next() == Some("nameserver")
+                && let Some(ip) = w.next()
+                && (host_network || !(ip.starts_with("127.") || ip == "::1"))
+            {
+                servers.push(ip.to_string());
+            }
+        }
+    }
+    if servers.is_empty() {
+        servers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+    }
+    let host_lines = |key: &str| -> Vec<String> {
+        host.lines()
+            .filter(|l| l.split_whitespace().next() == Some(key))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let search: Vec<String> = if search.is_empty() { host_lines("search") } else { vec![search.join(" ")] };
+    let options: Vec<String> = if options.is_empty() { host_lines("options") } else { vec![options.join(" ")] };
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    for s in search.iter().filter(|s| !s.is_empty()) {
+        out.push_str(&format!("search {s}\n"));
+    }
+    for o in options.iter().filter(|o| !o.is_empty()) {
+        out.push_str(&format!("options {o}\n"));
+    }
+    out
+}
+
+/// Runs `exe shim --dir DIR` with a pipe on fd 3 on which the shim says
+/// `ok` once it listens (or why it failed). The shim daemonizes: the
+/// process we start exits at once and is reaped here.
+fn spawn_shim(exe: &Path, id: &str, dir: &Path) -> Result<(), RuntimeError> {
+    let fail = |reason: String| RuntimeError::ShimStart { id: id.to_string(), reason };
+    let (read_end, write_end): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail(format!("pipe: {e}")))?;
+    let write_raw = write_end.as_raw_fd();
+    let mut cmd = Command::new(exe);
+    cmd.arg("shim").arg("--dir").arg(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: runs in the forked child before exec; dup2 is
+    // async-signal-safe and touches only the child's fd table.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(write_raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot run {}: {e}", exe.display())))?;
+    drop(write_end);
+    // The first process exits once it has forked the real shim. In the VM
+    // PID 1's reaper may collect it first: ECHILD is fine then.
+    let _ = child.wait();
+    let answer =
+        read_answer(read_end, SHIM_READY_TIMEOUT).map_err(|e| fail(format!("reading the shim's answer: {e}")))?;
+    match answer.trim() {
+        "ok" => Ok(()),
+        "" => {
+            let log = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            Err(fail(format!(
+                "it exited without a word{}",
+                if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" / ")) }
+            )))
+        }
+        other => Err(fail(other.trim_start_matches("error: ").to_string())),
+    }
+}
+
+/// Reads the shim's answer: one line, or EOF if it died without one; for at
+/// most `timeout`. Polls the pipe here rather than on a helper thread: one
+/// hand-off fewer on every create.
+fn read_answer(fd: OwnedFd, timeout: Duration) -> std::io::Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut file = std::fs::File::from(fd);
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if ms == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer from the shim in time"));
+        }
+        let ms = i32::from(ms);
+        let mut pfd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd on the stack, for an fd this function owns.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 512];
+        match file.read(&mut buf)? {
+            0 => break,
+            n if out.len() + n > 64 * 1024 => {
+                return Err(std::io::Error::other("the shim's answer is too long"));
+            }
+            n => out.extend_from_slice(&buf[..n]),
+        }
+        // The shim writes its answer in one write(2) ending in a newline.
+        if out.ends_with(b"\n") {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+pub async fn reconnect(rt: &Runtime, id: &str) -> Result<Option<Shim>, RuntimeError> {
+    let dir = rt.container_dir(id);
+    if !Shim::socket_path(&dir).exists() {
+        return Ok(None);
+    }
+    let shim = Shim::new(id.to_string(), dir);
+    match shim.ping().await {
+        Ok(_) => Ok(Some(shim)),
+        Err(RuntimeError::ShimGone { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn list_ids(rt: &Runtime) -> Result<Vec<String>, RuntimeError> {
+    let rd = std::fs::read_dir(&rt.state_root).map_err(RuntimeError::io("read", &rt.state_root))?;
+    let mut ids: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|n| is_container_id(n))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+pub fn recorded_exit(rt: &Runtime, id: &str) -> Option<ExitInfo> {
+    let bytes = std::fs::read(rt.container_dir(id).join("exit.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+pub async fn cleanup(rt: &Runtime, id: &str) -> Result<(), RuntimeError> {
+    if reconnect(rt, id).await?.is_some() {
+        return Err(RuntimeError::WrongState {
+            id: id.to_string(),
+            state: "running".into(),
+            message: "its shim is alive: delete it through the shim".into(),
+        });
+    }
+    let dir = rt.container_dir(id);
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        super::shim::teardown::delete_container(&id, &dir);
+        remove_leftovers(&dir)
+    })
+    .await
+    .map_err(|e| RuntimeError::io("clean", "runtime state")(std::io::Error::other(e)))?
+}
+
+/// Unmounts the rootfs and removes the directory.
+pub fn remove_leftovers(dir: &Path) -> Result<(), RuntimeError> {
+    unmount(&dir.join("rootfs"))?;
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RuntimeError::io("remove", dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_from_request() {
+        let hc = bollard_stubs::models::HostConfig {
+            dns: Some(vec!["1.1.1.1".into()]),
+            dns_search: Some(vec!["example.org".into()]),
+            ..Default::default()
+        };
+        let r = resolv_conf(&hc);
+        assert!(r.starts_with("nameserver 1.1.1.1\nsearch example.org\n"), "{r}");
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(is_container_id(&"a".repeat(64)));
+        assert!(!is_container_id("../x"));
+        assert!(!is_container_id(""));
+    }
+}

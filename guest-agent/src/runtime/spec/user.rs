@@ -1,0 +1,134 @@
+//! `user[:group]` to numeric ids, read from the container's own
+//! /etc/passwd and /etc/group (never the host's), as Docker resolves them.
+
+use std::path::Path;
+
+use crate::runtime::RuntimeError;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups: the groups that list the user by name.
+    pub additional_gids: Vec<u32>,
+    /// From /etc/passwd; "/" when the user has no entry (Docker's choice).
+    pub home: String,
+}
+
+/// Resolves `spec` (empty, `name`, `uid`, `name:group`, `uid:gid`) against
+/// the files under `rootfs`. Unknown names are errors with Docker's text;
+/// unknown numeric ids are allowed.
+pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> {
+    let passwd = read_db(&rootfs.join("etc/passwd"));
+    let group = read_db(&rootfs.join("etc/group"));
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    // passwd fields: name:x:uid:gid:gecos:home:shell
+    let entry = passwd.iter().find(|f| f.first().is_some_and(|n| n == user_part)).or_else(|| {
+        user_part
+            .parse::<u32>()
+            .ok()
+            .and_then(|uid| passwd.iter().find(|f| f.get(2).and_then(|v| v.parse().ok()) == Some(uid)))
+    });
+    let (uid, mut gid, name, home) = match (entry, user_part.parse::<u32>()) {
+        (Some(f), _) => {
+            let uid = f.get(2).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("passwd"))?;
+            let gid = f.get(3).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("passwd"))?;
+            (uid, gid, f.first().cloned(), f.get(5).cloned().unwrap_or_else(|| "/".into()))
+        }
+        (None, Ok(uid)) => (uid, 0, None, "/".to_string()),
+        (None, Err(_)) => {
+            return Err(RuntimeError::InvalidRequest(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            )));
+        }
+    };
+    if let Some(g) = group_part.filter(|g| !g.is_empty()) {
+        gid = match group.iter().find(|f| f.first().is_some_and(|n| n == g)) {
+            Some(f) => f.get(2).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("group"))?,
+            None => g.parse::<u32>().map_err(|_| {
+                RuntimeError::InvalidRequest(format!("unable to find group {g}: no matching entries in group file"))
+            })?,
+        };
+    }
+    let mut additional_gids = Vec::new();
+    if let Some(name) = name.as_deref() {
+        for f in &group {
+            let members = f.get(3).map(|m| m.split(',').any(|m| m == name)).unwrap_or(false);
+            if let (true, Some(g)) = (members, f.get(2).and_then(|v| v.parse::<u32>().ok()))
+                && g != gid
+                && !additional_gids.contains(&g)
+            {
+                additional_gids.push(g);
+            }
+        }
+    }
+    Ok(ResolvedUser { uid, gid, additional_gids, home })
+}
+
+fn bad_db(which: &str) -> RuntimeError {
+    RuntimeError::InvalidRequest(format!("the container's /etc/{which} has a malformed entry"))
+}
+
+/// Colon-separated lines; a missing or unreadable file is empty (scratch
+/// images have none). Symlinks are not followed out of the rootfs: the
+/// files are read only when they are regular files.
+fn read_db(path: &Path) -> Vec<Vec<String>> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Vec::new();
+    };
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').map(String::from).collect())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs() -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(d.path().join("etc")).expect("mkdir");
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\napp:x:1000:1000::/srv/app:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app,root\nnogroup:x:65534:\n")
+            .expect("group");
+        d
+    }
+
+    #[test]
+    fn names_and_numbers() {
+        let r = rootfs();
+        assert_eq!(resolve(r.path(), "").expect("root").uid, 0);
+        let app = resolve(r.path(), "app").expect("app");
+        assert_eq!(
+            (app.uid, app.gid, app.additional_gids.clone(), app.home.as_str()),
+            (1000, 1000, vec![10], "/srv/app")
+        );
+        let n = resolve(r.path(), "nobody:wheel").expect("nobody:wheel");
+        assert_eq!((n.uid, n.gid), (65534, 10));
+        let num = resolve(r.path(), "4242:4343").expect("numeric");
+        assert_eq!((num.uid, num.gid, num.home.as_str()), (4242, 4343, "/"));
+    }
+
+    #[test]
+    fn unknown_names_fail_with_dockers_text() {
+        let r = rootfs();
+        let e = resolve(r.path(), "ghost").expect_err("unknown");
+        assert_eq!(e.to_string(), "unable to find user ghost: no matching entries in passwd file");
+        assert!(resolve(r.path(), "app:ghosts").is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Container commands: run/create/start, the lifecycle verbs, ps, logs,
+//! exec, inspect/top/stats and cp.
+
+pub mod config;
+pub mod cp;
+pub mod exec;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+pub mod ps;
+pub mod run;
+pub mod stdio;

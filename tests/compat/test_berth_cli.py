@@ -1,0 +1,108 @@
+"""berth's own Docker-style commands against its process engine: output
+and exit codes as docker's, and the errors a user meets."""
+
+import json
+import os
+import subprocess
+
+
+def berth(env, *args, check=True, input=None, process=True):
+    cmd = [os.environ["BERTH_BIN"], *(["--isolation", "process"] if process else []), *args]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, input=input)
+    if check:
+        assert r.returncode == 0, f"berth {' '.join(args)}: rc={r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def test_version_and_info(engine):
+    r = berth(engine, "version")
+    assert "Client: berth" in r.stdout and "API version:      1.50" in r.stdout
+    assert berth(engine, "info", "--format", "{{.OSType}}").stdout.strip() == "linux"
+
+
+def test_engine_is_reused_not_restarted(engine):
+    r = berth(engine, "version")
+    assert "starting the process engine" not in r.stderr
+    assert "process engine running" in berth(engine, "engine", "status", process=False).stdout
+
+
+def test_pull_images_tag_history_rmi(engine, registry, busybox):
+    ref = f"{registry}/library/busybox:latest"
+    out = berth(engine, "pull", ref).stdout
+    assert out.strip().endswith(ref), out
+    rows = berth(engine, "images", "--format", "json").stdout.splitlines()
+    repos = {(json.loads(r)["Repository"], json.loads(r)["Tag"]) for r in rows}
+    assert ("busybox", "latest") in repos
+    table = berth(engine, "images").stdout.splitlines()
+    assert table[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    berth(engine, "tag", "busybox", "compat/berth:one")
+    assert berth(engine, "inspect", "--format", "{{.Config.Cmd}}", "compat/berth:one").stdout.strip() == '["sh"]'
+    assert len(berth(engine, "history", "-q", "compat/berth:one").stdout.split()) >= 1
+    assert "Untagged: compat/berth:one" in berth(engine, "rmi", "compat/berth:one").stdout
+
+
+def test_unknown_command_and_flag_are_clap_errors(engine):
+    r = berth(engine, "frobnicate", check=False)
+    assert r.returncode == 2 and "unrecognized subcommand" in r.stderr
+    r = berth(engine, "ps", "--bogus", check=False)
+    assert r.returncode == 2 and "unexpected argument" in r.stderr
+
+
+def test_unreachable_engine_is_one_line_naming_the_socket(engine, tmp_path):
+    env = dict(engine)
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/nothing.sock"
+    r = berth(env, "images", check=False, process=False)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and f"{tmp_path}/nothing.sock" in r.stderr and "DOCKER_HOST" in r.stderr
+
+
+def test_missing_image_says_what_docker_says(engine, registry, containers):
+    r = berth(engine, "run", "--rm", f"{registry}/library/nope", "true", check=False)
+    assert f"Unable to find image '{registry}/library/nope:latest' locally" in r.stderr
+    assert r.returncode == 125
+
+
+def test_login_refused_by_the_registry_keeps_no_credentials(engine, registry):
+    r = berth(engine, "login", "-u", "x", "--password-stdin", "127.0.0.1:1", input="y\n", check=False)
+    assert r.returncode == 1
+    assert not os.path.exists(os.path.join(engine["XDG_CONFIG_HOME"], "berth", "auth.json"))
+
+
+def test_context_use_persists_and_bad_values_change_nothing(engine):
+    env = dict(engine)
+    env.pop("DOCKER_HOST")
+    assert berth(env, "context", "use", "nonsense", check=False, process=False).returncode == 1
+    assert berth(env, "context", "show", process=False).stdout.strip() == "machine:default"
+    berth(env, "context", "use", "process", process=False)
+    assert berth(env, "context", "show", process=False).stdout.strip() == "process"
+    assert berth(env, "info", "--format", "{{.OSType}}", process=False).stdout.strip() == "linux"
+
+
+def test_completion_and_man(engine, tmp_path):
+    assert "_berth()" in berth(engine, "completion", "bash", process=False).stdout
+    berth(engine, "man", str(tmp_path), process=False)
+    assert (tmp_path / "berth-run.1").exists()
+
+
+def test_run_rm_echo_hi(engine, busybox, containers):
+    r = berth(engine, "run", "--rm", "busybox", "echo", "hi")
+    assert r.stdout == "hi\n"
+
+
+def test_run_exit_codes(engine, busybox, containers):
+    assert berth(engine, "run", "--rm", "busybox", "sh", "-c", "exit 7", check=False).returncode == 7
+    assert berth(engine, "run", "--rm", "busybox", "no-such-command", check=False).returncode == 127
+
+
+def test_detached_ps_logs_exec_stop_rm(engine, busybox, containers):
+    cid = berth(engine, "run", "-d", "--name", "compat-berth", "busybox", "sh", "-c", "echo up; sleep 300").stdout.strip()
+    try:
+        assert len(cid) == 64
+        assert "compat-berth" in berth(engine, "ps", "--format", "{{.Names}}").stdout
+        assert berth(engine, "exec", "compat-berth", "echo", "in").stdout == "in\n"
+        assert berth(engine, "exec", "compat-berth", "sh", "-c", "exit 4", check=False).returncode == 4
+        assert "up" in berth(engine, "logs", "compat-berth").stdout
+        berth(engine, "stop", "-t", "1", "compat-berth")
+        assert berth(engine, "wait", "compat-berth").stdout.strip() in ("137", "143", "0")
+    finally:
+        berth(engine, "rm", "-f", "compat-berth", check=False)
