@@ -41,7 +41,8 @@ use crate::event_loop::{EventLoop, EventLoopError, Subscriber};
 use crate::exit::{ExitSignal, VmExit};
 use crate::loader::{self, LoaderError};
 use crate::seccomp::{self, ThreadRole};
-use crate::vstate::memory::{self, MemoryError};
+use crate::timeline;
+use crate::vstate::memory::{self, GuestRam, MemoryError};
 use crate::vstate::vcpu::{IoBuses, Vcpu, VcpuError, VcpuHandle};
 use crate::vstate::vm::{Vm, VmError};
 
@@ -135,7 +136,7 @@ pub struct Vmm {
     /// (the vsock device unlinks its socket).
     _buses: Arc<IoBuses>,
     _vm: Vm,
-    _mem: Arc<GuestMemoryMmap>,
+    _ram: GuestRam,
 }
 
 /// How the host ends a running VM, from any thread.
@@ -267,11 +268,15 @@ fn device_err(what: String) -> impl FnOnce(std::io::Error) -> BuildError {
 
 /// Builds and starts the VM that `config` describes.
 pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
+    timeline::mark("build: start");
     let format = config.validate()?;
     let kvm = Kvm::new().map_err(BuildError::Kvm)?;
-    let mem = Arc::new(memory::create_guest_memory(config.memory_mib)?);
+    let ram = memory::create_guest_memory(config.memory_mib)?;
+    let mem = ram.memory();
+    timeline::mark("build: guest memory mapped");
     let vm = Vm::new(&kvm)?;
-    vm.register_memory(&kvm, &mem)?;
+    vm.register_memory(&kvm, mem)?;
+    timeline::mark("build: VM and irqchip created");
     let exit = Arc::new(ExitSignal::new().map_err(BuildError::EventFd)?);
 
     // Legacy devices on the port bus.
@@ -301,13 +306,13 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     for disk in &config.disks {
         let dev = BlockDevice::open(&disk.path, disk.read_only)
             .map_err(device_err(format!("disk {}", disk.path.display())))?;
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     if let Some(vsock) = &config.vsock {
         let dev = VsockDevice::new(vsock.guest_cid, &vsock.uds_path).map_err(device_err(
             format!("vsock socket {}", vsock.uds_path.display()),
         ))?;
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     for net in &config.net {
         let mac = net.mac().and_then(crate::config::parse_mac);
@@ -317,32 +322,36 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
             NetConfig::Passt { socket, .. } => NetDevice::connect_passt(socket, mac)
                 .map_err(device_err(format!("passt socket {}", socket.display())))?,
         };
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     if config.rng {
         let dev = RngDevice::new().map_err(device_err("rng".into()))?;
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
 
+    timeline::mark("build: devices attached");
+
     // Kernel, initramfs, command line and boot structures.
-    let kernel = loader::load_kernel(&mem, &config.kernel, format)?;
+    let kernel = loader::load_kernel(mem, &config.kernel, format)?;
+    timeline::mark("build: kernel loaded");
     let initramfs = match &config.initramfs {
-        Some(path) => Some(loader::load_initramfs(&mem, path, kernel.end)?),
+        Some(path) => Some(loader::load_initramfs(mem, path, kernel.end)?),
         None => None,
     };
+    timeline::mark("build: initramfs loaded");
     let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() {
         &slots.announced
     } else {
         &[]
     };
     let cmdline = loader::build_cmdline(&config.cmdline, on_cmdline)?;
-    let cmdline_len = loader::write_cmdline(&mem, &cmdline)?;
+    let cmdline_len = loader::write_cmdline(mem, &cmdline)?;
     let rsdp = if config.acpi.writes_tables(&config.cmdline) {
         let devices = AcpiDevices {
             vcpus: config.vcpus,
             virtio_mmio: &slots.announced,
         };
-        Some(acpi::write_acpi_tables(&mem, &devices)?)
+        Some(acpi::write_acpi_tables(mem, &devices)?)
     } else {
         None
     };
@@ -352,14 +361,15 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         initramfs,
         rsdp,
     };
-    regs::write_boot_tables(&mem, kernel.entry)?;
+    regs::write_boot_tables(mem, kernel.entry)?;
     match kernel.entry {
-        EntryPoint::Pvh { .. } => boot_params::write_pvh_start_info(&mem, &info)?,
+        EntryPoint::Pvh { .. } => boot_params::write_pvh_start_info(mem, &info)?,
         EntryPoint::Linux64 { .. } => {
-            boot_params::write_zero_page(&mem, &info, kernel.setup_header)?
+            boot_params::write_zero_page(mem, &info, kernel.setup_header)?
         }
     }
-    mptable::setup_mptable(&mem, config.vcpus)?;
+    mptable::setup_mptable(mem, config.vcpus)?;
+    timeline::mark("build: boot tables written");
     tracing::info!(entry = ?kernel.entry, vcpus = config.vcpus, memory_mib = config.memory_mib, acpi = rsdp.is_some(), "kernel loaded");
 
     // vCPUs.
@@ -376,11 +386,13 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         )?;
         vcpus.push(vcpu);
     }
+    timeline::mark("build: vCPUs configured");
 
     // Threads: devices first, so no notification is missed.
     let stopping = Arc::new(AtomicBool::new(false));
     let vcpu_filters = Arc::new(seccomp::filter_for(ThreadRole::Vcpu, config.seccomp)?);
     let devices_filters = seccomp::filter_for(ThreadRole::Devices, config.seccomp)?;
+    timeline::mark("build: seccomp filters compiled");
     let event_loop =
         EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
     let buses = Arc::new(IoBuses { pio, mmio });
@@ -394,7 +406,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         stopping,
         _buses: buses.clone(),
         _vm: vm,
-        _mem: mem,
+        _ram: ram,
     };
     for vcpu in vcpus {
         let handle = vcpu.start(
@@ -405,6 +417,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         )?;
         vmm.vcpus.push(handle);
     }
+    timeline::mark("build: vCPU threads started");
     Ok(vmm)
 }
 

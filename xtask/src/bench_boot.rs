@@ -14,7 +14,8 @@
 //! of every mapping except guest RAM (the anonymous mapping of exactly the
 //! guest's size), and `Private_Dirty` alone. Prints per-round times, the
 //! medians, the ratio berth/QEMU (goal ≤ 0.5) and the memory (goal ≤ 3 MiB
-//! for berth-vmm).
+//! for berth-vmm). `$BERTH_BENCH_VMM` names another berth-vmm binary to
+//! measure (an older build, for a before/after in the same test-bed run).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -103,10 +104,17 @@ pub fn private_outside_guest_ram(smaps: &str, guest_bytes: u64) -> PrivateMemory
     out
 }
 
+/// The berth-vmm binary under test: `$BERTH_BENCH_VMM`, else the one on PATH.
+fn berth_vmm_binary() -> PathBuf {
+    std::env::var_os("BERTH_BENCH_VMM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("berth-vmm"))
+}
+
 fn command(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Command> {
     Ok(match who {
         Contender::Berth => {
-            let mut c = Command::new("berth-vmm");
+            let mut c = Command::new(berth_vmm_binary());
             c.arg("run")
                 .arg("--kernel")
                 .arg(kernel)
@@ -223,6 +231,7 @@ pub fn run(rounds: usize) -> Result<()> {
             fix: "sh vmm/testbed/build-initramfs.sh".into(),
         });
     }
+    println!("berth-vmm binary: {}", berth_vmm_binary().display());
     let mut berth = Vec::new();
     let mut qemu = Vec::new();
     for round in 1..=rounds {

@@ -1,20 +1,37 @@
 //! Guest RAM: anonymous host mappings laid out around the 32-bit MMIO hole.
 //!
-//! Owns the shape of guest memory (which guest-physical ranges are RAM) and
-//! nothing else: registering it with KVM is the VM's job, filling it is the
+//! Owns the shape of guest memory (which guest-physical ranges are RAM),
+//! where it sits in the host's address space, and its unmapping; nothing
+//! else: registering it with KVM is the VM's job, filling it is the
 //! loader's. Devices only ever see it through vm-memory's checked accessors.
+//!
+//! Each region is mapped at a 2 MiB-aligned host address and advised
+//! `MADV_HUGEPAGE` (QEMU does both). KVM maps guest memory with 2 MiB
+//! nested-paging entries only where the host address and the guest address
+//! agree modulo 2 MiB and the host backs the range with a huge page; a
+//! mapping at whatever address `mmap` picks (page-aligned only) gets 4 KiB
+//! entries throughout, so every 4 KiB page the guest first touches is a
+//! nested page fault: thousands during a boot, each a round trip through
+//! the host kernel (and very expensive under nested virtualisation).
 
-use vm_memory::{GuestAddress, GuestMemoryMmap};
+use std::sync::Arc;
+
+use vm_memory::mmap::MmapRegionBuilder;
+use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap};
 
 use crate::arch::x86_64::layout::{MMIO_GAP_END, MMIO_GAP_START};
+
+/// The huge-page size guest RAM is aligned to.
+const HUGE_PAGE: usize = 2 << 20;
+const PROT: i32 = libc::PROT_READ | libc::PROT_WRITE;
+const FLAGS: i32 = libc::MAP_NORESERVE | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
     #[error("cannot map {mib} MiB of guest memory: {source}")]
-    Map {
-        mib: u64,
-        source: vm_memory::mmap::FromRangesError,
-    },
+    Map { mib: u64, source: std::io::Error },
+    #[error("cannot describe guest memory to vm-memory: {0}")]
+    Region(String),
     #[error("guest memory size {0} bytes does not fit this host's address space")]
     TooLarge(u64),
 }
@@ -29,24 +46,144 @@ pub fn regions(size: u64) -> Vec<(GuestAddress, u64)> {
     out
 }
 
-/// Maps `mib` MiB of guest RAM.
-pub fn create_guest_memory(mib: u64) -> Result<GuestMemoryMmap, MemoryError> {
-    let size = mib.checked_mul(1 << 20).ok_or(MemoryError::TooLarge(mib))?;
-    let ranges = regions(size)
-        .into_iter()
-        .map(|(a, len)| {
-            usize::try_from(len)
-                .map(|l| (a, l))
-                .map_err(|_| MemoryError::TooLarge(size))
+/// One host mapping of guest RAM, unmapped when dropped.
+struct HostMapping {
+    addr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; the pointer is only used to unmap it,
+// which any thread may do.
+unsafe impl Send for HostMapping {}
+// SAFETY: as above; `&HostMapping` gives no access to the memory.
+unsafe impl Sync for HostMapping {}
+
+impl HostMapping {
+    /// Maps `len` bytes of anonymous memory at a `HUGE_PAGE`-aligned address
+    /// by over-reserving one huge page and trimming both ends.
+    fn new_aligned(len: usize) -> std::io::Result<Self> {
+        let reserve = len
+            .checked_add(HUGE_PAGE)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: a fresh anonymous mapping at an address of the kernel's
+        // choosing; nothing else is touched.
+        let base = unsafe { libc::mmap(std::ptr::null_mut(), reserve, PROT, FLAGS, -1, 0) };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let base = base as usize;
+        let start = base.next_multiple_of(HUGE_PAGE);
+        let head = start - base;
+        let tail = reserve - head - len;
+        // SAFETY: both ranges lie inside the reservation just made and
+        // outside [start, start + len), which is what is kept.
+        unsafe {
+            if head > 0 {
+                libc::munmap(base as *mut libc::c_void, head);
+            }
+            if tail > 0 {
+                libc::munmap((start + len) as *mut libc::c_void, tail);
+            }
+        }
+        // SAFETY: advice on a range this mapping owns; failure (THP compiled
+        // out or disabled) only means 4 KiB pages.
+        if unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) } != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "MADV_HUGEPAGE refused; guest RAM uses small pages");
+        }
+        Ok(HostMapping {
+            addr: start as *mut u8,
+            len,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    GuestMemoryMmap::from_ranges(&ranges).map_err(|source| MemoryError::Map { mib, source })
+    }
+}
+
+impl Drop for HostMapping {
+    fn drop(&mut self) {
+        // SAFETY: `addr`/`len` are exactly the range mapped in `new_aligned`,
+        // and `GuestRam` drops this only once no `GuestMemoryMmap` refers to it.
+        unsafe { libc::munmap(self.addr.cast(), self.len) };
+    }
+}
+
+/// Guest RAM and the host mappings behind it.
+///
+/// vm-memory is handed the mappings without owning them (it cannot place a
+/// mapping at an aligned address itself), so this type unmaps them, and
+/// only when it holds the last reference to the `GuestMemoryMmap`: if a
+/// clone somehow outlives it, the mappings are left in place (leaked), never
+/// unmapped under a live reference.
+pub struct GuestRam {
+    mem: Option<Arc<GuestMemoryMmap>>,
+    mappings: Vec<HostMapping>,
+}
+
+impl GuestRam {
+    /// Maps `mib` MiB of guest RAM.
+    pub fn new(mib: u64) -> Result<Self, MemoryError> {
+        let size = mib.checked_mul(1 << 20).ok_or(MemoryError::TooLarge(mib))?;
+        let mut mappings = Vec::new();
+        let mut guest_regions = Vec::new();
+        for (guest, len) in regions(size) {
+            let len = usize::try_from(len).map_err(|_| MemoryError::TooLarge(size))?;
+            let host =
+                HostMapping::new_aligned(len).map_err(|source| MemoryError::Map { mib, source })?;
+            // SAFETY: `host` is a live, page-aligned mapping of `len` bytes
+            // with these protection and flags; `GuestRam` keeps it mapped
+            // for as long as any `GuestMemoryMmap` built from it exists.
+            let region = unsafe {
+                MmapRegionBuilder::new(len)
+                    .with_raw_mmap_pointer(host.addr)
+                    .with_mmap_prot(PROT)
+                    .with_mmap_flags(FLAGS)
+            }
+            .build()
+            .map_err(|e| MemoryError::Region(e.to_string()))?;
+            mappings.push(host);
+            guest_regions.push(
+                GuestRegionMmap::new(region, guest)
+                    .ok_or_else(|| MemoryError::Region(format!("region at {:#x}", guest.0)))?,
+            );
+        }
+        let mem = GuestMemoryMmap::from_regions(guest_regions)
+            .map_err(|e| MemoryError::Region(e.to_string()))?;
+        Ok(GuestRam {
+            mem: Some(Arc::new(mem)),
+            mappings,
+        })
+    }
+
+    /// The guest memory, to share with devices and loaders.
+    pub fn memory(&self) -> &Arc<GuestMemoryMmap> {
+        // `mem` is only taken in `drop`.
+        self.mem.as_ref().expect("guest memory present until drop")
+    }
+}
+
+impl Drop for GuestRam {
+    fn drop(&mut self) {
+        let last = self.mem.take().and_then(Arc::into_inner);
+        match last {
+            // Every region is gone with it: the mappings may go.
+            Some(mem) => drop(mem),
+            None => {
+                tracing::warn!("guest memory still referenced at VM end; leaving it mapped");
+                std::mem::take(&mut self.mappings)
+                    .into_iter()
+                    .for_each(std::mem::forget);
+            }
+        }
+    }
+}
+
+/// Maps `mib` MiB of guest RAM (see [`GuestRam`]).
+pub fn create_guest_memory(mib: u64) -> Result<GuestRam, MemoryError> {
+    GuestRam::new(mib)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vm_memory::GuestMemoryBackend;
+    use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion, MemoryRegionAddress};
 
     #[test]
     fn small_memory_is_one_region_large_memory_skips_the_hole() {
@@ -62,10 +199,35 @@ mod tests {
     }
 
     #[test]
-    fn creates_the_mapping() {
-        let m = create_guest_memory(64).unwrap();
+    fn creates_an_aligned_usable_mapping() {
+        let ram = create_guest_memory(64).unwrap();
+        let m = ram.memory();
         assert_eq!(m.num_regions(), 1);
         assert!(m.address_in_range(GuestAddress((64 << 20) - 1)));
         assert!(!m.address_in_range(GuestAddress(64 << 20)));
+        for r in m.iter() {
+            let host = r.get_host_address(MemoryRegionAddress(0)).unwrap() as usize;
+            assert_eq!(
+                host % HUGE_PAGE,
+                0,
+                "host address {host:#x} not 2 MiB aligned"
+            );
+        }
+        m.write_obj(0xdead_beef_u32, GuestAddress((64 << 20) - 4))
+            .unwrap();
+        assert_eq!(
+            m.read_obj::<u32>(GuestAddress((64 << 20) - 4)).unwrap(),
+            0xdead_beef
+        );
+    }
+
+    #[test]
+    fn memory_still_shared_at_drop_is_left_mapped() {
+        let ram = create_guest_memory(4).unwrap();
+        let clone = ram.memory().clone();
+        drop(ram);
+        // Still readable: the mapping was not unmapped under the clone.
+        clone.write_obj(7u8, GuestAddress(0)).unwrap();
+        assert_eq!(clone.read_obj::<u8>(GuestAddress(0)).unwrap(), 7);
     }
 }
