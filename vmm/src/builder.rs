@@ -332,13 +332,13 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     timeline::mark("build: devices attached");
 
     // Kernel, initramfs, command line and boot structures.
-    let kernel = loader::load_kernel(mem, &config.kernel, format)?;
-    timeline::mark("build: kernel loaded");
-    let initramfs = match &config.initramfs {
-        Some(path) => Some(loader::load_initramfs(mem, path, kernel.end)?),
-        None => None,
-    };
-    timeline::mark("build: initramfs loaded");
+    let (kernel, initramfs) = loader::load_kernel_and_initramfs(
+        mem,
+        &config.kernel,
+        format,
+        config.initramfs.as_deref(),
+    )?;
+    timeline::mark("build: kernel and initramfs loaded");
     let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() {
         &slots.announced
     } else {

@@ -47,61 +47,77 @@ pub fn regions(size: u64) -> Vec<(GuestAddress, u64)> {
 }
 
 /// One host mapping of guest RAM, unmapped when dropped.
+///
+/// The mapping is carved out of a larger reservation: the slack that
+/// aligning it leaves on either side stays reserved as inaccessible
+/// (`PROT_NONE`) guard space rather than being returned to the address
+/// space. Returned, it would be a hole of up to 2 MiB right beside guest
+/// RAM, 2 MiB-aligned at one end, where the next thread stack lands: on a
+/// host with transparent huge pages set to `always`, such a stack is backed
+/// by a whole 2 MiB page as soon as it is touched. Guard space also turns a
+/// stray access just past guest RAM into a fault instead of a write into
+/// whatever mapping happens to follow.
 struct HostMapping {
+    /// The whole reservation: guard, guest RAM, guard.
+    reservation: *mut u8,
+    reservation_len: usize,
+    /// Guest RAM inside it.
     addr: *mut u8,
-    len: usize,
 }
 
-// SAFETY: the mapping is plain memory; the pointer is only used to unmap it,
-// which any thread may do.
+// SAFETY: the mapping is plain memory; the pointers are only used to unmap
+// it, which any thread may do.
 unsafe impl Send for HostMapping {}
 // SAFETY: as above; `&HostMapping` gives no access to the memory.
 unsafe impl Sync for HostMapping {}
 
 impl HostMapping {
-    /// Maps `len` bytes of anonymous memory at a `HUGE_PAGE`-aligned address
-    /// by over-reserving one huge page and trimming both ends.
+    /// Reserves `len` bytes plus one huge page of inaccessible address
+    /// space and opens the `HUGE_PAGE`-aligned `len` bytes inside it.
     fn new_aligned(len: usize) -> std::io::Result<Self> {
-        let reserve = len
+        let reservation_len = len
             .checked_add(HUGE_PAGE)
             .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
         // SAFETY: a fresh anonymous mapping at an address of the kernel's
         // choosing; nothing else is touched.
-        let base = unsafe { libc::mmap(std::ptr::null_mut(), reserve, PROT, FLAGS, -1, 0) };
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reservation_len,
+                libc::PROT_NONE,
+                FLAGS,
+                -1,
+                0,
+            )
+        };
         if base == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        let base = base as usize;
-        let start = base.next_multiple_of(HUGE_PAGE);
-        let head = start - base;
-        let tail = reserve - head - len;
-        // SAFETY: both ranges lie inside the reservation just made and
-        // outside [start, start + len), which is what is kept.
-        unsafe {
-            if head > 0 {
-                libc::munmap(base as *mut libc::c_void, head);
-            }
-            if tail > 0 {
-                libc::munmap((start + len) as *mut libc::c_void, tail);
-            }
+        let mapping = HostMapping {
+            reservation: base.cast(),
+            reservation_len,
+            addr: (base as usize).next_multiple_of(HUGE_PAGE) as *mut u8,
+        };
+        // SAFETY: [addr, addr + len) lies inside the reservation just made
+        // (the alignment slack is below one huge page), which this value
+        // owns; on failure `mapping` is dropped and unmaps it.
+        if unsafe { libc::mprotect(mapping.addr.cast(), len, PROT) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
         // SAFETY: advice on a range this mapping owns; failure (THP compiled
         // out or disabled) only means 4 KiB pages.
-        if unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) } != 0 {
+        if unsafe { libc::madvise(mapping.addr.cast(), len, libc::MADV_HUGEPAGE) } != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "MADV_HUGEPAGE refused; guest RAM uses small pages");
         }
-        Ok(HostMapping {
-            addr: start as *mut u8,
-            len,
-        })
+        Ok(mapping)
     }
 }
 
 impl Drop for HostMapping {
     fn drop(&mut self) {
-        // SAFETY: `addr`/`len` are exactly the range mapped in `new_aligned`,
-        // and `GuestRam` drops this only once no `GuestMemoryMmap` refers to it.
-        unsafe { libc::munmap(self.addr.cast(), self.len) };
+        // SAFETY: exactly the reservation mapped in `new_aligned`, and
+        // `GuestRam` drops this only once no `GuestMemoryMmap` refers to it.
+        unsafe { libc::munmap(self.reservation.cast(), self.reservation_len) };
     }
 }
 
@@ -218,6 +234,38 @@ mod tests {
         assert_eq!(
             m.read_obj::<u32>(GuestAddress((64 << 20) - 4)).unwrap(),
             0xdead_beef
+        );
+    }
+
+    #[test]
+    fn guard_space_around_guest_ram_is_inaccessible() {
+        let ram = create_guest_memory(4).unwrap();
+        let host = ram
+            .memory()
+            .iter()
+            .next()
+            .unwrap()
+            .get_host_address(MemoryRegionAddress(0))
+            .unwrap() as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let perms_at = |addr: usize| {
+            maps.lines().find_map(|l| {
+                let (range, rest) = l.split_once(' ')?;
+                let (a, b) = range.split_once('-')?;
+                let (a, b) = (
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                );
+                (a <= addr && addr < b).then(|| rest[..4].to_string())
+            })
+        };
+        assert_eq!(perms_at(host).as_deref(), Some("rw-p"));
+        let after = perms_at(host + (4 << 20));
+        let before = perms_at(host - 1);
+        // The slack is on one side or split over both.
+        assert!(
+            after.as_deref() == Some("---p") || before.as_deref() == Some("---p"),
+            "no guard space: before {before:?}, after {after:?}"
         );
     }
 
