@@ -274,6 +274,13 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     let ram = memory::create_guest_memory(config.memory_mib)?;
     let mem = ram.memory();
     timeline::mark("build: guest memory mapped");
+    // The kernel and initramfs copies run while the VM is set up.
+    let load = loader::LoadJob::start(
+        mem.clone(),
+        config.kernel.clone(),
+        format,
+        config.initramfs.clone(),
+    );
     let vm = Vm::new(&kvm)?;
     vm.register_memory(&kvm, mem)?;
     timeline::mark("build: VM and irqchip created");
@@ -332,12 +339,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     timeline::mark("build: devices attached");
 
     // Kernel, initramfs, command line and boot structures.
-    let (kernel, initramfs) = loader::load_kernel_and_initramfs(
-        mem,
-        &config.kernel,
-        format,
-        config.initramfs.as_deref(),
-    )?;
+    let (kernel, initramfs) = load.wait()?;
     timeline::mark("build: kernel and initramfs loaded");
     let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() {
         &slots.announced

@@ -9,7 +9,9 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use linux_loader::cmdline::Cmdline;
 use linux_loader::loader::bootparam::setup_header;
@@ -158,6 +160,76 @@ pub fn load_kernel_and_initramfs(
         };
         Ok((kernel, placement))
     })
+}
+
+/// What loading put where: the kernel, and the initramfs if there is one.
+pub type Loaded = (LoadedKernel, Option<InitramfsPlacement>);
+
+/// The kernel and initramfs being copied into guest memory in the
+/// background while the caller sets up the rest of the VM (KVM VM,
+/// irqchip, devices, seccomp filters), which needs none of it until the
+/// boot vCPU's registers are written. Dropped without [`LoadJob::wait`],
+/// it still waits for the copy, so guest memory is never written after the
+/// caller has given up on the VM.
+pub struct LoadJob {
+    state: LoadState,
+}
+
+enum LoadState {
+    Running(JoinHandle<Result<Loaded, LoaderError>>),
+    /// No thread could be started: loaded on the caller's thread instead.
+    Done(Result<Loaded, LoaderError>),
+    Taken,
+}
+
+impl LoadJob {
+    /// Starts loading `kernel` (and `initramfs`) into `mem`.
+    pub fn start(
+        mem: Arc<GuestMemoryMmap>,
+        kernel: PathBuf,
+        format: KernelFormat,
+        initramfs: Option<PathBuf>,
+    ) -> Self {
+        let job = {
+            let (mem, kernel, initramfs) = (mem.clone(), kernel.clone(), initramfs.clone());
+            move || load_kernel_and_initramfs(&mem, &kernel, format, initramfs.as_deref())
+        };
+        let state = match std::thread::Builder::new()
+            .name("load-kernel".into())
+            .spawn(job)
+        {
+            Ok(handle) => LoadState::Running(handle),
+            Err(e) => {
+                tracing::debug!(error = %e, "no loader thread; loading on this one");
+                LoadState::Done(load_kernel_and_initramfs(
+                    &mem,
+                    &kernel,
+                    format,
+                    initramfs.as_deref(),
+                ))
+            }
+        };
+        LoadJob { state }
+    }
+
+    /// Waits for the copy and says what went where.
+    pub fn wait(mut self) -> Result<Loaded, LoaderError> {
+        match std::mem::replace(&mut self.state, LoadState::Taken) {
+            LoadState::Running(handle) => handle
+                .join()
+                .map_err(|_| LoaderError::LoaderThread("it panicked".into()))?,
+            LoadState::Done(result) => result,
+            LoadState::Taken => Err(LoaderError::LoaderThread("already waited for".into())),
+        }
+    }
+}
+
+impl Drop for LoadJob {
+    fn drop(&mut self) {
+        if let LoadState::Running(handle) = std::mem::replace(&mut self.state, LoadState::Taken) {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// Where an initramfs of `size` bytes goes: page-aligned, as high in low
@@ -315,6 +387,27 @@ mod tests {
         let (_, none) =
             load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, None).unwrap();
         assert!(none.is_none());
+
+        // The same in the background.
+        let mem = Arc::new(mem);
+        let job = LoadJob::start(
+            mem.clone(),
+            kernel.path().to_path_buf(),
+            KernelFormat::Elf,
+            Some(small.path().to_path_buf()),
+        );
+        let (k2, p2) = job.wait().unwrap();
+        assert_eq!((k2.end, p2.map(|p| p.addr)), (k.end, Some(p.addr)));
+        let job = LoadJob::start(
+            mem,
+            kernel.path().to_path_buf(),
+            KernelFormat::Elf,
+            Some(big.path().to_path_buf()),
+        );
+        assert!(matches!(
+            job.wait(),
+            Err(LoaderError::InitramfsTooLarge { .. })
+        ));
     }
 
     #[test]
