@@ -9,7 +9,8 @@
 # can be compared line by line.
 set -u
 initrd=${BERTH_BENCH_INITRAMFS:-/var/tmp/berth-vmm-testbed/test.cpio}
-cmdline="console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.dumbkbd pci=off quiet printk.time=1 probe=dmesg"
+# $BERTH_PROFILE_CMDLINE is appended (e.g. initcall_debug).
+cmdline="console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.dumbkbd pci=off quiet printk.time=1 probe=dmesg ${BERTH_PROFILE_CMDLINE:-}"
 wall() { echo "== wall $(echo "$(date +%s.%N) - $1" | bc) s (process start to the guest's reset)"; }
 [ $# -eq 0 ] && set -- berth-vmm
 for vmm in "$@"; do
