@@ -41,7 +41,8 @@ use crate::event_loop::{EventLoop, EventLoopError, Subscriber};
 use crate::exit::{ExitSignal, VmExit};
 use crate::loader::{self, LoaderError};
 use crate::seccomp::{self, ThreadRole};
-use crate::vstate::memory::{self, MemoryError};
+use crate::timeline;
+use crate::vstate::memory::{self, GuestRam, MemoryError};
 use crate::vstate::vcpu::{IoBuses, Vcpu, VcpuError, VcpuHandle};
 use crate::vstate::vm::{Vm, VmError};
 
@@ -129,8 +130,13 @@ pub struct Vmm {
     exit: Arc<ExitSignal>,
     keyboard: Arc<Mutex<I8042>>,
     stopping: Arc<AtomicBool>,
+    /// The devices, held here so that the last reference is dropped on the
+    /// caller's (unfiltered) thread after the others are joined: a device's
+    /// drop may make syscalls a vCPU thread's seccomp filter does not allow
+    /// (the vsock device unlinks its socket).
+    _buses: Arc<IoBuses>,
     _vm: Vm,
-    _mem: Arc<GuestMemoryMmap>,
+    _ram: GuestRam,
 }
 
 /// How the host ends a running VM, from any thread.
@@ -262,11 +268,22 @@ fn device_err(what: String) -> impl FnOnce(std::io::Error) -> BuildError {
 
 /// Builds and starts the VM that `config` describes.
 pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
+    timeline::mark("build: start");
     let format = config.validate()?;
     let kvm = Kvm::new().map_err(BuildError::Kvm)?;
-    let mem = Arc::new(memory::create_guest_memory(config.memory_mib)?);
+    let ram = memory::create_guest_memory(config.memory_mib)?;
+    let mem = ram.memory();
+    timeline::mark("build: guest memory mapped");
+    // The kernel and initramfs copies run while the VM is set up.
+    let load = loader::LoadJob::start(
+        mem.clone(),
+        config.kernel.clone(),
+        format,
+        config.initramfs.clone(),
+    );
     let vm = Vm::new(&kvm)?;
-    vm.register_memory(&kvm, &mem)?;
+    vm.register_memory(&kvm, mem)?;
+    timeline::mark("build: VM and irqchip created");
     let exit = Arc::new(ExitSignal::new().map_err(BuildError::EventFd)?);
 
     // Legacy devices on the port bus.
@@ -296,13 +313,13 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     for disk in &config.disks {
         let dev = BlockDevice::open(&disk.path, disk.read_only)
             .map_err(device_err(format!("disk {}", disk.path.display())))?;
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     if let Some(vsock) = &config.vsock {
         let dev = VsockDevice::new(vsock.guest_cid, &vsock.uds_path).map_err(device_err(
             format!("vsock socket {}", vsock.uds_path.display()),
         ))?;
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     for net in &config.net {
         let mac = net.mac().and_then(crate::config::parse_mac);
@@ -312,32 +329,31 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
             NetConfig::Passt { socket, .. } => NetDevice::connect_passt(socket, mac)
                 .map_err(device_err(format!("passt socket {}", socket.display())))?,
         };
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     if config.rng {
         let dev = RngDevice::new().map_err(device_err("rng".into()))?;
-        attach_virtio(dev, &vm, &mem, &mut slots, &mut mmio, &mut subscribers)?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
 
+    timeline::mark("build: devices attached");
+
     // Kernel, initramfs, command line and boot structures.
-    let kernel = loader::load_kernel(&mem, &config.kernel, format)?;
-    let initramfs = match &config.initramfs {
-        Some(path) => Some(loader::load_initramfs(&mem, path, kernel.end)?),
-        None => None,
-    };
+    let (kernel, initramfs) = load.wait()?;
+    timeline::mark("build: kernel and initramfs loaded");
     let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() {
         &slots.announced
     } else {
         &[]
     };
     let cmdline = loader::build_cmdline(&config.cmdline, on_cmdline)?;
-    let cmdline_len = loader::write_cmdline(&mem, &cmdline)?;
+    let cmdline_len = loader::write_cmdline(mem, &cmdline)?;
     let rsdp = if config.acpi.writes_tables(&config.cmdline) {
         let devices = AcpiDevices {
             vcpus: config.vcpus,
             virtio_mmio: &slots.announced,
         };
-        Some(acpi::write_acpi_tables(&mem, &devices)?)
+        Some(acpi::write_acpi_tables(mem, &devices)?)
     } else {
         None
     };
@@ -347,14 +363,15 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         initramfs,
         rsdp,
     };
-    regs::write_boot_tables(&mem, kernel.entry)?;
+    regs::write_boot_tables(mem, kernel.entry)?;
     match kernel.entry {
-        EntryPoint::Pvh { .. } => boot_params::write_pvh_start_info(&mem, &info)?,
+        EntryPoint::Pvh { .. } => boot_params::write_pvh_start_info(mem, &info)?,
         EntryPoint::Linux64 { .. } => {
-            boot_params::write_zero_page(&mem, &info, kernel.setup_header)?
+            boot_params::write_zero_page(mem, &info, kernel.setup_header)?
         }
     }
-    mptable::setup_mptable(&mem, config.vcpus)?;
+    mptable::setup_mptable(mem, config.vcpus)?;
+    timeline::mark("build: boot tables written");
     tracing::info!(entry = ?kernel.entry, vcpus = config.vcpus, memory_mib = config.memory_mib, acpi = rsdp.is_some(), "kernel loaded");
 
     // vCPUs.
@@ -371,11 +388,13 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         )?;
         vcpus.push(vcpu);
     }
+    timeline::mark("build: vCPUs configured");
 
     // Threads: devices first, so no notification is missed.
     let stopping = Arc::new(AtomicBool::new(false));
     let vcpu_filters = Arc::new(seccomp::filter_for(ThreadRole::Vcpu, config.seccomp)?);
     let devices_filters = seccomp::filter_for(ThreadRole::Devices, config.seccomp)?;
+    timeline::mark("build: seccomp filters compiled");
     let event_loop =
         EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
     let buses = Arc::new(IoBuses { pio, mmio });
@@ -387,8 +406,9 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         exit,
         keyboard,
         stopping,
+        _buses: buses.clone(),
         _vm: vm,
-        _mem: mem,
+        _ram: ram,
     };
     for vcpu in vcpus {
         let handle = vcpu.start(
@@ -399,6 +419,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         )?;
         vmm.vcpus.push(handle);
     }
+    timeline::mark("build: vCPU threads started");
     Ok(vmm)
 }
 

@@ -24,4 +24,5 @@ pub mod exit;
 pub mod kvm_probe;
 pub mod loader;
 pub mod seccomp;
+pub mod timeline;
 pub mod vstate;

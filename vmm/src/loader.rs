@@ -9,7 +9,9 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use linux_loader::cmdline::Cmdline;
 use linux_loader::loader::bootparam::setup_header;
@@ -51,6 +53,8 @@ pub enum LoaderError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the initramfs loader thread failed: {0}")]
+    LoaderThread(String),
     #[error("kernel command line is not valid: {0}")]
     Cmdline(#[from] linux_loader::cmdline::Error),
     #[error("writing the kernel command line: {0}")]
@@ -110,6 +114,120 @@ pub fn load_kernel(
                 setup_header: result.setup_header,
                 end: result.kernel_end,
             })
+        }
+    }
+}
+
+/// Loads the kernel and, at the same time on a second thread, the
+/// initramfs: the two copies into guest memory are the largest part of
+/// what happens before the guest's first instruction (tens of MiB), and
+/// they touch disjoint guest memory. The initramfs goes as high in low
+/// memory as it fits, which is where [`load_initramfs`] would put it; it
+/// is then checked against the kernel's end, and an overlap is the same
+/// clear error as loading the two one after the other.
+pub fn load_kernel_and_initramfs(
+    mem: &GuestMemoryMmap,
+    kernel: &Path,
+    format: KernelFormat,
+    initramfs: Option<&Path>,
+) -> Result<(LoadedKernel, Option<InitramfsPlacement>), LoaderError> {
+    std::thread::scope(|scope| {
+        let initramfs_job = initramfs.map(|path| {
+            let job = std::thread::Builder::new()
+                .name("load-initramfs".into())
+                .spawn_scoped(scope, move || load_initramfs(mem, path, 0));
+            (path, job)
+        });
+        let kernel = load_kernel(mem, kernel, format)?;
+        let placement = match initramfs_job {
+            None => None,
+            Some((path, job)) => {
+                let placement = match job {
+                    Ok(handle) => handle
+                        .join()
+                        .map_err(|_| LoaderError::LoaderThread("it panicked".into()))??,
+                    // No second thread: load it on this one.
+                    Err(_) => load_initramfs(mem, path, 0)?,
+                };
+                if placement.addr < kernel.end {
+                    return Err(LoaderError::InitramfsTooLarge {
+                        path: path.display().to_string(),
+                        size: placement.size,
+                    });
+                }
+                Some(placement)
+            }
+        };
+        Ok((kernel, placement))
+    })
+}
+
+/// What loading put where: the kernel, and the initramfs if there is one.
+pub type Loaded = (LoadedKernel, Option<InitramfsPlacement>);
+
+/// The kernel and initramfs being copied into guest memory in the
+/// background while the caller sets up the rest of the VM (KVM VM,
+/// irqchip, devices, seccomp filters), which needs none of it until the
+/// boot vCPU's registers are written. Dropped without [`LoadJob::wait`],
+/// it still waits for the copy, so guest memory is never written after the
+/// caller has given up on the VM.
+pub struct LoadJob {
+    state: LoadState,
+}
+
+enum LoadState {
+    Running(JoinHandle<Result<Loaded, LoaderError>>),
+    /// No thread could be started: loaded on the caller's thread instead.
+    Done(Result<Loaded, LoaderError>),
+    Taken,
+}
+
+impl LoadJob {
+    /// Starts loading `kernel` (and `initramfs`) into `mem`.
+    pub fn start(
+        mem: Arc<GuestMemoryMmap>,
+        kernel: PathBuf,
+        format: KernelFormat,
+        initramfs: Option<PathBuf>,
+    ) -> Self {
+        let job = {
+            let (mem, kernel, initramfs) = (mem.clone(), kernel.clone(), initramfs.clone());
+            move || load_kernel_and_initramfs(&mem, &kernel, format, initramfs.as_deref())
+        };
+        let state = match std::thread::Builder::new()
+            .name("load-kernel".into())
+            .spawn(job)
+        {
+            Ok(handle) => LoadState::Running(handle),
+            Err(e) => {
+                tracing::debug!(error = %e, "no loader thread; loading on this one");
+                LoadState::Done(load_kernel_and_initramfs(
+                    &mem,
+                    &kernel,
+                    format,
+                    initramfs.as_deref(),
+                ))
+            }
+        };
+        LoadJob { state }
+    }
+
+    /// Waits for the copy and says what went where.
+    pub fn wait(mut self) -> Result<Loaded, LoaderError> {
+        match std::mem::replace(&mut self.state, LoadState::Taken) {
+            LoadState::Running(handle) => handle
+                .join()
+                .map_err(|_| LoaderError::LoaderThread("it panicked".into()))?,
+            LoadState::Done(result) => result,
+            LoadState::Taken => Err(LoaderError::LoaderThread("already waited for".into())),
+        }
+    }
+}
+
+impl Drop for LoadJob {
+    fn drop(&mut self) {
+        if let LoadState::Running(handle) = std::mem::replace(&mut self.state, LoadState::Taken) {
+            let _ = handle.join();
         }
     }
 }
@@ -221,6 +339,75 @@ mod tests {
         assert_eq!(back, data);
         let err = load_initramfs(&mem, f.path(), 32 << 20).unwrap_err();
         assert!(matches!(err, LoaderError::InitramfsTooLarge { .. }));
+    }
+
+    #[test]
+    fn an_initramfs_over_the_kernel_is_refused_when_loaded_alongside() {
+        // A 64-bit ELF whose one PT_LOAD fills 24 of 32 MiB from 1 MiB up.
+        let mut elf = vec![0u8; 0x1000];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        elf[4] = 2; // 64-bit
+        elf[5] = 1; // little-endian
+        elf[6] = 1; // version
+        elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+        elf[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86_64
+        elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+        elf[24..32].copy_from_slice(&0x100_0000u64.to_le_bytes()); // entry
+        elf[32..40].copy_from_slice(&64u64.to_le_bytes()); // phoff
+        elf[52..54].copy_from_slice(&64u16.to_le_bytes()); // ehsize
+        elf[54..56].copy_from_slice(&56u16.to_le_bytes()); // phentsize
+        elf[56..58].copy_from_slice(&1u16.to_le_bytes()); // phnum
+        let ph = &mut elf[64..120];
+        ph[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+        ph[8..16].copy_from_slice(&0u64.to_le_bytes()); // offset
+        ph[24..32].copy_from_slice(&0x10_0000u64.to_le_bytes()); // paddr
+        ph[32..40].copy_from_slice(&0x1000u64.to_le_bytes()); // filesz
+        ph[40..48].copy_from_slice(&(24u64 << 20).to_le_bytes()); // memsz
+        let mut kernel = tempfile::NamedTempFile::new().unwrap();
+        kernel.write_all(&elf).unwrap();
+        let mut small = tempfile::NamedTempFile::new().unwrap();
+        small.write_all(&[7u8; 4096]).unwrap();
+        let mut big = tempfile::NamedTempFile::new().unwrap();
+        big.write_all(&vec![9u8; 12 << 20]).unwrap();
+
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 32 << 20)]).unwrap();
+        let (k, p) =
+            load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, Some(small.path()))
+                .unwrap();
+        let p = p.unwrap();
+        assert!(p.addr >= k.end && p.addr + p.size <= 32 << 20);
+        assert_eq!(mem.read_obj::<u8>(GuestAddress(p.addr)).unwrap(), 7);
+        let err =
+            load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, Some(big.path()))
+                .unwrap_err();
+        assert!(
+            matches!(err, LoaderError::InitramfsTooLarge { .. }),
+            "{err}"
+        );
+        let (_, none) =
+            load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, None).unwrap();
+        assert!(none.is_none());
+
+        // The same in the background.
+        let mem = Arc::new(mem);
+        let job = LoadJob::start(
+            mem.clone(),
+            kernel.path().to_path_buf(),
+            KernelFormat::Elf,
+            Some(small.path().to_path_buf()),
+        );
+        let (k2, p2) = job.wait().unwrap();
+        assert_eq!((k2.end, p2.map(|p| p.addr)), (k.end, Some(p.addr)));
+        let job = LoadJob::start(
+            mem,
+            kernel.path().to_path_buf(),
+            KernelFormat::Elf,
+            Some(big.path().to_path_buf()),
+        );
+        assert!(matches!(
+            job.wait(),
+            Err(LoaderError::InitramfsTooLarge { .. })
+        ));
     }
 
     #[test]

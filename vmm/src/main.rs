@@ -152,6 +152,7 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
+    berth_vmm::timeline::start();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTH_VMM_LOG")

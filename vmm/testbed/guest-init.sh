@@ -15,6 +15,8 @@ for m in $(arg probe | tr ',' ' '); do
     passt) ip link set eth0 up; ip addr add 10.0.3.1/24 dev eth0; ip route add default via 10.0.3.254
          echo "guest: tcp reply via passt: $(echo hello-through-passt | nc -w 5 10.0.3.254 7000)";;
     sleep) echo "guest: sleeping"; sleep 600;;
+    # The kernel's log with its timestamps (boot profiling: add printk.time=1).
+    dmesg) dmesg | sed 's/^/guest: dmesg /';;
     net) ip link set eth0 up; ip addr add 10.0.2.2/24 dev eth0
          echo "guest: eth0 $(cat /sys/class/net/eth0/address)"
          echo "guest: tcp reply: $(echo hello-from-guest | nc -w 5 10.0.2.1 7000)";;

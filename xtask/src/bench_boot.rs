@@ -6,7 +6,11 @@
 //! guest's first init line (`guest: init started`, written by
 //! `vmm/testbed/guest-init.sh` to the serial port) arrives on the
 //! contender's stdout. Both boot berth's kernel (the PVH `vmlinux`, which
-//! both enter through PVH) with the test initramfs, 1 vCPU, 256 MiB, the
+//! both enter through PVH) with the test initramfs, uncompressed (the guest
+//! kernel's inflate of the gzip one is half a second of a nested-TCG boot
+//! under either VMM, which says nothing about the VMMs; `$BERTH_BENCH_INITRAMFS`
+//! names another, e.g. the gzip one, and the figures are printed with the
+//! file used), 1 vCPU, 256 MiB, the
 //! same `quiet` command line, no devices but the serial console; QEMU runs
 //! `-M microvm` without option ROMs, RTC or ACPI, as berth's fast path
 //! does. While the guest then sleeps, the contender's memory is read from
@@ -14,7 +18,8 @@
 //! of every mapping except guest RAM (the anonymous mapping of exactly the
 //! guest's size), and `Private_Dirty` alone. Prints per-round times, the
 //! medians, the ratio berth/QEMU (goal ≤ 0.5) and the memory (goal ≤ 3 MiB
-//! for berth-vmm).
+//! for berth-vmm). `$BERTH_BENCH_VMM` names another berth-vmm binary to
+//! measure (an older build, for a before/after in the same test-bed run).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -35,6 +40,8 @@ const MEMORY_MIB: u64 = 256;
 const CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.dumbkbd pci=off quiet probe=sleep";
 /// Where `vmm/testbed/build-initramfs.sh` writes the test initramfs.
 pub const TEST_INITRAMFS: &str = "/var/tmp/berth-vmm-testbed/test.cpio.gz";
+/// The same archive uncompressed, which the benchmark boots by default.
+pub const TEST_INITRAMFS_RAW: &str = "/var/tmp/berth-vmm-testbed/test.cpio";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contender {
@@ -103,10 +110,17 @@ pub fn private_outside_guest_ram(smaps: &str, guest_bytes: u64) -> PrivateMemory
     out
 }
 
+/// The berth-vmm binary under test: `$BERTH_BENCH_VMM`, else the one on PATH.
+fn berth_vmm_binary() -> PathBuf {
+    std::env::var_os("BERTH_BENCH_VMM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("berth-vmm"))
+}
+
 fn command(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Command> {
     Ok(match who {
         Contender::Berth => {
-            let mut c = Command::new("berth-vmm");
+            let mut c = Command::new(berth_vmm_binary());
             c.arg("run")
                 .arg("--kernel")
                 .arg(kernel)
@@ -216,13 +230,20 @@ pub fn run(rounds: usize) -> Result<()> {
                     .into(),
             )
         })?;
-    let initramfs = PathBuf::from(TEST_INITRAMFS);
+    let initramfs = std::env::var_os("BERTH_BENCH_INITRAMFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(TEST_INITRAMFS_RAW));
     if !initramfs.exists() {
         return Err(Error::Missing {
-            what: TEST_INITRAMFS.into(),
+            what: initramfs.display().to_string(),
             fix: "sh vmm/testbed/build-initramfs.sh".into(),
         });
     }
+    println!(
+        "berth-vmm binary: {}; initramfs: {}",
+        berth_vmm_binary().display(),
+        initramfs.display()
+    );
     let mut berth = Vec::new();
     let mut qemu = Vec::new();
     for round in 1..=rounds {

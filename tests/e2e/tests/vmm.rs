@@ -79,6 +79,7 @@ fn devices_on_real_kvm() {
             "read-only disk is read-only in the guest",
             "read-only image untouched on the host",
             "disk contents persist across boots",
+            "no mouse port found or waited for without i8042.noaux",
             "vsock boot ends with 0",
             "host verified every host->guest stream, CONNECT-with-data included",
             "guest verified every guest->host stream",
@@ -110,8 +111,10 @@ fn berth_and_debian_kernels_reach_the_agent_under_berth_vmm() {
         &[
             "berth: the agent answered /_ping over vsock",
             "berth: SIGTERM ends the VMM with 0",
+            "berth: after SIGTERM the guest ended the VM itself, within the grace period",
             "debian: the agent answered /_ping over vsock",
             "debian: SIGTERM ends the VMM with 0",
+            "debian: after SIGTERM the guest ended the VM itself, within the grace period",
             "debian: read berth-vmm's DSDT",
             "debian: the agent loaded its modules",
             "bzImage boots to init and resets",

@@ -1,20 +1,37 @@
 //! Guest RAM: anonymous host mappings laid out around the 32-bit MMIO hole.
 //!
-//! Owns the shape of guest memory (which guest-physical ranges are RAM) and
-//! nothing else: registering it with KVM is the VM's job, filling it is the
+//! Owns the shape of guest memory (which guest-physical ranges are RAM),
+//! where it sits in the host's address space, and its unmapping; nothing
+//! else: registering it with KVM is the VM's job, filling it is the
 //! loader's. Devices only ever see it through vm-memory's checked accessors.
+//!
+//! Each region is mapped at a 2 MiB-aligned host address and advised
+//! `MADV_HUGEPAGE` (QEMU does both). KVM maps guest memory with 2 MiB
+//! nested-paging entries only where the host address and the guest address
+//! agree modulo 2 MiB and the host backs the range with a huge page; a
+//! mapping at whatever address `mmap` picks (page-aligned only) gets 4 KiB
+//! entries throughout, so every 4 KiB page the guest first touches is a
+//! nested page fault: thousands during a boot, each a round trip through
+//! the host kernel (and very expensive under nested virtualisation).
 
-use vm_memory::{GuestAddress, GuestMemoryMmap};
+use std::sync::Arc;
+
+use vm_memory::mmap::MmapRegionBuilder;
+use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap};
 
 use crate::arch::x86_64::layout::{MMIO_GAP_END, MMIO_GAP_START};
+
+/// The huge-page size guest RAM is aligned to.
+const HUGE_PAGE: usize = 2 << 20;
+const PROT: i32 = libc::PROT_READ | libc::PROT_WRITE;
+const FLAGS: i32 = libc::MAP_NORESERVE | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
     #[error("cannot map {mib} MiB of guest memory: {source}")]
-    Map {
-        mib: u64,
-        source: vm_memory::mmap::FromRangesError,
-    },
+    Map { mib: u64, source: std::io::Error },
+    #[error("cannot describe guest memory to vm-memory: {0}")]
+    Region(String),
     #[error("guest memory size {0} bytes does not fit this host's address space")]
     TooLarge(u64),
 }
@@ -29,24 +46,160 @@ pub fn regions(size: u64) -> Vec<(GuestAddress, u64)> {
     out
 }
 
-/// Maps `mib` MiB of guest RAM.
-pub fn create_guest_memory(mib: u64) -> Result<GuestMemoryMmap, MemoryError> {
-    let size = mib.checked_mul(1 << 20).ok_or(MemoryError::TooLarge(mib))?;
-    let ranges = regions(size)
-        .into_iter()
-        .map(|(a, len)| {
-            usize::try_from(len)
-                .map(|l| (a, l))
-                .map_err(|_| MemoryError::TooLarge(size))
+/// One host mapping of guest RAM, unmapped when dropped.
+///
+/// The mapping is carved out of a larger reservation: the slack that
+/// aligning it leaves on either side stays reserved as inaccessible
+/// (`PROT_NONE`) guard space rather than being returned to the address
+/// space. Returned, it would be a hole of up to 2 MiB right beside guest
+/// RAM, 2 MiB-aligned at one end, where the next thread stack lands: on a
+/// host with transparent huge pages set to `always`, such a stack is backed
+/// by a whole 2 MiB page as soon as it is touched. Guard space also turns a
+/// stray access just past guest RAM into a fault instead of a write into
+/// whatever mapping happens to follow.
+struct HostMapping {
+    /// The whole reservation: guard, guest RAM, guard.
+    reservation: *mut u8,
+    reservation_len: usize,
+    /// Guest RAM inside it.
+    addr: *mut u8,
+}
+
+// SAFETY: the mapping is plain memory; the pointers are only used to unmap
+// it, which any thread may do.
+unsafe impl Send for HostMapping {}
+// SAFETY: as above; `&HostMapping` gives no access to the memory.
+unsafe impl Sync for HostMapping {}
+
+impl HostMapping {
+    /// Reserves `len` bytes plus one huge page of inaccessible address
+    /// space and opens the `HUGE_PAGE`-aligned `len` bytes inside it.
+    fn new_aligned(len: usize) -> std::io::Result<Self> {
+        let reservation_len = len
+            .checked_add(HUGE_PAGE)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: a fresh anonymous mapping at an address of the kernel's
+        // choosing; nothing else is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reservation_len,
+                libc::PROT_NONE,
+                FLAGS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mapping = HostMapping {
+            reservation: base.cast(),
+            reservation_len,
+            addr: (base as usize).next_multiple_of(HUGE_PAGE) as *mut u8,
+        };
+        // SAFETY: [addr, addr + len) lies inside the reservation just made
+        // (the alignment slack is below one huge page), which this value
+        // owns; on failure `mapping` is dropped and unmaps it.
+        if unsafe { libc::mprotect(mapping.addr.cast(), len, PROT) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: advice on a range this mapping owns; failure (THP compiled
+        // out or disabled) only means 4 KiB pages.
+        if unsafe { libc::madvise(mapping.addr.cast(), len, libc::MADV_HUGEPAGE) } != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "MADV_HUGEPAGE refused; guest RAM uses small pages");
+        }
+        Ok(mapping)
+    }
+}
+
+impl Drop for HostMapping {
+    fn drop(&mut self) {
+        // SAFETY: exactly the reservation mapped in `new_aligned`, and
+        // `GuestRam` drops this only once no `GuestMemoryMmap` refers to it.
+        unsafe { libc::munmap(self.reservation.cast(), self.reservation_len) };
+    }
+}
+
+/// Guest RAM and the host mappings behind it.
+///
+/// vm-memory is handed the mappings without owning them (it cannot place a
+/// mapping at an aligned address itself), so this type unmaps them, and
+/// only when it holds the last reference to the `GuestMemoryMmap`: if a
+/// clone somehow outlives it, the mappings are left in place (leaked), never
+/// unmapped under a live reference.
+pub struct GuestRam {
+    mem: Option<Arc<GuestMemoryMmap>>,
+    mappings: Vec<HostMapping>,
+}
+
+impl GuestRam {
+    /// Maps `mib` MiB of guest RAM.
+    pub fn new(mib: u64) -> Result<Self, MemoryError> {
+        let size = mib.checked_mul(1 << 20).ok_or(MemoryError::TooLarge(mib))?;
+        let mut mappings = Vec::new();
+        let mut guest_regions = Vec::new();
+        for (guest, len) in regions(size) {
+            let len = usize::try_from(len).map_err(|_| MemoryError::TooLarge(size))?;
+            let host =
+                HostMapping::new_aligned(len).map_err(|source| MemoryError::Map { mib, source })?;
+            // SAFETY: `host` is a live, page-aligned mapping of `len` bytes
+            // with these protection and flags; `GuestRam` keeps it mapped
+            // for as long as any `GuestMemoryMmap` built from it exists.
+            let region = unsafe {
+                MmapRegionBuilder::new(len)
+                    .with_raw_mmap_pointer(host.addr)
+                    .with_mmap_prot(PROT)
+                    .with_mmap_flags(FLAGS)
+            }
+            .build()
+            .map_err(|e| MemoryError::Region(e.to_string()))?;
+            mappings.push(host);
+            guest_regions.push(
+                GuestRegionMmap::new(region, guest)
+                    .ok_or_else(|| MemoryError::Region(format!("region at {:#x}", guest.0)))?,
+            );
+        }
+        let mem = GuestMemoryMmap::from_regions(guest_regions)
+            .map_err(|e| MemoryError::Region(e.to_string()))?;
+        Ok(GuestRam {
+            mem: Some(Arc::new(mem)),
+            mappings,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    GuestMemoryMmap::from_ranges(&ranges).map_err(|source| MemoryError::Map { mib, source })
+    }
+
+    /// The guest memory, to share with devices and loaders.
+    pub fn memory(&self) -> &Arc<GuestMemoryMmap> {
+        // `mem` is only taken in `drop`.
+        self.mem.as_ref().expect("guest memory present until drop")
+    }
+}
+
+impl Drop for GuestRam {
+    fn drop(&mut self) {
+        let last = self.mem.take().and_then(Arc::into_inner);
+        match last {
+            // Every region is gone with it: the mappings may go.
+            Some(mem) => drop(mem),
+            None => {
+                tracing::warn!("guest memory still referenced at VM end; leaving it mapped");
+                std::mem::take(&mut self.mappings)
+                    .into_iter()
+                    .for_each(std::mem::forget);
+            }
+        }
+    }
+}
+
+/// Maps `mib` MiB of guest RAM (see [`GuestRam`]).
+pub fn create_guest_memory(mib: u64) -> Result<GuestRam, MemoryError> {
+    GuestRam::new(mib)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vm_memory::GuestMemoryBackend;
+    use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion, MemoryRegionAddress};
 
     #[test]
     fn small_memory_is_one_region_large_memory_skips_the_hole() {
@@ -62,10 +215,67 @@ mod tests {
     }
 
     #[test]
-    fn creates_the_mapping() {
-        let m = create_guest_memory(64).unwrap();
+    fn creates_an_aligned_usable_mapping() {
+        let ram = create_guest_memory(64).unwrap();
+        let m = ram.memory();
         assert_eq!(m.num_regions(), 1);
         assert!(m.address_in_range(GuestAddress((64 << 20) - 1)));
         assert!(!m.address_in_range(GuestAddress(64 << 20)));
+        for r in m.iter() {
+            let host = r.get_host_address(MemoryRegionAddress(0)).unwrap() as usize;
+            assert_eq!(
+                host % HUGE_PAGE,
+                0,
+                "host address {host:#x} not 2 MiB aligned"
+            );
+        }
+        m.write_obj(0xdead_beef_u32, GuestAddress((64 << 20) - 4))
+            .unwrap();
+        assert_eq!(
+            m.read_obj::<u32>(GuestAddress((64 << 20) - 4)).unwrap(),
+            0xdead_beef
+        );
+    }
+
+    #[test]
+    fn guard_space_around_guest_ram_is_inaccessible() {
+        let ram = create_guest_memory(4).unwrap();
+        let host = ram
+            .memory()
+            .iter()
+            .next()
+            .unwrap()
+            .get_host_address(MemoryRegionAddress(0))
+            .unwrap() as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let perms_at = |addr: usize| {
+            maps.lines().find_map(|l| {
+                let (range, rest) = l.split_once(' ')?;
+                let (a, b) = range.split_once('-')?;
+                let (a, b) = (
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                );
+                (a <= addr && addr < b).then(|| rest[..4].to_string())
+            })
+        };
+        assert_eq!(perms_at(host).as_deref(), Some("rw-p"));
+        let after = perms_at(host + (4 << 20));
+        let before = perms_at(host - 1);
+        // The slack is on one side or split over both.
+        assert!(
+            after.as_deref() == Some("---p") || before.as_deref() == Some("---p"),
+            "no guard space: before {before:?}, after {after:?}"
+        );
+    }
+
+    #[test]
+    fn memory_still_shared_at_drop_is_left_mapped() {
+        let ram = create_guest_memory(4).unwrap();
+        let clone = ram.memory().clone();
+        drop(ram);
+        // Still readable: the mapping was not unmapped under the clone.
+        clone.write_obj(7u8, GuestAddress(0)).unwrap();
+        assert_eq!(clone.read_obj::<u8>(GuestAddress(0)).unwrap(), 7);
     }
 }

@@ -139,6 +139,9 @@ impl Vcpu {
     fn run(mut self, buses: &IoBuses, exit: &ExitSignal, stopping: &AtomicBool) {
         let index = self.index;
         tracing::debug!(vcpu = index, "running");
+        if index == 0 {
+            crate::timeline::mark("vcpu0: first KVM_RUN");
+        }
         while !stopping.load(Ordering::Acquire) {
             match self.fd.run() {
                 Ok(VcpuExit::IoOut(port, data)) => {

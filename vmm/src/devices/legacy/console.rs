@@ -93,6 +93,15 @@ impl Write for ConsoleSink {
     }
 }
 
+impl Drop for ConsoleSink {
+    /// The guest's last bytes reach the output even when the VM ends in the
+    /// middle of a line (an output that buffers, such as stdout's line
+    /// buffer, would otherwise keep a final line without a newline).
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +136,27 @@ mod tests {
                 "Kernel panic - not syncing: Attempted to kill init!".into()
             ))
         );
+    }
+
+    #[test]
+    fn a_partial_last_line_is_flushed_when_the_sink_goes() {
+        struct Buffered(std::io::BufWriter<Shared>);
+        impl Write for Buffered {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.0.flush()
+            }
+        }
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let out = Shared::default();
+        let buffered = Buffered(std::io::BufWriter::new(out.clone()));
+        let mut sink = ConsoleSink::new(Some(Box::new(buffered)), exit);
+        sink.write_all(b"berth-agent: powering off").unwrap();
+        assert!(out.0.lock().unwrap().is_empty(), "still buffered");
+        drop(sink);
+        assert_eq!(&out.0.lock().unwrap()[..], b"berth-agent: powering off");
     }
 
     #[test]

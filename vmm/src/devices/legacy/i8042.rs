@@ -62,8 +62,13 @@ const INTERFACE_OK: u8 = 0x00;
 const KBD_ACK: u8 = 0xfa;
 const KBD_SELF_TEST_OK: u8 = 0xaa;
 const KBD_ID: [u8; 2] = [0xab, 0x83];
-/// An aux interface test that fails: there is no mouse.
-const AUX_ABSENT: u8 = 0xff;
+/// The aux interface test's "clock line stuck low": Linux then decides
+/// there is no mouse port at once. (0xff, "general error", is taken as
+/// a working port by Linux, which then spends a second probing a mouse.)
+const AUX_ABSENT: u8 = 0x01;
+// CTR bits the enable/disable commands flip.
+const CB_KBD_DISABLED: u8 = 0x10;
+const CB_AUX_DISABLED: u8 = 0x20;
 
 // Keyboard commands that take an argument byte.
 const KBD_CMD_SET_LEDS: u8 = 0xed;
@@ -160,7 +165,10 @@ impl I8042 {
             CMD_WRITE_KBD_OUTPUT => self.next_data = NextData::KeyboardEcho,
             CMD_WRITE_AUX_OUTPUT => self.next_data = NextData::AuxEcho,
             CMD_WRITE_AUX => self.next_data = NextData::AuxCommand,
-            CMD_KBD_DISABLE | CMD_KBD_ENABLE | CMD_AUX_DISABLE | CMD_AUX_ENABLE => {}
+            CMD_KBD_DISABLE => self.ctr |= CB_KBD_DISABLED,
+            CMD_KBD_ENABLE => self.ctr &= !CB_KBD_DISABLED,
+            CMD_AUX_DISABLE => self.ctr |= CB_AUX_DISABLED,
+            CMD_AUX_ENABLE => self.ctr &= !CB_AUX_DISABLED,
             CMD_RESET_CPU => self.exit.post(VmExit::GuestReset),
             other => tracing::trace!(cmd = other, "i8042: ignored controller command"),
         }
@@ -178,8 +186,12 @@ impl I8042 {
                 }
             }
             NextData::KeyboardEcho => self.push(byte),
-            // There is no mouse: its bytes go nowhere.
-            NextData::AuxEcho | NextData::AuxCommand => {}
+            // There is no mouse port: the loopback byte comes back as
+            // keyboard data (no AUX status bit), which Linux's probe takes
+            // as a failed loop at once instead of waiting out a timeout.
+            NextData::AuxEcho => self.push(byte),
+            // Bytes for the mouse go nowhere.
+            NextData::AuxCommand => {}
             NextData::KeyboardArgument => self.push(KBD_ACK),
             NextData::KeyboardCommand => self.keyboard_command(byte),
         }
@@ -270,6 +282,20 @@ mod tests {
         assert_eq!(read_data(&mut k), 0);
         k.write(COMMAND, &[CMD_AUX_TEST]);
         assert_eq!(read_data(&mut k), AUX_ABSENT);
+        // The aux loopback answers, but as keyboard data: no port there.
+        k.write(COMMAND, &[CMD_WRITE_AUX_OUTPUT]);
+        k.write(DATA, &[0x5a]);
+        assert_eq!(status(&mut k) & 0x20, 0, "no AUX data bit");
+        assert_eq!(read_data(&mut k), 0x5a);
+        // Disable/enable commands show in the command byte.
+        k.write(COMMAND, &[CMD_AUX_DISABLE]);
+        k.write(COMMAND, &[CMD_KBD_DISABLE]);
+        k.write(COMMAND, &[CMD_READ_CTR]);
+        assert_eq!(read_data(&mut k), CB_AUX_DISABLED | CB_KBD_DISABLED);
+        k.write(COMMAND, &[CMD_AUX_ENABLE]);
+        k.write(COMMAND, &[CMD_KBD_ENABLE]);
+        k.write(COMMAND, &[CMD_READ_CTR]);
+        assert_eq!(read_data(&mut k), 0);
         // Keyboard commands are acknowledged; GET ID answers like an AT keyboard.
         k.write(DATA, &[KBD_CMD_GET_ID]);
         assert_eq!(

@@ -71,4 +71,31 @@ mod tests {
         dev.read(0, &mut wide);
         assert_eq!(wide, [0xff, 0xff]);
     }
+
+    #[test]
+    fn hostile_accesses_are_contained() {
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let irq = IrqLine::new(4).unwrap();
+        let mut dev = SerialDevice::new(irq, ConsoleSink::new(None, exit.clone()));
+        // Offsets past the eight registers, wide and empty accesses.
+        for offset in [8, 255, 256, u64::MAX] {
+            dev.write(offset, &[0x41]);
+            let mut b = [0u8; 1];
+            dev.read(offset, &mut b);
+        }
+        dev.write(0, &[]);
+        dev.write(0, &[1, 2, 3, 4]);
+        let mut empty: [u8; 0] = [];
+        dev.read(0, &mut empty);
+        let mut wide = [0u8; 4];
+        dev.read(3, &mut wide);
+        assert_eq!(wide, [0xff; 4]);
+        // Scratch register (7) still reads back what was written: the UART
+        // is unharmed.
+        dev.write(7, &[0x5a]);
+        let mut b = [0u8; 1];
+        dev.read(7, &mut b);
+        assert_eq!(b, [0x5a]);
+        assert_eq!(exit.outcome(), None);
+    }
 }
