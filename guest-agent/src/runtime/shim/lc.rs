@@ -85,19 +85,65 @@ pub struct ExecSpec {
 
 pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, StartFailure> {
     ensure_single_threaded()?;
-    let mut b = builder(id, &dir.join("lc"), stdio)?
-        .as_tenant()
+    let tty = matches!(stdio, Stdio::Console { .. });
+    let b = builder(id, &dir.join("lc"), stdio)?.as_tenant().with_detach(true);
+    if tty {
+        // libcontainer 0.7 builds a tenant's process with `terminal` unset
+        // unless it is given a whole process.json, and then refuses the
+        // console socket: `exec -it` failed for every container.
+        let path = write_exec_process(dir, &spec).map_err(other)?;
+        let built = b.with_process(Some(&path)).build();
+        let _ = std::fs::remove_file(&path);
+        return built.map(|p| p.as_raw()).map_err(|e| classify(&e.to_string()));
+    }
+    let mut b = b
         .with_container_args(spec.args)
         .with_env(spec.env)
         .with_cwd(spec.cwd)
         .with_user(Some(spec.uid))
         .with_group(Some(spec.gid))
-        .with_additional_gids(spec.additional_gids)
-        .with_detach(true);
+        .with_additional_gids(spec.additional_gids);
     if let Some(caps) = spec.capabilities {
         b = b.with_capabilities(caps);
     }
     b.build().map(|p| p.as_raw()).map_err(|e| classify(&e.to_string()))
+}
+
+/// The exec's process as an OCI `process` object: the container's own
+/// (capabilities, rlimits, no_new_privileges) with the exec's command,
+/// environment (the container's, overridden by the exec's), directory,
+/// user, and a terminal.
+fn write_exec_process(dir: &Path, spec: &ExecSpec) -> Result<PathBuf, String> {
+    let cfg: serde_json::Value = std::fs::read(dir.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("the container's config.json is unreadable")?;
+    let mut process = cfg["process"].clone();
+    let mut env: Vec<String> = process["env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    env.retain(|kv| !spec.env.contains_key(kv.split('=').next().unwrap_or(kv)));
+    let mut extra: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    extra.sort();
+    env.extend(extra);
+    process["terminal"] = serde_json::json!(true);
+    process["args"] = serde_json::json!(spec.args);
+    process["env"] = serde_json::json!(env);
+    if let Some(cwd) = &spec.cwd {
+        process["cwd"] = serde_json::json!(cwd);
+    }
+    process["user"] = serde_json::json!({ "uid": spec.uid, "gid": spec.gid, "additionalGids": spec.additional_gids });
+    if let Some(caps) = &spec.capabilities {
+        process["capabilities"] = serde_json::json!({ "bounding": caps, "effective": caps, "permitted": caps });
+    }
+    if let Some(o) = process.as_object_mut() {
+        o.remove("consoleSize");
+    }
+    let path = dir.join(format!("exec-process-{}.json", std::process::id()));
+    let bytes = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
+    std::fs::write(&path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// Docker's texts and codes for an entrypoint that cannot be run.
