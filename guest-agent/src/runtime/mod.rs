@@ -91,6 +91,7 @@ impl Runtime {
     /// shim (tests, whose own executable is the test harness).
     pub fn with_shim_exe(state_root: PathBuf, shim_exe: PathBuf) -> Result<Self, RuntimeError> {
         std::fs::create_dir_all(&state_root).map_err(RuntimeError::io("create", &state_root))?;
+        spawn::sweep_retired(&state_root);
         Ok(Runtime { state_root, shim_exe })
     }
 

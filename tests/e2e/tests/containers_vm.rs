@@ -52,7 +52,7 @@ echo "oom: $rc $(docker inspect -f '{{.State.OOMKilled}}' oom)"
 docker rm oom >/dev/null
 echo "pids limit: $(docker run --rm --pids-limit 8 busybox sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 3 & done; wait' 2>&1 | grep -c "can't fork" || true)"
 
-echo "mount: $(docker run --rm busybox sh -c 'mount -t tmpfs none /mnt 2>&1 && echo MOUNTED || echo refused')"
+echo "mount: $(docker run --rm busybox sh -c 'mount -t tmpfs none /mnt >/dev/null 2>&1 && echo MOUNTED || echo refused')"
 echo "module: $(docker run --rm busybox sh -c 'modprobe loop 2>&1 || insmod /x.ko 2>&1 || echo refused' | tail -n 1)"
 echo "sysrq: $(docker run --rm busybox sh -c 'echo h > /proc/sysrq-trigger 2>/dev/null && echo WRITTEN || echo refused')"
 maj=${disk%:*}; min=${disk#*:}

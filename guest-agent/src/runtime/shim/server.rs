@@ -151,6 +151,8 @@ struct Shim {
     next_console: Cell<u32>,
     /// Set by `delete`: the accept loop stops.
     done: watch::Sender<bool>,
+    /// Where `delete` moved the state directory; removed after the reply.
+    retired: RefCell<Option<PathBuf>>,
 }
 
 pub async fn run(dir: PathBuf, ready: Option<OwnedFd>) -> Result<(), RuntimeError> {
@@ -200,6 +202,13 @@ pub async fn run(dir: PathBuf, ready: Option<OwnedFd>) -> Result<(), RuntimeErro
             }
             _ = done.wait_for(|d| *d) => break,
         }
+    }
+    // Off the engine's path: the directory was renamed away before the
+    // reply, its removal (tens of ms on a busy disk) happens now.
+    if let Some(dir) = shim.retired.borrow_mut().take()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the retired state");
     }
     Ok(())
 }
@@ -263,6 +272,7 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
         execs: RefCell::new(HashMap::new()),
         next_console: Cell::new(0),
         done: watch::Sender::new(false),
+        retired: RefCell::new(None),
     });
     Ok((shim, listener))
 }
@@ -638,8 +648,11 @@ fn delete(shim: &Rc<Shim>) -> Reply {
         return wrong_state(shim, "cannot delete a running container: stop or kill it first");
     }
     super::teardown::delete_container(&shim.id, &shim.dir);
-    match crate::runtime::spawn::remove_leftovers(&shim.dir) {
-        Ok(()) => Reply::Ok,
+    match crate::runtime::spawn::retire(&shim.dir) {
+        Ok(retired) => {
+            *shim.retired.borrow_mut() = retired;
+            Reply::Ok
+        }
         Err(e) => ErrorReply::msg(format!("delete: {e}")),
     }
 }

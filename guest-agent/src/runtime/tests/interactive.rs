@@ -77,6 +77,23 @@ async fn exec_runs_in_the_container_with_its_own_exit_code() {
     io.shutdown().await.expect("half-close");
     assert_eq!(read_frames(io).await.0, "piped\n");
 
+    // A terminal for the exec although the container has none (`exec -it`
+    // into a `run -d`), with the container's environment plus the exec's.
+    let req = ExecRequest {
+        cmd: vec!["sh".into(), "-c".into(), "tty; echo $FOO-$HOSTNAME; exit 4".into()],
+        env: vec!["FOO=tty".into()],
+        tty: true,
+        attach: ALL,
+        ..Default::default()
+    };
+    let (h, mut io) = shim.exec("exec4", req).await.expect("exec with a tty");
+    let mut raw = Vec::new();
+    io.read_to_end(&mut raw).await.expect("read the terminal");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains(&format!("tty-{}", &shim.id()[..12])), "{text}");
+    assert_eq!(h.wait_exit().await.expect("exec exit").code, 4);
+
     let req = ExecRequest { cmd: vec!["nope".into()], ..Default::default() };
     match shim.exec("exec3", req).await {
         Err(RuntimeError::Exec { code, .. }) => assert_eq!(code, 127),
