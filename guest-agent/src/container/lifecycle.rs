@@ -289,7 +289,13 @@ impl Containers {
         let shim = match (status, c.shim()) {
             (Status::Created, Some(s)) => s,
             (_, Some(s)) if matches!(s.state().await, Ok(ContainerState::Created)) => s,
-            _ => self.fresh_shim(c).await?,
+            _ => match self.fresh_shim(c).await {
+                Ok(s) => s,
+                Err(e) => {
+                    self.start_failed(c, &e).await?;
+                    return Err(e);
+                }
+            },
         };
         let started = Instant::now();
         match shim.start().await {
@@ -337,8 +343,30 @@ impl Containers {
                 }
                 Err(ContainerError::CannotExec { code: i64::from(code), message })
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                let e = ContainerError::from(e);
+                self.start_failed(c, &e).await?;
+                Err(e)
+            }
         }
+    }
+
+    /// Any other failure to start: Docker records exit code 128 with the
+    /// error, and an `--rm` container goes away (its client waits for the
+    /// removal and would otherwise hang).
+    async fn start_failed(self: &Arc<Self>, c: &Arc<Container>, e: &ContainerError) -> Result<(), ContainerError> {
+        let info = ExitInfo {
+            code: 128,
+            oom_killed: false,
+            error: Some(e.to_string()),
+            started_at: None,
+            finished_at: SystemTime::now(),
+        };
+        self.record_exit(c, &info)?;
+        if lock(&c.rec).host_config.auto_remove.unwrap_or(false) {
+            self.remove_locked(c).await?;
+        }
+        Ok(())
     }
 
     /// Saves an exit in the record, wakes waiters, publishes `oom`/`die`.
