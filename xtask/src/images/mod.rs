@@ -65,6 +65,7 @@ impl Images {
 pub fn build() -> Result<Images> {
     // The test bed cannot run without QEMU: say so before an hour of work.
     prereq::qemu()?;
+    let fixture_set = crate::fixtures::check_prerequisites(crate::fixtures::Set::All)?;
     prereq::free_space(&paths::cache_dir(), 1)?;
     let _lock = lock::exclusive(&paths::cache_dir().join(".lock"))?;
 
@@ -85,7 +86,7 @@ pub fn build() -> Result<Images> {
         testbed_kernel: debian.vmlinuz,
     };
     // Offline image fixtures (busybox, Debian) ride along: see `crate::fixtures`.
-    let fixtures = crate::fixtures::build_locked(crate::fixtures::Set::All)?;
+    let fixtures = crate::fixtures::build_locked(fixture_set)?;
     let manifest = images.to_env() + &fixtures.to_env();
     cache::write_atomic(&paths::images_manifest(), manifest.as_bytes())?;
     Ok(images)
