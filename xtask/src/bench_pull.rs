@@ -45,7 +45,9 @@ pub fn run(rounds: usize) -> Result<()> {
     let (mut berth_times, mut peer_times) = (Vec::new(), Vec::new());
     let (mut berth_cpu, mut peer_cpu) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        // Alternate who goes first, so neither always gets a warm page cache.
+        // Alternate who goes first, so neither always gets a warm page cache;
+        // each starts on a synced disk, or one contender's fsync would pay
+        // for the other's dirty pages.
         let (b, p) = if round % 2 == 1 {
             let b = berth_pull(&agent, work.path(), &reference)?;
             (b, peer_pull(&skopeo, &umoci, work.path(), &reference)?)
@@ -103,6 +105,7 @@ fn berth_pull(agent: &Path, work: &Path, reference: &str) -> Result<Took> {
     let (name, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
     let pid = _engine.0.id();
     let cpu_before = process_cpu(pid)?;
+    sync_disks();
     let started = Instant::now();
     let reply = http_post(&sock, &format!("/images/create?fromImage={name}&tag={tag}"))?;
     let took = Took { wall: started.elapsed().as_secs_f64(), cpu: process_cpu(pid)? - cpu_before };
@@ -119,6 +122,7 @@ fn peer_pull(skopeo: &Path, umoci: &Path, work: &Path, reference: &str) -> Resul
     let dir = tempfile::tempdir_in(work).at(work)?;
     let layout = dir.path().join("oci");
     let cpu_before = children_cpu();
+    sync_disks();
     let started = Instant::now();
     process::output(
         Command::new(skopeo)
@@ -134,6 +138,11 @@ fn peer_pull(skopeo: &Path, umoci: &Path, work: &Path, reference: &str) -> Resul
             .arg(dir.path().join("bundle")),
     )?;
     Ok(Took { wall: started.elapsed().as_secs_f64(), cpu: children_cpu() - cpu_before })
+}
+
+fn sync_disks() {
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
 }
 
 /// utime + stime of a live process, in seconds.

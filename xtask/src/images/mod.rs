@@ -69,6 +69,7 @@ impl Images {
 pub fn build() -> Result<Images> {
     // The test bed cannot run without QEMU: say so before an hour of work.
     prereq::qemu()?;
+    let fixture_set = crate::fixtures::check_prerequisites(crate::fixtures::Set::All)?;
     prereq::free_space(&paths::cache_dir(), 1)?;
     let _lock = lock::exclusive(&paths::cache_dir().join(".lock"))?;
 
@@ -81,7 +82,7 @@ pub fn build() -> Result<Images> {
     let guest_modules = tree.resolve(&wanted)?;
 
     // Offline image fixtures (busybox, Debian) ride along: see `crate::fixtures`.
-    let fixtures = crate::fixtures::build_locked(crate::fixtures::Set::All)?;
+    let fixtures = crate::fixtures::build_locked(fixture_set)?;
     let images = Images {
         kernel: kernel.vmlinux,
         kernel_bzimage: kernel.bzimage,
