@@ -66,13 +66,13 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
             Ok(outcome) => return Ok(outcome),
             Err(qemu::BootFailure::Other(e)) => return Err(e),
             Err(qemu::BootFailure::Stalled) if attempt == 1 => {
-                eprintln!("testbed: the outer VM's kernel stalled before its init ran; booting it again");
+                eprintln!("testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG); booting it again");
             }
             Err(qemu::BootFailure::Stalled) => {}
         }
     }
     // Dropping run_dir removes the run directory and the scratch disk.
-    Err(Error::Invalid("the test bed's outer VM stalled while booting, twice (QEMU TCG); try again".into()))
+    Err(Error::Invalid("the test bed's outer VM stalled twice (QEMU TCG: no boot, or a vCPU stuck); try again".into()))
 }
 
 /// The workspace's release binaries, which the command finds on PATH

@@ -30,6 +30,13 @@ const UP_MARKER: &[u8] = b"testbed: outer VM up";
 /// caller can try once more instead of waiting for the command's timeout.
 const BOOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The outer kernel reports a vCPU that made no progress every ~28 s; this
+/// many reports (a minute and a half stuck) is the same TCG hang after boot,
+/// seen under nested KVM on a loaded host: abandoned and retried like a
+/// stalled boot rather than waited out to the command's timeout.
+const LOCKUP_MARKER: &[u8] = b"soft lockup - CPU#";
+const LOCKUP_REPORTS: usize = 3;
+
 /// Why `boot` failed, telling a stalled boot (worth one retry) from the rest.
 pub enum BootFailure {
     Stalled,
@@ -81,7 +88,10 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
         if !up.get() {
             up.set(console.lock().is_ok_and(|c| c.windows(UP_MARKER.len()).any(|w| w == UP_MARKER)));
         }
-        up.get() || started.elapsed() < BOOT_LIMIT
+        let locked_up = console.lock().is_ok_and(|c| {
+            c.windows(LOCKUP_MARKER.len()).filter(|w| *w == LOCKUP_MARKER).count() >= LOCKUP_REPORTS
+        });
+        (up.get() || started.elapsed() < BOOT_LIMIT) && !locked_up
     };
     let waited = wait_until(&mut child, started + opts.timeout, healthy);
     for t in [out, err].into_iter().flatten() {
