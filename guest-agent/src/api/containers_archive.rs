@@ -165,15 +165,26 @@ fn archive_path(q: &std::collections::HashMap<String, String>) -> Result<String,
     q.get("path").filter(|p| !p.is_empty()).cloned().ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
+/// The `path` query resolved inside the container's rootfs, and its
+/// `X-Docker-Container-Path-Stat` header: what HEAD and GET both answer with.
+async fn stat_of(
+    engine: &Arc<Engine>,
+    id: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<(String, PathBuf, HeaderValue), ApiError> {
+    let path = archive_path(q)?;
+    let (root, cid) = rootfs(engine, id).await?;
+    let resolved = resolve_in_root(&root, &path, false).map_err(|_| not_found(&cid, &path))?;
+    let stat = stat_header(&root, &path, &resolved).map_err(|_| not_found(&cid, &path))?;
+    Ok((path, resolved, stat))
+}
+
 async fn head_archive(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
-    let path = archive_path(&q)?;
-    let (root, cid) = rootfs(&engine, &id).await?;
-    let resolved = resolve_in_root(&root, &path, false).map_err(|_| not_found(&cid, &path))?;
-    let stat = stat_header(&root, &path, &resolved).map_err(|_| not_found(&cid, &path))?;
+    let (_, _, stat) = stat_of(&engine, &id, &q).await?;
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut().insert("X-Docker-Container-Path-Stat", stat);
     Ok(resp)
@@ -223,10 +234,7 @@ async fn get_archive(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
-    let path = archive_path(&q)?;
-    let (root, cid) = rootfs(&engine, &id).await?;
-    let resolved = resolve_in_root(&root, &path, false).map_err(|_| not_found(&cid, &path))?;
-    let stat = stat_header(&root, &path, &resolved).map_err(|_| not_found(&cid, &path))?;
+    let (path, resolved, stat) = stat_of(&engine, &id, &q).await?;
     // Entries are named after the last component the client gave (`.` for
     // `dir/.`, which copies the contents).
     let base = if path.ends_with("/.") {
