@@ -233,14 +233,22 @@ fn block_stop_signals() -> std::io::Result<libc::sigset_t> {
     }
 }
 
+/// A repeat of the first stop signal within this window is the same request
+/// delivered twice, not an impatient user: GNU `timeout`, systemd's
+/// control-group kill and shells' job control signal both the process and
+/// its process group, so one `kill` arrives as two SIGTERMs microseconds
+/// apart.
+const SAME_REQUEST_WINDOW: Duration = Duration::from_secs(1);
+
 /// Turns SIGTERM/SIGINT into a stop: the first asks the guest to shut
-/// down (Ctrl-Alt-Del) and starts the grace period; the second signal, or
-/// the end of the grace period, stops the VM at once.
+/// down (Ctrl-Alt-Del) and starts the grace period; another signal (after
+/// [`SAME_REQUEST_WINDOW`], or a different one), or the end of the grace
+/// period, stops the VM at once.
 fn spawn_signal_thread(set: libc::sigset_t, stop: StopHandle, grace: Duration) {
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut asked = false;
+            let mut asked: Option<(libc::c_int, std::time::Instant)> = None;
             loop {
                 let mut sig: libc::c_int = 0;
                 // SAFETY: `set` holds signals blocked in every thread; sigwait
@@ -248,12 +256,16 @@ fn spawn_signal_thread(set: libc::sigset_t, stop: StopHandle, grace: Duration) {
                 if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
                     return;
                 }
-                if asked {
+                if let Some((first, at)) = asked {
+                    if first == sig && at.elapsed() < SAME_REQUEST_WINDOW {
+                        tracing::debug!(signal = sig, "repeated stop signal ignored (same request)");
+                        continue;
+                    }
                     tracing::info!(signal = sig, "second stop request: stopping the VM now");
                     stop.force();
                     return;
                 }
-                asked = true;
+                asked = Some((sig, std::time::Instant::now()));
                 tracing::info!(
                     signal = sig,
                     grace_s = grace.as_secs_f64(),

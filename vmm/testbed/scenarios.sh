@@ -73,7 +73,7 @@ BERTH_VMM_LOG=info timeout 300 berth-vmm run --kernel "$kernel" --initramfs "$in
 python3 $here/agent_ping.py /tmp/$name.sock 2375 240; check $? 0 "$name: the agent answered /_ping over vsock"
 kill -TERM $p; wait $p; check $? 0 "$name: SIGTERM ends the VMM with 0"
 grep -E "berth-agent|LNRO|virtio_mmio|ACPI: PM|i8042" /tmp/$name.log | head -20
-grep -E "stop requested|VM exit|did not shut down|seccomp" /tmp/$name.err | sed 's/^[^ ]* *//'
+grep -E "stop request|VM exit|did not shut down|seccomp" /tmp/$name.err | sed 's/^[^ ]* *//'
 grep -qE "VM exit exit=guest (reset the VM|powered off)" /tmp/$name.err
 check $? 0 "$name: after SIGTERM the guest ended the VM itself, within the grace period"
 # The agent's last console line races the guest's reset (a tty write is
