@@ -14,6 +14,10 @@ use libcgroups::common::{CgroupConfig, CgroupManager};
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::{Capability, Process, Spec, UserBuilder};
+use std::collections::HashSet;
+
+use super::exec_seccomp::{BORROWED_CAPABILITY, SeccompExecutor};
 
 use crate::runtime::{BlkioEntry, CgroupStats};
 
@@ -85,44 +89,38 @@ pub struct ExecSpec {
 
 pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, StartFailure> {
     ensure_single_threaded()?;
-    // The tenant builder only sets `terminal` from a process.json: with a
-    // TTY the whole process is written there (from the container's own
-    // process, so its rlimits, no_new_privileges and caps carry over).
-    let process_file = match &stdio {
-        Stdio::Console { socket } => Some(write_tty_process(dir, socket, &spec)?),
-        Stdio::Pipes { .. } => None,
-    };
-    let mut b = builder(id, &dir.join("lc"), stdio)?.as_tenant().with_detach(true);
-    b = match &process_file {
-        Some(path) => b.with_process(Some(path)),
-        None => {
-            let b = b
-                .with_container_args(spec.args)
-                .with_env(spec.env)
-                .with_cwd(spec.cwd)
-                .with_user(Some(spec.uid))
-                .with_group(Some(spec.gid))
-                .with_additional_gids(spec.additional_gids);
-            match spec.capabilities {
-                Some(caps) => b.with_capabilities(caps),
-                None => b,
-            }
+    let init = Spec::load(dir.join("config.json")).map_err(|e| other(format!("the container's config.json: {e}")))?;
+    // The whole process goes to a process.json (the tenant builder takes
+    // `terminal` only from there, and its flag-built process cannot hold the
+    // borrowed capability that loading seccomp needs).
+    let (process, executor) = exec_process(&init, &spec, matches!(stdio, Stdio::Console { .. }))?;
+    let path = match &stdio {
+        Stdio::Console { socket } => {
+            let mut p = socket.as_os_str().to_owned();
+            p.push(".json");
+            PathBuf::from(p)
         }
+        Stdio::Pipes { .. } => dir.join("exec.json"),
     };
-    let result = b.build().map(|p| p.as_raw()).map_err(|e| classify(&e.to_string()));
-    if let Some(path) = process_file {
-        let _ = std::fs::remove_file(path);
-    }
+    let json = serde_json::to_vec(&process).map_err(|e| other(format!("exec process: {e}")))?;
+    std::fs::write(&path, json).map_err(|e| other(format!("write {}: {e}", path.display())))?;
+    let result = builder(id, &dir.join("lc"), stdio)?
+        .with_executor(executor)
+        .as_tenant()
+        .with_detach(true)
+        .with_process(Some(&path))
+        .build()
+        .map(|p| p.as_raw())
+        .map_err(|e| classify(&e.to_string()));
+    let _ = std::fs::remove_file(&path);
     result
 }
 
-/// Writes the OCI process of a TTY exec next to its console socket
-/// (`<socket>.json`): the container's process with the exec's args, env,
-/// cwd and user, and `terminal: true`.
-fn write_tty_process(dir: &Path, socket: &Path, spec: &ExecSpec) -> Result<PathBuf, StartFailure> {
-    use oci_spec::runtime::{Capability, Spec, UserBuilder};
-    use std::collections::HashSet;
-    let init = Spec::load(dir.join("config.json")).map_err(|e| other(format!("the container's config.json: {e}")))?;
+/// The OCI process of an exec: the container's own (so its rlimits,
+/// no_new_privileges and capabilities carry over) with the exec's args,
+/// env, cwd, user and terminal; and the executor that gives it the
+/// container's seccomp profile.
+fn exec_process(init: &Spec, spec: &ExecSpec, terminal: bool) -> Result<(Process, SeccompExecutor), StartFailure> {
     let mut process =
         init.process().clone().ok_or_else(|| other("the container's config.json has no process".into()))?;
     let mut env: Vec<String> = process
@@ -142,7 +140,7 @@ fn write_tty_process(dir: &Path, socket: &Path, spec: &ExecSpec) -> Result<PathB
         .build()
         .map_err(|e| other(format!("exec user: {e}")))?;
     process
-        .set_terminal(Some(true))
+        .set_terminal(Some(terminal))
         .set_console_size(None)
         .set_args(Some(spec.args.clone()))
         .set_env(Some(env))
@@ -150,23 +148,33 @@ fn write_tty_process(dir: &Path, socket: &Path, spec: &ExecSpec) -> Result<PathB
     if let Some(cwd) = &spec.cwd {
         process.set_cwd(cwd.clone());
     }
+    let mut set = process.capabilities().clone().unwrap_or_default();
     if let Some(caps) = &spec.capabilities {
         // As libcontainer's tenant builder: the extra capabilities join the
         // bounding, effective and permitted sets; inheritable and ambient stay.
-        let extra: HashSet<Capability> =
-            caps.iter().filter_map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).ok()).collect();
-        let mut set = process.capabilities().clone().unwrap_or_default();
+        let extra: HashSet<Capability> = caps.iter().filter_map(|c| parse_capability(c)).collect();
         let join = |s: &Option<HashSet<Capability>>| s.clone().unwrap_or_default().union(&extra).copied().collect();
         let (b, e, p) = (join(set.bounding()), join(set.effective()), join(set.permitted()));
         set.set_bounding(Some(b)).set_effective(Some(e)).set_permitted(Some(p));
-        process.set_capabilities(Some(set));
     }
-    let mut path = socket.as_os_str().to_owned();
-    path.push(".json");
-    let path = PathBuf::from(path);
-    let json = serde_json::to_vec(&process).map_err(|e| other(format!("exec process: {e}")))?;
-    std::fs::write(&path, json).map_err(|e| other(format!("write {}: {e}", path.display())))?;
-    Ok(path)
+    let profile = init.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let sys_admin = parse_capability(BORROWED_CAPABILITY).expect("a known capability");
+    let has_it = set.effective().as_ref().is_some_and(|e| e.contains(&sys_admin));
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let drop_borrowed = profile.is_some() && !has_it && !nnp;
+    if drop_borrowed {
+        let mut effective = set.effective().clone().unwrap_or_default();
+        effective.insert(sys_admin);
+        let mut permitted = set.permitted().clone().unwrap_or_default();
+        permitted.insert(sys_admin);
+        set.set_effective(Some(effective)).set_permitted(Some(permitted));
+    }
+    process.set_capabilities(Some(set));
+    Ok((process, SeccompExecutor { profile, drop_borrowed }))
+}
+
+fn parse_capability(name: &str) -> Option<Capability> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
 /// Docker's texts and codes for an entrypoint that cannot be run.

@@ -13,6 +13,7 @@
 //! or outlive `delete`.
 
 pub mod config;
+mod exec_seccomp;
 mod fdio;
 mod hub;
 mod lc;

@@ -176,3 +176,58 @@ async fn the_v2_profile_refuses_device_nodes_and_keeps_fifos() {
     assert!(out.contains("Operation not permitted"), "{out}");
     assert!(out.ends_with("1\n"), "the rootfs is nodev: {out}");
 }
+
+/// `docker exec` gets the container's confinement too: its seccomp filter
+/// (libcontainer's tenant path alone would drop it) and its capabilities,
+/// with nothing left of the CAP_SYS_ADMIN borrowed to load the filter; a
+/// container that was given CAP_SYS_ADMIN keeps it in its execs.
+#[tokio::test]
+async fn exec_gets_the_containers_seccomp_filter_and_capabilities() {
+    let f = Fixture::new();
+    let exec_status = async |shim: &crate::runtime::Shim, id: &str, user: &str| {
+        let req = crate::runtime::ExecRequest {
+            cmd: vec!["sh".into(), "-c".into(), "grep -E '^(Seccomp|CapEff|CapPrm|CapBnd):' /proc/self/status; \
+                     mkdir -p /mnt/y && mount -t tmpfs none /mnt/y 2>&1 && echo MOUNTED; true"
+                .into()],
+            user: user.into(),
+            attach: OUT_ERR,
+            ..Default::default()
+        };
+        let (handle, io) = shim.exec(id, req).await.expect("exec");
+        let (out, err) = read_frames(io).await;
+        assert_eq!(handle.wait_exit().await.expect("exec exit").code, 0, "{out}{err}");
+        out
+    };
+    let field = |out: &str, name: &str| -> String {
+        out.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default()
+    };
+    let sys_admin = 1u64 << 21;
+
+    let shim = f.rt.create(f.request(&["sleep", "100"])).await.expect("create");
+    shim.start().await.expect("start");
+    for (id, user) in [("root", ""), ("nobody", "65534")] {
+        let out = exec_status(&shim, id, user).await;
+        assert_eq!(field(&out, "Seccomp:"), "2", "{user:?}: filtered like the container: {out}");
+        for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            let caps = u64::from_str_radix(&field(&out, set), 16).expect("a capability mask");
+            assert_eq!(caps & sys_admin, 0, "{user:?}: no CAP_SYS_ADMIN in {set} {out}");
+        }
+        assert!(!out.contains("MOUNTED"), "{user:?}: mount refused: {out}");
+    }
+    shim.kill(libc::SIGKILL).await.expect("kill");
+    shim.wait_exit().await.expect("wait");
+    shim.delete().await.expect("delete");
+
+    let mut req = f.request(&["sleep", "100"]);
+    req.host_config.cap_add = Some(vec!["SYS_ADMIN".into()]);
+    let shim = f.rt.create(req).await.expect("create");
+    shim.start().await.expect("start");
+    let out = exec_status(&shim, "admin", "").await;
+    assert_eq!(field(&out, "Seccomp:"), "2", "{out}");
+    let caps = u64::from_str_radix(&field(&out, "CapEff:"), 16).expect("a capability mask");
+    assert_ne!(caps & sys_admin, 0, "the container's own CAP_SYS_ADMIN stays: {out}");
+    assert!(out.contains("MOUNTED"), "with CAP_SYS_ADMIN the profile allows mount: {out}");
+    shim.kill(libc::SIGKILL).await.expect("kill");
+    shim.wait_exit().await.expect("wait");
+    shim.delete().await.expect("delete");
+}
