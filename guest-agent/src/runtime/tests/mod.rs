@@ -90,6 +90,47 @@ impl Fixture {
     }
 }
 
+/// A failed test must not leave its containers behind for the next runs
+/// (their overlay mounts make every later read of mountinfo slower, and
+/// their cgroups pile up): kill what still runs, unmount, remove cgroups.
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if std::env::var_os("BERTH_TEST_KEEP").is_some() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("runtime")) else { return };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !dir.join("config.json").exists() {
+                continue;
+            }
+            let shim_pid = std::fs::read_to_string(dir.join("shim.pid")).ok().and_then(|p| p.trim().parse().ok());
+            let cmdline = |pid: i32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let dir_bytes = dir.as_os_str().as_encoded_bytes();
+            let mut pids: Vec<i32> =
+                shim_pid.into_iter().filter(|&p| cmdline(p).windows(dir_bytes.len()).any(|w| w == dir_bytes)).collect();
+            let rel = crate::runtime::spec::cgroup_path(&id);
+            for hierarchy in ["pids", "memory", "unified", ""] {
+                let procs = Path::new("/sys/fs/cgroup").join(hierarchy).join(rel.trim_start_matches('/')).join("cgroup.procs");
+                pids.extend(std::fs::read_to_string(procs).unwrap_or_default().lines().filter_map(|l| l.parse::<i32>().ok()));
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+            // The killed processes leave their cgroups within moments.
+            for _ in 0..20 {
+                crate::runtime::shim::teardown::delete_container(&id, &dir);
+                if !Path::new("/sys/fs/cgroup/memory").join(rel.trim_start_matches('/')).exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 /// Reads Docker frames until EOF: (stdout, stderr).
 pub async fn read_frames(mut io: AttachIo) -> (String, String) {
     let mut all = Vec::new();
