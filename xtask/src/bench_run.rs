@@ -1,10 +1,14 @@
 //! `cargo xtask bench run`, runtime half: create + start + wait of the same
 //! busybox `true` container through berth's runtime (the real shim and
-//! libcontainer, via `berth-agent bench-runtime`) against runc (Debian's;
-//! crun refuses this host's hybrid cgroup layout, see DESIGN.md) running
-//! the same bundle (berth's own config.json with Docker's defaults: seccomp
-//! profile, masked paths, capabilities, namespaces), in the same run.
-//! Prints both medians and their ratio.
+//! libcontainer, via `berth-agent bench-runtime`) against a peer OCI
+//! runtime running the same bundle (berth's own config.json with Docker's
+//! defaults: seccomp profile, masked paths, capabilities, namespaces), in
+//! the same run. Prints both medians and their ratio.
+//!
+//! The peer is crun (Debian's) where cgroup v2 is the only hierarchy (the
+//! test bed, like berth's VM); on a hybrid cgroup-v1 host like the
+//! development machine crun refuses to run (see DESIGN.md), so there the
+//! peer is runc.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,17 +17,39 @@ use std::time::Instant;
 use crate::error::{Error, IoContext, Result};
 use crate::{paths, process};
 
-/// Medians in milliseconds and berth's ratio to runc (goal ≤ 1.0).
+/// The OCI runtime berth is compared with; both take `run --bundle B ID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peer {
+    Runc,
+    Crun,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Runc => "runc",
+            Peer::Crun => "crun",
+        }
+    }
+
+    /// crun where the unified hierarchy is the only one, runc otherwise.
+    pub fn for_this_host() -> Peer {
+        if Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists() { Peer::Crun } else { Peer::Runc }
+    }
+}
+
+/// Medians in milliseconds and berth's ratio to the peer (goal ≤ 1.0).
 pub struct RuntimeBench {
     pub berth_ms: f64,
-    pub runc_ms: f64,
+    pub peer_ms: f64,
     pub ratio: f64,
 }
 
-pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
-    let runc = which("runc").ok_or_else(|| Error::Missing {
-        what: "runc".into(),
-        fix: "apt-get install runc (the peer of the runtime-level bench)".into(),
+pub fn runtime_level(rounds: usize, peer: Peer) -> Result<RuntimeBench> {
+    let name = peer.name();
+    let peer_exe = which(name).ok_or_else(|| Error::Missing {
+        what: name.into(),
+        fix: format!("apt-get install {name} (the peer of the runtime-level bench)"),
     })?;
     let agent = agent_binary()?;
     let work = tempfile::tempdir().at(std::env::temp_dir())?;
@@ -58,7 +84,7 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
     let mut from_berth = std::io::BufReader::new(from_berth);
     for round in 0..=rounds {
         let (total, parts) = berth_round(&mut to_berth, &mut from_berth)?;
-        let ms = runc_round(&runc, &bundle, round)?;
+        let ms = peer_round(&peer_exe, name, &bundle, round)?;
         if round > 0 {
             berth.push(total);
             phases.push(parts);
@@ -70,8 +96,8 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
     if !status.success() {
         return Err(Error::Command { command: "berth-agent bench-runtime".into(), detail: status.to_string() });
     }
-    let (berth_ms, runc_ms) = (median(&mut berth), median(&mut peer));
-    let ratio = berth_ms / runc_ms;
+    let (berth_ms, peer_ms) = (median(&mut berth), median(&mut peer));
+    let ratio = berth_ms / peer_ms;
     let phase = |i: usize| median(&mut phases.iter().map(|p| p[i]).collect::<Vec<_>>());
     println!(
         "runtime create+start+wait(+delete) of busybox `true`, same bundle ({rounds} rounds interleaved, medians):"
@@ -84,9 +110,9 @@ pub fn runtime_level(rounds: usize) -> Result<RuntimeBench> {
         phase(2),
         phase(3)
     );
-    println!("  runc {:<23} {runc_ms:8.2} ms   rounds {:?}", "(Debian):", round2(&peer));
-    println!("  ratio berth/runc: {ratio:.2} (goal ≤ 1.0)");
-    Ok(RuntimeBench { berth_ms, runc_ms, ratio })
+    println!("  {name} {:<23} {peer_ms:8.2} ms   rounds {:?}", "(Debian):", round2(&peer));
+    println!("  ratio berth/{name}: {ratio:.2} (goal ≤ 1.0)");
+    Ok(RuntimeBench { berth_ms, peer_ms, ratio })
 }
 
 /// One round of `bench-runtime --step`: its total and its four phases
@@ -108,20 +134,20 @@ fn parse_round(line: &str) -> Option<(f64, [f64; 4])> {
     Some((num(1)?, [num(3)?, num(5)?, num(7)?, num(9)?]))
 }
 
-fn runc_round(runc: &Path, bundle: &Path, round: usize) -> Result<f64> {
-    let id = format!("berth-bench-runc-{}-{round}", std::process::id());
+fn peer_round(exe: &Path, name: &str, bundle: &Path, round: usize) -> Result<f64> {
+    let id = format!("berth-bench-{name}-{}-{round}", std::process::id());
     let t = Instant::now();
-    let status = Command::new(runc)
+    let status = Command::new(exe)
         .args(["run", "--bundle"])
         .arg(bundle)
         .arg(&id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .status()
-        .map_err(|e| Error::Command { command: "runc run".into(), detail: e.to_string() })?;
+        .map_err(|e| Error::Command { command: format!("{name} run"), detail: e.to_string() })?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     if !status.success() {
-        return Err(Error::Command { command: format!("runc run {id}"), detail: status.to_string() });
+        return Err(Error::Command { command: format!("{name} run {id}"), detail: status.to_string() });
     }
     Ok(ms)
 }
@@ -141,7 +167,7 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 /// The release agent (built here unless `BERTH_AGENT_BIN` names one).
-fn agent_binary() -> Result<PathBuf> {
+pub fn agent_binary() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_AGENT_BIN") {
         return Ok(PathBuf::from(p));
     }
@@ -150,7 +176,7 @@ fn agent_binary() -> Result<PathBuf> {
 }
 
 /// Debian's static busybox and its applet links: the same tree is berth's
-/// only layer and runc's rootfs.
+/// only layer and the peer's rootfs.
 fn busybox_rootfs(root: &Path) -> Result<()> {
     for sub in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
         std::fs::create_dir_all(root.join(sub)).at(root.join(sub))?;

@@ -87,6 +87,14 @@ enum Task {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// The runtime half of `bench run` alone, against the given peer
+    /// (default: crun on a cgroup-v2-only host, runc otherwise).
+    RuntimeBench {
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        #[arg(long, value_enum)]
+        peer: Option<xtask::bench_run::Peer>,
+    },
     /// (Inside the test bed.) `berth machine start` against QEMU booting the
     /// same kernel and initramfs, both until the engine answers /_ping.
     MachineStartBench {
@@ -119,9 +127,10 @@ enum Bench {
     /// and berth-vmm's private memory outside guest RAM.
     Boot,
     /// Containers: create+start+wait of busybox `true` through berth's
-    /// runtime (shim + libcontainer) against runc on the same rootfs; then
-    /// `docker run --rm busybox true` through berth's API (process mode)
-    /// against podman doing the same.
+    /// runtime (shim + libcontainer) against runc on the same bundle here,
+    /// and against crun in the test bed (cgroup v2 only, as in berth's VM);
+    /// then `docker run --rm busybox true` through berth's API (process
+    /// mode) against podman doing the same.
     Run,
     /// Pull + unpack of a four-layer Debian image from a loopback registry:
     /// berth's engine against skopeo copy + umoci unpack.
@@ -187,8 +196,24 @@ fn run(task: Task) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { name: Bench::Run, rounds } => {
-            xtask::bench_run::runtime_level(rounds)?;
+            use xtask::bench_run::{Peer, agent_binary, runtime_level};
+            runtime_level(rounds, Peer::for_this_host())?;
             xtask::bench_run_api::run(rounds)?;
+            // crun in the test bed: its root is an overlay, which cannot be a
+            // container's upper layer, so the state goes to a tmpfs.
+            let agent = agent_binary()?;
+            println!("in the test bed (cgroup v2 only, under TCG: compare the ratio, not the times):");
+            let script = format!(
+                "mkdir -p /run/bench && mount -t tmpfs tmpfs /run/bench && \
+                 TMPDIR=/run/bench BERTH_AGENT_BIN={} xtask runtime-bench --peer crun --rounds {rounds}",
+                agent.display()
+            );
+            let outcome = testbed::run(&testbed::Options::default(), &["sh".into(), "-c".into(), script])?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::RuntimeBench { rounds, peer } => {
+            use xtask::bench_run::{Peer, runtime_level};
+            runtime_level(rounds, peer.unwrap_or_else(Peer::for_this_host))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { name: Bench::Pull, rounds } => {
