@@ -23,6 +23,7 @@ disk=$(berth machine shell m -- sh -c 'for d in /sys/block/vd*; do cat $d/dev; b
 echo "vm disk: $disk"
 
 echo "run: $(docker run --rm busybox echo hi)"
+echo "berth run: $(berth --machine m run --rm busybox echo hi)"
 rc=0; docker run --rm busybox sh -c 'exit 3' || rc=$?; echo "exit code: $rc"
 rc=0; docker run --rm busybox no-such-cmd 2>/dev/null || rc=$?; echo "not found: $rc"
 
@@ -32,6 +33,7 @@ echo "ps: $(docker ps -a --format '{{.Names}}={{.State}}' | tr '\n' ' ')"
 echo "logs: $(docker logs d1 | head -n 1)"
 echo "exec: $(docker exec d1 sh -c 'echo in-$(hostname | cut -c1-4)')"
 rc=0; docker exec d1 sh -c 'exit 5' || rc=$?; echo "exec exit: $rc"
+echo "exec seccomp: $(docker exec d1 sh -c 'grep Seccomp: /proc/self/status | tr -d "\t "')"
 id=$(docker inspect -f '{{.Id}}' d1)
 docker pause d1 >/dev/null
 echo "paused: $(docker inspect -f '{{.State.Status}}' d1) $(berth machine shell m -- grep frozen /sys/fs/cgroup/berth/$id/cgroup.events)"
@@ -89,13 +91,15 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert_eq!(o.status, 0, "console:\n{c}");
     assert!(has("cgroupfs: cgroup2\n"), "the guest runs cgroup v2 only:\n{c}");
     // Core lifecycle with Docker's exit codes.
-    assert!(has("run: hi"), "{c}");
+    assert!(has("\nrun: hi"), "{c}");
+    assert!(has("berth run: hi"), "the berth CLI against the machine:\n{c}");
     assert!(has("exit code: 3"), "{c}");
     assert!(has("not found: 127"), "{c}");
     assert!(has("ps: d1=running"), "{c}");
     assert!(has("logs: started"), "{c}");
     assert!(has("exec: in-"), "{c}");
     assert!(has("exec exit: 5"), "{c}");
+    assert!(has("exec seccomp: Seccomp:2"), "an exec is under its container's seccomp filter:\n{c}");
     // The v2 freezer, v2 stats files.
     assert!(has("paused: paused frozen 1"), "{c}");
     assert!(has("unpaused: running"), "{c}");
