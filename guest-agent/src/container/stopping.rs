@@ -89,7 +89,20 @@ impl Containers {
                 self.events.container("stop", &c.id, rec.event_attributes());
                 return Ok(());
             }
-            s if !s.is_running() => return Err(ContainerError::NotModified),
+            s if !s.is_running() => {
+                // An exit that the restart policy has not handled yet (it
+                // waits for this operation's lock): Docker decides the restart
+                // together with the exit, so a stop now must still prevent it.
+                if s == Status::Exited && rec.host_config.restart_policy.as_ref().is_some_and(|p| p.name.is_some()) {
+                    let rec = {
+                        let mut r = lock(&c.rec);
+                        r.manually_stopped = true;
+                        r.clone()
+                    };
+                    rec.save(&self.root)?;
+                }
+                return Err(ContainerError::NotModified);
+            }
             _ => {}
         }
         {

@@ -17,7 +17,8 @@ use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{Capability, Process, Spec, UserBuilder};
 use std::collections::HashSet;
 
-use super::exec_seccomp::{BORROWED_CAPABILITY, SeccompExecutor};
+use super::seccomp_executor::{BORROWED_CAPABILITY, SeccompExecutor};
+use super::seccomp_filter::Filter;
 
 use crate::runtime::{BlkioEntry, CgroupStats};
 
@@ -62,17 +63,56 @@ fn other(message: String) -> StartFailure {
 }
 
 /// Creates the container from the bundle `dir` and starts it: its init's
-/// host pid.
+/// host pid. libcontainer runs `dir/lc-bundle/config.json`: the bundle's
+/// spec without its seccomp profile, which [`SeccompExecutor`] loads.
 pub fn create_and_start(id: &str, dir: &Path, stdio: Stdio) -> Result<i32, StartFailure> {
     ensure_single_threaded()?;
+    let mut spec = Spec::load(dir.join("config.json")).map_err(|e| other(format!("the container's config.json: {e}")))?;
+    let mut process = spec.process().clone().ok_or_else(|| other("the container's config.json has no process".into()))?;
+    let executor = seccomp_plan(&spec, &mut process, dir)?;
+    spec.set_process(Some(process));
+    if let Some(mut linux) = spec.linux().clone() {
+        linux.set_seccomp(None);
+        spec.set_linux(Some(linux));
+    }
+    let bundle = dir.join("lc-bundle");
+    std::fs::create_dir_all(&bundle).map_err(|e| other(format!("create {}: {e}", bundle.display())))?;
+    spec.save(bundle.join("config.json")).map_err(|e| other(format!("write libcontainer's config.json: {e}")))?;
     let mut container = builder(id, &dir.join("lc"), stdio)?
-        .as_init(dir)
+        .with_executor(executor)
+        .as_init(&bundle)
         .with_systemd(false)
         .with_detach(true)
         .build()
         .map_err(|e| classify(&e.to_string()))?;
     container.start().map_err(|e| classify(&e.to_string()))?;
     container.pid().map(|p| p.as_raw()).ok_or_else(|| other("the container has no pid after start".into()))
+}
+
+/// How a process of this container gets its seccomp filter: compiled from
+/// the bundle's profile (cached for every container of this runtime in
+/// `<state root>/.seccomp/`), and CAP_SYS_ADMIN borrowed in `process`'s
+/// effective and permitted sets when loading the filter needs it.
+fn seccomp_plan(spec: &Spec, process: &mut Process, dir: &Path) -> Result<SeccompExecutor, StartFailure> {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+        return Ok(SeccompExecutor { filter: None, drop_borrowed: false });
+    };
+    let cache = dir.parent().unwrap_or(dir).join(".seccomp");
+    let filter = Filter::for_profile(&profile, &cache).map_err(|e| other(e.to_string()))?;
+    let sys_admin = parse_capability(BORROWED_CAPABILITY).ok_or_else(|| other("CAP_SYS_ADMIN unknown".into()))?;
+    let mut set = process.capabilities().clone().unwrap_or_default();
+    let has_it = set.effective().as_ref().is_some_and(|e| e.contains(&sys_admin));
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let drop_borrowed = !has_it && !nnp;
+    if drop_borrowed {
+        let mut effective = set.effective().clone().unwrap_or_default();
+        effective.insert(sys_admin);
+        let mut permitted = set.permitted().clone().unwrap_or_default();
+        permitted.insert(sys_admin);
+        set.set_effective(Some(effective)).set_permitted(Some(permitted));
+        process.set_capabilities(Some(set));
+    }
+    Ok(SeccompExecutor { filter: Some(filter), drop_borrowed })
 }
 
 /// What `docker exec` runs.
@@ -93,7 +133,7 @@ pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, S
     // The whole process goes to a process.json (the tenant builder takes
     // `terminal` only from there, and its flag-built process cannot hold the
     // borrowed capability that loading seccomp needs).
-    let (process, executor) = exec_process(&init, &spec, matches!(stdio, Stdio::Console { .. }))?;
+    let (process, executor) = exec_process(&init, &spec, matches!(stdio, Stdio::Console { .. }), dir)?;
     let path = match &stdio {
         Stdio::Console { socket } => {
             let mut p = socket.as_os_str().to_owned();
@@ -120,7 +160,12 @@ pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, S
 /// no_new_privileges and capabilities carry over) with the exec's args,
 /// env, cwd, user and terminal; and the executor that gives it the
 /// container's seccomp profile.
-fn exec_process(init: &Spec, spec: &ExecSpec, terminal: bool) -> Result<(Process, SeccompExecutor), StartFailure> {
+fn exec_process(
+    init: &Spec,
+    spec: &ExecSpec,
+    terminal: bool,
+    dir: &Path,
+) -> Result<(Process, SeccompExecutor), StartFailure> {
     let mut process =
         init.process().clone().ok_or_else(|| other("the container's config.json has no process".into()))?;
     let mut env: Vec<String> = process
@@ -157,20 +202,9 @@ fn exec_process(init: &Spec, spec: &ExecSpec, terminal: bool) -> Result<(Process
         let (b, e, p) = (join(set.bounding()), join(set.effective()), join(set.permitted()));
         set.set_bounding(Some(b)).set_effective(Some(e)).set_permitted(Some(p));
     }
-    let profile = init.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let sys_admin = parse_capability(BORROWED_CAPABILITY).expect("a known capability");
-    let has_it = set.effective().as_ref().is_some_and(|e| e.contains(&sys_admin));
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    let drop_borrowed = profile.is_some() && !has_it && !nnp;
-    if drop_borrowed {
-        let mut effective = set.effective().clone().unwrap_or_default();
-        effective.insert(sys_admin);
-        let mut permitted = set.permitted().clone().unwrap_or_default();
-        permitted.insert(sys_admin);
-        set.set_effective(Some(effective)).set_permitted(Some(permitted));
-    }
     process.set_capabilities(Some(set));
-    Ok((process, SeccompExecutor { profile, drop_borrowed }))
+    let executor = seccomp_plan(init, &mut process, dir)?;
+    Ok((process, executor))
 }
 
 fn parse_capability(name: &str) -> Option<Capability> {

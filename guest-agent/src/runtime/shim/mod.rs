@@ -13,7 +13,8 @@
 //! or outlive `delete`.
 
 pub mod config;
-mod exec_seccomp;
+mod seccomp_executor;
+mod seccomp_filter;
 mod fdio;
 mod hub;
 mod lc;
