@@ -21,7 +21,6 @@ use super::progress::{Progress, ProgressEvent};
 use super::reference::ImageRef;
 use super::registry::{Credentials, Registry, RegistryConfig, RegistryError};
 use super::store::{ImageRecord, LayerRecord, Lease, Store, StoreError, now_secs};
-use super::unpack::{self, UnpackError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -272,12 +271,9 @@ impl LayerCtx {
         if !self.store.has_blob(&job.digest) {
             let _slot = self.slots.acquire().await.map_err(|e| PullError::Task(e.to_string()))?;
             self.stopped()?;
-            if self.store.has_layer(&job.diff_id) {
-                self.download_blob(&job.digest, Some(job.size)).await?;
-            } else {
-                self.download_and_unpack(job).await?;
-            }
-        } else if !self.store.has_layer(&job.diff_id) {
+            self.download_blob(&job.digest, Some(job.size)).await?;
+        }
+        if !self.store.has_layer(&job.diff_id) {
             self.stopped()?;
             self.progress.emit(ProgressEvent::bytes("Extracting", &id, 0, Some(job.size)));
             let (s, l, blob, diff_id) =
@@ -288,75 +284,6 @@ impl LayerCtx {
         }
         self.progress.emit(ProgressEvent::layer("Pull complete", id));
         Ok(())
-    }
-
-    /// Downloads a layer blob and unpacks it as it arrives: the chunks go
-    /// through a bounded channel to a blocking task that stores and unpacks
-    /// them in one pass ([`Store::unpack_stream`], which verifies the blob
-    /// digest and the diffID before anything is renamed into place). The
-    /// task is always waited for, so nothing of this layer is still being
-    /// written when a failed pull collects garbage.
-    async fn download_and_unpack(&self, job: &LayerJob) -> Result<(), PullError> {
-        let id = job.digest.short().to_string();
-        let dl = |source| PullError::Download { digest: job.digest.clone(), source };
-        let mut stream = self.registry.blob_stream(&self.reference, &job.digest).await?;
-        let total = stream.content_length.or(Some(job.size));
-        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
-        let (s, l, blob, diff_id) = (self.store.clone(), self.lease.clone(), job.digest.clone(), job.diff_id.clone());
-        let unpack = tokio::task::spawn_blocking(move || s.unpack_stream(ChannelReader::new(rx), &blob, &diff_id, &l));
-
-        // What ended the download early, if anything; the unpack's own
-        // result speaks when the channel merely closed.
-        let mut failed: Option<PullError> = None;
-        let (mut got, mut reported) = (0u64, 0u64);
-        while let Some(chunk) = stream.stream.next().await {
-            match chunk {
-                Ok(c) => {
-                    if let Err(stopped) = self.stopped() {
-                        failed = Some(stopped);
-                        let _ = tx.send(Err(std::io::Error::other("the pull was stopped"))).await;
-                        break;
-                    }
-                    got += c.len() as u64;
-                    if tx.send(Ok(c)).await.is_err() {
-                        break; // the unpack failed and said why
-                    }
-                    if got - reported >= 512 * 1024 {
-                        reported = got;
-                        self.progress.emit(ProgressEvent::bytes("Downloading", &id, got, total));
-                    }
-                }
-                // oci-client reports its own digest check as a stream error
-                // after the last byte: the unpack's digest check then says
-                // "mismatch"; only if it does not is this error the answer.
-                Err(e) if total == Some(got) => {
-                    failed = Some(dl(e));
-                    break;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::new(e.kind(), e.to_string()))).await;
-                    failed = Some(dl(e));
-                    break;
-                }
-            }
-        }
-        drop(tx);
-        if failed.is_none() {
-            self.progress.emit(ProgressEvent::layer("Verifying Checksum", &id));
-            self.progress.emit(ProgressEvent::layer("Download complete", &id));
-            self.progress.emit(ProgressEvent::bytes("Extracting", &id, 0, Some(job.size)));
-        }
-        let unpacked = unpack.await.map_err(|e| PullError::Task(e.to_string()))?;
-        match (unpacked, failed) {
-            (Err(StoreError::Unpack { source: UnpackError::DigestMismatch { what, actual, .. }, .. }), _)
-                if what == unpack::COMPRESSED =>
-            {
-                Err(mismatch(&self.reference, &job.digest, actual))
-            }
-            (_, Some(e)) => Err(e),
-            (Err(e), None) => Err(e.into()),
-            (Ok(_), None) => Ok(()),
-        }
     }
 
     /// Streams a blob into `tmp/`, hashing as it goes, and moves it into
@@ -414,38 +341,6 @@ impl LayerCtx {
             .map_err(|e| PullError::Task(e.to_string()))??;
         self.progress.emit(ProgressEvent::layer("Download complete", &id));
         Ok(())
-    }
-}
-
-/// Chunks a download keeps queued ahead of its unpack (hyper's chunks are
-/// up to a few tens of KiB): enough to ride out a slow file creation
-/// without holding a layer in memory.
-const CHUNKS_IN_FLIGHT: usize = 64;
-
-/// The receiving end of a download as a blocking `Read`; a closed channel
-/// is the end of the stream (whose digest then decides whether it was all).
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
-    chunk: bytes::Bytes,
-}
-
-impl ChannelReader {
-    fn new(rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Self {
-        ChannelReader { rx, chunk: bytes::Bytes::new() }
-    }
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                None => return Ok(0),
-                Some(chunk) => self.chunk = chunk?,
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk.split_to(n));
-        Ok(n)
     }
 }
 

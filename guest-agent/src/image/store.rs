@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -319,45 +319,6 @@ impl Store {
             .map_err(|source| StoreError::Unpack { blob: blob.clone(), source })
     }
 
-    /// Stores and unpacks a layer blob in one pass over `stream` (a
-    /// download in progress): every byte read is written to a staging file
-    /// and fed to the unpacker, which checks both the blob digest and the
-    /// diffID at the end of the stream. The unpacked tree is renamed into
-    /// `layers/` only after both matched, and the blob (fsync'ed) into
-    /// `blobs/` after that; on any error both staging copies are removed.
-    /// Why: re-reading a blob from disk after downloading it serialises the
-    /// two; here the unpack keeps pace with the network. Blocking: call
-    /// from `spawn_blocking`.
-    pub fn unpack_stream(
-        &self,
-        stream: impl Read,
-        blob: &Digest,
-        diff_id: &Digest,
-        lease: &Lease,
-    ) -> Result<Unpacked, StoreError> {
-        lease.hold(blob);
-        lease.hold(diff_id);
-        let staged = self.staging_path("blob");
-        let result = (|| {
-            let file = File::create_new(&staged).map_err(io("create", &staged))?;
-            let mut tee = TeeReader { inner: stream, copy: std::io::BufWriter::with_capacity(256 * 1024, file) };
-            let expect = Expect { compressed: Some(blob.clone()), diff_id: Some(diff_id.clone()) };
-            let u = unpack::unpack_layer(&mut tee, &self.staging_path("layer"), &self.layer_path(diff_id), &expect, self.whiteouts)
-                .map_err(|source| StoreError::Unpack { blob: blob.clone(), source })?;
-            tee.copy.flush().map_err(io("write", &staged))?;
-            drop(tee);
-            self.commit_staged_blob(&staged, blob, lease)?;
-            Ok(u)
-        })();
-        if result.is_err()
-            && let Err(e) = std::fs::remove_file(&staged)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(staged = %staged.display(), error = %e, "cannot remove a failed blob's staging file");
-        }
-        result
-    }
-
     /// Unpacks a stored layer blob whose diffID nobody told us (an import):
     /// the tree is unpacked to staging, named by the digest the unpack
     /// computed, and moved into `layers/` unless that layer already exists.
@@ -497,23 +458,6 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(ix)
             .map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?;
         fsutil::write_atomic(&path, &bytes).map_err(io("write", &path))
-    }
-}
-
-/// Copies what is read through it into a file: the blob as downloaded,
-/// while the unpacker consumes the same bytes.
-struct TeeReader<R> {
-    inner: R,
-    copy: std::io::BufWriter<File>,
-}
-
-impl<R: Read> Read for TeeReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.copy
-            .write_all(&buf[..n])
-            .map_err(|e| std::io::Error::new(e.kind(), format!("storing the downloaded blob: {e}")))?;
-        Ok(n)
     }
 }
 

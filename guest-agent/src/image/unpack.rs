@@ -90,9 +90,6 @@ impl WhiteoutFormat {
     }
 }
 
-/// [`UnpackError::DigestMismatch`]'s `what` for the blob as stored.
-pub const COMPRESSED: &str = "compressed";
-
 /// What the caller knows about the stream before reading it.
 #[derive(Default, Clone, Debug)]
 pub struct Expect {
@@ -154,26 +151,8 @@ fn unpack_into(
     std::fs::create_dir(root).map_err(|source| UnpackError::Write { path: root.to_path_buf(), source })?;
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
         .map_err(|source| UnpackError::Write { path: root.to_path_buf(), source })?;
-    let (mut compressed_reader, compressed_state) = HashingReader::new(stream);
-    let diff_state = match unpack_tar(&mut compressed_reader, root, whiteouts) {
-        Ok(state) => state,
-        Err(e) => return Err(blame_the_blob(e, compressed_reader, &compressed_state, expect)),
-    };
-    // The blob first: if it is not what was asked for, its diffID is moot.
-    let compressed = check(&compressed_state, COMPRESSED, expect.compressed.as_ref())?;
-    let diff_id = check(&diff_state, "uncompressed (diffID)", expect.diff_id.as_ref())?;
-    let (size, compressed_size) = (diff_state.borrow().bytes, compressed_state.borrow().bytes);
-    Ok(Unpacked { diff_id, compressed, compressed_size, size })
-}
-
-/// Decompresses and applies the tar read from `compressed` under `root`;
-/// returns the state of the hash over the uncompressed bytes, all of them.
-fn unpack_tar(
-    compressed: impl Read,
-    root: &Path,
-    whiteouts: WhiteoutFormat,
-) -> Result<Rc<RefCell<HashState>>, UnpackError> {
-    let decoder = decompress(BufReader::with_capacity(256 * 1024, compressed))?;
+    let (compressed_reader, compressed_state) = HashingReader::new(stream);
+    let decoder = decompress(BufReader::with_capacity(256 * 1024, compressed_reader))?;
     let (tar_reader, diff_state) = HashingReader::new(decoder);
     let mut archive = tar::Archive::new(tar_reader);
     let mut dirs = Vec::new();
@@ -195,31 +174,10 @@ fn unpack_tar(
     for d in dirs.iter().rev() {
         d.apply()?;
     }
-    Ok(diff_state)
-}
-
-/// When the caller named the blob's digest, a stream that is not that blob
-/// is reported as a digest mismatch rather than as whatever its bytes made
-/// the unpacker trip over: a corrupt download usually fails as bad gzip or
-/// a bad tar header long before its end. So the rest of the stream is read
-/// (hashed, not unpacked) to tell the two apart; if that read fails too,
-/// the first error stands.
-fn blame_the_blob(
-    error: UnpackError,
-    mut rest: impl Read,
-    state: &Rc<RefCell<HashState>>,
-    expect: &Expect,
-) -> UnpackError {
-    let Some(expected) = &expect.compressed else { return error };
-    if matches!(error, UnpackError::DigestMismatch { .. }) || std::io::copy(&mut rest, &mut std::io::sink()).is_err() {
-        return error;
-    }
-    let actual = state.borrow().digest();
-    if actual == *expected {
-        return error;
-    }
-    tracing::debug!(error = %error, "the layer stream failed to unpack and does not match its digest");
-    UnpackError::DigestMismatch { what: COMPRESSED, expected: expected.clone(), actual }
+    let diff_id = check(&diff_state, "uncompressed (diffID)", expect.diff_id.as_ref())?;
+    let compressed = check(&compressed_state, "compressed", expect.compressed.as_ref())?;
+    let (size, compressed_size) = (diff_state.borrow().bytes, compressed_state.borrow().bytes);
+    Ok(Unpacked { diff_id, compressed, compressed_size, size })
 }
 
 fn check(state: &Rc<RefCell<HashState>>, what: &'static str, expected: Option<&Digest>) -> Result<Digest, UnpackError> {

@@ -2,7 +2,7 @@
 //! recovery on reopen, GC that respects images and leases, the lock.
 
 use super::super::build::{NewImage, create_image};
-use super::super::unpack::tests::{Raw, gzip, raw_tar};
+use super::super::unpack::tests::{Raw, raw_tar};
 use super::*;
 
 fn r(s: &str) -> ImageRef {
@@ -65,56 +65,6 @@ fn content_stored_without_a_commit_is_gone_after_a_crash() {
     assert!(!store.has_blob(&blob), "unreferenced blob collected on open");
     assert!(!store.has_layer(&Digest::of(&tar)), "unreferenced layer collected on open");
     assert!(fsutil::list_dir(&store.root().join("tmp")).expect("tmp").is_empty(), "staging wiped");
-}
-
-/// A download as the unpacker sees it: small reads, like network chunks.
-struct Chunked<'a>(&'a [u8]);
-
-impl std::io::Read for Chunked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.0.len()).min(1000);
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
-}
-
-#[test]
-fn a_layer_stored_while_streaming_is_the_blob_and_its_tree() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
-    let tar = raw_tar(&[Raw::dir(b"etc/"), Raw::file(b"etc/f", &[9u8; 5000])]);
-    let gz = gzip(&tar);
-    let (blob, diff_id) = (Digest::of(&gz), Digest::of(&tar));
-    let lease = store.lease();
-    let u = store.unpack_stream(Chunked(&gz), &blob, &diff_id, &lease).expect("unpack while streaming");
-    assert_eq!((u.compressed, u.diff_id), (blob.clone(), diff_id.clone()));
-    assert_eq!(store.read_blob(&blob).expect("blob stored"), gz);
-    assert_eq!(std::fs::read(store.layer_path(&diff_id).join("etc/f")).expect("tree"), vec![9u8; 5000]);
-    assert!(fsutil::list_dir(&store.root().join("tmp")).expect("tmp").is_empty(), "no staging left");
-}
-
-#[test]
-fn a_stream_corrupted_midway_stores_neither_blob_nor_layer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
-    let noise: Vec<u8> = (0u32..60_000).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let tar = raw_tar(&[Raw::file(b"a", &noise), Raw::file(b"b", b"x")]);
-    let gz = gzip(&tar);
-    let mut bad = gz.clone();
-    let half = bad.len() / 2;
-    bad[half..].iter_mut().for_each(|b| *b ^= 0xff);
-    let (blob, diff_id) = (Digest::of(&gz), Digest::of(&tar));
-    let lease = store.lease();
-    let e = store.unpack_stream(Chunked(&bad), &blob, &diff_id, &lease).expect_err("must reject");
-    assert!(
-        matches!(&e, StoreError::Unpack { source: UnpackError::DigestMismatch { what: unpack::COMPRESSED, .. }, .. }),
-        "{e}"
-    );
-    assert!(!store.has_blob(&blob) && !store.has_layer(&diff_id));
-    for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
-        assert!(fsutil::list_dir(&store.root().join(sub)).expect("list").is_empty(), "{sub} must be empty");
-    }
 }
 
 #[test]
