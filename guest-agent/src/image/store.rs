@@ -177,6 +177,9 @@ impl Store {
         let lock =
             Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| StoreError::Locked { path: root.clone() })?;
         let tmp = root.join("tmp");
+        // Layers are unpacked under tmp/ and renamed (same inodes) into
+        // layers/: tmp/ is where their placement is decided.
+        fsutil::spread_subdirs(&tmp);
         for p in fsutil::list_dir(&tmp).map_err(io("list", &tmp))? {
             tracing::info!(path = %p.display(), "removing staging left by an interrupted operation");
             fsutil::remove_any(&p).map_err(io("remove", &p))?;
