@@ -79,7 +79,7 @@ impl Filter {
 /// Raw `struct sock_filter` records in the machine's byte order, as
 /// seccomp_export_bpf writes them.
 fn parse(bytes: &[u8]) -> Option<Vec<libc::sock_filter>> {
-    if bytes.is_empty() || bytes.len() % INSTRUCTION_SIZE != 0 || bytes.len() / INSTRUCTION_SIZE > MAX_INSTRUCTIONS {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(INSTRUCTION_SIZE) || bytes.len() / INSTRUCTION_SIZE > MAX_INSTRUCTIONS {
         return None;
     }
     let program = bytes
