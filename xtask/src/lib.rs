@@ -8,7 +8,6 @@ pub mod bench_run_api;
 pub mod cache;
 pub mod compat;
 pub mod cpio;
-pub mod crun_hybrid;
 pub mod elf;
 pub mod error;
 pub mod fixtures;

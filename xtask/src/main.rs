@@ -88,7 +88,7 @@ enum Task {
         rounds: usize,
     },
     /// The runtime half of `bench run` alone, against the given peer
-    /// (default: crun when installed, runc otherwise).
+    /// (default: crun on a cgroup-v2-only host, runc otherwise).
     RuntimeBench {
         #[arg(long, default_value_t = 10)]
         rounds: usize,
@@ -127,9 +127,8 @@ enum Bench {
     /// and berth-vmm's private memory outside guest RAM.
     Boot,
     /// Containers: create+start+wait of busybox `true` through berth's
-    /// runtime (shim + libcontainer) against crun and runc on the same
-    /// bundle here, and against crun in the test bed (cgroup v2 only, as in
-    /// berth's VM);
+    /// runtime (shim + libcontainer) against runc on the same bundle here,
+    /// and against crun in the test bed (cgroup v2 only, as in berth's VM);
     /// then `docker run --rm busybox true` through berth's API (process
     /// mode) against podman doing the same.
     Run,
@@ -198,8 +197,7 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Bench { name: Bench::Run, rounds } => {
             use xtask::bench_run::{Peer, agent_binary, runtime_level};
-            runtime_level(rounds, Peer::Crun)?;
-            runtime_level(rounds, Peer::Runc)?;
+            runtime_level(rounds, Peer::for_this_host())?;
             xtask::bench_run_api::run(rounds)?;
             // crun in the test bed: its root is an overlay, which cannot be a
             // container's upper layer, so the state goes to a tmpfs.
