@@ -310,18 +310,7 @@ async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query
 /// `POST /containers/prune?filters=`: `until` and `label` filters.
 async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
     let f = filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
-    let mut until = None;
-    for (k, vals) in &f {
-        match k.as_str() {
-            "until" => {
-                for v in vals {
-                    until = crate::container::clock::parse_query(v).map_err(ApiError::bad_request)?;
-                }
-            }
-            "label" | "label!" => {}
-            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
-        }
-    }
+    let until = crate::container::filters::prune_until(&f).map_err(ApiError::bad_request)?;
     let labels = f.get("label").cloned().unwrap_or_default();
     let not_labels = f.get("label!").cloned().unwrap_or_default();
     let keep = |r: &crate::container::record::ContainerRecord| {

@@ -89,18 +89,7 @@ async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Re
 /// `POST /networks/prune?filters=`: `until` and `label`/`label!`.
 async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
     let f = parse_filters(&q)?;
-    let mut until = None;
-    for (k, vals) in &f {
-        match k.as_str() {
-            "until" => {
-                for v in vals {
-                    until = crate::container::clock::parse_query(v).map_err(ApiError::bad_request)?;
-                }
-            }
-            "label" | "label!" => {}
-            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
-        }
-    }
+    let until = crate::container::filters::prune_until(&f).map_err(ApiError::bad_request)?;
     let labels: filters::Filters = f.into_iter().filter(|(k, _)| k.starts_with("label")).collect();
     let keep = |r: &crate::network::NetworkRecord| {
         let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));

@@ -129,6 +129,25 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     })
 }
 
+/// The filters of `containers/prune` and `networks/prune`: `until` (its
+/// time, the last one given wins) and `label`/`label!` (left to the
+/// caller); any other key is an error, as Docker's.
+pub fn prune_until(f: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    let mut until = None;
+    for (k, vals) in f {
+        match k.as_str() {
+            "until" => {
+                for v in vals {
+                    until = super::clock::parse_query(v)?;
+                }
+            }
+            "label" | "label!" => {}
+            other => return Err(format!("invalid filter '{other}'")),
+        }
+    }
+    Ok(until)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,18 +24,7 @@ fn networks(rec: &super::record::ContainerRecord) -> HashMap<String, EndpointSet
         EndpointSettings {
             network_id: Some(String::new()),
             endpoint_id: Some(String::new()),
-            gateway: Some(String::new()),
-            ip_address: Some(String::new()),
-            ip_prefix_len: Some(0),
-            ipv6_gateway: Some(String::new()),
-            global_ipv6_address: Some(String::new()),
-            global_ipv6_prefix_len: Some(0),
-            mac_address: Some(String::new()),
-            aliases: None,
-            links: None,
-            driver_opts: None,
-            dns_names: None,
-            ..Default::default()
+            ..crate::network::record::unaddressed_endpoint()
         },
     )])
 }

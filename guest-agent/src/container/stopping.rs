@@ -94,25 +94,26 @@ impl Containers {
                 // waits for this operation's lock): Docker decides the restart
                 // together with the exit, so a stop now must still prevent it.
                 if s == Status::Exited && rec.host_config.restart_policy.as_ref().is_some_and(|p| p.name.is_some()) {
-                    let rec = {
-                        let mut r = lock(&c.rec);
-                        r.manually_stopped = true;
-                        r.clone()
-                    };
-                    rec.save(&self.root)?;
+                    self.mark_user_stopped(c)?;
                 }
                 return Err(ContainerError::NotModified);
             }
             _ => {}
         }
-        {
+        self.mark_user_stopped(c)?;
+        self.stop_process(c, sig, Self::stop_timeout(&rec, t)).await?;
+        self.events.container("stop", &c.id, c.record().event_attributes());
+        Ok(())
+    }
+
+    /// Restart policies leave the container alone from now on (recorded).
+    fn mark_user_stopped(&self, c: &Container) -> Result<(), ContainerError> {
+        let rec = {
             let mut r = lock(&c.rec);
             r.manually_stopped = true;
             r.clone()
-        }
-        .save(&self.root)?;
-        self.stop_process(c, sig, Self::stop_timeout(&rec, t)).await?;
-        self.events.container("stop", &c.id, c.record().event_attributes());
+        };
+        rec.save(&self.root)?;
         Ok(())
     }
 
@@ -143,12 +144,7 @@ impl Containers {
                 ContainerError::Conflict(format!("Cannot kill container: {0}: container {0} is not running", c.id))
             })?;
         if sig == libc::SIGKILL || Self::stop_signal(&rec, None).is_ok_and(|s| s == sig) {
-            {
-                let mut r = lock(&c.rec);
-                r.manually_stopped = true;
-                r.clone()
-            }
-            .save(&self.root)?;
+            self.mark_user_stopped(c)?;
         }
         self.signal(c, &shim, sig).await?;
         if sig == libc::SIGKILL && rec.state.status == Status::Paused {

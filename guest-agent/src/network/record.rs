@@ -96,14 +96,22 @@ impl NetworkRecord {
             dns_names: Some(std::iter::once(e.container_name.clone()).chain(e.aliases.iter().cloned()).collect()),
             network_id: Some(self.id.clone()),
             endpoint_id: Some(e.endpoint_id.clone()),
-            gateway: Some(String::new()),
-            ip_address: Some(String::new()),
-            ip_prefix_len: Some(0),
-            ipv6_gateway: Some(String::new()),
-            global_ipv6_address: Some(String::new()),
-            global_ipv6_prefix_len: Some(0),
-            mac_address: Some(String::new()),
-            ..Default::default()
+            ..unaddressed_endpoint()
         }
+    }
+}
+
+/// An endpoint without addresses (loopback-only containers): Docker fills
+/// these fields with empty values, and clients index them.
+pub fn unaddressed_endpoint() -> EndpointSettings {
+    EndpointSettings {
+        gateway: Some(String::new()),
+        ip_address: Some(String::new()),
+        ip_prefix_len: Some(0),
+        ipv6_gateway: Some(String::new()),
+        global_ipv6_address: Some(String::new()),
+        global_ipv6_prefix_len: Some(0),
+        mac_address: Some(String::new()),
+        ..Default::default()
     }
 }
