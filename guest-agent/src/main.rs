@@ -43,6 +43,9 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
         return runtime::shim::main(std::env::args_os().skip(2).collect());
     }
+    if std::env::args_os().nth(1).is_some_and(|a| a == runtime::launcher::ARG) {
+        return runtime::launcher::main();
+    }
     if std::env::args_os().nth(1).is_some_and(|a| a == "bench-runtime") {
         return runtime::bench::main(std::env::args_os().skip(2).collect());
     }

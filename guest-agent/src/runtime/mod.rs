@@ -5,8 +5,8 @@
 //! overlay rootfs mount point and upper/work dirs, /etc/hosts and friends,
 //! the shim's control socket and `exit.json`), the OCI spec with Docker's
 //! defaults (see [`spec`]), and the shim process (see [`shim`]), which is
-//! the agent re-executed single-threaded and is the only caller of youki's
-//! `libcontainer`.
+//! the agent forked single-threaded by the shim [`launcher`] (or re-executed)
+//! and is the only caller of youki's `libcontainer`.
 //!
 //! Must never: call `libcontainer` from the engine process (it clones from
 //! its caller, which must be single-threaded), wait for "any child" (PID 1's
@@ -17,6 +17,7 @@
 pub mod bench;
 mod client;
 mod error;
+pub mod launcher;
 mod overlay;
 mod pivotable_root;
 mod process;
@@ -31,6 +32,7 @@ mod types;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use client::{AttachIo, ExecHandle, Shim};
 pub use error::RuntimeError;
@@ -75,8 +77,11 @@ pub struct ContainerRequest {
 #[derive(Clone, Debug)]
 pub struct Runtime {
     state_root: PathBuf,
-    /// The binary re-executed as the shim (the agent itself).
+    /// The binary re-executed as the shim (the agent itself) when the
+    /// launcher cannot fork one.
     shim_exe: PathBuf,
+    /// Forks shims without an exec; shared by the clones of this runtime.
+    launcher: Arc<launcher::Launcher>,
 }
 
 impl Runtime {
@@ -92,7 +97,8 @@ impl Runtime {
     pub fn with_shim_exe(state_root: PathBuf, shim_exe: PathBuf) -> Result<Self, RuntimeError> {
         std::fs::create_dir_all(&state_root).map_err(RuntimeError::io("create", &state_root))?;
         spawn::sweep_retired(&state_root);
-        Ok(Runtime { state_root, shim_exe })
+        let launcher = Arc::new(launcher::Launcher::start(&shim_exe));
+        Ok(Runtime { state_root, shim_exe, launcher })
     }
 
     pub fn state_root(&self) -> &Path {
@@ -136,6 +142,11 @@ impl Runtime {
         image: &bollard_stubs::models::ImageConfig,
     ) -> Result<ResolvedProcess, RuntimeError> {
         process::resolve(config, image)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn launcher(&self) -> &launcher::Launcher {
+        &self.launcher
     }
 
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::launcher::Launcher;
 use super::shim::config::ShimConfig;
 use super::spec::{self, SpecInput, UserMount};
 use super::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim, process};
@@ -29,6 +30,7 @@ pub async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, Runtime
     let dir = rt.container_dir(&req.id);
     let id = req.id.clone();
     let exe = rt.shim_exe.clone();
+    let launcher = rt.launcher.clone();
     let work_dir = dir.clone();
     // One blocking task for the whole creation: under load every hand-off
     // between threads costs a scheduling delay (milliseconds on a busy
@@ -39,7 +41,7 @@ pub async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, Runtime
         if work_dir.exists() {
             return Err(RuntimeError::InvalidRequest(format!("container {} already has runtime state", req.id)));
         }
-        let made = prepare(&work_dir, &req).and_then(|()| spawn_shim(&exe, &req.id, &work_dir));
+        let made = prepare(&work_dir, &req).and_then(|()| spawn_shim(&launcher, &exe, &req.id, &work_dir));
         if made.is_err() {
             let _ = remove_leftovers(&work_dir);
         }
@@ -241,31 +243,21 @@ fn resolv_conf(hc: &bollard_stubs::models::HostConfig) -> String {
     out
 }
 
-/// Runs `exe shim --dir DIR` with a pipe on fd 3 on which the shim says
-/// `ok` once it listens (or why it failed). The shim daemonizes: the
-/// process we start exits at once and is reaped here.
-fn spawn_shim(exe: &Path, id: &str, dir: &Path) -> Result<(), RuntimeError> {
+/// Starts the shim of `dir` with a pipe on which it says `ok` once it
+/// listens (or why it failed): forked by the launcher, or, when the
+/// launcher is gone, as `exe shim --dir DIR` with the pipe on fd 3. The
+/// shim daemonizes: the process that is started exits at once.
+fn spawn_shim(launcher: &Launcher, exe: &Path, id: &str, dir: &Path) -> Result<(), RuntimeError> {
     let fail = |reason: String| RuntimeError::ShimStart { id: id.to_string(), reason };
     let (read_end, write_end): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail(format!("pipe: {e}")))?;
-    let write_raw = write_end.as_raw_fd();
-    let mut cmd = Command::new(exe);
-    cmd.arg("shim").arg("--dir").arg(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: runs in the forked child before exec; dup2 is
-    // async-signal-safe and touches only the child's fd table.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(write_raw, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    match launcher.launch(dir, &write_end) {
+        Ok(()) => drop(write_end),
+        Err(e) => {
+            tracing::warn!(error = %e, "the shim launcher is gone: exec'ing the shim");
+            exec_shim(exe, dir, write_end).map_err(fail)?;
+        }
     }
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot run {}: {e}", exe.display())))?;
-    drop(write_end);
-    // The first process exits once it has forked the real shim. In the VM
-    // PID 1's reaper may collect it first: ECHILD is fine then.
-    let _ = child.wait();
     let answer =
         read_answer(read_end, SHIM_READY_TIMEOUT).map_err(|e| fail(format!("reading the shim's answer: {e}")))?;
     match answer.trim() {
@@ -280,6 +272,30 @@ fn spawn_shim(exe: &Path, id: &str, dir: &Path) -> Result<(), RuntimeError> {
         }
         other => Err(fail(other.trim_start_matches("error: ").to_string())),
     }
+}
+
+/// `exe shim --dir DIR` with `write_end` as its fd 3; returns once the
+/// first process (which forks the real shim) has exited.
+fn exec_shim(exe: &Path, dir: &Path, write_end: OwnedFd) -> Result<(), String> {
+    let write_raw = write_end.as_raw_fd();
+    let mut cmd = Command::new(exe);
+    cmd.arg("shim").arg("--dir").arg(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: runs in the forked child before exec; dup2 is
+    // async-signal-safe and touches only the child's fd table.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(write_raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    drop(write_end);
+    // The first process exits once it has forked the real shim. In the VM
+    // PID 1's reaper may collect it first: ECHILD is fine then.
+    let _ = child.wait();
+    Ok(())
 }
 
 /// Reads the shim's answer: one line, or EOF if it died without one; for at

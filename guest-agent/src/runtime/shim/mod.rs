@@ -1,5 +1,6 @@
-//! The shim: the agent re-executed as `berth-agent shim --dir DIR` to own
-//! one container for its whole life, as containerd-shim and conmon do.
+//! The shim: the agent forked by the [`super::launcher`] (or, without one,
+//! re-executed as `berth-agent shim --dir DIR`) to own one container for
+//! its whole life, as containerd-shim and conmon do.
 //!
 //! Owns: the container's stdio (pipes, or the pty for a TTY), its
 //! json-file log, its exit status (`exit.json`), its exec'd processes, and
@@ -13,11 +14,11 @@
 //! or outlive `delete`.
 
 pub mod config;
-mod seccomp_executor;
-mod seccomp_filter;
 mod fdio;
 mod hub;
 mod lc;
+mod seccomp_executor;
+mod seccomp_filter;
 mod server;
 mod stats_v2;
 pub mod teardown;
@@ -46,6 +47,14 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     } else {
         None
     };
+    run(dir, ready)
+}
+
+/// The shim of the container in `dir`, whose `ready` pipe (if any) gets
+/// `ok` once it listens: from an exec (`main`) or forked by the
+/// [`super::launcher`]. Must be called while the process is
+/// single-threaded; returns in both processes of its detaching fork.
+pub fn run(dir: PathBuf, ready: Option<OwnedFd>) -> ExitCode {
     // Detach: the engine reaps the first process at once; the second one,
     // in its own session, is the shim.
     // SAFETY: the process is single-threaded here (dispatched from main
@@ -59,6 +68,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     }
     let _ = nix::unistd::setsid();
+    // SAFETY: PR_SET_NAME copies at most 16 bytes from a NUL-terminated string.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-shim".as_ptr(), 0, 0, 0) };
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on this process.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     redirect_output(&dir);

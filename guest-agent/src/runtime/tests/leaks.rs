@@ -6,6 +6,13 @@ use super::*;
 
 const N: usize = 100;
 
+/// Whether the process at `/proc/PID` has a descriptor open on a file
+/// under `dir`.
+pub(super) fn holds_a_file_under(proc_dir: &Path, dir: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)))
+}
+
 /// Mounts, cgroup directories and shim processes that belong to this
 /// fixture's state root, plus this process's open fds.
 fn census(root: &Path, ids: &[String]) -> (usize, usize, usize, usize) {
@@ -23,14 +30,14 @@ fn census(root: &Path, ids: &[String]) -> (usize, usize, usize, usize) {
             }
         }
     }
-    let mut shims = 0;
-    for p in std::fs::read_dir("/proc").expect("proc").flatten() {
-        if let Ok(cmd) = std::fs::read(p.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmd).contains(&root_s)
-        {
-            shims += 1;
-        }
-    }
+    // A shim holds its state dir's shim.log (its stdout and stderr) for
+    // its whole life; a forked shim's command line is the launcher's.
+    let shims = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter(|p| p.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|p| holds_a_file_under(&p.path(), root))
+        .count();
     let fds = std::fs::read_dir("/proc/self/fd").expect("fds").count();
     (mounts, cgroups, shims, fds)
 }

@@ -21,6 +21,31 @@ async fn exit_codes_are_the_containers_own() {
     assert_eq!(run_to_exit(&f, &["sh", "-c", "exit 3"]).await.0, 3);
 }
 
+/// Shims are forked by the launcher; a launcher killed with -9 costs
+/// nothing but speed: the next create execs its shim, the one after gets
+/// a new launcher, and every container runs.
+#[tokio::test]
+async fn containers_start_with_a_forked_shim_and_without_a_launcher() {
+    let f = Fixture::new();
+    let first = f.rt.launcher().pid().expect("a launcher runs");
+    assert_eq!(run_to_exit(&f, &["sh", "-c", "exit 4"]).await.0, 4);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first as i32), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    // Until its socket reports the death, a request may still be queued
+    // to it: give the kernel a moment to close it.
+    for _ in 0..100 {
+        if !Path::new(&format!("/proc/{first}/fd")).exists()
+            || std::fs::read_dir(format!("/proc/{first}/fd")).map(|d| d.count()).unwrap_or(0) == 0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(run_to_exit(&f, &["sh", "-c", "exit 5"]).await.0, 5, "exec'd shim");
+    assert_eq!(run_to_exit(&f, &["sh", "-c", "exit 6"]).await.0, 6, "new launcher");
+    let second = f.rt.launcher().pid().expect("a new launcher");
+    assert_ne!(first, second);
+}
+
 #[tokio::test]
 async fn stdout_and_stderr_arrive_as_frames_and_in_the_log() {
     let f = Fixture::new();

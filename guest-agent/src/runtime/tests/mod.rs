@@ -106,14 +106,18 @@ impl Drop for Fixture {
                 continue;
             }
             let shim_pid = std::fs::read_to_string(dir.join("shim.pid")).ok().and_then(|p| p.trim().parse().ok());
-            let cmdline = |pid: i32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let dir_bytes = dir.as_os_str().as_encoded_bytes();
-            let mut pids: Vec<i32> =
-                shim_pid.into_iter().filter(|&p| cmdline(p).windows(dir_bytes.len()).any(|w| w == dir_bytes)).collect();
+            // Still this container's shim (not a reused pid): it holds its shim.log.
+            let mut pids: Vec<i32> = shim_pid
+                .into_iter()
+                .filter(|&p| leaks::holds_a_file_under(Path::new(&format!("/proc/{p}")), &dir))
+                .collect();
             let rel = crate::runtime::spec::cgroup_path(&id);
             for hierarchy in ["pids", "memory", "unified", ""] {
-                let procs = Path::new("/sys/fs/cgroup").join(hierarchy).join(rel.trim_start_matches('/')).join("cgroup.procs");
-                pids.extend(std::fs::read_to_string(procs).unwrap_or_default().lines().filter_map(|l| l.parse::<i32>().ok()));
+                let procs =
+                    Path::new("/sys/fs/cgroup").join(hierarchy).join(rel.trim_start_matches('/')).join("cgroup.procs");
+                pids.extend(
+                    std::fs::read_to_string(procs).unwrap_or_default().lines().filter_map(|l| l.parse::<i32>().ok()),
+                );
             }
             for pid in pids {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
