@@ -57,6 +57,47 @@ pub fn parse_query(s: &str) -> Result<Option<DateTime<Utc>>, String> {
     DateTime::from_timestamp(secs, nanos).map(Some).ok_or_else(bad)
 }
 
+/// A prune filter's `until`, as Docker's daemon reads it: a Unix time
+/// (with a fraction or not), an RFC 3339 time, or a Go duration before now
+/// (`90m`, `24h`, `1h30m`, `1.5h`). Unlike [`parse_query`], `0` is the
+/// epoch, not "unset".
+pub fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    let bad = || format!("invalid filter 'until={s}': use a Unix time, an RFC 3339 time or a duration like 24h");
+    if s == "0" {
+        return Ok(DateTime::UNIX_EPOCH);
+    }
+    if let Ok(Some(t)) = parse_query(s) {
+        return Ok(t);
+    }
+    let ago = go_duration(s).ok_or_else(bad)?;
+    now().checked_sub_signed(ago).ok_or_else(bad)
+}
+
+/// A Go `time.ParseDuration` string of units h, m, s, ms, us/µs, ns.
+fn go_duration(s: &str) -> Option<chrono::Duration> {
+    let mut rest = s;
+    let mut nanos = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => 3_600e9,
+            "m" => 60e9,
+            "s" => 1e9,
+            "ms" => 1e6,
+            "us" | "µs" => 1e3,
+            "ns" => 1.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        nanos += value * unit;
+    }
+    (nanos > 0.0 && nanos < i64::MAX as f64).then(|| chrono::Duration::nanoseconds(nanos as i64))
+}
+
 /// Unix seconds of an RFC 3339 string, 0 when it does not parse.
 pub fn unix_secs(s: &str) -> i64 {
     parse(s).map_or(0, |t| t.timestamp())
@@ -85,6 +126,20 @@ mod tests {
         assert_eq!(parse_query("2023-11-14T22:13:20Z").unwrap().unwrap().timestamp(), 1_700_000_000);
         assert!(parse_query("yesterday").is_err());
         assert!(parse_query("1.1234567890").is_err());
+    }
+
+    #[test]
+    fn prune_until_takes_times_and_go_durations() {
+        assert_eq!(parse_until("1700000000").unwrap().timestamp(), 1_700_000_000);
+        assert_eq!(parse_until("0").unwrap(), DateTime::UNIX_EPOCH);
+        assert_eq!(parse_until("2023-11-14T22:13:20Z").unwrap().timestamp(), 1_700_000_000);
+        let ago = |s: &str| (now() - parse_until(s).unwrap()).num_seconds();
+        assert!((5399..=5401).contains(&ago("1h30m")), "{}", ago("1h30m"));
+        assert!((5399..=5401).contains(&ago("1.5h")));
+        assert!((86399..=86401).contains(&ago("24h")));
+        for bad in ["", "24x", "h", "1h30", "yesterday", "-1h"] {
+            assert!(parse_until(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn prune_until(f: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>,
         match k.as_str() {
             "until" => {
                 for v in vals {
-                    until = super::clock::parse_query(v)?;
+                    until = Some(super::clock::parse_until(v)?);
                 }
             }
             "label" | "label!" => {}

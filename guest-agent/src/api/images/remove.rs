@@ -171,11 +171,7 @@ impl PruneFilters {
                 "label!" => f.not_labels = values,
                 "until" => {
                     let v = values.first().map(String::as_str).unwrap_or("");
-                    f.until = Some(until_timestamp(v).ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "invalid filter 'until={v}': use a Unix time, RFC 3339 or a duration like 24h"
-                        ))
-                    })?);
+                    f.until = Some(crate::container::clock::parse_until(v).map_err(ApiError::bad_request)?.timestamp());
                 }
                 other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
             }
@@ -184,35 +180,6 @@ impl PruneFilters {
     }
 }
 
-/// `until` as Unix seconds: a timestamp, an RFC 3339 time, or a Go-style
-/// duration before now (`90m`, `24h`, `1h30m`).
-fn until_timestamp(v: &str) -> Option<i64> {
-    if let Ok(n) = v.parse::<f64>() {
-        return Some(n as i64);
-    }
-    if let Some(t) = super::created_unix(&json!({"created": v})) {
-        return Some(t);
-    }
-    let (mut total, mut num) = (0f64, String::new());
-    for c in v.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return None,
-        };
-        total += num.parse::<f64>().ok()? * unit;
-        num.clear();
-    }
-    if !num.is_empty() || total == 0.0 {
-        return None;
-    }
-    Some(crate::image::store::now_secs() as i64 - total as i64)
-}
 
 fn prune_images(store: &Store, f: &PruneFilters) -> Result<Value, ApiError> {
     let in_use = store.images_in_use();
