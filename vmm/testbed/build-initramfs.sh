@@ -8,6 +8,12 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 WORK=${WORK:-/var/tmp/berth-vmm-testbed}
+# Tests run in parallel and each builds this: one build at a time, and the
+# archives are replaced by rename, so a VMM already reading the old one
+# keeps it whole.
+mkdir -p "$WORK"
+exec 9>"$WORK/.build.lock"
+flock 9
 root=$WORK/root
 rm -rf "$root"
 mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
@@ -18,7 +24,9 @@ cp "$WORK/target/x86_64-unknown-linux-gnu/release/vsockprobe" "$root/probe"
 cp "$here/guest-init.sh" "$root/init"
 chmod +x "$root/init"
 mknod -m 600 "$root/dev/console" c 5 1
-(cd "$root" && find . | cpio -o -H newc 2>/dev/null > "$WORK/test.cpio")
-gzip -1 -c "$WORK/test.cpio" > "$WORK/test.cpio.gz"
+(cd "$root" && find . | cpio -o -H newc 2>/dev/null > "$WORK/test.cpio.tmp")
+gzip -1 -c "$WORK/test.cpio.tmp" > "$WORK/test.cpio.gz.tmp"
+mv "$WORK/test.cpio.tmp" "$WORK/test.cpio"
+mv "$WORK/test.cpio.gz.tmp" "$WORK/test.cpio.gz"
 cp "$here/host_vsock.py" "$here/tcp_echo.py" "$WORK/"
 echo "$WORK/test.cpio.gz"
