@@ -135,10 +135,15 @@ pub fn load_kernel_and_initramfs(
         let initramfs_job = initramfs.map(|path| {
             let job = std::thread::Builder::new()
                 .name("load-initramfs".into())
-                .spawn_scoped(scope, move || load_initramfs(mem, path, 0));
+                .spawn_scoped(scope, move || {
+                    let placed = load_initramfs(mem, path, 0);
+                    crate::timeline::mark("load: initramfs in guest memory");
+                    placed
+                });
             (path, job)
         });
         let kernel = load_kernel(mem, kernel, format)?;
+        crate::timeline::mark("load: kernel in guest memory");
         let placement = match initramfs_job {
             None => None,
             Some((path, job)) => {

@@ -161,7 +161,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match Cli::parse().command {
+    berth_vmm::timeline::mark("main: logging set up");
+    let cli = Cli::parse();
+    berth_vmm::timeline::mark("main: arguments parsed");
+    match cli.command {
         Command::CheckKvm => check_kvm(),
         Command::Run(args) => run(*args),
     }
