@@ -98,7 +98,9 @@ async fn bind(addr: &ListenAddr) -> Result<Bound, ServeError> {
             Ok(Bound::Unix(l, path.clone()))
         }
         ListenAddr::Tcp(a) => Ok(Bound::Tcp(TcpListener::bind(a).await.map_err(err)?)),
-        ListenAddr::Vsock { port } => Ok(Bound::Vsock(VsockListener::bind(VsockAddr::new(VMADDR_CID_ANY, *port)).map_err(err)?)),
+        ListenAddr::Vsock { port } => {
+            Ok(Bound::Vsock(VsockListener::bind(VsockAddr::new(VMADDR_CID_ANY, *port)).map_err(err)?))
+        }
     }
 }
 

@@ -46,7 +46,8 @@ impl Drop for Daemon {
 #[test]
 fn docker_version_and_info_reach_the_engine() {
     let d = Daemon::start();
-    let (ok, out, err) = d.docker(&["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"]);
+    let (ok, out, err) =
+        d.docker(&["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"]);
     assert!(ok, "docker version failed: {err}");
     assert_eq!(out.trim(), format!("{} 1.50 linux", env!("CARGO_PKG_VERSION")));
 
@@ -94,7 +95,8 @@ fn a_second_engine_on_a_live_socket_refuses_and_a_stale_one_is_replaced() {
 
 #[test]
 fn bad_listen_address_is_one_clear_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth-agent")).args(["--listen", "tcp://0.0.0.0:2375"]).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_berth-agent")).args(["--listen", "tcp://0.0.0.0:2375"]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("only served on loopback"), "{err}");

@@ -78,15 +78,9 @@ pub enum BuildError {
     #[error("cannot create an eventfd: {0}")]
     EventFd(std::io::Error),
     #[error("cannot open serial output {path}: {source}")]
-    SerialOutput {
-        path: String,
-        source: std::io::Error,
-    },
+    SerialOutput { path: String, source: std::io::Error },
     #[error("{what}: {source}")]
-    Device {
-        what: String,
-        source: std::io::Error,
-    },
+    Device { what: String, source: std::io::Error },
     #[error(transparent)]
     EventLoop(#[from] EventLoopError),
     #[error(transparent)]
@@ -102,11 +96,7 @@ struct DeviceSlots {
 
 impl DeviceSlots {
     fn new() -> Self {
-        DeviceSlots {
-            next_addr: VIRTIO_MMIO_START,
-            next_irq: IRQ_FIRST_FREE,
-            announced: Vec::new(),
-        }
+        DeviceSlots { next_addr: VIRTIO_MMIO_START, next_irq: IRQ_FIRST_FREE, announced: Vec::new() }
     }
 
     fn allocate(&mut self) -> Result<(u64, u32), BuildError> {
@@ -152,10 +142,7 @@ impl StopHandle {
     /// The guest may ignore it; pair with [`StopHandle::force`] after a
     /// grace period.
     pub fn ask_guest(&self) {
-        self.keyboard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .ctrl_alt_del();
+        self.keyboard.lock().unwrap_or_else(std::sync::PoisonError::into_inner).ctrl_alt_del();
     }
 
     /// Ends the VM now, whatever the guest is doing.
@@ -167,10 +154,7 @@ impl StopHandle {
 impl Vmm {
     /// A handle to stop the VM from another thread (e.g. on SIGTERM).
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle {
-            keyboard: self.keyboard.clone(),
-            exit: self.exit.clone(),
-        }
+        StopHandle { keyboard: self.keyboard.clone(), exit: self.exit.clone() }
     }
 
     /// Blocks until the VM ends, stops every thread, and says why it ended.
@@ -179,11 +163,7 @@ impl Vmm {
             if let Some(outcome) = self.exit.outcome() {
                 break outcome;
             }
-            let mut pfd = libc::pollfd {
-                fd: self.exit.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
+            let mut pfd = libc::pollfd { fd: self.exit.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: `pfd` is a valid pollfd for the duration of the call
             // and the count is 1; poll writes only `revents`.
             unsafe { libc::poll(&mut pfd, 1, 1000) };
@@ -227,10 +207,7 @@ fn serial_output(serial: &SerialOutput) -> Result<Option<Box<dyn Write + Send>>,
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|source| BuildError::SerialOutput {
-                    path: path.display().to_string(),
-                    source,
-                })?,
+                .map_err(|source| BuildError::SerialOutput { path: path.display().to_string(), source })?,
         )),
     })
 }
@@ -275,12 +252,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     let mem = ram.memory();
     timeline::mark("build: guest memory mapped");
     // The kernel and initramfs copies run while the VM is set up.
-    let load = loader::LoadJob::start(
-        mem.clone(),
-        config.kernel.clone(),
-        format,
-        config.initramfs.clone(),
-    );
+    let load = loader::LoadJob::start(mem.clone(), config.kernel.clone(), format, config.initramfs.clone());
     let vm = Vm::new(&kvm)?;
     vm.register_memory(&kvm, mem)?;
     timeline::mark("build: VM and irqchip created");
@@ -291,20 +263,12 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     let serial_irq = IrqLine::new(SERIAL_IRQ).map_err(BuildError::EventFd)?;
     vm.register_irqfd(serial_irq.eventfd(), SERIAL_IRQ)?;
     let sink = ConsoleSink::new(serial_output(&config.serial)?, exit.clone());
-    pio.insert(
-        Arc::new(Mutex::new(SerialDevice::new(serial_irq, sink))),
-        SERIAL_PORT_BASE,
-        SERIAL_PORT_LEN,
-    )?;
+    pio.insert(Arc::new(Mutex::new(SerialDevice::new(serial_irq, sink))), SERIAL_PORT_BASE, SERIAL_PORT_LEN)?;
     let kbd_irq = IrqLine::new(KBD_IRQ).map_err(BuildError::EventFd)?;
     vm.register_irqfd(kbd_irq.eventfd(), KBD_IRQ)?;
     let keyboard = Arc::new(Mutex::new(I8042::new(exit.clone(), kbd_irq)));
     pio.insert(keyboard.clone(), I8042_PORT_BASE, I8042_PORT_LEN)?;
-    pio.insert(
-        Arc::new(Mutex::new(AcpiSleep::new(exit.clone()))),
-        ACPI_SLEEP_PORT,
-        ACPI_SLEEP_PORT_LEN,
-    )?;
+    pio.insert(Arc::new(Mutex::new(AcpiSleep::new(exit.clone()))), ACPI_SLEEP_PORT, ACPI_SLEEP_PORT_LEN)?;
 
     // virtio devices on the MMIO bus.
     let mut mmio = Bus::new();
@@ -316,16 +280,16 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     if let Some(vsock) = &config.vsock {
-        let dev = VsockDevice::new(vsock.guest_cid, &vsock.uds_path).map_err(device_err(
-            format!("vsock socket {}", vsock.uds_path.display()),
-        ))?;
+        let dev = VsockDevice::new(vsock.guest_cid, &vsock.uds_path)
+            .map_err(device_err(format!("vsock socket {}", vsock.uds_path.display())))?;
         attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
     for net in &config.net {
         let mac = net.mac().and_then(crate::config::parse_mac);
         let dev = match net {
-            NetConfig::Tap { name, .. } => NetDevice::open_tap(name, mac)
-                .map_err(device_err(format!("TAP interface {name}")))?,
+            NetConfig::Tap { name, .. } => {
+                NetDevice::open_tap(name, mac).map_err(device_err(format!("TAP interface {name}")))?
+            }
             NetConfig::Passt { socket, .. } => NetDevice::connect_passt(socket, mac)
                 .map_err(device_err(format!("passt socket {}", socket.display())))?,
         };
@@ -341,51 +305,31 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     // Kernel, initramfs, command line and boot structures.
     let (kernel, initramfs) = load.wait()?;
     timeline::mark("build: kernel and initramfs loaded");
-    let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() {
-        &slots.announced
-    } else {
-        &[]
-    };
+    let on_cmdline: &[(u64, u32)] = if config.acpi.announces_on_cmdline() { &slots.announced } else { &[] };
     let cmdline = loader::build_cmdline(&config.cmdline, on_cmdline)?;
     let cmdline_len = loader::write_cmdline(mem, &cmdline)?;
     let rsdp = if config.acpi.writes_tables(&config.cmdline) {
-        let devices = AcpiDevices {
-            vcpus: config.vcpus,
-            virtio_mmio: &slots.announced,
-        };
+        let devices = AcpiDevices { vcpus: config.vcpus, virtio_mmio: &slots.announced };
         Some(acpi::write_acpi_tables(mem, &devices)?)
     } else {
         None
     };
-    let info = BootInfo {
-        mem_size: config.memory_mib << 20,
-        cmdline_len,
-        initramfs,
-        rsdp,
-    };
+    let info = BootInfo { mem_size: config.memory_mib << 20, cmdline_len, initramfs, rsdp };
     regs::write_boot_tables(mem, kernel.entry)?;
     match kernel.entry {
         EntryPoint::Pvh { .. } => boot_params::write_pvh_start_info(mem, &info)?,
-        EntryPoint::Linux64 { .. } => {
-            boot_params::write_zero_page(mem, &info, kernel.setup_header)?
-        }
+        EntryPoint::Linux64 { .. } => boot_params::write_zero_page(mem, &info, kernel.setup_header)?,
     }
     mptable::setup_mptable(mem, config.vcpus)?;
     timeline::mark("build: boot tables written");
     tracing::info!(entry = ?kernel.entry, vcpus = config.vcpus, memory_mib = config.memory_mib, acpi = rsdp.is_some(), "kernel loaded");
 
     // vCPUs.
-    let supported = kvm
-        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(BuildError::Cpuid)?;
+    let supported = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(BuildError::Cpuid)?;
     let mut vcpus = Vec::with_capacity(config.vcpus.into());
     for index in 0..config.vcpus {
         let vcpu = Vcpu::new(index, vm.create_vcpu(index)?);
-        vcpu.configure(
-            &supported,
-            config.vcpus,
-            (index == 0).then_some(kernel.entry),
-        )?;
+        vcpu.configure(&supported, config.vcpus, (index == 0).then_some(kernel.entry))?;
         vcpus.push(vcpu);
     }
     timeline::mark("build: vCPUs configured");
@@ -395,8 +339,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     let vcpu_filters = Arc::new(seccomp::filter_for(ThreadRole::Vcpu, config.seccomp)?);
     let devices_filters = seccomp::filter_for(ThreadRole::Devices, config.seccomp)?;
     timeline::mark("build: seccomp filters compiled");
-    let event_loop =
-        EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
+    let event_loop = EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
     let buses = Arc::new(IoBuses { pio, mmio });
     // The Vmm exists before any vCPU runs: if a vCPU fails to start, dropping
     // it stops the threads already running before the memory goes away.
@@ -411,12 +354,7 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         _ram: ram,
     };
     for vcpu in vcpus {
-        let handle = vcpu.start(
-            buses.clone(),
-            vmm.exit.clone(),
-            vmm.stopping.clone(),
-            vcpu_filters.clone(),
-        )?;
+        let handle = vcpu.start(buses.clone(), vmm.exit.clone(), vmm.stopping.clone(), vcpu_filters.clone())?;
         vmm.vcpus.push(handle);
     }
     timeline::mark("build: vCPU threads started");
@@ -431,13 +369,7 @@ mod tests {
     fn slots_are_sequential_and_bounded() {
         let mut s = DeviceSlots::new();
         assert_eq!(s.allocate().unwrap(), (VIRTIO_MMIO_START, IRQ_FIRST_FREE));
-        assert_eq!(
-            s.allocate().unwrap(),
-            (
-                VIRTIO_MMIO_START + VIRTIO_MMIO_SLOT_SIZE,
-                IRQ_FIRST_FREE + 1
-            )
-        );
+        assert_eq!(s.allocate().unwrap(), (VIRTIO_MMIO_START + VIRTIO_MMIO_SLOT_SIZE, IRQ_FIRST_FREE + 1));
         for _ in IRQ_FIRST_FREE + 2..=IRQ_MAX {
             s.allocate().unwrap();
         }

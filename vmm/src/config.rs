@@ -29,8 +29,7 @@ pub const MAX_CMDLINE_LEN: usize = 4096;
 /// The command line used when none is given: a serial console, keyboard
 /// controller reset (the guest has no ACPI), and a panic that reboots at
 /// once so the VMM can report it.
-pub const DEFAULT_CMDLINE: &str =
-    "console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.dumbkbd pci=off";
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.dumbkbd pci=off";
 /// vsock CIDs 0-2 are reserved (hypervisor, local, host).
 pub const MIN_GUEST_CID: u64 = 3;
 
@@ -80,10 +79,7 @@ impl DiskConfig {
         if path.is_empty() {
             return Err("empty disk path".into());
         }
-        Ok(DiskConfig {
-            path: PathBuf::from(path),
-            read_only,
-        })
+        Ok(DiskConfig { path: PathBuf::from(path), read_only })
     }
 }
 
@@ -210,25 +206,15 @@ fn default_cmdline() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadFile { path: PathBuf, source: std::io::Error },
     #[error("config {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
     #[error("vcpus must be between 1 and {MAX_VCPUS}, got {0}")]
     Vcpus(u8),
     #[error("memory must be between {MIN_MEMORY_MIB} MiB and {MAX_MEMORY_MIB} MiB, got {0} MiB")]
     Memory(u64),
     #[error("{what} {path}: {source}")]
-    Open {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{what} {path} is not a regular file")]
     NotAFile { what: &'static str, path: PathBuf },
     #[error("kernel {0} is neither an ELF vmlinux nor a bzImage")]
@@ -287,14 +273,9 @@ impl KernelFormat {
 impl VmConfig {
     /// Reads a JSON config file.
     pub fn from_json_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+        serde_json::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
     }
 
     /// A config with defaults for everything but the kernel.
@@ -333,11 +314,7 @@ impl VmConfig {
         }
         let mut kernel = open_regular("kernel", &self.kernel)?;
         let format = KernelFormat::sniff(&mut kernel)
-            .map_err(|source| ConfigError::Open {
-                what: "kernel",
-                path: self.kernel.clone(),
-                source,
-            })?
+            .map_err(|source| ConfigError::Open { what: "kernel", path: self.kernel.clone(), source })?
             .ok_or_else(|| ConfigError::NotAKernel(self.kernel.clone()))?;
         if let Some(initramfs) = &self.initramfs {
             open_regular("initramfs", initramfs)?;
@@ -403,21 +380,10 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 fn open_regular(what: &'static str, path: &Path) -> Result<File, ConfigError> {
-    let file = File::open(path).map_err(|source| ConfigError::Open {
-        what,
-        path: path.to_owned(),
-        source,
-    })?;
-    let meta = file.metadata().map_err(|source| ConfigError::Open {
-        what,
-        path: path.to_owned(),
-        source,
-    })?;
+    let file = File::open(path).map_err(|source| ConfigError::Open { what, path: path.to_owned(), source })?;
+    let meta = file.metadata().map_err(|source| ConfigError::Open { what, path: path.to_owned(), source })?;
     if !meta.is_file() {
-        return Err(ConfigError::NotAFile {
-            what,
-            path: path.to_owned(),
-        });
+        return Err(ConfigError::NotAFile { what, path: path.to_owned() });
     }
     Ok(file)
 }
@@ -442,20 +408,12 @@ mod tests {
     #[test]
     fn sniffs_elf_and_bzimage_and_rejects_the_rest() {
         let mut elf = elf_kernel().reopen().unwrap();
-        assert_eq!(
-            KernelFormat::sniff(&mut elf).unwrap(),
-            Some(KernelFormat::Elf)
-        );
+        assert_eq!(KernelFormat::sniff(&mut elf).unwrap(), Some(KernelFormat::Elf));
         let mut bz = vec![0u8; 0x300];
         bz[0x202..0x206].copy_from_slice(b"HdrS");
         let mut bz = file_with(&bz).reopen().unwrap();
-        assert_eq!(
-            KernelFormat::sniff(&mut bz).unwrap(),
-            Some(KernelFormat::BzImage)
-        );
-        let mut text = file_with(b"#!/bin/sh\necho not a kernel\n")
-            .reopen()
-            .unwrap();
+        assert_eq!(KernelFormat::sniff(&mut bz).unwrap(), Some(KernelFormat::BzImage));
+        let mut text = file_with(b"#!/bin/sh\necho not a kernel\n").reopen().unwrap();
         assert_eq!(KernelFormat::sniff(&mut text).unwrap(), None);
     }
 
@@ -483,15 +441,9 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::NotAFile { .. })));
         c.kernel = k.path().to_owned();
 
-        c.vsock = Some(VsockConfig {
-            guest_cid: 2,
-            uds_path: "/tmp/v.sock".into(),
-        });
+        c.vsock = Some(VsockConfig { guest_cid: 2, uds_path: "/tmp/v.sock".into() });
         assert!(matches!(c.validate(), Err(ConfigError::GuestCid(2))));
-        c.vsock = Some(VsockConfig {
-            guest_cid: 3,
-            uds_path: "/nonexistent-dir/v.sock".into(),
-        });
+        c.vsock = Some(VsockConfig { guest_cid: 3, uds_path: "/nonexistent-dir/v.sock".into() });
         assert!(matches!(c.validate(), Err(ConfigError::VsockPath(_))));
         c.vsock = None;
 
@@ -501,28 +453,16 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::CmdlineTooLong(_))));
         c.cmdline = DEFAULT_CMDLINE.into();
 
-        c.net = vec![NetConfig::Tap {
-            name: "tap0".into(),
-            mac: Some("02:00:00:00:00:zz".into()),
-        }];
+        c.net = vec![NetConfig::Tap { name: "tap0".into(), mac: Some("02:00:00:00:00:zz".into()) }];
         assert!(matches!(c.validate(), Err(ConfigError::Mac(_))));
-        c.net = vec![NetConfig::Tap {
-            name: "a-very-long-tap-name".into(),
-            mac: None,
-        }];
+        c.net = vec![NetConfig::Tap { name: "a-very-long-tap-name".into(), mac: None }];
         assert!(matches!(c.validate(), Err(ConfigError::TapName(_))));
-        c.net = vec![NetConfig::Passt {
-            socket: k.path().to_owned(),
-            mac: None,
-        }];
+        c.net = vec![NetConfig::Passt { socket: k.path().to_owned(), mac: None }];
         assert!(matches!(c.validate(), Err(ConfigError::NotASocket(_))));
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("passt.socket");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        c.net = vec![NetConfig::Passt {
-            socket: sock,
-            mac: Some("02:00:00:00:00:01".into()),
-        }];
+        c.net = vec![NetConfig::Passt { socket: sock, mac: Some("02:00:00:00:00:01".into()) }];
         assert_eq!(c.validate().unwrap(), KernelFormat::Elf);
     }
 
@@ -539,33 +479,17 @@ mod tests {
         assert!(c.disks[0].read_only);
         let back: VmConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
-        let err =
-            serde_json::from_str::<VmConfig>(r#"{"kernel": "/k", "memroy_mib": 1}"#).unwrap_err();
+        let err = serde_json::from_str::<VmConfig>(r#"{"kernel": "/k", "memroy_mib": 1}"#).unwrap_err();
         assert!(err.to_string().contains("memroy_mib"));
     }
 
     #[test]
     fn flag_parsers() {
-        assert_eq!(
-            SerialOutput::parse_flag("file:/x").unwrap(),
-            SerialOutput::File("/x".into())
-        );
-        assert_eq!(
-            SerialOutput::parse_flag("none").unwrap(),
-            SerialOutput::None
-        );
+        assert_eq!(SerialOutput::parse_flag("file:/x").unwrap(), SerialOutput::File("/x".into()));
+        assert_eq!(SerialOutput::parse_flag("none").unwrap(), SerialOutput::None);
         assert!(SerialOutput::parse_flag("file:").is_err());
-        assert_eq!(
-            DiskConfig::parse_flag("/a.img,ro").unwrap(),
-            DiskConfig {
-                path: "/a.img".into(),
-                read_only: true
-            }
-        );
-        assert_eq!(
-            DiskConfig::parse_flag("/a,b.img").unwrap().path,
-            PathBuf::from("/a,b.img")
-        );
+        assert_eq!(DiskConfig::parse_flag("/a.img,ro").unwrap(), DiskConfig { path: "/a.img".into(), read_only: true });
+        assert_eq!(DiskConfig::parse_flag("/a,b.img").unwrap().path, PathBuf::from("/a,b.img"));
         assert_eq!(parse_mac("02:00:00:0a:0B:ff"), Some([2, 0, 0, 10, 11, 255]));
         assert_eq!(parse_mac("02:00:00:0a:0B"), None);
         assert_eq!(parse_mac("02:00:00:0a:0B:ff:00"), None);

@@ -42,8 +42,7 @@ impl EventLoop {
         stopping: Arc<AtomicBool>,
         filters: ThreadFilters,
     ) -> Result<Self, EventLoopError> {
-        let mut manager: EventManager<Subscriber> =
-            EventManager::new().map_err(EventLoopError::Create)?;
+        let mut manager: EventManager<Subscriber> = EventManager::new().map_err(EventLoopError::Create)?;
         for s in subscribers {
             manager.add_subscriber(s);
         }

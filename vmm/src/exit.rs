@@ -34,10 +34,7 @@ pub enum VmExit {
 impl VmExit {
     /// Whether this end counts as success for the VMM's exit status.
     pub fn is_success(&self) -> bool {
-        matches!(
-            self,
-            VmExit::GuestReset | VmExit::GuestPowerOff | VmExit::Stopped
-        )
+        matches!(self, VmExit::GuestReset | VmExit::GuestPowerOff | VmExit::Stopped)
     }
 }
 
@@ -66,20 +63,13 @@ pub struct ExitSignal {
 
 impl ExitSignal {
     pub fn new() -> std::io::Result<Self> {
-        Ok(ExitSignal {
-            outcome: Mutex::new(None),
-            panic_line: Mutex::new(None),
-            evt: EventFd::new(EFD_NONBLOCK)?,
-        })
+        Ok(ExitSignal { outcome: Mutex::new(None), panic_line: Mutex::new(None), evt: EventFd::new(EFD_NONBLOCK)? })
     }
 
     /// Records that the console showed a kernel panic. The reset the guest
     /// performs next is then reported as this panic.
     pub fn note_panic(&self, line: String) {
-        let mut p = self
-            .panic_line
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut p = self.panic_line.lock().unwrap_or_else(PoisonError::into_inner);
         if p.is_none() {
             tracing::info!(%line, "guest kernel panic seen on the console");
             *p = Some(line);
@@ -90,12 +80,7 @@ impl ExitSignal {
     pub fn post(&self, exit: VmExit) {
         let exit = match exit {
             VmExit::GuestReset | VmExit::GuestPowerOff | VmExit::TripleFault { .. } => {
-                match self
-                    .panic_line
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-                {
+                match self.panic_line.lock().unwrap_or_else(PoisonError::into_inner).clone() {
                     Some(line) => VmExit::GuestPanic(line),
                     None => exit,
                 }
@@ -116,10 +101,7 @@ impl ExitSignal {
 
     /// The reason, once one was posted.
     pub fn outcome(&self) -> Option<VmExit> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -152,9 +134,6 @@ mod tests {
         s.post(VmExit::GuestReset);
         let out = s.outcome().unwrap();
         assert!(!out.is_success());
-        assert_eq!(
-            out.to_string(),
-            "guest kernel panicked: Kernel panic - not syncing: No init found"
-        );
+        assert_eq!(out.to_string(), "guest kernel panicked: Kernel panic - not syncing: No init found");
     }
 }

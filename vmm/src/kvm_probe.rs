@@ -65,9 +65,7 @@ impl fmt::Display for KvmFlavor {
 /// Why the probe could not use KVM.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error(
-        "cannot open /dev/kvm: {0} (is the kvm module loaded, and may this user open the device?)"
-    )]
+    #[error("cannot open /dev/kvm: {0} (is the kvm module loaded, and may this user open the device?)")]
     Open(#[source] kvm_ioctls::Error),
     #[error("/dev/kvm reports API version {0}, expected {KVM_API_VERSION}")]
     ApiVersion(i32),
@@ -96,11 +94,7 @@ impl KvmReport {
         let vm = kvm.create_vm().map_err(ProbeError::CreateVm)?;
         drop(vm);
         let max_vcpus = kvm.get_max_vcpus();
-        Ok(KvmReport {
-            api_version,
-            max_vcpus,
-            flavor: KvmFlavor::detect(Path::new("/sys/module")),
-        })
+        Ok(KvmReport { api_version, max_vcpus, flavor: KvmFlavor::detect(Path::new("/sys/module")) })
     }
 
     /// The advice for a host whose KVM cannot boot berth's guest, if any.
@@ -145,11 +139,7 @@ mod tests {
 
     #[test]
     fn advice_only_for_pvm() {
-        let mut r = KvmReport {
-            api_version: 12,
-            max_vcpus: 1,
-            flavor: KvmFlavor::Amd,
-        };
+        let mut r = KvmReport { api_version: 12, max_vcpus: 1, flavor: KvmFlavor::Amd };
         assert!(r.advice().is_none());
         r.flavor = KvmFlavor::Pvm;
         assert!(r.advice().unwrap().contains("testbed"));

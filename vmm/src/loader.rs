@@ -31,28 +31,15 @@ const PAGE_SIZE: u64 = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
     #[error("cannot open {what} {path}: {source}")]
-    Open {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    Open { what: &'static str, path: String, source: std::io::Error },
     #[error(
         "kernel {path} could not be loaded ({source}); is it an x86_64 kernel, and does it fit in {mem_mib} MiB of guest memory?"
     )]
-    Kernel {
-        path: String,
-        mem_mib: u64,
-        source: linux_loader::loader::Error,
-    },
-    #[error(
-        "initramfs {path} ({size} bytes) does not fit in guest memory above the kernel; give the VM more memory"
-    )]
+    Kernel { path: String, mem_mib: u64, source: linux_loader::loader::Error },
+    #[error("initramfs {path} ({size} bytes) does not fit in guest memory above the kernel; give the VM more memory")]
     InitramfsTooLarge { path: String, size: u64 },
     #[error("reading initramfs {path}: {source}")]
-    ReadInitramfs {
-        path: String,
-        source: std::io::Error,
-    },
+    ReadInitramfs { path: String, source: std::io::Error },
     #[error("the initramfs loader thread failed: {0}")]
     LoaderThread(String),
     #[error("kernel command line is not valid: {0}")]
@@ -72,45 +59,27 @@ pub struct LoadedKernel {
 }
 
 /// Loads the kernel at `path` in `format` into `mem`.
-pub fn load_kernel(
-    mem: &GuestMemoryMmap,
-    path: &Path,
-    format: KernelFormat,
-) -> Result<LoadedKernel, LoaderError> {
+pub fn load_kernel(mem: &GuestMemoryMmap, path: &Path, format: KernelFormat) -> Result<LoadedKernel, LoaderError> {
     let mut file = File::open(path).map_err(|source| LoaderError::Open {
         what: "kernel",
         path: path.display().to_string(),
         source,
     })?;
     let mem_mib = mem.iter().map(GuestMemoryRegion::len).sum::<u64>() >> 20;
-    let err = |source| LoaderError::Kernel {
-        path: path.display().to_string(),
-        mem_mib,
-        source,
-    };
+    let err = |source| LoaderError::Kernel { path: path.display().to_string(), mem_mib, source };
     match format {
         KernelFormat::Elf => {
-            let result =
-                Elf::load(mem, None, &mut file, Some(GuestAddress(HIMEM_START))).map_err(err)?;
+            let result = Elf::load(mem, None, &mut file, Some(GuestAddress(HIMEM_START))).map_err(err)?;
             let entry = match result.pvh_boot_cap {
                 PvhBootCapability::PvhEntryPresent(addr) => EntryPoint::Pvh { entry: addr.0 },
-                _ => EntryPoint::Linux64 {
-                    entry: result.kernel_load.0,
-                },
+                _ => EntryPoint::Linux64 { entry: result.kernel_load.0 },
             };
-            Ok(LoadedKernel {
-                entry,
-                setup_header: None,
-                end: result.kernel_end,
-            })
+            Ok(LoadedKernel { entry, setup_header: None, end: result.kernel_end })
         }
         KernelFormat::BzImage => {
-            let result = BzImage::load(mem, None, &mut file, Some(GuestAddress(HIMEM_START)))
-                .map_err(err)?;
+            let result = BzImage::load(mem, None, &mut file, Some(GuestAddress(HIMEM_START))).map_err(err)?;
             Ok(LoadedKernel {
-                entry: EntryPoint::Linux64 {
-                    entry: result.kernel_load.0 + BZIMAGE_64BIT_ENTRY_OFFSET,
-                },
+                entry: EntryPoint::Linux64 { entry: result.kernel_load.0 + BZIMAGE_64BIT_ENTRY_OFFSET },
                 setup_header: result.setup_header,
                 end: result.kernel_end,
             })
@@ -133,13 +102,11 @@ pub fn load_kernel_and_initramfs(
 ) -> Result<(LoadedKernel, Option<InitramfsPlacement>), LoaderError> {
     std::thread::scope(|scope| {
         let initramfs_job = initramfs.map(|path| {
-            let job = std::thread::Builder::new()
-                .name("load-initramfs".into())
-                .spawn_scoped(scope, move || {
-                    let placed = load_initramfs(mem, path, 0);
-                    crate::timeline::mark("load: initramfs in guest memory");
-                    placed
-                });
+            let job = std::thread::Builder::new().name("load-initramfs".into()).spawn_scoped(scope, move || {
+                let placed = load_initramfs(mem, path, 0);
+                crate::timeline::mark("load: initramfs in guest memory");
+                placed
+            });
             (path, job)
         });
         let kernel = load_kernel(mem, kernel, format)?;
@@ -148,9 +115,7 @@ pub fn load_kernel_and_initramfs(
             None => None,
             Some((path, job)) => {
                 let placement = match job {
-                    Ok(handle) => handle
-                        .join()
-                        .map_err(|_| LoaderError::LoaderThread("it panicked".into()))??,
+                    Ok(handle) => handle.join().map_err(|_| LoaderError::LoaderThread("it panicked".into()))??,
                     // No second thread: load it on this one.
                     Err(_) => load_initramfs(mem, path, 0)?,
                 };
@@ -189,29 +154,16 @@ enum LoadState {
 
 impl LoadJob {
     /// Starts loading `kernel` (and `initramfs`) into `mem`.
-    pub fn start(
-        mem: Arc<GuestMemoryMmap>,
-        kernel: PathBuf,
-        format: KernelFormat,
-        initramfs: Option<PathBuf>,
-    ) -> Self {
+    pub fn start(mem: Arc<GuestMemoryMmap>, kernel: PathBuf, format: KernelFormat, initramfs: Option<PathBuf>) -> Self {
         let job = {
             let (mem, kernel, initramfs) = (mem.clone(), kernel.clone(), initramfs.clone());
             move || load_kernel_and_initramfs(&mem, &kernel, format, initramfs.as_deref())
         };
-        let state = match std::thread::Builder::new()
-            .name("load-kernel".into())
-            .spawn(job)
-        {
+        let state = match std::thread::Builder::new().name("load-kernel".into()).spawn(job) {
             Ok(handle) => LoadState::Running(handle),
             Err(e) => {
                 tracing::debug!(error = %e, "no loader thread; loading on this one");
-                LoadState::Done(load_kernel_and_initramfs(
-                    &mem,
-                    &kernel,
-                    format,
-                    initramfs.as_deref(),
-                ))
+                LoadState::Done(load_kernel_and_initramfs(&mem, &kernel, format, initramfs.as_deref()))
             }
         };
         LoadJob { state }
@@ -220,9 +172,7 @@ impl LoadJob {
     /// Waits for the copy and says what went where.
     pub fn wait(mut self) -> Result<Loaded, LoaderError> {
         match std::mem::replace(&mut self.state, LoadState::Taken) {
-            LoadState::Running(handle) => handle
-                .join()
-                .map_err(|_| LoaderError::LoaderThread("it panicked".into()))?,
+            LoadState::Running(handle) => handle.join().map_err(|_| LoaderError::LoaderThread("it panicked".into()))?,
             LoadState::Done(result) => result,
             LoadState::Taken => Err(LoaderError::LoaderThread("already waited for".into())),
         }
@@ -247,40 +197,20 @@ pub fn place_initramfs(mem_size: u64, kernel_end: u64, size: u64) -> Option<u64>
 }
 
 /// Copies the initramfs at `path` into guest memory above the kernel.
-pub fn load_initramfs(
-    mem: &GuestMemoryMmap,
-    path: &Path,
-    kernel_end: u64,
-) -> Result<InitramfsPlacement, LoaderError> {
+pub fn load_initramfs(mem: &GuestMemoryMmap, path: &Path, kernel_end: u64) -> Result<InitramfsPlacement, LoaderError> {
     let display = path.display().to_string();
-    let mut file = File::open(path).map_err(|source| LoaderError::Open {
-        what: "initramfs",
-        path: display.clone(),
-        source,
-    })?;
+    let mut file =
+        File::open(path).map_err(|source| LoaderError::Open { what: "initramfs", path: display.clone(), source })?;
     let size = file
         .seek(SeekFrom::End(0))
         .and_then(|s| file.rewind().map(|_| s))
-        .map_err(|source| LoaderError::ReadInitramfs {
-            path: display.clone(),
-            source,
-        })?;
+        .map_err(|source| LoaderError::ReadInitramfs { path: display.clone(), source })?;
     let mem_size = mem.iter().map(GuestMemoryRegion::len).sum::<u64>();
-    let addr = place_initramfs(mem_size, kernel_end, size).ok_or_else(|| {
-        LoaderError::InitramfsTooLarge {
-            path: display.clone(),
-            size,
-        }
-    })?;
-    let count = usize::try_from(size).map_err(|_| LoaderError::InitramfsTooLarge {
-        path: display.clone(),
-        size,
-    })?;
+    let addr = place_initramfs(mem_size, kernel_end, size)
+        .ok_or_else(|| LoaderError::InitramfsTooLarge { path: display.clone(), size })?;
+    let count = usize::try_from(size).map_err(|_| LoaderError::InitramfsTooLarge { path: display.clone(), size })?;
     mem.read_exact_volatile_from(GuestAddress(addr), &mut file, count)
-        .map_err(|e| LoaderError::ReadInitramfs {
-            path: display,
-            source: std::io::Error::other(e),
-        })?;
+        .map_err(|e| LoaderError::ReadInitramfs { path: display, source: std::io::Error::other(e) })?;
     Ok(InitramfsPlacement { addr, size })
 }
 
@@ -319,16 +249,8 @@ mod tests {
         assert_eq!(addr % PAGE_SIZE, 0);
         assert!(addr + 0x1234 <= 64 << 20);
         assert!(addr >= 0x200_0000);
-        assert_eq!(
-            place_initramfs(64 << 20, 0x300_0000, 63 << 20),
-            None,
-            "overlaps the kernel"
-        );
-        assert_eq!(
-            place_initramfs(1 << 20, 0, 2 << 20),
-            None,
-            "larger than memory"
-        );
+        assert_eq!(place_initramfs(64 << 20, 0x300_0000, 63 << 20), None, "overlaps the kernel");
+        assert_eq!(place_initramfs(1 << 20, 0, 2 << 20), None, "larger than memory");
     }
 
     #[test]
@@ -376,21 +298,13 @@ mod tests {
         big.write_all(&vec![9u8; 12 << 20]).unwrap();
 
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 32 << 20)]).unwrap();
-        let (k, p) =
-            load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, Some(small.path()))
-                .unwrap();
+        let (k, p) = load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, Some(small.path())).unwrap();
         let p = p.unwrap();
         assert!(p.addr >= k.end && p.addr + p.size <= 32 << 20);
         assert_eq!(mem.read_obj::<u8>(GuestAddress(p.addr)).unwrap(), 7);
-        let err =
-            load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, Some(big.path()))
-                .unwrap_err();
-        assert!(
-            matches!(err, LoaderError::InitramfsTooLarge { .. }),
-            "{err}"
-        );
-        let (_, none) =
-            load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, None).unwrap();
+        let err = load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, Some(big.path())).unwrap_err();
+        assert!(matches!(err, LoaderError::InitramfsTooLarge { .. }), "{err}");
+        let (_, none) = load_kernel_and_initramfs(&mem, kernel.path(), KernelFormat::Elf, None).unwrap();
         assert!(none.is_none());
 
         // The same in the background.
@@ -403,16 +317,8 @@ mod tests {
         );
         let (k2, p2) = job.wait().unwrap();
         assert_eq!((k2.end, p2.map(|p| p.addr)), (k.end, Some(p.addr)));
-        let job = LoadJob::start(
-            mem,
-            kernel.path().to_path_buf(),
-            KernelFormat::Elf,
-            Some(big.path().to_path_buf()),
-        );
-        assert!(matches!(
-            job.wait(),
-            Err(LoaderError::InitramfsTooLarge { .. })
-        ));
+        let job = LoadJob::start(mem, kernel.path().to_path_buf(), KernelFormat::Elf, Some(big.path().to_path_buf()));
+        assert!(matches!(job.wait(), Err(LoaderError::InitramfsTooLarge { .. })));
     }
 
     #[test]
@@ -422,9 +328,7 @@ mod tests {
         let mut bytes = b"\x7fELF".to_vec();
         bytes.resize(128, 0xaa);
         f.write_all(&bytes).unwrap();
-        let err = load_kernel(&mem, f.path(), KernelFormat::Elf)
-            .unwrap_err()
-            .to_string();
+        let err = load_kernel(&mem, f.path(), KernelFormat::Elf).unwrap_err().to_string();
         assert!(err.contains("could not be loaded"), "{err}");
     }
 
@@ -432,15 +336,11 @@ mod tests {
     fn cmdline_gets_virtio_entries() {
         let c = build_cmdline("console=ttyS0", &[(0xc000_0000, 5), (0xc000_1000, 6)]).unwrap();
         let s = c.as_cstring().unwrap().into_string().unwrap();
-        assert_eq!(
-            s,
-            "console=ttyS0 virtio_mmio.device=4K@0xc0000000:5 virtio_mmio.device=4K@0xc0001000:6"
-        );
+        assert_eq!(s, "console=ttyS0 virtio_mmio.device=4K@0xc0000000:5 virtio_mmio.device=4K@0xc0001000:6");
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
         let len = write_cmdline(&mem, &c).unwrap();
         let mut back = vec![0u8; len + 1];
-        mem.read_slice(&mut back, GuestAddress(CMDLINE_START))
-            .unwrap();
+        mem.read_slice(&mut back, GuestAddress(CMDLINE_START)).unwrap();
         assert_eq!(&back[..len], s.as_bytes());
         assert_eq!(back[len], 0);
     }

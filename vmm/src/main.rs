@@ -93,13 +93,8 @@ struct RunArgs {
 
 fn parse_vsock(s: &str) -> Result<VsockConfig, String> {
     let (cid, path) = s.split_once(':').ok_or("expected CID:PATH")?;
-    let guest_cid = cid
-        .parse()
-        .map_err(|_| format!("CID {cid:?} is not a number"))?;
-    Ok(VsockConfig {
-        guest_cid,
-        uds_path: PathBuf::from(path),
-    })
+    let guest_cid = cid.parse().map_err(|_| format!("CID {cid:?} is not a number"))?;
+    Ok(VsockConfig { guest_cid, uds_path: PathBuf::from(path) })
 }
 
 impl RunArgs {
@@ -130,16 +125,8 @@ impl RunArgs {
         if self.vsock.is_some() {
             c.vsock = self.vsock;
         }
-        c.net.extend(
-            self.tap
-                .into_iter()
-                .map(|name| NetConfig::Tap { name, mac: None }),
-        );
-        c.net.extend(
-            self.passt
-                .into_iter()
-                .map(|socket| NetConfig::Passt { socket, mac: None }),
-        );
+        c.net.extend(self.tap.into_iter().map(|name| NetConfig::Tap { name, mac: None }));
+        c.net.extend(self.passt.into_iter().map(|socket| NetConfig::Passt { socket, mac: None }));
         c.rng |= self.rng;
         if let Some(mode) = self.acpi {
             c.acpi = mode;
@@ -199,9 +186,7 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let grace = args.stop_timeout;
-    let built = args
-        .into_config()
-        .and_then(|config| builder::build(&config));
+    let built = args.into_config().and_then(|config| builder::build(&config));
     let vmm = match built {
         Ok(vmm) => vmm,
         Err(e) => {
@@ -248,47 +233,42 @@ const SAME_REQUEST_WINDOW: Duration = Duration::from_secs(1);
 /// [`SAME_REQUEST_WINDOW`], or a different one), or the end of the grace
 /// period, stops the VM at once.
 fn spawn_signal_thread(set: libc::sigset_t, stop: StopHandle, grace: Duration) {
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut asked: Option<(libc::c_int, std::time::Instant)> = None;
-            loop {
-                let mut sig: libc::c_int = 0;
-                // SAFETY: `set` holds signals blocked in every thread; sigwait
-                // writes the received signal number into `sig`.
-                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-                    return;
-                }
-                if let Some((first, at)) = asked {
-                    if first == sig && at.elapsed() < SAME_REQUEST_WINDOW {
-                        tracing::debug!(signal = sig, "repeated stop signal ignored (same request)");
-                        continue;
-                    }
-                    tracing::info!(signal = sig, "second stop request: stopping the VM now");
-                    stop.force();
-                    return;
-                }
-                asked = Some((sig, std::time::Instant::now()));
-                tracing::info!(
-                    signal = sig,
-                    grace_s = grace.as_secs_f64(),
-                    "stop requested: asking the guest to shut down"
-                );
-                stop.ask_guest();
-                let timer_stop = stop.clone();
-                let timer =
-                    std::thread::Builder::new()
-                        .name("stop-timer".into())
-                        .spawn(move || {
-                            std::thread::sleep(grace);
-                            tracing::warn!("the guest did not shut down in time; stopping the VM");
-                            timer_stop.force();
-                        });
-                if timer.is_err() {
-                    stop.force();
-                }
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let mut asked: Option<(libc::c_int, std::time::Instant)> = None;
+        loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` holds signals blocked in every thread; sigwait
+            // writes the received signal number into `sig`.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                return;
             }
-        });
+            if let Some((first, at)) = asked {
+                if first == sig && at.elapsed() < SAME_REQUEST_WINDOW {
+                    tracing::debug!(signal = sig, "repeated stop signal ignored (same request)");
+                    continue;
+                }
+                tracing::info!(signal = sig, "second stop request: stopping the VM now");
+                stop.force();
+                return;
+            }
+            asked = Some((sig, std::time::Instant::now()));
+            tracing::info!(
+                signal = sig,
+                grace_s = grace.as_secs_f64(),
+                "stop requested: asking the guest to shut down"
+            );
+            stop.ask_guest();
+            let timer_stop = stop.clone();
+            let timer = std::thread::Builder::new().name("stop-timer".into()).spawn(move || {
+                std::thread::sleep(grace);
+                tracing::warn!("the guest did not shut down in time; stopping the VM");
+                timer_stop.force();
+            });
+            if timer.is_err() {
+                stop.force();
+            }
+        }
+    });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no signal thread: SIGTERM will not stop the VM cleanly");
     }

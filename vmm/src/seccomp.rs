@@ -32,8 +32,7 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 use serde::{Deserialize, Serialize};
 
@@ -74,15 +73,9 @@ pub enum ThreadRole {
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     #[error("building the {role:?} seccomp filter: {source}")]
-    Build {
-        role: ThreadRole,
-        source: seccompiler::BackendError,
-    },
+    Build { role: ThreadRole, source: seccompiler::BackendError },
     #[error("compiling the {role:?} seccomp filter: {source}")]
-    Compile {
-        role: ThreadRole,
-        source: seccompiler::BackendError,
-    },
+    Compile { role: ThreadRole, source: seccompiler::BackendError },
     #[error("installing the seccomp filter: {0}")]
     Install(seccompiler::Error),
 }
@@ -143,8 +136,7 @@ const DEVICES: &[i64] = &[
 
 fn ioctl_rule(role: ThreadRole, request: u64) -> Result<SeccompRule, SeccompError> {
     let build = |source| SeccompError::Build { role, source };
-    let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request)
-        .map_err(build)?;
+    let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request).map_err(build)?;
     SeccompRule::new(vec![cond]).map_err(build)
 }
 
@@ -158,10 +150,7 @@ pub type ThreadFilters = Vec<BpfProgram>;
 pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, SeccompError> {
     let (mismatch, refuse) = match mode {
         SeccompMode::Off => return Ok(Vec::new()),
-        SeccompMode::Enforce => (
-            SeccompAction::Trap,
-            SeccompAction::Errno(libc::EACCES as u32),
-        ),
+        SeccompMode::Enforce => (SeccompAction::Trap, SeccompAction::Errno(libc::EACCES as u32)),
         SeccompMode::Log => (SeccompAction::Log, SeccompAction::Log),
     };
     let (own, ioctl) = match role {
@@ -173,20 +162,13 @@ pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, 
             .map_err(|source| SeccompError::Build { role, source })?;
         BpfProgram::try_from(filter).map_err(|source| SeccompError::Compile { role, source })
     };
-    let mut allowed: BTreeMap<i64, Vec<SeccompRule>> = COMMON
-        .iter()
-        .chain(own)
-        .chain(REFUSED)
-        .map(|&nr| (nr, Vec::new()))
-        .collect();
+    let mut allowed: BTreeMap<i64, Vec<SeccompRule>> =
+        COMMON.iter().chain(own).chain(REFUSED).map(|&nr| (nr, Vec::new())).collect();
     allowed.insert(libc::SYS_ioctl, vec![ioctl_rule(role, ioctl)?]);
     let refused = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
     // The allowlist goes last: once it is in place, installing another
     // filter (prctl, seccomp) is no longer allowed.
-    Ok(vec![
-        compile(refused, SeccompAction::Allow, refuse)?,
-        compile(allowed, mismatch, SeccompAction::Allow)?,
-    ])
+    Ok(vec![compile(refused, SeccompAction::Allow, refuse)?, compile(allowed, mismatch, SeccompAction::Allow)?])
 }
 
 /// Where x86_64's `siginfo_t` keeps `_sigsys._syscall`: after si_signo,
@@ -201,12 +183,7 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     } else {
         // SAFETY: the kernel hands a SIGSYS handler a valid siginfo whose
         // `_sigsys` member is filled; the offset is x86_64's layout.
-        unsafe {
-            (info as *const u8)
-                .add(SIGINFO_SYSCALL_OFFSET)
-                .cast::<i32>()
-                .read_unaligned()
-        }
+        unsafe { (info as *const u8).add(SIGINFO_SYSCALL_OFFSET).cast::<i32>().read_unaligned() }
     };
     let mut line = [0u8; 128];
     let mut len = 0;
@@ -269,9 +246,7 @@ pub fn install(filters: &ThreadFilters) -> Result<(), SeccompError> {
     if !filters.is_empty() {
         install_sigsys_handler();
     }
-    filters
-        .iter()
-        .try_for_each(|f| seccompiler::apply_filter(f).map_err(SeccompError::Install))
+    filters.iter().try_for_each(|f| seccompiler::apply_filter(f).map_err(SeccompError::Install))
 }
 
 #[cfg(test)]
@@ -285,10 +260,7 @@ mod tests {
             for mode in [SeccompMode::Enforce, SeccompMode::Log] {
                 let filters = filter_for(role, mode).unwrap();
                 assert_eq!(filters.len(), 2);
-                assert!(
-                    filters[1].len() > COMMON.len(),
-                    "{role:?}/{mode:?} has a rule per syscall"
-                );
+                assert!(filters[1].len() > COMMON.len(), "{role:?}/{mode:?} has a rule per syscall");
             }
         }
     }
@@ -329,10 +301,7 @@ mod tests {
         // process installed it first.
         let by_signal = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS;
         let by_handler = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1;
-        assert!(
-            by_signal || by_handler,
-            "child was not stopped (status {status:#x})"
-        );
+        assert!(by_signal || by_handler, "child was not stopped (status {status:#x})");
     }
 
     #[test]
@@ -341,26 +310,12 @@ mod tests {
             let path = c"/proc/sys/vm/overcommit_memory";
             // SAFETY: a raw openat of a NUL-terminated path; the filter
             // refuses it, so no fd is leaked.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_openat,
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    libc::O_RDONLY,
-                )
-            };
+            let rc = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY) };
             // SAFETY: reads this thread's errno.
             let errno = unsafe { *libc::__errno_location() };
-            if rc == -1 && errno == libc::EACCES {
-                0
-            } else {
-                1
-            }
+            if rc == -1 && errno == libc::EACCES { 0 } else { 1 }
         });
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status:#x}"
-        );
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status:#x}");
     }
 
     #[test]
@@ -397,10 +352,7 @@ mod tests {
         // SAFETY: closing our read end.
         unsafe { libc::close(pipe[0]) };
         let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
-            "status {status:#x}, stderr {text:?}"
-        );
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1, "status {status:#x}, stderr {text:?}");
         assert_eq!(
             text,
             format!(

@@ -5,36 +5,20 @@ use std::io::Write;
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth-vmm"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_berth-vmm")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn assert_one_line(stderr: &str, contains: &str) {
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "expected one line, got {stderr:?}"
-    );
-    assert!(
-        stderr.contains(contains),
-        "{stderr:?} does not mention {contains:?}"
-    );
+    assert_eq!(stderr.lines().count(), 1, "expected one line, got {stderr:?}");
+    assert!(stderr.contains(contains), "{stderr:?} does not mention {contains:?}");
 }
 
 #[test]
 fn missing_kernel() {
     let (code, err) = run(&["run", "--kernel", "/nonexistent/vmlinux"]);
     assert_eq!(code, 2);
-    assert_one_line(
-        &err,
-        "kernel /nonexistent/vmlinux: No such file or directory",
-    );
+    assert_one_line(&err, "kernel /nonexistent/vmlinux: No such file or directory");
 }
 
 #[test]
@@ -50,13 +34,7 @@ fn a_file_that_is_no_kernel() {
 fn too_little_memory() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(b"\x7fELF").unwrap();
-    let (code, err) = run(&[
-        "run",
-        "--kernel",
-        f.path().to_str().unwrap(),
-        "--memory",
-        "4",
-    ]);
+    let (code, err) = run(&["run", "--kernel", f.path().to_str().unwrap(), "--memory", "4"]);
     assert_eq!(code, 2);
     assert_one_line(&err, "memory must be between 32 MiB");
 }

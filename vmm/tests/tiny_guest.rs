@@ -94,10 +94,7 @@ fn guest_prints_and_resets_cleanly_with_idle_secondary_vcpus() {
     // vCPU 1 never gets a SIPI: stopping must still kick it out of KVM_RUN.
     let exit = boot(&code, 2, &console);
     assert_eq!(exit, VmExit::GuestReset);
-    assert_eq!(
-        std::fs::read_to_string(&console).unwrap(),
-        "hello from the guest\n"
-    );
+    assert_eq!(std::fs::read_to_string(&console).unwrap(), "hello from the guest\n");
 }
 
 #[test]
@@ -110,10 +107,7 @@ fn a_panic_on_the_console_makes_the_reset_a_failure() {
     let mut code = print(b"Kernel panic - not syncing: tiny guest gave up\n");
     code.extend_from_slice(RESET);
     let exit = boot(&code, 1, &console);
-    assert_eq!(
-        exit,
-        VmExit::GuestPanic("Kernel panic - not syncing: tiny guest gave up".into())
-    );
+    assert_eq!(exit, VmExit::GuestPanic("Kernel panic - not syncing: tiny guest gave up".into()));
     assert!(!exit.is_success());
 }
 
@@ -146,9 +140,5 @@ fn dropping_a_running_vmm_stops_it() {
     // join them, not hang or leave them running on freed memory.
     let started = std::time::Instant::now();
     drop(vmm);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "drop took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "drop took {:?}", started.elapsed());
 }

@@ -87,12 +87,10 @@ pub fn private_outside_guest_ram(smaps: &str, guest_bytes: u64) -> PrivateMemory
         let mut fields = line.split_whitespace();
         let Some(first) = fields.next() else { continue };
         if let Some((start, end)) = first.split_once('-')
-            && let (Ok(start), Ok(end)) =
-                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            && let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
         {
             // A mapping header: "start-end perms offset dev inode [path]".
-            let anonymous =
-                fields.nth(3).is_some_and(|inode| inode == "0") && fields.next().is_none();
+            let anonymous = fields.nth(3).is_some_and(|inode| inode == "0") && fields.next().is_none();
             skipping = !out.guest_ram_found && anonymous && end - start == guest_bytes;
             out.guest_ram_found |= skipping;
             continue;
@@ -100,14 +98,7 @@ pub fn private_outside_guest_ram(smaps: &str, guest_bytes: u64) -> PrivateMemory
         if skipping {
             continue;
         }
-        let kib = || {
-            fields
-                .clone()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-                * 1024
-        };
+        let kib = || fields.clone().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024;
         match first {
             "Private_Clean:" => out.private += kib(),
             "Private_Dirty:" => {
@@ -122,50 +113,22 @@ pub fn private_outside_guest_ram(smaps: &str, guest_bytes: u64) -> PrivateMemory
 
 /// The berth-vmm binary under test: `$BERTH_BENCH_VMM`, else the one on PATH.
 fn berth_vmm_binary() -> PathBuf {
-    std::env::var_os("BERTH_BENCH_VMM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("berth-vmm"))
+    std::env::var_os("BERTH_BENCH_VMM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("berth-vmm"))
 }
 
 fn command(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Command> {
     Ok(match who {
         Contender::Berth => {
             let mut c = Command::new(berth_vmm_binary());
-            c.arg("run")
-                .arg("--kernel")
-                .arg(kernel)
-                .arg("--initramfs")
-                .arg(initramfs);
-            c.args([
-                "--memory",
-                &MEMORY_MIB.to_string(),
-                "--cpus",
-                "1",
-                "--serial",
-                "stdout",
-                "--acpi",
-                "off",
-            ]);
+            c.arg("run").arg("--kernel").arg(kernel).arg("--initramfs").arg(initramfs);
+            c.args(["--memory", &MEMORY_MIB.to_string(), "--cpus", "1", "--serial", "stdout", "--acpi", "off"]);
             c.args(["--cmdline", CMDLINE]);
             c
         }
         Contender::Qemu => {
             let mut c = Command::new(prereq::qemu()?);
-            c.args([
-                "-M",
-                "microvm,x-option-roms=off,rtc=off,acpi=off",
-                "-enable-kvm",
-                "-cpu",
-                "host",
-            ]);
-            c.args([
-                "-m",
-                &MEMORY_MIB.to_string(),
-                "-smp",
-                "1",
-                "-nodefaults",
-                "-no-user-config",
-            ]);
+            c.args(["-M", "microvm,x-option-roms=off,rtc=off,acpi=off", "-enable-kvm", "-cpu", "host"]);
+            c.args(["-m", &MEMORY_MIB.to_string(), "-smp", "1", "-nodefaults", "-no-user-config"]);
             c.args(["-display", "none", "-no-reboot", "-serial", "stdio"]);
             c.arg("-kernel").arg(kernel).arg("-initrd").arg(initramfs);
             c.args(["-append", CMDLINE]);
@@ -181,14 +144,9 @@ fn kill(child: &mut Child) {
 
 fn boot_once(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Sample> {
     let mut cmd = command(who, kernel, initramfs)?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| Error::Command {
-        command: format!("{who:?}"),
-        detail: e.to_string(),
-    })?;
+    let mut child = cmd.spawn().map_err(|e| Error::Command { command: format!("{who:?}"), detail: e.to_string() })?;
     let (tx, rx) = mpsc::channel();
     if let Some(out) = child.stdout.take() {
         std::thread::spawn(move || {
@@ -196,10 +154,7 @@ fn boot_once(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Sample> 
                 let at = Instant::now();
                 let event = if line.contains(MARKER) {
                     ConsoleEvent::Marker(at)
-                } else if let Some(up) = line
-                    .split_once(UPTIME)
-                    .and_then(|(_, v)| v.trim().parse::<f64>().ok())
-                {
+                } else if let Some(up) = line.split_once(UPTIME).and_then(|(_, v)| v.trim().parse::<f64>().ok()) {
                     ConsoleEvent::Uptime(at, up)
                 } else {
                     continue;
@@ -212,38 +167,24 @@ fn boot_once(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Sample> 
     }
     let Ok(ConsoleEvent::Marker(at)) = rx.recv_timeout(Duration::from_secs(120)) else {
         kill(&mut child);
-        return Err(Error::Invalid(format!(
-            "{who:?}: no `{MARKER}` on the console within 120 s"
-        )));
+        return Err(Error::Invalid(format!("{who:?}: no `{MARKER}` on the console within 120 s")));
     };
     // The VMM's own share: wall time at the uptime line minus the guest's
     // clock then (which starts when the kernel sets up timekeeping, so
     // the kernel's first milliseconds count as the VMM's).
     let vmm_own = match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(ConsoleEvent::Uptime(when, up)) => {
-            Some(((when - started).as_secs_f64() - up).max(0.0))
-        }
+        Ok(ConsoleEvent::Uptime(when, up)) => Some(((when - started).as_secs_f64() - up).max(0.0)),
         _ => None,
     };
     let smaps_path = format!("/proc/{}/smaps", child.id());
     let smaps = std::fs::read_to_string(&smaps_path);
     kill(&mut child);
-    let smaps = smaps.map_err(|source| Error::Io {
-        path: PathBuf::from(smaps_path),
-        source,
-    })?;
+    let smaps = smaps.map_err(|source| Error::Io { path: PathBuf::from(smaps_path), source })?;
     let mem = private_outside_guest_ram(&smaps, MEMORY_MIB << 20);
     if !mem.guest_ram_found {
-        return Err(Error::Invalid(format!(
-            "{who:?}: no {MEMORY_MIB} MiB guest-RAM mapping in smaps"
-        )));
+        return Err(Error::Invalid(format!("{who:?}: no {MEMORY_MIB} MiB guest-RAM mapping in smaps")));
     }
-    Ok(Sample {
-        to_marker: at - started,
-        vmm_own,
-        private: mem.private,
-        private_dirty: mem.private_dirty,
-    })
+    Ok(Sample { to_marker: at - started, vmm_own, private: mem.private, private_dirty: mem.private_dirty })
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -252,14 +193,9 @@ fn mib(bytes: u64) -> f64 {
 
 /// Runs inside the test bed: `rounds` boots of each, alternating.
 pub fn run(rounds: usize) -> Result<()> {
-    let kernel = std::env::var_os("BERTH_KERNEL")
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            Error::Invalid(
-                "$BERTH_KERNEL is not set: run this inside the test bed (cargo xtask bench boot)"
-                    .into(),
-            )
-        })?;
+    let kernel = std::env::var_os("BERTH_KERNEL").map(PathBuf::from).ok_or_else(|| {
+        Error::Invalid("$BERTH_KERNEL is not set: run this inside the test bed (cargo xtask bench boot)".into())
+    })?;
     let initramfs = std::env::var_os("BERTH_BENCH_INITRAMFS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(TEST_INITRAMFS_RAW));
@@ -269,11 +205,7 @@ pub fn run(rounds: usize) -> Result<()> {
             fix: "sh vmm/testbed/build-initramfs.sh".into(),
         });
     }
-    println!(
-        "berth-vmm binary: {}; initramfs: {}",
-        berth_vmm_binary().display(),
-        initramfs.display()
-    );
+    println!("berth-vmm binary: {}; initramfs: {}", berth_vmm_binary().display(), initramfs.display());
     let mut berth = Vec::new();
     let mut qemu = Vec::new();
     for round in 1..=rounds {
@@ -287,20 +219,14 @@ pub fn run(rounds: usize) -> Result<()> {
                 mib(s.private),
                 mib(s.private_dirty)
             );
-            if who == Contender::Berth {
-                berth.push(s)
-            } else {
-                qemu.push(s)
-            }
+            if who == Contender::Berth { berth.push(s) } else { qemu.push(s) }
         }
     }
     let t = |v: &[Sample]| median(v.iter().map(|s| s.to_marker.as_secs_f64()));
     let p = |v: &[Sample]| median(v.iter().map(|s| mib(s.private)));
     let d = |v: &[Sample]| median(v.iter().map(|s| mib(s.private_dirty)));
     let (bt, qt) = (t(&berth), t(&qemu));
-    println!(
-        "median of {rounds}: process start to guest init: berth-vmm {bt:.3} s, qemu microvm {qt:.3} s"
-    );
+    println!("median of {rounds}: process start to guest init: berth-vmm {bt:.3} s, qemu microvm {qt:.3} s");
     println!("ratio berth/qemu: {:.2} (goal <= 0.5)", bt / qt);
     let own = |v: &[Sample]| median(v.iter().filter_map(|s| s.vmm_own));
     if berth.iter().chain(&qemu).all(|s| s.vmm_own.is_some()) {

@@ -8,7 +8,9 @@ pub enum Error {
     /// A tool or package that the host must provide is not there.
     #[error("{what} is missing: {fix}")]
     Missing { what: String, fix: String },
-    #[error("not enough free disk space in {dir}: {free_gib:.1} GiB free, {need_gib} GiB needed (free some space or set BERTH_CACHE_DIR to a bigger disk)")]
+    #[error(
+        "not enough free disk space in {dir}: {free_gib:.1} GiB free, {need_gib} GiB needed (free some space or set BERTH_CACHE_DIR to a bigger disk)"
+    )]
     DiskSpace { dir: PathBuf, free_gib: f64, need_gib: u64 },
     #[error("{path}: {source}")]
     Io {

@@ -21,10 +21,7 @@ pub const TARGETS: [&str; 2] = ["vsock_packet", "block_request"];
 /// crash (libFuzzer exits non-zero and leaves the input in artifacts/).
 pub fn run(target: &str, seconds: u64) -> Result<()> {
     if !TARGETS.contains(&target) {
-        return Err(Error::Invalid(format!(
-            "no fuzz target {target:?}; the targets are: {}",
-            TARGETS.join(", ")
-        )));
+        return Err(Error::Invalid(format!("no fuzz target {target:?}; the targets are: {}", TARGETS.join(", "))));
     }
     let nightly = nightly_toolchain()?;
     ensure_cargo_fuzz()?;
@@ -32,9 +29,7 @@ pub fn run(target: &str, seconds: u64) -> Result<()> {
     let target_dir = paths::target_dir().join("fuzz");
     let corpus = vmm.join("fuzz/corpus").join(target);
     std::fs::create_dir_all(&corpus).at(&corpus)?;
-    eprintln!(
-        "xtask: fuzzing {target} for {seconds} s with {nightly} (corpus: vmm/fuzz/corpus/{target})"
-    );
+    eprintln!("xtask: fuzzing {target} for {seconds} s with {nightly} (corpus: vmm/fuzz/corpus/{target})");
     process::run(
         Command::new("cargo")
             .current_dir(&vmm)
@@ -69,10 +64,7 @@ fn nightly_toolchain() -> Result<String> {
 
 /// Installs cargo-fuzz with the stable toolchain if `cargo fuzz` is absent.
 fn ensure_cargo_fuzz() -> Result<()> {
-    let present = Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let present = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
     if present {
         return Ok(());
     }

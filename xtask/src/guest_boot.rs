@@ -40,7 +40,9 @@ impl Kernel {
         };
         let get = |v: &str| {
             std::env::var_os(v).map(PathBuf::from).ok_or_else(|| {
-                Error::Invalid(format!("${v} is not set: run this inside the test bed (cargo xtask testbed -- xtask guest-boot)"))
+                Error::Invalid(format!(
+                    "${v} is not set: run this inside the test bed (cargo xtask testbed -- xtask guest-boot)"
+                ))
             })
         };
         Ok((get(k)?, get(i)?))
@@ -235,7 +237,10 @@ mod tests {
     #[test]
     fn marker_is_parsed() {
         assert_eq!(parse_marker("berth-agent: init reached after 0.250 s"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_marker("[ 1.0] junk berth-agent: init reached after 1.5 s"), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_marker("[ 1.0] junk berth-agent: init reached after 1.5 s"),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_marker("berth-agent: powering off"), None);
         assert_eq!(parse_marker("berth-agent: init reached after x s"), None);
     }

@@ -162,7 +162,13 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Fixtures { action, busybox_only } => xtask::fixtures::cli::run(action, busybox_only),
         Task::Testbed { mem, cpus, disk, timeout, command } => {
-            let opts = testbed::Options { memory: mem, cpus, disk_gib: disk, timeout: Duration::from_secs(timeout), echo: true };
+            let opts = testbed::Options {
+                memory: mem,
+                cpus,
+                disk_gib: disk,
+                timeout: Duration::from_secs(timeout),
+                echo: true,
+            };
             let outcome = testbed::run(&opts, &command)?;
             Ok(exit_code(outcome.status))
         }
@@ -175,7 +181,8 @@ fn run(task: Task) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { name: Bench::KernelBoot, rounds } => {
-            let cmd = ["xtask", "guest-boot", "--kernel", "berth", "--kernel", "debian", "--rounds", &rounds.to_string()];
+            let cmd =
+                ["xtask", "guest-boot", "--kernel", "berth", "--kernel", "debian", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
@@ -255,7 +262,9 @@ fn quickstart() -> Result<ExitCode> {
         berth machine stop quickstart; berth machine rm quickstart";
     let outcome = testbed::run(&testbed::Options::default(), &["sh".into(), "-c".into(), script.into()])?;
     if outcome.status == 0 {
-        eprintln!("xtask: the machine booted and ran containers for the docker CLI and for berth. Next: `cargo xtask test` runs the tests.");
+        eprintln!(
+            "xtask: the machine booted and ran containers for the docker CLI and for berth. Next: `cargo xtask test` runs the tests."
+        );
     }
     Ok(exit_code(outcome.status))
 }

@@ -7,10 +7,8 @@ use crate::error::{Error, Result};
 
 /// A program found on `PATH`, or the package that provides it.
 pub fn tool(name: &str, package: &str) -> Result<PathBuf> {
-    find_in_path(name).ok_or_else(|| Error::Missing {
-        what: name.to_string(),
-        fix: format!("apt-get install {package}"),
-    })
+    find_in_path(name)
+        .ok_or_else(|| Error::Missing { what: name.to_string(), fix: format!("apt-get install {package}") })
 }
 
 /// `$BERTH_QEMU` or `qemu-system-x86_64` from Debian's qemu-system-x86.
@@ -47,7 +45,9 @@ pub fn busybox_static() -> Result<PathBuf> {
 
 /// The tools the kernel build needs.
 pub fn kernel_build_tools() -> Result<()> {
-    for (bin, pkg) in [("make", "make"), ("gcc", "gcc"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"), ("xz", "xz-utils")] {
+    for (bin, pkg) in
+        [("make", "make"), ("gcc", "gcc"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"), ("xz", "xz-utils")]
+    {
         tool(bin, pkg)?;
     }
     if !Path::new("/usr/include/libelf.h").exists() && !Path::new("/usr/include/gelf.h").exists() {
@@ -87,11 +87,7 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 }
 
 fn existing(p: PathBuf, what: &str, fix: &str) -> Result<PathBuf> {
-    if p.exists() {
-        Ok(p)
-    } else {
-        Err(Error::Missing { what: format!("{what} at {}", p.display()), fix: fix.into() })
-    }
+    if p.exists() { Ok(p) } else { Err(Error::Missing { what: format!("{what} at {}", p.display()), fix: fix.into() }) }
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

@@ -17,11 +17,7 @@ fn describe(cmd: &Command) -> String {
 /// Runs `cmd` with inherited stdio; fails on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().map_err(|e| Error::Command { command: describe(cmd), detail: e.to_string() })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::Command { command: describe(cmd), detail: status.to_string() })
-    }
+    if status.success() { Ok(()) } else { Err(Error::Command { command: describe(cmd), detail: status.to_string() }) }
 }
 
 /// Runs `cmd` quietly and returns its stdout; on failure the error carries

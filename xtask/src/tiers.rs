@@ -28,9 +28,12 @@ pub fn run(quick_only: bool) -> Result<()> {
     for (k, v) in images.entries() {
         eprintln!("  {k}={}", v.display());
     }
-    process::run(
-        Command::new(&cargo)
-            .current_dir(&root)
-            .args(["test", "--package", "berth-e2e", "--", "--ignored", "--test-threads=1"]),
-    )
+    process::run(Command::new(&cargo).current_dir(&root).args([
+        "test",
+        "--package",
+        "berth-e2e",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ]))
 }

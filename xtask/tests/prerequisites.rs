@@ -4,11 +4,7 @@
 use std::process::Command;
 
 fn images_with(var: &str, value: &str) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("images")
-        .env(var, value)
-        .output()
-        .expect("run xtask");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("images").env(var, value).output().expect("run xtask");
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -5,12 +5,12 @@
 //! HTTP and the engine.
 
 pub mod auth;
-pub mod distribution;
 pub mod containers;
 pub mod containers_archive;
 pub mod containers_io;
 pub mod containers_stats;
 pub mod containers_top;
+pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;

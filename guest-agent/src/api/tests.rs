@@ -82,7 +82,17 @@ async fn version_and_info_fill_what_clients_index() {
     assert_eq!(v["Components"][0]["Name"], "Engine");
 
     let i = json(&call(Method::GET, "/info").await);
-    for key in ["ID", "Driver", "DockerRootDir", "KernelVersion", "OperatingSystem", "OSType", "Architecture", "Name", "ServerVersion"] {
+    for key in [
+        "ID",
+        "Driver",
+        "DockerRootDir",
+        "KernelVersion",
+        "OperatingSystem",
+        "OSType",
+        "Architecture",
+        "Name",
+        "ServerVersion",
+    ] {
         assert!(i[key].is_string(), "info lacks {key}: {i}");
     }
     for key in ["Containers", "ContainersRunning", "Images", "NCPU", "MemTotal"] {

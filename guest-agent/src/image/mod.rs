@@ -25,7 +25,6 @@
 // which the binary does not include yet.
 #![allow(dead_code)]
 
-
 pub mod archive;
 pub mod build;
 pub mod busybox;

@@ -109,10 +109,7 @@ mod tests {
     fn params_come_from_the_command_line() {
         let cmdline = "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5 \
                        virtio-mmio.device=4K@0xd0001000:6 quiet kvm.x=\"a b\"";
-        assert_eq!(
-            params_for("virtio_mmio", cmdline),
-            "device=4K@0xd0000000:5 device=4K@0xd0001000:6"
-        );
+        assert_eq!(params_for("virtio_mmio", cmdline), "device=4K@0xd0000000:5 device=4K@0xd0001000:6");
         assert_eq!(params_for("kvm", cmdline), "x=\"a b\"");
         assert_eq!(params_for("ext4", cmdline), "");
     }

@@ -115,7 +115,5 @@ fn serve_engine() -> Result<(), String> {
 
 /// Time since the guest kernel started, including any time suspended.
 fn boot_time() -> Duration {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .map(Duration::from)
-        .unwrap_or_default()
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map(Duration::from).unwrap_or_default()
 }

@@ -36,12 +36,7 @@ const KERNEL_MOUNTS: &[KernelMount] = &[
         flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
         data: None,
     },
-    KernelMount {
-        fstype: "devtmpfs",
-        target: "/dev",
-        flags: MsFlags::MS_NOSUID,
-        data: Some("mode=0755"),
-    },
+    KernelMount { fstype: "devtmpfs", target: "/dev", flags: MsFlags::MS_NOSUID, data: Some("mode=0755") },
     KernelMount {
         fstype: "devpts",
         target: "/dev/pts",

@@ -25,10 +25,7 @@ use xtask::testbed::{self, Options};
 /// on the host, where the test bed sees it read-only.
 fn build_test_initramfs() {
     let script = xtask::paths::workspace_root().join("vmm/testbed/build-initramfs.sh");
-    let out = Command::new("sh")
-        .arg(&script)
-        .output()
-        .expect("run build-initramfs.sh");
+    let out = Command::new("sh").arg(&script).output().expect("run build-initramfs.sh");
     assert!(
         out.status.success(),
         "build-initramfs.sh failed:\n{}{}",
@@ -43,24 +40,14 @@ fn scenario(group: &str, timeout: Duration, checks: &[&str]) -> String {
     build_test_initramfs();
     let script = xtask::paths::workspace_root().join("vmm/testbed/scenarios.sh");
     let cmd = ["sh".into(), script.display().to_string(), group.into()];
-    let opts = Options {
-        echo: false,
-        timeout,
-        ..Options::default()
-    };
+    let opts = Options { echo: false, timeout, ..Options::default() };
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     let c = o.console;
     assert!(!c.contains("FAILED:"), "a check failed:\n{c}");
     for check in checks {
-        assert!(
-            c.contains(&format!("ok: {check}")),
-            "missing `ok: {check}`:\n{c}"
-        );
+        assert!(c.contains(&format!("ok: {check}")), "missing `ok: {check}`:\n{c}");
     }
-    assert!(
-        !c.contains("berth-vmm: seccomp:"),
-        "a seccomp violation:\n{c}"
-    );
+    assert!(!c.contains("berth-vmm: seccomp:"), "a seccomp violation:\n{c}");
     assert_eq!(o.status, 0, "console:\n{c}");
     c
 }
@@ -87,18 +74,9 @@ fn devices_on_real_kvm() {
             "TCP round trip over TAP",
         ],
     );
-    assert!(
-        c.contains("CONNECT before the guest listened: closed cleanly"),
-        "{c}"
-    );
-    assert!(
-        c.contains("probe: source OK: 1 x 67108864 bytes verified by the host"),
-        "{c}"
-    );
-    assert!(
-        c.contains("probe: source OK: 16 x 4194304 bytes verified by the host"),
-        "{c}"
-    );
+    assert!(c.contains("CONNECT before the guest listened: closed cleanly"), "{c}");
+    assert!(c.contains("probe: source OK: 1 x 67108864 bytes verified by the host"), "{c}");
+    assert!(c.contains("probe: source OK: 16 x 4194304 bytes verified by the host"), "{c}");
     assert!(c.contains(", 0 errors,"), "{c}");
 }
 
@@ -139,10 +117,7 @@ fn exit_codes_on_real_kvm() {
             "berth-vmm run --kernel /tmp/nokernel: one line, exit 2",
         ],
     );
-    assert!(
-        c.contains("no such file or directory") || c.contains("No such file or directory"),
-        "{c}"
-    );
+    assert!(c.contains("no such file or directory") || c.contains("No such file or directory"), "{c}");
     assert!(c.contains("is neither an ELF vmlinux nor a bzImage"), "{c}");
     assert!(c.contains("memory must be between 32 MiB"), "{c}");
 }

@@ -42,21 +42,9 @@ impl Bus {
     }
 
     /// Adds `device` at `[base, base + len)`.
-    pub fn insert(
-        &mut self,
-        device: Arc<Mutex<dyn BusDevice>>,
-        base: u64,
-        len: u64,
-    ) -> Result<(), BusError> {
-        let end = base
-            .checked_add(len)
-            .filter(|_| len > 0)
-            .ok_or(BusError::BadRange(base))?;
-        let clash_below = self
-            .devices
-            .range(..end)
-            .next_back()
-            .is_some_and(|(b, e)| b + e.len > base);
+    pub fn insert(&mut self, device: Arc<Mutex<dyn BusDevice>>, base: u64, len: u64) -> Result<(), BusError> {
+        let end = base.checked_add(len).filter(|_| len > 0).ok_or(BusError::BadRange(base))?;
+        let clash_below = self.devices.range(..end).next_back().is_some_and(|(b, e)| b + e.len > base);
         if clash_below {
             return Err(BusError::Overlap { base, len });
         }
@@ -76,9 +64,7 @@ impl Bus {
     pub fn read(&self, addr: u64, data: &mut [u8]) -> bool {
         match self.resolve(addr, data.len()) {
             Some((offset, dev)) => {
-                dev.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .read(offset, data);
+                dev.lock().unwrap_or_else(PoisonError::into_inner).read(offset, data);
                 true
             }
             None => false,
@@ -89,9 +75,7 @@ impl Bus {
     pub fn write(&self, addr: u64, data: &[u8]) -> bool {
         match self.resolve(addr, data.len()) {
             Some((offset, dev)) => {
-                dev.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .write(offset, data);
+                dev.lock().unwrap_or_else(PoisonError::into_inner).write(offset, data);
                 true
             }
             None => false,
@@ -125,17 +109,13 @@ mod tests {
         bus.insert(a.clone(), 0x100, 0x10).unwrap();
         assert_eq!(
             bus.insert(Arc::new(Mutex::new(Scratch::default())), 0x108, 0x10),
-            Err(BusError::Overlap {
-                base: 0x108,
-                len: 0x10
-            })
+            Err(BusError::Overlap { base: 0x108, len: 0x10 })
         );
         assert_eq!(
             bus.insert(Arc::new(Mutex::new(Scratch::default())), 0xf8, 0x9),
             Err(BusError::Overlap { base: 0xf8, len: 9 })
         );
-        bus.insert(Arc::new(Mutex::new(Scratch::default())), 0x110, 0x10)
-            .unwrap();
+        bus.insert(Arc::new(Mutex::new(Scratch::default())), 0x110, 0x10).unwrap();
         assert_eq!(
             bus.insert(Arc::new(Mutex::new(Scratch::default())), u64::MAX, 2),
             Err(BusError::BadRange(u64::MAX))
@@ -146,10 +126,7 @@ mod tests {
         assert_eq!(buf, [4, 4]);
         assert!(bus.write(0x10e, &[7, 8]));
         assert_eq!(a.lock().unwrap().last, Some((0xe, vec![7, 8])));
-        assert!(
-            !bus.write(0x10f, &[1, 2]),
-            "an access straddling two devices goes nowhere"
-        );
+        assert!(!bus.write(0x10f, &[1, 2]), "an access straddling two devices goes nowhere");
         assert!(!bus.read(0x50, &mut buf));
         assert!(!bus.read(0x120, &mut buf));
     }

@@ -12,8 +12,7 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 /// Occurrences of each kind that are always logged.
 const ALWAYS_LOGGED: u64 = 10;
 
-static COUNTS: LazyLock<Mutex<HashMap<&'static str, u64>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+static COUNTS: LazyLock<Mutex<HashMap<&'static str, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Counts one occurrence of `what`; returns whether it should be logged.
 fn count(what: &'static str) -> (u64, bool) {
@@ -37,14 +36,8 @@ mod tests {
 
     #[test]
     fn floods_are_thinned_to_powers_of_two() {
-        let logged: Vec<u64> = (0..1000)
-            .map(|_| count("test: flood"))
-            .filter(|&(_, log)| log)
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(
-            logged,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 32, 64, 128, 256, 512]
-        );
+        let logged: Vec<u64> =
+            (0..1000).map(|_| count("test: flood")).filter(|&(_, log)| log).map(|(n, _)| n).collect();
+        assert_eq!(logged, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 32, 64, 128, 256, 512]);
     }
 }

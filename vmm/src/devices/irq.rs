@@ -15,10 +15,7 @@ pub struct IrqLine {
 
 impl IrqLine {
     pub fn new(gsi: u32) -> std::io::Result<Self> {
-        Ok(IrqLine {
-            evt: EventFd::new(EFD_NONBLOCK)?,
-            gsi,
-        })
+        Ok(IrqLine { evt: EventFd::new(EFD_NONBLOCK)?, gsi })
     }
 
     pub fn gsi(&self) -> u32 {

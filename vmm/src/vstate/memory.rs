@@ -75,21 +75,11 @@ impl HostMapping {
     /// Reserves `len` bytes plus one huge page of inaccessible address
     /// space and opens the `HUGE_PAGE`-aligned `len` bytes inside it.
     fn new_aligned(len: usize) -> std::io::Result<Self> {
-        let reservation_len = len
-            .checked_add(HUGE_PAGE)
-            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let reservation_len =
+            len.checked_add(HUGE_PAGE).ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
         // SAFETY: a fresh anonymous mapping at an address of the kernel's
         // choosing; nothing else is touched.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                reservation_len,
-                libc::PROT_NONE,
-                FLAGS,
-                -1,
-                0,
-            )
-        };
+        let base = unsafe { libc::mmap(std::ptr::null_mut(), reservation_len, libc::PROT_NONE, FLAGS, -1, 0) };
         if base == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
@@ -141,16 +131,12 @@ impl GuestRam {
         let mut guest_regions = Vec::new();
         for (guest, len) in regions(size) {
             let len = usize::try_from(len).map_err(|_| MemoryError::TooLarge(size))?;
-            let host =
-                HostMapping::new_aligned(len).map_err(|source| MemoryError::Map { mib, source })?;
+            let host = HostMapping::new_aligned(len).map_err(|source| MemoryError::Map { mib, source })?;
             // SAFETY: `host` is a live, page-aligned mapping of `len` bytes
             // with these protection and flags; `GuestRam` keeps it mapped
             // for as long as any `GuestMemoryMmap` built from it exists.
             let region = unsafe {
-                MmapRegionBuilder::new(len)
-                    .with_raw_mmap_pointer(host.addr)
-                    .with_mmap_prot(PROT)
-                    .with_mmap_flags(FLAGS)
+                MmapRegionBuilder::new(len).with_raw_mmap_pointer(host.addr).with_mmap_prot(PROT).with_mmap_flags(FLAGS)
             }
             .build()
             .map_err(|e| MemoryError::Region(e.to_string()))?;
@@ -160,12 +146,8 @@ impl GuestRam {
                     .ok_or_else(|| MemoryError::Region(format!("region at {:#x}", guest.0)))?,
             );
         }
-        let mem = GuestMemoryMmap::from_regions(guest_regions)
-            .map_err(|e| MemoryError::Region(e.to_string()))?;
-        Ok(GuestRam {
-            mem: Some(Arc::new(mem)),
-            mappings,
-        })
+        let mem = GuestMemoryMmap::from_regions(guest_regions).map_err(|e| MemoryError::Region(e.to_string()))?;
+        Ok(GuestRam { mem: Some(Arc::new(mem)), mappings })
     }
 
     /// The guest memory, to share with devices and loaders.
@@ -183,9 +165,7 @@ impl Drop for GuestRam {
             Some(mem) => drop(mem),
             None => {
                 tracing::warn!("guest memory still referenced at VM end; leaving it mapped");
-                std::mem::take(&mut self.mappings)
-                    .into_iter()
-                    .for_each(std::mem::forget);
+                std::mem::take(&mut self.mappings).into_iter().for_each(std::mem::forget);
             }
         }
     }
@@ -207,10 +187,7 @@ mod tests {
         let r = regions(4 << 30);
         assert_eq!(
             r,
-            vec![
-                (GuestAddress(0), MMIO_GAP_START),
-                (GuestAddress(MMIO_GAP_END), (4 << 30) - MMIO_GAP_START)
-            ]
+            vec![(GuestAddress(0), MMIO_GAP_START), (GuestAddress(MMIO_GAP_END), (4 << 30) - MMIO_GAP_START)]
         );
     }
 
@@ -223,39 +200,22 @@ mod tests {
         assert!(!m.address_in_range(GuestAddress(64 << 20)));
         for r in m.iter() {
             let host = r.get_host_address(MemoryRegionAddress(0)).unwrap() as usize;
-            assert_eq!(
-                host % HUGE_PAGE,
-                0,
-                "host address {host:#x} not 2 MiB aligned"
-            );
+            assert_eq!(host % HUGE_PAGE, 0, "host address {host:#x} not 2 MiB aligned");
         }
-        m.write_obj(0xdead_beef_u32, GuestAddress((64 << 20) - 4))
-            .unwrap();
-        assert_eq!(
-            m.read_obj::<u32>(GuestAddress((64 << 20) - 4)).unwrap(),
-            0xdead_beef
-        );
+        m.write_obj(0xdead_beef_u32, GuestAddress((64 << 20) - 4)).unwrap();
+        assert_eq!(m.read_obj::<u32>(GuestAddress((64 << 20) - 4)).unwrap(), 0xdead_beef);
     }
 
     #[test]
     fn guard_space_around_guest_ram_is_inaccessible() {
         let ram = create_guest_memory(4).unwrap();
-        let host = ram
-            .memory()
-            .iter()
-            .next()
-            .unwrap()
-            .get_host_address(MemoryRegionAddress(0))
-            .unwrap() as usize;
+        let host = ram.memory().iter().next().unwrap().get_host_address(MemoryRegionAddress(0)).unwrap() as usize;
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         let perms_at = |addr: usize| {
             maps.lines().find_map(|l| {
                 let (range, rest) = l.split_once(' ')?;
                 let (a, b) = range.split_once('-')?;
-                let (a, b) = (
-                    usize::from_str_radix(a, 16).ok()?,
-                    usize::from_str_radix(b, 16).ok()?,
-                );
+                let (a, b) = (usize::from_str_radix(a, 16).ok()?, usize::from_str_radix(b, 16).ok()?);
                 (a <= addr && addr < b).then(|| rest[..4].to_string())
             })
         };

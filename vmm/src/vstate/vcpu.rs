@@ -27,11 +27,7 @@ const SYSTEM_EVENT_CRASH: u32 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum VcpuError {
     #[error("vCPU {index}: {what}: {source}")]
-    Kvm {
-        index: u8,
-        what: &'static str,
-        source: kvm_ioctls::Error,
-    },
+    Kvm { index: u8, what: &'static str, source: kvm_ioctls::Error },
     #[error("vCPU {index}: {source}")]
     Regs { index: u8, source: regs::RegsError },
     #[error("cannot start vCPU {index} thread: {source}")]
@@ -65,9 +61,7 @@ extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_v
 fn install_kick_handler() -> Result<(), VcpuError> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
-    ONCE.call_once(|| {
-        result = register_signal_handler(kick_signal(), on_kick).map_err(VcpuError::Signal)
-    });
+    ONCE.call_once(|| result = register_signal_handler(kick_signal(), on_kick).map_err(VcpuError::Signal));
     result
 }
 
@@ -78,36 +72,23 @@ impl Vcpu {
 
     fn kvm_err(&self, what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> VcpuError {
         let index = self.index;
-        move |source| VcpuError::Kvm {
-            index,
-            what,
-            source,
-        }
+        move |source| VcpuError::Kvm { index, what, source }
     }
 
     /// Sets CPUID, MSRs, FPU and LAPIC wiring; for the boot vCPU also the
     /// entry registers. Other vCPUs wait in the reset state for the
     /// kernel's INIT-SIPI.
-    pub fn configure(
-        &self,
-        supported: &CpuId,
-        count: u8,
-        boot: Option<regs::EntryPoint>,
-    ) -> Result<(), VcpuError> {
+    pub fn configure(&self, supported: &CpuId, count: u8, boot: Option<regs::EntryPoint>) -> Result<(), VcpuError> {
         let mut cpuid = supported.clone();
         cpuid::personalise(cpuid.as_mut_slice(), self.index, count);
-        self.fd
-            .set_cpuid2(&cpuid)
-            .map_err(self.kvm_err("KVM_SET_CPUID2"))?;
+        self.fd.set_cpuid2(&cpuid).map_err(self.kvm_err("KVM_SET_CPUID2"))?;
         let index = self.index;
         regs::setup_msrs(&self.fd).map_err(|source| VcpuError::Regs { index, source })?;
         regs::setup_fpu(&self.fd).map_err(|source| VcpuError::Regs { index, source })?;
         lapic::setup_lints(&self.fd).map_err(self.kvm_err("setting up LAPIC LINT0/LINT1"))?;
         if let Some(entry) = boot {
-            regs::setup_regs(&self.fd, entry)
-                .map_err(|source| VcpuError::Regs { index, source })?;
-            regs::setup_sregs(&self.fd, entry)
-                .map_err(|source| VcpuError::Regs { index, source })?;
+            regs::setup_regs(&self.fd, entry).map_err(|source| VcpuError::Regs { index, source })?;
+            regs::setup_sregs(&self.fd, entry).map_err(|source| VcpuError::Regs { index, source })?;
         }
         Ok(())
     }
@@ -157,11 +138,7 @@ impl Vcpu {
                 }
                 Ok(VcpuExit::MmioWrite(addr, data)) => {
                     if !buses.mmio.write(addr, data) {
-                        tracing::debug!(
-                            vcpu = index,
-                            addr = format_args!("{addr:#x}"),
-                            "write to unmapped MMIO"
-                        );
+                        tracing::debug!(vcpu = index, addr = format_args!("{addr:#x}"), "write to unmapped MMIO");
                     }
                 }
                 Ok(VcpuExit::MmioRead(addr, data)) => {
@@ -177,12 +154,8 @@ impl Vcpu {
                     exit.post(match kind {
                         SYSTEM_EVENT_SHUTDOWN => VmExit::GuestPowerOff,
                         SYSTEM_EVENT_RESET => VmExit::GuestReset,
-                        SYSTEM_EVENT_CRASH => {
-                            VmExit::GuestPanic("KVM reported a guest crash".into())
-                        }
-                        other => VmExit::VmmError(format!(
-                            "vCPU {index}: unknown KVM system event {other}"
-                        )),
+                        SYSTEM_EVENT_CRASH => VmExit::GuestPanic("KVM reported a guest crash".into()),
+                        other => VmExit::VmmError(format!("vCPU {index}: unknown KVM system event {other}")),
                     });
                     break;
                 }
@@ -205,16 +178,12 @@ impl Vcpu {
                     break;
                 }
                 Ok(other) => {
-                    exit.post(VmExit::VmmError(format!(
-                        "vCPU {index}: unexpected KVM exit {other:?}"
-                    )));
+                    exit.post(VmExit::VmmError(format!("vCPU {index}: unexpected KVM exit {other:?}")));
                     break;
                 }
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
                 Err(e) => {
-                    exit.post(VmExit::VmmError(format!(
-                        "vCPU {index}: KVM_RUN failed: {e}"
-                    )));
+                    exit.post(VmExit::VmmError(format!("vCPU {index}: KVM_RUN failed: {e}")));
                     break;
                 }
             }

@@ -13,10 +13,7 @@ use crate::arch::x86_64::layout::KVM_TSS_ADDRESS;
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
     #[error("{what}: {source}")]
-    Kvm {
-        what: &'static str,
-        source: kvm_ioctls::Error,
-    },
+    Kvm { what: &'static str, source: kvm_ioctls::Error },
     #[error("guest memory region at {0:#x} has no host mapping")]
     NoHostMapping(u64),
     #[error("KVM has only {slots} memory slots, guest memory needs {needed}")]
@@ -36,14 +33,10 @@ impl Vm {
     /// Creates the VM, its TSS area, irqchip and PIT.
     pub fn new(kvm_handle: &Kvm) -> Result<Self, VmError> {
         let fd = kvm_handle.create_vm().map_err(kvm("KVM_CREATE_VM"))?;
-        fd.set_tss_address(KVM_TSS_ADDRESS as usize)
-            .map_err(kvm("KVM_SET_TSS_ADDR"))?;
+        fd.set_tss_address(KVM_TSS_ADDRESS as usize).map_err(kvm("KVM_SET_TSS_ADDR"))?;
         fd.create_irq_chip().map_err(kvm("KVM_CREATE_IRQCHIP"))?;
         // The PC speaker port is emulated as a no-op rather than exiting.
-        let pit = kvm_pit_config {
-            flags: KVM_PIT_SPEAKER_DUMMY,
-            ..Default::default()
-        };
+        let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
         fd.create_pit2(pit).map_err(kvm("KVM_CREATE_PIT2"))?;
         Ok(Vm { fd })
     }
@@ -52,10 +45,7 @@ impl Vm {
     pub fn register_memory(&self, kvm_handle: &Kvm, mem: &GuestMemoryMmap) -> Result<(), VmError> {
         let slots = kvm_handle.get_nr_memslots();
         if mem.num_regions() > slots {
-            return Err(VmError::Slots {
-                slots,
-                needed: mem.num_regions(),
-            });
+            return Err(VmError::Slots { slots, needed: mem.num_regions() });
         }
         for (slot, region) in mem.iter().enumerate() {
             let host = region
@@ -73,8 +63,7 @@ impl Vm {
             // alive for as long as the VM exists (the builder stores both in
             // the same `Vmm`, with the VM dropped first). Slots do not
             // overlap because vm-memory rejects overlapping regions.
-            unsafe { self.fd.set_user_memory_region(r) }
-                .map_err(kvm("KVM_SET_USER_MEMORY_REGION"))?;
+            unsafe { self.fd.set_user_memory_region(r) }.map_err(kvm("KVM_SET_USER_MEMORY_REGION"))?;
         }
         Ok(())
     }
@@ -87,14 +76,10 @@ impl Vm {
     /// Makes a 4-byte guest write of `value` at MMIO `addr` signal `evt`
     /// inside KVM, without an exit to the VMM.
     pub fn register_ioevent(&self, evt: &EventFd, addr: u64, value: u32) -> Result<(), VmError> {
-        self.fd
-            .register_ioevent(evt, &IoEventAddress::Mmio(addr), value)
-            .map_err(kvm("KVM_IOEVENTFD"))
+        self.fd.register_ioevent(evt, &IoEventAddress::Mmio(addr), value).map_err(kvm("KVM_IOEVENTFD"))
     }
 
     pub fn create_vcpu(&self, index: u8) -> Result<VcpuFd, VmError> {
-        self.fd
-            .create_vcpu(u64::from(index))
-            .map_err(kvm("KVM_CREATE_VCPU"))
+        self.fd.create_vcpu(u64::from(index)).map_err(kvm("KVM_CREATE_VCPU"))
     }
 }

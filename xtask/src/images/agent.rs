@@ -26,7 +26,10 @@ pub fn build_static() -> Result<PathBuf> {
     let bin = paths::target_dir().join(TARGET).join("release").join("berth-agent");
     let data = std::fs::read(&bin).at(&bin)?;
     if elf::is_dynamic(&data) {
-        return Err(Error::Invalid(format!("{} is dynamically linked; it cannot be an initramfs's /init", bin.display())));
+        return Err(Error::Invalid(format!(
+            "{} is dynamically linked; it cannot be an initramfs's /init",
+            bin.display()
+        )));
     }
     Ok(bin)
 }

@@ -21,14 +21,17 @@ pub struct DebianKernel {
 pub fn fetch() -> Result<DebianKernel> {
     let (name, version) = candidate()?;
     let package = format!("{name}={version}");
-    let key: String = package.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let key: String =
+        package.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
     let dir = cache::entry("debian-kernel", &key, |out| {
         progress::step(&format!("downloading {package}"), || {
-            process::output(
-                Command::new("apt-get")
-                    .current_dir(out)
-                    .args(["-q", "-o", "APT::Sandbox::User=root", "download", &package]),
-            )
+            process::output(Command::new("apt-get").current_dir(out).args([
+                "-q",
+                "-o",
+                "APT::Sandbox::User=root",
+                "download",
+                &package,
+            ]))
         })?;
         let deb = only_file_with_suffix(out, ".deb")?;
         progress::step(&format!("unpacking {package}"), || {
@@ -56,7 +59,8 @@ fn candidate() -> Result<(String, String)> {
         what: "Debian's package lists (linux-image-amd64 is unknown)".into(),
         fix: "apt-get update".into(),
     };
-    let depends = process::output(Command::new("apt-cache").args(["depends", "linux-image-amd64"])).map_err(|_| no_lists())?;
+    let depends =
+        process::output(Command::new("apt-cache").args(["depends", "linux-image-amd64"])).map_err(|_| no_lists())?;
     let name = depends
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))

@@ -36,9 +36,7 @@ pub fn build() -> Result<GuestKernel> {
         // rebuilds incrementally and a new source never mixes with old objects.
         let build_dir = paths::cache_dir().join("kernel-build").join(src_key);
         progress::step("building the guest kernel (about 5 min on 2 cores)", || {
-            process::output(
-                Command::new("bash").arg(config_dir.join("build.sh")).arg(&src).arg(&build_dir).arg(out),
-            )
+            process::output(Command::new("bash").arg(config_dir.join("build.sh")).arg(&src).arg(&build_dir).arg(out))
         })?;
         Ok(())
     })?;
@@ -54,7 +52,8 @@ fn source_identity(tarball: &Path) -> Result<String> {
         return Ok(format!("linux-source-6.1 {v}"));
     }
     let meta = std::fs::metadata(tarball).at(tarball)?;
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
     Ok(format!("{} {} {}", tarball.display(), meta.len(), mtime))
 }
 

@@ -54,7 +54,8 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
     let runs = paths::cache_dir().join("testbed-runs");
     std::fs::create_dir_all(&runs).at(&runs)?;
     remove_abandoned_runs(&runs);
-    let run_dir = tempfile::Builder::new().prefix(&format!("run-{}-", std::process::id())).tempdir_in(&runs).at(&runs)?;
+    let run_dir =
+        tempfile::Builder::new().prefix(&format!("run-{}-", std::process::id())).tempdir_in(&runs).at(&runs)?;
 
     std::fs::write(run_dir.path().join("run.sh"), run_script(&images, command)).at(run_dir.path())?;
     let scratch = run_dir.path().join("scratch.img");
@@ -79,11 +80,17 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
 /// (xtask among them, for the steps that run inside the test bed).
 fn build_release_binaries() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    process::run(
-        Command::new(cargo)
-            .current_dir(paths::workspace_root())
-            .args(["build", "--quiet", "--release", "--package", "berth", "--package", "berth-vmm", "--package", "xtask"]),
-    )
+    process::run(Command::new(cargo).current_dir(paths::workspace_root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "berth",
+        "--package",
+        "berth-vmm",
+        "--package",
+        "xtask",
+    ]))
 }
 
 /// The script the outer init runs in the overlay root: the environment
@@ -128,7 +135,8 @@ fn remove_abandoned_runs(runs: &Path) {
     let Ok(entries) = std::fs::read_dir(runs) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("run-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok()) else {
+        let Some(pid) = name.strip_prefix("run-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {

@@ -53,7 +53,13 @@ impl From<Error> for BootFailure {
 /// of them matters for KVM inside.
 const NOISE: &str = "TCG doesn't support requested feature";
 
-pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: &Options) -> Result<Outcome, BootFailure> {
+pub fn boot(
+    qemu: &Path,
+    images: &Images,
+    run_dir: &Path,
+    scratch: &Path,
+    opts: &Options,
+) -> Result<Outcome, BootFailure> {
     let mut cmd = Command::new(qemu);
     cmd.args(["-accel", "tcg,thread=multi", "-cpu", "EPYC"])
         .args(["-smp", &opts.cpus.to_string(), "-m", &opts.memory])
@@ -73,7 +79,8 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| Error::Command { command: qemu.display().to_string(), detail: e.to_string() })?;
+    let mut child =
+        cmd.spawn().map_err(|e| Error::Command { command: qemu.display().to_string(), detail: e.to_string() })?;
 
     // Ctrl-C reaches QEMU (same process group) and ends the VM; this process
     // stays to remove the run directory and report.
@@ -88,9 +95,9 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
         if !up.get() {
             up.set(console.lock().is_ok_and(|c| c.windows(UP_MARKER.len()).any(|w| w == UP_MARKER)));
         }
-        let locked_up = console.lock().is_ok_and(|c| {
-            c.windows(LOCKUP_MARKER.len()).filter(|w| *w == LOCKUP_MARKER).count() >= LOCKUP_REPORTS
-        });
+        let locked_up = console
+            .lock()
+            .is_ok_and(|c| c.windows(LOCKUP_MARKER.len()).filter(|w| *w == LOCKUP_MARKER).count() >= LOCKUP_REPORTS);
         (up.get() || started.elapsed() < BOOT_LIMIT) && !locked_up
     };
     let waited = wait_until(&mut child, started + opts.timeout, healthy);
@@ -102,7 +109,8 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
     }
     let waited = waited.map(|s| s.unwrap_or_default());
     let console = String::from_utf8_lossy(&console.lock().map(|c| c.clone()).unwrap_or_default()).into_owned();
-    let qemu_status = waited.map_err(|e| Error::Invalid(format!("{e}; last console lines:\n{}", last_lines(&console, 20))))?;
+    let qemu_status =
+        waited.map_err(|e| Error::Invalid(format!("{e}; last console lines:\n{}", last_lines(&console, 20))))?;
 
     let status_file = run_dir.join("status");
     match std::fs::read_to_string(&status_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
@@ -116,7 +124,11 @@ pub fn boot(qemu: &Path, images: &Images, run_dir: &Path, scratch: &Path, opts: 
 
 /// Waits for QEMU to exit. `Ok(None)` when `healthy` turned false (the
 /// boot stalled) and QEMU was killed; an error past `deadline`.
-fn wait_until(child: &mut Child, deadline: Instant, healthy: impl Fn() -> bool) -> Result<Option<std::process::ExitStatus>> {
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    healthy: impl Fn() -> bool,
+) -> Result<Option<std::process::ExitStatus>> {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(Some(status)),
@@ -136,7 +148,11 @@ fn wait_until(child: &mut Child, deadline: Instant, healthy: impl Fn() -> bool) 
     }
 }
 
-fn relay_console(mut src: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>, echo: bool) -> std::thread::JoinHandle<()> {
+fn relay_console(
+    mut src: impl Read + Send + 'static,
+    sink: Arc<Mutex<Vec<u8>>>,
+    echo: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         let mut crlf = CrlfToLf::default();

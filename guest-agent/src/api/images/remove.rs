@@ -180,7 +180,6 @@ impl PruneFilters {
     }
 }
 
-
 fn prune_images(store: &Store, f: &PruneFilters) -> Result<Value, ApiError> {
     let in_use = store.images_in_use();
     let mut deleted = Vec::new();

@@ -14,10 +14,7 @@ use crate::engine::Engine;
 
 /// `GET /berth/v1/health`: the agent is up and serving.
 pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
-    json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "Status": "ok", "InVM": engine.in_vm }),
-    )
+    json_response(StatusCode::OK, &serde_json::json!({ "Status": "ok", "InVM": engine.in_vm }))
 }
 
 /// `POST /berth/v1/shutdown`: stop serving; as PID 1, the agent then
@@ -25,8 +22,5 @@ pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
 /// starts so the caller sees it accepted.
 pub async fn shutdown(State(engine): State<Arc<Engine>>) -> Response {
     engine.request_shutdown();
-    json_response(
-        StatusCode::ACCEPTED,
-        &serde_json::json!({ "Status": "shutting down" }),
-    )
+    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "Status": "shutting down" }))
 }

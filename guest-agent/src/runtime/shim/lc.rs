@@ -67,8 +67,10 @@ fn other(message: String) -> StartFailure {
 /// spec without its seccomp profile, which [`SeccompExecutor`] loads.
 pub fn create_and_start(id: &str, dir: &Path, stdio: Stdio) -> Result<i32, StartFailure> {
     ensure_single_threaded()?;
-    let mut spec = Spec::load(dir.join("config.json")).map_err(|e| other(format!("the container's config.json: {e}")))?;
-    let mut process = spec.process().clone().ok_or_else(|| other("the container's config.json has no process".into()))?;
+    let mut spec =
+        Spec::load(dir.join("config.json")).map_err(|e| other(format!("the container's config.json: {e}")))?;
+    let mut process =
+        spec.process().clone().ok_or_else(|| other("the container's config.json has no process".into()))?;
     let executor = seccomp_plan(&spec, &mut process, dir)?;
     spec.set_process(Some(process));
     if let Some(mut linux) = spec.linux().clone() {

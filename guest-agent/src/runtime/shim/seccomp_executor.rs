@@ -41,9 +41,7 @@ pub struct SeccompExecutor {
 impl Executor for SeccompExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if let Some(filter) = &self.filter {
-            filter
-                .load()
-                .map_err(|e| ExecutorError::Other(format!("loading the container's seccomp filter: {e}")))?;
+            filter.load().map_err(|e| ExecutorError::Other(format!("loading the container's seccomp filter: {e}")))?;
         }
         if self.drop_borrowed {
             for set in [CapSet::Effective, CapSet::Permitted] {

@@ -64,14 +64,13 @@ impl Filter {
     /// Installs the filter on the calling thread (and what it execs). The
     /// caller needs no_new_privs or CAP_SYS_ADMIN.
     pub fn load(&self) -> std::io::Result<()> {
-        let prog = libc::sock_fprog {
-            len: self.program.len() as libc::c_ushort,
-            filter: self.program.as_ptr().cast_mut(),
-        };
+        let prog =
+            libc::sock_fprog { len: self.program.len() as libc::c_ushort, filter: self.program.as_ptr().cast_mut() };
         // SAFETY: `prog` points at `self.program`, a non-empty array of at
         // most BPF_MAXINSNS instructions that outlives the call; the kernel
         // copies and verifies it before returning.
-        let rc = unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, self.flags, &prog as *const libc::sock_fprog) };
+        let rc =
+            unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, self.flags, &prog as *const libc::sock_fprog) };
         if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
     }
 }
@@ -79,7 +78,10 @@ impl Filter {
 /// Raw `struct sock_filter` records in the machine's byte order, as
 /// seccomp_export_bpf writes them.
 fn parse(bytes: &[u8]) -> Option<Vec<libc::sock_filter>> {
-    if bytes.is_empty() || !bytes.len().is_multiple_of(INSTRUCTION_SIZE) || bytes.len() / INSTRUCTION_SIZE > MAX_INSTRUCTIONS {
+    if bytes.is_empty()
+        || !bytes.len().is_multiple_of(INSTRUCTION_SIZE)
+        || bytes.len() / INSTRUCTION_SIZE > MAX_INSTRUCTIONS
+    {
         return None;
     }
     let program = bytes

@@ -186,9 +186,13 @@ async fn exec_gets_the_containers_seccomp_filter_and_capabilities() {
     let f = Fixture::new();
     let exec_status = async |shim: &crate::runtime::Shim, id: &str, user: &str| {
         let req = crate::runtime::ExecRequest {
-            cmd: vec!["sh".into(), "-c".into(), "grep -E '^(Seccomp|CapEff|CapPrm|CapBnd):' /proc/self/status; \
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "grep -E '^(Seccomp|CapEff|CapPrm|CapBnd):' /proc/self/status; \
                      mkdir -p /mnt/y && mount -t tmpfs none /mnt/y 2>&1 && echo MOUNTED; true"
-                .into()],
+                    .into(),
+            ],
             user: user.into(),
             attach: OUT_ERR,
             ..Default::default()

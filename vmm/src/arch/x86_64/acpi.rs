@@ -16,14 +16,10 @@
 //! read back. This module decides the contents; it never touches KVM or
 //! devices.
 
-use acpi_tables::aml::{
-    self, Device, EISAName, IO, Interrupt, Memory32Fixed, Name, Package, ResourceTemplate, Scope,
-};
+use acpi_tables::aml::{self, Device, EISAName, IO, Interrupt, Memory32Fixed, Name, Package, ResourceTemplate, Scope};
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
-use acpi_tables::madt::{
-    EnabledStatus, IoApic, LocalInterruptController, MADT, ProcessorLocalApic,
-};
+use acpi_tables::madt::{EnabledStatus, IoApic, LocalInterruptController, MADT, ProcessorLocalApic};
 use acpi_tables::rsdp::Rsdp;
 use acpi_tables::sdt::Sdt;
 use acpi_tables::xsdt::XSDT;
@@ -31,8 +27,7 @@ use acpi_tables::{Aml, AmlSink};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::layout::{
-    ACPI_SLEEP_PORT, ACPI_TABLES_END, APIC_START, IOAPIC_START, RSDP_START, SERIAL_IRQ,
-    VIRTIO_MMIO_SLOT_SIZE,
+    ACPI_SLEEP_PORT, ACPI_TABLES_END, APIC_START, IOAPIC_START, RSDP_START, SERIAL_IRQ, VIRTIO_MMIO_SLOT_SIZE,
 };
 
 const OEM_ID: [u8; 6] = *b"BERTH ";
@@ -95,11 +90,7 @@ fn com1() -> Vec<u8> {
     let hid = EISAName::new("PNP0501");
     to_bytes(&Device::new(
         "COM1".into(),
-        vec![
-            &Name::new("_HID".into(), &hid),
-            &Name::new("_UID".into(), &aml::ONE),
-            &Name::new("_CRS".into(), &crs),
-        ],
+        vec![&Name::new("_HID".into(), &hid), &Name::new("_UID".into(), &aml::ONE), &Name::new("_CRS".into(), &crs)],
     ))
 }
 
@@ -109,13 +100,7 @@ fn i8042() -> Vec<u8> {
     let irq = edge_interrupt(1);
     let crs = ResourceTemplate::new(vec![&data, &command, &irq]);
     let hid = EISAName::new("PNP0303");
-    to_bytes(&Device::new(
-        "PS2_".into(),
-        vec![
-            &Name::new("_HID".into(), &hid),
-            &Name::new("_CRS".into(), &crs),
-        ],
-    ))
+    to_bytes(&Device::new("PS2_".into(), vec![&Name::new("_HID".into(), &hid), &Name::new("_CRS".into(), &crs)]))
 }
 
 fn virtio_mmio(index: usize, addr: u64, gsi: u32) -> Result<Vec<u8>, AcpiError> {
@@ -158,13 +143,7 @@ fn dsdt(devices: &AcpiDevices<'_>) -> Result<Vec<u8>, AcpiError> {
 }
 
 fn fadt(dsdt_addr: u64) -> Vec<u8> {
-    let sleep = GAS::new(
-        AddressSpace::SystemIo,
-        8,
-        0,
-        AccessSize::ByteAccess,
-        ACPI_SLEEP_PORT,
-    );
+    let sleep = GAS::new(AddressSpace::SystemIo, 8, 0, AccessSize::ByteAccess, ACPI_SLEEP_PORT);
     let mut b = FADTBuilder::new(OEM_ID, *b"BERTHFAC", OEM_REVISION)
         .dsdt_64(dsdt_addr)
         .flag(Flags::HwReducedAcpi)
@@ -178,12 +157,7 @@ fn fadt(dsdt_addr: u64) -> Vec<u8> {
 }
 
 fn madt(vcpus: u8) -> Result<Vec<u8>, AcpiError> {
-    let mut m = MADT::new(
-        OEM_ID,
-        *b"BERTHAPI",
-        OEM_REVISION,
-        LocalInterruptController::Address(APIC_START as u32),
-    );
+    let mut m = MADT::new(OEM_ID, *b"BERTHAPI", OEM_REVISION, LocalInterruptController::Address(APIC_START as u32));
     for id in 0..vcpus {
         m.add_structure(ProcessorLocalApic::new(id, id, EnabledStatus::Enabled));
     }
@@ -200,10 +174,7 @@ fn align(addr: u64) -> u64 {
 
 /// Writes every table and returns the RSDP's address (for the zero page's
 /// `acpi_rsdp_addr` and PVH's `rsdp_paddr`).
-pub fn write_acpi_tables(
-    mem: &GuestMemoryMmap,
-    devices: &AcpiDevices<'_>,
-) -> Result<u64, AcpiError> {
+pub fn write_acpi_tables(mem: &GuestMemoryMmap, devices: &AcpiDevices<'_>) -> Result<u64, AcpiError> {
     let mut next = align(RSDP_START + Rsdp::len() as u64);
     let mut place = |bytes: &[u8]| -> Result<u64, AcpiError> {
         let at = next;
@@ -222,10 +193,7 @@ pub fn write_acpi_tables(
     xsdt.add_entry(fadt_addr);
     xsdt.add_entry(madt_addr);
     let xsdt_addr = place(&to_bytes(&xsdt))?;
-    mem.write_slice(
-        &to_bytes(&Rsdp::new(OEM_ID, xsdt_addr)),
-        GuestAddress(RSDP_START),
-    )?;
+    mem.write_slice(&to_bytes(&Rsdp::new(OEM_ID, xsdt_addr)), GuestAddress(RSDP_START))?;
     Ok(RSDP_START)
 }
 
@@ -270,14 +238,7 @@ mod tests {
     fn tables_chain_from_the_rsdp_and_checksum() {
         let m = mem();
         let slots = [(0xc000_0000, 5), (0xc000_1000, 6), (0xc000_2000, 7)];
-        let rsdp_addr = write_acpi_tables(
-            &m,
-            &AcpiDevices {
-                vcpus: 2,
-                virtio_mmio: &slots,
-            },
-        )
-        .unwrap();
+        let rsdp_addr = write_acpi_tables(&m, &AcpiDevices { vcpus: 2, virtio_mmio: &slots }).unwrap();
         assert_eq!(rsdp_addr, RSDP_START);
         let rsdp = read(&m, rsdp_addr, 36);
         assert_eq!(&rsdp[..8], b"RSD PTR ");
@@ -286,10 +247,7 @@ mod tests {
 
         let (sig, xsdt) = table(&m, u64_at(&rsdp, 24));
         assert_eq!(&sig, b"XSDT");
-        let entries: Vec<u64> = (36..xsdt.len())
-            .step_by(8)
-            .map(|o| u64_at(&xsdt, o))
-            .collect();
+        let entries: Vec<u64> = (36..xsdt.len()).step_by(8).map(|o| u64_at(&xsdt, o)).collect();
         assert_eq!(entries.len(), 2);
 
         let (sig, fadt) = table(&m, entries[0]);
@@ -297,10 +255,7 @@ mod tests {
         let flags = u32_at(&fadt, 112);
         assert_ne!(flags & Flags::HwReducedAcpi as u32, 0, "hardware-reduced");
         let boot_arch = u16::from_le_bytes([fadt[109], fadt[110]]);
-        assert_eq!(
-            boot_arch,
-            IAPC_8042 | IAPC_NO_VGA | IAPC_NO_MSI | IAPC_NO_CMOS_RTC
-        );
+        assert_eq!(boot_arch, IAPC_8042 | IAPC_NO_VGA | IAPC_NO_MSI | IAPC_NO_CMOS_RTC);
         // Sleep control register: system I/O, 8 bits, at the power-off port.
         assert_eq!(fadt[244], 1);
         assert_eq!(u64_at(&fadt, 248), ACPI_SLEEP_PORT);
@@ -336,27 +291,14 @@ mod tests {
 
     #[test]
     fn slots_above_4g_are_refused() {
-        let e = write_acpi_tables(
-            &mem(),
-            &AcpiDevices {
-                vcpus: 1,
-                virtio_mmio: &[(1 << 32, 5)],
-            },
-        )
-        .unwrap_err();
+        let e = write_acpi_tables(&mem(), &AcpiDevices { vcpus: 1, virtio_mmio: &[(1 << 32, 5)] }).unwrap_err();
         assert!(matches!(e, AcpiError::SlotAbove4G(_)), "{e}");
     }
 
     #[test]
     fn tables_that_do_not_fit_in_guest_memory_are_an_error() {
         let small = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0xe_0000)]).unwrap();
-        let e = write_acpi_tables(
-            &small,
-            &AcpiDevices {
-                vcpus: 1,
-                virtio_mmio: &[],
-            },
-        );
+        let e = write_acpi_tables(&small, &AcpiDevices { vcpus: 1, virtio_mmio: &[] });
         assert!(matches!(e, Err(AcpiError::Write(_))));
     }
 }

@@ -7,14 +7,12 @@ use linux_loader::configurator::linux::LinuxBootConfigurator;
 use linux_loader::configurator::pvh::PvhBootConfigurator;
 use linux_loader::configurator::{BootConfigurator, BootParams};
 use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header};
-use linux_loader::loader::elf::start_info::{
-    hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info,
-};
+use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use super::layout::{
-    CMDLINE_START, EBDA_START, HIMEM_START, MMIO_GAP_END, MMIO_GAP_START, PVH_INFO_START,
-    PVH_MEMMAP_START, PVH_MODLIST_START, ZERO_PAGE_START,
+    CMDLINE_START, EBDA_START, HIMEM_START, MMIO_GAP_END, MMIO_GAP_START, PVH_INFO_START, PVH_MEMMAP_START,
+    PVH_MODLIST_START, ZERO_PAGE_START,
 };
 
 const E820_RAM: u32 = 1;
@@ -37,22 +35,13 @@ pub struct RamRange {
 /// conventional memory below the EBDA, then 1 MiB up to the MMIO hole, then
 /// whatever is left above 4 GiB.
 pub fn ram_ranges(mem_size: u64) -> Vec<RamRange> {
-    let mut ranges = vec![RamRange {
-        start: 0,
-        len: EBDA_START,
-    }];
+    let mut ranges = vec![RamRange { start: 0, len: EBDA_START }];
     let low_end = mem_size.min(MMIO_GAP_START);
     if low_end > HIMEM_START {
-        ranges.push(RamRange {
-            start: HIMEM_START,
-            len: low_end - HIMEM_START,
-        });
+        ranges.push(RamRange { start: HIMEM_START, len: low_end - HIMEM_START });
     }
     if mem_size > MMIO_GAP_START {
-        ranges.push(RamRange {
-            start: MMIO_GAP_END,
-            len: mem_size - MMIO_GAP_START,
-        });
+        ranges.push(RamRange { start: MMIO_GAP_END, len: mem_size - MMIO_GAP_START });
     }
     ranges
 }
@@ -110,11 +99,7 @@ pub fn write_zero_page(
         return Err(BootParamsError::TooManyRanges);
     }
     for (slot, r) in params.e820_table.iter_mut().zip(&ranges) {
-        *slot = boot_e820_entry {
-            addr: r.start,
-            size: r.len,
-            r#type: E820_RAM,
-        };
+        *slot = boot_e820_entry { addr: r.start, size: r.len, r#type: E820_RAM };
     }
     params.e820_entries = ranges.len() as u8;
     let boot = BootParams::new(&params, GuestAddress(ZERO_PAGE_START));
@@ -128,12 +113,7 @@ pub fn write_pvh_start_info(mem: &GuestMemoryMmap, info: &BootInfo) -> Result<()
     let ranges = ram_ranges(info.mem_size);
     let memmap: Vec<hvm_memmap_table_entry> = ranges
         .iter()
-        .map(|r| hvm_memmap_table_entry {
-            addr: r.start,
-            size: r.len,
-            type_: E820_RAM,
-            reserved: 0,
-        })
+        .map(|r| hvm_memmap_table_entry { addr: r.start, size: r.len, type_: E820_RAM, reserved: 0 })
         .collect();
     let mut start_info = hvm_start_info {
         magic: XEN_HVM_START_MAGIC,
@@ -148,11 +128,7 @@ pub fn write_pvh_start_info(mem: &GuestMemoryMmap, info: &BootInfo) -> Result<()
     if let Some(initramfs) = info.initramfs {
         start_info.nr_modules = 1;
         start_info.modlist_paddr = PVH_MODLIST_START;
-        modules.push(hvm_modlist_entry {
-            paddr: initramfs.addr,
-            size: initramfs.size,
-            ..Default::default()
-        });
+        modules.push(hvm_modlist_entry { paddr: initramfs.addr, size: initramfs.size, ..Default::default() });
     }
     let mut boot = BootParams::new(&start_info, GuestAddress(PVH_INFO_START));
     boot.set_sections(&memmap, GuestAddress(PVH_MEMMAP_START));
@@ -174,32 +150,11 @@ mod tests {
     fn ram_ranges_skip_the_ebda_and_the_mmio_hole() {
         assert_eq!(
             ram_ranges(128 * MIB),
-            vec![
-                RamRange {
-                    start: 0,
-                    len: EBDA_START
-                },
-                RamRange {
-                    start: HIMEM_START,
-                    len: 127 * MIB
-                }
-            ]
+            vec![RamRange { start: 0, len: EBDA_START }, RamRange { start: HIMEM_START, len: 127 * MIB }]
         );
         let big = ram_ranges(4096 * MIB);
-        assert_eq!(
-            big[1],
-            RamRange {
-                start: HIMEM_START,
-                len: MMIO_GAP_START - HIMEM_START
-            }
-        );
-        assert_eq!(
-            big[2],
-            RamRange {
-                start: MMIO_GAP_END,
-                len: 4096 * MIB - MMIO_GAP_START
-            }
-        );
+        assert_eq!(big[1], RamRange { start: HIMEM_START, len: MMIO_GAP_START - HIMEM_START });
+        assert_eq!(big[2], RamRange { start: MMIO_GAP_END, len: 4096 * MIB - MMIO_GAP_START });
     }
 
     fn mem() -> GuestMemoryMmap {
@@ -212,25 +167,14 @@ mod tests {
         let info = BootInfo {
             mem_size: 32 * MIB,
             cmdline_len: 42,
-            initramfs: Some(InitramfsPlacement {
-                addr: 0x1f0_0000,
-                size: 0x1000,
-            }),
+            initramfs: Some(InitramfsPlacement { addr: 0x1f0_0000, size: 0x1000 }),
             rsdp: Some(0xe_0000),
         };
         write_zero_page(&m, &info, None).unwrap();
         let p: boot_params = m.read_obj(GuestAddress(ZERO_PAGE_START)).unwrap();
-        let (ptr, size, img, rsize, n) = (
-            p.hdr.cmd_line_ptr,
-            p.hdr.cmdline_size,
-            p.hdr.ramdisk_image,
-            p.hdr.ramdisk_size,
-            p.e820_entries,
-        );
-        assert_eq!(
-            (ptr, size, img, rsize, n),
-            (CMDLINE_START as u32, 42, 0x1f0_0000, 0x1000, 2)
-        );
+        let (ptr, size, img, rsize, n) =
+            (p.hdr.cmd_line_ptr, p.hdr.cmdline_size, p.hdr.ramdisk_image, p.hdr.ramdisk_size, p.e820_entries);
+        assert_eq!((ptr, size, img, rsize, n), (CMDLINE_START as u32, 42, 0x1f0_0000, 0x1000, 2));
         let rsdp = p.acpi_rsdp_addr;
         assert_eq!(rsdp, 0xe_0000);
         let e1 = p.e820_table[1];
@@ -244,19 +188,13 @@ mod tests {
         let info = BootInfo {
             mem_size: 32 * MIB,
             cmdline_len: 10,
-            initramfs: Some(InitramfsPlacement {
-                addr: 0x1f0_0000,
-                size: 0x2000,
-            }),
+            initramfs: Some(InitramfsPlacement { addr: 0x1f0_0000, size: 0x2000 }),
             rsdp: None,
         };
         write_pvh_start_info(&m, &info).unwrap();
         let si: hvm_start_info = m.read_obj(GuestAddress(PVH_INFO_START)).unwrap();
         assert_eq!(si.magic, XEN_HVM_START_MAGIC);
-        assert_eq!(
-            (si.memmap_paddr, si.memmap_entries, si.nr_modules),
-            (PVH_MEMMAP_START, 2, 1)
-        );
+        assert_eq!((si.memmap_paddr, si.memmap_entries, si.nr_modules), (PVH_MEMMAP_START, 2, 1));
         let module: hvm_modlist_entry = m.read_obj(GuestAddress(PVH_MODLIST_START)).unwrap();
         assert_eq!((module.paddr, module.size), (0x1f0_0000, 0x2000));
         let e: hvm_memmap_table_entry = m.read_obj(GuestAddress(PVH_MEMMAP_START + 24)).unwrap();

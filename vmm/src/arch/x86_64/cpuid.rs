@@ -26,11 +26,7 @@ pub fn personalise(entries: &mut [kvm_cpuid_entry2], index: u8, count: u8) {
     let apic_id = u32::from(index);
     let count = u32::from(count);
     // Bits needed to number every core: ceil(log2(count)).
-    let core_bits = if count <= 1 {
-        0
-    } else {
-        32 - (count - 1).leading_zeros()
-    };
+    let core_bits = if count <= 1 { 0 } else { 32 - (count - 1).leading_zeros() };
     for e in entries.iter_mut() {
         match e.function {
             1 => {
@@ -73,23 +69,12 @@ mod tests {
     use super::*;
 
     fn leaf(function: u32, index: u32) -> kvm_cpuid_entry2 {
-        kvm_cpuid_entry2 {
-            function,
-            index,
-            ebx: 0xffff_ffff,
-            ..Default::default()
-        }
+        kvm_cpuid_entry2 { function, index, ebx: 0xffff_ffff, ..Default::default() }
     }
 
     #[test]
     fn each_vcpu_gets_its_apic_id() {
-        let mut e = vec![
-            leaf(1, 0),
-            leaf(0xb, 0),
-            leaf(0xb, 1),
-            leaf(0xb, 2),
-            leaf(7, 0),
-        ];
+        let mut e = vec![leaf(1, 0), leaf(0xb, 0), leaf(0xb, 1), leaf(0xb, 2), leaf(7, 0)];
         personalise(&mut e, 2, 3);
         assert_eq!(e[0].ebx >> 24, 2);
         assert_eq!((e[0].ebx >> 16) & 0xff, 3);
@@ -104,11 +89,7 @@ mod tests {
 
     #[test]
     fn single_vcpu_has_no_htt() {
-        let mut e = vec![kvm_cpuid_entry2 {
-            function: 1,
-            edx: HTT_BIT,
-            ..Default::default()
-        }];
+        let mut e = vec![kvm_cpuid_entry2 { function: 1, edx: HTT_BIT, ..Default::default() }];
         personalise(&mut e, 0, 1);
         assert_eq!(e[0].edx & HTT_BIT, 0);
         assert_eq!(e[0].ebx >> 24, 0);

@@ -22,11 +22,7 @@ fn base(entry: u64) -> u64 {
 fn limit(entry: u64) -> u32 {
     let raw = (((entry & 0x000f_0000_0000_0000) >> 32) | (entry & 0x0000_0000_0000_ffff)) as u32;
     // With the granularity bit set, the limit counts 4 KiB pages.
-    if (entry >> 55) & 1 == 1 {
-        (raw << 12) | 0xfff
-    } else {
-        raw
-    }
+    if (entry >> 55) & 1 == 1 { (raw << 12) | 0xfff } else { raw }
 }
 
 /// Unpacks a descriptor into the form `KVM_SET_SREGS` takes.
@@ -65,12 +61,7 @@ pub fn boot_gdt(mode: BootMode) -> [u64; 4] {
         // 64-bit code segment: L=1, G=1.
         BootMode::Long64 => gdt_entry(0xa09b, 0, 0xfffff),
     };
-    [
-        gdt_entry(0, 0, 0),
-        code,
-        gdt_entry(0xc093, 0, 0xfffff),
-        gdt_entry(0x808b, 0, 0xfffff),
-    ]
+    [gdt_entry(0, 0, 0), code, gdt_entry(0xc093, 0, 0xfffff), gdt_entry(0x808b, 0, 0xfffff)]
 }
 
 #[cfg(test)]
@@ -81,10 +72,7 @@ mod tests {
     fn long_mode_code_segment_unpacks_as_kvm_expects() {
         let gdt = boot_gdt(BootMode::Long64);
         let cs = kvm_segment_from_gdt(gdt[1], 1);
-        assert_eq!(
-            (cs.selector, cs.type_, cs.l, cs.db, cs.s, cs.present, cs.g),
-            (8, 0xb, 1, 0, 1, 1, 1)
-        );
+        assert_eq!((cs.selector, cs.type_, cs.l, cs.db, cs.s, cs.present, cs.g), (8, 0xb, 1, 0, 1, 1, 1));
         assert_eq!(cs.limit, 0xffff_ffff);
         assert_eq!(cs.unusable, 0);
         let tss = kvm_segment_from_gdt(gdt[3], 3);

@@ -128,10 +128,7 @@ pub enum MptableError {
 
 /// Value that makes `bytes` sum to zero modulo 256.
 fn checksum(bytes: &[u8]) -> u8 {
-    bytes
-        .iter()
-        .fold(0u8, |acc, b| acc.wrapping_add(*b))
-        .wrapping_neg()
+    bytes.iter().fold(0u8, |acc, b| acc.wrapping_add(*b)).wrapping_neg()
 }
 
 /// Builds the MP table (floating pointer + configuration table) as bytes,
@@ -157,14 +154,7 @@ fn build(base: u64, cpus: u8) -> Result<Vec<u8>, MptableError> {
         };
         push(cpu.as_slice());
     }
-    push(
-        MpBus {
-            entry_type: ENTRY_BUS,
-            bus_id: 0,
-            bus_type: *b"ISA   ",
-        }
-        .as_slice(),
-    );
+    push(MpBus { entry_type: ENTRY_BUS, bus_id: 0, bus_type: *b"ISA   " }.as_slice());
     push(
         MpIoApic {
             entry_type: ENTRY_IOAPIC,
@@ -279,9 +269,6 @@ mod tests {
     fn largest_config_fits_in_the_ebda() {
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
         setup_mptable(&mem, crate::config::MAX_VCPUS).unwrap();
-        assert!(matches!(
-            build(MPTABLE_START, 255),
-            Err(MptableError::TooManyCpus(255))
-        ));
+        assert!(matches!(build(MPTABLE_START, 255), Err(MptableError::TooManyCpus(255))));
     }
 }

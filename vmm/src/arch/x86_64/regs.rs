@@ -12,8 +12,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::gdt::{BootMode, boot_gdt, kvm_segment_from_gdt};
 use super::layout::{
-    BOOT_GDT_START, BOOT_IDT_START, BOOT_STACK_POINTER, PDE_START, PDPTE_START, PML4_START,
-    PVH_INFO_START, ZERO_PAGE_START,
+    BOOT_GDT_START, BOOT_IDT_START, BOOT_STACK_POINTER, PDE_START, PDPTE_START, PML4_START, PVH_INFO_START,
+    ZERO_PAGE_START,
 };
 
 const X86_CR0_PE: u64 = 0x1;
@@ -61,15 +61,9 @@ impl EntryPoint {
 #[derive(Debug, thiserror::Error)]
 pub enum RegsError {
     #[error("writing {what} to guest memory: {source}")]
-    Memory {
-        what: &'static str,
-        source: vm_memory::GuestMemoryError,
-    },
+    Memory { what: &'static str, source: vm_memory::GuestMemoryError },
     #[error("{what}: {source}")]
-    Kvm {
-        what: &'static str,
-        source: kvm_ioctls::Error,
-    },
+    Kvm { what: &'static str, source: kvm_ioctls::Error },
     #[error("KVM accepted only {set} of {wanted} boot MSRs")]
     Msrs { set: usize, wanted: usize },
 }
@@ -83,22 +77,17 @@ fn kvm(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> RegsError {
 pub fn write_boot_tables(mem: &GuestMemoryMmap, entry: EntryPoint) -> Result<(), RegsError> {
     let mem_err = |what| move |source| RegsError::Memory { what, source };
     for (i, e) in boot_gdt(entry.mode()).iter().enumerate() {
-        mem.write_obj(*e, GuestAddress(BOOT_GDT_START + 8 * i as u64))
-            .map_err(mem_err("GDT"))?;
+        mem.write_obj(*e, GuestAddress(BOOT_GDT_START + 8 * i as u64)).map_err(mem_err("GDT"))?;
     }
-    mem.write_obj(0u64, GuestAddress(BOOT_IDT_START))
-        .map_err(mem_err("IDT"))?;
+    mem.write_obj(0u64, GuestAddress(BOOT_IDT_START)).map_err(mem_err("IDT"))?;
     if entry.mode() == BootMode::Long64 {
         // One PML4 entry -> one PDPT entry -> 512 2-MiB pages: the first GiB,
         // identity-mapped, which is where the kernel, zero page and command
         // line all are.
-        mem.write_obj(PDPTE_START | 0x03, GuestAddress(PML4_START))
-            .map_err(mem_err("PML4"))?;
-        mem.write_obj(PDE_START | 0x03, GuestAddress(PDPTE_START))
-            .map_err(mem_err("PDPT"))?;
+        mem.write_obj(PDPTE_START | 0x03, GuestAddress(PML4_START)).map_err(mem_err("PML4"))?;
+        mem.write_obj(PDE_START | 0x03, GuestAddress(PDPTE_START)).map_err(mem_err("PDPT"))?;
         for i in 0..512u64 {
-            mem.write_obj((i << 21) | 0x83, GuestAddress(PDE_START + i * 8))
-                .map_err(mem_err("PD"))?;
+            mem.write_obj((i << 21) | 0x83, GuestAddress(PDE_START + i * 8)).map_err(mem_err("PD"))?;
         }
     }
     Ok(())
@@ -141,12 +130,7 @@ pub fn setup_sregs(vcpu: &VcpuFd, entry: EntryPoint) -> Result<(), RegsError> {
 /// Sets the general registers of the boot vCPU: entry point, boot pointer.
 pub fn setup_regs(vcpu: &VcpuFd, entry: EntryPoint) -> Result<(), RegsError> {
     let regs = match entry {
-        EntryPoint::Pvh { entry } => kvm_regs {
-            rflags: 0x2,
-            rip: entry,
-            rbx: PVH_INFO_START,
-            ..Default::default()
-        },
+        EntryPoint::Pvh { entry } => kvm_regs { rflags: 0x2, rip: entry, rbx: PVH_INFO_START, ..Default::default() },
         EntryPoint::Linux64 { entry } => kvm_regs {
             rflags: 0x2,
             rip: entry,
@@ -161,21 +145,13 @@ pub fn setup_regs(vcpu: &VcpuFd, entry: EntryPoint) -> Result<(), RegsError> {
 
 /// x87 control word and SSE control/status as after `FNINIT`/reset.
 pub fn setup_fpu(vcpu: &VcpuFd) -> Result<(), RegsError> {
-    let fpu = kvm_fpu {
-        fcw: 0x37f,
-        mxcsr: 0x1f80,
-        ..Default::default()
-    };
+    let fpu = kvm_fpu { fcw: 0x37f, mxcsr: 0x1f80, ..Default::default() };
     vcpu.set_fpu(&fpu).map_err(kvm("KVM_SET_FPU"))
 }
 
 /// The model-specific registers every vCPU starts with.
 pub fn boot_msr_entries() -> Vec<kvm_msr_entry> {
-    let entry = |index, data| kvm_msr_entry {
-        index,
-        data,
-        ..Default::default()
-    };
+    let entry = |index, data| kvm_msr_entry { index, data, ..Default::default() };
     vec![
         entry(MSR_IA32_SYSENTER_CS, 0),
         entry(MSR_IA32_SYSENTER_ESP, 0),
@@ -194,16 +170,10 @@ pub fn boot_msr_entries() -> Vec<kvm_msr_entry> {
 /// Sets [`boot_msr_entries`] on a vCPU.
 pub fn setup_msrs(vcpu: &VcpuFd) -> Result<(), RegsError> {
     let entries = boot_msr_entries();
-    let msrs = Msrs::from_entries(&entries).map_err(|_| RegsError::Msrs {
-        set: 0,
-        wanted: entries.len(),
-    })?;
+    let msrs = Msrs::from_entries(&entries).map_err(|_| RegsError::Msrs { set: 0, wanted: entries.len() })?;
     let set = vcpu.set_msrs(&msrs).map_err(kvm("KVM_SET_MSRS"))?;
     if set != entries.len() {
-        return Err(RegsError::Msrs {
-            set,
-            wanted: entries.len(),
-        });
+        return Err(RegsError::Msrs { set, wanted: entries.len() });
     }
     Ok(())
 }
@@ -220,19 +190,9 @@ mod tests {
     fn long_mode_tables_identity_map_the_first_gib() {
         let m = mem();
         write_boot_tables(&m, EntryPoint::Linux64 { entry: 0x100_0000 }).unwrap();
-        assert_eq!(
-            m.read_obj::<u64>(GuestAddress(PML4_START)).unwrap(),
-            PDPTE_START | 3
-        );
-        assert_eq!(
-            m.read_obj::<u64>(GuestAddress(PDPTE_START)).unwrap(),
-            PDE_START | 3
-        );
-        assert_eq!(
-            m.read_obj::<u64>(GuestAddress(PDE_START + 511 * 8))
-                .unwrap(),
-            (511 << 21) | 0x83
-        );
+        assert_eq!(m.read_obj::<u64>(GuestAddress(PML4_START)).unwrap(), PDPTE_START | 3);
+        assert_eq!(m.read_obj::<u64>(GuestAddress(PDPTE_START)).unwrap(), PDE_START | 3);
+        assert_eq!(m.read_obj::<u64>(GuestAddress(PDE_START + 511 * 8)).unwrap(), (511 << 21) | 0x83);
         let gdt1 = m.read_obj::<u64>(GuestAddress(BOOT_GDT_START + 8)).unwrap();
         assert_eq!(gdt1, boot_gdt(BootMode::Long64)[1]);
     }

@@ -33,12 +33,7 @@ pub struct ConsoleSink {
 impl ConsoleSink {
     /// `out` of `None` discards the bytes but still watches them.
     pub fn new(out: Option<Box<dyn Write + Send>>, exit: Arc<ExitSignal>) -> Self {
-        ConsoleSink {
-            out,
-            exit,
-            line: Vec::with_capacity(128),
-            output_failed: false,
-        }
+        ConsoleSink { out, exit, line: Vec::with_capacity(128), output_failed: false }
     }
 
     fn scan(&mut self, bytes: &[u8]) {
@@ -52,19 +47,10 @@ impl ConsoleSink {
     }
 
     fn end_line(&mut self) {
-        if let Some(pos) = self
-            .line
-            .windows(PANIC_MARKER.len())
-            .position(|w| w == PANIC_MARKER)
-        {
-            let text = String::from_utf8_lossy(&self.line[pos..])
-                .trim_end()
-                .to_string();
+        if let Some(pos) = self.line.windows(PANIC_MARKER.len()).position(|w| w == PANIC_MARKER) {
+            let text = String::from_utf8_lossy(&self.line[pos..]).trim_end().to_string();
             self.exit.note_panic(text);
-        } else if HALT_MARKERS
-            .iter()
-            .any(|m| self.line.windows(m.len()).any(|w| w == *m))
-        {
+        } else if HALT_MARKERS.iter().any(|m| self.line.windows(m.len()).any(|w| w == *m)) {
             self.exit.post(VmExit::GuestPowerOff);
         }
         self.line.clear();
@@ -124,17 +110,13 @@ mod tests {
         let exit = Arc::new(ExitSignal::new().unwrap());
         let out = Shared::default();
         let mut sink = ConsoleSink::new(Some(Box::new(out.clone())), exit.clone());
-        sink.write_all(b"[    1.0] Run /init\r\n[    1.1] Kernel pa")
-            .unwrap();
-        sink.write_all(b"nic - not syncing: Attempted to kill init!\r\n")
-            .unwrap();
+        sink.write_all(b"[    1.0] Run /init\r\n[    1.1] Kernel pa").unwrap();
+        sink.write_all(b"nic - not syncing: Attempted to kill init!\r\n").unwrap();
         assert_eq!(out.0.lock().unwrap().len(), 84);
         exit.post(VmExit::GuestReset);
         assert_eq!(
             exit.outcome(),
-            Some(VmExit::GuestPanic(
-                "Kernel panic - not syncing: Attempted to kill init!".into()
-            ))
+            Some(VmExit::GuestPanic("Kernel panic - not syncing: Attempted to kill init!".into()))
         );
     }
 
@@ -163,8 +145,7 @@ mod tests {
     fn ordinary_output_is_no_panic() {
         let exit = Arc::new(ExitSignal::new().unwrap());
         let mut sink = ConsoleSink::new(None, exit.clone());
-        sink.write_all(b"berth-agent: init reached after 0.9 s\n")
-            .unwrap();
+        sink.write_all(b"berth-agent: init reached after 0.9 s\n").unwrap();
         exit.post(VmExit::GuestReset);
         assert_eq!(exit.outcome(), Some(VmExit::GuestReset));
     }
@@ -173,14 +154,12 @@ mod tests {
     fn a_halted_kernel_is_a_power_off_unless_it_panicked() {
         let exit = Arc::new(ExitSignal::new().unwrap());
         let mut sink = ConsoleSink::new(None, exit.clone());
-        sink.write_all(b"guest: done\r\n[    2.1] reboot: System halted\r\n")
-            .unwrap();
+        sink.write_all(b"guest: done\r\n[    2.1] reboot: System halted\r\n").unwrap();
         assert_eq!(exit.outcome(), Some(VmExit::GuestPowerOff));
 
         let exit = Arc::new(ExitSignal::new().unwrap());
         let mut sink = ConsoleSink::new(None, exit.clone());
-        sink.write_all(b"Kernel panic - not syncing: oops\nreboot: Power down\n")
-            .unwrap();
+        sink.write_all(b"Kernel panic - not syncing: oops\nreboot: Power down\n").unwrap();
         assert!(matches!(exit.outcome(), Some(VmExit::GuestPanic(_))));
     }
 }

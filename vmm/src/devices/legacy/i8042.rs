@@ -78,9 +78,7 @@ const KBD_CMD_GET_ID: u8 = 0xf2;
 const KBD_CMD_RESET: u8 = 0xff;
 
 /// Ctrl, Alt, Del pressed then released, in scancode set 2.
-const CTRL_ALT_DEL: &[u8] = &[
-    0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14,
-];
+const CTRL_ALT_DEL: &[u8] = &[0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14];
 
 /// Longest reply queue kept; a guest spamming commands gets the oldest
 /// replies dropped rather than the VMM's memory.
@@ -202,9 +200,7 @@ impl I8042 {
         match cmd {
             KBD_CMD_RESET => self.push(KBD_SELF_TEST_OK),
             KBD_CMD_GET_ID => KBD_ID.iter().for_each(|&b| self.push(b)),
-            KBD_CMD_SET_LEDS | KBD_CMD_SCANCODE_SET | KBD_CMD_TYPEMATIC => {
-                self.next_data = NextData::KeyboardArgument
-            }
+            KBD_CMD_SET_LEDS | KBD_CMD_SCANCODE_SET | KBD_CMD_TYPEMATIC => self.next_data = NextData::KeyboardArgument,
             _ => {}
         }
     }
@@ -298,10 +294,7 @@ mod tests {
         assert_eq!(read_data(&mut k), 0);
         // Keyboard commands are acknowledged; GET ID answers like an AT keyboard.
         k.write(DATA, &[KBD_CMD_GET_ID]);
-        assert_eq!(
-            [read_data(&mut k), read_data(&mut k), read_data(&mut k)],
-            [KBD_ACK, 0xab, 0x83]
-        );
+        assert_eq!([read_data(&mut k), read_data(&mut k), read_data(&mut k)], [KBD_ACK, 0xab, 0x83]);
         k.write(DATA, &[KBD_CMD_SET_LEDS]);
         k.write(DATA, &[0x07]);
         assert_eq!([read_data(&mut k), read_data(&mut k)], [KBD_ACK, KBD_ACK]);
@@ -315,11 +308,7 @@ mod tests {
         assert!(irq.read().unwrap() >= 1);
         let typed: Vec<u8> = (0..CTRL_ALT_DEL.len()).map(|_| read_data(&mut k)).collect();
         assert_eq!(typed, CTRL_ALT_DEL);
-        assert_eq!(
-            exit.outcome(),
-            None,
-            "typing the chord is not itself a reset"
-        );
+        assert_eq!(exit.outcome(), None, "typing the chord is not itself a reset");
     }
 
     #[test]

@@ -22,9 +22,7 @@ pub struct SerialDevice {
 
 impl SerialDevice {
     pub fn new(irq: IrqLine, sink: ConsoleSink) -> Self {
-        SerialDevice {
-            uart: Serial::new(irq, sink),
-        }
+        SerialDevice { uart: Serial::new(irq, sink) }
     }
 }
 

@@ -20,10 +20,7 @@ pub struct VirtioInterrupt {
 
 impl VirtioInterrupt {
     pub fn new(line: IrqLine) -> Self {
-        VirtioInterrupt {
-            status: AtomicU32::new(0),
-            line,
-        }
+        VirtioInterrupt { status: AtomicU32::new(0), line }
     }
 
     pub fn line(&self) -> &IrqLine {

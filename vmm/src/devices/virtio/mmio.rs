@@ -11,8 +11,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use virtio_bindings::virtio_config::{
-    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK,
-    VIRTIO_CONFIG_S_FAILED, VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_CONFIG_S_NEEDS_RESET,
+    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_CONFIG_S_FAILED,
+    VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_CONFIG_S_NEEDS_RESET,
 };
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
@@ -78,11 +78,7 @@ impl MmioTransport {
     ) -> Self {
         let (device_type, offered_features, queues) = {
             let d = device.lock().unwrap_or_else(PoisonError::into_inner);
-            let queues = d
-                .queue_max_sizes()
-                .iter()
-                .map(|&max| new_queue(max))
-                .collect();
+            let queues = d.queue_max_sizes().iter().map(|&max| new_queue(max)).collect();
             (d.device_type(), d.features() | VIRTIO_F_VERSION_1, queues)
         };
         MmioTransport {
@@ -143,11 +139,7 @@ impl MmioTransport {
             REG_STATUS => self.status,
             REG_CONFIG_GENERATION => 0,
             _ => {
-                tracing::debug!(
-                    device = self.device_type,
-                    offset,
-                    "read of a write-only or unknown register"
-                );
+                tracing::debug!(device = self.device_type, offset, "read of a write-only or unknown register");
                 0
             }
         }
@@ -159,32 +151,21 @@ impl MmioTransport {
             REG_DRIVER_FEATURES_SEL => self.driver_features_sel = v,
             REG_DRIVER_FEATURES => self.write_driver_features(v),
             REG_QUEUE_SEL => self.queue_sel = v,
-            REG_QUEUE_NUM | REG_QUEUE_READY | REG_QUEUE_DESC_LOW | REG_QUEUE_DESC_HIGH
-            | REG_QUEUE_AVAIL_LOW | REG_QUEUE_AVAIL_HIGH | REG_QUEUE_USED_LOW
-            | REG_QUEUE_USED_HIGH => self.write_queue_reg(offset, v),
+            REG_QUEUE_NUM | REG_QUEUE_READY | REG_QUEUE_DESC_LOW | REG_QUEUE_DESC_HIGH | REG_QUEUE_AVAIL_LOW
+            | REG_QUEUE_AVAIL_HIGH | REG_QUEUE_USED_LOW | REG_QUEUE_USED_HIGH => self.write_queue_reg(offset, v),
             REG_QUEUE_NOTIFY => {
                 // Only reached if the ioeventfd is missing; the device's
                 // event loop would never hear it, so say so.
-                tracing::warn!(
-                    device = self.device_type,
-                    queue = v,
-                    "queue notify reached the VMM (no ioeventfd)"
-                );
+                tracing::warn!(device = self.device_type, queue = v, "queue notify reached the VMM (no ioeventfd)");
             }
             REG_INTERRUPT_ACK => self.interrupt.ack(v),
             REG_STATUS => self.write_status(v),
-            _ => tracing::debug!(
-                device = self.device_type,
-                offset,
-                "write to a read-only or unknown register"
-            ),
+            _ => tracing::debug!(device = self.device_type, offset, "write to a read-only or unknown register"),
         }
     }
 
     fn write_driver_features(&mut self, v: u32) {
-        if self.status & VIRTIO_CONFIG_S_DRIVER == 0
-            || self.status & VIRTIO_CONFIG_S_FEATURES_OK != 0
-        {
+        if self.status & VIRTIO_CONFIG_S_DRIVER == 0 || self.status & VIRTIO_CONFIG_S_FEATURES_OK != 0 {
             crate::devices::guest_fault::report(
                 "virtio-mmio: driver features written outside negotiation",
                 &self.device_type,
@@ -237,10 +218,7 @@ impl MmioTransport {
             // Drivers may only add bits (or reset with 0).
             crate::devices::guest_fault::report(
                 "virtio-mmio: driver cleared status bits",
-                &format_args!(
-                    "device {} status {:#x} -> {v:#x}",
-                    self.device_type, self.status
-                ),
+                &format_args!("device {} status {:#x} -> {v:#x}", self.device_type, self.status),
             );
             self.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
             return;
@@ -250,10 +228,7 @@ impl MmioTransport {
             if unknown != 0 || self.acked_features & VIRTIO_F_VERSION_1 == 0 {
                 crate::devices::guest_fault::report(
                     "virtio-mmio: driver accepted features not offered (or not VERSION_1)",
-                    &format_args!(
-                        "device {} features {:#x}",
-                        self.device_type, self.acked_features
-                    ),
+                    &format_args!("device {} features {:#x}", self.device_type, self.acked_features),
                 );
                 // Leaving FEATURES_OK clear tells the driver negotiation failed.
                 self.status = v & !VIRTIO_CONFIG_S_FEATURES_OK;
@@ -265,16 +240,12 @@ impl MmioTransport {
             self.activate();
         }
         if new_bits & VIRTIO_CONFIG_S_FAILED != 0 {
-            tracing::warn!(
-                device = self.device_type,
-                "driver gave up on the device (FAILED)"
-            );
+            tracing::warn!(device = self.device_type, "driver gave up on the device (FAILED)");
         }
     }
 
     fn activate(&mut self) {
-        let expected =
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
+        let expected = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
         if self.activated || self.status & expected != expected {
             crate::devices::guest_fault::report(
                 "virtio-mmio: DRIVER_OK before feature negotiation",
@@ -312,10 +283,7 @@ impl MmioTransport {
 
     fn reset(&mut self) {
         if self.activated && !self.device().reset() {
-            tracing::error!(
-                device = self.device_type,
-                "device cannot be reset; it stays unusable"
-            );
+            tracing::error!(device = self.device_type, "device cannot be reset; it stays unusable");
             self.broken = true;
         }
         self.activated = false;
@@ -341,18 +309,9 @@ fn new_queue(max: u16) -> Queue {
 fn copy_queue(q: &Queue) -> Queue {
     let mut out = new_queue(q.max_size());
     out.set_size(q.size());
-    out.set_desc_table_address(
-        Some(q.desc_table() as u32),
-        Some((q.desc_table() >> 32) as u32),
-    );
-    out.set_avail_ring_address(
-        Some(q.avail_ring() as u32),
-        Some((q.avail_ring() >> 32) as u32),
-    );
-    out.set_used_ring_address(
-        Some(q.used_ring() as u32),
-        Some((q.used_ring() >> 32) as u32),
-    );
+    out.set_desc_table_address(Some(q.desc_table() as u32), Some((q.desc_table() >> 32) as u32));
+    out.set_avail_ring_address(Some(q.avail_ring() as u32), Some((q.avail_ring() >> 32) as u32));
+    out.set_used_ring_address(Some(q.used_ring() as u32), Some((q.used_ring() >> 32) as u32));
     out.set_ready(q.ready());
     out
 }
@@ -365,11 +324,7 @@ impl BusDevice for MmioTransport {
         }
         match <&mut [u8; 4]>::try_from(data) {
             Ok(word) => *word = self.read_reg(offset).to_le_bytes(),
-            Err(_) => tracing::debug!(
-                device = self.device_type,
-                offset,
-                "register read not 4 bytes wide"
-            ),
+            Err(_) => tracing::debug!(device = self.device_type, offset, "register read not 4 bytes wide"),
         }
     }
 
@@ -382,11 +337,7 @@ impl BusDevice for MmioTransport {
         }
         match <[u8; 4]>::try_from(data) {
             Ok(word) => self.write_reg(offset, u32::from_le_bytes(word)),
-            Err(_) => tracing::debug!(
-                device = self.device_type,
-                offset,
-                "register write not 4 bytes wide"
-            ),
+            Err(_) => tracing::debug!(device = self.device_type, offset, "register write not 4 bytes wide"),
         }
     }
 }
@@ -427,19 +378,12 @@ mod tests {
             super::super::read_config_bytes(&self.config, offset, data);
         }
         fn write_config(&mut self, offset: u64, data: &[u8]) {
-            if let Some(dst) = self
-                .config
-                .get_mut(offset as usize..offset as usize + data.len())
-            {
+            if let Some(dst) = self.config.get_mut(offset as usize..offset as usize + data.len()) {
                 dst.copy_from_slice(data);
             }
         }
         fn activate(&mut self, a: Activation) -> Result<(), ActivateError> {
-            let qs = a
-                .queues
-                .iter()
-                .map(|q| (q.size(), q.ready(), q.desc_table()))
-                .collect();
+            let qs = a.queues.iter().map(|q| (q.size(), q.ready(), q.desc_table())).collect();
             self.activations.push((a.acked_features, qs));
             Ok(())
         }
@@ -468,20 +412,12 @@ mod tests {
 
     fn negotiate(t: &mut MmioTransport) {
         w(t, REG_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-        w(
-            t,
-            REG_STATUS,
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
-        );
+        w(t, REG_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
         w(t, REG_DRIVER_FEATURES_SEL, 0);
         w(t, REG_DRIVER_FEATURES, 1 << 3);
         w(t, REG_DRIVER_FEATURES_SEL, 1);
         w(t, REG_DRIVER_FEATURES, 1);
-        w(
-            t,
-            REG_STATUS,
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK,
-        );
+        w(t, REG_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
     }
 
     fn setup_queue(t: &mut MmioTransport, sel: u32, size: u32, base: u32) {
@@ -533,17 +469,9 @@ mod tests {
     #[test]
     fn unoffered_features_fail_negotiation() {
         let (mut t, _) = setup();
-        w(
-            &mut t,
-            REG_STATUS,
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
-        );
+        w(&mut t, REG_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
         w(&mut t, REG_DRIVER_FEATURES, 1 << 7);
-        w(
-            &mut t,
-            REG_STATUS,
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK,
-        );
+        w(&mut t, REG_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
         assert_eq!(r(&mut t, REG_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
     }
 
@@ -572,11 +500,7 @@ mod tests {
         // Odd-sized register accesses are ignored; config space is not.
         t.write(REG_STATUS, &[1, 0]);
         assert_eq!(r(&mut t, REG_STATUS), 0);
-        w(
-            &mut t,
-            REG_STATUS,
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
-        );
+        w(&mut t, REG_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
         t.write(CONFIG_SPACE + 2, &[7, 8]);
         let mut b = [0u8; 2];
         t.read(CONFIG_SPACE + 2, &mut b);

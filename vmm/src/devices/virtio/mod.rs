@@ -70,12 +70,7 @@ pub trait VirtioDevice: Send {
     fn read_config(&self, offset: u64, data: &mut [u8]);
     /// Writes the config space; devices whose config is read-only ignore it.
     fn write_config(&mut self, offset: u64, data: &[u8]) {
-        tracing::debug!(
-            device = self.device_type(),
-            offset,
-            len = data.len(),
-            "ignored config write"
-        );
+        tracing::debug!(device = self.device_type(), offset, len = data.len(), "ignored config write");
     }
     /// Starts the device with the queues the driver set up.
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError>;

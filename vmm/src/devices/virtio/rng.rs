@@ -34,10 +34,7 @@ pub struct RngDevice {
 
 impl RngDevice {
     pub fn new() -> std::io::Result<Self> {
-        Ok(RngDevice {
-            queue_evts: [EventFd::new(EFD_NONBLOCK)?],
-            active: None,
-        })
+        Ok(RngDevice { queue_evts: [EventFd::new(EFD_NONBLOCK)?], active: None })
     }
 
     /// Serves every request waiting on the queue.
@@ -149,11 +146,7 @@ mod tests {
         let irq = act.interrupt.clone();
         dev.activate(act).unwrap();
         assert_eq!(dq.used(), vec![(h0 as u32, 96), (h1 as u32, 16)]);
-        assert_ne!(
-            get(&mem, BUF_BASE, 64),
-            vec![0u8; 64],
-            "64 random bytes are not all zero"
-        );
+        assert_ne!(get(&mem, BUF_BASE, 64), vec![0u8; 64], "64 random bytes are not all zero");
         assert_eq!(irq.status(), 1);
     }
 
@@ -176,11 +169,7 @@ mod tests {
         assert_eq!(used[0], (h0 as u32, 0));
         assert_eq!(used[1], (h1 as u32, 0));
         assert_eq!(used[2].0, h2 as u32);
-        assert_eq!(
-            used[3],
-            (h3 as u32, 8),
-            "a good request after bad ones is served"
-        );
+        assert_eq!(used[3], (h3 as u32, 8), "a good request after bad ones is served");
     }
 
     #[test]

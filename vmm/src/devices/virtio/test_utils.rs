@@ -38,12 +38,7 @@ pub struct DriverQueue<'a> {
 
 impl<'a> DriverQueue<'a> {
     pub fn new(mem: &'a GuestMemoryMmap, base: u64, size: u16) -> Self {
-        DriverQueue {
-            mock: MockSplitQueue::create(mem, GuestAddress(base), size),
-            mem,
-            next_desc: 0,
-            size,
-        }
+        DriverQueue { mock: MockSplitQueue::create(mem, GuestAddress(base), size), mem, next_desc: 0, size }
     }
 
     /// The device-side `Queue` for this ring.
@@ -60,11 +55,7 @@ impl<'a> DriverQueue<'a> {
             .map(|(i, &(addr, len, flags))| {
                 let index = (head + i as u16) % self.size;
                 let last = i + 1 == bufs.len();
-                let flags = if last {
-                    flags
-                } else {
-                    flags | VRING_DESC_F_NEXT as u16
-                };
+                let flags = if last { flags } else { flags | VRING_DESC_F_NEXT as u16 };
                 let next = if last { 0 } else { (index + 1) % self.size };
                 RawDescriptor::from(SplitDescriptor::new(addr, len, flags, next))
             })
@@ -89,13 +80,7 @@ impl<'a> DriverQueue<'a> {
         let idx = self.mock.used().idx().load();
         (0..idx)
             .map(|i| {
-                let e = self
-                    .mock
-                    .used()
-                    .ring()
-                    .ref_at((i % self.size) as usize)
-                    .unwrap()
-                    .load();
+                let e = self.mock.used().ring().ref_at((i % self.size) as usize).unwrap().load();
                 (e.id(), e.len())
             })
             .collect()
@@ -103,9 +88,7 @@ impl<'a> DriverQueue<'a> {
 
     /// Overwrites the available ring's index (to fake a broken driver).
     pub fn set_avail_idx(&self, idx: u16) {
-        self.mem
-            .write_obj(idx, GuestAddress(self.mock.avail_addr().0 + 2))
-            .unwrap();
+        self.mem.write_obj(idx, GuestAddress(self.mock.avail_addr().0 + 2)).unwrap();
     }
 }
 
@@ -155,22 +138,16 @@ impl DriverQueue<'_> {
             let flags = rng.below(8) as u16;
             let next = rng.below(u64::from(self.size) + 2) as u16;
             let d = SplitDescriptor::new(rng.address(), rng.length(), flags, next);
-            self.mem
-                .write_obj(RawDescriptor::from(d), GuestAddress(table + 16 * i))
-                .unwrap();
+            self.mem.write_obj(RawDescriptor::from(d), GuestAddress(table + 16 * i)).unwrap();
         }
         let avail = self.mock.avail_addr().0;
         let used_idx = self.mock.used().idx().load();
         let new_idx = used_idx.wrapping_add(rng.below(u64::from(self.size) * 2) as u16);
         for i in 0..u64::from(self.size) {
             let entry = rng.below(u64::from(self.size) + 1) as u16;
-            self.mem
-                .write_obj(entry, GuestAddress(avail + 4 + 2 * i))
-                .unwrap();
+            self.mem.write_obj(entry, GuestAddress(avail + 4 + 2 * i)).unwrap();
         }
-        self.mem
-            .write_obj(new_idx, GuestAddress(avail + 2))
-            .unwrap();
+        self.mem.write_obj(new_idx, GuestAddress(avail + 2)).unwrap();
     }
 }
 

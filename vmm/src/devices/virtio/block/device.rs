@@ -7,9 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-use virtio_bindings::virtio_blk::{
-    VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_RO, VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_ID_BYTES,
-};
+use virtio_bindings::virtio_blk::{VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_RO, VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_ID_BYTES};
 use virtio_queue::QueueT;
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
@@ -34,10 +32,7 @@ impl BlockDevice {
         let size = file.metadata()?.len();
         let capacity_sectors = size / SECTOR_SIZE;
         let mut id = [0u8; VIRTIO_BLK_ID_BYTES as usize];
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let n = name.len().min(id.len());
         id[..n].copy_from_slice(&name.as_bytes()[..n]);
         let mut config = [0u8; 16];
@@ -45,12 +40,7 @@ impl BlockDevice {
         // seg_max at offset 12: leave two descriptors for header and status.
         config[12..16].copy_from_slice(&u32::from(QUEUE_SIZE - 2).to_le_bytes());
         Ok(BlockDevice {
-            disk: Disk {
-                file,
-                read_only,
-                capacity_sectors,
-                id,
-            },
+            disk: Disk { file, read_only, capacity_sectors, id },
             config,
             queue_evts: [EventFd::new(EFD_NONBLOCK)?],
             active: None,
@@ -93,11 +83,7 @@ impl VirtioDevice for BlockDevice {
         &self.queue_evts
     }
     fn features(&self) -> u64 {
-        let ro = if self.disk.read_only {
-            1 << VIRTIO_BLK_F_RO
-        } else {
-            0
-        };
+        let ro = if self.disk.read_only { 1 << VIRTIO_BLK_F_RO } else { 0 };
         (1 << VIRTIO_BLK_F_FLUSH) | (1 << VIRTIO_BLK_F_SEG_MAX) | ro
     }
     fn read_config(&self, offset: u64, data: &mut [u8]) {
@@ -189,35 +175,19 @@ mod tests {
             dq.add_chain(&[(HDR, 16, RO), (DATA, 1024, WO), (STATUS, 1, WO)]);
             header(mem, HDR + 0x100, VIRTIO_BLK_T_OUT, 7);
             put(mem, DATA + 0x8000, &[0xab; 512]);
-            dq.add_chain(&[
-                (HDR + 0x100, 16, RO),
-                (DATA + 0x8000, 512, RO),
-                (STATUS + 1, 1, WO),
-            ]);
+            dq.add_chain(&[(HDR + 0x100, 16, RO), (DATA + 0x8000, 512, RO), (STATUS + 1, 1, WO)]);
             header(mem, HDR + 0x200, VIRTIO_BLK_T_FLUSH, 0);
             dq.add_chain(&[(HDR + 0x200, 16, RO), (STATUS + 2, 1, WO)]);
             header(mem, HDR + 0x300, VIRTIO_BLK_T_GET_ID, 0);
-            dq.add_chain(&[
-                (HDR + 0x300, 16, RO),
-                (DATA + 0x9000, 20, WO),
-                (STATUS + 3, 1, WO),
-            ]);
+            dq.add_chain(&[(HDR + 0x300, 16, RO), (DATA + 0x9000, 20, WO), (STATUS + 3, 1, WO)]);
         });
-        assert_eq!(
-            used.iter().map(|u| u.1).collect::<Vec<_>>(),
-            vec![1025, 1, 1, 21]
-        );
+        assert_eq!(used.iter().map(|u| u.1).collect::<Vec<_>>(), vec![1025, 1, 1, 21]);
         let data = get(&mem, DATA, 1024);
         assert!(data[..512].iter().all(|&b| b == 2) && data[512..].iter().all(|&b| b == 3));
         assert_eq!(get(&mem, STATUS, 4), vec![VIRTIO_BLK_S_OK as u8; 4]);
         let on_disk = std::fs::read(img.path()).unwrap();
         assert!(on_disk[7 * 512..8 * 512].iter().all(|&b| b == 0xab));
-        let name = img
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = img.path().file_name().unwrap().to_string_lossy().into_owned();
         let n = name.len().min(20);
         assert_eq!(&get(&mem, DATA + 0x9000, n)[..], &name.as_bytes()[..n]);
     }
@@ -232,11 +202,7 @@ mod tests {
         });
         assert_eq!(used[0].1, 1);
         assert_eq!(get(&mem, STATUS, 1), vec![VIRTIO_BLK_S_IOERR as u8]);
-        assert!(
-            std::fs::read(img.path()).unwrap()[..512]
-                .iter()
-                .all(|&b| b == 0)
-        );
+        assert!(std::fs::read(img.path()).unwrap()[..512].iter().all(|&b| b == 0));
     }
 
     #[test]
@@ -269,19 +235,10 @@ mod tests {
             dq.add_chain(&[(HDR + 0x100, 16, RO)]);
             // Data buffer beyond guest memory.
             header(mem, HDR + 0x200, VIRTIO_BLK_T_IN, 0);
-            dq.add_chain(&[
-                (HDR + 0x200, 16, RO),
-                (GUEST_MEM_SIZE as u64 - 100, 512, WO),
-                (STATUS, 1, WO),
-            ]);
+            dq.add_chain(&[(HDR + 0x200, 16, RO), (GUEST_MEM_SIZE as u64 - 100, 512, WO), (STATUS, 1, WO)]);
             // Lengths that overflow when summed.
             dq.add_raw(&[
-                Descriptor::new(
-                    HDR + 0x200,
-                    u32::MAX,
-                    virtio_bindings::virtio_ring::VRING_DESC_F_NEXT as u16,
-                    4,
-                ),
+                Descriptor::new(HDR + 0x200, u32::MAX, virtio_bindings::virtio_ring::VRING_DESC_F_NEXT as u16, 4),
                 Descriptor::new(HDR + 0x200, u32::MAX, WO, 0),
             ]);
             // A good request after all that.
@@ -308,11 +265,7 @@ mod tests {
             dev.activate(activation(&mem, vec![dq.queue()], 0)).unwrap();
             assert!(dev.reset());
         }
-        assert_eq!(
-            std::fs::metadata(img.path()).unwrap().len(),
-            64 * 512,
-            "the image never grows"
-        );
+        assert_eq!(std::fs::metadata(img.path()).unwrap().len(), 64 * 512, "the image never grows");
         let (mem, used) = run(&img, false, |mem, dq| {
             header(mem, HDR, VIRTIO_BLK_T_OUT, 63);
             put(mem, DATA, &[0x5a; 512]);

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 
 use virtio_bindings::virtio_blk::{
-    VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP,
-    VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
+    VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_FLUSH,
+    VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
 };
 use virtio_queue::DescriptorChain;
 use vm_memory::{ByteValued, GuestMemoryMmap};
@@ -82,10 +82,7 @@ pub fn execute(
     let status = match header.request_type {
         VIRTIO_BLK_T_IN => read_sectors(disk, header.sector, &mut data_out),
         VIRTIO_BLK_T_OUT if disk.read_only => {
-            tracing::debug!(
-                sector = header.sector,
-                "virtio-blk: write to a read-only disk refused"
-            );
+            tracing::debug!(sector = header.sector, "virtio-blk: write to a read-only disk refused");
             VIRTIO_BLK_S_IOERR
         }
         VIRTIO_BLK_T_OUT => write_sectors(disk, header.sector, &mut reader),
@@ -109,21 +106,14 @@ pub fn execute(
             VIRTIO_BLK_S_UNSUPP
         }
     };
-    status_out
-        .write_all(&[status as u8])
-        .map_err(RequestError::Status)?;
+    status_out.write_all(&[status as u8]).map_err(RequestError::Status)?;
     Ok((data_out.bytes_written() + 1) as u32)
 }
 
 fn read_sectors(disk: &Disk, sector: u64, out: &mut virtio_queue::Writer<'_>) -> u32 {
     let len = out.available_bytes();
     let Some(mut offset) = disk.range(sector, len) else {
-        tracing::debug!(
-            sector,
-            len,
-            capacity = disk.capacity_sectors,
-            "virtio-blk: read outside the disk"
-        );
+        tracing::debug!(sector, len, capacity = disk.capacity_sectors, "virtio-blk: read outside the disk");
         return VIRTIO_BLK_S_IOERR;
     };
     let mut buf = vec![0u8; len.min(CHUNK)];
@@ -146,12 +136,7 @@ fn read_sectors(disk: &Disk, sector: u64, out: &mut virtio_queue::Writer<'_>) ->
 fn write_sectors(disk: &Disk, sector: u64, input: &mut virtio_queue::Reader<'_>) -> u32 {
     let len = input.available_bytes();
     let Some(mut offset) = disk.range(sector, len) else {
-        tracing::debug!(
-            sector,
-            len,
-            capacity = disk.capacity_sectors,
-            "virtio-blk: write outside the disk"
-        );
+        tracing::debug!(sector, len, capacity = disk.capacity_sectors, "virtio-blk: write outside the disk");
         return VIRTIO_BLK_S_IOERR;
     };
     let mut buf = vec![0u8; len.min(CHUNK)];

@@ -114,9 +114,7 @@ impl NetDevice {
             };
             let used = match chain.writer(mem.as_ref()) {
                 Ok(mut w) if w.available_bytes() >= n => {
-                    std::io::Write::write_all(&mut w, &self.frame[..n])
-                        .map(|_| n as u32)
-                        .unwrap_or(0)
+                    std::io::Write::write_all(&mut w, &self.frame[..n]).map(|_| n as u32).unwrap_or(0)
                 }
                 Ok(w) => {
                     tracing::debug!(
@@ -162,11 +160,7 @@ impl VirtioDevice for NetDevice {
         &self.queue_evts
     }
     fn features(&self) -> u64 {
-        if self.mac.is_some() {
-            1 << VIRTIO_NET_F_MAC
-        } else {
-            0
-        }
+        if self.mac.is_some() { 1 << VIRTIO_NET_F_MAC } else { 0 }
     }
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         read_config_bytes(&self.mac.unwrap_or_default(), offset, data);
@@ -192,10 +186,8 @@ impl MutEventSubscriber for NetDevice {
         }
         // Edge-triggered: readability is remembered in `backend_readable`
         // until drained; writability lets a backend flush queued frames.
-        let backend = Events::new_raw(
-            self.backend.as_raw_fd(),
-            EventSet::IN | EventSet::OUT | EventSet::EDGE_TRIGGERED,
-        );
+        let backend =
+            Events::new_raw(self.backend.as_raw_fd(), EventSet::IN | EventSet::OUT | EventSet::EDGE_TRIGGERED);
         if let Err(e) = ops.add(backend) {
             tracing::error!(error = ?e, "virtio-net: cannot watch the backend");
         }
@@ -203,11 +195,7 @@ impl MutEventSubscriber for NetDevice {
 
     fn process(&mut self, events: Events, _ops: &mut EventOps) {
         let fd = events.fd();
-        if let Some(evt) = self
-            .queue_evts
-            .iter()
-            .find(|e| std::os::fd::AsRawFd::as_raw_fd(*e) == fd)
-        {
+        if let Some(evt) = self.queue_evts.iter().find(|e| std::os::fd::AsRawFd::as_raw_fd(*e) == fd) {
             let _ = evt.read();
         } else {
             let set = events.event_set();
@@ -251,10 +239,7 @@ mod tests {
         let (a, b) = UnixDatagram::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         b.set_nonblocking(true).unwrap();
-        (
-            NetDevice::new(Box::new(DatagramBackend(a)), Some([2, 0, 0, 0, 0, 7])).unwrap(),
-            b,
-        )
+        (NetDevice::new(Box::new(DatagramBackend(a)), Some([2, 0, 0, 0, 0, 7])).unwrap(), b)
     }
 
     #[test]
@@ -265,23 +250,16 @@ mod tests {
         let (mut dev, host) = device();
         let frame: Vec<u8> = (0..(VNET_HDR_LEN + 60) as u8).collect();
         put(&mem, BUF_BASE, &frame);
-        txq.add_chain(&[
-            (BUF_BASE, 4, RO),
-            (BUF_BASE + 4, frame.len() as u32 - 4, RO),
-        ]);
+        txq.add_chain(&[(BUF_BASE, 4, RO), (BUF_BASE + 4, frame.len() as u32 - 4, RO)]);
         let h = rxq.add_chain(&[(BUF_BASE + 0x1_0000, 2048, WO)]);
-        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0))
-            .unwrap();
+        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0)).unwrap();
         host.send(b"0123456789ab-from-the-host").unwrap();
         dev.pump();
         let mut got = [0u8; 128];
         let n = host.recv(&mut got).unwrap();
         assert_eq!(&got[..n], &frame[..]);
         assert_eq!(rxq.used(), vec![(h as u32, 26)]);
-        assert_eq!(
-            get(&mem, BUF_BASE + 0x1_0000, 26),
-            b"0123456789ab-from-the-host"
-        );
+        assert_eq!(get(&mem, BUF_BASE + 0x1_0000, 26), b"0123456789ab-from-the-host");
         let mut mac = [0u8; 6];
         dev.read_config(0, &mut mac);
         assert_eq!(mac, [2, 0, 0, 0, 0, 7]);
@@ -293,8 +271,7 @@ mod tests {
         let mut rxq = DriverQueue::new(&mem, 0, 16);
         let txq = DriverQueue::new(&mem, 0x4000, 16);
         let (mut dev, host) = device();
-        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0))
-            .unwrap();
+        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0)).unwrap();
         host.send(&[1u8; 100]).unwrap();
         dev.pump();
         assert!(rxq.used().is_empty());
@@ -319,24 +296,16 @@ mod tests {
         rxq.add_chain(&[(BUF_BASE + 0x3000, 10, WO)]);
         rxq.add_chain(&[(BUF_BASE + 0x4000, 2048, RO)]);
         rxq.add_chain(&[(BUF_BASE + 0x5000, 2048, WO)]);
-        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0))
-            .unwrap();
+        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0)).unwrap();
         host.send(&[1u8; 50]).unwrap();
         host.send(&[2u8; 50]).unwrap();
         host.send(&[3u8; 50]).unwrap();
         dev.pump();
         let mut got = [0u8; 64];
-        assert_eq!(
-            host.recv(&mut got).unwrap(),
-            40,
-            "only the good tx frame reached the host"
-        );
+        assert_eq!(host.recv(&mut got).unwrap(), 40, "only the good tx frame reached the host");
         assert!(host.recv(&mut got).is_err());
         assert_eq!(txq.used().len(), 4);
-        assert_eq!(
-            rxq.used().iter().map(|u| u.1).collect::<Vec<_>>(),
-            vec![0, 0, 50]
-        );
+        assert_eq!(rxq.used().iter().map(|u| u.1).collect::<Vec<_>>(), vec![0, 0, 50]);
         assert_eq!(get(&mem, BUF_BASE + 0x5000, 1), vec![3]);
     }
 
@@ -354,8 +323,7 @@ mod tests {
             for _ in 0..4 {
                 let _ = host.send(&vec![7u8; rng.below(2000) as usize + 1]);
             }
-            dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0))
-                .unwrap();
+            dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0)).unwrap();
             dev.pump();
             assert!(dev.reset());
         }
@@ -367,8 +335,7 @@ mod tests {
         let mut txq = DriverQueue::new(&mem, 0x4000, 16);
         put(&mem, BUF_BASE, &[9u8; 60]);
         txq.add_chain(&[(BUF_BASE, 60, RO)]);
-        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0))
-            .unwrap();
+        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0)).unwrap();
         dev.pump();
         assert_eq!(host.recv(&mut sink).unwrap(), 60);
     }
@@ -387,11 +354,8 @@ mod tests {
         put(&mem, BUF_BASE, &guest_frame);
         txq.add_chain(&[(BUF_BASE, guest_frame.len() as u32, RO)]);
         rxq.add_chain(&[(BUF_BASE + 0x1_0000, 2048, WO)]);
-        passt
-            .write_all(&[0, 0, 0, 4, b'p', b'o', b'n', b'g'])
-            .unwrap();
-        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0))
-            .unwrap();
+        passt.write_all(&[0, 0, 0, 4, b'p', b'o', b'n', b'g']).unwrap();
+        dev.activate(activation(&mem, vec![rxq.queue(), txq.queue()], 0)).unwrap();
         dev.pump();
         let mut got = [0u8; 29];
         passt.read_exact(&mut got).unwrap();

@@ -41,11 +41,7 @@ impl Passt {
 
     pub fn from_stream(stream: UnixStream) -> std::io::Result<Self> {
         stream.set_nonblocking(true)?;
-        Ok(Passt {
-            stream,
-            rx: Vec::with_capacity(MAX_ETH_FRAME + 4),
-            tx: VecDeque::new(),
-        })
+        Ok(Passt { stream, rx: Vec::with_capacity(MAX_ETH_FRAME + 4), tx: VecDeque::new() })
     }
 
     /// The first complete frame in `rx`, as (start, len), if one is there.
@@ -55,10 +51,7 @@ impl Passt {
         };
         let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
         if len == 0 || len > MAX_ETH_FRAME {
-            return Err(std::io::Error::new(
-                ErrorKind::InvalidData,
-                format!("passt sent a frame of {len} bytes"),
-            ));
+            return Err(std::io::Error::new(ErrorKind::InvalidData, format!("passt sent a frame of {len} bytes")));
         }
         Ok((self.rx.len() >= 4 + len).then_some((4, len)))
     }
@@ -93,10 +86,7 @@ impl FrameBackend for Passt {
             if let Some((start, len)) = self.complete_frame()? {
                 let out = VNET_HDR_LEN + len;
                 if buf.len() < out {
-                    return Err(std::io::Error::new(
-                        ErrorKind::InvalidInput,
-                        "frame buffer too small",
-                    ));
+                    return Err(std::io::Error::new(ErrorKind::InvalidInput, "frame buffer too small"));
                 }
                 buf[..VNET_HDR_LEN].fill(0);
                 buf[VNET_HDR_LEN..out].copy_from_slice(&self.rx[start..start + len]);
@@ -106,10 +96,7 @@ impl FrameBackend for Passt {
             let mut chunk = [0u8; 16 * 1024];
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
-                    return Err(std::io::Error::new(
-                        ErrorKind::ConnectionAborted,
-                        "passt closed the socket",
-                    ));
+                    return Err(std::io::Error::new(ErrorKind::ConnectionAborted, "passt closed the socket"));
                 }
                 Ok(n) => self.rx.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -121,17 +108,11 @@ impl FrameBackend for Passt {
     fn write_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
         let eth = frame.get(VNET_HDR_LEN..).unwrap_or_default();
         if eth.is_empty() || eth.len() > MAX_ETH_FRAME {
-            return Err(std::io::Error::new(
-                ErrorKind::InvalidInput,
-                "frame size out of range",
-            ));
+            return Err(std::io::Error::new(ErrorKind::InvalidInput, "frame size out of range"));
         }
         self.flush_queue()?;
         if self.tx.len() + 4 + eth.len() > MAX_TX_QUEUE {
-            return Err(std::io::Error::new(
-                ErrorKind::WouldBlock,
-                "passt is not keeping up; frame dropped",
-            ));
+            return Err(std::io::Error::new(ErrorKind::WouldBlock, "passt is not keeping up; frame dropped"));
         }
         self.tx.extend((eth.len() as u32).to_be_bytes());
         self.tx.extend(eth);
@@ -156,17 +137,10 @@ mod tests {
     fn frames_are_reassembled_from_pieces_and_get_a_vnet_header() {
         let (mut p, mut host) = pair();
         let mut buf = vec![0u8; 70_000];
-        assert_eq!(
-            p.read_frame(&mut buf).unwrap_err().kind(),
-            ErrorKind::WouldBlock
-        );
+        assert_eq!(p.read_frame(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
         host.write_all(&[0, 0, 0, 5, b'a', b'b']).unwrap();
-        assert_eq!(
-            p.read_frame(&mut buf).unwrap_err().kind(),
-            ErrorKind::WouldBlock
-        );
-        host.write_all(&[b'c', b'd', b'e', 0, 0, 0, 2, b'x', b'y'])
-            .unwrap();
+        assert_eq!(p.read_frame(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        host.write_all(&[b'c', b'd', b'e', 0, 0, 0, 2, b'x', b'y']).unwrap();
         let n = p.read_frame(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"\0\0\0\0\0\0\0\0\0\0\0\0abcde");
         let n = p.read_frame(&mut buf).unwrap();
@@ -182,10 +156,7 @@ mod tests {
         let mut got = [0u8; 9];
         host.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"\0\0\0\x05hello");
-        assert!(
-            p.write_frame(&frame[..VNET_HDR_LEN]).is_err(),
-            "header without a frame"
-        );
+        assert!(p.write_frame(&frame[..VNET_HDR_LEN]).is_err(), "header without a frame");
     }
 
     #[test]
@@ -227,15 +198,9 @@ mod tests {
         let (mut p, mut host) = pair();
         let mut buf = vec![0u8; 70_000];
         host.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
-        assert_eq!(
-            p.read_frame(&mut buf).unwrap_err().kind(),
-            ErrorKind::InvalidData
-        );
+        assert_eq!(p.read_frame(&mut buf).unwrap_err().kind(), ErrorKind::InvalidData);
         let (mut p, host) = pair();
         drop(host);
-        assert_eq!(
-            p.read_frame(&mut buf).unwrap_err().kind(),
-            ErrorKind::ConnectionAborted
-        );
+        assert_eq!(p.read_frame(&mut buf).unwrap_err().kind(), ErrorKind::ConnectionAborted);
     }
 }

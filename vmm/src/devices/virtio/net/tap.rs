@@ -30,21 +30,14 @@ impl Tap {
     /// Opens (or creates) the TAP interface `name`.
     pub fn open(name: &str) -> std::io::Result<Self> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "interface name too long",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "interface name too long"));
         }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")?;
-        let mut req = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            flags: 0,
-            _pad: [0; 22],
-        };
+        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
         req.flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
         // SAFETY: TUNSETIFF reads (and writes back) a `struct ifreq`, which
@@ -62,10 +55,7 @@ impl Tap {
         if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, 0 as libc::c_ulong) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Tap {
-            file,
-            name: name.to_owned(),
-        })
+        Ok(Tap { file, name: name.to_owned() })
     }
 
     pub fn name(&self) -> &str {
@@ -87,10 +77,7 @@ impl FrameBackend for Tap {
     fn write_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
         let n = self.file.write(frame)?;
         if n != frame.len() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "TAP took part of a frame",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "TAP took part of a frame"));
         }
         Ok(())
     }
@@ -104,9 +91,6 @@ mod tests {
     fn names_that_do_not_fit_are_refused_before_any_syscall() {
         let err = Tap::open("a-name-longer-than-fifteen").err().unwrap();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-        assert_eq!(
-            Tap::open("").err().unwrap().kind(),
-            std::io::ErrorKind::InvalidInput
-        );
+        assert_eq!(Tap::open("").err().unwrap().kind(), std::io::ErrorKind::InvalidInput);
     }
 }

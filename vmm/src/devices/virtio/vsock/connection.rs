@@ -108,10 +108,7 @@ impl Connection {
 
     /// Whether host data can flow to the guest now.
     pub fn wants_to_send(&self) -> bool {
-        self.state == State::Established
-            && self.host_readable
-            && !self.host_eof
-            && self.peer_free() > 0
+        self.state == State::Established && self.host_readable && !self.host_eof && self.peer_free() > 0
     }
 
     /// The credit fields for a packet to the guest; remembers what was sent.
@@ -132,16 +129,11 @@ impl Connection {
 
     /// Delivers guest bytes to the host: straight into the socket if it
     /// takes them, the rest into the buffer.
-    pub fn send_to_host<B: BitmapSlice>(
-        &mut self,
-        data: &VolatileSlice<'_, B>,
-    ) -> Result<(), ConnError> {
+    pub fn send_to_host<B: BitmapSlice>(&mut self, data: &VolatileSlice<'_, B>) -> Result<(), ConnError> {
         let mut offset = 0;
         if self.tx_buf.is_empty() {
             while offset < data.len() {
-                let chunk = data
-                    .offset(offset)
-                    .map_err(|e| ConnError::Host(e.to_string()))?;
+                let chunk = data.offset(offset).map_err(|e| ConnError::Host(e.to_string()))?;
                 match self.stream.write_volatile(&chunk) {
                     Ok(0) => return Err(ConnError::Host("socket closed".into())),
                     Ok(n) => {
@@ -163,9 +155,7 @@ impl Connection {
             return Err(ConnError::CreditOverrun { pending });
         }
         let mut bytes = vec![0u8; rest];
-        data.offset(offset)
-            .map_err(|e| ConnError::Host(e.to_string()))?
-            .copy_to(&mut bytes[..]);
+        data.offset(offset).map_err(|e| ConnError::Host(e.to_string()))?.copy_to(&mut bytes[..]);
         self.tx_buf.extend(bytes);
         Ok(())
     }
@@ -231,11 +221,7 @@ mod tests {
         host.write_all(&[7u8; 100]).unwrap();
         let mut buf = [0u8; 64];
         let slice = VolatileSlice::from(&mut buf[..]);
-        assert_eq!(
-            c.read_for_guest(&slice),
-            HostRead::WouldBlock,
-            "no credit yet"
-        );
+        assert_eq!(c.read_for_guest(&slice), HostRead::WouldBlock, "no credit yet");
         c.update_peer_credit(40, 0);
         assert_eq!(c.read_for_guest(&slice), HostRead::Data(40));
         assert_eq!(c.peer_free(), 0);

@@ -37,11 +37,7 @@ impl VsockDevice {
         Ok(VsockDevice {
             guest_cid,
             muxer: Muxer::new(guest_cid, uds_path)?,
-            queue_evts: [
-                EventFd::new(EFD_NONBLOCK)?,
-                EventFd::new(EFD_NONBLOCK)?,
-                EventFd::new(EFD_NONBLOCK)?,
-            ],
+            queue_evts: [EventFd::new(EFD_NONBLOCK)?, EventFd::new(EFD_NONBLOCK)?, EventFd::new(EFD_NONBLOCK)?],
             active: None,
         })
     }
@@ -57,12 +53,8 @@ impl VsockDevice {
         while let Some(mut chain) = queue.pop_descriptor_chain(mem.as_ref()) {
             let head = chain.head_index();
             match VsockPacket::from_tx_virtq_chain(mem.as_ref(), &mut chain, MAX_PKT_DATA) {
-                Ok(pkt) => self
-                    .muxer
-                    .on_guest_packet(&GuestHeader::of(&pkt), pkt.data_slice()),
-                Err(e) => {
-                    crate::devices::guest_fault::report("vsock: malformed tx packet dropped", &e)
-                }
+                Ok(pkt) => self.muxer.on_guest_packet(&GuestHeader::of(&pkt), pkt.data_slice()),
+                Err(e) => crate::devices::guest_fault::report("vsock: malformed tx packet dropped", &e),
             }
             if let Err(e) = queue.add_used(mem.as_ref(), head, 0) {
                 crate::devices::guest_fault::report("vsock: cannot return a tx buffer", &e);
@@ -86,24 +78,20 @@ impl VsockDevice {
                 break;
             };
             let head = chain.head_index();
-            let used =
-                match VsockPacket::from_rx_virtq_chain(mem.as_ref(), &mut chain, MAX_PKT_DATA) {
-                    Ok(mut pkt) => match self.muxer.fill_rx(&mut pkt) {
-                        Some(len) => len,
-                        None => {
-                            // Nothing to send after all: give the buffer back.
-                            queue.go_to_previous_position();
-                            break;
-                        }
-                    },
-                    Err(e) => {
-                        crate::devices::guest_fault::report(
-                            "vsock: malformed rx buffer skipped",
-                            &e,
-                        );
-                        0
+            let used = match VsockPacket::from_rx_virtq_chain(mem.as_ref(), &mut chain, MAX_PKT_DATA) {
+                Ok(mut pkt) => match self.muxer.fill_rx(&mut pkt) {
+                    Some(len) => len,
+                    None => {
+                        // Nothing to send after all: give the buffer back.
+                        queue.go_to_previous_position();
+                        break;
                     }
-                };
+                },
+                Err(e) => {
+                    crate::devices::guest_fault::report("vsock: malformed rx buffer skipped", &e);
+                    0
+                }
+            };
             if let Err(e) = queue.add_used(mem.as_ref(), head, used) {
                 crate::devices::guest_fault::report("vsock: cannot return an rx buffer", &e);
                 break;
@@ -136,9 +124,7 @@ impl VsockDevice {
             let result = match &change {
                 EpollChange::Add(fd, set) => ops.add(Events::new_raw(*fd, *set)),
                 EpollChange::Modify(fd, set) => ops.modify(Events::new_raw(*fd, *set)),
-                EpollChange::Remove(stream) => {
-                    ops.remove(Events::new_raw(stream.as_raw_fd(), EventSet::empty()))
-                }
+                EpollChange::Remove(stream) => ops.remove(Events::new_raw(stream.as_raw_fd(), EventSet::empty())),
             };
             if let Err(e) = result {
                 tracing::warn!(error = ?e, "vsock: epoll update failed");

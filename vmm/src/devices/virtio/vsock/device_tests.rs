@@ -45,15 +45,7 @@ struct Guest<'a> {
     tx_slot: u64,
 }
 
-fn header(
-    src_port: u32,
-    dst_port: u32,
-    op: u16,
-    len: u32,
-    flags: u32,
-    buf_alloc: u32,
-    fwd_cnt: u32,
-) -> Vec<u8> {
+fn header(src_port: u32, dst_port: u32, op: u16, len: u32, flags: u32, buf_alloc: u32, fwd_cnt: u32) -> Vec<u8> {
     let mut h = Vec::with_capacity(PKT_HEADER_SIZE);
     h.extend_from_slice(&GUEST_CID.to_le_bytes());
     h.extend_from_slice(&HOST_CID.to_le_bytes());
@@ -70,33 +62,18 @@ fn header(
 
 impl<'a> Guest<'a> {
     fn new(mem: &'a Arc<GuestMemoryMmap>, dir: &tempfile::TempDir) -> Self {
-        let dev = Arc::new(Mutex::new(
-            VsockDevice::new(GUEST_CID, &dir.path().join("v.sock")).unwrap(),
-        ));
+        let dev = Arc::new(Mutex::new(VsockDevice::new(GUEST_CID, &dir.path().join("v.sock")).unwrap()));
         let mut em = EventManager::new().unwrap();
         em.add_subscriber(dev.clone());
         let rxq = DriverQueue::new(mem, 0, 128);
         let txq = DriverQueue::new(mem, 0x8000, 128);
-        Guest {
-            mem,
-            dev,
-            em,
-            rxq,
-            txq,
-            rx_posted: Vec::new(),
-            rx_seen: 0,
-            tx_slot: 0,
-        }
+        Guest { mem, dev, em, rxq, txq, rx_posted: Vec::new(), rx_seen: 0, tx_slot: 0 }
     }
 
     fn activate(&mut self) {
         let evq = DriverQueue::new(self.mem, 0x10000, 16);
         let mem = Arc::new(self.mem.clone());
-        let act = activation(
-            &mem,
-            vec![self.rxq.queue(), self.txq.queue(), evq.queue()],
-            0,
-        );
+        let act = activation(&mem, vec![self.rxq.queue(), self.txq.queue(), evq.queue()], 0);
         self.dev.lock().unwrap().activate(act).unwrap();
     }
 
@@ -119,15 +96,7 @@ impl<'a> Guest<'a> {
     }
 
     fn send_pkt(&mut self, src_port: u32, dst_port: u32, op: u16, data: &[u8], flags: u32) {
-        let mut p = header(
-            src_port,
-            dst_port,
-            op,
-            data.len() as u32,
-            flags,
-            64 * 1024,
-            0,
-        );
+        let mut p = header(src_port, dst_port, op, data.len() as u32, flags, 64 * 1024, 0);
         p.extend_from_slice(data);
         self.send(&p);
     }
@@ -184,9 +153,7 @@ fn host_connect_before_the_guest_is_up_is_closed_then_a_retry_works() {
     let mut early = UnixStream::connect(dir.path().join("v.sock")).unwrap();
     early.write_all(b"CONNECT 52\n").unwrap();
     g.run();
-    early
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
+    early.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     // Closed (EOF, or a reset since the CONNECT line was never read), so
     // the client retries.
     match early.read(&mut [0u8; 8]) {
@@ -202,10 +169,7 @@ fn host_connect_before_the_guest_is_up_is_closed_then_a_retry_works() {
     let req = g.received();
     assert_eq!(req.len(), 1);
     let r = &req[0];
-    assert_eq!(
-        (r.op, r.src_cid, r.dst_cid, r.dst_port),
-        (OP_REQUEST, HOST_CID, GUEST_CID, 52)
-    );
+    assert_eq!((r.op, r.src_cid, r.dst_cid, r.dst_port), (OP_REQUEST, HOST_CID, GUEST_CID, 52));
     let host_port = r.src_port;
 
     // The guest accepts; the host is told the port.
@@ -216,10 +180,7 @@ fn host_connect_before_the_guest_is_up_is_closed_then_a_retry_works() {
     host.write_all(b"hello guest").unwrap();
     let rw = g.received();
     assert_eq!(rw.len(), 1);
-    assert_eq!(
-        (rw[0].op, rw[0].data.as_slice()),
-        (OP_RW, &b"hello guest"[..])
-    );
+    assert_eq!((rw[0].op, rw[0].data.as_slice()), (OP_RW, &b"hello guest"[..]));
 
     // Guest → host.
     g.send_pkt(52, host_port, OP_RW, b"hello host", 0);
@@ -228,13 +189,7 @@ fn host_connect_before_the_guest_is_up_is_closed_then_a_retry_works() {
     assert_eq!(&buf, b"hello host");
 
     // Guest closes both ways: the host sees EOF, the guest gets its RST.
-    g.send_pkt(
-        52,
-        host_port,
-        OP_SHUTDOWN,
-        &[],
-        SHUTDOWN_RCV | SHUTDOWN_SEND,
-    );
+    g.send_pkt(52, host_port, OP_SHUTDOWN, &[], SHUTDOWN_RCV | SHUTDOWN_SEND);
     assert_eq!(host.read(&mut buf).unwrap(), 0);
     let rst = g.received();
     assert_eq!(rst.last().map(|p| p.op), Some(OP_RST));
@@ -251,10 +206,7 @@ fn guest_connects_to_a_host_listener_or_gets_a_reset() {
 
     g.send_pkt(40000, 1234, OP_REQUEST, &[], 0);
     let resp = g.received();
-    assert_eq!(
-        (resp[0].op, resp[0].src_port, resp[0].dst_port),
-        (OP_RESPONSE, 1234, 40000)
-    );
+    assert_eq!((resp[0].op, resp[0].src_port, resp[0].dst_port), (OP_RESPONSE, 1234, 40000));
     let (mut host, _) = listener.accept().unwrap();
     g.send_pkt(40000, 1234, OP_RW, b"ping", 0);
     let mut b = [0u8; 4];
@@ -275,11 +227,7 @@ fn guest_connects_to_a_host_listener_or_gets_a_reset() {
     assert_eq!(&r, b"reply");
     g.send_pkt(40000, 1234, OP_SHUTDOWN, &[], SHUTDOWN_SEND);
     assert_eq!(host.read(&mut r).unwrap(), 0, "host sees EOF");
-    assert_eq!(
-        g.received().last().map(|p| p.op),
-        Some(OP_RST),
-        "stream over: reset completes the close"
-    );
+    assert_eq!(g.received().last().map(|p| p.op), Some(OP_RST), "stream over: reset completes the close");
 
     // Nothing listens on 4321.
     g.send_pkt(40001, 4321, OP_REQUEST, &[], 0);
@@ -305,12 +253,7 @@ fn host_data_waits_for_guest_credit() {
     assert_eq!(got, 1000, "only the advertised 1000 bytes");
     // The guest consumed them and says so.
     g.send(&header(5, 7, OP_CREDIT_UPDATE, 0, 0, 1000, 1000));
-    let got: usize = g
-        .received()
-        .iter()
-        .filter(|p| p.op == OP_RW)
-        .map(|p| p.data.len())
-        .sum();
+    let got: usize = g.received().iter().filter(|p| p.op == OP_RW).map(|p| p.data.len()).sum();
     assert_eq!(got, 1000);
 }
 
@@ -344,10 +287,7 @@ fn malformed_packets_fail_alone() {
     g.dev.lock().unwrap().queue_evts[TXQ].write(1).unwrap();
     g.run();
     let got = g.received();
-    assert_eq!(
-        got.iter().map(|p| (p.op, p.dst_port)).collect::<Vec<_>>(),
-        vec![(OP_RST, 2), (OP_RST, 3)]
-    );
+    assert_eq!(got.iter().map(|p| (p.op, p.dst_port)).collect::<Vec<_>>(), vec![(OP_RST, 2), (OP_RST, 3)]);
     assert!(g.txq.used().iter().all(|&(_, len)| len == 0));
 
     // An rx buffer the device may not write is skipped, not fatal.
@@ -412,11 +352,7 @@ fn survives_garbage_queues_and_packets() {
         for i in 0..8u64 {
             let mut h = header(
                 rng.below(4) as u32,
-                if rng.below(2) == 0 {
-                    99
-                } else {
-                    rng.next_u64() as u32
-                },
+                if rng.below(2) == 0 { 99 } else { rng.next_u64() as u32 },
                 rng.below(9) as u16,
                 rng.length(),
                 rng.next_u64() as u32,
@@ -434,8 +370,7 @@ fn survives_garbage_queues_and_packets() {
         g.rxq.scramble(&mut rng);
         // Some descriptors point at the plausible packets.
         for i in 0..4u64 {
-            g.txq
-                .add_chain(&[(TX_BUF + i * 0x1_1000, 44 + rng.below(300) as u32, RO)]);
+            g.txq.add_chain(&[(TX_BUF + i * 0x1_1000, 44 + rng.below(300) as u32, RO)]);
         }
         if round % 5 == 0 {
             let mut host = UnixStream::connect(dir.path().join("v.sock")).unwrap();
@@ -470,8 +405,7 @@ fn bytes_after_the_connect_line_reach_the_guest() {
     g.activate();
     g.post_rx_buffers(16);
     let mut host = UnixStream::connect(dir.path().join("v.sock")).unwrap();
-    host.write_all(b"CONNECT 52\nGET /_ping HTTP/1.1\r\n\r\n")
-        .unwrap();
+    host.write_all(b"CONNECT 52\nGET /_ping HTTP/1.1\r\n\r\n").unwrap();
     let req = g.received();
     assert_eq!(req.len(), 1, "{req:?}");
     assert_eq!(req[0].op, OP_REQUEST);
@@ -480,11 +414,7 @@ fn bytes_after_the_connect_line_reach_the_guest() {
     g.send_pkt(52, host_port, OP_RESPONSE, &[], 0);
     assert_eq!(read_line(&mut host), format!("OK {host_port}"));
     let rw = |g: &mut Guest| -> Vec<u8> {
-        g.received()
-            .iter()
-            .filter(|p| p.op == OP_RW)
-            .flat_map(|p| p.data.clone())
-            .collect()
+        g.received().iter().filter(|p| p.op == OP_RW).flat_map(|p| p.data.clone()).collect()
     };
     // Nothing else is written: the early bytes must flow on their own.
     assert_eq!(rw(&mut g), b"GET /_ping HTTP/1.1\r\n\r\n");

@@ -23,8 +23,8 @@ use vm_memory::bitmap::BitmapSlice;
 
 use super::connection::{Connection, HostRead, State};
 use super::packet::{
-    GuestHeader, HostHeader, OP_CREDIT_REQUEST, OP_CREDIT_UPDATE, OP_REQUEST, OP_RESPONSE, OP_RST,
-    OP_RW, OP_SHUTDOWN, SHUTDOWN_RCV, SHUTDOWN_SEND, Verdict, check, write_header,
+    GuestHeader, HostHeader, OP_CREDIT_REQUEST, OP_CREDIT_UPDATE, OP_REQUEST, OP_RESPONSE, OP_RST, OP_RW, OP_SHUTDOWN,
+    SHUTDOWN_RCV, SHUTDOWN_SEND, Verdict, check, write_header,
 };
 
 /// Firecracker's limit; also bounds the fds a guest can make us hold.
@@ -91,10 +91,7 @@ impl Muxer {
             if meta.file_type().is_socket() {
                 std::fs::remove_file(uds_path)?;
             } else {
-                return Err(std::io::Error::new(
-                    ErrorKind::AlreadyExists,
-                    "a file that is not a socket is in the way",
-                ));
+                return Err(std::io::Error::new(ErrorKind::AlreadyExists, "a file that is not a socket is in the way"));
             }
         }
         let listener = UnixListener::bind(uds_path)?;
@@ -143,13 +140,7 @@ impl Muxer {
                 continue;
             }
             let fd = stream.as_raw_fd();
-            self.handshakes.insert(
-                fd,
-                Handshake {
-                    stream,
-                    line: Vec::new(),
-                },
-            );
+            self.handshakes.insert(fd, Handshake { stream, line: Vec::new() });
             self.changes.push(EpollChange::Add(fd, EventSet::IN));
         }
     }
@@ -159,9 +150,7 @@ impl Muxer {
         if self.handshakes.contains_key(&fd) {
             self.read_handshake(fd);
         } else if let Some(&key) = self.by_fd.get(&fd) {
-            if events.intersects(
-                EventSet::IN | EventSet::READ_HANG_UP | EventSet::HANG_UP | EventSet::ERROR,
-            ) {
+            if events.intersects(EventSet::IN | EventSet::READ_HANG_UP | EventSet::HANG_UP | EventSet::ERROR) {
                 if let Some(c) = self.conns.get_mut(&key) {
                     c.host_readable = true;
                 }
@@ -205,35 +194,18 @@ impl Muxer {
             self.changes.push(EpollChange::Remove(hs.stream));
             return;
         };
-        let key = ConnKey {
-            local_port,
-            peer_port: port,
-        };
+        let key = ConnKey { local_port, peer_port: port };
         self.by_fd.insert(fd, key);
-        self.conns.insert(
-            key,
-            Connection::new(hs.stream, local_port, State::Connecting),
-        );
-        self.changes
-            .push(EpollChange::Modify(fd, connection_events()));
-        self.control.push_back(Control {
-            key,
-            op: OP_REQUEST,
-            flags: 0,
-        });
+        self.conns.insert(key, Connection::new(hs.stream, local_port, State::Connecting));
+        self.changes.push(EpollChange::Modify(fd, connection_events()));
+        self.control.push_back(Control { key, op: OP_REQUEST, flags: 0 });
     }
 
     fn allocate_local_port(&mut self, peer_port: u32) -> Option<u32> {
         for _ in 0..=MAX_CONNECTIONS {
             let p = self.next_local_port;
-            self.next_local_port = self
-                .next_local_port
-                .checked_add(1)
-                .unwrap_or(FIRST_LOCAL_PORT);
-            if !self.conns.contains_key(&ConnKey {
-                local_port: p,
-                peer_port,
-            }) {
+            self.next_local_port = self.next_local_port.checked_add(1).unwrap_or(FIRST_LOCAL_PORT);
+            if !self.conns.contains_key(&ConnKey { local_port: p, peer_port }) {
                 return Some(p);
             }
         }
@@ -241,24 +213,13 @@ impl Muxer {
     }
 
     /// Acts on one packet from the guest's tx queue.
-    pub fn on_guest_packet<B: BitmapSlice>(
-        &mut self,
-        h: &GuestHeader,
-        data: Option<&VolatileSlice<'_, B>>,
-    ) {
-        let key = ConnKey {
-            local_port: h.dst_port,
-            peer_port: h.src_port,
-        };
+    pub fn on_guest_packet<B: BitmapSlice>(&mut self, h: &GuestHeader, data: Option<&VolatileSlice<'_, B>>) {
+        let key = ConnKey { local_port: h.dst_port, peer_port: h.src_port };
         match check(h, self.guest_cid) {
             Verdict::Accept => {}
             Verdict::Reset(why) => {
                 tracing::debug!(why, ?h, "vsock: packet refused");
-                self.control.push_back(Control {
-                    key,
-                    op: OP_RST,
-                    flags: 0,
-                });
+                self.control.push_back(Control { key, op: OP_RST, flags: 0 });
                 return;
             }
             Verdict::Drop(why) => {
@@ -272,11 +233,7 @@ impl Muxer {
         }
         let Some(conn) = self.conns.get_mut(&key) else {
             if h.op != OP_RST {
-                self.control.push_back(Control {
-                    key,
-                    op: OP_RST,
-                    flags: 0,
-                });
+                self.control.push_back(Control { key, op: OP_RST, flags: 0 });
             }
             return;
         };
@@ -314,11 +271,7 @@ impl Muxer {
                 self.finish_shutdown_if_flushed(key);
             }
             (op, state) => {
-                tracing::debug!(
-                    op,
-                    ?state,
-                    "vsock: packet out of place; resetting the stream"
-                );
+                tracing::debug!(op, ?state, "vsock: packet out of place; resetting the stream");
                 self.kill(key, true);
             }
         }
@@ -326,11 +279,7 @@ impl Muxer {
 
     fn guest_connect(&mut self, key: ConnKey, h: &GuestHeader) {
         if self.conns.contains_key(&key) || self.at_capacity() {
-            self.control.push_back(Control {
-                key,
-                op: OP_RST,
-                flags: 0,
-            });
+            self.control.push_back(Control { key, op: OP_RST, flags: 0 });
             return;
         }
         let mut path = OsString::from(self.uds_path.as_os_str());
@@ -339,11 +288,7 @@ impl Muxer {
             Ok(s) if s.set_nonblocking(true).is_ok() => s,
             Ok(_) | Err(_) => {
                 tracing::debug!(path = %Path::new(&path).display(), "vsock: nothing listens for the guest's connection");
-                self.control.push_back(Control {
-                    key,
-                    op: OP_RST,
-                    flags: 0,
-                });
+                self.control.push_back(Control { key, op: OP_RST, flags: 0 });
                 return;
             }
         };
@@ -353,11 +298,7 @@ impl Muxer {
         self.conns.insert(key, conn);
         self.by_fd.insert(fd, key);
         self.changes.push(EpollChange::Add(fd, connection_events()));
-        self.control.push_back(Control {
-            key,
-            op: OP_RESPONSE,
-            flags: 0,
-        });
+        self.control.push_back(Control { key, op: OP_RESPONSE, flags: 0 });
     }
 
     /// Queues a connection to be read for the guest, once.
@@ -375,11 +316,7 @@ impl Muxer {
     }
 
     fn queue_credit_update_if_due(&mut self, key: ConnKey) {
-        if self
-            .conns
-            .get(&key)
-            .is_some_and(Connection::needs_credit_update)
-        {
+        if self.conns.get(&key).is_some_and(Connection::needs_credit_update) {
             self.push_control(key, OP_CREDIT_UPDATE, 0);
         }
     }
@@ -426,31 +363,20 @@ impl Muxer {
             self.changes.push(EpollChange::Remove(conn.stream));
         }
         if reset_guest {
-            self.control.push_back(Control {
-                key,
-                op: OP_RST,
-                flags: 0,
-            });
+            self.control.push_back(Control { key, op: OP_RST, flags: 0 });
         }
     }
 
     /// Whether a packet is waiting for an rx buffer.
     pub fn has_rx(&self) -> bool {
-        !self.control.is_empty()
-            || self
-                .ready
-                .iter()
-                .any(|k| self.conns.get(k).is_some_and(Connection::wants_to_send))
+        !self.control.is_empty() || self.ready.iter().any(|k| self.conns.get(k).is_some_and(Connection::wants_to_send))
     }
 
     /// Fills one rx packet; returns the bytes used, or `None` if there
     /// was nothing to send after all.
     pub fn fill_rx<B: BitmapSlice>(&mut self, pkt: &mut VsockPacket<'_, B>) -> Option<u32> {
         if let Some(c) = self.control.pop_front() {
-            let (buf_alloc, fwd_cnt) = self
-                .conns
-                .get_mut(&c.key)
-                .map_or((0, 0), Connection::credit_for_packet);
+            let (buf_alloc, fwd_cnt) = self.conns.get_mut(&c.key).map_or((0, 0), Connection::credit_for_packet);
             let h = HostHeader {
                 src_port: c.key.local_port,
                 dst_port: c.key.peer_port,

@@ -72,11 +72,7 @@ pub enum Verdict {
 /// Checks addressing and type for a packet from a guest with `guest_cid`.
 pub fn check(h: &GuestHeader, guest_cid: u64) -> Verdict {
     let bad = |why| {
-        if h.op == OP_RST {
-            Verdict::Drop(why)
-        } else {
-            Verdict::Reset(why)
-        }
+        if h.op == OP_RST { Verdict::Drop(why) } else { Verdict::Reset(why) }
     };
     if h.src_cid != guest_cid {
         // A spoofed source cannot be answered meaningfully.
@@ -111,11 +107,7 @@ pub struct HostHeader {
 
 /// Fills an rx packet's header (the payload, if any, is already written).
 /// Returns the bytes used in the chain.
-pub fn write_header<B: BitmapSlice>(
-    pkt: &mut VsockPacket<'_, B>,
-    guest_cid: u64,
-    h: &HostHeader,
-) -> u32 {
+pub fn write_header<B: BitmapSlice>(pkt: &mut VsockPacket<'_, B>, guest_cid: u64, h: &HostHeader) -> u32 {
     pkt.set_src_cid(HOST_CID)
         .set_dst_cid(guest_cid)
         .set_src_port(h.src_port)
@@ -151,55 +143,13 @@ mod tests {
     #[test]
     fn addressing_and_type_rules() {
         assert_eq!(check(&h(OP_REQUEST), 3), Verdict::Accept);
-        assert!(
-            matches!(check(&h(OP_REQUEST), 4), Verdict::Drop(_)),
-            "spoofed source"
-        );
-        assert!(matches!(
-            check(
-                &GuestHeader {
-                    dst_cid: 7,
-                    ..h(OP_REQUEST)
-                },
-                3
-            ),
-            Verdict::Reset(_)
-        ));
-        assert!(matches!(
-            check(
-                &GuestHeader {
-                    dst_cid: 7,
-                    ..h(OP_RST)
-                },
-                3
-            ),
-            Verdict::Drop(_)
-        ));
-        assert!(matches!(
-            check(
-                &GuestHeader {
-                    type_: 2,
-                    ..h(OP_RW)
-                },
-                3
-            ),
-            Verdict::Reset(_)
-        ));
+        assert!(matches!(check(&h(OP_REQUEST), 4), Verdict::Drop(_)), "spoofed source");
+        assert!(matches!(check(&GuestHeader { dst_cid: 7, ..h(OP_REQUEST) }, 3), Verdict::Reset(_)));
+        assert!(matches!(check(&GuestHeader { dst_cid: 7, ..h(OP_RST) }, 3), Verdict::Drop(_)));
+        assert!(matches!(check(&GuestHeader { type_: 2, ..h(OP_RW) }, 3), Verdict::Reset(_)));
         assert!(matches!(check(&h(0), 3), Verdict::Reset(_)));
         assert!(matches!(check(&h(99), 3), Verdict::Reset(_)));
-        assert!(matches!(
-            check(
-                &GuestHeader {
-                    len: 5,
-                    ..h(OP_REQUEST)
-                },
-                3
-            ),
-            Verdict::Reset(_)
-        ));
-        assert_eq!(
-            check(&GuestHeader { len: 5, ..h(OP_RW) }, 3),
-            Verdict::Accept
-        );
+        assert!(matches!(check(&GuestHeader { len: 5, ..h(OP_REQUEST) }, 3), Verdict::Reset(_)));
+        assert_eq!(check(&GuestHeader { len: 5, ..h(OP_RW) }, 3), Verdict::Accept);
     }
 }
