@@ -37,9 +37,12 @@ const BOOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 const LOCKUP_MARKER: &[u8] = b"soft lockup - CPU#";
 const LOCKUP_REPORTS: usize = 3;
 
-/// Why `boot` failed, telling a stalled boot (worth one retry) from the rest.
+/// Why `boot` failed, telling a stalled boot (worth one retry) and a
+/// command that ran past its timeout (retried when the caller asks) from
+/// the rest.
 pub enum BootFailure {
     Stalled,
+    TimedOut(Error),
     Other(Error),
 }
 
@@ -104,13 +107,18 @@ pub fn boot(
     for t in [out, err].into_iter().flatten() {
         let _ = t.join();
     }
-    if waited.as_ref().is_ok_and(Option::is_none) {
-        return Err(BootFailure::Stalled);
-    }
-    let waited = waited.map(|s| s.unwrap_or_default());
     let console = String::from_utf8_lossy(&console.lock().map(|c| c.clone()).unwrap_or_default()).into_owned();
-    let qemu_status =
-        waited.map_err(|e| Error::Invalid(format!("{e}; last console lines:\n{}", last_lines(&console, 20))))?;
+    let qemu_status = match waited {
+        Ok(WaitEnd::Exited(status)) => status,
+        Ok(WaitEnd::Unhealthy) => return Err(BootFailure::Stalled),
+        Ok(WaitEnd::TimedOut) => {
+            return Err(BootFailure::TimedOut(Error::Invalid(format!(
+                "the test bed timed out (raise it with --timeout); last console lines:\n{}",
+                last_lines(&console, 20)
+            ))));
+        }
+        Err(e) => return Err(BootFailure::Other(e)),
+    };
 
     let status_file = run_dir.join("status");
     match std::fs::read_to_string(&status_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
@@ -122,25 +130,25 @@ pub fn boot(
     }
 }
 
-/// Waits for QEMU to exit. `Ok(None)` when `healthy` turned false (the
-/// boot stalled) and QEMU was killed; an error past `deadline`.
-fn wait_until(
-    child: &mut Child,
-    deadline: Instant,
-    healthy: impl Fn() -> bool,
-) -> Result<Option<std::process::ExitStatus>> {
+/// How waiting for QEMU ended.
+enum WaitEnd {
+    Exited(std::process::ExitStatus),
+    /// `healthy` turned false (the boot stalled); QEMU was killed.
+    Unhealthy,
+    /// Past the deadline; QEMU was killed.
+    TimedOut,
+}
+
+/// Waits for QEMU to exit, to stop being healthy, or for the deadline.
+fn wait_until(child: &mut Child, deadline: Instant, healthy: impl Fn() -> bool) -> Result<WaitEnd> {
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Ok(Some(status)),
-            Ok(None) if !healthy() => {
+            Ok(Some(status)) => return Ok(WaitEnd::Exited(status)),
+            Ok(None) if !healthy() || Instant::now() >= deadline => {
+                let end = if healthy() { WaitEnd::TimedOut } else { WaitEnd::Unhealthy };
                 let _ = child.kill();
                 let _ = child.wait();
-                return Ok(None);
-            }
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::Invalid("the test bed timed out (raise it with --timeout)".into()));
+                return Ok(end);
             }
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
             Err(e) => return Err(Error::Command { command: "qemu".into(), detail: e.to_string() }),
