@@ -137,7 +137,9 @@ fn spawn(exe: &Path) -> std::io::Result<Running> {
             // Its own session: a ^C aimed at the engine's terminal must not
             // take the launcher with it mid-request.
             libc::setsid();
-            if libc::dup2(theirs_raw, 3) < 0 {
+            // dup2 onto itself would keep close-on-exec: clear it instead.
+            let moved = if theirs_raw == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(theirs_raw, 3) };
+            if moved < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
