@@ -82,10 +82,10 @@ impl Launcher {
     /// (a sent copy travels with the message).
     pub fn launch(&self, dir: &Path, ready: &OwnedFd) -> std::io::Result<()> {
         let mut guard = self.socket.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(spawn(&self.exe)?);
-        }
-        let Some(running) = guard.as_mut() else { unreachable!("set above") };
+        let running = match &mut *guard {
+            Some(running) => running,
+            empty => empty.insert(spawn(&self.exe)?),
+        };
         let fds = [ready.as_raw_fd()];
         let sent = sendmsg::<()>(
             running.socket.as_raw_fd(),
@@ -97,9 +97,12 @@ impl Launcher {
         match sent {
             Ok(_) => Ok(()),
             Err(e) => {
-                // Gone (EPIPE, ECONNRESET): reap it and start afresh next time.
+                // Gone (EPIPE, ECONNRESET): it only closes its socket by
+                // exiting. Reap it (the kill is for one that is somehow
+                // still there) and start afresh next time.
                 if let Some(mut dead) = guard.take() {
-                    let _ = dead.child.try_wait();
+                    let _ = dead.child.kill();
+                    let _ = dead.child.wait();
                 }
                 Err(std::io::Error::from(e))
             }
