@@ -168,7 +168,7 @@ fn run(task: Task) -> Result<ExitCode> {
                 disk_gib: disk,
                 timeout: Duration::from_secs(timeout),
                 echo: true,
-                retry_on_timeout: false,
+                retry_lost_runs: false,
             };
             let outcome = testbed::run(&opts, &command)?;
             Ok(exit_code(outcome.status))

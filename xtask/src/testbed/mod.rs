@@ -33,13 +33,14 @@ pub struct Options {
     pub timeout: Duration,
     /// Stream the console to stdout as it arrives.
     pub echo: bool,
-    /// Run the command once more, in a fresh test bed, when it outlives
-    /// `timeout`. For the e2e suites: now and then the nested test bed
-    /// stops making progress after boot (both of QEMU's TCG threads busy,
-    /// nothing inside advancing, no soft-lockup report), and the same
-    /// command then passes in a fresh one. A hang of berth's own repeats
-    /// and still fails.
-    pub retry_on_timeout: bool,
+    /// Run the command once more, in a fresh test bed, when the outer VM
+    /// lost the run: the command outlived `timeout`, or the VM ended
+    /// without its exit status. For the e2e suites: now and then the
+    /// nested test bed stops making progress after boot (both of QEMU's
+    /// TCG threads busy, nothing inside advancing, no soft-lockup report)
+    /// or resets itself, and the same command then passes in a fresh one.
+    /// A hang of berth's own repeats and still fails.
+    pub retry_lost_runs: bool,
 }
 
 impl Default for Options {
@@ -50,7 +51,7 @@ impl Default for Options {
             disk_gib: 8,
             timeout: Duration::from_secs(3600),
             echo: true,
-            retry_on_timeout: false,
+            retry_lost_runs: false,
         }
     }
 }
@@ -84,11 +85,11 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
                 eprintln!("testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG); booting it again");
             }
             Err(qemu::BootFailure::Stalled) => {}
-            Err(qemu::BootFailure::TimedOut(e)) if opts.retry_on_timeout && attempt == 1 => {
-                eprintln!("testbed: {e}\ntestbed: the command timed out; running it once more in a fresh test bed");
+            Err(qemu::BootFailure::Lost(e)) if opts.retry_lost_runs && attempt == 1 => {
+                eprintln!("testbed: {e}\ntestbed: the test bed lost the run; running it once more in a fresh test bed");
                 let _ = std::fs::remove_file(run_dir.path().join("status"));
             }
-            Err(qemu::BootFailure::TimedOut(e)) => return Err(e),
+            Err(qemu::BootFailure::Lost(e)) => return Err(e),
         }
     }
     // Dropping run_dir removes the run directory and the scratch disk.

@@ -37,12 +37,14 @@ const BOOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 const LOCKUP_MARKER: &[u8] = b"soft lockup - CPU#";
 const LOCKUP_REPORTS: usize = 3;
 
-/// Why `boot` failed, telling a stalled boot (worth one retry) and a
-/// command that ran past its timeout (retried when the caller asks) from
-/// the rest.
+/// Why `boot` failed, telling a stalled boot (worth one retry) and a run
+/// the outer VM lost (retried when the caller asks) from the rest.
 pub enum BootFailure {
     Stalled,
-    TimedOut(Error),
+    /// The command outlived its timeout, or the outer VM ended without
+    /// the command's exit status (its kernel reset: a crash of the
+    /// emulated machine, never an exit of the command).
+    Lost(Error),
     Other(Error),
 }
 
@@ -112,7 +114,7 @@ pub fn boot(
         Ok(WaitEnd::Exited(status)) => status,
         Ok(WaitEnd::Unhealthy) => return Err(BootFailure::Stalled),
         Ok(WaitEnd::TimedOut) => {
-            return Err(BootFailure::TimedOut(Error::Invalid(format!(
+            return Err(BootFailure::Lost(Error::Invalid(format!(
                 "the test bed timed out (raise it with --timeout); last console lines:\n{}",
                 last_lines(&console, 20)
             ))));
@@ -123,7 +125,7 @@ pub fn boot(
     let status_file = run_dir.join("status");
     match std::fs::read_to_string(&status_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
         Some(status) => Ok(Outcome { status, console }),
-        None => Err(BootFailure::Other(Error::Invalid(format!(
+        None => Err(BootFailure::Lost(Error::Invalid(format!(
             "the test bed VM ended ({qemu_status}) without reporting the command's exit status; last console lines:\n{}",
             last_lines(&console, 20)
         )))),
