@@ -140,17 +140,22 @@ fn spawn(exe: &Path) -> std::io::Result<Running> {
             // Its own session: a ^C aimed at the engine's terminal must not
             // take the launcher with it mid-request.
             libc::setsid();
-            // dup2 onto itself would keep close-on-exec: clear it instead.
-            let moved = if theirs_raw == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(theirs_raw, 3) };
-            if moved < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            move_to_fd3(theirs_raw)
         });
     }
     let child = cmd.spawn()?;
     drop(theirs);
     Ok(Running { socket: ours, child })
+}
+
+/// In a forked child before exec: makes `fd` the child's fd 3, open
+/// across the exec (the launcher's socket, an exec'd shim's ready pipe).
+/// Only async-signal-safe calls.
+pub(super) fn move_to_fd3(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: dup2 and fcntl touch only the calling process's fd table.
+    // dup2 onto itself would keep close-on-exec: clear it instead.
+    let moved = unsafe { if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) } };
+    if moved < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// Entry point of `berth-agent shim-launcher`: serves requests on fd 3

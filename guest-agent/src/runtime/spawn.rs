@@ -280,15 +280,10 @@ fn exec_shim(exe: &Path, dir: &Path, write_end: OwnedFd) -> Result<(), String> {
     let write_raw = write_end.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg("shim").arg("--dir").arg(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: runs in the forked child before exec; dup2 is
-    // async-signal-safe and touches only the child's fd table.
+    // SAFETY: runs in the forked child before exec; move_to_fd3 makes
+    // only async-signal-safe calls on the child's fd table.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(write_raw, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || super::launcher::move_to_fd3(write_raw));
     }
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
     drop(write_end);
