@@ -116,13 +116,23 @@ fn berth_vmm_binary() -> PathBuf {
     std::env::var_os("BERTH_BENCH_VMM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("berth-vmm"))
 }
 
+/// The guest's command line: [`CMDLINE`] plus `$BERTH_BENCH_CMDLINE`, which
+/// profiling appends to (e.g. `printk.time=1`); both contenders get it.
+fn cmdline() -> String {
+    match std::env::var("BERTH_BENCH_CMDLINE") {
+        Ok(extra) if !extra.trim().is_empty() => format!("{CMDLINE} {}", extra.trim()),
+        _ => CMDLINE.to_string(),
+    }
+}
+
 fn command(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Command> {
+    let cmdline = cmdline();
     Ok(match who {
         Contender::Berth => {
             let mut c = Command::new(berth_vmm_binary());
             c.arg("run").arg("--kernel").arg(kernel).arg("--initramfs").arg(initramfs);
             c.args(["--memory", &MEMORY_MIB.to_string(), "--cpus", "1", "--serial", "stdout", "--acpi", "off"]);
-            c.args(["--cmdline", CMDLINE]);
+            c.args(["--cmdline", &cmdline]);
             c
         }
         Contender::Qemu => {
@@ -131,7 +141,7 @@ fn command(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Command> {
             c.args(["-m", &MEMORY_MIB.to_string(), "-smp", "1", "-nodefaults", "-no-user-config"]);
             c.args(["-display", "none", "-no-reboot", "-serial", "stdio"]);
             c.arg("-kernel").arg(kernel).arg("-initrd").arg(initramfs);
-            c.args(["-append", CMDLINE]);
+            c.args(["-append", &cmdline]);
             c
         }
     })
@@ -205,7 +215,12 @@ pub fn run(rounds: usize) -> Result<()> {
             fix: "sh vmm/testbed/build-initramfs.sh".into(),
         });
     }
-    println!("berth-vmm binary: {}; initramfs: {}", berth_vmm_binary().display(), initramfs.display());
+    println!(
+        "berth-vmm binary: {}; initramfs: {}; command line: {}",
+        berth_vmm_binary().display(),
+        initramfs.display(),
+        cmdline()
+    );
     let mut berth = Vec::new();
     let mut qemu = Vec::new();
     for round in 1..=rounds {

@@ -11,6 +11,9 @@ mod device;
 mod passt;
 mod tap;
 
+#[cfg(test)]
+mod real_passt_tests;
+
 pub use backend::FrameBackend;
 pub use device::NetDevice;
 pub use passt::Passt;
