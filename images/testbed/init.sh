@@ -56,5 +56,10 @@ mount --bind /run/berth $r/run/berth
 hostname testbed
 ip link set lo up
 
-chroot $r /bin/sh /run/berth/run.sh
+# The command runs in a mount namespace of its own whose root *is* the
+# overlay (moved over /, as switch_root does), not in a chroot: the kernel
+# refuses user namespaces to a chrooted process, and sandboxing tools such
+# as passt need one. PID 1 keeps the initramfs as its root, so finish
+# still works however the command ends.
+unshare -m --propagation private /bin/sh -c "cd $r && mount --move . / && exec chroot . /bin/sh /run/berth/run.sh"
 finish $?

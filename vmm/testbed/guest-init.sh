@@ -16,7 +16,8 @@ for m in $(arg probe | tr ',' ' '); do
     blkro) if echo x | dd of=/dev/vdb conv=fsync 2>/tmp/err; then echo "guest: vdb write SUCCEEDED (bad)"; else echo "guest: vdb write refused: $(cat /tmp/err | head -n1)"; fi
            echo "guest: vdb ro flag=$(cat /sys/block/vdb/ro)";;
     passt) ip link set eth0 up; ip addr add 10.0.3.1/24 dev eth0; ip route add default via 10.0.3.254
-         echo "guest: tcp reply via passt: $(echo hello-through-passt | nc -w 5 10.0.3.254 7000)";;
+         echo "guest: tcp reply via passt: $(echo hello-through-passt | timeout 20 nc -w 5 10.0.3.254 7000)"
+         grep -E 'eth0' /proc/net/dev | sed 's/^/guest: netdev /'; grep '^Tcp:' /proc/net/snmp | sed 's/^/guest: snmp /';;
     sleep) echo "guest: sleeping"; sleep 600;;
     # The kernel's log with its timestamps (boot profiling: add printk.time=1).
     dmesg) dmesg | sed 's/^/guest: dmesg /';;

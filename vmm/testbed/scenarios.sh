@@ -2,7 +2,7 @@
 # berth-vmm on real KVM, run inside the test bed after build-initramfs.sh:
 #   cargo build --release -p berth-vmm && sh vmm/testbed/build-initramfs.sh
 #   cargo xtask testbed -- sh "$PWD/vmm/testbed/scenarios.sh" [GROUP...]
-# Groups: devices (disks, memory, vCPUs, rng, vsock, TAP), kernels (berth's
+# Groups: devices (disks, memory, vCPUs, rng, vsock, TAP, passt), kernels (berth's
 # and Debian's kernel to the agent's /_ping over vsock, SIGTERM), exits
 # (poweroff, panic, configurations that cannot boot). No group: all.
 # Each check prints "ok: <what>" or "FAILED: <what>"; the script ends
@@ -57,6 +57,25 @@ vmm --kernel "$BERTH_KERNEL" --initramfs $T/test.cpio.gz --tap tap0 --cmdline "$
 wait $hp
 grep "guest:" /tmp/n.log
 grep -q "tcp reply: host-echo:hello-from-guest" /tmp/n.log; check $? 0 "TCP round trip over TAP"
+
+echo "== boot 5: passt (unprivileged userspace network), TCP round trip"
+# passt takes its template from an interface with a default route, and the
+# test bed has only lo: a veth pair gives it one. Connections to the guest's
+# gateway address reach the host's loopback (passt's default mapping).
+ip link add pt0 type veth peer name pt1; ip addr add 10.0.9.1/24 dev pt0
+ip link set pt0 up; ip link set pt1 up; ip route add default via 10.0.9.2 dev pt0
+rm -rf /tmp/passt; mkdir -m 777 /tmp/passt   # passt drops root for nobody
+timeout 120 python3 $here/tcp_echo.py 127.0.0.1 & hp=$!
+timeout 200 passt --foreground --one-off --ipv4-only --quiet --socket /tmp/passt/s --address 10.0.3.1 \
+    --netmask 24 --gateway 10.0.3.254 2>/tmp/passt.log & pp=$!
+i=0; until [ -S /tmp/passt/s ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+vmm --kernel "$BERTH_KERNEL" --initramfs $T/test.cpio.gz --passt /tmp/passt/s --cmdline "$K probe=passt" \
+    --serial file:/tmp/p.log
+check $? 0 "passt boot ends with 0"
+wait $hp
+grep "guest:" /tmp/p.log
+grep -q "tcp reply via passt: host-echo:hello-through-passt" /tmp/p.log; check $? 0 "TCP round trip through passt"
+wait $pp; check $? 0 "passt exits cleanly when the VMM goes"
 }
 
 # agent KERNEL INITRAMFS NAME [extra flags]: boots the agent, asks /_ping

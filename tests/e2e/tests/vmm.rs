@@ -7,7 +7,8 @@
 //!   vsock with 64 MiB each way and 16 concurrent streams each way,
 //!   checksummed at the far end, a CONNECT before the guest listens closed
 //!   cleanly and retried, the CONNECT line and data in one write; a TCP
-//!   round trip over TAP.
+//!   round trip over TAP, and one through a real passt (unprivileged
+//!   userspace networking) to a server on the host's loopback.
 //! - kernels: berth's kernel (PVH, command-line devices) and Debian's
 //!   stock kernel (bzImage, devices from berth-vmm's ACPI tables) boot to
 //!   the agent, which answers /_ping over vsock and shuts down on SIGTERM;
@@ -72,6 +73,9 @@ fn devices_on_real_kvm() {
             "guest verified every guest->host stream",
             "guest sink served all 16 host streams",
             "TCP round trip over TAP",
+            "passt boot ends with 0",
+            "TCP round trip through passt",
+            "passt exits cleanly when the VMM goes",
         ],
     );
     assert!(c.contains("CONNECT before the guest listened: closed cleanly"), "{c}");
