@@ -375,7 +375,7 @@ fn check() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Some(advice) => {
-                println!("berth: {advice}");
+                println!("berth: {advice}. Or: {}.", machine::WITHOUT_A_VM);
                 ExitCode::FAILURE
             }
         },

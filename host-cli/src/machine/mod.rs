@@ -26,6 +26,11 @@ use layout::Layout;
 /// The machine used when none is named; created on first use.
 pub const DEFAULT_MACHINE: &str = "default";
 
+/// What works on a Linux host without a bootable VM: the engine as a host
+/// daemon, containers isolated by namespaces and cgroups only.
+pub const WITHOUT_A_VM: &str = "containers also run here without a VM: `berth --isolation process run ...` \
+     (the engine as a host daemon; process isolation only)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
     #[error("machine name {0:?} is not valid (letters, digits, - and _; at most 63)")]
@@ -216,7 +221,7 @@ fn check_kvm(stock_kernel: bool) -> Result<(), MachineError> {
     })?;
     if stock_kernel && report.flavor == KvmFlavor::Pvm {
         return Err(MachineError::Kvm(format!(
-            "{} (or create the machine with --kernel set to a PVM-enlightened guest kernel)",
+            "{} (or create the machine with --kernel set to a PVM-enlightened guest kernel); {WITHOUT_A_VM}",
             report.advice().unwrap_or("this host's KVM cannot boot berth's kernel")
         )));
     }
