@@ -98,7 +98,7 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
 
 /// The workspace's release binaries, which the command finds on PATH
 /// (xtask among them, for the steps that run inside the test bed).
-fn build_release_binaries() -> Result<()> {
+pub fn build_release_binaries() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     process::run(Command::new(cargo).current_dir(paths::workspace_root()).args([
         "build",
