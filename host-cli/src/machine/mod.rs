@@ -219,6 +219,12 @@ fn check_kvm(stock_kernel: bool) -> Result<(), MachineError> {
             "no usable KVM ({e}); run berth where /dev/kvm works, or in the test bed: cargo xtask testbed -- berth machine start"
         ))
     })?;
+    kvm_verdict(&report, stock_kernel)
+}
+
+/// Whether a machine can boot on KVM of this kind: a stock kernel on PVM
+/// cannot, and the error names every way that works instead.
+fn kvm_verdict(report: &KvmReport, stock_kernel: bool) -> Result<(), MachineError> {
     if stock_kernel && report.flavor == KvmFlavor::Pvm {
         return Err(MachineError::Kvm(format!(
             "{} (or create the machine with --kernel set to a PVM-enlightened guest kernel); {WITHOUT_A_VM}",
@@ -226,6 +232,28 @@ fn check_kvm(stock_kernel: bool) -> Result<(), MachineError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod kvm_verdict_tests {
+    use super::*;
+
+    fn report(flavor: KvmFlavor) -> KvmReport {
+        KvmReport { api_version: 12, max_vcpus: 8, flavor }
+    }
+
+    #[test]
+    fn pvm_refuses_the_stock_kernel_and_names_what_works() {
+        let Err(MachineError::Kvm(msg)) = kvm_verdict(&report(KvmFlavor::Pvm), true) else {
+            panic!("a stock kernel on PVM must be refused");
+        };
+        for way in ["PVM", "--kernel", "--isolation process", "cargo xtask testbed"] {
+            assert!(msg.contains(way), "{way} missing from: {msg}");
+        }
+        assert!(kvm_verdict(&report(KvmFlavor::Pvm), false).is_ok(), "a kernel of the user's own may be PVM's");
+        assert!(kvm_verdict(&report(KvmFlavor::Amd), true).is_ok());
+        assert!(kvm_verdict(&report(KvmFlavor::Intel), true).is_ok());
+    }
 }
 
 /// Stops a running machine: first the engine is asked to power the guest
