@@ -76,6 +76,7 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
     let scratch = run_dir.path().join("scratch.img");
     // A boot that stalls before the outer init runs (a TCG hiccup, never
     // our command) is retried once on a fresh scratch disk.
+    let mut first_failure = String::new();
     for attempt in 1..=2 {
         make_scratch_disk(&mkfs, &scratch, opts.disk_gib)?;
         match qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts) {
@@ -83,17 +84,21 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
             Err(qemu::BootFailure::Other(e)) => return Err(e),
             Err(qemu::BootFailure::Stalled) if attempt == 1 => {
                 eprintln!("testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG); booting it again");
+                first_failure = "stalled".into();
             }
             Err(qemu::BootFailure::Stalled) => {}
             Err(qemu::BootFailure::Lost(e)) if opts.retry_lost_runs && attempt == 1 => {
                 eprintln!("testbed: {e}\ntestbed: the test bed lost the run; running it once more in a fresh test bed");
                 let _ = std::fs::remove_file(run_dir.path().join("status"));
+                first_failure = format!("lost the run ({e})");
             }
             Err(qemu::BootFailure::Lost(e)) => return Err(e),
         }
     }
     // Dropping run_dir removes the run directory and the scratch disk.
-    Err(Error::Invalid("the test bed's outer VM stalled twice (QEMU TCG: no boot, or a vCPU stuck); try again".into()))
+    Err(Error::Invalid(format!(
+        "the test bed's outer VM {first_failure}, then stalled (QEMU TCG: no boot, or a vCPU stuck); try again"
+    )))
 }
 
 /// The workspace's release binaries, which the command finds on PATH
