@@ -146,13 +146,19 @@ fn wait_until(child: &mut Child, deadline: Instant, healthy: impl Fn() -> bool) 
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(WaitEnd::Exited(status)),
-            Ok(None) if !healthy() || Instant::now() >= deadline => {
-                let end = if healthy() { WaitEnd::TimedOut } else { WaitEnd::Unhealthy };
+            Ok(None) => {
+                let end = if !healthy() {
+                    WaitEnd::Unhealthy
+                } else if Instant::now() >= deadline {
+                    WaitEnd::TimedOut
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                };
                 let _ = child.kill();
                 let _ = child.wait();
                 return Ok(end);
             }
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
             Err(e) => return Err(Error::Command { command: "qemu".into(), detail: e.to_string() }),
         }
     }
