@@ -78,7 +78,7 @@ echo containers-vm-done
 #[test]
 #[ignore = "boots the nested-KVM test bed (full tier: cargo xtask test)"]
 fn containers_in_a_machine_on_cgroup_v2() {
-    let opts = Options { echo: false, timeout: Duration::from_secs(600), retry_lost_runs: true, ..Options::default() };
+    let opts = Options::suite(Duration::from_secs(600));
     // The busybox docker-archive (built offline from busybox-static); the
     // test bed sees the host's files.
     let fixtures =

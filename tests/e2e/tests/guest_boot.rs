@@ -9,7 +9,7 @@ use std::time::Duration;
 use xtask::testbed::{self, Options};
 
 fn boot(kernel: &str) -> String {
-    let opts = Options { echo: false, timeout: Duration::from_secs(600), retry_lost_runs: true, ..Options::default() };
+    let opts = Options::suite(Duration::from_secs(600));
     let cmd = ["xtask", "guest-boot", "--kernel", kernel, "--console"].map(String::from);
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     assert_eq!(o.status, 0, "console:\n{}", o.console);

@@ -60,7 +60,7 @@ echo machine-flow-done
 #[test]
 #[ignore = "boots the nested-KVM test bed (full tier: cargo xtask test)"]
 fn machine_lifecycle_on_real_kvm() {
-    let opts = Options { echo: false, timeout: Duration::from_secs(600), retry_lost_runs: true, ..Options::default() };
+    let opts = Options::suite(Duration::from_secs(600));
     let cmd = ["sh", "-c", SCRIPT].map(String::from);
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     let c = &o.console;

@@ -41,7 +41,7 @@ fn scenario(group: &str, timeout: Duration, checks: &[&str]) -> String {
     build_test_initramfs();
     let script = xtask::paths::workspace_root().join("vmm/testbed/scenarios.sh");
     let cmd = ["sh".into(), script.display().to_string(), group.into()];
-    let opts = Options { echo: false, timeout, retry_lost_runs: true, ..Options::default() };
+    let opts = Options::suite(timeout);
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     let c = o.console;
     assert!(!c.contains("FAILED:"), "a check failed:\n{c}");

@@ -43,6 +43,14 @@ pub struct Options {
     pub retry_lost_runs: bool,
 }
 
+impl Options {
+    /// An e2e suite's run: the console kept for the test's assertions (not
+    /// echoed), a run the test bed lost retried once, `timeout` at most.
+    pub fn suite(timeout: Duration) -> Self {
+        Options { echo: false, timeout, retry_lost_runs: true, ..Options::default() }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
