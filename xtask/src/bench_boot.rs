@@ -16,7 +16,12 @@
 //! does. While the guest then sleeps, the contender's memory is read from
 //! `/proc/PID/smaps`: the private bytes (`Private_Clean + Private_Dirty`)
 //! of every mapping except guest RAM (the anonymous mapping of exactly the
-//! guest's size), and `Private_Dirty` alone. Prints per-round times, the
+//! guest's size), and `Private_Dirty` alone. Where tracefs can be used
+//! (root, as in the test bed), each boot is also split at the guest's first
+//! instruction, the first `kvm:kvm_entry` ([`crate::kvm_entry_trace`]): the
+//! time before it is the VMM's alone (and, for QEMU, its firmware's after
+//! it); the time after it is mostly the guest kernel's boot, which under
+//! the test bed's nested TCG outweighs either VMM's share. Prints per-round times, the
 //! medians, the ratio berth/QEMU (goal ≤ 0.5) and the memory (goal ≤ 3 MiB
 //! for berth-vmm). `$BERTH_BENCH_VMM` names another berth-vmm binary to
 //! measure (an older build, for a before/after in the same test-bed run).
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::guest_boot::median;
+use crate::kvm_entry_trace::{self, FirstEntry};
 use crate::prereq;
 
 const MARKER: &str = "guest: init started";
@@ -60,6 +66,9 @@ enum Contender {
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     to_marker: Duration,
+    /// Process start to the guest's first instruction (the first KVM
+    /// entry), seconds; None where tracefs is not available.
+    to_first_entry: Option<f64>,
     /// Wall time minus the guest's own clock (None if the init did not
     /// print its uptime).
     vmm_own: Option<f64>,
@@ -152,9 +161,11 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn boot_once(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Sample> {
+fn boot_once(who: Contender, kernel: &Path, initramfs: &Path, trace: bool) -> Result<Sample> {
     let mut cmd = command(who, kernel, initramfs)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let first_entry = if trace { Some(FirstEntry::arm()?) } else { None };
+    let started_mono = kvm_entry_trace::monotonic_now();
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| Error::Command { command: format!("{who:?}"), detail: e.to_string() })?;
     let (tx, rx) = mpsc::channel();
@@ -186,6 +197,11 @@ fn boot_once(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Sample> 
         Ok(ConsoleEvent::Uptime(when, up)) => Some(((when - started).as_secs_f64() - up).max(0.0)),
         _ => None,
     };
+    let to_first_entry = match &first_entry {
+        Some(armed) => armed.stamp()?.map(|at| at - started_mono),
+        None => None,
+    };
+    drop(first_entry);
     let smaps_path = format!("/proc/{}/smaps", child.id());
     let smaps = std::fs::read_to_string(&smaps_path);
     kill(&mut child);
@@ -194,7 +210,13 @@ fn boot_once(who: Contender, kernel: &Path, initramfs: &Path) -> Result<Sample> 
     if !mem.guest_ram_found {
         return Err(Error::Invalid(format!("{who:?}: no {MEMORY_MIB} MiB guest-RAM mapping in smaps")));
     }
-    Ok(Sample { to_marker: at - started, vmm_own, private: mem.private, private_dirty: mem.private_dirty })
+    Ok(Sample {
+        to_marker: at - started,
+        to_first_entry,
+        vmm_own,
+        private: mem.private,
+        private_dirty: mem.private_dirty,
+    })
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -221,15 +243,24 @@ pub fn run(rounds: usize) -> Result<()> {
         initramfs.display(),
         cmdline()
     );
+    // The split at the guest's first instruction needs tracefs (root).
+    let trace = match FirstEntry::arm() {
+        Ok(_) => true,
+        Err(e) => {
+            println!("no split at the guest's first instruction: {e}");
+            false
+        }
+    };
     let mut berth = Vec::new();
     let mut qemu = Vec::new();
     for round in 1..=rounds {
         for who in [Contender::Berth, Contender::Qemu] {
-            let s = boot_once(who, &kernel, &initramfs)?;
+            let s = boot_once(who, &kernel, &initramfs, trace)?;
             println!(
-                "round {round} {:<9} start to init {:7.3} s   VMM's own {:6.3} s   private outside guest RAM {:6.2} MiB (dirty {:6.2} MiB)",
+                "round {round} {:<9} start to init {:7.3} s   to first guest instruction {:6.3} s   VMM's own {:6.3} s   private outside guest RAM {:6.2} MiB (dirty {:6.2} MiB)",
                 format!("{who:?}:").to_lowercase(),
                 s.to_marker.as_secs_f64(),
+                s.to_first_entry.unwrap_or(f64::NAN),
                 s.vmm_own.unwrap_or(f64::NAN),
                 mib(s.private),
                 mib(s.private_dirty)
@@ -243,6 +274,20 @@ pub fn run(rounds: usize) -> Result<()> {
     let (bt, qt) = (t(&berth), t(&qemu));
     println!("median of {rounds}: process start to guest init: berth-vmm {bt:.3} s, qemu microvm {qt:.3} s");
     println!("ratio berth/qemu: {:.2} (goal <= 0.5)", bt / qt);
+    if berth.iter().chain(&qemu).all(|s| s.to_first_entry.is_some()) {
+        let entry = |v: &[Sample]| median(v.iter().filter_map(|s| s.to_first_entry));
+        let guest = |v: &[Sample]| median(v.iter().filter_map(|s| Some(s.to_marker.as_secs_f64() - s.to_first_entry?)));
+        let (be, qe) = (entry(&berth), entry(&qemu));
+        println!(
+            "process start to the guest's first instruction (first kvm:kvm_entry; QEMU's includes its firmware): berth-vmm {be:.3} s, qemu {qe:.3} s, ratio {:.2}",
+            be / qe
+        );
+        println!(
+            "first instruction to init (the guest's part, the same kernel and initramfs): berth-vmm {:.3} s, qemu {:.3} s",
+            guest(&berth),
+            guest(&qemu)
+        );
+    }
     let own = |v: &[Sample]| median(v.iter().filter_map(|s| s.vmm_own));
     if berth.iter().chain(&qemu).all(|s| s.vmm_own.is_some()) {
         let (bo, qo) = (own(&berth), own(&qemu));

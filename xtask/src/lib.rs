@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod fuzz;
 pub mod guest_boot;
 pub mod images;
+pub mod kvm_entry_trace;
 pub mod lock;
 pub mod machine_start;
 pub mod paths;
