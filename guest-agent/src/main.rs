@@ -7,6 +7,7 @@
 mod api;
 mod children;
 mod container;
+mod durable;
 mod engine;
 mod image;
 mod init;
@@ -16,6 +17,7 @@ mod network;
 mod runtime;
 mod server;
 mod shell;
+mod unpoisoned;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::{ApiError, json_response};
-use super::images::Images;
+use super::registry_access::Images;
 use crate::image::reference::{DEFAULT_REGISTRY, ImageRef};
 use crate::image::registry::{Credentials, Registry, RegistryError};
 

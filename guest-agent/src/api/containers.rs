@@ -18,11 +18,10 @@ use axum::routing::{delete, get, post};
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse};
 
 use super::error::{ApiError, json_response};
+use super::request::{Q, flag, int, lookup};
 use crate::container::error::ContainerError;
 use crate::container::{Container, Containers, filters, inspect};
 use crate::engine::Engine;
-
-pub type Q = Query<HashMap<String, String>>;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
@@ -62,30 +61,6 @@ pub fn done(r: Result<(), ContainerError>) -> Response {
         Err(ContainerError::NotModified) => StatusCode::NOT_MODIFIED.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
-}
-
-/// Docker's boolean query values: `1`, `true`, `True`; absent is false.
-pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
-
-/// A boolean that defaults to true when absent (`stdout` of logs, …).
-pub fn flag_or(q: &HashMap<String, String>, key: &str, default: bool) -> bool {
-    match q.get(key) {
-        Some(_) => flag(q, key),
-        None => default,
-    }
-}
-
-pub fn int(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
-    match q.get(key).map(String::as_str) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
-    }
-}
-
-pub fn lookup(engine: &Engine, id: &str) -> Result<Arc<Container>, ApiError> {
-    engine.containers.get(id).map_err(ApiError::from)
 }
 
 fn containers(engine: &Engine) -> &Arc<Containers> {

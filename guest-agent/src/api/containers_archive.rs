@@ -21,8 +21,8 @@ use axum::routing::get;
 use base64::Engine as _;
 use futures_util::StreamExt;
 
-use super::containers::{Q, flag, lookup};
 use super::error::ApiError;
+use super::request::{Q, flag, lookup};
 use crate::engine::Engine;
 
 pub fn routes() -> Router<Arc<Engine>> {
@@ -204,7 +204,7 @@ fn tar_body(build: impl FnOnce(&mut tar::Builder<ChannelWriter>) -> std::io::Res
             let _ = w.flush();
         }
     });
-    Body::from_stream(super::containers_io::tokio_stream_from(rx).map(Ok::<_, std::io::Error>))
+    Body::from_stream(super::channel_stream::tokio_stream_from(rx).map(Ok::<_, std::io::Error>))
 }
 
 struct ChannelWriter {

@@ -17,9 +17,9 @@ use bollard_stubs::models::ContainerWaitResponse;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use super::containers::{Q, flag, flag_or, lookup};
 use super::error::ApiError;
 use super::hijack::{self, MULTIPLEXED, RAW};
+use super::request::{Q, flag, flag_or, lookup};
 use crate::container::Container;
 use crate::container::lifecycle::WaitCondition;
 use crate::container::logs::{self, LogQuery};
@@ -107,7 +107,7 @@ async fn logs_route(
     let rec = c.record();
     let rx = logs::spawn_reader(rec.log_path.clone(), query, c.running_watch());
     drop(c);
-    let stream = tokio_stream_from(rx).map(move |e| {
+    let stream = super::channel_stream::tokio_stream_from(rx).map(move |e| {
         let mut line = Vec::with_capacity(e.bytes.len() + 32);
         if timestamps {
             line.extend_from_slice(e.time_text.as_bytes());
@@ -119,13 +119,6 @@ async fn logs_route(
     });
     let content_type = if tty { RAW } else { MULTIPLEXED };
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response())
-}
-
-/// An mpsc receiver as a stream.
-pub fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 /// Writes an engine error into a hijacked stream the way Docker does

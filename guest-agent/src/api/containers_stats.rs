@@ -21,8 +21,8 @@ use bollard_stubs::models::{
     ContainerPidsStats, ContainerStatsResponse, ContainerStorageStats, ContainerThrottlingData, ContainerTopResponse,
 };
 
-use super::containers::{Q, flag, flag_or, lookup};
 use super::error::{ApiError, json_response};
+use super::request::{Q, flag, flag_or, lookup};
 use crate::container::clock;
 use crate::engine::Engine;
 use crate::runtime::CgroupStats;
@@ -177,7 +177,7 @@ async fn stats(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(
             }
         }
     });
-    let body = futures_util::StreamExt::map(super::containers_io::tokio_stream_from(rx), Ok::<_, std::io::Error>);
+    let body = futures_util::StreamExt::map(super::channel_stream::tokio_stream_from(rx), Ok::<_, std::io::Error>);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
 }
 

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, json_response};
-use super::images::{Images, registry_auth};
+use super::registry_access::{Images, registry_auth};
 use crate::image::manifest::{self, Fetched};
 use crate::image::reference::ImageRef;
 use crate::image::registry::{Registry, RegistryError};

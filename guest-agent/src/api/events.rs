@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::containers::Q;
 use super::error::ApiError;
+use super::request::Q;
 use crate::container::clock;
 use crate::container::events::EventFilter;
 use crate::engine::Engine;
@@ -92,6 +92,6 @@ async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respon
             }
         }
     });
-    let stream = futures_util::StreamExt::map(super::containers_io::tokio_stream_from(out), Ok::<_, std::io::Error>);
+    let stream = futures_util::StreamExt::map(super::channel_stream::tokio_stream_from(out), Ok::<_, std::io::Error>);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
-use super::containers::{Q, int, lookup};
 use super::containers_io::write_stream_error;
 use super::error::{ApiError, json_response};
 use super::hijack::{self, MULTIPLEXED, RAW};
+use super::request::{Q, int, lookup};
 use crate::container::error::ContainerError;
 use crate::engine::Engine;
 
@@ -88,7 +88,7 @@ async fn resize(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query
         return Err(ApiError::bad_request("invalid terminal size"));
     }
     let c = lookup(&engine, &exec.container_id)?;
-    let pid = crate::container::registry::lock(&exec.state).pid as i32;
+    let pid = crate::unpoisoned::lock(&exec.state).pid as i32;
     if let Some(shim) = c.shim()
         && let Err(e) = shim.exec_handle(&exec.id, pid).resize(w as u16, h as u16).await
     {

@@ -5,6 +5,7 @@
 //! HTTP and the engine.
 
 pub mod auth;
+pub mod channel_stream;
 pub mod containers;
 pub mod containers_archive;
 pub mod containers_io;
@@ -18,6 +19,8 @@ pub mod hijack;
 pub mod images;
 pub mod machine;
 pub mod networks;
+pub mod registry_access;
+pub mod request;
 pub mod system;
 pub mod version;
 
@@ -43,7 +46,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/berth/v1/shell", post(machine::shell::start))
         .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
         .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
-        .merge(images::routes(Arc::new(images::Images {
+        .merge(image_routes(Arc::new(registry_access::Images {
             store: engine.images.clone(),
             registries: crate::image::registry::RegistryConfig::default(),
         })))
@@ -59,6 +62,16 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .fallback_service(routes)
         .layer(middleware::from_fn(version::negotiate))
         .layer(middleware::map_response(server_header))
+}
+
+/// The image routes and the two that only talk to registries (`/auth`,
+/// `/distribution`), on one shared state.
+pub fn image_routes<S: Clone + Send + Sync + 'static>(images: Arc<registry_access::Images>) -> Router<S> {
+    Router::new()
+        .route("/auth", post(auth::login))
+        .route("/distribution/{*rest}", get(distribution::inspect))
+        .with_state(images.clone())
+        .merge(images::routes(images))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

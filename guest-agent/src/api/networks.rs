@@ -18,8 +18,8 @@ use bollard_stubs::models::{
     NetworkDisconnectRequest, NetworkPruneResponse,
 };
 
-use super::containers::{Q, lookup};
 use super::error::{ApiError, json_response};
+use super::request::{Q, lookup};
 use crate::engine::Engine;
 use crate::network::{Join, NetworkError, Networks, filters};
 

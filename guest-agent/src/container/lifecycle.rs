@@ -16,10 +16,11 @@ use super::clock;
 use super::error::ContainerError;
 use super::names;
 use super::record::{self, ContainerRecord};
-use super::registry::{Container, Containers, Life, lock};
+use super::registry::{Container, Containers, Life};
 use super::restart::Policy;
 use super::state::{State, Status};
 use crate::runtime::{ContainerRequest, ContainerState, ExitInfo, Runtime, RuntimeError, Shim};
+use crate::unpoisoned::lock;
 
 /// `wait`'s `condition`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod exec_lifecycle;
 pub mod filters;
 pub mod inspect;
 pub mod lifecycle;

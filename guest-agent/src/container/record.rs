@@ -2,7 +2,7 @@
 //! survive an engine restart, persisted as
 //! `<engine root>/containers/<id>/config.v2.json` (Docker's file name).
 //!
-//! Owns the on-disk format and its atomic rewrite (`engine::write_atomic`):
+//! Owns the on-disk format and its atomic rewrite (`durable::write_atomic`):
 //! a crash leaves the old record or the new one. It must never hold live
 //! handles (shims, tasks): those are rebuilt on load.
 
@@ -65,7 +65,7 @@ impl ContainerRecord {
         let path = d.join(RECORD_FILE);
         let bytes =
             serde_json::to_vec_pretty(self).map_err(|source| RecordError::Corrupt { path: path.clone(), source })?;
-        crate::engine::write_atomic(&path, &bytes).map_err(|source| RecordError::Io { path, source })
+        crate::durable::write_atomic(&path, &bytes).map_err(|source| RecordError::Io { path, source })
     }
 
     /// Every record under `root`. A directory without a readable record

@@ -13,11 +13,12 @@ use std::time::{Instant, SystemTime};
 
 use super::error::ContainerError;
 use super::record::ContainerRecord;
-use super::registry::{Container, Containers, lock};
+use super::registry::{Container, Containers};
 use super::restart::Policy;
 use super::state::Status;
 use crate::image::store::Store;
 use crate::runtime::{ContainerState, ExitInfo, Runtime};
+use crate::unpoisoned::lock;
 
 impl Containers {
     /// Loads every record under `<engine root>/containers`. Nothing is

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -19,12 +19,7 @@ use super::record::ContainerRecord;
 use super::restart::Backoff;
 use crate::image::store::Store;
 use crate::runtime::{Runtime, Shim};
-
-/// A poisoned lock means a panic mid-update of in-memory state; the
-/// records on disk are the truth, keep serving.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::unpoisoned::lock;
 
 /// What waiters watch: how many times the container exited, whether it
 /// runs, and whether it is gone.

@@ -12,8 +12,9 @@ use std::time::Duration;
 use super::error::ContainerError;
 use super::names;
 use super::record::{self, ContainerRecord};
-use super::registry::{Container, Containers, lock};
+use super::registry::{Container, Containers};
 use super::state::Status;
+use crate::unpoisoned::lock;
 
 impl Containers {
     /// `DELETE /containers/{id}?force=&v=`.

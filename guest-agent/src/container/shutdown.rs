@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Containers;
-use super::registry::lock;
+use crate::unpoisoned::lock;
 
 /// Process-wide: the engine stops once, with the process.
 static POWERING_OFF: AtomicBool = AtomicBool::new(false);

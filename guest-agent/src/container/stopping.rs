@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use super::error::ContainerError;
 use super::record::ContainerRecord;
-use super::registry::{Container, Containers, Life, lock};
+use super::registry::{Container, Containers, Life};
 use super::state::Status;
 use crate::runtime::Shim;
+use crate::unpoisoned::lock;
 
 impl Containers {
     /// Sends `signal`, waits up to `timeout` (None: forever) for the exit,

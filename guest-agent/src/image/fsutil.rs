@@ -1,45 +1,11 @@
-//! The filesystem moves that make store changes crash-safe: write to a
-//! staging name, fsync, rename over the final name, fsync the directory.
+//! Filesystem chores of the image store: placing layer directories,
+//! measuring and removing trees, listing. The crash-safe writes themselves
+//! are `crate::durable`'s.
 //!
-//! Owns durability only. It must never decide what is written where; the
-//! store does.
+//! It must never decide what is written where; the store does.
 
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static UNIQUE: AtomicU64 = AtomicU64::new(0);
-
-/// A name no other writer in this process (or a previous one: the pid
-/// differs) will pick, so concurrent pulls never share a staging file.
-pub fn unique_name(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Make a rename or a new entry in `dir` durable.
-pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Temp file beside `path`, fsync, rename, fsync the directory: a crash
-/// leaves the old content or the new one.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}", unique_name("tmp")));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        fsync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
 
 /// `FS_TOPDIR_FL` from linux/fs.h (`chattr +T`); libc does not export it.
 const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
@@ -144,16 +110,6 @@ pub fn list_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(list_dir(dir.path()).unwrap().len(), 1);
-    }
 
     #[test]
     fn spreading_subdirs_is_best_effort_and_keeps_the_dir_usable() {

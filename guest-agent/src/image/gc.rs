@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use super::digest::Digest;
 use super::fsutil;
-use super::store::{Store, StoreError, lock};
+use super::store::{Store, StoreError};
+use crate::unpoisoned::lock;
 
 #[derive(Debug, Default)]
 pub struct GcReport {

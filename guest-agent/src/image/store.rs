@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest as _, Sha256};
@@ -38,6 +38,8 @@ use super::fsutil;
 use super::reference::ImageRef;
 use super::unpack::{self, Expect, UnpackError, Unpacked, WhiteoutFormat};
 use super::users::{ImageUse, ImageUsers};
+use crate::durable;
+use crate::unpoisoned::lock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,12 +150,6 @@ impl Drop for Lease {
     }
 }
 
-/// A poisoned lock only means another thread panicked mid-update of
-/// in-memory state that is rebuilt from disk anyway; keep going.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Store {
     /// Opens (creating if needed) the store under `engine_root/image`, takes
     /// its lock, wipes staging left by a crash and collects garbage.
@@ -257,7 +253,7 @@ impl Store {
 
     /// A fresh path under `tmp/` for staging; nothing is created.
     pub fn staging_path(&self, what: &str) -> PathBuf {
-        self.root.join("tmp").join(fsutil::unique_name(what))
+        self.root.join("tmp").join(durable::unique_name(what))
     }
 
     pub fn lease(&self) -> Lease {
@@ -277,7 +273,7 @@ impl Store {
         f.sync_all().map_err(io("fsync", staged))?;
         let dest = self.blob_path(digest);
         std::fs::rename(staged, &dest).map_err(io("rename", &dest))?;
-        fsutil::fsync_dir(&self.blob_dir()).map_err(io("fsync", &self.blob_dir()))
+        durable::fsync_dir(&self.blob_dir()).map_err(io("fsync", &self.blob_dir()))
     }
 
     /// Stores bytes as a blob (verified against `expected` when given).
@@ -335,7 +331,7 @@ impl Store {
             fsutil::remove_any(&unpacked).map_err(io("remove", &unpacked))?;
         } else {
             std::fs::rename(&unpacked, &dest).map_err(io("rename", &dest))?;
-            fsutil::fsync_dir(&self.layer_dir()).map_err(io("fsync", &self.layer_dir()))?;
+            durable::fsync_dir(&self.layer_dir()).map_err(io("fsync", &self.layer_dir()))?;
         }
         Ok(u.diff_id)
     }
@@ -457,7 +453,7 @@ impl Store {
         let path = self.root.join("index.json");
         let bytes = serde_json::to_vec_pretty(ix)
             .map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?;
-        fsutil::write_atomic(&path, &bytes).map_err(io("write", &path))
+        durable::write_atomic(&path, &bytes).map_err(io("write", &path))
     }
 }
 

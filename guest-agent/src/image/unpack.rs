@@ -40,6 +40,7 @@ use nix::sys::time::TimeSpec;
 
 use super::digest::{Digest, HashState, HashingReader};
 use super::fsutil;
+use crate::durable;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
@@ -130,7 +131,7 @@ pub fn unpack_layer(
             Err(source) => return Err(UnpackError::Write { path: dest.to_path_buf(), source }),
         }
         if let Some(parent) = dest.parent() {
-            fsutil::fsync_dir(parent).map_err(|source| UnpackError::Write { path: parent.to_path_buf(), source })?;
+            durable::fsync_dir(parent).map_err(|source| UnpackError::Write { path: parent.to_path_buf(), source })?;
         }
         Ok(u)
     });

@@ -103,7 +103,7 @@ impl Networks {
     fn save(&self, rec: &NetworkRecord) -> Result<(), NetworkError> {
         let path = self.dir.join(format!("{}.json", rec.id));
         let bytes = serde_json::to_vec_pretty(rec).map_err(|e| NetworkError::io("encode", &path)(e.into()))?;
-        crate::engine::write_atomic(&path, &bytes).map_err(NetworkError::io("write", &path))
+        crate::durable::write_atomic(&path, &bytes).map_err(NetworkError::io("write", &path))
     }
 
     /// Docker's lookup order: full id, then exact name, then id prefix.

@@ -9,7 +9,7 @@
 //! container start.
 //!
 //! Must never: be used for the engine's own records (those outlive the
-//! machine and use `engine::write_atomic`, which syncs).
+//! machine and use `durable::write_atomic`, which syncs).
 
 use std::io::Write;
 use std::path::Path;

@@ -17,6 +17,7 @@ mod debian_kernel;
 mod guest_kernel;
 pub mod initramfs;
 mod modules;
+mod testbed_initramfs;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ pub use debian_kernel::DebianKernel;
 pub use modules::ModuleTree;
 
 use crate::error::{IoContext, Result};
-use crate::{cache, lock, paths, prereq, testbed};
+use crate::{cache, lock, paths, prereq};
 
 /// Paths of the current images, as the manifest records them.
 pub struct Images {
@@ -88,7 +89,7 @@ pub fn build() -> Result<Images> {
         kernel_bzimage: kernel.bzimage,
         initramfs: initramfs::agent_image(&agent, &toolbox, &[], "")?,
         debian_initramfs: initramfs::agent_image(&agent, &toolbox, &guest_modules, &debian.package)?,
-        testbed_initramfs: testbed::image::outer_initramfs(&debian, &tree)?,
+        testbed_initramfs: testbed_initramfs::outer_initramfs(&debian, &tree)?,
         debian_kernel: debian.vmlinuz.clone(),
         testbed_kernel: debian.vmlinuz,
         fixtures,

@@ -9,7 +9,6 @@
 //! directory. Everything of a run lives in one directory that is removed
 //! afterwards; nothing on the host is written outside it.
 
-pub mod image;
 mod qemu;
 
 use std::fmt::Write as _;

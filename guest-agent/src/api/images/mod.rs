@@ -22,7 +22,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use serde_json::Value;
 
 mod archive;
@@ -34,15 +33,9 @@ mod remove;
 mod stream;
 
 use super::error::{ApiError, json_response};
+use super::registry_access::{Images, registry_auth};
 use crate::image::reference::ImageRef;
-use crate::image::registry::{Credentials, RegistryConfig};
 use crate::image::store::{ImageRecord, ImageSummary, Store, StoreError};
-
-/// What the image routes need: the store and the registry settings.
-pub struct Images {
-    pub store: Arc<Store>,
-    pub registries: RegistryConfig,
-}
 
 /// The routes, with their own state, mergeable into any router.
 pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S> {
@@ -52,8 +45,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S
         .route("/images/get", get(archive::get_many))
         .route("/images/load", post(archive::load))
         .route("/images/prune", post(remove::prune))
-        .route("/auth", post(super::auth::login))
-        .route("/distribution/{*rest}", get(super::distribution::inspect))
         .route("/images/{*rest}", get(get_action).post(post_action).delete(remove::delete))
         .with_state(images)
 }
@@ -159,37 +150,6 @@ fn created_unix(config: &Value) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
-}
-
-/// `X-Registry-Auth`: base64url JSON with `username`/`password` or a
-/// `registrytoken`. Absent or unreadable means anonymous, as in Docker.
-pub(super) fn registry_auth(headers: &HeaderMap) -> Credentials {
-    #[derive(serde::Deserialize, Default)]
-    struct Auth {
-        #[serde(default)]
-        username: String,
-        #[serde(default)]
-        password: String,
-        #[serde(default)]
-        registrytoken: String,
-    }
-    let Some(raw) = headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) else {
-        return Credentials::Anonymous;
-    };
-    let engines = [
-        base64::engine::general_purpose::URL_SAFE,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        base64::engine::general_purpose::STANDARD,
-    ];
-    let decoded = engines.iter().find_map(|e| e.decode(raw.trim()).ok());
-    let auth: Auth = decoded.and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default();
-    if !auth.registrytoken.is_empty() {
-        Credentials::Token(auth.registrytoken)
-    } else if !auth.username.is_empty() {
-        Credentials::Basic { username: auth.username, password: auth.password }
-    } else {
-        Credentials::Anonymous
-    }
 }
 
 #[cfg(test)]

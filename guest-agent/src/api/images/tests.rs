@@ -12,7 +12,7 @@ use super::*;
 use crate::image::build::{NewImage, create_image};
 use crate::image::progress::Progress;
 use crate::image::push;
-use crate::image::registry::Credentials;
+use crate::image::registry::{Credentials, RegistryConfig};
 use crate::image::store::ImageRecord;
 use crate::image::tests::registry_fixture::TestRegistry;
 use crate::image::unpack::tests::{Raw, raw_tar};
@@ -51,7 +51,7 @@ fn lines(body: &[u8]) -> Vec<Value> {
 
 fn app(dir: &std::path::Path) -> Router {
     let store = Store::open(dir).expect("store");
-    routes(Arc::new(Images { store, registries: RegistryConfig::default() }))
+    crate::api::image_routes(Arc::new(Images { store, registries: RegistryConfig::default() }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,21 +140,6 @@ async fn pull_failures_are_http_errors_before_streaming_and_last_lines_after() {
     let (status, body) = call(&app, Method::GET, "/images/nothing:v1/json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(String::from_utf8_lossy(&body).contains("No such image"));
-}
-
-#[test]
-fn registry_auth_header_is_decoded() {
-    let enc = |v: Value| base64::engine::general_purpose::URL_SAFE.encode(v.to_string());
-    let mut h = HeaderMap::new();
-    assert!(matches!(registry_auth(&h), Credentials::Anonymous));
-    h.insert("x-registry-auth", enc(json!({"username": "u", "password": "p"})).parse().expect("header"));
-    assert!(
-        matches!(registry_auth(&h), Credentials::Basic { username, password } if username == "u" && password == "p")
-    );
-    h.insert("x-registry-auth", enc(json!({"registrytoken": "t"})).parse().expect("header"));
-    assert!(matches!(registry_auth(&h), Credentials::Token(t) if t == "t"));
-    h.insert("x-registry-auth", "%%%".parse().expect("header"));
-    assert!(matches!(registry_auth(&h), Credentials::Anonymous));
 }
 
 #[tokio::test]

@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
+use super::initramfs::{add_console, add_modules, write_cpio_gz};
+use super::{DebianKernel, ModuleTree, definitions_dir, module_list};
 use crate::cache::{self, Key};
 use crate::error::{IoContext, Result};
-use crate::images::initramfs::{add_console, add_modules, write_cpio_gz};
-use crate::images::{DebianKernel, ModuleTree, definitions_dir, module_list};
 use crate::prereq;
 
 pub fn outer_initramfs(debian: &DebianKernel, tree: &ModuleTree) -> Result<PathBuf> {
