@@ -18,6 +18,7 @@ pub mod bench;
 mod client;
 mod error;
 pub mod launcher;
+mod leftovers;
 mod overlay;
 mod pivotable_root;
 mod process;
@@ -96,43 +97,13 @@ impl Runtime {
     /// shim (tests, whose own executable is the test harness).
     pub fn with_shim_exe(state_root: PathBuf, shim_exe: PathBuf) -> Result<Self, RuntimeError> {
         std::fs::create_dir_all(&state_root).map_err(RuntimeError::io("create", &state_root))?;
-        spawn::sweep_retired(&state_root);
+        leftovers::sweep_retired(&state_root);
         let launcher = Arc::new(launcher::Launcher::start(&shim_exe));
         Ok(Runtime { state_root, shim_exe, launcher })
     }
 
     pub fn state_root(&self) -> &Path {
         &self.state_root
-    }
-
-    /// Writes the bundle, starts the container's shim (which mounts the
-    /// rootfs) and returns a handle to it: the container is "created".
-    /// Nothing runs in it until [`Shim::start`].
-    pub async fn create(&self, req: ContainerRequest) -> Result<Shim, RuntimeError> {
-        spawn::create(self, req).await
-    }
-
-    /// Finds the shim of a container created by an earlier engine (shims
-    /// outlive the engine). `None` when no shim of that id is alive; its
-    /// leftovers are then cleaned with [`Runtime::cleanup`].
-    pub async fn reconnect(&self, id: &str) -> Result<Option<Shim>, RuntimeError> {
-        spawn::reconnect(self, id).await
-    }
-
-    /// Ids that have runtime state (live shims or leftovers).
-    pub fn list_ids(&self) -> Result<Vec<String>, RuntimeError> {
-        spawn::list_ids(self)
-    }
-
-    /// The exit of a container whose shim is gone, if it recorded one.
-    pub fn recorded_exit(&self, id: &str) -> Option<ExitInfo> {
-        spawn::recorded_exit(self, id)
-    }
-
-    /// Removes what a dead shim left (rootfs mount, cgroup, state dir).
-    /// Refuses while the shim lives.
-    pub async fn cleanup(&self, id: &str) -> Result<(), RuntimeError> {
-        spawn::cleanup(self, id).await
     }
 
     /// The process Docker would run for this config and image (inspect's

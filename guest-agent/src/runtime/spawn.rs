@@ -14,14 +14,47 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::launcher::Launcher;
+use super::leftovers::remove_leftovers;
 use super::shim::config::ShimConfig;
 use super::spec::{self, SpecInput, UserMount};
 use super::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim, process};
 
+impl Runtime {
+    /// Writes the bundle, starts the container's shim (which mounts the
+    /// rootfs) and returns a handle to it: the container is "created".
+    /// Nothing runs in it until [`Shim::start`].
+    pub async fn create(&self, req: ContainerRequest) -> Result<Shim, RuntimeError> {
+        create(self, req).await
+    }
+
+    /// Finds the shim of a container created by an earlier engine (shims
+    /// outlive the engine). `None` when no shim of that id is alive; its
+    /// leftovers are then cleaned with [`Runtime::cleanup`].
+    pub async fn reconnect(&self, id: &str) -> Result<Option<Shim>, RuntimeError> {
+        reconnect(self, id).await
+    }
+
+    /// Ids that have runtime state (live shims or leftovers).
+    pub fn list_ids(&self) -> Result<Vec<String>, RuntimeError> {
+        list_ids(self)
+    }
+
+    /// The exit of a container whose shim is gone, if it recorded one.
+    pub fn recorded_exit(&self, id: &str) -> Option<ExitInfo> {
+        recorded_exit(self, id)
+    }
+
+    /// Removes what a dead shim left (rootfs mount, cgroup, state dir).
+    /// Refuses while the shim lives.
+    pub async fn cleanup(&self, id: &str) -> Result<(), RuntimeError> {
+        cleanup(self, id).await
+    }
+}
+
 /// How long a shim may take to report that it listens.
 const SHIM_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, RuntimeError> {
+async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, RuntimeError> {
     // Before any path is made from it: a bad id must not name a directory
     // that the failure path below would remove.
     if !is_container_id(&req.id) {
@@ -336,7 +369,7 @@ fn read_answer(fd: OwnedFd, timeout: Duration) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-pub async fn reconnect(rt: &Runtime, id: &str) -> Result<Option<Shim>, RuntimeError> {
+async fn reconnect(rt: &Runtime, id: &str) -> Result<Option<Shim>, RuntimeError> {
     let dir = rt.container_dir(id);
     if !Shim::socket_path(&dir).exists() {
         return Ok(None);
@@ -349,7 +382,7 @@ pub async fn reconnect(rt: &Runtime, id: &str) -> Result<Option<Shim>, RuntimeEr
     }
 }
 
-pub fn list_ids(rt: &Runtime) -> Result<Vec<String>, RuntimeError> {
+fn list_ids(rt: &Runtime) -> Result<Vec<String>, RuntimeError> {
     let rd = std::fs::read_dir(&rt.state_root).map_err(RuntimeError::io("read", &rt.state_root))?;
     let mut ids: Vec<String> = rd
         .flatten()
@@ -361,12 +394,12 @@ pub fn list_ids(rt: &Runtime) -> Result<Vec<String>, RuntimeError> {
     Ok(ids)
 }
 
-pub fn recorded_exit(rt: &Runtime, id: &str) -> Option<ExitInfo> {
+fn recorded_exit(rt: &Runtime, id: &str) -> Option<ExitInfo> {
     let bytes = std::fs::read(rt.container_dir(id).join("exit.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
-pub async fn cleanup(rt: &Runtime, id: &str) -> Result<(), RuntimeError> {
+async fn cleanup(rt: &Runtime, id: &str) -> Result<(), RuntimeError> {
     if reconnect(rt, id).await?.is_some() {
         return Err(RuntimeError::WrongState {
             id: id.to_string(),
@@ -382,52 +415,6 @@ pub async fn cleanup(rt: &Runtime, id: &str) -> Result<(), RuntimeError> {
     })
     .await
     .map_err(|e| RuntimeError::io("clean", "runtime state")(std::io::Error::other(e)))?
-}
-
-/// Unmounts the rootfs and removes the directory.
-/// Prefix of a state directory that a shim renamed away on delete and
-/// removes before it exits (see [`retire`]).
-pub const RETIRED_PREFIX: &str = ".retired-";
-
-/// Unmounts the rootfs and renames the directory out of the way (one
-/// rename instead of a dozen unlinks on the engine's path): the id is free
-/// at once. Returns where it went; removing it is the caller's. Falls back
-/// to removing it here if the rename fails.
-pub fn retire(dir: &Path) -> Result<Option<PathBuf>, RuntimeError> {
-    unmount(&dir.join("rootfs"))?;
-    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else {
-        return remove_leftovers(dir).map(|()| None);
-    };
-    let to = parent.join(format!("{RETIRED_PREFIX}{name}-{}", std::process::id()));
-    match std::fs::rename(dir, &to) {
-        Ok(()) => Ok(Some(to)),
-        Err(_) => remove_leftovers(dir).map(|()| None),
-    }
-}
-
-/// Removes directories that shims retired but did not get to remove (a
-/// shim killed between its reply and its exit).
-pub fn sweep_retired(state_root: &Path) {
-    let Ok(rd) = std::fs::read_dir(state_root) else { return };
-    for e in rd.flatten() {
-        if e.file_name().to_str().is_some_and(|n| n.starts_with(RETIRED_PREFIX)) {
-            let pid = e.file_name().to_str().and_then(|n| n.rsplit('-').next()?.parse::<i32>().ok());
-            // Still being removed by its shim: leave it.
-            if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
-                continue;
-            }
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-pub fn remove_leftovers(dir: &Path) -> Result<(), RuntimeError> {
-    unmount(&dir.join("rootfs"))?;
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RuntimeError::io("remove", dir)(e)),
-    }
 }
 
 #[cfg(test)]

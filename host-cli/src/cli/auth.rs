@@ -18,7 +18,7 @@ use bollard::auth::DockerCredentials;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::error::CliError;
 use crate::engine_target::context::config_dir;
 

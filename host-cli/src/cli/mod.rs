@@ -5,33 +5,20 @@
 
 pub mod auth;
 pub mod containers;
+mod ctx;
 pub mod error;
 pub mod images;
 pub mod output;
 pub mod raw_http;
 pub mod system;
 
-use bollard::Docker;
 use clap::Subcommand;
 
-use crate::engine_target::{self, Choice, Endpoint, Target};
+use crate::engine_target::{self, Choice};
 use containers::{cp, exec, inspect, lifecycle, logs, ps, run};
+use ctx::Ctx;
 use error::CliError;
 use images::{list, manage, pull};
-
-/// A connected client and where it points.
-pub struct Ctx {
-    pub docker: Docker,
-    pub endpoint: Endpoint,
-    pub target: Target,
-}
-
-impl Ctx {
-    /// A bollard error as a CliError naming this endpoint.
-    pub fn err(&self, e: bollard::errors::Error) -> CliError {
-        CliError::from_bollard(e, &self.endpoint)
-    }
-}
 
 #[derive(Subcommand, Debug)]
 pub enum DockerCommand {

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::error::CliError;
 use super::images::list::filters;
 use super::output::{self, Format, human_size};

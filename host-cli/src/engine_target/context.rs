@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::Target;
+use super::target::Target;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {

@@ -14,6 +14,9 @@
 
 pub mod context;
 pub mod process;
+mod target;
+
+pub use target::Target;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,27 +31,6 @@ pub const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_v
 /// Seconds before an engine request gives up (pulls and attaches are
 /// streams, which this bounds per read, not in total).
 const REQUEST_TIMEOUT_SECS: u64 = 3600;
-
-/// Where commands run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// The engine as a local daemon on this host (Linux only).
-    Process,
-    /// The engine inside a micro-VM.
-    Machine(String),
-    /// Whatever `DOCKER_HOST` names.
-    DockerHost(String),
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Process => write!(f, "process"),
-            Target::Machine(name) => write!(f, "machine:{name}"),
-            Target::DockerHost(h) => write!(f, "DOCKER_HOST={h}"),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {

@@ -14,6 +14,7 @@
 
 pub mod agent;
 mod debian_kernel;
+mod definitions;
 mod guest_kernel;
 pub mod initramfs;
 mod modules;
@@ -23,9 +24,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use debian_kernel::DebianKernel;
+pub use definitions::{definitions_dir, module_list};
 pub use modules::ModuleTree;
 
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::{cache, lock, paths, prereq};
 
 /// Paths of the current images, as the manifest records them.
@@ -96,20 +98,4 @@ pub fn build() -> Result<Images> {
     };
     cache::write_atomic(&paths::images_manifest(), images.to_env().as_bytes())?;
     Ok(images)
-}
-
-/// The workspace's `images/` directory: the declarations this module builds.
-pub fn definitions_dir() -> PathBuf {
-    paths::workspace_root().join("images")
-}
-
-/// Module names from a list file: one a line, `#` comments.
-pub fn module_list(path: &std::path::Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).at(path)?;
-    Ok(text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect())
 }

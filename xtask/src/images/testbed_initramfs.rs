@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
+use super::debian_kernel::DebianKernel;
+use super::definitions::{definitions_dir, module_list};
 use super::initramfs::{add_console, add_modules, write_cpio_gz};
-use super::{DebianKernel, ModuleTree, definitions_dir, module_list};
+use super::modules::ModuleTree;
 use crate::cache::{self, Key};
 use crate::error::{IoContext, Result};
 use crate::prereq;

@@ -9,59 +9,18 @@
 //! directory. Everything of a run lives in one directory that is removed
 //! afterwards; nothing on the host is written outside it.
 
+mod options;
 mod qemu;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use crate::error::{Error, IoContext, Result};
 use crate::{images, paths, prereq, process};
 
+pub use options::Options;
 pub use qemu::Outcome;
-
-/// How to run the outer VM.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Guest memory as QEMU takes it (`2G`, `4096M`).
-    pub memory: String,
-    pub cpus: u32,
-    /// Size of the sparse scratch disk that holds the writable root.
-    pub disk_gib: u64,
-    pub timeout: Duration,
-    /// Stream the console to stdout as it arrives.
-    pub echo: bool,
-    /// Run the command once more, in a fresh test bed, when the outer VM
-    /// lost the run: the command outlived `timeout`, or the VM ended
-    /// without its exit status. For the e2e suites: now and then the
-    /// nested test bed stops making progress after boot (both of QEMU's
-    /// TCG threads busy, nothing inside advancing, no soft-lockup report)
-    /// or resets itself, and the same command then passes in a fresh one.
-    /// A hang of berth's own repeats and still fails.
-    pub retry_lost_runs: bool,
-}
-
-impl Options {
-    /// An e2e suite's run: the console kept for the test's assertions (not
-    /// echoed), a run the test bed lost retried once, `timeout` at most.
-    pub fn suite(timeout: Duration) -> Self {
-        Options { echo: false, timeout, retry_lost_runs: true, ..Options::default() }
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            memory: "2G".into(),
-            cpus: 2,
-            disk_gib: 8,
-            timeout: Duration::from_secs(3600),
-            echo: true,
-            retry_lost_runs: false,
-        }
-    }
-}
 
 /// Runs `command` in the test bed and returns its exit status and console.
 pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {

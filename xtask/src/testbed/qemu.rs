@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::Options;
+use super::options::Options;
 use crate::error::{Error, Result};
 use crate::images::Images;
 

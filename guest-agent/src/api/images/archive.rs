@@ -15,8 +15,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::body::{BodyReader, BodyWriter};
-use super::{Images, query_pairs, store_error};
+use super::wire::{query_pairs, store_error};
 use crate::api::error::ApiError;
+use crate::api::registry_access::Images;
 use crate::image::archive::load::{self, LoadError};
 use crate::image::archive::save::{self, SaveItem};
 use crate::image::ingest::IngestError;

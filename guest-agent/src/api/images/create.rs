@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::body::BodyReader;
 use super::stream::stream_json_lines;
-use super::{Images, bad_reference, query_pairs, registry_auth, store_error};
+use super::wire::{bad_reference, query_pairs, store_error};
 use crate::api::error::ApiError;
+use crate::api::registry_access::{Images, registry_auth};
 use crate::image::import::{self, ImportError, ImportOptions};
 use crate::image::ingest::IngestError;
 use crate::image::reference::ImageRef;

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{config_json, created_unix, familiar_digests, familiar_tags, size, store_error};
+use super::wire::{config_json, created_unix, familiar_digests, familiar_tags, size, store_error};
 use crate::api::error::ApiError;
 use crate::image::store::{ImageRecord, Store, StoreError};
 

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Images, config_json, created_unix, familiar_digests, familiar_tags, size};
+use super::wire::{config_json, created_unix, familiar_digests, familiar_tags, size, store_error};
 use crate::api::error::{ApiError, json_response};
+use crate::api::registry_access::Images;
 
 /// `GET /images/json?filters=…`: Docker's image summaries, filtered by
 /// `dangling`, `reference` (glob on the familiar name or name:tag),
@@ -23,7 +24,7 @@ pub(super) async fn list(
         Err(e) => return e.into_response(),
     };
     let created_of = |name: &str| -> Result<i64, ApiError> {
-        let rec = images.store.resolve(name).map_err(super::store_error)?;
+        let rec = images.store.resolve(name).map_err(store_error)?;
         let config = config_json(&images.store, &rec);
         Ok(created_unix(&config).unwrap_or(rec.stored_at as i64))
     };

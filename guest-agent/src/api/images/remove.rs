@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Images, familiar, store_error};
+use super::wire::{config_json, created_unix, familiar, store_error};
 use crate::api::error::{ApiError, json_response};
+use crate::api::registry_access::Images;
 use crate::image::reference::ImageRef;
 use crate::image::store::{Store, StoreError};
 
@@ -188,7 +189,7 @@ fn prune_images(store: &Store, f: &PruneFilters) -> Result<Value, ApiError> {
         if in_use.contains(&s.record.id) || !(f.all || dangling) {
             continue;
         }
-        let config = super::config_json(store, &s.record);
+        let config = config_json(store, &s.record);
         let labels = config.pointer("/config/Labels").cloned().unwrap_or(Value::Null);
         let has = |l: &String| match l.split_once('=') {
             Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
@@ -197,7 +198,7 @@ fn prune_images(store: &Store, f: &PruneFilters) -> Result<Value, ApiError> {
         if !f.labels.iter().all(has) || f.not_labels.iter().any(has) {
             continue;
         }
-        let created = super::created_unix(&config).unwrap_or(s.record.stored_at as i64);
+        let created = created_unix(&config).unwrap_or(s.record.stored_at as i64);
         if f.until.is_some_and(|u| created >= u) {
             continue;
         }

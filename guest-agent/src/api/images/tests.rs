@@ -5,15 +5,17 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use axum::body::Body;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::list::glob;
+use super::wire::created_unix;
 use super::*;
 use crate::image::build::{NewImage, create_image};
 use crate::image::progress::Progress;
 use crate::image::push;
+use crate::image::reference::ImageRef;
 use crate::image::registry::{Credentials, RegistryConfig};
-use crate::image::store::ImageRecord;
+use crate::image::store::{ImageRecord, Store};
 use crate::image::tests::registry_fixture::TestRegistry;
 use crate::image::unpack::tests::{Raw, raw_tar};
 

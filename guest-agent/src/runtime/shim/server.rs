@@ -239,7 +239,7 @@ async fn abandon(shim: &Rc<Shim>, reach: watchdog::Reach, why: &str) {
     }
     if reach == watchdog::Reach::SocketGone {
         super::teardown::delete_container(&shim.id, &shim.dir);
-        if let Err(e) = crate::runtime::spawn::remove_leftovers(&shim.dir) {
+        if let Err(e) = crate::runtime::leftovers::remove_leftovers(&shim.dir) {
             tracing::warn!(error = %e, "removing the abandoned state");
         }
     }
@@ -648,7 +648,7 @@ fn delete(shim: &Rc<Shim>) -> Reply {
         return wrong_state(shim, "cannot delete a running container: stop or kill it first");
     }
     super::teardown::delete_container(&shim.id, &shim.dir);
-    match crate::runtime::spawn::retire(&shim.dir) {
+    match crate::runtime::leftovers::retire(&shim.dir) {
         Ok(retired) => {
             *shim.retired.borrow_mut() = retired;
             Reply::Ok

@@ -7,10 +7,12 @@
 //! databases (see [`user`]) and the host's limits.
 
 pub mod defaults;
+mod input;
 mod mounts;
 mod resources;
 pub mod seccomp;
 pub mod user;
+mod user_mount;
 
 use std::path::Path;
 
@@ -19,25 +21,9 @@ use serde_json::{Value, json};
 
 use super::process::env_default;
 use super::{ResolvedProcess, RuntimeError};
-pub use mounts::UserMount;
+pub use input::SpecInput;
 use user::ResolvedUser;
-
-/// What the spec is built from, besides the request's HostConfig.
-pub struct SpecInput<'a> {
-    pub id: &'a str,
-    /// The merged rootfs, absolute.
-    pub rootfs: &'a Path,
-    /// The container's runtime directory (hosts, hostname, resolv.conf).
-    pub dir: &'a Path,
-    pub process: &'a ResolvedProcess,
-    pub user: &'a ResolvedUser,
-    pub hostname: &'a str,
-    pub domainname: &'a str,
-    pub tty: bool,
-    pub host_config: &'a HostConfig,
-    /// Bind and tmpfs mounts from Binds/Mounts/Tmpfs, already parsed.
-    pub user_mounts: &'a [UserMount],
-}
+pub use user_mount::UserMount;
 
 /// Options of `HostConfig.SecurityOpt` this runtime understands.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -6,13 +6,6 @@ use super::*;
 
 const N: usize = 100;
 
-/// Whether the process at `/proc/PID` has a descriptor open on a file
-/// under `dir`.
-pub(super) fn holds_a_file_under(proc_dir: &Path, dir: &Path) -> bool {
-    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return false };
-    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)))
-}
-
 /// Mounts, cgroup directories and shim processes that belong to this
 /// fixture's state root, plus this process's open fds.
 fn census(root: &Path, ids: &[String]) -> (usize, usize, usize, usize) {

@@ -59,6 +59,13 @@ pub fn new_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Whether the process at `/proc/PID` has a descriptor open on a file
+/// under `dir`.
+pub fn holds_a_file_under(proc_dir: &Path, dir: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)))
+}
+
 pub struct Fixture {
     pub rt: Runtime,
     pub dir: tempfile::TempDir,
@@ -107,10 +114,8 @@ impl Drop for Fixture {
             }
             let shim_pid = std::fs::read_to_string(dir.join("shim.pid")).ok().and_then(|p| p.trim().parse().ok());
             // Still this container's shim (not a reused pid): it holds its shim.log.
-            let mut pids: Vec<i32> = shim_pid
-                .into_iter()
-                .filter(|&p| leaks::holds_a_file_under(Path::new(&format!("/proc/{p}")), &dir))
-                .collect();
+            let mut pids: Vec<i32> =
+                shim_pid.into_iter().filter(|&p| holds_a_file_under(Path::new(&format!("/proc/{p}")), &dir)).collect();
             let rel = crate::runtime::spec::cgroup_path(&id);
             for hierarchy in ["pids", "memory", "unified", ""] {
                 let procs =

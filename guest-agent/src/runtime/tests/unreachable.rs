@@ -51,6 +51,6 @@ async fn a_shim_whose_directory_is_replaced_leaves_it_alone() {
     }
     assert_eq!(std::fs::read_to_string(dir.join("marker")).expect("marker"), "newer", "the new directory is untouched");
     // What the moved-away shim left: its rootfs mount, cleaned as the engine's cleanup would.
-    crate::runtime::spawn::remove_leftovers(&moved).expect("cleanup");
+    crate::runtime::leftovers::remove_leftovers(&moved).expect("cleanup");
     crate::runtime::shim::teardown::remove_cgroups(shim.id());
 }

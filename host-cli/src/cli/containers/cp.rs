@@ -9,7 +9,7 @@ use bollard::query_parameters::{ContainerArchiveInfoOptions, DownloadFromContain
 use clap::Args;
 use futures_util::StreamExt;
 
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 
 #[derive(Args, Debug)]

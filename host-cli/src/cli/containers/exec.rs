@@ -6,7 +6,7 @@ use bollard::query_parameters::ResizeExecOptions;
 use clap::Args;
 
 use super::stdio;
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 
 #[derive(Args, Debug)]

@@ -8,7 +8,7 @@ use bollard::query_parameters::{
 };
 use clap::Args;
 
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 
 #[derive(Args, Debug)]

@@ -5,7 +5,7 @@ use bollard::query_parameters::LogsOptions;
 use clap::Args;
 
 use super::stdio;
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 use crate::cli::output;
 

@@ -5,7 +5,7 @@ use bollard::query_parameters::ListContainersOptions;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 use crate::cli::images::list::filters;
 use crate::cli::output::{self, Format, ago, human_size};

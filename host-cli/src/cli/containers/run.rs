@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 
 use super::config::CreateFlags;
 use super::stdio;
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 use crate::cli::images::pull;
 

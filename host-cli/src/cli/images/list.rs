@@ -7,7 +7,7 @@ use bollard::query_parameters::{ImageHistoryOptions, ListImagesOptions};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 use crate::cli::output::{self, Format, ago, human_size};
 

@@ -8,7 +8,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::progress::{Message, Sink};
 use super::pull::split_reference;
-use crate::cli::Ctx;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 
 #[derive(Args, Debug)]

@@ -8,8 +8,8 @@ use clap::Args;
 use futures_util::StreamExt;
 
 use super::progress::{Message, Sink};
-use crate::cli::Ctx;
 use crate::cli::auth;
+use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 
 /// Where pull progress goes: `run` prints it on stderr, `pull` on stdout.
