@@ -33,11 +33,14 @@ impl Vm {
     /// Creates the VM, its TSS area, irqchip and PIT.
     pub fn new(kvm_handle: &Kvm) -> Result<Self, VmError> {
         let fd = kvm_handle.create_vm().map_err(kvm("KVM_CREATE_VM"))?;
+        crate::timeline::mark("vm: KVM_CREATE_VM");
         fd.set_tss_address(KVM_TSS_ADDRESS as usize).map_err(kvm("KVM_SET_TSS_ADDR"))?;
         fd.create_irq_chip().map_err(kvm("KVM_CREATE_IRQCHIP"))?;
+        crate::timeline::mark("vm: irqchip");
         // The PC speaker port is emulated as a no-op rather than exiting.
         let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
         fd.create_pit2(pit).map_err(kvm("KVM_CREATE_PIT2"))?;
+        crate::timeline::mark("vm: pit");
         Ok(Vm { fd })
     }
 
@@ -64,6 +67,7 @@ impl Vm {
             // the same `Vmm`, with the VM dropped first). Slots do not
             // overlap because vm-memory rejects overlapping regions.
             unsafe { self.fd.set_user_memory_region(r) }.map_err(kvm("KVM_SET_USER_MEMORY_REGION"))?;
+            crate::timeline::mark("vm: memory region");
         }
         Ok(())
     }
