@@ -21,7 +21,7 @@ pub fn spawn_engine(sock: &Path, root: &Path, stderr: Stdio) -> Child {
 }
 
 pub fn wait_for_socket(sock: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while std::os::unix::net::UnixStream::connect(sock).is_err() {
         assert!(Instant::now() < deadline, "engine did not listen on {}", sock.display());
         std::thread::sleep(Duration::from_millis(20));
