@@ -62,17 +62,15 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_keeps_the_old_content_and_no_temp() {
+    fn a_failed_write_keeps_what_was_there_and_no_temp() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state.json");
-        write_atomic(&p, b"old").unwrap();
-        // A directory where the file would go: the rename fails.
-        let blocked = dir.path().join("sub");
-        std::fs::create_dir_all(blocked.join("occupied")).unwrap();
-        std::fs::write(blocked.join("occupied/x"), b"").unwrap();
-        assert!(write_atomic(&blocked.join("occupied"), b"new").is_err());
-        assert_eq!(std::fs::read(&p).unwrap(), b"old");
-        assert_eq!(names(&blocked), vec![std::ffi::OsString::from("occupied")]);
+        // A non-empty directory where the file would go: the rename fails.
+        let target = dir.path().join("occupied");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("x"), b"kept").unwrap();
+        assert!(write_atomic(&target, b"new").is_err());
+        assert_eq!(std::fs::read(target.join("x")).unwrap(), b"kept");
+        assert_eq!(names(dir.path()), vec![std::ffi::OsString::from("occupied")]);
     }
 
     #[test]

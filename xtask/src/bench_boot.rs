@@ -21,9 +21,9 @@
 //! instruction, the first `kvm:kvm_entry` ([`crate::kvm_entry_trace`]): the
 //! time before it is the VMM's alone (and, for QEMU, its firmware's after
 //! it); the time after it is mostly the guest kernel's boot, which under
-//! the test bed's nested TCG outweighs either VMM's share. Prints per-round times, the
-//! medians, the ratio berth/QEMU (goal ≤ 0.5) and the memory (goal ≤ 3 MiB
-//! for berth-vmm). `$BERTH_BENCH_VMM` names another berth-vmm binary to
+//! the test bed's nested TCG outweighs either VMM's share. Prints
+//! per-round times, the medians, the ratio berth/QEMU (goal ≤ 0.5) and the
+//! memory (goal ≤ 3 MiB for berth-vmm). `$BERTH_BENCH_VMM` names another berth-vmm binary to
 //! measure (an older build, for a before/after in the same test-bed run).
 
 use std::io::{BufRead, BufReader};
@@ -279,11 +279,11 @@ pub fn run(rounds: usize) -> Result<()> {
         let guest = |v: &[Sample]| median(v.iter().filter_map(|s| Some(s.to_marker.as_secs_f64() - s.to_first_entry?)));
         let (be, qe) = (entry(&berth), entry(&qemu));
         println!(
-            "process start to the guest's first instruction (first kvm:kvm_entry; QEMU's includes its firmware): berth-vmm {be:.3} s, qemu {qe:.3} s, ratio {:.2}",
+            "process start to the guest's first instruction (first kvm:kvm_entry; QEMU's first is its firmware's): berth-vmm {be:.3} s, qemu {qe:.3} s, ratio {:.2}",
             be / qe
         );
         println!(
-            "first instruction to init (the guest's part, the same kernel and initramfs): berth-vmm {:.3} s, qemu {:.3} s",
+            "first instruction to init (the guest's part: the same kernel and initramfs, and QEMU's firmware): berth-vmm {:.3} s, qemu {:.3} s",
             guest(&berth),
             guest(&qemu)
         );
