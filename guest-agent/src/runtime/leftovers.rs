@@ -13,7 +13,7 @@ use super::overlay::unmount;
 
 /// Prefix of a state directory that a shim renamed away on delete and
 /// removes before it exits (see [`retire`]).
-pub const RETIRED_PREFIX: &str = ".retired-";
+const RETIRED_PREFIX: &str = ".retired-";
 
 /// Unmounts the rootfs and renames the directory out of the way (one
 /// rename instead of a dozen unlinks on the engine's path): the id is free

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::launcher::Launcher;
 use super::leftovers::remove_leftovers;
+use super::overlay::unmount;
 use super::shim::config::ShimConfig;
 use super::spec::{self, SpecInput, UserMount};
 use super::{ContainerRequest, ExitInfo, Runtime, RuntimeError, Shim, process};
@@ -182,8 +183,6 @@ fn writable_layer(dir: &Path, rw_dir: Option<&Path>) -> Result<(PathBuf, PathBuf
 fn is_container_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
-
-pub use super::overlay::unmount;
 
 /// Docker creates a missing working directory, owned by the user.
 fn ensure_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), RuntimeError> {
