@@ -13,7 +13,7 @@
 //! boot; a `traceoff:1` trigger on it stops the ring buffer at the first,
 //! so the boots it watches pay for one recorded event.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
 
@@ -44,15 +44,13 @@ pub fn first_entry_stamp(trace: &str) -> Option<f64> {
 }
 
 /// tracefs armed to stop at the next KVM entry.
-pub struct FirstEntry {
-    root: PathBuf,
-}
+pub struct FirstEntry(());
 
 impl FirstEntry {
     /// Mounts tracefs if it is not, and arms it: monotonic stamps, an
     /// empty buffer, the event on with its one-shot stop trigger, tracing on.
     pub fn arm() -> Result<FirstEntry> {
-        let root = PathBuf::from(TRACEFS);
+        let root = Path::new(TRACEFS);
         if !root.join(EVENT).exists() {
             let status = std::process::Command::new("mount")
                 .args(["-t", "tracefs", "nodev", TRACEFS])
@@ -65,7 +63,7 @@ impl FirstEntry {
                 });
             }
         }
-        let armed = FirstEntry { root };
+        let armed = FirstEntry(());
         armed.write("tracing_on", "0")?;
         armed.write("trace_clock", "mono")?;
         armed.write("trace", "")?;
@@ -77,17 +75,14 @@ impl FirstEntry {
 
     /// The monotonic time of the first KVM entry since [`FirstEntry::arm`].
     pub fn stamp(&self) -> Result<Option<f64>> {
-        let path = self.root.join("trace");
+        let path = Path::new(TRACEFS).join("trace");
         Ok(first_entry_stamp(&std::fs::read_to_string(&path).at(&path)?))
     }
 
     fn write(&self, file: &str, value: &str) -> Result<()> {
-        write_to(&self.root.join(file), value)
+        let path = Path::new(TRACEFS).join(file);
+        std::fs::write(&path, value).at(&path)
     }
-}
-
-fn write_to(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, value).at(path)
 }
 
 impl Drop for FirstEntry {

@@ -60,7 +60,7 @@ impl ModuleGraph {
             while !cand.is_empty() && !modules.contains(&cand) {
                 cand.pop();
             }
-            if cand.is_empty() && !modules.contains(&cand) {
+            if !modules.contains(&cand) {
                 return None;
             }
             if let Some(next) = path.get(cand.len())
