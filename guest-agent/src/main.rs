@@ -1,83 +1,11 @@
 //! `berth-agent`: PID 1 inside berth's micro-VM, and the container engine.
 //!
-//! Started by the kernel as `/init`, it prepares the guest (see [`init`]).
+//! Started by the kernel as `/init`, it prepares the guest (the library's `init` module).
 //! Run on a Linux host, it is the engine as a daemon:
 //! `berth-agent --listen unix:///run/berth/docker.sock --root /var/lib/berth`.
+//!
+//! The program lives in the library (`src/lib.rs`); this file only enters it.
 
-mod api;
-mod children;
-mod container;
-mod durable;
-mod engine;
-mod image;
-mod init;
-mod listen;
-mod network;
-#[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
-mod runtime;
-mod server;
-mod shell;
-mod unpoisoned;
-
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::Arc;
-
-use clap::Parser;
-
-use listen::ListenAddr;
-
-#[derive(Parser)]
-#[command(name = "berth-agent", version, about = "berth's guest agent and container engine")]
-struct Cli {
-    /// Where to serve the Docker API: unix:///path, vsock://:PORT or
-    /// tcp://127.0.0.1:PORT; repeatable.
-    #[arg(long, default_value = "unix:///run/berth/docker.sock")]
-    listen: Vec<ListenAddr>,
-    /// The engine's state directory.
-    #[arg(long, default_value = "/var/lib/berth")]
-    root: PathBuf,
-}
-
-fn main() -> ExitCode {
-    // The container shim (hidden): dispatched before anything else starts a
-    // thread, because libcontainer clones from the shim.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
-        return runtime::shim::main(std::env::args_os().skip(2).collect());
-    }
-    if std::env::args_os().nth(1).is_some_and(|a| a == runtime::launcher::ARG) {
-        return runtime::launcher::main();
-    }
-    if std::env::args_os().nth(1).is_some_and(|a| a == "bench-runtime") {
-        return runtime::bench::main(std::env::args_os().skip(2).collect());
-    }
-    if std::process::id() == 1 {
-        init::run_as_pid1();
-    }
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let engine = match engine::Engine::open(&cli.root, false) {
-        Ok(e) => Arc::new(e),
-        Err(e) => {
-            eprintln!("berth-agent: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("berth-agent: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(server::serve(engine, &cli.listen)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("berth-agent: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    berth_agent::run()
 }

@@ -9,16 +9,12 @@
 mod engine_fixture;
 use engine_fixture::{docker_cli, spawn_engine, wait_for_socket};
 
-#[path = "../src/image/tests/registry_fixture.rs"]
-#[allow(dead_code)]
-mod registry_fixture;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use registry_fixture::TestRegistry;
+use berth_test_support::registry::TestRegistry;
 use sha2::{Digest as _, Sha256};
 
 struct Engine {

@@ -55,7 +55,7 @@ pub fn run(rounds: usize) -> Result<()> {
     process::output(&mut podman(&["load", "-q", "-i", &archive.to_string_lossy()]))?;
 
     // berth: the engine as a daemon, busybox pulled through its API.
-    let registry = Registry::start(work.path())?;
+    let registry = berth_test_support::registry::TestRegistry::try_start().at("docker-registry")?;
     let remote = format!("{}/busybox:latest", registry.host);
     process::output(
         Command::new("skopeo")
@@ -182,48 +182,6 @@ impl Drop for Engine {
         // SIGTERM: the engine removes its socket on the way out.
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let _ = wait_until(Duration::from_secs(10), || matches!(self.child.try_wait(), Ok(Some(_))));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Registry {
-    child: Child,
-    host: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Result<Registry> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .at("127.0.0.1:0")?;
-        let cfg = dir.join("registry.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.join("registry").display()
-            ),
-        )
-        .at(&cfg)?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .at("docker-registry")?;
-        let host = format!("127.0.0.1:{port}");
-        let reg = Registry { child, host };
-        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(&reg.host).is_ok())
-            .map_err(|()| Error::Invalid("docker-registry did not listen within 20 s".into()))?;
-        Ok(reg)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,7 +1,9 @@
 //! `cargo xtask test`: the README's test command, in two tiers.
 //!
-//! - quick: `cargo test --workspace`: unit tests and everything that needs
-//!   no VM (minutes);
+//! - quick: `cargo fmt --check`, `cargo clippy -D warnings` (which also
+//!   enforces the workspace's `undocumented_unsafe_blocks = deny`), then
+//!   `cargo test --workspace`: unit tests and everything that needs no VM
+//!   (minutes);
 //! - compat: real Docker clients against the engine in process mode
 //!   (`tests/compat`, see `cargo xtask compat`);
 //! - full: the end-to-end suites in `tests/e2e`, which boot the nested-KVM
@@ -16,6 +18,17 @@ use crate::{images, paths, process};
 pub fn run(quick_only: bool) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = paths::workspace_root();
+    eprintln!("xtask: quick tier: cargo fmt --all --check");
+    process::run(Command::new(&cargo).current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    eprintln!("xtask: quick tier: cargo clippy --workspace --all-targets -- -D warnings");
+    process::run(Command::new(&cargo).current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     eprintln!("xtask: quick tier: cargo test --workspace");
     process::run(Command::new(&cargo).current_dir(&root).args(["test", "--workspace"]))?;
     if quick_only {

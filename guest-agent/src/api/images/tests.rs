@@ -16,8 +16,8 @@ use crate::image::push;
 use crate::image::reference::ImageRef;
 use crate::image::registry::{Credentials, RegistryConfig};
 use crate::image::store::{ImageRecord, Store};
-use crate::image::tests::registry_fixture::TestRegistry;
 use crate::image::unpack::tests::{Raw, raw_tar};
+use berth_test_support::registry::TestRegistry;
 
 async fn call(app: &Router, method: Method, uri: &str) -> (StatusCode, Vec<u8>) {
     let req = Request::builder().method(method).uri(uri).body(Body::empty()).expect("request");

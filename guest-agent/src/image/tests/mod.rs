@@ -2,4 +2,3 @@
 //! (Debian's `docker-registry`, started per test on loopback).
 
 mod registry;
-pub(crate) mod registry_fixture;

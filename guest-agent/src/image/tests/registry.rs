@@ -18,7 +18,7 @@ use super::super::reference::ImageRef;
 use super::super::registry::{Credentials, Registry, RegistryConfig, RegistryError};
 use super::super::store::{ImageRecord, Store};
 use super::super::unpack::tests::{Raw, raw_tar};
-use super::registry_fixture::TestRegistry;
+use berth_test_support::registry::TestRegistry;
 
 fn r(s: &str) -> ImageRef {
     ImageRef::parse(s).expect("reference")

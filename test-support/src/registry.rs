@@ -1,8 +1,8 @@
 //! A real registry for tests: Debian's `docker-registry` (CNCF distribution
 //! 2.8) as a plain process on a free loopback port, with its storage in a
 //! temporary directory, optionally behind htpasswd basic auth. Killed when
-//! dropped. Self-contained (std and tempfile only) so that the integration
-//! tests include it too (`#[path]`), rather than keep a second copy.
+//! dropped. Used by the agent's unit and integration tests and by the API
+//! benchmark; it must never listen beyond loopback.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,50 +29,71 @@ impl TestRegistry {
     }
 
     fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
-        assert!(
-            Path::new(BINARY).exists(),
-            "{BINARY} is missing: install Debian's docker-registry package (.ci/install-deps does)"
-        );
-        let dir = tempfile::tempdir().expect("registry tempdir");
-        let port = free_port();
+        match Self::try_start_with(auth) {
+            Ok(reg) => reg,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// As [`TestRegistry::start`], with an error instead of a panic (for
+    /// benchmarks, which report and exit).
+    pub fn try_start() -> std::io::Result<TestRegistry> {
+        Self::try_start_with(None)
+    }
+
+    fn try_start_with(auth: Option<(&str, &str)>) -> std::io::Result<TestRegistry> {
+        if !Path::new(BINARY).exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{BINARY} is missing: install Debian's docker-registry package (.ci/install-deps does)"),
+            ));
+        }
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             dir.path().join("storage").display()
         );
         if let Some((user, password)) = auth {
-            let out =
-                Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd (apache2-utils)");
-            assert!(out.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output()?;
+            if !out.status.success() {
+                return Err(std::io::Error::other(format!(
+                    "htpasswd (apache2-utils) failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
             let file = dir.path().join("htpasswd");
-            std::fs::write(&file, &out.stdout).expect("write htpasswd");
+            std::fs::write(&file, &out.stdout)?;
             config.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", file.display()));
         }
         let config_path = dir.path().join("config.yml");
-        std::fs::File::create(&config_path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
+        std::fs::File::create(&config_path).and_then(|mut f| f.write_all(config.as_bytes()))?;
+        let log = std::fs::File::create(dir.path().join("registry.log"))?;
         let child = Command::new(BINARY)
             .arg("serve")
             .arg(&config_path)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
+            .stdout(log.try_clone()?)
             .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
+            .spawn()?;
         let reg = TestRegistry { child, dir, host };
-        reg.wait_ready();
-        reg
+        reg.wait_ready()?;
+        Ok(reg)
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&self) -> std::io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if std::net::TcpStream::connect(&self.host).is_ok() {
-                return;
+        while std::net::TcpStream::connect(&self.host).is_err() {
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("registry did not listen on {}: {}", self.host, self.log()),
+                ));
             }
-            assert!(Instant::now() < deadline, "registry did not listen on {}: {}", self.host, self.log());
             std::thread::sleep(Duration::from_millis(25));
         }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
@@ -95,7 +116,6 @@ impl Drop for TestRegistry {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -1,0 +1,88 @@
+//! `berth-agent` as a library: the engine, the guest's init and the
+//! container runtime, behind one entry point ([`run`]) that the binary
+//! calls. A library so that integration tests link the engine's code
+//! instead of `#[path]`-including its sources.
+//!
+//! Owns the process's start: which role this invocation plays (shim,
+//! shim launcher, runtime benchmark, PID 1, daemon), the command line and
+//! the log subscriber. Must never export engine internals: the public
+//! surface is `run` alone.
+
+mod api;
+mod children;
+mod container;
+mod durable;
+mod engine;
+mod image;
+mod init;
+mod listen;
+mod network;
+#[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
+mod runtime;
+mod server;
+mod shell;
+mod unpoisoned;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use listen::ListenAddr;
+
+#[derive(Parser)]
+#[command(name = "berth-agent", version, about = "berth's guest agent and container engine")]
+struct Cli {
+    /// Where to serve the Docker API: unix:///path, vsock://:PORT or
+    /// tcp://127.0.0.1:PORT; repeatable.
+    #[arg(long, default_value = "unix:///run/berth/docker.sock")]
+    listen: Vec<ListenAddr>,
+    /// The engine's state directory.
+    #[arg(long, default_value = "/var/lib/berth")]
+    root: PathBuf,
+}
+
+/// The whole program: `main.rs` only calls this.
+pub fn run() -> ExitCode {
+    // The container shim (hidden): dispatched before anything else starts a
+    // thread, because libcontainer clones from the shim.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
+        return runtime::shim::main(std::env::args_os().skip(2).collect());
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == runtime::launcher::ARG) {
+        return runtime::launcher::main();
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "bench-runtime") {
+        return runtime::bench::main(std::env::args_os().skip(2).collect());
+    }
+    if std::process::id() == 1 {
+        init::run_as_pid1();
+    }
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let engine = match engine::Engine::open(&cli.root, false) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            eprintln!("berth-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::serve(engine, &cli.listen)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
