@@ -13,6 +13,7 @@ mod children;
 mod container;
 mod durable;
 mod engine;
+mod error_kind;
 mod image;
 mod init;
 mod listen;

@@ -39,7 +39,7 @@ pub async fn serve(engine: Arc<Engine>, addrs: &[ListenAddr]) -> Result<(), Serv
         bound.push(bind(addr).await?);
         tracing::info!(%addr, "engine listening");
     }
-    engine.containers.recover().await;
+    engine.recover().await;
     let app = api::app(engine.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for b in bound {

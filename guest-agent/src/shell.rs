@@ -40,6 +40,16 @@ pub enum ShellError {
     Resize(#[source] std::io::Error),
 }
 
+impl ShellError {
+    /// How a client should read the failure.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        match self {
+            ShellError::NoSuchSession(_) => crate::error_kind::ErrorKind::NotFound,
+            _ => crate::error_kind::ErrorKind::Internal,
+        }
+    }
+}
+
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ShellRequest {

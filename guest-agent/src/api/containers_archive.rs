@@ -22,7 +22,9 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 
 use super::error::ApiError;
-use super::request::{Q, flag, lookup};
+use super::extract::docker_bool;
+
+type Q = Query<std::collections::HashMap<String, String>>;
 use crate::engine::Engine;
 
 pub fn routes() -> Router<Arc<Engine>> {
@@ -153,12 +155,7 @@ fn not_found(id: &str, path: &str) -> ApiError {
 /// The container's mounted root: the live shim's, or a fresh shim's for a
 /// container whose shim is gone.
 async fn rootfs(engine: &Engine, id: &str) -> Result<(PathBuf, String), ApiError> {
-    let c = lookup(engine, id)?;
-    let shim = match c.shim() {
-        Some(s) => s,
-        None => engine.containers.shim_for_attach(&c).await?,
-    };
-    Ok((shim.rootfs(), c.id.clone()))
+    Ok(engine.container_rootfs(id).await?)
 }
 
 fn archive_path(q: &std::collections::HashMap<String, String>) -> Result<String, ApiError> {
@@ -266,7 +263,7 @@ async fn put_archive(
     body: Body,
 ) -> Result<Response, ApiError> {
     let path = archive_path(&q)?;
-    let no_overwrite = flag(&q, "noOverwriteDirNonDir");
+    let no_overwrite = q.get("noOverwriteDirNonDir").is_some_and(|v| docker_bool(v));
     let (root, cid) = rootfs(&engine, &id).await?;
     let dest = resolve_in_root(&root, &path, true).map_err(|_| not_found(&cid, &path))?;
     match std::fs::metadata(&dest) {

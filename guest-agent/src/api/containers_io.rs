@@ -9,19 +9,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bollard_stubs::models::ContainerWaitResponse;
 use futures_util::StreamExt;
+use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
 use super::error::ApiError;
+use super::extract::{DockerQuery, de};
 use super::hijack::{self, MULTIPLEXED, RAW};
-use super::request::{Q, flag, flag_or, lookup};
-use crate::container::Container;
-use crate::container::lifecycle::WaitCondition;
 use crate::container::logs::{self, LogQuery};
 use crate::engine::Engine;
 use crate::runtime::AttachStreams;
@@ -33,42 +32,59 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}/logs", get(logs_route))
 }
 
-fn is_tty(c: &Container) -> bool {
-    c.record().config.tty.unwrap_or(false)
+fn content_type(tty: bool) -> &'static str {
+    if tty { RAW } else { MULTIPLEXED }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AttachQuery {
+    #[serde(deserialize_with = "de::flag")]
+    stream: bool,
+    #[serde(deserialize_with = "de::flag")]
+    logs: bool,
+    #[serde(deserialize_with = "de::flag")]
+    stdin: bool,
+    #[serde(deserialize_with = "de::flag")]
+    stdout: bool,
+    #[serde(deserialize_with = "de::flag")]
+    stderr: bool,
 }
 
 /// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
 async fn attach(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
-    Query(q): Q,
+    DockerQuery(q): DockerQuery<AttachQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let c = lookup(&engine, &id)?;
-    let streams = AttachStreams { stdin: flag(&q, "stdin"), stdout: flag(&q, "stdout"), stderr: flag(&q, "stderr") };
-    if !flag(&q, "stream") && !flag(&q, "logs") {
+    if !q.stream && !q.logs {
         return Err(ApiError::bad_request("at least one of stream or logs must be set"));
     }
-    let tty = is_tty(&c);
-    let shim = engine.containers.shim_for_attach(&c).await?;
-    let io = shim.attach(streams).await.map_err(crate::container::error::ContainerError::from)?;
-    engine.containers.events.container("attach", &c.id, c.record().event_attributes());
-    let content_type = if tty { RAW } else { MULTIPLEXED };
-    Ok(hijack::hijack(req, content_type, move |conn| async move {
-        hijack::pump(conn, io, streams.stdin).await;
+    let streams = AttachStreams { stdin: q.stdin, stdout: q.stdout, stderr: q.stderr };
+    let attached = engine.attach_container(&id, streams).await?;
+    Ok(hijack::hijack(req, content_type(attached.tty), move |conn| async move {
+        hijack::pump(conn, attached.io, streams.stdin).await;
     }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WaitQuery {
+    condition: Option<String>,
 }
 
 /// `POST /containers/{id}/wait?condition=`: the 200 and its headers go out
 /// at once (the docker CLI waits for them before it starts the
 /// container); the body follows at the exit.
-async fn wait(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
-    let c = lookup(&engine, &id)?;
-    let cond = WaitCondition::parse(q.get("condition").map(String::as_str))?;
-    let life = c.life();
-    drop(c);
+async fn wait(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    DockerQuery(q): DockerQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let exited = engine.wait_container(&id, q.condition.as_deref())?;
     let body = futures_util::stream::once(async move {
-        let l = Container::wait(life, cond).await;
+        let l = exited.await;
         let resp = ContainerWaitResponse { status_code: l.exit_code, error: None };
         // Docker writes `"Error": null`; the model would leave it out.
         let mut v = serde_json::to_value(&resp).unwrap_or_default();
@@ -82,32 +98,40 @@ async fn wait(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LogsQuery {
+    #[serde(deserialize_with = "de::flag")]
+    follow: bool,
+    #[serde(deserialize_with = "de::flag")]
+    stdout: bool,
+    #[serde(deserialize_with = "de::flag")]
+    stderr: bool,
+    #[serde(deserialize_with = "de::flag")]
+    timestamps: bool,
+    since: String,
+    until: String,
+    tail: String,
+}
+
 /// `GET /containers/{id}/logs?follow=&stdout=&stderr=&since=&until=&timestamps=&tail=`.
 async fn logs_route(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
-    Query(q): Q,
+    DockerQuery(q): DockerQuery<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    let c = lookup(&engine, &id)?;
+    let time = |s: &str| crate::container::clock::parse_query(s).map_err(ApiError::bad_request);
     let query = LogQuery {
-        stdout: flag_or(&q, "stdout", false),
-        stderr: flag_or(&q, "stderr", false),
-        since: crate::container::clock::parse_query(q.get("since").map_or("", String::as_str))
-            .map_err(ApiError::bad_request)?,
-        until: crate::container::clock::parse_query(q.get("until").map_or("", String::as_str))
-            .map_err(ApiError::bad_request)?,
-        tail: logs::parse_tail(q.get("tail").map_or("", String::as_str)).map_err(ApiError::bad_request)?,
-        follow: flag(&q, "follow"),
+        stdout: q.stdout,
+        stderr: q.stderr,
+        since: time(&q.since)?,
+        until: time(&q.until)?,
+        tail: logs::parse_tail(&q.tail).map_err(ApiError::bad_request)?,
+        follow: q.follow,
     };
-    if !query.stdout && !query.stderr {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
-    }
-    let timestamps = flag(&q, "timestamps");
-    let tty = is_tty(&c);
-    let rec = c.record();
-    let rx = logs::spawn_reader(rec.log_path.clone(), query, c.running_watch());
-    drop(c);
-    let stream = super::channel_stream::tokio_stream_from(rx).map(move |e| {
+    let log = engine.container_logs(&id, query)?;
+    let (tty, timestamps) = (log.tty, q.timestamps);
+    let stream = super::channel_stream::tokio_stream_from(log.entries).map(move |e| {
         let mut line = Vec::with_capacity(e.bytes.len() + 32);
         if timestamps {
             line.extend_from_slice(e.time_text.as_bytes());
@@ -117,8 +141,7 @@ async fn logs_route(
         let out = if tty { line } else { hijack::frame(e.stream.frame_id(), &line) };
         Ok::<_, std::io::Error>(Bytes::from(out))
     });
-    let content_type = if tty { RAW } else { MULTIPLEXED };
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response())
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type(tty))], Body::from_stream(stream)).into_response())
 }
 
 /// Writes an engine error into a hijacked stream the way Docker does

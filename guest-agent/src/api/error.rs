@@ -1,9 +1,16 @@
 //! Errors as the Docker API sends them: a status code and
 //! `{"message": "..."}` with `Content-Type` exactly `application/json` (the
 //! docker CLI does not accept a charset suffix there).
+//!
+//! Owns the one mapping from an error's [`ErrorKind`] to a status code:
+//! every engine and domain error reaches the wire through
+//! `From<EngineError>`, so handlers use `?` and never pick a code by hand.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::engine::EngineError;
+use crate::error_kind::ErrorKind;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -25,8 +32,52 @@ impl ApiError {
     }
 }
 
+/// Docker's status code for each kind of failure.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        let status = status_of(e.kind());
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "engine operation failed");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// Every domain error converts through the engine's, so its kind decides.
+macro_rules! via_engine_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> ApiError {
+                EngineError::from(e).into()
+            }
+        }
+    )*};
+}
+via_engine_error!(
+    crate::container::error::ContainerError,
+    crate::network::NetworkError,
+    crate::image::store::StoreError,
+    crate::shell::ShellError
+);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Docker's 304 has no body.
+        if self.status == StatusCode::NOT_MODIFIED {
+            return StatusCode::NOT_MODIFIED.into_response();
+        }
         json_response(self.status, &serde_json::json!({ "message": self.message }))
     }
 }
@@ -35,4 +86,35 @@ impl IntoResponse for ApiError {
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::error::ContainerError;
+    use crate::network::NetworkError;
+
+    #[test]
+    fn kinds_become_dockers_codes() {
+        let cases: Vec<(ApiError, u16)> = vec![
+            (ContainerError::NotFound("x".into()).into(), 404),
+            (ContainerError::Conflict("running".into()).into(), 409),
+            (ContainerError::Invalid("bad".into()).into(), 400),
+            (ContainerError::NotModified.into(), 304),
+            (NetworkError::Predefined("bridge".into()).into(), 403),
+            (EngineError::unavailable("This node is not a swarm manager.").into(), 503),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.status.as_u16(), code, "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn not_modified_has_no_body_and_errors_are_json() {
+        let r = ApiError::from(ContainerError::NotModified).into_response();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        assert!(r.headers().get(header::CONTENT_TYPE).is_none());
+        let r = ApiError::not_found("No such container: x").into_response();
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
 }

@@ -9,51 +9,63 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::broadcast::error::RecvError;
 
+use serde::Deserialize;
+
 use super::error::ApiError;
-use super::request::Q;
+use super::extract::DockerQuery;
+use super::filters::parse_filters;
 use crate::container::clock;
 use crate::container::events::EventFilter;
 use crate::engine::Engine;
+
+/// The keys `GET /events` filters on, as Docker's.
+const EVENT_FILTERS: &[&str] = &[
+    "type",
+    "event",
+    "container",
+    "image",
+    "label",
+    "scope",
+    "network",
+    "volume",
+    "daemon",
+    "plugin",
+    "node",
+    "service",
+    "secret",
+    "config",
+];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EventsQuery {
+    since: String,
+    until: String,
+    filters: Option<String>,
+}
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new().route("/events", get(events))
 }
 
-async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
-    let since = clock::parse_query(q.get("since").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
-    let until = clock::parse_query(q.get("until").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
-    let filters =
-        crate::container::filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
-    for k in filters.keys() {
-        if ![
-            "type",
-            "event",
-            "container",
-            "image",
-            "label",
-            "scope",
-            "network",
-            "volume",
-            "daemon",
-            "plugin",
-            "node",
-            "service",
-            "secret",
-            "config",
-        ]
-        .contains(&k.as_str())
-        {
-            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-        }
+async fn events(
+    State(engine): State<Arc<Engine>>,
+    DockerQuery(q): DockerQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let since = clock::parse_query(&q.since).map_err(ApiError::bad_request)?;
+    let until = clock::parse_query(&q.until).map_err(ApiError::bad_request)?;
+    let filters = parse_filters(q.filters.as_deref())?;
+    if let Some(k) = filters.keys().find(|k| !EVENT_FILTERS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
     let filter = EventFilter { filters };
-    let (past, mut rx) = engine.containers.events.subscribe(since);
+    let (past, mut rx) = engine.subscribe_events(since);
     let (tx, out) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let line = |e: &crate::container::events::Event| {

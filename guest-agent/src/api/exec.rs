@@ -2,22 +2,24 @@
 //! (detached, or hijacked like attach), `POST /exec/{id}/resize`,
 //! `GET /exec/{id}/json`.
 //!
-//! Owns the HTTP side; exec semantics are `crate::container::exec`'s.
+//! Owns the HTTP side; the engine decides and runs. It must never start a
+//! process before the connection is hijacked (its first output would race
+//! the 101 reply, and clients reading through a buffer would lose it).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
+use super::containers::ResizeQuery;
 use super::containers_io::write_stream_error;
 use super::error::{ApiError, json_response};
+use super::extract::{DockerJson, DockerQuery, OptionalJson};
 use super::hijack::{self, MULTIPLEXED, RAW};
-use super::request::{Q, int, lookup};
 use crate::container::error::ContainerError;
 use crate::engine::Engine;
 
@@ -29,75 +31,46 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/exec/{id}/json", get(inspect))
 }
 
-async fn create(State(engine): State<Arc<Engine>>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let c = lookup(&engine, &id)?;
-    let cfg: ExecConfig =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let exec_id = engine.containers.create_exec(&c, cfg)?;
+async fn create(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    DockerJson(cfg): DockerJson<ExecConfig>,
+) -> Result<Response, ApiError> {
+    let exec_id = engine.create_exec(&id, cfg)?;
     // Docker's body is `{"Id": …}` (bollard's IdResponse says "ID").
     Ok(json_response(StatusCode::CREATED, &serde_json::json!({ "Id": exec_id })))
 }
 
 async fn start(State(engine): State<Arc<Engine>>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
-    let exec = engine.containers.exec(&id)?;
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let cfg: ExecStartConfig = if bytes.is_empty() {
-        ExecStartConfig::default()
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
-    };
-    let req = Request::from_parts(parts, axum::body::Body::empty());
-    let detach = cfg.detach.unwrap_or(false);
-    let tty = exec.config.tty.unwrap_or(false) || cfg.tty.unwrap_or(false);
-    let size = cfg.console_size.filter(|v| v.len() == 2).map(|v| (v[1] as u16, v[0] as u16));
-    let content_type = if tty { RAW } else { MULTIPLEXED };
-    let stdin = exec.config.attach_stdin.unwrap_or(false);
-    if detach {
-        engine.containers.start_exec(&exec, true, size).await?;
+    let OptionalJson(cfg) = OptionalJson::<ExecStartConfig>::from_body(body, 64 * 1024).await?;
+    let plan = engine.plan_exec_start(&id, &cfg)?;
+    if plan.detach {
+        engine.start_exec_detached(&plan).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    // What would fail the request is answered as HTTP; the process starts
-    // only once the connection is hijacked, as in Docker, so its first
-    // output never races the 101 response (clients that read the response
-    // through a buffered reader would lose it).
-    engine.containers.check_exec_startable(&exec)?;
-    let containers = engine.containers.clone();
+    let req = Request::from_parts(parts, axum::body::Body::empty());
+    let content_type = if plan.tty { RAW } else { MULTIPLEXED };
     Ok(hijack::hijack(req, content_type, move |conn| async move {
-        match containers.start_exec(&exec, false, size).await {
-            Ok(Some(io)) => {
-                let mut exited = exec.exited.subscribe();
-                let recorded = async move {
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), exited.wait_for(|e| *e)).await;
-                };
-                hijack::pump_then(conn, io, stdin, recorded).await;
-            }
+        match engine.run_exec_attached(&plan).await {
+            Ok(run) => hijack::pump_then(conn, run.io, plan.stdin, run.recorded).await,
             // Docker reports a command that cannot run inside the stream,
             // and its exit code (126/127) through exec inspect.
-            Ok(None) => write_stream_error(conn, tty, "exec started detached").await,
-            Err(ContainerError::CannotExec { message, .. }) => write_stream_error(conn, tty, &message).await,
-            Err(e) => write_stream_error(conn, tty, &e.to_string()).await,
+            Err(ContainerError::CannotExec { message, .. }) => write_stream_error(conn, plan.tty, &message).await,
+            Err(e) => write_stream_error(conn, plan.tty, &e.to_string()).await,
         }
     }))
 }
 
-async fn resize(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
-    let exec = engine.containers.exec(&id)?;
-    let (h, w) = (int(&q, "h")?.unwrap_or(0), int(&q, "w")?.unwrap_or(0));
-    if !(0..=u16::MAX as i64).contains(&h) || !(0..=u16::MAX as i64).contains(&w) {
-        return Err(ApiError::bad_request("invalid terminal size"));
-    }
-    let c = lookup(&engine, &exec.container_id)?;
-    let pid = crate::unpoisoned::lock(&exec.state).pid as i32;
-    if let Some(shim) = c.shim()
-        && let Err(e) = shim.exec_handle(&exec.id, pid).resize(w as u16, h as u16).await
-    {
-        tracing::debug!(exec = %id, error = %e, "exec resize");
-    }
+async fn resize(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    DockerQuery(q): DockerQuery<ResizeQuery>,
+) -> Result<Response, ApiError> {
+    engine.resize_exec(&id, q.h.unwrap_or(0), q.w.unwrap_or(0)).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 async fn inspect(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let exec = engine.containers.exec(&id)?;
-    Ok(json_response(StatusCode::OK, &exec.inspect()))
+    Ok(json_response(StatusCode::OK, &engine.exec_view(&id)?))
 }

@@ -10,17 +10,17 @@ pub mod containers;
 pub mod containers_archive;
 pub mod containers_io;
 pub mod containers_stats;
-pub mod containers_top;
 pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod extract;
+pub mod filters;
 pub mod hijack;
 pub mod images;
 pub mod machine;
 pub mod networks;
 pub mod registry_access;
-pub mod request;
 pub mod system;
 pub mod version;
 
@@ -46,9 +46,9 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/berth/v1/shell", post(machine::shell::start))
         .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
         .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
-        .merge(image_routes(Arc::new(registry_access::Images {
-            store: engine.images.clone(),
-            registries: crate::image::registry::RegistryConfig::default(),
+        .merge(image_routes(Arc::new({
+            let (store, registries) = engine.image_store();
+            registry_access::Images { store: store.clone(), registries: registries.clone() }
         })))
         .merge(containers::routes())
         .merge(exec::routes())
@@ -81,7 +81,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 /// `Server: berth/<version> (linux)`: clients read the engine's OS from the
 /// parenthesis (docker stats does).
 async fn server_header(mut resp: Response) -> Response {
-    let value = format!("berth/{} (linux)", system::ENGINE_VERSION);
+    let value = format!("berth/{} (linux)", crate::engine::system::ENGINE_VERSION);
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(header::SERVER, v);
     }

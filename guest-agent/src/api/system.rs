@@ -1,4 +1,7 @@
 //! `/_ping`, `/version` and `/info`: what every Docker client asks first.
+//!
+//! Owns the API's own facts (versions, negotiation headers); what the
+//! engine knows of itself comes from `Engine::system_info`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,16 +9,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bollard_stubs::models::{
-    LocalNodeState, PluginsInfo, RegistryServiceConfig, Runtime, SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum,
-    SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
-};
+use bollard_stubs::models::{SystemVersion, SystemVersionComponents, SystemVersionPlatform};
 
 use super::error::json_response;
 use super::version;
+use crate::engine::system::ENGINE_VERSION;
 use crate::engine::{Engine, host};
-
-pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `GET|HEAD /_ping`: the headers carry the negotiation (the CLI sends HEAD
 /// first and falls back to GET).
@@ -39,11 +38,16 @@ pub async fn ping(method: Method) -> Response {
     resp
 }
 
-pub async fn version(State(engine): State<Arc<Engine>>) -> Response {
-    json_response(StatusCode::OK, &version_body(&engine))
+pub async fn version() -> Response {
+    json_response(StatusCode::OK, &version_body())
 }
 
-fn version_body(_engine: &Engine) -> SystemVersion {
+/// `GET /info`.
+pub async fn info(State(engine): State<Arc<Engine>>) -> Response {
+    json_response(StatusCode::OK, &engine.system_info())
+}
+
+fn version_body() -> SystemVersion {
     let kernel = host::kernel_version();
     let details = HashMap::from([
         ("ApiVersion".to_string(), version::MAX.to_string()),
@@ -74,141 +78,5 @@ fn version_body(_engine: &Engine) -> SystemVersion {
         kernel_version: Some(kernel),
         experimental: Some(false),
         build_time: Some(String::new()),
-    }
-}
-
-#[derive(Debug, Default, PartialEq)]
-struct ContainerCounts {
-    running: i64,
-    paused: i64,
-    stopped: i64,
-}
-
-/// Docker's three buckets: paused, running (restarting counts as
-/// running), and everything else (created, exited, dead, removing) stopped.
-fn container_counts(engine: &Engine) -> ContainerCounts {
-    use crate::container::state::Status;
-    let mut n = ContainerCounts::default();
-    for c in engine.containers.all() {
-        match c.record().state.status {
-            Status::Paused => n.paused += 1,
-            Status::Running | Status::Restarting => n.running += 1,
-            _ => n.stopped += 1,
-        }
-    }
-    n
-}
-
-pub async fn info(State(engine): State<Arc<Engine>>) -> Response {
-    json_response(StatusCode::OK, &info_body(&engine))
-}
-
-fn info_body(engine: &Engine) -> SystemInfo {
-    let cgroup_v2 = host::cgroup_version() == "2";
-    let counts = container_counts(engine);
-    SystemInfo {
-        id: Some(engine.id.clone()),
-        containers: Some(counts.running + counts.paused + counts.stopped),
-        containers_running: Some(counts.running),
-        containers_paused: Some(counts.paused),
-        containers_stopped: Some(counts.stopped),
-        images: Some(engine.images.list().len() as i64),
-        driver: Some("overlay2".into()),
-        driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
-        docker_root_dir: Some(engine.root.display().to_string()),
-        plugins: Some(PluginsInfo {
-            volume: Some(vec!["local".into()]),
-            network: Some(vec!["bridge".into(), "host".into(), "null".into()]),
-            authorization: Some(vec![]),
-            log: Some(vec!["json-file".into()]),
-        }),
-        memory_limit: Some(true),
-        swap_limit: Some(false),
-        kernel_memory_tcp: Some(false),
-        cpu_cfs_period: Some(true),
-        cpu_cfs_quota: Some(true),
-        cpu_shares: Some(true),
-        cpu_set: Some(true),
-        pids_limit: Some(true),
-        oom_kill_disable: Some(false),
-        ipv4_forwarding: Some(true),
-        bridge_nf_iptables: Some(false),
-        bridge_nf_ip6tables: Some(false),
-        debug: Some(false),
-        nfd: Some(open_fds()),
-        n_goroutines: Some(0),
-        system_time: Some(rfc3339_now()),
-        logging_driver: Some("json-file".into()),
-        cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
-        cgroup_version: Some(if cgroup_v2 { SystemInfoCgroupVersionEnum::_2 } else { SystemInfoCgroupVersionEnum::_1 }),
-        n_events_listener: Some(0),
-        kernel_version: Some(host::kernel_version()),
-        operating_system: Some(host::operating_system(engine.in_vm)),
-        os_version: Some(String::new()),
-        os_type: Some("linux".into()),
-        architecture: Some(std::env::consts::ARCH.into()),
-        ncpu: Some(host::cpus()),
-        mem_total: Some(host::memory_bytes()),
-        index_server_address: Some("https://index.docker.io/v1/".into()),
-        registry_config: Some(RegistryServiceConfig {
-            insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into()]),
-            index_configs: Some(HashMap::new()),
-            mirrors: Some(vec![]),
-        }),
-        generic_resources: Some(vec![]),
-        http_proxy: Some(String::new()),
-        https_proxy: Some(String::new()),
-        no_proxy: Some(String::new()),
-        name: Some(host::hostname()),
-        labels: Some(vec![]),
-        experimental_build: Some(false),
-        server_version: Some(ENGINE_VERSION.into()),
-        runtimes: Some(HashMap::from([(
-            "berth".to_string(),
-            Runtime { path: Some("berth-agent".into()), ..Default::default() },
-        )])),
-        default_runtime: Some("berth".into()),
-        swarm: Some(SwarmInfo {
-            node_id: Some(String::new()),
-            node_addr: Some(String::new()),
-            local_node_state: Some(LocalNodeState::INACTIVE),
-            control_available: Some(false),
-            error: Some(String::new()),
-            remote_managers: None,
-            ..Default::default()
-        }),
-        live_restore_enabled: Some(true),
-        init_binary: Some(String::new()),
-        security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
-        product_license: Some(String::new()),
-        warnings: Some(vec![]),
-        ..Default::default()
-    }
-}
-
-fn open_fds() -> i64 {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as i64)
-}
-
-/// Now as RFC 3339 in UTC, computed without a date crate.
-fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    rfc3339(secs)
-}
-
-pub fn rfc3339(unix_secs: u64) -> String {
-    let t = chrono::DateTime::from_timestamp(i64::try_from(unix_secs).unwrap_or(i64::MAX), 0).unwrap_or_default();
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_435_200), "2026-11-23T12:00:00Z");
     }
 }

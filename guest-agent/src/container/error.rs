@@ -1,6 +1,8 @@
-//! What can go wrong with a container operation, in terms the API maps to
-//! Docker's status codes (404, 409, 400, 304, 500).
+//! What can go wrong with a container operation, and which
+//! [`ErrorKind`] each failure is (the API maps kinds to Docker's status
+//! codes). It must never choose a status code itself.
 
+use crate::error_kind::ErrorKind;
 use crate::runtime::RuntimeError;
 
 use super::record::RecordError;
@@ -50,19 +52,21 @@ impl ContainerError {
         move |source| ContainerError::Io { op, source }
     }
 
-    /// The HTTP status Docker answers with.
-    pub fn status(&self) -> u16 {
+    /// How a client should read the failure.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ContainerError::NotFound(_) | ContainerError::NoSuchImage(_) | ContainerError::NoSuchExec(_) => 404,
-            ContainerError::NameConflict { .. } | ContainerError::Conflict(_) => 409,
-            ContainerError::Invalid(_) | ContainerError::CannotExec { .. } => 400,
-            ContainerError::NotModified => 304,
-            ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => 400,
-            ContainerError::Runtime(RuntimeError::Exec { .. }) => 400,
-            ContainerError::Runtime(RuntimeError::WrongState { .. }) => 409,
-            ContainerError::Runtime(RuntimeError::NoSuchExec(_)) => 404,
-            ContainerError::Images(crate::image::store::StoreError::NotFound(_)) => 404,
-            _ => 500,
+            ContainerError::NotFound(_) | ContainerError::NoSuchImage(_) | ContainerError::NoSuchExec(_) => {
+                ErrorKind::NotFound
+            }
+            ContainerError::NameConflict { .. } | ContainerError::Conflict(_) => ErrorKind::Conflict,
+            ContainerError::Invalid(_) | ContainerError::CannotExec { .. } => ErrorKind::Invalid,
+            ContainerError::NotModified => ErrorKind::NotModified,
+            ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => ErrorKind::Invalid,
+            ContainerError::Runtime(RuntimeError::Exec { .. }) => ErrorKind::Invalid,
+            ContainerError::Runtime(RuntimeError::WrongState { .. }) => ErrorKind::Conflict,
+            ContainerError::Runtime(RuntimeError::NoSuchExec(_)) => ErrorKind::NotFound,
+            ContainerError::Images(e) => e.kind(),
+            _ => ErrorKind::Internal,
         }
     }
 }

@@ -129,6 +129,17 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     })
 }
 
+/// Do `labels` pass the `label` filters (every value must hold: `k` means
+/// the key is set, `k=v` that it has that value) and the `label!` ones
+/// (none may hold)? Moby ANDs the values of these two keys.
+pub fn labels_match(f: &Filters, labels: &HashMap<String, String>) -> bool {
+    let has = |v: &String| match v.split_once('=') {
+        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+        None => labels.contains_key(v),
+    };
+    f.get("label").is_none_or(|vals| vals.iter().all(has)) && !f.get("label!").is_some_and(|vals| vals.iter().any(has))
+}
+
 /// The filters of `containers/prune` and `networks/prune`: `until` (its
 /// time, the last one given wins) and `label`/`label!` (left to the
 /// caller); any other key is an error, as Docker's.

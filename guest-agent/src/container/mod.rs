@@ -28,6 +28,8 @@ pub mod shutdown;
 pub mod signal;
 pub mod size;
 pub mod state;
+pub mod stats;
 pub mod stopping;
+pub mod top;
 
 pub use registry::{Container, Containers};

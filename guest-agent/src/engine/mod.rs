@@ -1,44 +1,51 @@
-//! The engine's own state: its root directory and identity. Containers,
-//! images, volumes and networks hang off this as they arrive.
+//! The engine as a service layer: the one owner of every operation that
+//! spans resources (a container's image and networks, an image's users, a
+//! network's endpoints), one file per resource — `containers.rs`,
+//! `images.rs`, `networks.rs`, `exec.rs`, `system.rs` — over the domain
+//! modules (`crate::container`, `crate::image`, `crate::network`), which own
+//! their records and rules and know nothing of each other.
 //!
+//! The API calls exactly one engine method per request and never reaches
+//! past it into a domain module's state: `Engine`'s fields are private.
 //! Everything the engine keeps on disk lives under `root` and is written
 //! atomically (temp file, fsync, rename): a crash leaves the old state or
 //! the new one, never half of either.
 
+pub mod containers;
+pub mod error;
+pub mod exec;
 pub mod host;
+pub mod images;
+pub mod machine;
+pub mod networks;
+pub mod system;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("engine root {path}: {source}")]
-    Root {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Images(#[from] crate::image::store::StoreError),
-    #[error(transparent)]
-    Containers(#[from] crate::container::error::ContainerError),
-    #[error(transparent)]
-    Networks(#[from] crate::network::NetworkError),
-}
+pub use error::EngineError;
+
+use crate::container::Containers;
+use crate::image::registry::RegistryConfig;
+use crate::image::store::Store;
+use crate::network::Networks;
 
 pub struct Engine {
-    pub root: PathBuf,
+    root: PathBuf,
     /// Stable across restarts; Docker reports it as the daemon's ID.
-    pub id: String,
+    id: String,
     /// True when this engine is PID 1 of a berth micro-VM.
-    pub in_vm: bool,
+    in_vm: bool,
     /// Images: blobs, unpacked layers, tags (see `crate::image::store`).
-    pub images: std::sync::Arc<crate::image::store::Store>,
+    images: Arc<Store>,
+    /// How registries are reached (plain HTTP for loopback, …).
+    registries: RegistryConfig,
     /// Shells in the VM (`berth machine shell`); refused in process mode.
-    pub shells: crate::shell::Sessions,
+    shells: crate::shell::Sessions,
     /// Containers: records, shims, events (see `crate::container`).
-    pub containers: std::sync::Arc<crate::container::Containers>,
+    containers: Arc<Containers>,
     /// Networks: records and membership (see `crate::network`).
-    pub networks: std::sync::Arc<crate::network::Networks>,
+    networks: Networks,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -49,33 +56,40 @@ impl Engine {
         let err = |source| EngineError::Root { path: root.to_path_buf(), source };
         std::fs::create_dir_all(root).map_err(err)?;
         let id = load_or_create_id(root).map_err(err)?;
-        let images = crate::image::store::Store::open(root)?;
-        let containers = crate::container::Containers::open(root, images.clone())?;
-        let networks = std::sync::Arc::new(crate::network::Networks::open(root)?);
-        let weak = std::sync::Arc::downgrade(&containers);
-        networks.set_liveness(Box::new(move |id| weak.upgrade().is_some_and(|c| c.get(id).is_ok())));
+        let images = Store::open(root)?;
+        let containers = Containers::open(root, images.clone())?;
+        let networks = Networks::open(root)?;
         Ok(Engine {
             root: root.to_path_buf(),
             id,
             in_vm,
             images,
+            registries: RegistryConfig::default(),
             shells: Default::default(),
             containers,
             networks,
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
-}
 
-impl Engine {
-    pub fn request_shutdown(&self) {
-        self.shutdown.send_replace(true);
+    pub fn in_vm(&self) -> bool {
+        self.in_vm
     }
 
-    /// Resolves once a shutdown has been requested.
-    pub async fn shutdown_requested(&self) {
-        let mut rx = self.shutdown.subscribe();
-        let _ = rx.wait_for(|requested| *requested).await;
+    /// Brings back what ran before the engine (re)started: shims still
+    /// alive are re-adopted, restart policies applied.
+    pub async fn recover(&self) {
+        self.containers.recover().await;
+    }
+
+    /// Stops every container before the VM powers off; how many it stopped.
+    pub async fn stop_all_for_shutdown(&self, limit: std::time::Duration) -> usize {
+        self.containers.stop_all_for_shutdown(limit).await
+    }
+
+    /// Does this container exist? (The networks' view of their endpoints.)
+    fn container_exists(&self, id: &str) -> bool {
+        self.containers.get(id).is_ok()
     }
 }
 

@@ -70,6 +70,18 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// How a client should read the failure.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::Ambiguous(_) => ErrorKind::Invalid,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io { op, path: path.to_path_buf(), source }
 }

@@ -105,7 +105,7 @@ fn serve_engine() -> Result<(), String> {
         let engine = Arc::new(engine);
         let served = server::serve(engine.clone(), &addrs).await.map_err(|e| e.to_string());
         // Each container gets its stop signal and timeout before the VM goes.
-        let stopped = engine.containers.stop_all_for_shutdown(CONTAINER_STOP_LIMIT).await;
+        let stopped = engine.stop_all_for_shutdown(CONTAINER_STOP_LIMIT).await;
         if stopped > 0 {
             println!("berth-agent: stopped {stopped} containers");
         }

@@ -1,6 +1,9 @@
-//! What can go wrong with a network, with the HTTP status Docker answers.
+//! What can go wrong with a network, and which [`ErrorKind`] each failure
+//! is. It must never choose a status code itself (the API does).
 
 use std::path::PathBuf;
+
+use crate::error_kind::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
@@ -28,14 +31,14 @@ pub enum NetworkError {
 }
 
 impl NetworkError {
-    /// The status code Docker answers with.
-    pub fn status(&self) -> u16 {
+    /// How a client should read the failure.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            NetworkError::NotFound(_) => 404,
-            NetworkError::NameTaken(_) | NetworkError::InUse { .. } => 409,
-            NetworkError::Predefined(_) | NetworkError::Forbidden(_) => 403,
-            NetworkError::Ambiguous { .. } | NetworkError::Invalid(_) => 400,
-            NetworkError::Io { .. } => 500,
+            NetworkError::NotFound(_) => ErrorKind::NotFound,
+            NetworkError::NameTaken(_) | NetworkError::InUse { .. } => ErrorKind::Conflict,
+            NetworkError::Predefined(_) | NetworkError::Forbidden(_) => ErrorKind::Forbidden,
+            NetworkError::Ambiguous { .. } | NetworkError::Invalid(_) => ErrorKind::Invalid,
+            NetworkError::Io { .. } => ErrorKind::Internal,
         }
     }
 

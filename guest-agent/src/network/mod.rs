@@ -7,9 +7,9 @@
 //! and the membership. It must never touch a network namespace, a bridge or
 //! an address: user networks are recorded, and containers in them get
 //! loopback only until the networking issue lands. It knows containers only
-//! through the liveness hook the engine registers (no import of
-//! `crate::container`): endpoints of containers that are gone are ignored
-//! and dropped.
+//! through the [`Live`] predicate the engine passes to the operations that
+//! need it (it must never import `crate::container`): endpoints of
+//! containers that are gone are ignored and dropped.
 
 pub mod error;
 pub mod filters;
@@ -17,7 +17,7 @@ pub mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Mutex, MutexGuard};
 
 use bollard_stubs::models::{EndpointSettings, Ipam, NetworkCreateRequest};
 
@@ -27,13 +27,13 @@ pub use record::{Endpoint, NetworkRecord};
 /// The predefined networks: name, driver.
 pub const PREDEFINED: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
 
-/// Answers "does this container still exist?" (the engine's containers).
-pub type Liveness = Box<dyn Fn(&str) -> bool + Send + Sync>;
+/// Answers "does this container still exist?" (asked of the engine's
+/// containers by the engine, which owns both sides).
+pub type Live<'a> = &'a dyn Fn(&str) -> bool;
 
 pub struct Networks {
     dir: PathBuf,
     records: Mutex<BTreeMap<String, NetworkRecord>>,
-    exists: RwLock<Option<Liveness>>,
 }
 
 /// A container joining a network.
@@ -64,7 +64,7 @@ impl Networks {
                 _ => tracing::warn!(path = %path.display(), "unreadable network record skipped"),
             }
         }
-        let nets = Networks { dir, records: Mutex::new(records), exists: RwLock::new(None) };
+        let nets = Networks { dir, records: Mutex::new(records) };
         for (name, driver) in PREDEFINED {
             if nets.find(name).is_err() {
                 let mut rec = new_record(name, driver, HashMap::new());
@@ -80,20 +80,6 @@ impl Networks {
             }
         }
         Ok(nets)
-    }
-
-    /// Registers the containers' liveness (once, by the engine).
-    pub fn set_liveness(&self, f: Liveness) {
-        if let Ok(mut g) = self.exists.write() {
-            *g = Some(f);
-        }
-    }
-
-    fn alive(&self, id: &str) -> bool {
-        match self.exists.read() {
-            Ok(g) => g.as_ref().is_none_or(|f| f(id)),
-            Err(_) => true,
-        }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, NetworkRecord>> {
@@ -114,11 +100,6 @@ impl Networks {
 
     pub fn list(&self) -> Vec<NetworkRecord> {
         self.lock().values().cloned().collect()
-    }
-
-    /// Is the container's endpoint live (its container exists)?
-    pub fn is_live(&self, container_id: &str) -> bool {
-        self.alive(container_id)
     }
 
     pub fn create(&self, req: NetworkCreateRequest) -> Result<NetworkRecord, NetworkError> {
@@ -168,7 +149,7 @@ impl Networks {
     }
 
     /// Removes a user network with no live endpoints.
-    pub fn remove(&self, key: &str) -> Result<NetworkRecord, NetworkError> {
+    pub fn remove(&self, key: &str, alive: Live<'_>) -> Result<NetworkRecord, NetworkError> {
         let mut recs = self.lock();
         let id = resolve(&recs, key)?;
         let rec = &recs[&id];
@@ -176,7 +157,7 @@ impl Networks {
             return Err(NetworkError::Predefined(rec.name.clone()));
         }
         let live: Vec<&str> =
-            rec.endpoints.iter().filter(|(cid, _)| self.alive(cid)).map(|(_, e)| e.container_name.as_str()).collect();
+            rec.endpoints.iter().filter(|(cid, _)| alive(cid)).map(|(_, e)| e.container_name.as_str()).collect();
         if !live.is_empty() {
             return Err(NetworkError::InUse { name: rec.name.clone(), id: id.clone(), containers: live.join(", ") });
         }
@@ -193,15 +174,15 @@ impl Networks {
 
     /// Removes the user networks with no live endpoints that `keep` does not
     /// keep: their names.
-    pub fn prune(&self, keep: &dyn Fn(&NetworkRecord) -> bool) -> Result<Vec<String>, NetworkError> {
+    pub fn prune(&self, keep: &dyn Fn(&NetworkRecord) -> bool, alive: Live<'_>) -> Result<Vec<String>, NetworkError> {
         let candidates: Vec<NetworkRecord> = self
             .list()
             .into_iter()
-            .filter(|r| !r.predefined && !keep(r) && !r.endpoints.keys().any(|c| self.alive(c)))
+            .filter(|r| !r.predefined && !keep(r) && !r.endpoints.keys().any(|c| alive(c)))
             .collect();
         let mut gone = Vec::new();
         for r in candidates {
-            match self.remove(&r.id) {
+            match self.remove(&r.id, alive) {
                 Ok(r) => gone.push(r.name),
                 Err(NetworkError::NotFound(_) | NetworkError::InUse { .. }) => {}
                 Err(e) => return Err(e),
@@ -211,14 +192,14 @@ impl Networks {
     }
 
     /// Puts a container in a network (at create, or `network connect`).
-    pub fn connect(&self, key: &str, join: Join<'_>) -> Result<NetworkRecord, NetworkError> {
+    pub fn connect(&self, key: &str, join: Join<'_>, alive: Live<'_>) -> Result<NetworkRecord, NetworkError> {
         let mut recs = self.lock();
         let id = resolve(&recs, key)?;
         let Some(rec) = recs.get_mut(&id) else {
             return Err(NetworkError::NotFound(key.to_string()));
         };
         if let Some(e) = rec.endpoints.get(join.container_id)
-            && self.alive(join.container_id)
+            && alive(join.container_id)
         {
             return Err(NetworkError::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
@@ -234,7 +215,7 @@ impl Networks {
             requested: join.settings,
         };
         let mut updated = rec.clone();
-        updated.endpoints.retain(|c, _| self.alive(c) || c == join.container_id);
+        updated.endpoints.retain(|c, _| alive(c) || c == join.container_id);
         updated.endpoints.insert(join.container_id.to_string(), endpoint);
         self.save(&updated)?;
         *rec = updated.clone();

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bollard_stubs::models::{EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest};
 
 use super::*;
+use crate::error_kind::ErrorKind;
 
 fn req(name: &str) -> NetworkCreateRequest {
     NetworkCreateRequest { name: name.into(), ..Default::default() }
@@ -27,8 +28,8 @@ fn predefined_networks_exist_once_and_cannot_be_removed() {
     let names: Vec<String> = nets.list().into_iter().map(|r| r.name).collect();
     for n in ["bridge", "host", "none"] {
         assert!(names.contains(&n.to_string()), "{names:?}");
-        let err = nets.remove(n).expect_err("predefined");
-        assert_eq!(err.status(), 403, "{err}");
+        let err = nets.remove(n, &|_| true).expect_err("predefined");
+        assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
     }
     let bridge_id = nets.find("bridge").expect("bridge").id;
     drop(nets);
@@ -56,28 +57,28 @@ fn create_inspect_remove_with_dockers_codes() {
     });
     let made = nets.create(r).expect("create");
     assert_eq!((made.driver.as_str(), made.scope.as_str(), made.internal), ("bridge", "local", true));
-    assert_eq!(nets.create(req("app_default")).expect_err("duplicate").status(), 409);
+    assert_eq!(nets.create(req("app_default")).expect_err("duplicate").kind(), ErrorKind::Conflict);
     assert_eq!(nets.find(&made.id[..10]).expect("by id prefix").name, "app_default");
-    assert_eq!(nets.find("nope").expect_err("missing").status(), 404);
+    assert_eq!(nets.find("nope").expect_err("missing").kind(), ErrorKind::NotFound);
 
     for bad in ["", " ", "a b", "-x"] {
-        assert_eq!(nets.create(req(bad)).expect_err(bad).status(), 400, "{bad:?}");
+        assert_eq!(nets.create(req(bad)).expect_err(bad).kind(), ErrorKind::Invalid, "{bad:?}");
     }
     let mut bad_ipam = req("x1");
     bad_ipam.ipam = Some(Ipam {
         config: Some(vec![IpamConfig { subnet: Some("10.0.0.0/40".into()), ..Default::default() }]),
         ..Default::default()
     });
-    assert_eq!(nets.create(bad_ipam).expect_err("bad subnet").status(), 400);
+    assert_eq!(nets.create(bad_ipam).expect_err("bad subnet").kind(), ErrorKind::Invalid);
     let mut overlay = req("x2");
     overlay.driver = Some("overlay".into());
-    assert_eq!(nets.create(overlay).expect_err("no such driver").status(), 404);
+    assert_eq!(nets.create(overlay).expect_err("no such driver").kind(), ErrorKind::NotFound);
     assert!(nets.find("x1").is_err() && nets.find("x2").is_err(), "refused creates leave nothing");
 
     // Persisted: a new engine sees it, labels and all.
     let reopened = Networks::open(dir.path()).expect("reopen");
     assert_eq!(reopened.find("app_default").expect("persisted"), made);
-    reopened.remove("app_default").expect("remove");
+    reopened.remove("app_default", &|_| true).expect("remove");
     assert!(Networks::open(dir.path()).expect("reopen").find("app_default").is_err(), "removal persisted");
 }
 
@@ -87,34 +88,34 @@ fn endpoints_follow_connect_disconnect_and_container_liveness() {
     let nets = Networks::open(dir.path()).expect("open");
     let alive = Arc::new(AtomicBool::new(true));
     let a = alive.clone();
-    nets.set_liveness(Box::new(move |id| id != "c1" || a.load(Ordering::SeqCst)));
+    let live = move |id: &str| id != "c1" || a.load(Ordering::SeqCst);
     nets.create(req("front")).expect("create");
-    nets.connect("front", join("c1", "/web", &["web", "www"])).expect("connect");
-    assert_eq!(nets.connect("front", join("c1", "/web", &[])).expect_err("twice").status(), 403);
+    nets.connect("front", join("c1", "/web", &["web", "www"]), &live).expect("connect");
+    assert_eq!(nets.connect("front", join("c1", "/web", &[]), &live).expect_err("twice").kind(), ErrorKind::Forbidden);
     let eps = nets.endpoints_of("c1");
     let ep = &eps["front"];
     assert_eq!(ep.aliases.as_deref(), Some(&["web".to_string(), "www".to_string()][..]));
     assert_eq!(ep.network_id, Some(nets.find("front").expect("front").id));
     assert_eq!(ep.ip_address.as_deref(), Some(""), "no address until the networking issue");
-    let model = nets.find("front").expect("front").model(true, &|id| nets.is_live(id));
+    let model = nets.find("front").expect("front").model(true, &live);
     assert_eq!(model.containers.expect("containers")["c1"].name.as_deref(), Some("web"));
 
-    assert_eq!(nets.remove("front").expect_err("in use").status(), 409);
-    assert!(nets.prune(&|_| false).expect("prune").is_empty(), "prune keeps a network in use");
+    assert_eq!(nets.remove("front", &live).expect_err("in use").kind(), ErrorKind::Conflict);
+    assert!(nets.prune(&|_| false, &live).expect("prune").is_empty(), "prune keeps a network in use");
 
     // The container is removed without telling us: its endpoint no longer counts.
     alive.store(false, Ordering::SeqCst);
-    let model = nets.find("front").expect("front").model(true, &|id| nets.is_live(id));
+    let model = nets.find("front").expect("front").model(true, &live);
     assert!(model.containers.expect("containers").is_empty());
-    assert_eq!(nets.prune(&|_| false).expect("prune"), vec!["front".to_string()]);
+    assert_eq!(nets.prune(&|_| false, &live).expect("prune"), vec!["front".to_string()]);
 
     nets.create(req("back")).expect("create");
     alive.store(true, Ordering::SeqCst);
-    nets.connect("back", join("c1", "web", &[])).expect("connect");
+    nets.connect("back", join("c1", "web", &[]), &live).expect("connect");
     nets.disconnect("back", "c1").expect("disconnect");
-    assert_eq!(nets.disconnect("back", "c1").expect_err("not connected").status(), 403);
-    nets.connect("back", join("c1", "web", &[])).expect("reconnect");
+    assert_eq!(nets.disconnect("back", "c1").expect_err("not connected").kind(), ErrorKind::Forbidden);
+    nets.connect("back", join("c1", "web", &[]), &live).expect("reconnect");
     nets.forget_container("c1");
     assert!(nets.endpoints_of("c1").is_empty());
-    nets.remove("back").expect("remove once empty");
+    nets.remove("back", &live).expect("remove once empty");
 }

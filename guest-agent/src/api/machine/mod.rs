@@ -14,7 +14,7 @@ use crate::engine::Engine;
 
 /// `GET /berth/v1/health`: the agent is up and serving.
 pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
-    json_response(StatusCode::OK, &serde_json::json!({ "Status": "ok", "InVM": engine.in_vm }))
+    json_response(StatusCode::OK, &serde_json::json!({ "Status": "ok", "InVM": engine.in_vm() }))
 }
 
 /// `POST /berth/v1/shutdown`: stop serving; as PID 1, the agent then

@@ -16,32 +16,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::api::error::{ApiError, json_response};
 use crate::api::hijack::{Conn, RAW, hijack};
 use crate::engine::Engine;
-use crate::shell::{Session, ShellError, ShellIo, ShellRequest};
+use crate::shell::{Session, ShellIo, ShellRequest};
 
 /// Header that carries the session id on the `101` reply.
 pub const SESSION_HEADER: &str = "Berth-Shell-Id";
 
 const MAX_REQUEST: usize = 1 << 20;
 
-impl From<ShellError> for ApiError {
-    fn from(e: ShellError) -> Self {
-        let status = match e {
-            ShellError::NoSuchSession(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
-    }
-}
-
 /// `POST /berth/v1/shell` with `{"Cmd": [...], "Tty": bool, "Env": [...],
 /// "Height": h, "Width": w}`; an empty `Cmd` is a login shell.
 pub async fn start(State(engine): State<Arc<Engine>>, req: Request) -> Result<Response, ApiError> {
-    if !engine.in_vm {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "a machine shell exists only inside a berth machine; this engine runs on the host (process mode)",
-        ));
-    }
     // The body comes before the switch; the upgrade travels in the parts.
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_REQUEST)
@@ -52,7 +36,7 @@ pub async fn start(State(engine): State<Arc<Engine>>, req: Request) -> Result<Re
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("bad shell request: {e}")))?
     };
-    let (session, io) = engine.shells.spawn(&shell)?;
+    let (session, io) = engine.spawn_shell(&shell)?;
     let id = session.id.clone();
     let hangup = HangUpOnDrop(session.clone());
     let mut resp = hijack(Request::from_parts(parts, Body::empty()), RAW, move |conn| async move {
@@ -132,20 +116,20 @@ pub async fn resize(
     Path(id): Path<String>,
     Query(q): Query<ResizeQuery>,
 ) -> Result<Response, ApiError> {
-    engine.shells.get(&id)?.resize(q.h, q.w)?;
+    engine.shell(&id)?.resize(q.h, q.w).map_err(crate::engine::EngineError::from)?;
     Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /berth/v1/shell/{id}/json`: `{"Running", "ExitCode", "Pid"}`. An
 /// exited session is forgotten once its code has been read.
 pub async fn inspect(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let session = engine.shells.get(&id)?;
+    let session = engine.shell(&id)?;
     let code = session.exit_code();
     let reply = json_response(
         StatusCode::OK,
         &serde_json::json!({ "Running": code.is_none(), "ExitCode": code, "Pid": session.pid }),
     );
-    engine.shells.release(&id);
+    engine.release_shell(&id);
     Ok(reply)
 }
 
@@ -203,7 +187,7 @@ mod tests {
         let (mut r, status, id) = open(addr, r#"{"Cmd":["sh","-c","read x; echo got $x; exit 3"]}"#).await;
         assert!(status.starts_with("HTTP/1.1 101"), "{status}");
         let id = id.expect("session id header");
-        let pid = engine.shells.get(&id).unwrap().pid;
+        let pid = engine.shell(&id).unwrap().pid;
         tokio::spawn(async move {
             for _ in 0..500 {
                 crate::children::reap_pid(pid);
@@ -230,7 +214,7 @@ mod tests {
     async fn process_mode_refuses_a_machine_shell() {
         let (addr, _engine, _dir) = serve(false).await;
         let (mut r, status, _) = open(addr, "{}").await;
-        assert!(status.starts_with("HTTP/1.1 501"), "{status}");
+        assert!(status.starts_with("HTTP/1.1 503"), "{status}");
         // The body of a kept-alive reply: read what arrives.
         let mut buf = [0u8; 512];
         let n = tokio::time::timeout(Duration::from_secs(5), r.read(&mut buf)).await.unwrap().unwrap();

@@ -1,0 +1,28 @@
+//! The one classification of what went wrong, shared by every domain error
+//! (containers, images, networks, shells) and the engine: the API turns a
+//! kind into Docker's status code in exactly one place (`api/error.rs`).
+//!
+//! Owns the list of kinds and nothing else; it must never name an HTTP
+//! status (that is the API's choice) nor import another module of the crate,
+//! so that every module can classify its errors without an import cycle.
+
+/// What kind of failure an error is, in the terms clients act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The object named does not exist (Docker's 404: `run` pulls on it,
+    /// `inspect` tries the next kind of object).
+    NotFound,
+    /// The object's state or a name in use forbids it (409).
+    Conflict,
+    /// The request itself is wrong (400).
+    Invalid,
+    /// Nothing to do (304): start a running container, stop a stopped one.
+    NotModified,
+    /// Never allowed, whatever the state (403: removing a predefined network).
+    Forbidden,
+    /// A feature this engine does not offer in this setting (503, as Docker
+    /// answers swarm routes on a node that is no manager).
+    Unavailable,
+    /// The engine failed (500): I/O, a corrupt record, a runtime crash.
+    Internal,
+}
