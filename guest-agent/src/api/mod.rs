@@ -43,6 +43,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/info", get(system::info))
         .route("/berth/v1/health", get(machine::health))
         .route("/berth/v1/shutdown", post(machine::shutdown))
+        .route("/berth/v1/logs/engine", get(machine::engine_log))
         .route("/berth/v1/shell", post(machine::shell::start))
         .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
         .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
@@ -54,14 +55,43 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(exec::routes())
         .merge(events::routes())
         .merge(networks::routes())
+        .merge(system::swarm_routes())
         .fallback(not_found)
         .with_state(engine);
     // The version prefix is stripped before `routes` sees the request, so the
     // middleware wraps a router that has nothing but `routes` as fallback.
-    Router::new()
-        .fallback_service(routes)
+    with_common_layers(Router::new().fallback_service(routes))
+}
+
+/// What wraps every route: version negotiation, the `Server` header, a 500
+/// for a panicking handler, and a tracing span per request.
+fn with_common_layers(router: Router) -> Router {
+    router
         .layer(middleware::from_fn(version::negotiate))
         .layer(middleware::map_response(server_header))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
+}
+
+/// A handler that panicked: Docker's error shape with a 500, and the engine
+/// serves on (the connection is answered, not dropped).
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("a handler panicked");
+    tracing::error!(panic = what, "request handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        format!("internal error: {what}"),
+    ))
 }
 
 /// The image routes and the two that only talk to registries (`/auth`,

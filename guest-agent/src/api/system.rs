@@ -42,6 +42,25 @@ pub async fn version() -> Response {
     json_response(StatusCode::OK, &version_body())
 }
 
+/// The swarm routes: this engine is never a swarm manager, and says so as
+/// Docker (and Podman's compat layer) do, with a 503 — clients such as
+/// docker-py's test teardown read a 404 here as an error.
+pub fn swarm_routes() -> axum::Router<Arc<Engine>> {
+    async fn not_a_manager() -> super::error::ApiError {
+        crate::engine::EngineError::unavailable(
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+        )
+        .into()
+    }
+    let mut r = axum::Router::new();
+    for base in ["/swarm", "/services", "/nodes", "/tasks", "/secrets", "/configs"] {
+        r = r
+            .route(base, axum::routing::any(not_a_manager))
+            .route(&format!("{base}/{{*rest}}"), axum::routing::any(not_a_manager));
+    }
+    r
+}
+
 /// `GET /info`.
 pub async fn info(State(engine): State<Arc<Engine>>) -> Response {
     json_response(StatusCode::OK, &engine.system_info())

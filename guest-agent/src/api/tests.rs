@@ -112,3 +112,39 @@ async fn shutdown_request_is_accepted_and_observable() {
     assert_eq!(app(engine.clone()).oneshot(req).await.unwrap().status(), StatusCode::ACCEPTED);
     tokio::time::timeout(std::time::Duration::from_secs(5), engine.shutdown_requested()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_json_500_and_the_router_serves_on() {
+    async fn boom() -> &'static str {
+        panic!("deliberate test panic")
+    }
+    let router = super::with_common_layers(
+        axum::Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/ok", axum::routing::get(|| async { "ok" })),
+    );
+    let resp = router.clone().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(body["message"].as_str().unwrap().contains("deliberate test panic"), "{body}");
+    let resp = router.oneshot(Request::get("/ok").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn swarm_routes_say_this_node_is_no_swarm_manager() {
+    for path in ["/swarm", "/v1.41/services", "/nodes", "/v1.50/secrets", "/configs", "/tasks"] {
+        let r = call(Method::GET, path).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(json(&r)["message"].as_str().unwrap().contains("not a swarm manager"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_machine_engine_log_is_refused_in_process_mode_with_a_reason() {
+    let r = call(Method::GET, "/berth/v1/logs/engine").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(json(&r)["message"].as_str().unwrap().contains("standard error"));
+}

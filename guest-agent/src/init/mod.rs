@@ -34,6 +34,10 @@ pub const ENGINE_VSOCK_PORT: u32 = 2375;
 
 const ENGINE_ROOT: &str = "/var/lib/berth";
 
+/// The engine log's size before it rotates, and how many old files stay.
+const ENGINE_LOG_BYTES: u64 = 8 << 20;
+const ENGINE_LOG_KEEP: usize = 3;
+
 /// The longest a power-off waits for containers (Docker's default stop
 /// timeout is 10 s; the host's `berth machine stop` waits 20 s).
 const CONTAINER_STOP_LIMIT: Duration = Duration::from_secs(12);
@@ -43,10 +47,17 @@ pub fn run_as_pid1() -> ! {
     // boot time, not ours.
     let uptime = boot_time();
     println!("{INIT_MARKER} after {:.3} s", uptime.as_secs_f64());
-    // A panic anywhere must still end in a power-off, not a kernel panic.
+    // A panic of PID 1's own thread must still end in a power-off, not a
+    // kernel panic. One on a worker thread (a request handler, a task)
+    // unwinds to its catcher — the API answers it as a 500, tokio ends the
+    // task — so one bad request does not take every container down.
     std::panic::set_hook(Box::new(|info| {
-        println!("berth-agent: fatal: {info}");
-        power::power_off();
+        if std::thread::current().name() == Some("main") {
+            println!("berth-agent: fatal: {info}");
+            power::power_off();
+        }
+        println!("berth-agent: panic on a worker thread (the engine goes on): {info}");
+        tracing::error!(%info, "panic on a worker thread");
     }));
 
     // Before any mount: containers pivot_root, which an initramfs root refuses.
@@ -78,6 +89,7 @@ pub fn run_as_pid1() -> ! {
         }
         println!("berth-agent: data disk {device} mounted on {ENGINE_ROOT}");
     }
+    install_engine_log();
     let name = network::hostname_from_cmdline(&cmdline);
     if let Err(e) = network::set_hostname(name) {
         println!("berth-agent: cannot set the hostname: {e}");
@@ -91,6 +103,24 @@ pub fn run_as_pid1() -> ! {
         Err(e) => println!("berth-agent: {e}; powering off"),
     }
     power::power_off();
+}
+
+/// The engine's log: a size-rotated file on the data disk (the console is
+/// for boot messages only), readable from the host with `berth machine logs
+/// --engine`. `BERTH_LOG=` on the kernel command line sets the filter.
+fn install_engine_log() {
+    let path = crate::engine::Engine::log_path(Path::new(ENGINE_ROOT));
+    match crate::log_file::RotatingFile::open(&path, ENGINE_LOG_BYTES, ENGINE_LOG_KEEP) {
+        Ok(file) => {
+            let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into());
+            let installed =
+                tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(file).try_init();
+            if installed.is_err() {
+                println!("berth-agent: a log subscriber was already installed");
+            }
+        }
+        Err(e) => println!("berth-agent: no engine log ({}: {e}); warnings are lost", path.display()),
+    }
 }
 
 /// Runs the engine until it is told to stop. Any error is returned, never
