@@ -17,6 +17,7 @@ pub mod images;
 pub mod kvm_entry_trace;
 pub mod lock;
 pub mod machine_start;
+pub mod module_contracts;
 pub mod module_graph;
 pub mod paths;
 pub mod prereq;

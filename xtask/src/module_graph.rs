@@ -181,6 +181,11 @@ fn file_name(rel: &Path) -> String {
     rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// A file's module path from its path relative to `src/`.
+pub fn module_path_of(rel: &Path) -> ModPath {
+    module_path(rel)
+}
+
 fn module_path(rel: &Path) -> ModPath {
     let mut parts: ModPath = rel.with_extension("").iter().map(|c| c.to_string_lossy().into_owned()).collect();
     if parts.last().is_some_and(|l| matches!(l.as_str(), "mod" | "lib" | "main")) {

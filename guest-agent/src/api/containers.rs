@@ -18,7 +18,7 @@ use bollard_stubs::models::ContainerCreateBody;
 use serde::Deserialize;
 
 use super::error::{ApiError, json_response};
-use super::extract::{DockerQuery, OptionalJson, de};
+use super::extract::{self as de, DockerQuery, OptionalJson};
 use super::filters::parse_filters;
 use crate::engine::Engine;
 use crate::engine::containers::ListContainers;

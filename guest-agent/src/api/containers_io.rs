@@ -19,11 +19,10 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
 use super::error::ApiError;
-use super::extract::{DockerQuery, de};
+use super::extract::{self as de, DockerQuery};
 use super::hijack::{self, MULTIPLEXED, RAW};
 use crate::container::logs::{self, LogQuery};
 use crate::engine::Engine;
-use crate::runtime::AttachStreams;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
@@ -61,10 +60,10 @@ async fn attach(
     if !q.stream && !q.logs {
         return Err(ApiError::bad_request("at least one of stream or logs must be set"));
     }
-    let streams = AttachStreams { stdin: q.stdin, stdout: q.stdout, stderr: q.stderr };
-    let attached = engine.attach_container(&id, streams).await?;
+    let attached = engine.attach_container(&id, q.stdin, q.stdout, q.stderr).await?;
+    let stdin = q.stdin;
     Ok(hijack::hijack(req, content_type(attached.tty), move |conn| async move {
-        hijack::pump(conn, attached.io, streams.stdin).await;
+        hijack::pump(conn, attached.io, stdin).await;
     }))
 }
 

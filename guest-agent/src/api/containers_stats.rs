@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::error::{ApiError, json_response};
-use super::extract::{DockerQuery, de};
+use super::extract::{self as de, DockerQuery};
 use crate::container::stats::Stats;
 use crate::engine::Engine;
 

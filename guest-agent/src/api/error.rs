@@ -65,12 +65,7 @@ macro_rules! via_engine_error {
         }
     )*};
 }
-via_engine_error!(
-    crate::container::error::ContainerError,
-    crate::network::NetworkError,
-    crate::image::store::StoreError,
-    crate::shell::ShellError
-);
+via_engine_error!(crate::container::error::ContainerError, crate::image::store::StoreError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -101,7 +96,7 @@ mod tests {
             (ContainerError::Conflict("running".into()).into(), 409),
             (ContainerError::Invalid("bad".into()).into(), 400),
             (ContainerError::NotModified.into(), 304),
-            (NetworkError::Predefined("bridge".into()).into(), 403),
+            (EngineError::from(NetworkError::Predefined("bridge".into())).into(), 403),
             (EngineError::unavailable("This node is not a swarm manager.").into(), 503),
         ];
         for (e, code) in cases {

@@ -86,30 +86,28 @@ pub fn docker_bool(v: &str) -> bool {
     !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none")
 }
 
-/// Serde helpers for query structs: `#[serde(default, deserialize_with = "de::flag")]`.
-pub mod de {
-    use super::*;
+// Serde helpers for query structs: `use super::extract as de;`, then
+// `#[serde(default, deserialize_with = "de::flag")]`.
 
-    /// A boolean in Docker's spellings.
-    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-        Ok(docker_bool(&String::deserialize(d)?))
-    }
+/// A boolean in Docker's spellings.
+pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(docker_bool(&String::deserialize(d)?))
+}
 
-    /// A boolean that keeps "absent" apart (`Option<bool>`), for parameters
-    /// whose default is true.
-    pub fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        Ok(Some(docker_bool(&String::deserialize(d)?)))
-    }
+/// A boolean that keeps "absent" apart (`Option<bool>`), for parameters
+/// whose default is true.
+pub fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(Some(docker_bool(&String::deserialize(d)?)))
+}
 
-    /// An integer where an empty value means absent.
-    pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        let s = String::deserialize(d)?;
-        let s = s.trim();
-        if s.is_empty() {
-            return Ok(None);
-        }
-        s.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("{s:?} is not an integer")))
+/// An integer where an empty value means absent.
+pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
     }
+    s.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("{s:?} is not an integer")))
 }
 
 #[cfg(test)]
@@ -119,11 +117,11 @@ mod tests {
     #[derive(Deserialize, Default, Debug)]
     #[serde(default)]
     struct Q {
-        #[serde(deserialize_with = "de::flag")]
+        #[serde(deserialize_with = "flag")]
         force: bool,
-        #[serde(deserialize_with = "de::opt_flag")]
+        #[serde(deserialize_with = "opt_flag")]
         stdout: Option<bool>,
-        #[serde(deserialize_with = "de::opt_int")]
+        #[serde(deserialize_with = "opt_int")]
         t: Option<i64>,
         tag: Vec<String>,
         name: Option<String>,

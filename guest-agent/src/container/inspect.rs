@@ -9,25 +9,12 @@ use std::collections::HashMap;
 
 use bollard_stubs::models::{
     ContainerInspectResponse, ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
-    ContainerSummaryStateEnum, DriverData, EndpointSettings, NetworkSettings,
+    ContainerSummaryStateEnum, DriverData, NetworkSettings,
 };
 
 use super::clock;
 use super::registry::Container;
 use super::state::Status;
-
-fn networks(rec: &super::record::ContainerRecord) -> HashMap<String, EndpointSettings> {
-    let mode = rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into());
-    let name = if mode == "default" { "bridge".to_string() } else { mode };
-    HashMap::from([(
-        name,
-        EndpointSettings {
-            network_id: Some(String::new()),
-            endpoint_id: Some(String::new()),
-            ..crate::network::record::unaddressed_endpoint()
-        },
-    )])
-}
 
 pub fn inspect(c: &Container, rootfs: Option<String>) -> ContainerInspectResponse {
     let rec = c.record();
@@ -81,7 +68,8 @@ pub fn inspect(c: &Container, rootfs: Option<String>) -> ContainerInspectRespons
             ip_prefix_len: Some(0),
             ipv6_gateway: Some(String::new()),
             mac_address: Some(String::new()),
-            networks: Some(networks(&rec)),
+            // Filled by the engine, which owns the container ↔ network relation.
+            networks: Some(HashMap::new()),
         }),
     }
 }
@@ -115,7 +103,7 @@ pub fn summary(c: &Container) -> ContainerSummary {
             network_mode: Some(rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())),
             annotations: None,
         }),
-        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks(&rec)) }),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(HashMap::new()) }),
         mounts: Some(Vec::new()),
     }
 }

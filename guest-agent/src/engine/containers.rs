@@ -185,7 +185,7 @@ impl Engine {
             .map(|c| {
                 let mut row = crate::container::inspect::summary(&c);
                 if let Some(ns) = row.network_settings.as_mut() {
-                    self.fill_container_networks(&c.id, &mut ns.networks);
+                    self.fill_container_networks(&c, &mut ns.networks);
                 }
                 if q.size {
                     let (rw, root_fs) = self.container_sizes(&c);
@@ -210,7 +210,7 @@ impl Engine {
             (model.size_rw, model.size_root_fs) = (Some(rw), Some(root_fs));
         }
         if let Some(ns) = model.network_settings.as_mut() {
-            self.fill_container_networks(&c.id, &mut ns.networks);
+            self.fill_container_networks(&c, &mut ns.networks);
         }
         Ok(model)
     }
@@ -256,7 +256,14 @@ impl Engine {
 
     /// `POST /containers/{id}/attach`: the container's streams (its shim
     /// started first for a created container, so early output is kept).
-    pub async fn attach_container(&self, key: &str, streams: AttachStreams) -> Result<Attached, EngineError> {
+    pub async fn attach_container(
+        &self,
+        key: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<Attached, EngineError> {
+        let streams = AttachStreams { stdin, stdout, stderr };
         let c = self.container(key)?;
         let tty = c.record().config.tty.unwrap_or(false);
         let shim = self.containers.shim_for_attach(&c).await?;

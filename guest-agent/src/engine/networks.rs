@@ -208,13 +208,25 @@ impl Engine {
         self.networks.forget_container(container_id);
     }
 
-    /// `NetworkSettings.Networks` of a container's views, from its endpoints
-    /// (containers created before networks were recorded keep the old view).
-    pub(super) fn fill_container_networks(&self, id: &str, networks: &mut Option<HashMap<String, EndpointSettings>>) {
-        let eps = self.networks.endpoints_of(id);
-        if !eps.is_empty() {
-            *networks = Some(eps);
+    /// `NetworkSettings.Networks` of a container's views, from its endpoints;
+    /// a container created before networks were recorded shows its
+    /// `NetworkMode`'s network without an endpoint.
+    pub(super) fn fill_container_networks(
+        &self,
+        c: &Container,
+        networks: &mut Option<HashMap<String, EndpointSettings>>,
+    ) {
+        let mut eps = self.networks.endpoints_of(&c.id);
+        if eps.is_empty() {
+            let name = mode_network(c.record().host_config.network_mode.as_deref());
+            let unjoined = EndpointSettings {
+                network_id: Some(String::new()),
+                endpoint_id: Some(String::new()),
+                ..crate::network::record::unaddressed_endpoint()
+            };
+            eps = HashMap::from([(name, unjoined)]);
         }
+        *networks = Some(eps);
     }
 
     /// Is the container in the network named (or id-prefixed) by `v`? (The

@@ -21,7 +21,7 @@ pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
 #[serde(default)]
 pub struct EngineLogQuery {
     /// At most this many bytes from the end (default 1 MiB, at most 64 MiB).
-    #[serde(deserialize_with = "super::extract::de::opt_int")]
+    #[serde(deserialize_with = "super::extract::opt_int")]
     bytes: Option<i64>,
 }
 
