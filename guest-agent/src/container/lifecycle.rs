@@ -176,7 +176,9 @@ impl Containers {
         let mut config = merge_config(cfg, &image_cfg, process.env.clone(), &id);
         config.image = Some(image_name.clone());
         let mut host = host;
-        fill_host_defaults(&mut host);
+        super::host_config::validate(&host).map_err(ContainerError::Invalid)?;
+        super::host_config::resolve_namespace_modes(&mut host, |key| self.get(key).map(|c| c.id.clone()))?;
+        super::host_config::fill_defaults(&mut host);
         let dir = record::dir(&self.root, &id);
         let rec = ContainerRecord {
             id: id.clone(),
@@ -492,39 +494,6 @@ fn normalized_ref(s: &str) -> String {
 }
 
 /// Docker fills these in every HostConfig it returns; clients index them.
-fn fill_host_defaults(h: &mut HostConfig) {
-    h.network_mode.get_or_insert_with(|| "bridge".into());
-    h.auto_remove.get_or_insert(false);
-    h.privileged.get_or_insert(false);
-    h.readonly_rootfs.get_or_insert(false);
-    h.publish_all_ports.get_or_insert(false);
-    h.binds.get_or_insert_with(Vec::new);
-    h.cap_add.get_or_insert_with(Vec::new);
-    h.cap_drop.get_or_insert_with(Vec::new);
-    h.dns.get_or_insert_with(Vec::new);
-    h.dns_options.get_or_insert_with(Vec::new);
-    h.dns_search.get_or_insert_with(Vec::new);
-    h.extra_hosts.get_or_insert_with(Vec::new);
-    h.security_opt.get_or_insert_with(Vec::new);
-    h.memory.get_or_insert(0);
-    h.memory_swap.get_or_insert(0);
-    h.nano_cpus.get_or_insert(0);
-    h.cpu_shares.get_or_insert(0);
-    h.cpu_period.get_or_insert(0);
-    h.cpu_quota.get_or_insert(0);
-    h.shm_size.get_or_insert(64 * 1024 * 1024);
-    h.ipc_mode.get_or_insert_with(|| "private".into());
-    h.cgroupns_mode.get_or_insert(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE);
-    h.restart_policy.get_or_insert(bollard_stubs::models::RestartPolicy {
-        name: Some(bollard_stubs::models::RestartPolicyNameEnum::NO),
-        maximum_retry_count: Some(0),
-    });
-    h.log_config.get_or_insert(bollard_stubs::models::HostConfigLogConfig {
-        typ: Some("json-file".into()),
-        config: Some(Default::default()),
-    });
-}
-
 impl Container {
     /// `POST /containers/{id}/wait?condition=`: resolves with the exit code
     /// (and error) once the condition holds. `life` must be subscribed

@@ -14,6 +14,7 @@ pub mod events;
 pub mod exec;
 pub mod exec_lifecycle;
 pub mod filters;
+pub mod host_config;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;

@@ -126,11 +126,16 @@ fn info_body(engine: &Engine) -> SystemInfo {
         labels: Some(vec![]),
         experimental_build: Some(false),
         server_version: Some(ENGINE_VERSION.into()),
-        runtimes: Some(HashMap::from([(
-            "berth".to_string(),
-            Runtime { path: Some("berth-agent".into()), ..Default::default() },
-        )])),
-        default_runtime: Some("berth".into()),
+        // Every name a create may ask for runs the same runtime (berth's shim
+        // over youki's libcontainer); `runc` is the default name clients
+        // expect, as Docker reports it.
+        runtimes: Some(
+            crate::container::host_config::RUNTIMES
+                .iter()
+                .map(|name| (name.to_string(), Runtime { path: Some("berth-agent".into()), ..Default::default() }))
+                .collect(),
+        ),
+        default_runtime: Some("runc".into()),
         swarm: Some(SwarmInfo {
             node_id: Some(String::new()),
             node_addr: Some(String::new()),

@@ -109,7 +109,7 @@ impl Networks {
         }
         if !valid_name(&name) {
             return Err(NetworkError::Invalid(format!(
-                "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                "invalid network name {name:?}: only [a-zA-Z0-9_][a-zA-Z0-9_.-] are allowed"
             )));
         }
         let driver = req.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "bridge".into());
@@ -302,9 +302,12 @@ fn new_record(name: &str, driver: &str, labels: HashMap<String, String>) -> Netw
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Docker applies no name pattern to networks (only to containers and
+/// volumes), and compose derives names like `_x_default` from a directory:
+/// a leading `_` is fine; a leading `-` would read as a CLI flag.
 fn valid_name(name: &str) -> bool {
     let mut b = name.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 

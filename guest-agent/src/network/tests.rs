@@ -64,6 +64,7 @@ fn create_inspect_remove_with_dockers_codes() {
     for bad in ["", " ", "a b", "-x"] {
         assert_eq!(nets.create(req(bad)).expect_err(bad).kind(), ErrorKind::Invalid, "{bad:?}");
     }
+    assert_eq!(nets.create(req("_x")).expect("a leading underscore, as compose makes").name, "_x");
     let mut bad_ipam = req("x1");
     bad_ipam.ipam = Some(Ipam {
         config: Some(vec![IpamConfig { subnet: Some("10.0.0.0/40".into()), ..Default::default() }]),
