@@ -149,10 +149,14 @@ enum MachineCommand {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
-    /// A machine's console log.
+    /// A machine's console log, or with --engine the engine's own log.
     Logs {
         #[arg(default_value = DEFAULT_MACHINE)]
         name: String,
+        /// The engine's log (kept on the data disk, size-rotated) instead of
+        /// the console.
+        #[arg(long)]
+        engine: bool,
     },
     /// (Internal) the machine process that `start` launches.
     #[command(hide = true)]
@@ -244,7 +248,8 @@ fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         }
         MachineCommand::Shell { .. } => unreachable!("handled in main: it has an exit code of its own"),
-        MachineCommand::Logs { name } => machine::print_console(&name, &mut std::io::stdout())?,
+        MachineCommand::Logs { name, engine: false } => machine::print_console(&name, &mut std::io::stdout())?,
+        MachineCommand::Logs { name, engine: true } => machine::print_engine_log(&name, &mut std::io::stdout())?,
         MachineCommand::RunProcess { name } => {
             let l = machine::layout_of(&name)?;
             let exit = machine::runner::run(&l)?;

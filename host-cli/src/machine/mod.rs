@@ -43,6 +43,12 @@ pub enum MachineError {
     AlreadyRunning(String),
     #[error("machine {0} is running; stop it first or use --force")]
     Running(String),
+    #[error(
+        "machine {0} is not running: its engine's log is on its data disk; start it with `berth machine start {0}`"
+    )]
+    NotRunning(String),
+    #[error("the engine of machine {name} answered {status}: {message}")]
+    Engine { name: String, status: u16, message: String },
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
@@ -352,6 +358,26 @@ pub fn print_console(name: &str, out: &mut impl Write) -> Result<(), MachineErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(MachineError::io(&l.console_log(), e)),
     }
+}
+
+/// `berth machine logs --engine`: the end of the engine's own log, which the
+/// agent keeps on the machine's data disk (`/var/lib/berth/log/`).
+pub fn print_engine_log(name: &str, out: &mut impl Write) -> Result<(), MachineError> {
+    let l = existing(name)?;
+    let socket = l.docker_socket();
+    if !engine_client::ping(&socket) {
+        return Err(MachineError::NotRunning(name.to_string()));
+    }
+    let reply = engine_client::call(&socket, "GET", "/berth/v1/logs/engine?bytes=4194304", Duration::from_secs(10))
+        .map_err(|e| MachineError::io(&socket, e))?;
+    if reply.status != 200 {
+        let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).into_owned());
+        return Err(MachineError::Engine { name: name.to_string(), status: reply.status, message });
+    }
+    out.write_all(&reply.body).map_err(|e| MachineError::io(Path::new("stdout"), e))
 }
 
 pub fn docker_socket(name: &str) -> Result<PathBuf, MachineError> {

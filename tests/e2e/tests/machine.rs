@@ -4,7 +4,8 @@
 //! SIGINT), the data disk keeps the engine's state across stop/start, a
 //! machine process killed with -9 leaves nothing that blocks the next
 //! start, two concurrent starts have one winner, and `berth machine shell`
-//! runs commands and an interactive shell in the VM.
+//! runs commands and an interactive shell in the VM, and `berth machine logs
+//! --engine` reads the engine's log kept on the data disk across boots.
 
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ grep -q "engine stopped; powering off" ~/.local/share/berth/machines/m1/console.
 berth machine start m1
 id2=$(docker info --format '{{.ID}}')
 test -n "$id1" && test "$id1" = "$id2" && echo "data disk kept the engine id"
+echo "engine log: $(berth machine logs --engine m1 | grep -c 'engine listening') boots"
 docker logs keeper 2>&1 | grep -q "got TERM" && echo "the container got its stop signal"
 sleep 2
 echo "keeper after boot: $(docker inspect -f '{{.State.Running}}' keeper) ups=$(docker logs keeper 2>&1 | grep -c up)"
@@ -75,6 +77,8 @@ fn machine_lifecycle_on_real_kvm() {
     assert!(c.contains("interactive shell exit: 4"), "{c}");
     assert!(c.contains("stopped gracefully"), "stop should power the guest off through the agent:\n{c}");
     assert!(c.contains("data disk kept the engine id"), "{c}");
+    // The engine's own log lives on the data disk: both boots are in it.
+    assert!(c.contains("engine log: 2 boots"), "{c}");
     // Power-off stops containers with their stop signal first; an `always`
     // container is back after the next boot.
     assert!(c.contains("containers stopped before power-off"), "{c}");
