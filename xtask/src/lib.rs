@@ -24,4 +24,3 @@ pub mod process;
 pub mod progress;
 pub mod testbed;
 pub mod tiers;
-pub mod vsock_client;

@@ -264,7 +264,12 @@ pub fn stop(name: &str) -> Result<bool, MachineError> {
     let l = existing(name)?;
     let Some(pid) = lock::holder_pid(&l.lock()) else { return Ok(false) };
     let pid = nix::unistd::Pid::from_raw(pid);
-    let _ = engine_client::request(&l.docker_socket(), "POST", "/berth/v1/shutdown", Duration::from_secs(5));
+    let _ = engine_client::request(
+        &l.docker_socket(),
+        berth_http::Method::POST,
+        "/berth/v1/shutdown",
+        Duration::from_secs(5),
+    );
     if wait_stopped(&l, Duration::from_secs(20)) {
         return Ok(true);
     }
