@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_http::{Endpoint, Request, blocking};
 use containers_fixture::{Daemon, output_within};
 use engine_fixture::docker_cli;
 
@@ -380,16 +381,14 @@ fn start_attach_and_tty_logs() {
     }
 }
 
-/// Reads from `s` until `pred` holds for what was read (or 10 s pass).
-fn read_until(s: &mut std::os::unix::net::UnixStream, pred: impl Fn(&str) -> bool) -> String {
-    use std::io::Read;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+/// Reads `reply`'s body until `pred` holds for what was read (or a piece
+/// takes over 10 s to come).
+fn read_until(reply: &mut blocking::Response<'_>, pred: impl Fn(&str) -> bool) -> String {
     let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
     while !pred(&String::from_utf8_lossy(&got)) {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
+        match reply.chunk(Duration::from_secs(10)) {
+            Ok(Some(piece)) => got.extend_from_slice(&piece),
+            Ok(None) | Err(_) => break,
         }
     }
     String::from_utf8_lossy(&got).into_owned()
@@ -399,16 +398,15 @@ fn read_until(s: &mut std::os::unix::net::UnixStream, pred: impl Fn(&str) -> boo
 fn wait_headers_come_first_and_attach_works_without_upgrade() {
     let d = Daemon::start();
     d.ok(&["create", "--name", "nu", "busybox", "sh", "-c", "sleep 0.5; echo no-upgrade; exit 6"]);
-    let mut wait = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
-    wait.write_all(b"POST /v1.50/containers/nu/wait?condition=next-exit HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    // `stream` returns once a reply's head is in (or fails after 10 s).
+    let engine = blocking::Client::new(Endpoint::Unix(d.sock.clone())).unwrap().timeout(Duration::from_secs(10));
+    let mut wait = engine.stream(Request::post("/v1.50/containers/nu/wait?condition=next-exit")).unwrap();
     // The status line and headers arrive before the container even starts.
-    let head = read_until(&mut wait, |s| s.contains("\r\n\r\n"));
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut attach = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
-    attach.write_all(b"POST /containers/nu/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
-    let head = read_until(&mut attach, |s| s.contains("\r\n\r\n"));
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("application/vnd.docker.multiplexed-stream"), "{head}");
+    assert_eq!(wait.status(), 200);
+    let mut attach = engine.stream(Request::post("/containers/nu/attach?stream=1&stdout=1&stderr=1")).unwrap();
+    assert_eq!(attach.status(), 200);
+    let kind = attach.header("content-type").unwrap_or_default();
+    assert!(kind.contains("application/vnd.docker.multiplexed-stream"), "{:?}", attach.headers());
     d.ok(&["start", "nu"]);
     let out = read_until(&mut attach, |s| s.contains("no-upgrade"));
     assert!(out.contains("no-upgrade\n"), "{out:?}");

@@ -10,7 +10,6 @@
 //! Only the pull is timed for berth (the engine is started and answering
 //! before the clock starts), and copy + unpack for the peer.
 
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -172,14 +171,13 @@ fn children_cpu() -> f64 {
     secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
-/// HTTP/1.1 POST over a UNIX socket with `Connection: close`; the reply
-/// body (chunked or not) as text, read to the end.
+/// `POST path` to the engine on `sock`, its reply body as text, read to
+/// the end (no timeout: the pull takes as long as it takes).
 fn http_post(sock: &Path, path: &str) -> Result<String> {
-    let mut s = UnixStream::connect(sock).at(sock)?;
-    write!(s, "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").at(sock)?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).at(sock)?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    let client = berth_http::blocking::Client::new(berth_http::Endpoint::Unix(sock.to_path_buf()))?;
+    // Pull progress is a few JSON lines a layer; far below this.
+    let reply = client.send(berth_http::Request::post(path), 64 << 20)?;
+    Ok(reply.text())
 }
 
 struct KillOnDrop(Child);

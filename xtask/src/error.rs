@@ -20,6 +20,9 @@ pub enum Error {
     },
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
+    /// A request to an engine (each names its endpoint or request).
+    #[error(transparent)]
+    Http(#[from] berth_http::Error),
     #[error("{0}")]
     Invalid(String),
 }

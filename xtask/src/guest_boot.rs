@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use berth_http::{Endpoint, Request, blocking};
+
 use crate::error::{Error, Result};
 use crate::prereq;
 
@@ -126,7 +128,7 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
     // Then the engine: it must answer over vsock, and stop the VM on request.
     let api = marker.and_then(|_| {
         let answered = wait_for_ping(cid, deadline)?;
-        match crate::vsock_client::request(cid, ENGINE_PORT, "POST", "/berth/v1/shutdown") {
+        match engine_request(cid, Request::post("/berth/v1/shutdown")) {
             Ok((202, _)) => Some(answered - started),
             Ok((status, text)) => {
                 console.push(format!("xtask: shutdown request answered {status}: {text}"));
@@ -164,12 +166,21 @@ pub fn boot_once(kernel: Kernel, echo: bool) -> Result<Boot> {
 /// Polls `/_ping` on the guest's engine until it answers 200.
 fn wait_for_ping(cid: u32, deadline: Instant) -> Option<Instant> {
     while Instant::now() < deadline {
-        if let Ok((200, _)) = crate::vsock_client::request(cid, ENGINE_PORT, "GET", "/_ping") {
+        if let Ok((200, _)) = engine_request(cid, Request::get("/_ping")) {
             return Some(Instant::now());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     None
+}
+
+/// One request to the guest's engine over AF_VSOCK (the test bed reaches
+/// the guest through vhost-vsock, with no host-side proxy): the status and
+/// the body as text.
+fn engine_request(cid: u32, req: Request) -> std::result::Result<(u16, String), berth_http::Error> {
+    let client = blocking::Client::new(Endpoint::Vsock { cid, port: ENGINE_PORT })?.timeout(Duration::from_secs(30));
+    let reply = client.send(req, 1 << 20)?;
+    Ok((reply.status, reply.text()))
 }
 
 /// `berth-agent: init reached after 0.123 s` → 0.123 s.

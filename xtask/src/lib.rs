@@ -25,4 +25,3 @@ pub mod process;
 pub mod progress;
 pub mod testbed;
 pub mod tiers;
-pub mod vsock_client;

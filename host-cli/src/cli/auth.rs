@@ -163,8 +163,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> Result<u8, CliError> {
         return Err(CliError::Usage("username and password are required".into()));
     }
     let body = serde_json::json!({"username": username, "password": password, "serveraddress": server});
-    let reply = super::raw_http::post_json(&ctx.endpoint, "/auth", &body.to_string(), Duration::from_secs(60))
-        .map_err(|e| CliError::Unreachable { endpoint: ctx.endpoint.clone(), reason: e.to_string() })?;
+    let reply = super::raw_http::post_json(&ctx.endpoint, "/auth", &body, Duration::from_secs(60)).await?;
     if reply.status != 200 {
         let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
             .ok()

@@ -140,12 +140,7 @@ pub async fn info(ctx: &Ctx, args: FormatArgs) -> Result<u8, CliError> {
 
 /// `system df`, from the engine's reply as it sends it (API 1.50 shape).
 pub async fn df(ctx: &Ctx, args: FormatArgs) -> Result<u8, CliError> {
-    let endpoint = ctx.endpoint.clone();
-    let reply =
-        tokio::task::spawn_blocking(move || super::raw_http::get(&endpoint, "/system/df", Duration::from_secs(120)))
-            .await
-            .map_err(|e| CliError::Client(e.to_string()))?
-            .map_err(|e| CliError::Unreachable { endpoint: ctx.endpoint.clone(), reason: e.to_string() })?;
+    let reply = super::raw_http::get(&ctx.endpoint, "/system/df", Duration::from_secs(120)).await?;
     let v: Value = serde_json::from_slice(&reply.body)
         .map_err(|e| CliError::Client(format!("the engine's /system/df reply is not JSON: {e}")))?;
     if reply.status != 200 {

@@ -270,7 +270,12 @@ pub fn stop(name: &str) -> Result<bool, MachineError> {
     let l = existing(name)?;
     let Some(pid) = lock::holder_pid(&l.lock()) else { return Ok(false) };
     let pid = nix::unistd::Pid::from_raw(pid);
-    let _ = engine_client::request(&l.docker_socket(), "POST", "/berth/v1/shutdown", Duration::from_secs(5));
+    let _ = engine_client::request(
+        &l.docker_socket(),
+        berth_http::Method::POST,
+        "/berth/v1/shutdown",
+        Duration::from_secs(5),
+    );
     if wait_stopped(&l, Duration::from_secs(20)) {
         return Ok(true);
     }
@@ -368,8 +373,8 @@ pub fn print_engine_log(name: &str, out: &mut impl Write) -> Result<(), MachineE
     if !engine_client::ping(&socket) {
         return Err(MachineError::NotRunning(name.to_string()));
     }
-    let reply = engine_client::call(&socket, "GET", "/berth/v1/logs/engine?bytes=4194304", Duration::from_secs(10))
-        .map_err(|e| MachineError::io(&socket, e))?;
+    let reply = engine_client::get(&socket, "/berth/v1/logs/engine?bytes=4194304", 5 << 20, Duration::from_secs(10))
+        .map_err(|e| MachineError::Tool(format!("reading the engine's log of machine {name}: {e}")))?;
     if reply.status != 200 {
         let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
             .ok()

@@ -10,12 +10,16 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use berth_http::{Client, Endpoint, Request};
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 use super::MachineError;
-use super::engine_client;
+
+/// The reply header that names the session (for resizes and the exit code).
+const SESSION_HEADER: &str = "berth-shell-id";
+/// The engine's replies about a shell are small JSON documents.
+const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
@@ -29,6 +33,8 @@ pub enum ShellError {
     Refused { status: u16, message: String },
     #[error("shell stream: {0}")]
     Stream(#[source] std::io::Error),
+    #[error("shell request: {0}")]
+    Http(#[source] berth_http::Error),
     #[error("cannot set up the terminal: {0}")]
     Terminal(#[source] nix::Error),
 }
@@ -66,27 +72,26 @@ async fn session(socket: &Path, cmd: &[String], tty: bool) -> Result<i32, ShellE
         "Env": [format!("TERM={term}")],
         "Height": height,
         "Width": width,
-    })
-    .to_string();
-    let mut stream = UnixStream::connect(socket)
-        .await
-        .map_err(|source| ShellError::Connect { path: socket.to_path_buf(), source })?;
-    let head = format!(
-        "POST /berth/v1/shell HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.map_err(ShellError::Stream)?;
-    let reply = read_head(&mut stream).await?;
-    if reply.status != 101 {
-        let mut rest = reply.early_body;
-        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
-        return Err(ShellError::Refused { status: reply.status, message: error_message(&rest) });
+    });
+    let engine = Client::new(Endpoint::Unix(socket.to_path_buf()));
+    let reply =
+        engine.stream(Request::post("/berth/v1/shell").upgrade("tcp").json(&body)).await.map_err(|e| match e {
+            berth_http::Error::Connect { source, .. } => ShellError::Connect { path: socket.to_path_buf(), source },
+            other => ShellError::Http(other),
+        })?;
+    if reply.status() != 101 {
+        let status = reply.status();
+        let rest = match tokio::time::timeout(Duration::from_secs(2), reply.into_reply(MAX_BODY)).await {
+            Ok(Ok(r)) => r.body.to_vec(),
+            Ok(Err(_)) | Err(_) => Vec::new(),
+        };
+        return Err(ShellError::Refused { status, message: error_message(&rest) });
     }
-    let id = reply.session.unwrap_or_default();
+    let id = reply.header(SESSION_HEADER).unwrap_or_default().to_string();
+    let stream = reply.upgrade().await.map_err(ShellError::Http)?;
 
     let _raw = if tty { Some(RawMode::enter()?) } else { None };
-    let (mut from_vm, mut to_vm) = stream.into_split();
+    let (mut from_vm, mut to_vm) = tokio::io::split(stream);
     let stdin_task = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = vec![0u8; 8192];
@@ -103,66 +108,23 @@ async fn session(socket: &Path, cmd: &[String], tty: bool) -> Result<i32, ShellE
         // Our stdin ended: the remote command sees end of input.
         let _ = to_vm.shutdown().await;
     });
-    let resize_task = tty.then(|| tokio::spawn(forward_resizes(socket.to_path_buf(), id.clone())));
+    let resize_task = tty.then(|| tokio::spawn(forward_resizes(engine.clone(), id.clone())));
 
     let mut stdout = tokio::io::stdout();
-    let mut out = reply.early_body;
+    let mut out = vec![0u8; 16 * 1024];
     loop {
-        if !out.is_empty() {
-            stdout.write_all(&out).await.map_err(ShellError::Stream)?;
-            stdout.flush().await.map_err(ShellError::Stream)?;
-        }
-        out.resize(16 * 1024, 0);
         let n = from_vm.read(&mut out).await.map_err(ShellError::Stream)?;
         if n == 0 {
             break;
         }
-        out.truncate(n);
+        stdout.write_all(&out[..n]).await.map_err(ShellError::Stream)?;
+        stdout.flush().await.map_err(ShellError::Stream)?;
     }
     if let Some(t) = resize_task {
         t.abort();
     }
     stdin_task.abort();
-    exit_code(socket, &id).await
-}
-
-struct ReplyHead {
-    status: u16,
-    session: Option<String>,
-    /// Bytes after the head that came in the same read.
-    early_body: Vec<u8>,
-}
-
-async fn read_head(stream: &mut UnixStream) -> Result<ReplyHead, ShellError> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 1024];
-    let end = loop {
-        let n = stream.read(&mut buf).await.map_err(ShellError::Stream)?;
-        if n == 0 {
-            return Err(ShellError::Stream(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the engine closed the connection before answering",
-            )));
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        if raw.len() > 64 * 1024 {
-            return Err(ShellError::Stream(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "reply head too long",
-            )));
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let session = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("berth-shell-id"))
-        .map(|(_, v)| v.trim().to_string());
-    Ok(ReplyHead { status, session, early_body: raw[end + 4..].to_vec() })
+    exit_code(&engine, &id).await
 }
 
 fn error_message(body: &[u8]) -> String {
@@ -172,14 +134,13 @@ fn error_message(body: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
 }
 
-async fn exit_code(socket: &Path, id: &str) -> Result<i32, ShellError> {
-    let socket = socket.to_path_buf();
-    let path = format!("/berth/v1/shell/{id}/json");
-    let reply =
-        tokio::task::spawn_blocking(move || engine_client::call(&socket, "GET", &path, Duration::from_secs(10)))
-            .await
-            .map_err(|e| ShellError::Stream(std::io::Error::other(e)))?
-            .map_err(ShellError::Stream)?;
+async fn exit_code(engine: &Client, id: &str) -> Result<i32, ShellError> {
+    let reply = engine
+        .clone()
+        .timeout(Duration::from_secs(10))
+        .send(Request::get(format!("/berth/v1/shell/{id}/json")), MAX_BODY)
+        .await
+        .map_err(ShellError::Http)?;
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
     match v["ExitCode"].as_i64() {
         Some(code) => Ok(code as i32),
@@ -187,19 +148,16 @@ async fn exit_code(socket: &Path, id: &str) -> Result<i32, ShellError> {
     }
 }
 
-async fn forward_resizes(socket: PathBuf, id: String) {
+async fn forward_resizes(engine: Client, id: String) {
     let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
         return;
     };
+    let engine = engine.timeout(Duration::from_secs(5));
     while winch.recv().await.is_some() {
         let Some((h, w)) = window_size() else {
             continue;
         };
-        let socket = socket.clone();
-        let path = format!("/berth/v1/shell/{id}/resize?h={h}&w={w}");
-        let _ =
-            tokio::task::spawn_blocking(move || engine_client::request(&socket, "POST", &path, Duration::from_secs(5)))
-                .await;
+        let _ = engine.send(Request::post(format!("/berth/v1/shell/{id}/resize?h={h}&w={w}")), MAX_BODY).await;
     }
 }
 

@@ -137,56 +137,33 @@ pub async fn inspect(State(engine): State<Arc<Engine>>, Path(id): Path<String>) 
 mod tests {
     use std::time::Duration;
 
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::TcpStream;
+    use berth_http::{Client, Endpoint, Request};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
-    async fn serve(in_vm: bool) -> (std::net::SocketAddr, Arc<Engine>, tempfile::TempDir) {
+    async fn serve(in_vm: bool) -> (Client, Arc<Engine>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::open(dir.path(), in_vm).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = crate::api::app(engine.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (addr, engine, dir)
+        (Client::new(Endpoint::Tcp(addr.to_string())).timeout(Duration::from_secs(10)), engine, dir)
     }
 
-    /// Sends the upgrade request; returns the stream after the reply's
-    /// head, the status line and the session id.
-    async fn open(addr: std::net::SocketAddr, body: &str) -> (BufReader<TcpStream>, String, Option<String>) {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        let head = format!(
-            "POST /v1.50/berth/v1/shell HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await.unwrap();
-        let mut r = BufReader::new(s);
-        let mut status = String::new();
-        r.read_line(&mut status).await.unwrap();
-        let mut id = None;
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line).await.unwrap();
-            if line.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case(SESSION_HEADER)
-            {
-                id = Some(v.trim().to_string());
-            }
-        }
-        (r, status, id)
+    /// Sends the upgrade request; returns the reply as soon as its head is in.
+    async fn open(client: &Client, body: &str) -> berth_http::Response {
+        let req = Request::post("/v1.50/berth/v1/shell").upgrade("tcp").bytes("application/json", body.to_string());
+        client.stream(req).await.unwrap()
     }
 
     #[tokio::test]
     async fn a_shell_streams_both_ways_and_reports_its_exit_code() {
-        let (addr, engine, _dir) = serve(true).await;
-        let (mut r, status, id) = open(addr, r#"{"Cmd":["sh","-c","read x; echo got $x; exit 3"]}"#).await;
-        assert!(status.starts_with("HTTP/1.1 101"), "{status}");
-        let id = id.expect("session id header");
+        let (client, engine, _dir) = serve(true).await;
+        let reply = open(&client, r#"{"Cmd":["sh","-c","read x; echo got $x; exit 3"]}"#).await;
+        assert_eq!(reply.status(), 101);
+        let id = reply.header(SESSION_HEADER).expect("session id header").to_string();
         let pid = engine.shell(&id).unwrap().pid;
         tokio::spawn(async move {
             for _ in 0..500 {
@@ -194,39 +171,32 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
-        r.get_mut().write_all(b"hello\n").await.unwrap();
+        let mut stream = reply.upgrade().await.unwrap();
+        stream.write_all(b"hello\n").await.unwrap();
         let mut out = String::new();
-        tokio::time::timeout(Duration::from_secs(10), r.read_to_string(&mut out)).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out)).await.unwrap().unwrap();
         assert_eq!(out, "got hello\n");
 
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(
-            format!("GET /berth/v1/shell/{id}/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.contains(r#""ExitCode":3"#) && reply.contains(r#""Running":false"#), "{reply}");
+        let reply = client.send(Request::get(format!("/berth/v1/shell/{id}/json")), 64 * 1024).await.unwrap();
+        let text = reply.text();
+        assert_eq!(reply.status, 200, "{text}");
+        assert!(text.contains(r#""ExitCode":3"#) && text.contains(r#""Running":false"#), "{text}");
     }
 
     #[tokio::test]
     async fn process_mode_refuses_a_machine_shell() {
-        let (addr, _engine, _dir) = serve(false).await;
-        let (mut r, status, _) = open(addr, "{}").await;
-        assert!(status.starts_with("HTTP/1.1 503"), "{status}");
-        // The body of a kept-alive reply: read what arrives.
-        let mut buf = [0u8; 512];
-        let n = tokio::time::timeout(Duration::from_secs(5), r.read(&mut buf)).await.unwrap().unwrap();
-        let rest = String::from_utf8_lossy(&buf[..n]);
+        let (client, _engine, _dir) = serve(false).await;
+        let reply = open(&client, "{}").await;
+        assert_eq!(reply.status(), 503);
+        let rest = reply.into_reply(64 * 1024).await.unwrap().text();
         assert!(rest.contains("only inside a berth machine"), "{rest}");
     }
 
     #[tokio::test]
     async fn a_malformed_request_is_a_400_and_starts_nothing() {
-        let (addr, _engine, _dir) = serve(true).await;
-        let (_, status, id) = open(addr, r#"{"Cmd": 7}"#).await;
-        assert!(status.starts_with("HTTP/1.1 400"), "{status}");
-        assert!(id.is_none());
+        let (client, _engine, _dir) = serve(true).await;
+        let reply = open(&client, r#"{"Cmd": 7}"#).await;
+        assert_eq!(reply.status(), 400);
+        assert!(reply.header(SESSION_HEADER).is_none());
     }
 }
