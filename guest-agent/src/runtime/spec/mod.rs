@@ -196,3 +196,140 @@ pub fn cgroup_v2() -> bool {
 pub fn cgroup_path(id: &str) -> String {
     format!("/berth/{id}")
 }
+
+#[cfg(test)]
+mod capture_tmp {
+    use super::*;
+    use bollard_stubs::models::{HostConfig, ResourcesUlimits};
+
+    fn input_for(name: &str, hc: HostConfig, user: ResolvedUser, tty: bool) -> Value {
+        let dir = std::path::PathBuf::from("/run/berth/c/0123456789ab");
+        let rootfs = dir.join("rootfs");
+        let process = ResolvedProcess {
+            path: "/bin/sh".into(),
+            args: vec!["-c".into(), "true".into()],
+            env: vec!["PATH=/usr/bin:/bin".into()],
+            cwd: "/".into(),
+            user: String::new(),
+        };
+        let mounts = UserMount::from_host_config(&hc).expect("mounts");
+        let v = build(&SpecInput {
+            id: "0123456789ab",
+            rootfs: &rootfs,
+            dir: &dir,
+            process: &process,
+            user: &user,
+            hostname: "0123456789ab",
+            domainname: "",
+            tty,
+            host_config: &hc,
+            user_mounts: &mounts,
+        })
+        .expect(name);
+        v
+    }
+
+    #[test]
+    fn capture() {
+        let root = ResolvedUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() };
+        let out = std::path::Path::new("/tmp/spec-golden");
+        std::fs::create_dir_all(out).unwrap();
+        let bind_src = out.join("bindsrc");
+        std::fs::create_dir_all(&bind_src).unwrap();
+        let cases: Vec<(&str, HostConfig, ResolvedUser, bool)> = vec![
+            ("defaults", HostConfig::default(), root.clone(), false),
+            ("privileged", HostConfig { privileged: Some(true), ..Default::default() }, root.clone(), false),
+            (
+                "readonly_tmpfs_binds",
+                HostConfig {
+                    readonly_rootfs: Some(true),
+                    binds: Some(vec![format!("{}:/data:ro", bind_src.display()), format!("{}:/etc/hosts", bind_src.display())]),
+                    tmpfs: Some([("/run".to_string(), "size=1m,exec".to_string()), ("/scratch".to_string(), String::new())].into()),
+                    ..Default::default()
+                },
+                root.clone(),
+                false,
+            ),
+            (
+                "limits",
+                HostConfig {
+                    memory: Some(64 << 20),
+                    memory_reservation: Some(32 << 20),
+                    nano_cpus: Some(1_500_000_000),
+                    cpu_shares: Some(512),
+                    cpuset_cpus: Some("0".into()),
+                    pids_limit: Some(50),
+                    oom_kill_disable: Some(true),
+                    shm_size: Some(1 << 20),
+                    ..Default::default()
+                },
+                root.clone(),
+                false,
+            ),
+            (
+                "limits_quota_swap",
+                HostConfig { memory: Some(64 << 20), memory_swap: Some(-1), cpu_quota: Some(50000), cpu_period: Some(200000), ..Default::default() },
+                root.clone(),
+                false,
+            ),
+            (
+                "caps",
+                HostConfig {
+                    cap_add: Some(vec!["NET_ADMIN".into(), "sys_ptrace".into()]),
+                    cap_drop: Some(vec!["MKNOD".into(), "CAP_NET_RAW".into()]),
+                    ..Default::default()
+                },
+                root.clone(),
+                false,
+            ),
+            ("caps_all", HostConfig { cap_add: Some(vec!["ALL".into()]), cap_drop: Some(vec!["CHOWN".into()]), ..Default::default() }, root.clone(), false),
+            ("caps_drop_all", HostConfig { cap_drop: Some(vec!["ALL".into()]), cap_add: Some(vec!["KILL".into()]), ..Default::default() }, root.clone(), false),
+            (
+                "user_1000",
+                HostConfig::default(),
+                ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![10, 20], home: "/".into() },
+                true,
+            ),
+            (
+                "unconfined_nnp_host_net",
+                HostConfig {
+                    security_opt: Some(vec!["seccomp=unconfined".into(), "no-new-privileges".into()]),
+                    network_mode: Some("host".into()),
+                    console_size: Some(vec![30, 100]),
+                    ..Default::default()
+                },
+                root.clone(),
+                true,
+            ),
+            (
+                "ulimits",
+                HostConfig {
+                    ulimits: Some(vec![
+                        ResourcesUlimits { name: Some("nofile".into()), soft: Some(1024), hard: Some(2048) },
+                        ResourcesUlimits { name: Some("nproc".into()), soft: Some(100), hard: Some(100) },
+                    ]),
+                    ..Default::default()
+                },
+                root.clone(),
+                false,
+            ),
+            (
+                "sysctls",
+                HostConfig {
+                    sysctls: Some([("net.ipv4.ip_forward".to_string(), "1".to_string()), ("kernel.shmmax".to_string(), "1000000".to_string())].into()),
+                    ..Default::default()
+                },
+                root.clone(),
+                false,
+            ),
+        ];
+        let caps: Vec<String> = defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+        std::fs::write(out.join("seccomp_v2.json"), serde_json::to_vec_pretty(&seccomp::default_profile(&caps, true)).unwrap()).unwrap();
+        std::fs::write(out.join("seccomp_sysadmin.json"), serde_json::to_vec_pretty(&seccomp::default_profile(&defaults::all_caps(), false)).unwrap()).unwrap();
+        std::fs::write(out.join("seccomp_guard.json"), serde_json::to_vec_pretty(&seccomp::device_node_guard()).unwrap()).unwrap();
+        for (name, hc, user, tty) in cases {
+            let v = input_for(name, hc, user, tty);
+            std::fs::write(out.join(format!("{name}.json")), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        }
+    }
+}
