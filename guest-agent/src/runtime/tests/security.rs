@@ -156,14 +156,11 @@ async fn the_v2_profile_refuses_device_nodes_and_keeps_fifos() {
     let cfg_path = f.rt.container_dir(shim.id()).join("config.json");
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cfg_path).expect("config.json")).expect("json");
-    let caps: Vec<String> = spec["process"]["capabilities"]["bounding"]
-        .as_array()
-        .expect("caps")
-        .iter()
-        .filter_map(|c| c.as_str().map(String::from))
-        .collect();
-    assert!(caps.iter().any(|c| c == "CAP_MKNOD"), "Docker's default keeps CAP_MKNOD");
-    spec["linux"]["seccomp"] = crate::runtime::spec::seccomp::default_profile(&caps, true);
+    let caps: Vec<oci_spec::runtime::Capability> =
+        serde_json::from_value(spec["process"]["capabilities"]["bounding"].clone()).expect("caps");
+    assert!(caps.contains(&oci_spec::runtime::Capability::Mknod), "Docker's default keeps CAP_MKNOD");
+    let profile = crate::runtime::spec::seccomp::default_profile(&caps, true).expect("profile");
+    spec["linux"]["seccomp"] = serde_json::to_value(profile).expect("encode");
     std::fs::write(&cfg_path, serde_json::to_vec(&spec).expect("encode")).expect("write");
     let io = shim.attach(OUT_ERR).await.expect("attach");
     shim.start().await.expect("start");
