@@ -17,7 +17,6 @@ mod image;
 mod init;
 mod listen;
 mod network;
-#[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
 mod runtime;
 mod server;
 mod shell;

@@ -60,7 +60,6 @@ impl ContainerError {
             ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => 400,
             ContainerError::Runtime(RuntimeError::Exec { .. }) => 400,
             ContainerError::Runtime(RuntimeError::WrongState { .. }) => 409,
-            ContainerError::Runtime(RuntimeError::NoSuchExec(_)) => 404,
             ContainerError::Images(crate::image::store::StoreError::NotFound(_)) => 404,
             _ => 500,
         }

@@ -53,12 +53,6 @@ pub enum RuntimeError {
     /// `exited`).
     #[error("container {id}: {message}")]
     WrongState { id: String, state: String, message: String },
-    /// An exec id that the shim does not know.
-    #[error("no such exec: {0}")]
-    NoSuchExec(String),
-    /// This part of the runtime is not implemented yet.
-    #[error("not implemented yet: {0}")]
-    NotYet(&'static str),
 }
 
 impl RuntimeError {

@@ -17,7 +17,6 @@ use oci_spec::runtime::{
     Linux, LinuxBuilder, LinuxResources, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User,
 };
 
-use super::cgroup_path;
 use crate::runtime::RuntimeError;
 
 /// The OCI runtime spec version berth writes (Docker's containerd writes
@@ -26,6 +25,11 @@ pub const OCI_VERSION: &str = "1.0.2";
 
 /// The annotation naming the container, for whoever reads a bundle.
 pub const ID_ANNOTATION: &str = "io.berth.container.id";
+
+/// The container's cgroup, absolute (no systemd): `/berth/<id>`.
+pub fn cgroup_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
 
 /// The spec of container `id` rooted at `rootfs`, with no process details,
 /// mounts, namespaces, limits or security settings yet.

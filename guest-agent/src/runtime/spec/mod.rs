@@ -31,6 +31,7 @@ mod user_mount;
 use oci_spec::runtime::Spec;
 
 use super::RuntimeError;
+pub use base::cgroup_path;
 pub use input::SpecInput;
 pub use security::security_opts;
 pub use user_mount::UserMount;
@@ -75,11 +76,6 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
 pub fn cgroup_v2() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-}
-
-/// The container's cgroup, absolute (no systemd): `/berth/<id>`.
-pub fn cgroup_path(id: &str) -> String {
-    format!("/berth/{id}")
 }
 
 #[cfg(test)]
