@@ -19,7 +19,6 @@ mod init;
 mod listen;
 mod log_file;
 mod network;
-#[allow(dead_code, unused_imports)] // parts are used only once the engine's container API (h/api) calls them
 mod runtime;
 mod server;
 mod shell;

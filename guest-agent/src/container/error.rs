@@ -64,7 +64,6 @@ impl ContainerError {
             ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => ErrorKind::Invalid,
             ContainerError::Runtime(RuntimeError::Exec { .. }) => ErrorKind::Invalid,
             ContainerError::Runtime(RuntimeError::WrongState { .. }) => ErrorKind::Conflict,
-            ContainerError::Runtime(RuntimeError::NoSuchExec(_)) => ErrorKind::NotFound,
             ContainerError::Images(e) => e.kind(),
             _ => ErrorKind::Internal,
         }

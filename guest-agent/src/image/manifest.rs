@@ -11,7 +11,11 @@ use super::digest::Digest;
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Written only by the tests' images (see `build`); the engine reads any
+/// config and layer media type its manifests name.
+#[cfg(test)]
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+#[cfg(test)]
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

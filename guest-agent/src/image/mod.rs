@@ -12,8 +12,7 @@
 //! users      the hook through which containers mark images in use
 //! pull/push  the operations, with Docker-style progress events
 //! archive    docker save / load tars and OCI layouts
-//! build      images from local tars (commit, tests)
-//! busybox    busybox:latest from the host's busybox-static, for tests
+//! build      images from local tars, for the tests (not in the binary)
 //! ingest     local layer files and configs into the store (load, import)
 //! import     a rootfs tarball + Dockerfile changes → a one-layer image
 //! ```
@@ -21,13 +20,10 @@
 //! Dependencies point one way: pull/push/build → store → unpack → digest;
 //! registry and manifest know nothing of the store.
 
-// build, busybox and Store::set_users serve tests and the container side,
-// which the binary does not include yet.
-#![allow(dead_code)]
-
 pub mod archive;
+/// Test-only: how the tests make images without a network.
+#[cfg(test)]
 pub mod build;
-pub mod busybox;
 pub mod changes;
 pub mod digest;
 mod fsutil;

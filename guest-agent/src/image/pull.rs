@@ -183,8 +183,9 @@ async fn pull_inner(
     };
     let verb = if up_to_date { "Image is up to date for" } else { "Downloaded newer image for" };
     progress.emit(ProgressEvent::status(format!("Status: {verb} {shown}")));
-    tracing::info!(%reference, id = %record.id, "image pulled");
-    Ok(Pulled { record, digest: top_digest, up_to_date })
+    let pulled = Pulled { record, digest: top_digest, up_to_date };
+    tracing::info!(%reference, id = %pulled.record.id, digest = %pulled.digest, up_to_date = pulled.up_to_date, "image pulled");
+    Ok(pulled)
 }
 
 /// Downloads and unpacks layers in parallel. On the first failure the

@@ -90,6 +90,7 @@ pub async fn push(
         ..ProgressEvent::status("")
     });
     store.tag(&target.with_digest(record.manifest.clone()), &record.id)?;
-    tracing::info!(%target, digest = %record.manifest, "image pushed");
-    Ok(Pushed { digest: record.manifest, size })
+    let pushed = Pushed { digest: record.manifest, size };
+    tracing::info!(%target, digest = %pushed.digest, size = pushed.size, "image pushed");
+    Ok(pushed)
 }

@@ -98,13 +98,6 @@ impl ImageRef {
         ImageRef { digest: Some(digest), tag: None, ..self.clone() }
     }
 
-    pub fn with_tag(&self, tag: &str) -> Result<ImageRef, ReferenceError> {
-        if !valid_tag(tag) {
-            return Err(ReferenceError::Invalid { reference: tag.to_string(), reason: "bad tag" });
-        }
-        Ok(ImageRef { tag: Some(tag.to_string()), digest: None, ..self.clone() })
-    }
-
     /// The store's key for a tag: `docker.io/library/busybox:latest`.
     pub fn tagged_key(&self) -> Option<String> {
         self.tag.as_ref().map(|t| format!("{}:{t}", self.name()))

@@ -229,6 +229,7 @@ impl Store {
         users.map(|u| u.image_users().into_iter().map(|x| x.image).collect()).unwrap_or_default()
     }
 
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }

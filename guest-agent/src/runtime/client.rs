@@ -27,12 +27,6 @@ pub struct Shim {
 #[derive(Debug)]
 pub struct AttachIo(UnixStream);
 
-impl AttachIo {
-    pub fn into_inner(self) -> UnixStream {
-        self.0
-    }
-}
-
 impl AsyncRead for AttachIo {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
@@ -60,9 +54,6 @@ pub struct ExecHandle {
 }
 
 impl ExecHandle {
-    pub fn id(&self) -> &str {
-        &self.exec_id
-    }
     /// Host pid of the exec'd process.
     pub fn pid(&self) -> i32 {
         self.pid

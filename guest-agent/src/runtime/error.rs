@@ -17,6 +17,14 @@ pub enum RuntimeError {
     /// bad option value…): the user's mistake, Docker answers 400/500 with it.
     #[error("{0}")]
     InvalidRequest(String),
+    /// oci-spec refused a part of the container's spec this runtime built:
+    /// berth's fault, not the request's.
+    #[error("the container's OCI spec ({part}): {source}")]
+    Spec {
+        part: &'static str,
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
     /// No command to run: neither the request nor the image gives one.
     #[error("no command specified")]
     NoCommand,
@@ -45,15 +53,14 @@ pub enum RuntimeError {
     /// `exited`).
     #[error("container {id}: {message}")]
     WrongState { id: String, state: String, message: String },
-    /// An exec id that the shim does not know.
-    #[error("no such exec: {0}")]
-    NoSuchExec(String),
-    /// This part of the runtime is not implemented yet.
-    #[error("not implemented yet: {0}")]
-    NotYet(&'static str),
 }
 
 impl RuntimeError {
+    /// For `map_err` on an oci-spec builder's `build()`.
+    pub(crate) fn spec(part: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> RuntimeError {
+        move |source| RuntimeError::Spec { part, source }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let path = path.into();
         move |source| RuntimeError::Io { op, path, source }

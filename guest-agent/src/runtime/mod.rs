@@ -32,22 +32,20 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use client::{AttachIo, ExecHandle, Shim};
+pub use client::{AttachIo, Shim};
 pub use error::RuntimeError;
 pub use pivotable_root::make_root_pivotable;
-pub use types::{
-    AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess, rfc3339_nano,
-};
+pub use types::{AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess};
 
 /// Everything the runtime needs to create one container.
 #[derive(Clone, Debug)]
 pub struct ContainerRequest {
     /// The 64-hex Docker id; also the shim's and libcontainer's id.
     pub id: String,
-    /// Docker's name without the leading slash (only for logs/annotations).
+    /// Docker's name without the leading slash (only for logs).
     pub name: String,
     /// The create body's `Config` (Cmd, Entrypoint, Env, User, WorkingDir,
     /// Tty, OpenStdin, StdinOnce, Hostname, Domainname…).
@@ -102,7 +100,8 @@ impl Runtime {
         Ok(Runtime { state_root, shim_exe, launcher })
     }
 
-    pub fn state_root(&self) -> &Path {
+    #[cfg(test)]
+    pub fn state_root(&self) -> &std::path::Path {
         &self.state_root
     }
 

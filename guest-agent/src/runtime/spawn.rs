@@ -61,6 +61,7 @@ async fn create(rt: &Runtime, req: ContainerRequest) -> Result<Shim, RuntimeErro
     if !is_container_id(&req.id) {
         return Err(RuntimeError::InvalidRequest(format!("invalid container id {:?}", req.id)));
     }
+    tracing::debug!(id = %req.id, name = %req.name, "preparing the container's bundle");
     let dir = rt.container_dir(&req.id);
     let id = req.id.clone();
     let exe = rt.shim_exe.clone();

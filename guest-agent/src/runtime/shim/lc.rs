@@ -126,7 +126,7 @@ pub struct ExecSpec {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     /// All capabilities (`--privileged`); None keeps the container's.
-    pub capabilities: Option<Vec<String>>,
+    pub capabilities: Option<Vec<Capability>>,
 }
 
 pub fn exec(id: &str, dir: &Path, stdio: Stdio, spec: ExecSpec) -> Result<i32, StartFailure> {
@@ -199,7 +199,7 @@ fn exec_process(
     if let Some(caps) = &spec.capabilities {
         // As libcontainer's tenant builder: the extra capabilities join the
         // bounding, effective and permitted sets; inheritable and ambient stay.
-        let extra: HashSet<Capability> = caps.iter().filter_map(|c| parse_capability(c)).collect();
+        let extra: HashSet<Capability> = caps.iter().copied().collect();
         let join = |s: &Option<HashSet<Capability>>| s.clone().unwrap_or_default().union(&extra).copied().collect();
         let (b, e, p) = (join(set.bounding()), join(set.effective()), join(set.permitted()));
         set.set_bounding(Some(b)).set_effective(Some(e)).set_permitted(Some(p));

@@ -225,11 +225,13 @@ fn arch(a: Arch) -> Result<ScmpArch, FilterError> {
 
 #[cfg(test)]
 mod tests {
+    use oci_spec::runtime::Capability;
+
     use super::*;
 
     fn default_profile() -> LinuxSeccomp {
-        let caps = ["CAP_CHOWN".to_string(), "CAP_NET_RAW".to_string()];
-        serde_json::from_value(crate::runtime::spec::seccomp::default_profile(&caps, true)).expect("a valid profile")
+        let caps = [Capability::Chown, Capability::NetRaw];
+        crate::runtime::spec::seccomp::default_profile(&caps, true).expect("a valid profile")
     }
 
     #[test]
@@ -254,8 +256,7 @@ mod tests {
     fn different_profiles_get_different_entries_and_notify_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         Filter::for_profile(&default_profile(), dir.path()).expect("default");
-        let guard: LinuxSeccomp =
-            serde_json::from_value(crate::runtime::spec::seccomp::device_node_guard()).expect("guard profile");
+        let guard = crate::runtime::spec::seccomp::device_node_guard().expect("guard profile");
         Filter::for_profile(&guard, dir.path()).expect("guard");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 2);
 
@@ -270,8 +271,7 @@ mod tests {
         // In a child process (a filter cannot be removed): the guard profile
         // refuses mknod of a character device with EPERM.
         let dir = tempfile::tempdir().expect("tempdir");
-        let guard: LinuxSeccomp =
-            serde_json::from_value(crate::runtime::spec::seccomp::device_node_guard()).expect("guard profile");
+        let guard = crate::runtime::spec::seccomp::device_node_guard().expect("guard profile");
         let filter = Filter::for_profile(&guard, dir.path()).expect("compile");
         let node = dir.path().join("null");
         let node_c = std::ffi::CString::new(node.as_os_str().as_encoded_bytes()).expect("path");

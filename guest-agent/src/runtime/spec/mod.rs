@@ -1,187 +1,73 @@
 //! The OCI runtime spec of one container, with Docker's defaults: what the
-//! bundle's `config.json` says. Built as the spec's JSON and checked by
-//! parsing it into `oci_spec::runtime::Spec` before it is written, so a
-//! field libcontainer would not understand fails here, with context.
+//! bundle's `config.json` says, built as oci-spec's typed `Spec` in steps,
+//! as containerd's `SpecOpts`: [`base::base`] gives a spec with nothing of
+//! the request in it, then one function per concern, each in the module of
+//! that concern, takes `&mut Spec` and its typed inputs (process, user,
+//! capabilities, rlimits, mounts, namespaces, devices, resources,
+//! masked/read-only paths, security options, seccomp, sysctls, hostname,
+//! read-only rootfs). The runtime serialises the result once.
 //!
 //! Must never: touch the filesystem beyond reading the rootfs's user
-//! databases (see [`user`]) and the host's limits.
+//! databases (see [`user`]), the host's /dev for `--privileged` (see
+//! [`devices`]), checking bind sources, and the host's limits.
 
+mod base;
+mod capabilities;
 pub mod defaults;
+mod devices;
 mod input;
 mod mounts;
+mod namespaces;
+mod paths;
+mod process;
 mod resources;
+mod rlimits;
 pub mod seccomp;
+mod security;
+mod sysctls;
 pub mod user;
 mod user_mount;
 
-use std::path::Path;
+use oci_spec::runtime::Spec;
 
-use bollard_stubs::models::HostConfig;
-use serde_json::{Value, json};
-
-use super::process::env_default;
-use super::{ResolvedProcess, RuntimeError};
+use super::RuntimeError;
+pub use base::cgroup_path;
 pub use input::SpecInput;
-use user::ResolvedUser;
+pub use security::security_opts;
 pub use user_mount::UserMount;
 
-/// Options of `HostConfig.SecurityOpt` this runtime understands.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SecurityOpts {
-    pub no_new_privileges: bool,
-    pub seccomp_unconfined: bool,
-}
-
-pub fn security_opts(hc: &HostConfig) -> Result<SecurityOpts, RuntimeError> {
-    let mut out = SecurityOpts::default();
-    for opt in hc.security_opt.as_deref().unwrap_or_default() {
-        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
-        match (k, v) {
-            ("no-new-privileges", v) => {
-                out.no_new_privileges = v
-                    .parse::<bool>()
-                    .map_err(|_| RuntimeError::InvalidRequest(format!("invalid --security-opt 2: {opt:?}")))?
-            }
-            ("seccomp", "unconfined") => out.seccomp_unconfined = true,
-            ("seccomp", _) => {
-                return Err(RuntimeError::InvalidRequest(format!(
-                    "security option {opt:?}: only seccomp=unconfined is supported"
-                )));
-            }
-            // AppArmor/SELinux/label options: no such LSM in the VM; Docker
-            // ignores them when the host lacks the LSM.
-            ("apparmor" | "label", _) => {}
-            _ => {
-                return Err(RuntimeError::InvalidRequest(format!("invalid --security-opt: {opt:?}")));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The capabilities the container's processes hold.
-pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>, RuntimeError> {
-    if hc.privileged == Some(true) {
-        return Ok(defaults::all_caps());
-    }
-    let norm = |c: &str| -> Result<String, RuntimeError> {
-        let up = c.trim().to_ascii_uppercase();
-        let full = if up == "ALL" || up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
-        if full != "ALL" && !defaults::ALL_CAPS.contains(&full.as_str()) {
-            return Err(RuntimeError::InvalidRequest(format!("unknown capability: {c:?}")));
-        }
-        Ok(full)
-    };
-    let add: Vec<String> =
-        hc.cap_add.as_deref().unwrap_or_default().iter().map(|c| norm(c)).collect::<Result<_, _>>()?;
-    let drop: Vec<String> =
-        hc.cap_drop.as_deref().unwrap_or_default().iter().map(|c| norm(c)).collect::<Result<_, _>>()?;
-    let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
-        Vec::new()
-    } else {
-        defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect()
-    };
-    if add.iter().any(|c| c == "ALL") {
-        caps =
-            defaults::all_caps().into_iter().filter(|c| !drop.contains(c) || drop.iter().any(|d| d == "ALL")).collect();
-    } else {
-        for c in add {
-            if !caps.contains(&c) {
-                caps.push(c);
-            }
-        }
-    }
-    Ok(caps)
-}
-
-/// The spec as JSON, checked against oci-spec's types.
-pub fn build(input: &SpecInput<'_>) -> Result<Value, RuntimeError> {
+/// The container's spec: the base, then every concern of the request.
+pub fn build(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     let hc = input.host_config;
     let privileged = hc.privileged == Some(true);
-    let sec = security_opts(hc)?;
-    let caps = capabilities(hc)?;
-
-    let mut env = input.process.env.clone();
-    env_default(&mut env, "HOSTNAME", input.hostname);
-    env_default(&mut env, "HOME", &input.user.home);
-    if input.tty {
-        env_default(&mut env, "TERM", "xterm");
-    }
-    let mut args = vec![input.process.path.clone()];
-    args.extend(input.process.args.iter().cloned());
-
-    let mut process = json!({
-        "terminal": input.tty,
-        "user": {
-            "uid": input.user.uid,
-            "gid": input.user.gid,
-            "additionalGids": input.user.additional_gids,
-        },
-        "args": args,
-        "env": env,
-        "cwd": input.process.cwd,
-        "capabilities": {
-            "bounding": caps, "effective": caps, "permitted": caps,
-        },
-        "rlimits": resources::rlimits(hc)?,
-        "oomScoreAdj": 0,
-    });
-    // Only when set: libcontainer 0.7 loads the seccomp filter after
-    // dropping capabilities whenever the field is present, even as false,
-    // and without no_new_privs that load fails (EACCES).
-    if sec.no_new_privileges {
-        process["noNewPrivileges"] = json!(true);
-    }
-    if let Some(size) = hc.console_size.as_ref().filter(|s| s.len() == 2 && input.tty) {
-        process["consoleSize"] = json!({ "height": size[0], "width": size[1] });
-    }
-
     let host_network = hc.network_mode.as_deref() == Some("host");
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
-    if !host_network {
-        namespaces.push(json!({"type": "network"}));
-    }
+    let sec = security::security_opts(hc)?;
+    let caps = capabilities::capabilities(hc)?;
 
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "cgroupsPath": cgroup_path(input.id),
-        "resources": resources::resources(hc)?,
-        "rootfsPropagation": "private",
-    });
-    if !privileged {
-        linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
-        linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
-        let v2 = cgroup_v2();
-        if !sec.seccomp_unconfined {
-            linux["seccomp"] = seccomp::default_profile(&caps, v2);
-        } else if v2 {
-            // No device cgroup on v2: even "unconfined" keeps the one rule
-            // that stops it from making device nodes (its /dev is a tmpfs
-            // where a node would open).
-            linux["seccomp"] = seccomp::device_node_guard();
-        }
-    } else {
-        linux["devices"] = json!(mounts::host_devices());
-    }
-
-    let spec = json!({
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": { "path": input.rootfs, "readonly": hc.readonly_rootfs == Some(true) },
-        "hostname": input.hostname,
-        "domainname": input.domainname,
-        "mounts": mounts::mounts(input, host_network, privileged)?,
-        "linux": linux,
-        "annotations": { "io.berth.container.id": input.id },
-    });
-    let _checked: oci_spec::runtime::Spec = serde_json::from_value(spec.clone())
-        .map_err(|e| RuntimeError::InvalidRequest(format!("the container's OCI spec is invalid: {e}")))?;
+    let mut spec = base::base(input.id, input.rootfs)?;
+    base::with_hostname(&mut spec, input.hostname, input.domainname);
+    base::with_readonly_rootfs(&mut spec, hc.readonly_rootfs == Some(true));
+    process::with_process(
+        &mut spec,
+        &process::ProcessInput {
+            process: input.process,
+            hostname: input.hostname,
+            home: &input.user.home,
+            tty: input.tty,
+            console_size: hc.console_size.as_deref(),
+        },
+    )?;
+    user::with_user(&mut spec, input.user)?;
+    capabilities::with_capabilities(&mut spec, &caps)?;
+    rlimits::with_rlimits(&mut spec, hc)?;
+    security::with_no_new_privileges(&mut spec, &sec)?;
+    mounts::with_mounts(&mut spec, input, host_network, privileged)?;
+    namespaces::with_namespaces(&mut spec, host_network)?;
+    devices::with_devices(&mut spec, privileged)?;
+    resources::with_resources(&mut spec, hc)?;
+    paths::with_masked_paths(&mut spec, privileged)?;
+    seccomp::with_seccomp(&mut spec, &sec, &caps, privileged, cgroup_v2())?;
+    sysctls::with_sysctls(&mut spec, hc)?;
     Ok(spec)
 }
 
@@ -192,7 +78,170 @@ pub fn cgroup_v2() -> bool {
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
-/// The container's cgroup, absolute (no systemd): `/berth/<id>`.
-pub fn cgroup_path(id: &str) -> String {
-    format!("/berth/{id}")
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use bollard_stubs::models::HostConfig;
+    use oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxSeccompAction};
+    use serde_json::Value;
+
+    use super::user::ResolvedUser;
+    use super::*;
+    use crate::runtime::ResolvedProcess;
+
+    /// The spec of a `sh -c true` container created with `hc`, and its
+    /// config.json as libcontainer reads it.
+    fn built(hc: &HostConfig) -> (Spec, Value) {
+        let dir = PathBuf::from("/state/c1");
+        let rootfs = dir.join("rootfs");
+        let process = ResolvedProcess {
+            path: "/bin/sh".into(),
+            args: vec!["-c".into(), "true".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            user: "1000:1000".into(),
+        };
+        let user = ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![], home: "/".into() };
+        let mounts = UserMount::from_host_config(hc).expect("mounts");
+        let input = SpecInput {
+            id: "c1",
+            rootfs: &rootfs,
+            dir: &dir,
+            process: &process,
+            user: &user,
+            hostname: "c1",
+            domainname: "",
+            tty: false,
+            host_config: hc,
+            user_mounts: &mounts,
+        };
+        let spec = build(&input).expect("spec");
+        let json = serde_json::to_value(&spec).expect("encode");
+        (spec, json)
+    }
+
+    fn has_null(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::Array(a) => a.iter().any(has_null),
+            Value::Object(o) => o.values().any(has_null),
+            _ => false,
+        }
+    }
+
+    /// The JSON that today's config.json had (captured from the
+    /// `json!`-template builder before the typed one replaced it) in the
+    /// fields that matter most; capability sets compared as sets.
+    #[test]
+    fn a_default_container_is_dockers() {
+        let (spec, json) = built(&HostConfig::default());
+        assert!(!has_null(&json), "no field is written as null: {json}");
+        assert_eq!(json["ociVersion"], "1.0.2");
+        assert_eq!(json["root"], serde_json::json!({"path": "/state/c1/rootfs", "readonly": false}));
+        assert_eq!((json["hostname"].as_str(), json["domainname"].as_str()), (Some("c1"), Some("")));
+        assert_eq!(json["annotations"], serde_json::json!({"io.berth.container.id": "c1"}));
+        let p = &json["process"];
+        assert_eq!(p["user"], serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": []}));
+        assert_eq!(p["args"], serde_json::json!(["/bin/sh", "-c", "true"]));
+        assert_eq!(p["env"], serde_json::json!(["PATH=/bin", "HOSTNAME=c1", "HOME=/"]));
+        assert_eq!((p["terminal"].as_bool(), p["oomScoreAdj"].as_i64()), (Some(false), Some(0)));
+        assert!(p.get("noNewPrivileges").is_none() && p.get("consoleSize").is_none());
+        let caps = p["capabilities"].as_object().expect("capabilities");
+        assert_eq!(caps.keys().collect::<Vec<_>>(), ["bounding", "effective", "permitted"]);
+        let set = spec.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.bounding().clone());
+        assert_eq!(set, Some(defaults::DEFAULT_CAPS.iter().copied().collect()));
+        assert_eq!(p["rlimits"].as_array().map(Vec::len), Some(1));
+        let l = &json["linux"];
+        assert_eq!((l["cgroupsPath"].as_str(), l["rootfsPropagation"].as_str()), (Some("/berth/c1"), Some("private")));
+        assert_eq!(
+            l["resources"].as_object().map(|r| r.keys().map(String::as_str).collect::<Vec<_>>()),
+            Some(vec!["devices"])
+        );
+        assert_eq!(l["maskedPaths"].as_array().map(Vec::len), Some(defaults::MASKED_PATHS.len()));
+        assert_eq!(l["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert!(l.get("devices").is_none() && l.get("sysctl").is_none());
+        let linux = spec.linux().as_ref().expect("linux");
+        assert_eq!(linux.namespaces().as_ref().map(Vec::len), Some(6));
+        let dsts: Vec<_> =
+            json["mounts"].as_array().expect("mounts").iter().filter_map(|m| m["destination"].as_str()).collect();
+        assert_eq!(
+            dsts,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/dev/mqueue",
+                "/dev/shm",
+                "/etc/resolv.conf",
+                "/etc/hostname",
+                "/etc/hosts"
+            ]
+        );
+        // What libcontainer reads back is what was built.
+        let back: Spec = serde_json::from_value(json).expect("decode");
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn privileged_read_only_host_network_and_limits() {
+        let hc = HostConfig {
+            privileged: Some(true),
+            readonly_rootfs: Some(true),
+            network_mode: Some("host".into()),
+            memory: Some(64 << 20),
+            pids_limit: Some(50),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ..Default::default()
+        };
+        let (spec, json) = built(&hc);
+        assert!(!has_null(&json), "{json}");
+        assert_eq!(json["root"]["readonly"], true);
+        assert_eq!(json["process"]["noNewPrivileges"], true);
+        let linux = spec.linux().as_ref().expect("linux");
+        assert_eq!((linux.seccomp(), linux.masked_paths(), linux.readonly_paths()), (&None, &None, &None));
+        assert!(linux.devices().as_ref().is_some_and(|d| !d.is_empty()), "the host's nodes");
+        assert!(
+            !linux.namespaces().as_deref().unwrap_or_default().iter().any(|n| n.typ() == LinuxNamespaceType::Network)
+        );
+        let r = linux.resources().as_ref().expect("resources");
+        assert_eq!((r.memory().and_then(|m| m.limit()), r.pids().map(|p| p.limit())), (Some(64 << 20), Some(50)));
+        let caps = spec.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.effective().clone());
+        assert!(caps.is_some_and(|c| c.contains(&Capability::SysAdmin)));
+        assert_eq!(json["mounts"][3]["type"], "bind", "/sys of the host's network");
+    }
+
+    #[test]
+    fn cap_add_reaches_the_seccomp_profile() {
+        let hc = HostConfig { cap_add: Some(vec!["SYS_ADMIN".into()]), ..Default::default() };
+        let (spec, _) = built(&hc);
+        let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone()).expect("seccomp");
+        assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActErrno);
+        let allowed = seccomp.syscalls().as_ref().map(|s| s[0].names().clone()).unwrap_or_default();
+        assert!(allowed.iter().any(|n| n == "mount"), "CAP_SYS_ADMIN opens mount(2)");
+    }
+
+    #[test]
+    fn invalid_requests_fail_before_any_spec() {
+        let bad_cap = HostConfig { cap_add: Some(vec!["NOPE".into()]), ..Default::default() };
+        let dir = Path::new("/state/c1");
+        let process =
+            ResolvedProcess { path: "true".into(), args: vec![], env: vec![], cwd: "/".into(), user: String::new() };
+        let user = ResolvedUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() };
+        let input = SpecInput {
+            id: "c1",
+            rootfs: dir,
+            dir,
+            process: &process,
+            user: &user,
+            hostname: "c1",
+            domainname: "",
+            tty: false,
+            host_config: &bad_cap,
+            user_mounts: &[],
+        };
+        assert_eq!(build(&input).expect_err("bad cap").to_string(), "unknown capability: \"NOPE\"");
+    }
 }

@@ -1,64 +1,56 @@
-//! HostConfig's limits as OCI `linux.resources` and `process.rlimits`.
+//! HostConfig's memory, CPU and pids limits as the spec's
+//! `linux.resources`, checked as Docker checks them. The device cgroup is
+//! [`super::devices`]'s.
 
 use bollard_stubs::models::HostConfig;
-use serde_json::{Value, json};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPidsBuilder, Spec};
 
-use super::defaults::ALLOWED_DEVICES;
+use super::base;
 use crate::runtime::RuntimeError;
 
 /// Docker's CFS period when `--cpus` is given.
-const CPU_PERIOD_US: i64 = 100_000;
+const CPU_PERIOD_US: u64 = 100_000;
 
-pub fn resources(hc: &HostConfig) -> Result<Value, RuntimeError> {
-    let mut r = json!({});
-    if hc.privileged == Some(true) {
-        r["devices"] = json!([{ "allow": true, "access": "rwm" }]);
-    } else {
-        let mut devices = vec![json!({ "allow": false, "access": "rwm" })];
-        for (typ, major, minor, access) in ALLOWED_DEVICES {
-            let mut d = json!({ "allow": true, "type": typ, "access": access });
-            if *major >= 0 {
-                d["major"] = json!(major);
-            }
-            if *minor >= 0 {
-                d["minor"] = json!(minor);
-            }
-            devices.push(d);
-        }
-        r["devices"] = json!(devices);
-    }
+/// Docker's smallest memory limit.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
-    let mut memory = json!({});
+/// `--memory`, `--memory-swap`, `--memory-reservation`, `--oom-kill-disable`;
+/// None when none is set (no `memory` object at all).
+pub fn memory(hc: &HostConfig) -> Result<Option<LinuxMemory>, RuntimeError> {
+    let mut memory = LinuxMemory::default();
     if let Some(limit) = hc.memory.filter(|m| *m > 0) {
-        if limit < 6 * 1024 * 1024 {
+        if limit < MIN_MEMORY {
             return Err(RuntimeError::InvalidRequest("Minimum memory limit allowed is 6MB".into()));
         }
-        memory["limit"] = json!(limit);
         // No swap beyond the limit unless asked (-1: unlimited swap).
-        match hc.memory_swap {
-            Some(-1) => memory["swap"] = json!(-1),
+        let swap = match hc.memory_swap {
+            Some(-1) => -1,
             Some(s) if s > 0 => {
                 if s < limit {
                     return Err(RuntimeError::InvalidRequest(
                         "Minimum memoryswap limit should be larger than memory limit".into(),
                     ));
                 }
-                memory["swap"] = json!(s)
+                s
             }
-            _ => memory["swap"] = json!(limit),
-        }
+            _ => limit,
+        };
+        memory.set_limit(Some(limit)).set_swap(Some(swap));
     }
     if let Some(res) = hc.memory_reservation.filter(|m| *m > 0) {
-        memory["reservation"] = json!(res);
+        memory.set_reservation(Some(res));
     }
     if hc.oom_kill_disable == Some(true) {
-        memory["disableOOMKiller"] = json!(true);
+        memory.set_disable_oom_killer(Some(true));
     }
-    if memory.as_object().is_some_and(|o| !o.is_empty()) {
-        r["memory"] = memory;
-    }
+    Ok((memory != LinuxMemory::default()).then_some(memory))
+}
 
-    let mut cpu = json!({});
+/// `--cpus` (or `--cpu-quota`/`--cpu-period`), `--cpu-shares`,
+/// `--cpuset-cpus`; None when none is set.
+pub fn cpu(hc: &HostConfig) -> Result<Option<LinuxCpu>, RuntimeError> {
+    let mut cpu = LinuxCpu::default();
+    let period = hc.cpu_period.filter(|p| *p > 0).map(|p| p as u64);
     match (hc.nano_cpus.filter(|n| *n > 0), hc.cpu_quota.filter(|q| *q > 0)) {
         (Some(_), Some(_)) => {
             return Err(RuntimeError::InvalidRequest(
@@ -66,79 +58,96 @@ pub fn resources(hc: &HostConfig) -> Result<Value, RuntimeError> {
             ));
         }
         (Some(nano), None) => {
-            cpu["period"] = json!(CPU_PERIOD_US);
-            cpu["quota"] = json!(nano * CPU_PERIOD_US / 1_000_000_000);
+            cpu.set_period(Some(CPU_PERIOD_US)).set_quota(Some(nano * CPU_PERIOD_US as i64 / 1_000_000_000));
         }
         (None, Some(q)) => {
-            cpu["quota"] = json!(q);
-            cpu["period"] = json!(hc.cpu_period.filter(|p| *p > 0).unwrap_or(CPU_PERIOD_US));
+            cpu.set_quota(Some(q)).set_period(Some(period.unwrap_or(CPU_PERIOD_US)));
         }
         (None, None) => {
-            if let Some(p) = hc.cpu_period.filter(|p| *p > 0) {
-                cpu["period"] = json!(p);
-            }
+            cpu.set_period(period);
         }
     }
     if let Some(s) = hc.cpu_shares.filter(|s| *s > 0) {
-        cpu["shares"] = json!(s);
+        cpu.set_shares(Some(s as u64));
     }
     if let Some(c) = hc.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
-        cpu["cpus"] = json!(c);
+        cpu.set_cpus(Some(c.to_string()));
     }
-    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
-        r["cpu"] = cpu;
-    }
-    if let Some(p) = hc.pids_limit.filter(|p| *p > 0) {
-        r["pids"] = json!({ "limit": p });
-    }
-    Ok(r)
+    Ok((cpu != LinuxCpu::default()).then_some(cpu))
 }
 
-/// The host's hard limit on open files: Docker's containers get 1048576,
-/// which this process may not be able to grant.
-fn nofile_limit() -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes into the struct we own; no other effect.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
-    if rc != 0 { 1024 } else { rl.rlim_max.min(1_048_576) }
+/// Memory, CPU and pids limits in `linux.resources`.
+pub fn with_resources(spec: &mut Spec, hc: &HostConfig) -> Result<(), RuntimeError> {
+    let (memory, cpu) = (memory(hc)?, cpu(hc)?);
+    let pids = match hc.pids_limit.filter(|p| *p > 0) {
+        Some(p) => {
+            Some(LinuxPidsBuilder::default().limit(p).build().map_err(RuntimeError::spec("linux.resources.pids"))?)
+        }
+        None => None,
+    };
+    let resources = base::resources_mut(spec)?;
+    resources.set_memory(memory).set_cpu(cpu).set_pids(pids);
+    Ok(())
 }
 
-pub fn rlimits(hc: &HostConfig) -> Result<Vec<Value>, RuntimeError> {
-    let mut out: Vec<Value> = Vec::new();
-    let nofile = nofile_limit();
-    out.push(json!({ "type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile }));
-    for u in hc.ulimits.as_deref().unwrap_or_default() {
-        let name = u.name.as_deref().unwrap_or_default();
-        let known = [
-            "core",
-            "cpu",
-            "data",
-            "fsize",
-            "locks",
-            "memlock",
-            "msgqueue",
-            "nice",
-            "nofile",
-            "nproc",
-            "rss",
-            "rtprio",
-            "rttime",
-            "sigpending",
-            "stack",
-            "as",
-        ];
-        if !known.contains(&name) {
-            return Err(RuntimeError::InvalidRequest(format!("invalid ulimit type: {name}")));
-        }
-        let (soft, hard) = (u.soft.unwrap_or(0), u.hard.unwrap_or(0));
-        if soft > hard {
-            return Err(RuntimeError::InvalidRequest(format!(
-                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-            )));
-        }
-        let typ = format!("RLIMIT_{}", name.to_ascii_uppercase());
-        out.retain(|r| r["type"] != json!(typ));
-        out.push(json!({ "type": typ, "hard": hard, "soft": soft }));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_asked_nothing_set() {
+        let mut spec = base::base("c", std::path::Path::new("/r")).expect("base");
+        with_resources(&mut spec, &HostConfig::default()).expect("resources");
+        let r = spec.linux().as_ref().and_then(|l| l.resources().clone()).expect("resources");
+        assert_eq!((r.memory(), r.cpu(), r.pids()), (&None, &None, &None));
     }
-    Ok(out)
+
+    #[test]
+    fn memory_limits_and_dockers_swap_rule() {
+        let hc = HostConfig {
+            memory: Some(64 << 20),
+            memory_reservation: Some(32 << 20),
+            oom_kill_disable: Some(true),
+            ..Default::default()
+        };
+        let m = memory(&hc).expect("memory").expect("set");
+        assert_eq!(
+            (m.limit(), m.swap(), m.reservation(), m.disable_oom_killer()),
+            (Some(64 << 20), Some(64 << 20), Some(32 << 20), Some(true))
+        );
+        let unlimited_swap = HostConfig { memory: Some(64 << 20), memory_swap: Some(-1), ..Default::default() };
+        assert_eq!(memory(&unlimited_swap).expect("memory").and_then(|m| m.swap()), Some(-1));
+        let too_small = HostConfig { memory: Some(1 << 20), ..Default::default() };
+        assert_eq!(memory(&too_small).expect_err("small").to_string(), "Minimum memory limit allowed is 6MB");
+        let swap_below = HostConfig { memory: Some(64 << 20), memory_swap: Some(32 << 20), ..Default::default() };
+        assert!(memory(&swap_below).is_err());
+    }
+
+    #[test]
+    fn cpus_quota_shares_and_cpuset() {
+        let nano = HostConfig {
+            nano_cpus: Some(1_500_000_000),
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("0".into()),
+            ..Default::default()
+        };
+        let c = cpu(&nano).expect("cpu").expect("set");
+        assert_eq!(
+            (c.period(), c.quota(), c.shares(), c.cpus().as_deref()),
+            (Some(100_000), Some(150_000), Some(512), Some("0"))
+        );
+        let quota = HostConfig { cpu_quota: Some(50_000), cpu_period: Some(200_000), ..Default::default() };
+        let c = cpu(&quota).expect("cpu").expect("set");
+        assert_eq!((c.period(), c.quota()), (Some(200_000), Some(50_000)));
+        let both = HostConfig { cpu_quota: Some(50_000), nano_cpus: Some(1), ..Default::default() };
+        assert!(cpu(&both).is_err());
+    }
+
+    #[test]
+    fn pids_limit() {
+        let mut spec = base::base("c", std::path::Path::new("/r")).expect("base");
+        with_resources(&mut spec, &HostConfig { pids_limit: Some(50), ..Default::default() }).expect("resources");
+        let r = spec.linux().as_ref().and_then(|l| l.resources().clone()).expect("resources");
+        assert_eq!(r.pids().map(|p| p.limit()), Some(50));
+    }
 }

@@ -9,7 +9,14 @@
 //! Only x86_64 (with its x86/x32 sub-architectures) is rendered: the agent
 //! is built for x86_64 only.
 
-use serde_json::{Value, json};
+use oci_spec::runtime::{
+    Arch, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
+    LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder, Spec,
+};
+
+use super::base;
+use super::security::SecurityOpts;
+use crate::runtime::RuntimeError;
 
 /// Always allowed.
 const ALLOWED: &[&str] = &[
@@ -372,10 +379,10 @@ const ALLOWED: &[&str] = &[
 ];
 
 /// Allowed when the container holds the capability.
-const BY_CAPABILITY: &[(&str, &[&str])] = &[
-    ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
+const BY_CAPABILITY: &[(Capability, &[&str])] = &[
+    (Capability::DacReadSearch, &["open_by_handle_at"]),
     (
-        "CAP_SYS_ADMIN",
+        Capability::SysAdmin,
         &[
             "bpf",
             "clone",
@@ -402,18 +409,21 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
             "unshare",
         ],
     ),
-    ("CAP_SYS_BOOT", &["reboot"]),
-    ("CAP_SYS_CHROOT", &["chroot"]),
-    ("CAP_SYS_MODULE", &["delete_module", "init_module", "finit_module"]),
-    ("CAP_SYS_PACCT", &["acct"]),
-    ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"]),
-    ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
-    ("CAP_SYS_TIME", &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
-    ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
-    ("CAP_SYS_NICE", &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
-    ("CAP_SYSLOG", &["syslog"]),
-    ("CAP_BPF", &["bpf"]),
-    ("CAP_PERFMON", &["perf_event_open"]),
+    (Capability::SysBoot, &["reboot"]),
+    (Capability::SysChroot, &["chroot"]),
+    (Capability::SysModule, &["delete_module", "init_module", "finit_module"]),
+    (Capability::SysPacct, &["acct"]),
+    (
+        Capability::SysPtrace,
+        &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"],
+    ),
+    (Capability::SysRawio, &["iopl", "ioperm"]),
+    (Capability::SysTime, &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
+    (Capability::SysTtyConfig, &["vhangup"]),
+    (Capability::SysNice, &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
+    (Capability::Syslog, &["syslog"]),
+    (Capability::Bpf, &["bpf"]),
+    (Capability::Perfmon, &["perf_event_open"]),
 ];
 
 /// `personality(2)` values allowed: PER_LINUX, UNAME26, PER_LINUX32,
@@ -431,16 +441,50 @@ const AF_VSOCK: u64 = 40;
 const ENOSYS: u32 = 38;
 const EPERM: u32 = 1;
 
-/// The `linux.seccomp` object for a container holding `caps`.
 /// The condition `(arg[index] & mask) == value`, in the order youki's
 /// libcontainer 0.7 reads it: `valueTwo` is the mask and `value` the datum
 /// (runc and Docker's profile put the mask in `value`). Written runc's way,
 /// libcontainer masked with 0 and the condition held for every argument:
 /// Docker's clone rule let namespace flags (CLONE_NEWUSER) through, and a
 /// rule meant to allow only FIFOs allowed every mknod.
-fn masked_eq(index: u32, mask: u64, value: u64) -> Value {
-    json!({ "index": index, "value": value, "valueTwo": mask, "op": "SCMP_CMP_MASKED_EQ" })
+fn masked_eq(index: usize, mask: u64, value: u64) -> Result<LinuxSeccompArg, RuntimeError> {
+    LinuxSeccompArgBuilder::default()
+        .index(index)
+        .value(value)
+        .value_two(mask)
+        .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
+        .build()
+        .map_err(RuntimeError::spec("linux.seccomp"))
 }
+
+/// The condition `arg[index] <op> value`.
+fn compare(index: usize, op: LinuxSeccompOperator, value: u64) -> Result<LinuxSeccompArg, RuntimeError> {
+    LinuxSeccompArgBuilder::default()
+        .index(index)
+        .value(value)
+        .op(op)
+        .build()
+        .map_err(RuntimeError::spec("linux.seccomp"))
+}
+
+/// `action` for the syscalls `names`, when every one of `args` holds.
+fn rule(names: &[&str], action: LinuxSeccompAction, args: Vec<LinuxSeccompArg>) -> Result<LinuxSyscall, RuntimeError> {
+    let mut b =
+        LinuxSyscallBuilder::default().names(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).action(action);
+    if !args.is_empty() {
+        b = b.args(args);
+    }
+    b.build().map_err(RuntimeError::spec("linux.seccomp"))
+}
+
+/// Refuse the syscalls `names` with `errno`, when every one of `args` holds.
+fn refuse(names: &[&str], errno: u32, args: Vec<LinuxSeccompArg>) -> Result<LinuxSyscall, RuntimeError> {
+    let mut r = rule(names, LinuxSeccompAction::ScmpActErrno, args)?;
+    r.set_errno_ret(Some(errno));
+    Ok(r)
+}
+
+const ARCHITECTURES: [Arch; 3] = [Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32];
 
 /// `S_IFMT` and the file types `mknod` may still create when device nodes
 /// are refused (0 means a regular file, as for S_IFREG).
@@ -456,122 +500,170 @@ const S_IFBLK: u64 = 0o060000;
 /// libbpf, see ANCHORS.md), so a container holding CAP_MKNOD could make
 /// and open the VM's disk or serial console; on v1 the devices cgroup does
 /// that and Docker's behaviour is kept.
-pub fn default_profile(caps: &[String], refuse_device_nodes: bool) -> Value {
-    let has = |c: &str| caps.iter().any(|x| x == c);
+pub fn default_profile(caps: &[Capability], refuse_device_nodes: bool) -> Result<LinuxSeccomp, RuntimeError> {
+    use LinuxSeccompAction::ScmpActAllow as Allow;
+    use LinuxSeccompOperator::{ScmpCmpEq, ScmpCmpNe};
     let mut names: Vec<&str> = ALLOWED.to_vec();
     if refuse_device_nodes {
         names.retain(|n| *n != "mknod" && *n != "mknodat");
     }
     for (cap, calls) in BY_CAPABILITY {
-        if has(cap) {
+        if caps.contains(cap) {
             names.extend_from_slice(calls);
         }
     }
     names.sort_unstable();
     names.dedup();
-    let mut syscalls = vec![json!({ "names": names, "action": "SCMP_ACT_ALLOW" })];
-    syscalls.push(json!({
-        "names": ["socket"], "action": "SCMP_ACT_ALLOW",
-        "args": [{ "index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_NE" }],
-    }));
+    let mut syscalls = vec![rule(&names, Allow, vec![])?];
+    syscalls.push(rule(&["socket"], Allow, vec![compare(0, ScmpCmpNe, AF_VSOCK)?])?);
     if refuse_device_nodes {
         for (call, mode_arg) in [("mknod", 1), ("mknodat", 2)] {
             for t in NON_DEVICE_TYPES {
-                syscalls.push(json!({
-                    "names": [call], "action": "SCMP_ACT_ALLOW",
-                    "args": [masked_eq(mode_arg, S_IFMT, t)],
-                }));
+                syscalls.push(rule(&[call], Allow, vec![masked_eq(mode_arg, S_IFMT, t)?])?);
             }
         }
     }
     for p in PERSONALITIES {
-        syscalls.push(json!({
-            "names": ["personality"], "action": "SCMP_ACT_ALLOW",
-            "args": [{ "index": 0, "value": p, "op": "SCMP_CMP_EQ" }],
-        }));
+        syscalls.push(rule(&["personality"], Allow, vec![compare(0, ScmpCmpEq, *p)?])?);
     }
-    if !has("CAP_SYS_ADMIN") {
-        syscalls.push(json!({
-            "names": ["clone"], "action": "SCMP_ACT_ALLOW",
-            "args": [masked_eq(0, CLONE_NS_MASK, 0)],
-        }));
-        syscalls.push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
+    if !caps.contains(&Capability::SysAdmin) {
+        syscalls.push(rule(&["clone"], Allow, vec![masked_eq(0, CLONE_NS_MASK, 0)?])?);
+        syscalls.push(refuse(&["clone3"], ENOSYS, vec![])?);
     }
-    json!({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "defaultErrnoRet": EPERM,
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": syscalls,
-    })
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActErrno)
+        .default_errno_ret(EPERM)
+        .architectures(ARCHITECTURES.to_vec())
+        .syscalls(syscalls)
+        .build()
+        .map_err(RuntimeError::spec("linux.seccomp"))
 }
 
 /// Everything allowed except making a character or block device node: for
 /// `seccomp=unconfined` where no device cgroup exists (cgroup v2).
-pub fn device_node_guard() -> Value {
+pub fn device_node_guard() -> Result<LinuxSeccomp, RuntimeError> {
     let mut syscalls = Vec::new();
     for (call, mode_arg) in [("mknod", 1), ("mknodat", 2)] {
         for t in [S_IFCHR, S_IFBLK] {
-            syscalls.push(json!({
-                "names": [call], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,
-                "args": [masked_eq(mode_arg, S_IFMT, t)],
-            }));
+            syscalls.push(refuse(&[call], EPERM, vec![masked_eq(mode_arg, S_IFMT, t)?])?);
         }
     }
-    json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": syscalls,
-    })
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .architectures(ARCHITECTURES.to_vec())
+        .syscalls(syscalls)
+        .build()
+        .map_err(RuntimeError::spec("linux.seccomp"))
+}
+
+/// `linux.seccomp`: Docker's profile unless `seccomp=unconfined` or
+/// `--privileged`; on cgroup v2 (`cgroup_v2`) the profile refuses device
+/// nodes, and even "unconfined" keeps that one rule, since there its /dev
+/// is a tmpfs where a node would open and no device cgroup stops it.
+pub fn with_seccomp(
+    spec: &mut Spec,
+    opts: &SecurityOpts,
+    caps: &[Capability],
+    privileged: bool,
+    cgroup_v2: bool,
+) -> Result<(), RuntimeError> {
+    let profile = if privileged {
+        None
+    } else if !opts.seccomp_unconfined {
+        Some(default_profile(caps, cgroup_v2)?)
+    } else if cgroup_v2 {
+        Some(device_node_guard()?)
+    } else {
+        None
+    };
+    base::linux_mut(spec)?.set_seccomp(profile);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::defaults::DEFAULT_CAPS;
     use super::*;
 
-    fn allowed(profile: &Value) -> Vec<String> {
-        profile["syscalls"][0]["names"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default()
+    fn allowed(profile: &LinuxSeccomp) -> Vec<String> {
+        profile.syscalls().as_ref().and_then(|s| s.first()).map(|r| r.names().clone()).unwrap_or_default()
+    }
+
+    fn rules_for<'a>(profile: &'a LinuxSeccomp, name: &str) -> Vec<&'a LinuxSyscall> {
+        profile.syscalls().as_deref().unwrap_or_default().iter().filter(|r| r.names() == &[name.to_string()]).collect()
     }
 
     #[test]
     fn default_caps_keep_mount_and_modules_out() {
-        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-        let p = default_profile(&caps, false);
+        let p = default_profile(DEFAULT_CAPS, false).expect("profile");
         let names = allowed(&p);
         for denied in ["mount", "umount2", "init_module", "finit_module", "sethostname", "unshare", "setns", "reboot"] {
             assert!(!names.iter().any(|n| n == denied), "{denied} must not be allowed by default");
         }
         assert!(names.iter().any(|n| n == "chroot"), "CAP_SYS_CHROOT is a default cap");
         assert!(names.iter().any(|n| n == "read"));
-        // clone is allowed only with the namespace mask; clone3 gets ENOSYS.
-        assert!(p["syscalls"].as_array().is_some_and(|s| s.iter().any(|r| r["names"][0] == "clone3")));
+        assert_eq!((p.default_action(), p.default_errno_ret()), (LinuxSeccompAction::ScmpActErrno, Some(EPERM)));
+        // clone only without namespace flags (the mask in valueTwo, for
+        // libcontainer); clone3 answered with ENOSYS.
+        let clone = rules_for(&p, "clone");
+        let arg = clone[0].args().as_ref().map(|a| a[0]).expect("clone's condition");
+        assert_eq!((arg.index(), arg.value(), arg.value_two()), (0, 0, Some(CLONE_NS_MASK)));
+        let clone3 = rules_for(&p, "clone3");
+        assert_eq!((clone3[0].action(), clone3[0].errno_ret()), (LinuxSeccompAction::ScmpActErrno, Some(ENOSYS)));
+        let socket = rules_for(&p, "socket");
+        assert_eq!(
+            socket[0].args().as_ref().map(|a| (a[0].op(), a[0].value())),
+            Some((LinuxSeccompOperator::ScmpCmpNe, AF_VSOCK))
+        );
     }
 
     #[test]
-    fn parses_as_oci_seccomp() {
-        let p = default_profile(&["CAP_SYS_ADMIN".to_string()], false);
-        let parsed: Result<oci_spec::runtime::LinuxSeccomp, _> = serde_json::from_value(p);
-        assert!(parsed.is_ok(), "{parsed:?}");
+    fn sys_admin_opens_mount_and_lifts_the_clone_rule() {
+        let p = default_profile(&[Capability::SysAdmin], false).expect("profile");
+        let names = allowed(&p);
+        assert!(names.iter().any(|n| n == "mount") && names.iter().any(|n| n == "clone"));
+        assert!(rules_for(&p, "clone3").is_empty());
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
     }
 
     #[test]
     fn device_nodes_refused_only_when_asked() {
-        let caps: Vec<String> = super::super::defaults::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-        let docker = default_profile(&caps, false);
+        let docker = default_profile(DEFAULT_CAPS, false).expect("profile");
         assert!(allowed(&docker).iter().any(|n| n == "mknod"), "Docker's profile allows mknod");
-        let v2 = default_profile(&caps, true);
+        let v2 = default_profile(DEFAULT_CAPS, true).expect("profile");
         assert!(!allowed(&v2).iter().any(|n| n == "mknod" || n == "mknodat"));
-        let rules = v2["syscalls"].as_array().cloned().unwrap_or_default();
-        let types: Vec<u64> = rules
-            .iter()
-            .filter(|r| r["names"][0] == "mknodat")
-            .filter_map(|r| r["args"][0]["value"].as_u64())
-            .collect();
+        let types: Vec<u64> =
+            rules_for(&v2, "mknodat").iter().filter_map(|r| r.args().as_ref().map(|a| a[0].value())).collect();
         // Regular files, FIFOs and sockets only: no 0o020000 (char) or 0o060000 (block).
         assert_eq!(types, vec![0, 0o100000, 0o010000, 0o140000]);
-        assert!(rules.iter().filter(|r| r["names"][0] == "mknod").all(|r| r["args"][0]["index"] == 1));
-        assert!(rules.iter().filter(|r| r["names"][0] == "mknod").all(|r| r["args"][0]["valueTwo"] == S_IFMT));
+        for r in rules_for(&v2, "mknod") {
+            let a = r.args().as_ref().map(|a| a[0]).expect("condition");
+            assert_eq!((a.index(), a.value_two()), (1, Some(S_IFMT)));
+        }
+    }
+
+    #[test]
+    fn the_guard_allows_all_but_device_nodes() {
+        let g = device_node_guard().expect("guard");
+        assert_eq!((g.default_action(), g.default_errno_ret()), (LinuxSeccompAction::ScmpActAllow, None));
+        let rules = g.syscalls().clone().unwrap_or_default();
+        assert_eq!(rules.len(), 4);
+        assert!(rules.iter().all(|r| r.action() == LinuxSeccompAction::ScmpActErrno && r.errno_ret() == Some(EPERM)));
+        let values: Vec<u64> = rules.iter().filter_map(|r| r.args().as_ref().map(|a| a[0].value())).collect();
+        assert_eq!(values, vec![S_IFCHR, S_IFBLK, S_IFCHR, S_IFBLK]);
+    }
+
+    #[test]
+    fn which_profile_a_container_gets() {
+        let which = |opts: SecurityOpts, privileged: bool, v2: bool| {
+            let mut spec = base::base("c", std::path::Path::new("/r")).expect("base");
+            with_seccomp(&mut spec, &opts, DEFAULT_CAPS, privileged, v2).expect("seccomp");
+            spec.linux().as_ref().and_then(|l| l.seccomp().clone()).map(|p| p.default_action())
+        };
+        let unconfined = || SecurityOpts { seccomp_unconfined: true, ..Default::default() };
+        assert_eq!(which(SecurityOpts::default(), false, false), Some(LinuxSeccompAction::ScmpActErrno));
+        assert_eq!(which(SecurityOpts::default(), true, true), None, "privileged: no filter");
+        assert_eq!(which(unconfined(), false, false), None);
+        assert_eq!(which(unconfined(), false, true), Some(LinuxSeccompAction::ScmpActAllow), "the v2 guard");
     }
 }

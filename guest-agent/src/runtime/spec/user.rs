@@ -1,8 +1,12 @@
 //! `user[:group]` to numeric ids, read from the container's own
-//! /etc/passwd and /etc/group (never the host's), as Docker resolves them.
+//! /etc/passwd and /etc/group (never the host's), as Docker resolves them;
+//! and the resolved user in the spec's `process.user`.
 
 use std::path::Path;
 
+use oci_spec::runtime::{Spec, UserBuilder};
+
+use super::base;
 use crate::runtime::RuntimeError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +73,19 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> 
     Ok(ResolvedUser { uid, gid, additional_gids, home })
 }
 
+/// The process's uid, gid and supplementary groups (always listed, even
+/// when there are none, as Docker writes them).
+pub fn with_user(spec: &mut Spec, user: &ResolvedUser) -> Result<(), RuntimeError> {
+    let u = UserBuilder::default()
+        .uid(user.uid)
+        .gid(user.gid)
+        .additional_gids(user.additional_gids.clone())
+        .build()
+        .map_err(RuntimeError::spec("process.user"))?;
+    base::process_mut(spec)?.set_user(u);
+    Ok(())
+}
+
 fn bad_db(which: &str) -> RuntimeError {
     RuntimeError::InvalidRequest(format!("the container's /etc/{which} has a malformed entry"))
 }
@@ -122,6 +139,16 @@ mod tests {
         assert_eq!((n.uid, n.gid), (65534, 10));
         let num = resolve(r.path(), "4242:4343").expect("numeric");
         assert_eq!((num.uid, num.gid, num.home.as_str()), (4242, 4343, "/"));
+    }
+
+    #[test]
+    fn the_user_in_the_spec() {
+        let mut spec = base::base("c", Path::new("/r")).expect("base");
+        let user = ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![10, 20], home: "/".into() };
+        with_user(&mut spec, &user).expect("user");
+        let u = spec.process().as_ref().expect("process").user();
+        assert_eq!((u.uid(), u.gid(), u.additional_gids().as_deref()), (1000, 1000, Some(&[10, 20][..])));
+        assert_eq!((u.umask(), u.username()), (None, &None));
     }
 
     #[test]

@@ -73,6 +73,26 @@ async fn seccomp_unconfined_and_privileged_relax_it() {
     assert_eq!((code, out.trim()), (0, "Seccomp:\t2"), "filtered by default");
 }
 
+/// `--sysctl` sets namespaced kernel parameters in the container's own
+/// namespaces (IPC and network here), and only there, as Docker's do.
+#[tokio::test]
+async fn sysctls_are_set_in_the_containers_namespaces() {
+    let f = Fixture::new();
+    let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").expect("host shmmni");
+    let mut req = f.request(&["sh", "-c", "cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_forward"]);
+    req.host_config.sysctls = Some(
+        [("kernel.shmmni".to_string(), "1234".to_string()), ("net.ipv4.ip_forward".to_string(), "1".to_string())]
+            .into(),
+    );
+    let (code, out, err, _) = run(&f, req).await;
+    assert_eq!((code, out.as_str()), (0, "1234\n1\n"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").expect("host shmmni"),
+        host_shmmni,
+        "the host's untouched"
+    );
+}
+
 #[tokio::test]
 async fn pids_limit_stops_forks_and_memory_limit_ooms() {
     let f = Fixture::new();
@@ -156,14 +176,11 @@ async fn the_v2_profile_refuses_device_nodes_and_keeps_fifos() {
     let cfg_path = f.rt.container_dir(shim.id()).join("config.json");
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cfg_path).expect("config.json")).expect("json");
-    let caps: Vec<String> = spec["process"]["capabilities"]["bounding"]
-        .as_array()
-        .expect("caps")
-        .iter()
-        .filter_map(|c| c.as_str().map(String::from))
-        .collect();
-    assert!(caps.iter().any(|c| c == "CAP_MKNOD"), "Docker's default keeps CAP_MKNOD");
-    spec["linux"]["seccomp"] = crate::runtime::spec::seccomp::default_profile(&caps, true);
+    let caps: Vec<oci_spec::runtime::Capability> =
+        serde_json::from_value(spec["process"]["capabilities"]["bounding"].clone()).expect("caps");
+    assert!(caps.contains(&oci_spec::runtime::Capability::Mknod), "Docker's default keeps CAP_MKNOD");
+    let profile = crate::runtime::spec::seccomp::default_profile(&caps, true).expect("profile");
+    spec["linux"]["seccomp"] = serde_json::to_value(profile).expect("encode");
     std::fs::write(&cfg_path, serde_json::to_vec(&spec).expect("encode")).expect("write");
     let io = shim.attach(OUT_ERR).await.expect("attach");
     shim.start().await.expect("start");
