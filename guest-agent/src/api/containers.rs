@@ -113,7 +113,7 @@ async fn list(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response
         .filter(|c| {
             let rec = c.record();
             // `-a` or a status filter shows stopped containers too.
-            (all || limit.is_some() || f.contains_key("status") || rec.state.status.is_running())
+            (all || limit.is_some() || f.contains("status") || rec.state.status.is_running())
                 && filters::matches(&f, &rec, &cx)
         })
         .map(|c| {
@@ -286,16 +286,9 @@ async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>, Query
 async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
     let f = filters::parse(q.get("filters").map(String::as_str)).map_err(ApiError::bad_request)?;
     let until = crate::container::filters::prune_until(&f).map_err(ApiError::bad_request)?;
-    let labels = f.get("label").cloned().unwrap_or_default();
-    let not_labels = f.get("label!").cloned().unwrap_or_default();
     let keep = |r: &crate::container::record::ContainerRecord| {
-        let l = r.labels();
-        let has = |v: &String| match v.split_once('=') {
-            Some((k, val)) => l.get(k).is_some_and(|x| x == val),
-            None => l.contains_key(v),
-        };
         let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
-        too_new || !labels.iter().all(has) || not_labels.iter().any(has)
+        too_new || !f.match_labels(&r.labels())
     };
     let (deleted, space) = containers(&engine).prune(keep).await;
     engine.containers.events.publish(

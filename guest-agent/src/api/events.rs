@@ -47,7 +47,7 @@ async fn events(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Respon
             "secret",
             "config",
         ]
-        .contains(&k.as_str())
+        .contains(&k)
         {
             return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
         }

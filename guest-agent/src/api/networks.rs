@@ -90,10 +90,9 @@ async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Re
 async fn prune(State(engine): State<Arc<Engine>>, Query(q): Q) -> Result<Response, ApiError> {
     let f = parse_filters(&q)?;
     let until = crate::container::filters::prune_until(&f).map_err(ApiError::bad_request)?;
-    let labels: filters::Filters = f.into_iter().filter(|(k, _)| k.starts_with("label")).collect();
     let keep = |r: &crate::network::NetworkRecord| {
         let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
-        too_new || !filters::matches(&labels, r, 0)
+        too_new || !f.match_labels(&r.labels)
     };
     let deleted = engine.networks.prune(&keep)?;
     Ok(json_response(StatusCode::OK, &NetworkPruneResponse { networks_deleted: Some(deleted) }))

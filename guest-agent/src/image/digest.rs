@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::io::Read;
 use std::rc::Rc;
 
-pub use docker_vocab::digest::{Digest, DigestError};
+pub use docker_vocab::digest::Digest;
 use sha2::{Digest as _, Sha256};
 
 /// Running hash and byte count, shared between a [`HashingReader`] buried
