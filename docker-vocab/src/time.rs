@@ -58,6 +58,13 @@ pub fn format_rfc3339_nano(t: DateTime<Utc>) -> String {
     }
 }
 
+/// RFC 3339 with all nine fraction digits (`…:05.000000000Z`), the docker
+/// CLI's `jsonmessage.RFC3339NanoFixed` for lines that must align
+/// (`docker events`, `docker logs -t`).
+pub fn format_rfc3339_nano_fixed(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
 pub fn now_string() -> String {
     format_rfc3339_nano(now())
 }
@@ -266,6 +273,8 @@ mod tests {
         let t = DateTime::from_timestamp(1_136_073_600, 1).unwrap();
         assert_eq!(format_rfc3339_nano(t), "2006-01-01T00:00:00.000000001Z");
         assert_eq!(format_unix(t), "1136073600.000000001");
+        let t = DateTime::from_timestamp(1_714_557_600, 0).unwrap();
+        assert_eq!(format_rfc3339_nano_fixed(t), "2024-05-01T10:00:00.000000000Z");
         assert_eq!(unix_secs(ZERO), -62135596800);
     }
 
