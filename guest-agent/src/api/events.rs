@@ -61,7 +61,7 @@ async fn events(
     let since = clock::parse_query(&q.since).map_err(ApiError::bad_request)?;
     let until = clock::parse_query(&q.until).map_err(ApiError::bad_request)?;
     let filters = parse_filters(q.filters.as_deref())?;
-    if let Some(k) = filters.keys().find(|k| !EVENT_FILTERS.contains(&k.as_str())) {
+    if let Some(k) = filters.keys().find(|k| !EVENT_FILTERS.contains(k)) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
     let filter = EventFilter { filters };

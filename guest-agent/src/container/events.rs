@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
 use chrono::{DateTime, Utc};
+use docker_vocab::filters::Filters;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -114,36 +115,32 @@ impl EventBus {
     }
 }
 
-/// `filters` of `GET /events`: each key must match one of its values; keys
-/// are ANDed (Docker's semantics).
+/// `filters` of `GET /events`: each key must match one of its values, every
+/// `label` must hold among the event's attributes; keys are ANDed (Docker's
+/// semantics, the generic rules being `docker_vocab::filters`').
 #[derive(Debug, Default)]
 pub struct EventFilter {
-    pub filters: HashMap<String, Vec<String>>,
+    pub filters: Filters,
 }
+
+/// The keys [`EventFilter`] tests; the others name kinds of objects berth
+/// does not emit events for yet, and never match.
+const MATCHED: &[&str] = &["type", "event", "container", "image", "label", "scope"];
 
 impl EventFilter {
     pub fn matches(&self, e: &Event) -> bool {
-        self.filters.iter().all(|(key, values)| {
-            if values.is_empty() {
-                return true;
-            }
-            let attrs = e.attributes();
-            let attr = |k: &str| attrs.and_then(|a| a.get(k)).map_or("", String::as_str);
-            values.iter().any(|v| match key.as_str() {
-                "type" => e.typ() == v,
-                "event" => e.action() == v || e.action().split(':').next() == Some(v.as_str()),
-                "container" => e.typ() == "container" && (e.actor_id().starts_with(v.as_str()) || attr("name") == v),
-                "image" => attr("image") == v || (e.typ() == "image" && e.actor_id() == v),
-                "label" => match v.split_once('=') {
-                    Some((k, val)) => attr(k) == val,
-                    None => attrs.is_some_and(|a| a.contains_key(v)),
-                },
-                "scope" => v == "local",
-                // Filters on kinds of objects berth does not emit events for
-                // yet never match.
-                _ => false,
+        let f = &self.filters;
+        let attrs = e.attributes();
+        let attr = |k: &str| attrs.and_then(|a| a.get(k)).map_or("", String::as_str);
+        f.any_value("type", |v| e.typ() == v)
+            && f.any_value("event", |v| e.action() == v || e.action().split(':').next() == Some(v))
+            && f.any_value("container", |v| {
+                e.typ() == "container" && (e.actor_id().starts_with(v) || attr("name") == v)
             })
-        })
+            && f.any_value("image", |v| attr("image") == v || (e.typ() == "image" && e.actor_id() == v))
+            && f.match_kv_list("label", &attrs)
+            && f.exact_match("scope", "local")
+            && f.iter().all(|(k, vals)| MATCHED.contains(&k) || vals.is_empty())
     }
 }
 
@@ -205,7 +202,7 @@ mod tests {
         let (past, _) = bus.subscribe(Some(DateTime::<Utc>::MIN_UTC));
         let e = &past[0];
         let f = |pairs: &[(&str, &[&str])]| EventFilter {
-            filters: pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect(),
+            filters: pairs.iter().fold(Filters::new(), |f, (k, vals)| vals.iter().fold(f, |f, v| f.with(k, v))),
         };
         assert!(f(&[]).matches(e));
         assert!(f(&[("type", &["container"]), ("container", &["one"])]).matches(e));
@@ -215,6 +212,8 @@ mod tests {
         assert!(f(&[("label", &["app=web"])]).matches(e));
         assert!(f(&[("label", &["app"])]).matches(e));
         assert!(!f(&[("label", &["app=db"])]).matches(e));
+        assert!(f(&[("label", &["app=web", "name=one"])]).matches(e), "every label holds");
+        assert!(!f(&[("label", &["app=web", "name=two"])]).matches(e), "labels are ANDed, not alternatives");
         assert!(!f(&[("type", &["image"])]).matches(e));
         assert!(!f(&[("type", &["container"]), ("container", &["two"])]).matches(e));
         assert!(!f(&[("network", &["x"])]).matches(e));

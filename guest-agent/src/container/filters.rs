@@ -1,38 +1,18 @@
-//! Docker's `filters` query parameter and the `GET /containers/json`
-//! filters.
-//!
-//! `filters` is JSON: `{"status":["running"],"label":["a=b"]}`, or the old
-//! form `{"status":{"running":true}}` that some clients still send. Keys
-//! are ANDed, values of one key ORed. Owns parsing and matching; it must
-//! never look anything up itself (the caller passes what a filter needs).
+//! The `GET /containers/json` filters: which keys the endpoint takes, which
+//! values are valid, and what each key means for a container. Parsing the
+//! `filters` parameter and the generic rules (keys ANDed, values of a key
+//! ORed, every `label` must hold) are the shared vocabulary's
+//! (`docker_vocab::filters`). It must never look anything up itself (the
+//! caller passes what a filter needs).
 
-use std::collections::HashMap;
+pub use docker_vocab::filters::Filters;
 
 use super::record::ContainerRecord;
 use super::state::Status;
 
-pub type Filters = HashMap<String, Vec<String>>;
-
+/// The `filters` query parameter (either JSON form); absent is none.
 pub fn parse(s: Option<&str>) -> Result<Filters, String> {
-    let Some(s) = s.filter(|s| !s.trim().is_empty()) else {
-        return Ok(Filters::new());
-    };
-    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("invalid filters {s:?}: {e}"))?;
-    let obj = v.as_object().ok_or_else(|| format!("invalid filters {s:?}: expected a JSON object"))?;
-    let mut out = Filters::new();
-    for (k, vals) in obj {
-        let list = match vals {
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-            serde_json::Value::Object(m) => {
-                m.iter().filter(|(_, on)| on.as_bool().unwrap_or(false)).map(|(k, _)| k.clone()).collect()
-            }
-            _ => {
-                return Err(format!("invalid filters {s:?}: values of {k:?} must be a list"));
-            }
-        };
-        out.insert(k.clone(), list);
-    }
-    Ok(out)
+    Filters::from_query(s).map_err(|e| e.to_string())
 }
 
 const CONTAINER_KEYS: &[&str] = &[
@@ -43,20 +23,15 @@ const CONTAINER_KEYS: &[&str] = &[
 /// Rejects keys `GET /containers/json` does not know, and bad values, with
 /// Docker's messages.
 pub fn validate_container_filters(f: &Filters) -> Result<(), String> {
-    for (k, vals) in f {
-        if !CONTAINER_KEYS.contains(&k.as_str()) {
-            return Err(format!("invalid filter '{k}'"));
+    f.validate(CONTAINER_KEYS).map_err(|e| e.to_string())?;
+    for v in f.get("status") {
+        if Status::parse(v).is_none() {
+            return Err(format!("invalid filter 'status={v}'"));
         }
-        for v in vals {
-            match k.as_str() {
-                "status" if Status::parse(v).is_none() => {
-                    return Err(format!("invalid filter 'status={v}'"));
-                }
-                "exited" if v.parse::<i64>().is_err() => {
-                    return Err(format!("invalid filter 'exited={v}'"));
-                }
-                _ => {}
-            }
+    }
+    for v in f.get("exited") {
+        if v.parse::<i64>().is_err() {
+            return Err(format!("invalid filter 'exited={v}'"));
         }
     }
     Ok(())
@@ -73,38 +48,22 @@ pub struct Context<'a> {
 }
 
 pub fn matches(f: &Filters, r: &ContainerRecord, cx: &Context<'_>) -> bool {
-    f.iter().all(|(k, vals)| {
-        vals.is_empty()
-            || match k.as_str() {
-                // Docker ANDs `before`/`since`; each has one value.
-                "before" => vals.iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created < c)),
-                "since" => vals.iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created > c)),
-                _ => vals.iter().any(|v| matches_one(k, v, r, cx)),
-            }
-    })
-}
-
-fn matches_one(key: &str, v: &str, r: &ContainerRecord, cx: &Context<'_>) -> bool {
-    match key {
-        "id" => r.id.starts_with(v),
-        "name" => name_matches(v, &r.name),
-        "label" => {
-            let labels = r.labels();
-            match v.split_once('=') {
-                Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-                None => labels.contains_key(v),
-            }
-        }
-        "status" => r.state.status.as_str() == v,
-        "exited" => r.state.status == Status::Exited && v.parse::<i64>().is_ok_and(|c| c == r.state.exit_code),
-        "ancestor" => (cx.ancestor_matches)(v, r),
-        "is-task" => v == "false",
-        "network" => (cx.in_network)(v, r),
-        // Volumes, health checks and ports are not modelled yet:
-        // nothing matches them, which is what Docker answers for a
-        // container without any.
-        _ => false,
-    }
+    let exited = |v: &str| r.state.status == Status::Exited && v.parse::<i64>().is_ok_and(|c| c == r.state.exit_code);
+    f.match_labels(&r.labels())
+        && f.fuzzy_match("id", &r.id)
+        && f.any_value("name", |v| name_matches(v, &r.name))
+        && f.exact_match("status", r.state.status.as_str())
+        && f.any_value("exited", exited)
+        && f.any_value("ancestor", |v| (cx.ancestor_matches)(v, r))
+        && f.exact_match("is-task", "false")
+        && f.any_value("network", |v| (cx.in_network)(v, r))
+        // Docker ANDs `before`/`since`; each has one value.
+        && f.get("before").iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created < c))
+        && f.get("since").iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created > c))
+        // Volumes, health checks and ports are not modelled yet: nothing
+        // matches them, which is what Docker answers for a container
+        // without any.
+        && ["volume", "health", "publish", "expose"].iter().all(|k| f.any_value(k, |_| false))
 }
 
 /// Docker matches names with a regular expression against `/name`; the
@@ -129,34 +88,13 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     })
 }
 
-/// Do `labels` pass the `label` filters (every value must hold: `k` means
-/// the key is set, `k=v` that it has that value) and the `label!` ones
-/// (none may hold)? Moby ANDs the values of these two keys.
-pub fn labels_match(f: &Filters, labels: &HashMap<String, String>) -> bool {
-    let has = |v: &String| match v.split_once('=') {
-        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-        None => labels.contains_key(v),
-    };
-    f.get("label").is_none_or(|vals| vals.iter().all(has)) && !f.get("label!").is_some_and(|vals| vals.iter().any(has))
-}
-
-/// The filters of `containers/prune` and `networks/prune`: `until` (its
-/// time, the last one given wins) and `label`/`label!` (left to the
-/// caller); any other key is an error, as Docker's.
+/// The filters of `containers/prune` and `networks/prune`: `until` (one
+/// time or Go duration, as Docker's daemon reads it) and `label`/`label!`
+/// (matched by the caller with [`Filters::match_labels`]); any other key
+/// is an error, as Docker's.
 pub fn prune_until(f: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
-    let mut until = None;
-    for (k, vals) in f {
-        match k.as_str() {
-            "until" => {
-                for v in vals {
-                    until = Some(super::clock::parse_until(v)?);
-                }
-            }
-            "label" | "label!" => {}
-            other => return Err(format!("invalid filter '{other}'")),
-        }
-    }
-    Ok(until)
+    f.validate(&["until", "label", "label!"]).map_err(|e| e.to_string())?;
+    f.until(chrono::Local::now().fixed_offset()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -175,12 +113,11 @@ mod tests {
     #[test]
     fn both_json_forms_parse() {
         let f = parse(Some(r#"{"status":["running","exited"],"label":{"a=b":true,"off":false}}"#)).unwrap();
-        assert_eq!(f["status"], ["running", "exited"]);
-        assert_eq!(f["label"], ["a=b"]);
+        assert_eq!(f.get("status"), ["exited", "running"]);
+        assert_eq!(f.get("label"), ["a=b"]);
         assert!(parse(None).unwrap().is_empty());
         assert!(parse(Some("")).unwrap().is_empty());
         assert!(parse(Some("[1]")).is_err());
-        assert!(parse(Some("{bad")).is_err());
         assert!(parse(Some(r#"{"status":"running"}"#)).is_err());
     }
 
@@ -226,5 +163,37 @@ mod tests {
         assert!(m(r#"{"network":["bridge","front"]}"#));
         assert!(!m(r#"{"volume":["data"]}"#), "no volumes yet: nothing matches");
         assert!(m(r#"{"is-task":["false"]}"#));
+    }
+
+    /// Docker's label semantics: every `label` value must hold (the values
+    /// of other keys are alternatives).
+    #[test]
+    fn every_label_must_hold() {
+        let mut r = sample("abcdef", "web-1");
+        r.config.labels = Some([("a".to_string(), "1".to_string()), ("b".to_string(), "1".to_string())].into());
+        let table: &[(&str, bool)] = &[
+            (r#"{"label":["a=1"]}"#, true),
+            (r#"{"label":["a=1","b=1"]}"#, true),
+            (r#"{"label":{"a=1":true,"b=1":true}}"#, true),
+            (r#"{"label":["a=1","c=1"]}"#, false),
+            (r#"{"label":["a=1","b=2"]}"#, false),
+            (r#"{"label":["a","b"]}"#, true),
+            (r#"{"label":["a","c"]}"#, false),
+        ];
+        for (json, want) in table {
+            assert_eq!(matches(&parse(Some(json)).unwrap(), &r, &cx()), *want, "{json}");
+        }
+    }
+
+    #[test]
+    fn prune_takes_until_and_labels_only() {
+        let until = |s: &str| prune_until(&parse(Some(s)).unwrap());
+        assert_eq!(until(r#"{"until":["1700000000"]}"#).unwrap().unwrap().timestamp(), 1_700_000_000);
+        let ago = (chrono::Utc::now() - until(r#"{"until":["1h30m"]}"#).unwrap().unwrap()).num_seconds();
+        assert!((5399..=5405).contains(&ago), "{ago}");
+        assert_eq!(until(r#"{"label":["a"],"label!":["b"]}"#), Ok(None));
+        assert_eq!(until(r#"{"dangling":["true"]}"#).unwrap_err(), "invalid filter 'dangling'");
+        assert_eq!(until(r#"{"until":["1h","2h"]}"#).unwrap_err(), "more than one until filter specified");
+        assert!(until(r#"{"until":["yesterday"]}"#).is_err());
     }
 }

@@ -489,8 +489,7 @@ impl Containers {
 
 /// `busybox` → `busybox:latest`, as Docker's "No such image" names it.
 fn normalized_ref(s: &str) -> String {
-    let last = s.rsplit('/').next().unwrap_or(s);
-    if s.contains('@') || last.contains(':') { s.to_string() } else { format!("{s}:latest") }
+    crate::image::reference::ImageRef::parse(s).map_or_else(|_| s.to_string(), |r| r.familiar_string())
 }
 
 /// Docker fills these in every HostConfig it returns; clients index them.
@@ -564,7 +563,8 @@ mod tests {
         assert_eq!(normalized_ref("busybox"), "busybox:latest");
         assert_eq!(normalized_ref("localhost:5000/busybox"), "localhost:5000/busybox:latest");
         assert_eq!(normalized_ref("busybox:1"), "busybox:1");
-        assert_eq!(normalized_ref("x@sha256:00"), "x@sha256:00");
+        assert_eq!(normalized_ref("x@sha256:00"), "x@sha256:00", "not a reference: as given");
+        assert_eq!(normalized_ref("docker.io/library/busybox"), "busybox:latest");
     }
 
     #[tokio::test]

@@ -26,7 +26,6 @@ pub mod removal;
 pub mod restart;
 pub mod runtime_root;
 pub mod shutdown;
-pub mod signal;
 pub mod size;
 pub mod state;
 pub mod stats;

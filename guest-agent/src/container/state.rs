@@ -8,6 +8,8 @@
 use bollard_stubs::models::{ContainerState, ContainerStateStatusEnum};
 use chrono::Utc;
 
+use docker_vocab::units::human_duration;
+
 use super::clock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -131,40 +133,9 @@ impl State {
     }
 }
 
-/// Docker's `units.HumanDuration`.
-pub fn human_duration(secs: i64) -> String {
-    let minutes = secs / 60;
-    let hours = (secs as f64 / 3600.0).round() as i64;
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_durations_match_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(150), "2 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-    }
 
     #[test]
     fn status_lines() {
@@ -173,6 +144,9 @@ mod tests {
         s.status = Status::Running;
         s.started_at = clock::now_string();
         assert!(s.human().starts_with("Up "), "{}", s.human());
+        // Docker's rounding of hours: 90 minutes up is "2 hours".
+        s.started_at = clock::format(Utc::now() - chrono::TimeDelta::seconds(5400));
+        assert_eq!(s.human(), "Up 2 hours");
         s.status = Status::Paused;
         assert!(s.human().ends_with("(Paused)"));
         s.status = Status::Exited;

@@ -69,7 +69,7 @@ impl Containers {
 
     pub(super) fn stop_signal(rec: &ContainerRecord, asked: Option<&str>) -> Result<i32, ContainerError> {
         match asked.filter(|s| !s.is_empty()).or(rec.config.stop_signal.as_deref().filter(|s| !s.is_empty())) {
-            Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid),
+            Some(s) => docker_vocab::signal::parse(s).map_err(|e| ContainerError::Invalid(e.to_string())),
             None => Ok(libc::SIGTERM),
         }
     }
@@ -133,7 +133,7 @@ impl Containers {
     /// `POST /containers/{id}/kill?signal=`.
     pub async fn kill(&self, c: &Arc<Container>, signal: Option<&str>) -> Result<(), ContainerError> {
         let sig = match signal.filter(|s| !s.is_empty()) {
-            Some(s) => super::signal::parse(s).map_err(ContainerError::Invalid)?,
+            Some(s) => docker_vocab::signal::parse(s).map_err(|e| ContainerError::Invalid(e.to_string()))?,
             None => libc::SIGKILL,
         };
         let rec = c.record();

@@ -172,7 +172,7 @@ impl Engine {
         let in_network = |v: &str, r: &ContainerRecord| self.in_network(v, &r.id);
         let cx = filters::Context { ancestor_matches: &ancestor, created_of: &created_of, in_network: &in_network };
         // `-a`, a limit or a status filter shows stopped containers too.
-        let all = q.all || q.limit.is_some() || q.filters.contains_key("status");
+        let all = q.all || q.limit.is_some() || q.filters.contains("status");
         let mut rows: Vec<ContainerSummary> = self
             .containers
             .all()
@@ -235,11 +235,9 @@ impl Engine {
     #[tracing::instrument(skip_all)]
     pub async fn prune_containers(&self, f: &Filters) -> Result<ContainerPruneResponse, EngineError> {
         let until = filters::prune_until(f).map_err(EngineError::invalid)?;
-        let labels: Filters =
-            f.iter().filter(|(k, _)| k.starts_with("label")).map(|(k, v)| (k.clone(), v.clone())).collect();
         let keep = |r: &ContainerRecord| {
             let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
-            too_new || !filters::labels_match(&labels, &r.labels())
+            too_new || !f.match_labels(&r.labels())
         };
         let (deleted, space) = self.containers.prune(keep).await;
         for id in &deleted {

@@ -88,11 +88,9 @@ impl Engine {
     /// `POST /networks/prune`: `until` and `label`/`label!`.
     pub fn prune_networks(&self, f: &Filters) -> Result<NetworkPruneResponse, EngineError> {
         let until = prune_until(f).map_err(EngineError::invalid)?;
-        let labels: Filters =
-            f.iter().filter(|(k, _)| k.starts_with("label")).map(|(k, v)| (k.clone(), v.clone())).collect();
         let keep = |r: &NetworkRecord| {
             let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
-            too_new || !filters::matches(&labels, r, 0)
+            too_new || !f.match_labels(&r.labels)
         };
         let deleted = self.networks.prune(&keep, &|id| self.container_exists(id))?;
         Ok(NetworkPruneResponse { networks_deleted: Some(deleted) })

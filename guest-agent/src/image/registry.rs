@@ -16,7 +16,7 @@ use oci_client::secrets::RegistryAuth;
 
 use super::digest::Digest;
 use super::manifest;
-use super::reference::ImageRef;
+use super::reference::{ImageRef, ToOci};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

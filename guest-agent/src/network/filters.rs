@@ -1,26 +1,25 @@
-//! `GET /networks?filters=` and `POST /networks/prune?filters=`: which
-//! records a filter set selects, with Docker's rules (name and id match
-//! substrings; label is a key or key=value; type is custom or builtin).
+//! `GET /networks?filters=` and `POST /networks/prune?filters=`: which keys
+//! the endpoint takes and what each means for a network record, with
+//! Docker's rules (name and id match substrings; type is custom or builtin;
+//! dangling is unused). Parsing and the generic rules (keys ANDed, values
+//! of a key ORed, every `label` must hold, `label!` excludes) are the shared
+//! vocabulary's (`docker_vocab::filters`). It must never look anything up.
 
-use std::collections::HashMap;
+pub use docker_vocab::filters::Filters;
 
 use super::record::NetworkRecord;
-
-pub type Filters = HashMap<String, Vec<String>>;
 
 const LIST_KEYS: &[&str] = &["name", "id", "label", "label!", "driver", "scope", "type", "dangling"];
 
 /// Refuses unknown keys and bad values before anything is matched.
 pub fn validate(f: &Filters) -> Result<(), String> {
-    for (k, vals) in f {
-        if !LIST_KEYS.contains(&k.as_str()) {
-            return Err(format!("invalid filter '{k}'"));
-        }
+    f.validate(LIST_KEYS).map_err(|e| e.to_string())?;
+    for (k, vals) in f.iter() {
         for v in vals {
-            let ok = match k.as_str() {
-                "type" => matches!(v.as_str(), "custom" | "builtin"),
+            let ok = match k {
+                "type" => matches!(v, "custom" | "builtin"),
                 "dangling" => parse_bool(v).is_some(),
-                "scope" => matches!(v.as_str(), "local" | "global" | "swarm"),
+                "scope" => matches!(v, "local" | "global" | "swarm"),
                 _ => true,
             };
             if !ok {
@@ -39,36 +38,24 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Does `rec` pass every filter key (values of one key are alternatives)?
-/// `live_endpoints` is how many of its containers exist (for `dangling`).
+/// Does `rec` pass every filter key (values of one key are alternatives,
+/// labels must all hold)? `live_endpoints` is how many of its containers
+/// exist (for `dangling`).
 pub fn matches(f: &Filters, rec: &NetworkRecord, live_endpoints: usize) -> bool {
-    f.iter().all(|(k, vals)| {
-        if vals.is_empty() {
-            return true;
-        }
-        match k.as_str() {
-            "name" => vals.iter().any(|v| rec.name.contains(v.as_str())),
-            "id" => vals.iter().any(|v| rec.id.contains(v.as_str())),
-            "driver" => vals.contains(&rec.driver),
-            "scope" => vals.contains(&rec.scope),
-            "type" => vals.iter().any(|v| (v == "builtin") == rec.predefined),
-            "dangling" => vals.iter().any(|v| parse_bool(v) == Some(!rec.predefined && live_endpoints == 0)),
-            "label" => vals.iter().all(|v| has_label(rec, v)),
-            "label!" => !vals.iter().any(|v| has_label(rec, v)),
-            _ => false,
-        }
-    })
-}
-
-fn has_label(rec: &NetworkRecord, v: &str) -> bool {
-    match v.split_once('=') {
-        Some((k, val)) => rec.labels.get(k).is_some_and(|x| x == val),
-        None => rec.labels.contains_key(v),
-    }
+    let dangling = !rec.predefined && live_endpoints == 0;
+    f.match_labels(&rec.labels)
+        && f.any_value("name", |v| rec.name.contains(v))
+        && f.any_value("id", |v| rec.id.contains(v))
+        && f.exact_match("driver", &rec.driver)
+        && f.exact_match("scope", &rec.scope)
+        && f.any_value("type", |v| (v == "builtin") == rec.predefined)
+        && f.any_value("dangling", |v| parse_bool(v) == Some(dangling))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn rec(name: &str, predefined: bool, labels: &[(&str, &str)]) -> NetworkRecord {
@@ -91,11 +78,7 @@ mod tests {
     }
 
     fn f(pairs: &[(&str, &str)]) -> Filters {
-        let mut out = Filters::new();
-        for (k, v) in pairs {
-            out.entry(k.to_string()).or_default().push(v.to_string());
-        }
-        out
+        pairs.iter().fold(Filters::new(), |f, (k, v)| f.with(k, v))
     }
 
     #[test]
@@ -115,6 +98,11 @@ mod tests {
         assert!(matches(&f(&[("dangling", "true")]), &app, 0) && !matches(&f(&[("dangling", "true")]), &app, 1));
         assert!(!matches(&f(&[("dangling", "true")]), &host, 0), "predefined networks are never dangling");
         assert!(matches(&f(&[("id", "proj_def")]), &app, 0));
+        let two = rec("two", false, &[("a", "1"), ("b", "1")]);
+        assert!(matches(&f(&[("label", "a=1"), ("label", "b=1")]), &two, 0), "labels: all must hold");
+        assert!(!matches(&f(&[("label", "a=1"), ("label", "c=1")]), &two, 0));
+        assert!(matches(&f(&[("label!", "a=1"), ("label!", "c=1")]), &two, 0), "label!: excluded when all hold");
+        assert!(!matches(&f(&[("label!", "a=1"), ("label!", "b=1")]), &two, 0));
     }
 
     #[test]

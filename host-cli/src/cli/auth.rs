@@ -16,6 +16,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
 use clap::Args;
+use docker_vocab::reference::{DEFAULT_REGISTRY, ImageRef};
 use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
@@ -94,11 +95,9 @@ fn write(path: &PathBuf, file: &AuthFile) -> Result<(), CliError> {
 
 /// The config.json key of an image's registry.
 pub fn registry_of(image: &str) -> String {
-    let first = image.split('/').next().unwrap_or("");
-    if image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
-        if first == "docker.io" || first == "index.docker.io" { DOCKER_HUB.into() } else { first.into() }
-    } else {
-        DOCKER_HUB.into()
+    match ImageRef::parse(image) {
+        Ok(r) if r.registry != DEFAULT_REGISTRY => r.registry,
+        _ => DOCKER_HUB.into(),
     }
 }
 

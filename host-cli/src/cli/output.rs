@@ -1,9 +1,11 @@
 //! How command results are printed: Docker's tables (columns padded as its
 //! tabwriter does), `--format json` (one JSON object a line), and
 //! Go-template-ish `--format '{{.Field}}'` / `table {{.A}}\t{{.B}}` for the
-//! common cases. Also Docker's human sizes and durations. Nothing here
-//! talks to the engine.
+//! common cases; sizes and "ago" columns in the docker CLI's choice of
+//! go-units' forms (the forms themselves are `docker_vocab::units`').
+//! Nothing here talks to the engine.
 
+use docker_vocab::{time, units};
 use serde_json::Value;
 
 use super::error::CliError;
@@ -170,86 +172,22 @@ pub fn display(v: &Value) -> String {
     }
 }
 
-/// Docker's `HumanSizeWithPrecision(size, 3)`: decimal units, three
-/// significant digits (`4.26MB`, `1.24kB`, `0B`).
+/// A size as the docker CLI's tables print it (`ps -s`, `images`,
+/// `history`, `stats` I/O): go-units' `HumanSizeWithPrecision(size, 3)`,
+/// `4.26MB`, `1.24kB`, `0B`.
 pub fn human_size(bytes: i64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut size = bytes.max(0) as f64;
-    let mut i = 0;
-    while size >= 1000.0 && i + 1 < units.len() {
-        size /= 1000.0;
-        i += 1;
-    }
-    let digits = if size >= 100.0 {
-        0
-    } else if size >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let s = format!("{size:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    format!("{s}{}", units[i])
+    units::human_size_with_precision(bytes as f64, 3)
 }
 
-/// Docker's `HumanDuration`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let (m, h, d) = (s / 60, s / 3600, s / 86400);
-    match () {
-        _ if s < 1 => "Less than a second".into(),
-        _ if s == 1 => "1 second".into(),
-        _ if s < 60 => format!("{s} seconds"),
-        _ if m == 1 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if h == 1 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{d} days"),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", d / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", d / 30),
-        _ => format!("{} years", d / 365),
-    }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// "N units ago" for a Unix timestamp.
+/// "N units ago" for a Unix timestamp, now.
 pub fn ago(ts: i64) -> String {
-    format!("{} ago", human_duration(now() - ts))
+    ago_from(ts, time::now().timestamp())
 }
 
-/// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00.123Z`, or with an
-/// offset) to Unix seconds; None if it is not one.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
-    let (clock, offset) = match time.find(['Z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => (time, "Z"),
-    };
-    let mut c = clock.split(':');
-    let hh: i64 = c.next()?.parse().ok()?;
-    let mm: i64 = c.next()?.parse().ok()?;
-    let ss: i64 = c.next()?.split('.').next()?.parse().ok()?;
-    let off = if offset == "Z" || offset.is_empty() {
-        0
-    } else {
-        let sign = if offset.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = offset[1..].split_once(':')?;
-        sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some(days * 86400 + hh * 3600 + mm * 60 + ss - off)
+/// "N units ago" for a Unix timestamp seen at `now`: go-units'
+/// `HumanDuration` of the difference, as `docker ps`'s CREATED column.
+pub fn ago_from(ts: i64, now: i64) -> String {
+    format!("{} ago", units::human_duration(now - ts))
 }
 
 #[cfg(test)]
@@ -258,20 +196,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn sizes_as_docker_prints_them() {
+    fn sizes_and_ages_as_docker_prints_them() {
         assert_eq!(human_size(0), "0B");
         assert_eq!(human_size(1240), "1.24kB");
         assert_eq!(human_size(4_261_000), "4.26MB");
-        assert_eq!(human_size(42_600_000), "42.6MB");
         assert_eq!(human_size(426_000_000), "426MB");
-    }
-
-    #[test]
-    fn durations_as_docker_prints_them() {
-        assert_eq!(human_duration(5), "5 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(human_duration(3 * 3600), "3 hours");
-        assert_eq!(human_duration(10 * 86400), "10 days");
+        assert_eq!(ago_from(1000, 1005), "5 seconds ago");
+        assert_eq!(ago_from(0, 90), "About a minute ago");
+        assert_eq!(ago_from(0, 5400), "2 hours ago", "hours round to nearest, as Docker's");
+        assert_eq!(ago_from(0, 10 * 86400), "10 days ago");
     }
 
     #[test]
@@ -286,14 +219,6 @@ mod tests {
             Format::Template { table: true, template: "{{.ID}}\t{{.Image}}".into() }
         );
         assert_eq!(header_of("{{.ID}}\t{{json .Labels}}"), "ID\tLABELS");
-    }
-
-    #[test]
-    fn rfc3339_to_unix() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-05-01T10:00:00.123456789Z"), Some(1_714_557_600));
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00+02:00"), Some(1_714_557_600));
-        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::ctx::Ctx;
 use super::error::CliError;
 use super::images::list::filters;
-use super::output::{self, Format, human_size};
+use docker_vocab::units;
+
+use super::output::{self, Format};
 
 #[derive(Args, Debug)]
 pub struct FormatArgs {
@@ -129,7 +131,7 @@ pub async fn info(ctx: &Ctx, args: FormatArgs) -> Result<u8, CliError> {
             println!(" OSType: {}", s("OSType"));
             println!(" Architecture: {}", s("Architecture"));
             println!(" CPUs: {}", s("NCPU"));
-            println!(" Total Memory: {}", human_size(v.get("MemTotal").and_then(Value::as_i64).unwrap_or(0)));
+            println!(" Total Memory: {}", units::bytes_size(v.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0)));
             println!(" Name: {}", s("Name"));
             println!(" ID: {}", s("ID"));
             println!(" Docker Root Dir: {}", s("DockerRootDir"));
@@ -165,6 +167,8 @@ pub async fn df(ctx: &Ctx, args: FormatArgs) -> Result<u8, CliError> {
         .sum();
     let volumes = arr("Volumes");
     let build = arr("BuildCache");
+    // `docker system df` prints go-units' `HumanSize` (4 digits).
+    let human_size = |n: i64| units::human_size(n as f64);
     let pct = |r: i64, t: i64| if t > 0 { format!("{} ({}%)", human_size(r), r * 100 / t) } else { human_size(r) };
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": human_size(img_size), "Reclaimable": pct(img_reclaim.max(0), img_size)}),
@@ -200,17 +204,12 @@ pub async fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8, CliError> {
         }
     }
     let f = filters(&args.filter)?;
-    let copts = PruneContainersOptions { filters: (!f.is_empty()).then(|| f.clone()) };
+    let copts = PruneContainersOptions { filters: (!f.is_empty()).then(|| f.to_lists()) };
     let c = ctx.docker.prune_containers(Some(copts)).await.map_err(|e| ctx.err(e))?;
-    let mut img_filters = f;
-    if !args.all {
-        img_filters.insert("dangling".into(), vec!["true".into()]);
-    } else {
-        img_filters.insert("dangling".into(), vec!["false".into()]);
-    }
+    let img_filters = f.with("dangling", if args.all { "false" } else { "true" });
     let i = ctx
         .docker
-        .prune_images(Some(PruneImagesOptions { filters: Some(img_filters) }))
+        .prune_images(Some(PruneImagesOptions { filters: Some(img_filters.to_lists()) }))
         .await
         .map_err(|e| ctx.err(e))?;
     let deleted_c = c.containers_deleted.unwrap_or_default();
@@ -235,17 +234,21 @@ pub async fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8, CliError> {
         println!();
     }
     let total = c.space_reclaimed.unwrap_or(0) + i.space_reclaimed.unwrap_or(0);
-    println!("Total reclaimed space: {}", human_size(total));
+    println!("Total reclaimed space: {}", units::human_size(total as f64));
     Ok(0)
 }
 
 pub async fn events(ctx: &Ctx, args: EventsArgs) -> Result<u8, CliError> {
     let f = filters(&args.filter)?;
+    // As the docker CLI sends them: `<secs>.<nanos>`.
     let time = |s: &Option<String>| -> Result<Option<String>, CliError> {
-        s.as_deref().map(|t| super::containers::logs::parse_time(t).map(|n| n.to_string())).transpose()
+        s.as_deref().map(|t| super::containers::logs::parse_time(t).map(docker_vocab::time::format_unix)).transpose()
     };
-    let opts =
-        EventsOptions { since: time(&args.since)?, until: time(&args.until)?, filters: (!f.is_empty()).then_some(f) };
+    let opts = EventsOptions {
+        since: time(&args.since)?,
+        until: time(&args.until)?,
+        filters: (!f.is_empty()).then(|| f.to_lists()),
+    };
     let format = Format::parse(args.format.as_deref());
     let mut stream = ctx.docker.events(Some(opts));
     while let Some(ev) = stream.next().await {
@@ -264,18 +267,17 @@ pub async fn events(ctx: &Ctx, args: EventsArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// Docker's event line: `TIME TYPE ACTION ID (k=v, ...)`.
+/// Docker's event line: `TIME TYPE ACTION ID (k=v, ...)`, the time with
+/// all nine fraction digits (the docker CLI's `RFC3339NanoFixed`, in UTC).
 fn event_line(ev: &bollard::models::EventMessage) -> String {
-    let nanos = ev.time_nano.unwrap_or_else(|| ev.time.unwrap_or(0) * 1_000_000_000);
-    let secs = nanos.div_euclid(1_000_000_000);
+    let nanos = ev.time_nano.unwrap_or_else(|| ev.time.unwrap_or(0).saturating_mul(1_000_000_000));
     let actor = ev.actor.clone().unwrap_or_default();
     let mut attrs: Vec<String> =
         actor.attributes.unwrap_or_default().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     attrs.sort();
     format!(
-        "{}.{:09}Z {} {} {} ({})",
-        unix_to_rfc3339(secs),
-        nanos.rem_euclid(1_000_000_000),
+        "{} {} {} {} ({})",
+        docker_vocab::time::format_rfc3339_nano_fixed(chrono::DateTime::from_timestamp_nanos(nanos)),
         ev.typ.as_ref().map(|t| t.to_string()).unwrap_or_default(),
         ev.action.clone().unwrap_or_default(),
         actor.id.unwrap_or_default(),
@@ -283,32 +285,27 @@ fn event_line(ev: &bollard::models::EventMessage) -> String {
     )
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` (UTC) for Unix seconds.
-pub fn unix_to_rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
+    use bollard::models::{EventActor, EventMessage, EventMessageTypeEnum};
+
     use super::*;
 
     #[test]
-    fn timestamps_round_trip() {
-        assert_eq!(unix_to_rfc3339(0), "1970-01-01T00:00:00");
-        assert_eq!(unix_to_rfc3339(1_714_557_600), "2024-05-01T10:00:00");
-        let back = output::parse_rfc3339(&format!("{}Z", unix_to_rfc3339(1_714_557_659))).unwrap();
-        assert_eq!(back, 1_714_557_659);
+    fn event_lines_as_docker_events() {
+        let ev = EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            action: Some("start".into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some([("name".to_string(), "web".to_string()), ("image".into(), "busybox".into())].into()),
+            }),
+            time: Some(1_714_557_600),
+            time_nano: Some(1_714_557_600_000_000_005),
+            ..Default::default()
+        };
+        assert_eq!(event_line(&ev), "2024-05-01T10:00:00.000000005Z container start abc (image=busybox, name=web)");
+        let ev = EventMessage { time: Some(0), time_nano: None, ..ev };
+        assert!(event_line(&ev).starts_with("1970-01-01T00:00:00.000000000Z "));
     }
 }

@@ -62,17 +62,18 @@ impl MachineConfig {
     }
 }
 
-/// `2G`, `512M`, `2048` (MiB) → MiB.
+/// `2G`, `512M`, `1.5GiB` (go-units' `RAMInBytes`, binary units, as
+/// Docker's `--memory`), or a bare number of MiB (`2048`) → MiB.
 pub fn parse_size_mib(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('G' | 'g') => (&s[..s.len() - 1], 1024),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1),
-        Some('T' | 't') => (&s[..s.len() - 1], 1024 * 1024),
-        _ => (s, 1),
+    let bad = || format!("{s:?} is not a size (examples: 2G, 512M)");
+    let mib = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse::<u64>().map_err(|_| bad())?
+    } else {
+        let bytes = docker_vocab::units::ram_in_bytes(s).map_err(|_| bad())?;
+        u64::try_from(bytes / docker_vocab::units::MIB).map_err(|_| bad())?
     };
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size (examples: 2G, 512M)"))?;
-    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("{s:?} is not a usable size"))
+    Some(mib).filter(|v| *v > 0).ok_or_else(|| format!("{s:?} is not a usable size"))
 }
 
 #[cfg(test)]
@@ -84,6 +85,10 @@ mod tests {
         assert_eq!(parse_size_mib("2G"), Ok(2048));
         assert_eq!(parse_size_mib("512M"), Ok(512));
         assert_eq!(parse_size_mib("1024"), Ok(1024));
+        assert_eq!(parse_size_mib("1.5GiB"), Ok(1536));
+        assert_eq!(parse_size_mib("2g"), Ok(2048));
+        assert_eq!(parse_size_mib("1T"), Ok(1024 * 1024));
+        assert!(parse_size_mib("100k").is_err(), "less than a MiB");
         assert!(parse_size_mib("lots").is_err());
         assert!(parse_size_mib("0G").is_err());
     }

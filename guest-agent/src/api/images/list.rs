@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use docker_vocab::filters::Filters as Args;
 use serde_json::{Value, json};
 
 use super::wire::{config_json, created_unix, familiar_digests, familiar_tags, size, store_error};
@@ -72,7 +73,8 @@ pub(super) async fn list(
 pub(super) struct Filters {
     dangling: Option<bool>,
     reference: Vec<String>,
-    label: Vec<String>,
+    /// The parsed filters, for the label test (every `label` must hold).
+    args: Args,
     before: Option<String>,
     since: Option<String>,
 }
@@ -96,51 +98,24 @@ impl Filters {
                 return false;
             }
         }
-        self.label.iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
-            None => labels.get(l).is_some(),
-        })
+        self.args.match_labels(labels)
     }
-}
-
-/// The filters' keys and values, in both encodings clients send:
-/// `{"k":["v"]}` and the old `{"k":{"v":true}}`.
-pub(super) fn filter_values(raw: &str) -> Result<Vec<(String, Vec<String>)>, ApiError> {
-    let v: Value = serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| ApiError::bad_request("invalid filters: not an object"))?;
-    obj.iter()
-        .map(|(key, values)| {
-            let values: Vec<String> = match values {
-                Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-                Value::Object(o) => {
-                    o.iter().filter(|(_, on)| on.as_bool() == Some(true)).map(|(k, _)| k.clone()).collect()
-                }
-                _ => return Err(ApiError::bad_request(format!("invalid filter {key:?}"))),
-            };
-            Ok((key.clone(), values))
-        })
-        .collect()
 }
 
 pub(super) fn parse_filters(raw: &str) -> Result<Filters, ApiError> {
-    let mut f = Filters::default();
-    for (key, values) in filter_values(raw)? {
-        match key.as_str() {
-            "dangling" => match values.first().map(String::as_str) {
-                Some("true" | "1") => f.dangling = Some(true),
-                Some("false" | "0") => f.dangling = Some(false),
-                other => {
-                    return Err(ApiError::bad_request(format!("invalid filter 'dangling={}'", other.unwrap_or(""))));
-                }
-            },
-            "reference" => f.reference = values,
-            "label" => f.label = values,
-            "before" => f.before = values.into_iter().next(),
-            "since" => f.since = values.into_iter().next(),
-            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
-        }
-    }
-    Ok(f)
+    let bad = |e: docker_vocab::filters::FilterError| ApiError::bad_request(e.to_string());
+    let args = Args::from_json(raw).map_err(bad)?;
+    args.validate(&["dangling", "reference", "label", "before", "since"]).map_err(bad)?;
+    let dangling =
+        if args.contains("dangling") { Some(args.bool_or_default("dangling", false).map_err(bad)?) } else { None };
+    let first = |k: &str| args.get(k).first().map(|v| v.to_string());
+    Ok(Filters {
+        dangling,
+        reference: args.get("reference").into_iter().map(str::to_string).collect(),
+        before: first("before"),
+        since: first("since"),
+        args,
+    })
 }
 
 /// Go's `path.Match` subset Docker's reference filter relies on: `*` is

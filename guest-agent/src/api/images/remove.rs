@@ -153,31 +153,19 @@ pub(super) async fn prune(
 #[derive(Default, Debug)]
 pub(super) struct PruneFilters {
     all: bool,
-    labels: Vec<String>,
-    not_labels: Vec<String>,
+    /// The parsed filters, for `label`/`label!` (the shared matcher).
+    args: docker_vocab::filters::Filters,
     until: Option<i64>,
 }
 
 impl PruneFilters {
     fn parse(raw: &str) -> Result<PruneFilters, ApiError> {
-        let mut f = PruneFilters::default();
-        for (key, values) in super::list::filter_values(raw)? {
-            match key.as_str() {
-                "dangling" => match values.first().map(String::as_str) {
-                    Some("false" | "0") => f.all = true,
-                    Some("true" | "1") | None => f.all = false,
-                    Some(other) => return Err(ApiError::bad_request(format!("invalid filter 'dangling={other}'"))),
-                },
-                "label" => f.labels = values,
-                "label!" => f.not_labels = values,
-                "until" => {
-                    let v = values.first().map(String::as_str).unwrap_or("");
-                    f.until = Some(crate::container::clock::parse_until(v).map_err(ApiError::bad_request)?.timestamp());
-                }
-                other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
-            }
-        }
-        Ok(f)
+        let bad = |e: docker_vocab::filters::FilterError| ApiError::bad_request(e.to_string());
+        let args = docker_vocab::filters::Filters::from_json(raw).map_err(bad)?;
+        args.validate(&["dangling", "label", "label!", "until"]).map_err(bad)?;
+        let all = !args.bool_or_default("dangling", true).map_err(bad)?;
+        let until = args.until(chrono::Local::now().fixed_offset()).map_err(bad)?.map(|t| t.timestamp());
+        Ok(PruneFilters { all, args, until })
     }
 }
 
@@ -191,11 +179,7 @@ fn prune_images(store: &Store, f: &PruneFilters) -> Result<Value, ApiError> {
         }
         let config = config_json(store, &s.record);
         let labels = config.pointer("/config/Labels").cloned().unwrap_or(Value::Null);
-        let has = |l: &String| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
-            None => labels.get(l).is_some(),
-        };
-        if !f.labels.iter().all(has) || f.not_labels.iter().any(has) {
+        if !f.args.match_labels(&labels) {
             continue;
         }
         let created = created_unix(&config).unwrap_or(s.record.stored_at as i64);

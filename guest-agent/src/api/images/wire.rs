@@ -31,11 +31,7 @@ pub fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
 }
 
 pub fn familiar(r: &ImageRef) -> String {
-    match (&r.tag, &r.digest) {
-        (_, Some(d)) => format!("{}@{d}", r.familiar_name()),
-        (Some(t), None) => format!("{}:{t}", r.familiar_name()),
-        (None, None) => r.familiar_name(),
-    }
+    r.familiar_string()
 }
 
 pub fn familiar_tags(s: &ImageSummary) -> Vec<String> {

@@ -222,12 +222,7 @@ fn ingest_layer(
 }
 
 fn familiar(t: &str) -> String {
-    ImageRef::parse(t)
-        .map(|r| match &r.tag {
-            Some(tag) => format!("{}:{tag}", r.familiar_name()),
-            None => r.familiar_name(),
-        })
-        .unwrap_or_else(|_| t.to_string())
+    ImageRef::parse(t).map_or_else(|_| t.to_string(), |r| r.familiar_string())
 }
 
 fn ref_keys(tags: &[String], file: &str) -> Result<Vec<String>, LoadError> {

@@ -80,25 +80,10 @@ pub struct CreateFlags {
     pub command: Vec<String>,
 }
 
-/// Parses Docker's memory sizes: a number with an optional b/k/m/g/t
-/// suffix (binary units).
+/// Docker's memory sizes (`--memory 64m`): go-units' `RAMInBytes`, binary
+/// units, `b`/`ib` optional.
 pub fn parse_bytes(s: &str) -> Result<i64, CliError> {
-    let t = s.trim().to_ascii_lowercase();
-    let t =
-        t.strip_suffix('b').filter(|r| !r.is_empty() && r.ends_with(|c: char| c.is_ascii_alphabetic())).unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        Some('b') => (&t[..t.len() - 1], 1),
-        _ => (t, 1),
-    };
-    let n: f64 = num.parse().map_err(|_| CliError::Usage(format!("invalid size: {s:?}")))?;
-    if n < 0.0 {
-        return Err(CliError::Usage(format!("invalid size: {s:?}")));
-    }
-    Ok((n * mult as f64) as i64)
+    docker_vocab::units::ram_in_bytes(s).map_err(|e| CliError::Usage(format!("invalid argument {s:?}: {e}")))
 }
 
 fn restart_policy(s: &str) -> Result<RestartPolicy, CliError> {

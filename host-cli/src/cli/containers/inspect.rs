@@ -162,16 +162,8 @@ pub fn stats_row(s: &ContainerStatsResponse, no_trunc: bool) -> Value {
         })
     });
     let id = s.id.clone().unwrap_or_default();
-    let bin = |b: u64| {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        let mut v = b as f64;
-        let mut i = 0;
-        while v >= 1024.0 && i + 1 < units.len() {
-            v /= 1024.0;
-            i += 1;
-        }
-        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
-    };
+    // `docker stats`: memory in go-units' `BytesSize`, I/O in 3-digit decimal.
+    let bin = |b: u64| docker_vocab::units::bytes_size(b as f64);
     json!({
         "ID": if no_trunc { id.clone() } else { id.chars().take(12).collect() },
         "Container": id,

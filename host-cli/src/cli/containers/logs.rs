@@ -2,19 +2,19 @@
 //! `--tail`, stdout frames to stdout and stderr frames to stderr.
 
 use bollard::query_parameters::LogsOptions;
+use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::stdio;
 use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
-use crate::cli::output;
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
     /// Follow log output.
     #[arg(short, long)]
     pub follow: bool,
-    /// Show logs since timestamp (RFC 3339 or Unix seconds) or relative (e.g. 42m).
+    /// Show logs since timestamp (RFC 3339 or Unix seconds) or relative (e.g. 42m, 1h30m).
     #[arg(long)]
     pub since: Option<String>,
     /// Show logs before a timestamp or relative time.
@@ -29,39 +29,32 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-/// Docker's time arguments: Unix seconds, RFC 3339, or a duration ago
-/// (`10s`, `42m`, `2h`).
-pub fn parse_time(s: &str) -> Result<i64, CliError> {
-    if let Ok(n) = s.parse::<f64>() {
-        return Ok(n as i64);
-    }
-    if let Some(ts) = output::parse_rfc3339(s) {
-        return Ok(ts);
-    }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| CliError::Usage(format!("invalid time: {s:?}")))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(CliError::Usage(format!("invalid time: {s:?}"))),
-    };
-    Ok(output::now() - secs)
+/// Docker's time arguments (moby's `GetTimestamp`): Unix seconds, RFC 3339
+/// or a date (zone-less forms in this machine's zone), or a Go duration
+/// ago (`10s`, `42m`, `1h30m`, `1.5h`).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, CliError> {
+    docker_vocab::time::get_timestamp_now(s).map_err(|e| CliError::Usage(format!("invalid time {s:?}: {e}")))
 }
 
-pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
+/// The engine request for these arguments.
+fn options(args: &LogsArgs) -> Result<LogsOptions, CliError> {
     if args.tail != "all" && args.tail.parse::<u64>().is_err() {
         return Err(CliError::Usage(format!("invalid --tail {:?}: a number or \"all\"", args.tail)));
     }
-    let opts = LogsOptions {
+    let secs = |t: &Option<String>| t.as_deref().map(parse_time).transpose().map(|t| t.map_or(0, |t| t.timestamp()));
+    Ok(LogsOptions {
         follow: args.follow,
         stdout: true,
         stderr: true,
-        since: args.since.as_deref().map(parse_time).transpose()?.unwrap_or(0),
-        until: args.until.as_deref().map(parse_time).transpose()?.unwrap_or(0),
+        since: secs(&args.since)?,
+        until: secs(&args.until)?,
         timestamps: args.timestamps,
         tail: args.tail.clone(),
-    };
+    })
+}
+
+pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
+    let opts = options(&args)?;
     let stream = ctx.docker.logs(&args.container, Some(opts));
     stdio::pump_output(Box::pin(stream)).await.map_err(|e| ctx.err(e))?;
     Ok(0)
@@ -69,14 +62,40 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: LogsArgs,
+    }
+
+    fn opts(argv: &[&str]) -> Result<LogsOptions, CliError> {
+        let cmd = Cmd::try_parse_from(std::iter::once("logs").chain(argv.iter().copied())).unwrap();
+        options(&cmd.args)
+    }
 
     #[test]
     fn times_as_docker_takes_them() {
-        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000);
-        assert_eq!(parse_time("1970-01-01T00:01:00Z").unwrap(), 60);
-        let ago = parse_time("10m").unwrap();
-        assert!((output::now() - ago - 600).abs() <= 1);
+        assert_eq!(parse_time("1700000000").unwrap().timestamp(), 1_700_000_000);
+        assert_eq!(parse_time("1970-01-01T00:01:00Z").unwrap().timestamp(), 60);
+        let ago = parse_time("10m").unwrap().timestamp();
+        assert!((Utc::now().timestamp() - ago - 600).abs() <= 1);
         assert!(parse_time("soon").is_err());
+    }
+
+    #[test]
+    fn since_takes_go_durations_like_docker() {
+        let now = Utc::now().timestamp();
+        let o = opts(&["--since", "1h30m", "web"]).unwrap();
+        assert!((now - o.since - 5400).abs() <= 3, "since {} is 90 minutes before {now}", o.since);
+        let o = opts(&["--since", "1.5h", "--until", "2m", "web"]).unwrap();
+        assert!((now - o.since - 5400).abs() <= 3 && (now - o.until - 120).abs() <= 3);
+        let o = opts(&["--since", "2024-05-01T10:00:00Z", "-n", "5", "web"]).unwrap();
+        assert_eq!((o.since, o.until, o.tail.as_str()), (1_714_557_600, 0, "5"));
+        assert!(opts(&["--since", "90 minutes", "web"]).is_err());
+        assert!(opts(&["--tail", "some", "web"]).is_err());
     }
 }

@@ -69,7 +69,8 @@ async fn create(ctx: &Ctx, flags: &CreateFlags, attach: bool, auto_remove: bool)
             if !e.is_not_found() || !is_missing_image(&e) {
                 return Err(e);
             }
-            eprintln!("Unable to find image '{}' locally", pull::with_default_tag(&flags.image));
+            let familiar = pull::reference(&flags.image)?.familiar_string();
+            eprintln!("Unable to find image '{familiar}' locally");
             pull::pull(ctx, &flags.image, pull::Progress::Stderr).await?;
             let r = ctx.docker.create_container(Some(opts), body).await.map_err(|e| ctx.err(e))?;
             Ok(r.id)

@@ -1,10 +1,10 @@
 //! `images` (`image ls`) and `history`: Docker's tables, `-q`, `--filter`,
 //! `--format`.
 
-use std::collections::HashMap;
-
 use bollard::query_parameters::{ImageHistoryOptions, ListImagesOptions};
 use clap::Args;
+use docker_vocab::filters::Filters;
+use docker_vocab::reference::ImageRef;
 use serde_json::{Value, json};
 
 use crate::cli::ctx::Ctx;
@@ -50,16 +50,9 @@ pub struct HistoryArgs {
     pub image: String,
 }
 
-/// `KEY=VALUE` flags → the engine's filters map.
-pub fn filters(items: &[String]) -> Result<HashMap<String, Vec<String>>, CliError> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    for f in items {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("bad format of filter (expected name=value): {f}")))?;
-        map.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    Ok(map)
+/// `--filter KEY=VALUE` flags, read as the docker CLI reads them.
+pub fn filters(items: &[String]) -> Result<Filters, CliError> {
+    Filters::from_cli_args(items).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 pub fn short_id(id: &str, no_trunc: bool) -> String {
@@ -74,9 +67,10 @@ pub fn short_id(id: &str, no_trunc: bool) -> String {
 pub async fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8, CliError> {
     let mut f = filters(&args.filter)?;
     if let Some(r) = &args.repository {
-        f.entry("reference".into()).or_default().push(r.clone());
+        f.add("reference", r);
     }
-    let opts = ListImagesOptions { all: args.all, filters: (!f.is_empty()).then_some(f), ..Default::default() };
+    let opts =
+        ListImagesOptions { all: args.all, filters: (!f.is_empty()).then(|| f.to_lists()), ..Default::default() };
     let list = ctx.docker.list_images(Some(opts)).await.map_err(|e| ctx.err(e))?;
     let mut rows = Vec::new();
     for img in &list {
@@ -93,9 +87,9 @@ pub async fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8, CliError> {
         } else {
             img.repo_tags
                 .iter()
-                .map(|t| match t.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
-                    Some((r, tag)) => (r.to_string(), tag.to_string()),
-                    None => (t.clone(), "<none>".into()),
+                .map(|t| match ImageRef::parse(t) {
+                    Ok(r) => (r.familiar_name(), r.tag.unwrap_or_else(|| "<none>".into())),
+                    Err(_) => (t.clone(), "<none>".into()),
                 })
                 .collect()
         };
@@ -169,9 +163,10 @@ mod tests {
 
     #[test]
     fn filters_need_key_value() {
-        let f = filters(&["dangling=true".into(), "label=a=b".into()]).unwrap();
-        assert_eq!(f["dangling"], ["true"]);
-        assert_eq!(f["label"], ["a=b"]);
+        let f = filters(&["dangling=true".into(), "label=a=b".into(), "label=c".into()]).unwrap();
+        assert_eq!(f.get("dangling"), ["true"]);
+        assert_eq!(f.to_lists()["label"], ["a=b", "c"]);
+        assert_eq!(f.to_json(), r#"{"dangling":{"true":true},"label":{"a=b":true,"c":true}}"#);
         assert!(filters(&["dangling".into()]).is_err());
         assert_eq!(short_id("sha256:0123456789abcdef", false), "0123456789ab");
     }

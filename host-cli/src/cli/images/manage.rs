@@ -7,7 +7,7 @@ use clap::Args;
 use futures_util::{Stream, StreamExt};
 
 use super::progress::{Message, Sink};
-use super::pull::split_reference;
+use super::pull::{reference, repo_and_tag};
 use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
 
@@ -87,8 +87,12 @@ pub async fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8, CliError> {
 }
 
 pub async fn tag(ctx: &Ctx, args: TagArgs) -> Result<u8, CliError> {
-    let (repo, tag) = split_reference(&args.target);
-    let opts = TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.unwrap_or("latest").to_string()) };
+    let target = reference(&args.target)?;
+    if target.digest.is_some() {
+        return Err(CliError::Usage("refusing to create a tag with a digest reference".into()));
+    }
+    let (repo, tag) = repo_and_tag(&target);
+    let opts = TagImageOptions { repo: Some(repo), tag: Some(tag) };
     ctx.docker.tag_image(&args.source, Some(opts)).await.map_err(|e| ctx.err(e))?;
     Ok(0)
 }
@@ -176,8 +180,8 @@ pub async fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8, CliError> {
 pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<u8, CliError> {
     let (repo, tag) = match &args.reference {
         Some(r) => {
-            let (n, t) = split_reference(r);
-            (Some(n.to_string()), Some(t.unwrap_or("latest").to_string()))
+            let (n, t) = repo_and_tag(&reference(r)?);
+            (Some(n), Some(t))
         }
         None => (None, None),
     };

@@ -7,6 +7,8 @@ use bollard::query_parameters::{CreateImageOptions, PushImageOptions};
 use clap::Args;
 use futures_util::StreamExt;
 
+use docker_vocab::reference::{DEFAULT_TAG, ImageRef, is_name_only};
+
 use super::progress::{Message, Sink};
 use crate::cli::auth;
 use crate::cli::ctx::Ctx;
@@ -39,46 +41,21 @@ pub struct PushArgs {
     pub image: String,
 }
 
-/// Splits `name[:tag][@digest]` into (name, tag-or-digest); a `:` before
-/// the last `/` is a registry port, not a tag.
-pub fn split_reference(image: &str) -> (&str, Option<&str>) {
-    if let Some((name, digest)) = image.split_once('@') {
-        return (name, Some(digest));
-    }
-    let slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[slash..].rfind(':') {
-        Some(i) => (&image[..slash + i], Some(&image[slash + i + 1..])),
-        None => (image, None),
-    }
+/// A user's image reference, parsed and normalised as the docker CLI does
+/// (`reference.ParseNormalizedNamed`); a malformed one is Docker's error.
+pub fn reference(image: &str) -> Result<ImageRef, CliError> {
+    ImageRef::parse(image).map_err(|e| CliError::Usage(e.to_string()))
 }
 
-/// `busybox` → `busybox:latest`; references with a tag or digest unchanged.
-pub fn with_default_tag(image: &str) -> String {
-    match split_reference(image) {
-        (_, Some(_)) => image.to_string(),
-        (name, None) => format!("{name}:latest"),
-    }
-}
-
-/// Docker's fully qualified form: `busybox` → `docker.io/library/busybox:latest`.
-pub fn qualified(image: &str) -> String {
-    let full = with_default_tag(image);
-    let first = full.split('/').next().unwrap_or("");
-    let has_registry = full.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_registry {
-        full
-    } else if full.contains('/') {
-        format!("docker.io/{full}")
-    } else {
-        format!("docker.io/library/{full}")
-    }
+/// What `POST /images/create` and `/images/{name}/push` take: the familiar
+/// repository and the tag or digest (`busybox` → (`busybox`, `latest`)).
+pub fn repo_and_tag(r: &ImageRef) -> (String, String) {
+    (r.familiar_name(), r.tag_or_digest().unwrap_or_else(|| DEFAULT_TAG.to_string()))
 }
 
 pub async fn pull(ctx: &Ctx, image: &str, progress: Progress) -> Result<(), CliError> {
-    let (name, tag) = split_reference(image);
-    let tag = tag.unwrap_or("latest");
-    let opts =
-        CreateImageOptions { from_image: Some(name.to_string()), tag: Some(tag.to_string()), ..Default::default() };
+    let (name, tag) = repo_and_tag(&reference(image)?);
+    let opts = CreateImageOptions { from_image: Some(name), tag: Some(tag), ..Default::default() };
     let creds = auth::credentials_for(image);
     let mut sink = Sink::new(progress == Progress::Stderr, progress == Progress::Quiet);
     let mut stream = ctx.docker.create_image(Some(opts), None, creds);
@@ -104,22 +81,24 @@ pub async fn pull_cmd(ctx: &Ctx, args: PullArgs) -> Result<u8, CliError> {
     if args.all_tags {
         return Err(CliError::Usage("berth does not support --all-tags yet".into()));
     }
-    if split_reference(&args.image).1.is_none() && !args.quiet {
-        println!("Using default tag: latest");
+    let r = reference(&args.image)?;
+    if is_name_only(&args.image) && !args.quiet {
+        println!("Using default tag: {DEFAULT_TAG}");
     }
     pull(ctx, &args.image, if args.quiet { Progress::Quiet } else { Progress::Stdout }).await?;
-    println!("{}", qualified(&args.image));
+    println!("{r}");
     Ok(0)
 }
 
 pub async fn push_cmd(ctx: &Ctx, args: PushArgs) -> Result<u8, CliError> {
-    let (name, tag) = split_reference(&args.image);
-    if tag.is_none() && !args.quiet {
-        println!("Using default tag: latest");
+    let r = reference(&args.image)?;
+    if is_name_only(&args.image) && !args.quiet {
+        println!("Using default tag: {DEFAULT_TAG}");
     }
-    let opts = PushImageOptions { tag: Some(tag.unwrap_or("latest").to_string()), ..Default::default() };
+    let (name, tag) = repo_and_tag(&r);
+    let opts = PushImageOptions { tag: Some(tag), ..Default::default() };
     let mut sink = Sink::new(false, args.quiet);
-    let mut stream = ctx.docker.push_image(name, Some(opts), auth::credentials_for(&args.image));
+    let mut stream = ctx.docker.push_image(&name, Some(opts), auth::credentials_for(&args.image));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| ctx.err(e))?;
         if let Some(message) = info.error_detail.and_then(|d| d.message) {
@@ -136,7 +115,7 @@ pub async fn push_cmd(ctx: &Ctx, args: PushArgs) -> Result<u8, CliError> {
     }
     sink.finish();
     if args.quiet {
-        println!("{}", qualified(&args.image));
+        println!("{r}");
     }
     Ok(0)
 }
@@ -147,14 +126,18 @@ mod tests {
 
     #[test]
     fn references_split_and_qualify_like_docker() {
-        assert_eq!(split_reference("busybox"), ("busybox", None));
-        assert_eq!(split_reference("busybox:1.36"), ("busybox", Some("1.36")));
-        assert_eq!(split_reference("localhost:5000/a/b"), ("localhost:5000/a/b", None));
-        assert_eq!(split_reference("localhost:5000/a:v1"), ("localhost:5000/a", Some("v1")));
-        assert_eq!(split_reference("a@sha256:00"), ("a", Some("sha256:00")));
-        assert_eq!(with_default_tag("busybox"), "busybox:latest");
-        assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(qualified("me/app:1"), "docker.io/me/app:1");
-        assert_eq!(qualified("127.0.0.1:5000/app"), "127.0.0.1:5000/app:latest");
+        let rt = |s: &str| repo_and_tag(&reference(s).unwrap());
+        assert_eq!(rt("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(rt("busybox:1.36"), ("busybox".into(), "1.36".into()));
+        assert_eq!(rt("docker.io/library/busybox:1.36"), ("busybox".into(), "1.36".into()));
+        assert_eq!(rt("localhost:5000/a/b"), ("localhost:5000/a/b".into(), "latest".into()));
+        assert_eq!(rt("localhost:5000/a:v1"), ("localhost:5000/a".into(), "v1".into()));
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(rt(&format!("a@{d}")), ("a".into(), d));
+        assert!(reference("a@sha256:00").is_err(), "a malformed digest is refused before any request");
+        assert!(reference("Busybox").is_err());
+        assert_eq!(reference("busybox").unwrap().to_string(), "docker.io/library/busybox:latest");
+        assert_eq!(reference("me/app:1").unwrap().to_string(), "docker.io/me/app:1");
+        assert_eq!(reference("127.0.0.1:5000/app").unwrap().to_string(), "127.0.0.1:5000/app:latest");
     }
 }
