@@ -288,7 +288,7 @@ fn new_record(name: &str, driver: &str, labels: HashMap<String, String>) -> Netw
         name: name.to_string(),
         driver: driver.to_string(),
         scope: "local".into(),
-        created: crate::container::clock::now_string(),
+        created: docker_vocab::time::now_string(),
         internal: false,
         attachable: false,
         ingress: false,
