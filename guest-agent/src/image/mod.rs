@@ -16,6 +16,9 @@
 //! busybox    busybox:latest from the host's busybox-static, for tests
 //! ingest     local layer files and configs into the store (load, import)
 //! import     a rootfs tarball + Dockerfile changes → a one-layer image
+//! view       Docker's list, inspect and history models; list filters
+//! removal    which names a delete takes, its 409s, what prune selects
+//! distribution  what a registry holds for a name, without pulling
 //! ```
 //!
 //! Dependencies point one way: pull/push/build → store → unpack → digest;
@@ -30,6 +33,7 @@ pub mod build;
 pub mod busybox;
 pub mod changes;
 pub mod digest;
+pub mod distribution;
 mod fsutil;
 pub mod gc;
 pub mod import;
@@ -40,9 +44,11 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod removal;
 pub mod store;
 pub mod unpack;
 pub mod users;
+pub mod view;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -22,6 +22,12 @@ pub enum ReferenceError {
     Uppercase { reference: String },
 }
 
+impl ReferenceError {
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        crate::error_kind::ErrorKind::Invalid
+    }
+}
+
 /// A parsed reference. At least one of `tag` and `digest` is set once
 /// parsed; when both are, the digest decides what is pulled (as in Docker).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
