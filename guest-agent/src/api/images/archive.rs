@@ -16,8 +16,11 @@ use serde::Deserialize;
 
 use super::body::{BodyReader, BodyWriter};
 use super::stream::json_lines;
-use super::{DockerQuery, Result};
+use crate::api::error::ApiError;
+use crate::api::extract::DockerQuery;
 use crate::engine::Engine;
+
+type Result<T> = std::result::Result<T, ApiError>;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -11,10 +11,13 @@ use serde::Deserialize;
 
 use super::body::BodyReader;
 use super::stream::{json_lines, line};
-use super::{ApiError, DockerQuery, Result};
+use crate::api::error::ApiError;
+use crate::api::extract::DockerQuery;
 use crate::api::registry_access::registry_auth;
 use crate::engine::Engine;
 use crate::engine::images::ImportImage;
+
+type Result<T> = std::result::Result<T, ApiError>;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

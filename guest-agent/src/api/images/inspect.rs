@@ -3,9 +3,11 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::Result;
+use crate::api::error::ApiError;
 use crate::api::error::json_response;
 use crate::engine::Engine;
+
+type Result<T> = std::result::Result<T, ApiError>;
 
 pub(super) fn inspect(engine: &Engine, name: &str) -> Result<Response> {
     Ok(json_response(StatusCode::OK, &engine.image_view(name)?))

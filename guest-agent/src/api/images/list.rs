@@ -8,10 +8,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{DockerQuery, Result};
+use crate::api::error::ApiError;
 use crate::api::error::json_response;
+use crate::api::extract::DockerQuery;
 use crate::api::filters::parse_filters;
 use crate::engine::Engine;
+
+type Result<T> = std::result::Result<T, ApiError>;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -350,6 +350,14 @@ async fn login_is_401_with_wrong_credentials_and_ok_with_right_ones() {
         m["message"],
         json!(format!("login to {} failed: unauthorized: incorrect username or password", reg.host))
     );
+    // A refused pull is Docker's 403 with its wording, never a 401 (the
+    // CLI would prompt for a password).
+    let (status, b) = call(&app, Method::POST, &format!("/images/create?fromImage={}/x/y&tag=v1", reg.host)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
+    let m: Value = serde_json::from_slice(&b).expect("json");
+    let want =
+        format!("pull access denied for {}/x/y, repository does not exist or may require 'docker login'", reg.host);
+    assert!(m["message"].as_str().is_some_and(|m| m.starts_with(&want)), "{m}");
     let r = send(&app, Method::POST, "/auth", body("secret")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(

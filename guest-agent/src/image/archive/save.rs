@@ -1,7 +1,8 @@
 //! `GET /images/get`'s work: images from the store as one tar, written to
 //! any `Write` (the HTTP body, through a pipe).
 //!
-//! Owns the archive's content: each blob once under `blobs/sha256/`, the
+//! Owns which images a list of names means (`items`) and the archive's
+//! content: each blob once under `blobs/sha256/`, the
 //! stored manifest bytes unchanged (so the digest a registry knows survives
 //! a save and a load of the OCI layout), `manifest.json` naming the config
 //! and layer blobs, `index.json` with the image names as annotations, and
