@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Invalid,
     /// Nothing to do (304): start a running container, stop a stopped one.
     NotModified,
+    /// The credentials were refused (401: a failed `docker login`). Never
+    /// for a pull, where the CLI would fall back to prompting for a password.
+    Unauthorized,
     /// Never allowed, whatever the state (403: removing a predefined network).
     Forbidden,
     /// A feature this engine does not offer in this setting (503, as Docker

@@ -146,8 +146,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log/engine.log");
         let mut log = RotatingFile::open(&path, 100, 2).unwrap();
+        // One write per line, as tracing's formatter writes one per event.
         for i in 0..50 {
-            writeln!(log, "line {i:03} ........").unwrap();
+            log.write_all(format!("line {i:03} ........\n").as_bytes()).unwrap();
         }
         let names: Vec<String> = {
             let mut v: Vec<String> = std::fs::read_dir(path.parent().unwrap())
@@ -166,10 +167,10 @@ mod tests {
         // Reopening appends, as after an engine restart.
         drop(log);
         let mut log = RotatingFile::open(&path, 100, 2).unwrap();
-        writeln!(log, "after restart").unwrap();
+        log.write_all(b"after restart\n").unwrap();
         let t = String::from_utf8(tail(&path, 60).unwrap()).unwrap();
         assert!(t.ends_with("after restart\n"), "{t}");
-        assert!(!t.starts_with(|c: char| c != 'l' && c != 'a'), "tail starts at a line: {t:?}");
+        assert!(t.starts_with("line ") || t.starts_with("after"), "the tail starts at a line: {t:?}");
     }
 
     #[test]

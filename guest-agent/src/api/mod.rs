@@ -47,10 +47,9 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/berth/v1/shell", post(machine::shell::start))
         .route("/berth/v1/shell/{id}/resize", post(machine::shell::resize))
         .route("/berth/v1/shell/{id}/json", get(machine::shell::inspect))
-        .merge(image_routes(Arc::new({
-            let (store, registries) = engine.image_store();
-            registry_access::Images { store: store.clone(), registries: registries.clone() }
-        })))
+        .route("/auth", post(auth::login))
+        .route("/distribution/{*rest}", get(distribution::inspect))
+        .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(events::routes())
@@ -92,16 +91,6 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         format!("internal error: {what}"),
     ))
-}
-
-/// The image routes and the two that only talk to registries (`/auth`,
-/// `/distribution`), on one shared state.
-pub fn image_routes<S: Clone + Send + Sync + 'static>(images: Arc<registry_access::Images>) -> Router<S> {
-    Router::new()
-        .route("/auth", post(auth::login))
-        .route("/distribution/{*rest}", get(distribution::inspect))
-        .with_state(images.clone())
-        .merge(images::routes(images))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

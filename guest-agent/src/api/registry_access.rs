@@ -1,22 +1,12 @@
-//! What the routes that reach registries share: the image store with the
-//! registry settings (the state of the image, `/auth` and `/distribution`
-//! routes) and the credentials a client sends in `X-Registry-Auth`.
+//! What the routes that reach registries (pull, push, `/distribution`)
+//! share: the credentials a client sends in `X-Registry-Auth`.
 //!
 //! Owns reading that header; it must never log or keep what it decodes.
-
-use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
 
-use crate::image::registry::{Credentials, RegistryConfig};
-use crate::image::store::Store;
-
-/// What the image routes need: the store and the registry settings.
-pub struct Images {
-    pub store: Arc<Store>,
-    pub registries: RegistryConfig,
-}
+use crate::image::registry::Credentials;
 
 /// `X-Registry-Auth`: base64url JSON with `username`/`password` or a
 /// `registrytoken`. Absent or unreadable means anonymous, as in Docker.

@@ -19,6 +19,7 @@ pub mod images;
 pub mod machine;
 pub mod networks;
 pub mod system;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -25,6 +25,15 @@ pub enum ImportError {
     Empty,
 }
 
+impl ImportError {
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        match self {
+            ImportError::Ingest(e) => e.kind(),
+            ImportError::Changes(_) | ImportError::Empty => crate::error_kind::ErrorKind::Invalid,
+        }
+    }
+}
+
 pub struct ImportOptions {
     /// Dockerfile instructions for the config (`--change`).
     pub changes: Vec<String>,

@@ -39,6 +39,20 @@ pub enum IngestError {
     Json(#[from] serde_json::Error),
 }
 
+impl IngestError {
+    /// Content a client sent that cannot be taken in is its fault (400);
+    /// a store that cannot be written is ours.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            IngestError::Store(StoreError::Io { .. } | StoreError::Locked { .. } | StoreError::Corrupt { .. }) => {
+                ErrorKind::Internal
+            }
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
 /// How a layer file is compressed, from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerFormat {

@@ -15,6 +15,9 @@
 //! build      images from local tars, for the tests (not in the binary)
 //! ingest     local layer files and configs into the store (load, import)
 //! import     a rootfs tarball + Dockerfile changes → a one-layer image
+//! view       Docker's list, inspect and history models; list filters
+//! removal    which names a delete takes, its 409s, what prune selects
+//! distribution  what a registry holds for a name, without pulling
 //! ```
 //!
 //! Dependencies point one way: pull/push/build → store → unpack → digest;
@@ -26,6 +29,7 @@ pub mod archive;
 pub mod build;
 pub mod changes;
 pub mod digest;
+pub mod distribution;
 mod fsutil;
 pub mod gc;
 pub mod import;
@@ -36,9 +40,11 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod removal;
 pub mod store;
 pub mod unpack;
 pub mod users;
+pub mod view;
 
 #[cfg(test)]
 pub(crate) mod tests;

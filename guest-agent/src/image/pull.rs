@@ -50,6 +50,21 @@ pub enum PullError {
     Stopped,
 }
 
+impl PullError {
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        match self {
+            PullError::Registry(e) => e.kind(),
+            PullError::Store(e) => e.kind(),
+            _ => crate::error_kind::ErrorKind::Internal,
+        }
+    }
+
+    /// Did the registry refuse the credentials (or their absence)?
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, PullError::Registry(RegistryError::Unauthorized { .. } | RegistryError::Denied { .. }))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Pulled {
     pub record: ImageRecord,

@@ -30,6 +30,16 @@ pub enum PushError {
     Task(String),
 }
 
+impl PushError {
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        match self {
+            PushError::Registry(e) => e.kind(),
+            PushError::Store(e) => e.kind(),
+            _ => crate::error_kind::ErrorKind::Internal,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Pushed {
     pub digest: Digest,

@@ -45,6 +45,20 @@ pub enum RegistryError {
     Protocol { registry: String, what: &'static str, reason: String },
 }
 
+impl RegistryError {
+    /// How a client should read the failure. A refusal keeps its meaning
+    /// (401, 403); the API never turns a pull's into a 401 (see the engine).
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            RegistryError::NotFound { .. } => ErrorKind::NotFound,
+            RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            RegistryError::Denied { .. } => ErrorKind::Forbidden,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
 /// Engine-wide registry settings (Docker's `insecure-registries`, a CA
 /// bundle for a VM that has no system store).
 #[derive(Clone, Debug)]

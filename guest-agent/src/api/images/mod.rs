@@ -2,25 +2,26 @@
 //!
 //! ```text
 //! create   POST /images/create (pull, import), /images/{name}/tag, /push
-//! list     GET  /images/json and its filters
+//! list     GET  /images/json
 //! inspect  GET  /images/{name}/json, /images/{name}/history
 //! remove   DELETE /images/{name}, POST /images/prune
 //! archive  GET  /images/get, /images/{name}/get; POST /images/load
 //! stream   JSON-lines replies shared by the streaming routes
+//! body     HTTP bodies as blocking readers and writers
 //! ```
 //!
-//! Owns the HTTP side only: query parameters, `X-Registry-Auth`, Docker's
-//! JSON shapes and status codes. The work is `crate::image`'s; this file
-//! must never touch the store's files itself. Image names contain slashes
-//! (`localhost:5000/x:v1`), so everything after `/images/` is one wildcard
-//! and the action is the last segment, as Docker's own router does.
+//! Owns the HTTP side only: each handler decodes its query (and
+//! `X-Registry-Auth`), calls one engine method (`engine/images.rs`) and
+//! encodes the answer. Image names contain slashes (`localhost:5000/x:v1`),
+//! so everything after `/images/` is one wildcard and the action is the
+//! last segment, as Docker's own router does.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 
 mod archive;
@@ -30,14 +31,14 @@ mod inspect;
 mod list;
 mod remove;
 mod stream;
-mod wire;
 
-use super::error::{ApiError, json_response};
-use super::registry_access::{Images, registry_auth};
-use wire::store_error;
+use super::error::ApiError;
+use super::extract::DockerQuery;
+use crate::engine::Engine;
 
-/// The routes, with their own state, mergeable into any router.
-pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S> {
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/images/create", post(create::create))
         .route("/images/json", get(list::list))
@@ -45,43 +46,32 @@ pub fn routes<S: Clone + Send + Sync + 'static>(images: Arc<Images>) -> Router<S
         .route("/images/load", post(archive::load))
         .route("/images/prune", post(remove::prune))
         .route("/images/{*rest}", get(get_action).post(post_action).delete(remove::delete))
-        .with_state(images)
+}
+
+fn no_route(rest: &str) -> ApiError {
+    ApiError::not_found(format!("page not found: /images/{rest}"))
 }
 
 async fn post_action(
-    State(images): State<Arc<Images>>,
+    State(engine): State<Arc<Engine>>,
     Path(rest): Path<String>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
+    DockerQuery(q): DockerQuery<create::TagQuery>,
     headers: HeaderMap,
-) -> Response {
-    if let Some(name) = rest.strip_suffix("/tag") {
-        return create::tag(&images, name, &q)
-            .map_or_else(IntoResponse::into_response, |()| StatusCode::CREATED.into_response());
+) -> Result<Response> {
+    match rest.rsplit_once('/') {
+        Some((name, "tag")) => create::tag(&engine, name, q),
+        Some((name, "push")) => create::push(&engine, name, q, &headers).await,
+        _ => Err(no_route(&rest)),
     }
-    if let Some(name) = rest.strip_suffix("/push") {
-        let pq = create::PushQuery { tag: q.get("tag").cloned() };
-        return create::push_image(images, name, pq, registry_auth(&headers)).await;
-    }
-    ApiError::not_found(format!("page not found: /images/{rest}")).into_response()
 }
 
-async fn get_action(State(images): State<Arc<Images>>, Path(rest): Path<String>) -> Response {
-    let (name, action) = match rest.rsplit_once('/') {
-        Some((name, action @ ("json" | "history" | "get"))) => (name, action),
-        _ => return ApiError::not_found(format!("page not found: /images/{rest}")).into_response(),
-    };
-    let rec = match images.store.resolve(name) {
-        Ok(rec) => rec,
-        Err(e) => return store_error(e).into_response(),
-    };
-    if action == "get" {
-        return archive::get_one(&images, name);
+async fn get_action(State(engine): State<Arc<Engine>>, Path(rest): Path<String>) -> Result<Response> {
+    match rest.rsplit_once('/') {
+        Some((name, "json")) => inspect::inspect(&engine, name),
+        Some((name, "history")) => inspect::history(&engine, name),
+        Some((name, "get")) => archive::get_one(&engine, name),
+        _ => Err(no_route(&rest)),
     }
-    if action == "history" {
-        return json_response(StatusCode::OK, &inspect::history(&images.store, &rec));
-    }
-    inspect::inspect(&images.store, &rec)
-        .map_or_else(IntoResponse::into_response, |v| json_response(StatusCode::OK, &v))
 }
 
 #[cfg(test)]

@@ -1,4 +1,12 @@
-//! Streaming replies as JSON lines (pull, push, load, import progress).
+//! Replies that stream as JSON lines (pull, push, load): one line per
+//! message of the engine's [`Transfer`], and a failure after the first as
+//! the last line, with both `error` and `errorDetail` (the CLI reads one,
+//! docker-py the other).
+//!
+//! The body is a stream, so it goes out with `Transfer-Encoding: chunked`
+//! and no `Content-Length`: docker-py reads a reply that has one as a
+//! single JSON document and fails on the second line. Owns that encoding
+//! only; when a failure is an HTTP error instead is the engine's rule.
 
 use std::convert::Infallible;
 
@@ -6,49 +14,22 @@ use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tokio::sync::mpsc;
 
-use crate::api::error::ApiError;
-use crate::image::progress::Progress;
+use crate::engine::transfer::Transfer;
 
-/// Runs `work` and streams its progress events as JSON lines. Until the
-/// first event the reply is undecided: work that fails before saying
-/// anything gets a plain HTTP error (Docker's behaviour, which docker-py and
-/// `docker pull` rely on); once streaming, an error is the last line, with
-/// both `error` and `errorDetail` (the CLI reads one, docker-py the other).
-pub(super) async fn stream_json_lines<F, Fut>(work: F) -> Response
-where
-    F: FnOnce(Progress) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
-{
-    let (progress, mut events) = Progress::channel();
-    let job = tokio::spawn(work(progress));
-    // `None` means the work ended (and dropped its sender) silently.
-    let Some(first) = events.recv().await else {
-        return match job.await {
-            Ok(Ok(())) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "").into_response(),
-            Ok(Err(e)) => e.into_response(),
-            Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}")).into_response(),
-        };
-    };
-    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    tokio::spawn(async move {
-        let _ = tx.send(line(&first));
-        while let Some(ev) = events.recv().await {
-            let _ = tx.send(line(&ev));
-        }
-        let failure = match job.await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.message),
-            Err(e) => Some(format!("internal error: {e}")),
-        };
-        if let Some(message) = failure {
-            let _ = tx.send(line(&json!({"errorDetail": {"message": message}, "error": message})));
+pub(super) fn json_lines<T: serde::Serialize + Send + 'static>(transfer: Transfer<T>) -> Response {
+    let lines = futures_util::stream::unfold(Some(transfer), |state| async move {
+        let mut transfer = state?;
+        match transfer.next().await? {
+            Ok(m) => Some((Ok::<_, Infallible>(line(&m)), Some(transfer))),
+            Err(e) => {
+                tracing::warn!(error = %e, "streamed operation failed");
+                let message = e.to_string();
+                Some((Ok(line(&json!({"errorDetail": {"message": message}, "error": message}))), None))
+            }
         }
     });
-    let body =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(lines)).into_response()
 }
 
 pub(super) fn line(v: &impl serde::Serialize) -> Bytes {

@@ -1,14 +1,14 @@
-//! The image routes end to end through the router, against a real registry.
+//! The image routes end to end through the whole API on a real engine,
+//! against a real registry. Images are seeded into the engine's store
+//! before the engine opens it (the store is locked while an engine has it).
 
-use axum::http::{Method, Request};
+use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use axum::body::Body;
 use serde_json::{Value, json};
 
-use super::list::glob;
-use super::wire::created_unix;
 use super::*;
 use crate::image::build::{NewImage, create_image};
 use crate::image::progress::Progress;
@@ -19,11 +19,22 @@ use crate::image::store::{ImageRecord, Store};
 use crate::image::unpack::tests::{Raw, raw_tar};
 use berth_test_support::registry::TestRegistry;
 
-async fn call(app: &Router, method: Method, uri: &str) -> (StatusCode, Vec<u8>) {
-    let req = Request::builder().method(method).uri(uri).body(Body::empty()).expect("request");
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+async fn send(app: &Router, method: Method, uri: &str, body: Vec<u8>) -> Reply {
+    let req = Request::builder().method(method).uri(uri).body(Body::from(body)).expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
-    let status = resp.status();
-    (status, resp.into_body().collect().await.expect("body").to_bytes().to_vec())
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    Reply { status, headers, body: resp.into_body().collect().await.expect("body").to_bytes().to_vec() }
+}
+
+async fn call(app: &Router, method: Method, uri: &str) -> (StatusCode, Vec<u8>) {
+    let r = send(app, method, uri, Vec::new()).await;
+    (r.status, r.body)
 }
 
 /// Builds `img` in a scratch store and pushes it to `target`'s registry.
@@ -51,9 +62,9 @@ fn lines(body: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The whole API on an engine over `dir` (seed it first, if at all).
 fn app(dir: &std::path::Path) -> Router {
-    let store = Store::open(dir).expect("store");
-    crate::api::image_routes(Arc::new(Images { store, registries: RegistryConfig::default() }))
+    crate::api::app(Arc::new(Engine::open(dir, false).expect("engine")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,18 +166,27 @@ async fn list_filters_and_history() {
     };
     let web = create_image(&store, labelled, &[ImageRef::parse("shop/web:1").expect("ref")]).expect("web");
     create_image(&store, NewImage::new(vec![raw_tar(&[Raw::file(b"c", b"3")])]), &[]).expect("dangling");
-    let app = routes(Arc::new(Images { store, registries: RegistryConfig::default() }));
+    let both = NewImage {
+        config: json!({"Labels": {"tier": "web", "team": "a"}}),
+        ..NewImage::new(vec![raw_tar(&[Raw::file(b"d", b"4")])])
+    };
+    create_image(&store, both, &[ImageRef::parse("shop/web:2").expect("ref")]).expect("both labels");
+    drop(store);
+    let app = app(dir.path());
     let count = |body: Vec<u8>| serde_json::from_slice::<Value>(&body).expect("json").as_array().map_or(0, Vec::len);
     let q = |f: Value| format!("/images/json?filters={}", f.to_string().replace('"', "%22").replace(' ', "%20"));
 
-    assert_eq!(count(call(&app, Method::GET, "/images/json").await.1), 2);
+    assert_eq!(count(call(&app, Method::GET, "/images/json").await.1), 3);
     assert_eq!(count(call(&app, Method::GET, &q(json!({"dangling": ["true"]}))).await.1), 1);
-    assert_eq!(count(call(&app, Method::GET, &q(json!({"dangling": {"false": true}}))).await.1), 1);
-    assert_eq!(count(call(&app, Method::GET, &q(json!({"reference": ["shop/*"]}))).await.1), 1);
+    assert_eq!(count(call(&app, Method::GET, &q(json!({"dangling": {"false": true}}))).await.1), 2);
+    assert_eq!(count(call(&app, Method::GET, &q(json!({"reference": ["shop/*"]}))).await.1), 2);
+    assert_eq!(count(call(&app, Method::GET, &q(json!({"reference": ["shop/web:1"]}))).await.1), 1);
     assert_eq!(count(call(&app, Method::GET, &q(json!({"reference": ["web*"]}))).await.1), 0);
-    assert_eq!(count(call(&app, Method::GET, &q(json!({"label": ["tier=web"]}))).await.1), 1);
+    assert_eq!(count(call(&app, Method::GET, &q(json!({"label": ["tier=web"]}))).await.1), 2);
+    assert_eq!(count(call(&app, Method::GET, &q(json!({"label": ["tier=web", "team=a"]}))).await.1), 1, "ANDed");
     assert_eq!(count(call(&app, Method::GET, &q(json!({"label": ["tier=db"]}))).await.1), 0);
     assert_eq!(call(&app, Method::GET, &q(json!({"bogus": ["x"]}))).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&app, Method::GET, &q(json!({"dangling": ["maybe"]}))).await.0, StatusCode::BAD_REQUEST);
 
     let (status, body) = call(&app, Method::GET, "/images/shop/web:1/history").await;
     assert_eq!(status, StatusCode::OK);
@@ -175,95 +195,6 @@ async fn list_filters_and_history() {
     assert_eq!(h[0]["CreatedBy"], json!("RUN build"));
     assert_eq!(h[0]["Tags"], json!(["shop/web:1"]));
     assert_eq!((h[1]["Id"].clone(), h[1]["Size"].clone()), (json!("<missing>"), json!(web.layers[0].size)));
-}
-
-#[test]
-fn glob_matches_like_go_path_match() {
-    assert!(glob("busy*", "busybox:latest"));
-    assert!(glob("shop/*", "shop/web"));
-    assert!(!glob("*", "shop/web"));
-    assert!(glob("b?sybox", "busybox"));
-}
-
-#[test]
-fn created_times_parse_with_offsets() {
-    assert_eq!(created_unix(&json!({"created": "1970-01-01T00:00:00Z"})), Some(0));
-    assert_eq!(created_unix(&json!({"created": "2024-10-25T12:00:00.123456789+02:00"})), Some(1_729_850_400));
-    assert_eq!(created_unix(&json!({"created": "yesterday"})), None);
-}
-
-/// The engine's side of the in-use hook, as the container registry will
-/// answer it: a fixed list of (image, container, running).
-struct Containers(std::sync::Mutex<Vec<crate::image::users::ImageUse>>);
-
-impl crate::image::users::ImageUsers for Containers {
-    fn image_users(&self) -> Vec<crate::image::users::ImageUse> {
-        self.0.lock().expect("lock").clone()
-    }
-}
-
-fn uses(image: &ImageRecord, container: &str, running: bool) -> crate::image::users::ImageUse {
-    crate::image::users::ImageUse {
-        image: image.id.clone(),
-        container: container.repeat(64 / container.len()),
-        running,
-    }
-}
-
-#[tokio::test]
-async fn images_in_use_are_not_deleted_and_prune_spares_them() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("store");
-    let one = |name: &[u8], labels: Value| NewImage {
-        config: json!({"Labels": labels}),
-        ..NewImage::new(vec![raw_tar(&[Raw::file(name, name)])])
-    };
-    let used = create_image(&store, one(b"u", json!({})), &[ImageRef::parse("used:1").expect("ref")]).expect("used");
-    let running = create_image(&store, one(b"r", json!({})), &[ImageRef::parse("run:1").expect("ref")]).expect("run");
-    let tagged = create_image(&store, one(b"t", json!({"keep": "yes"})), &[ImageRef::parse("kept:1").expect("ref")])
-        .expect("tagged");
-    let dangling = create_image(&store, one(b"d", json!({})), &[]).expect("dangling");
-    let dangling_used = create_image(&store, one(b"x", json!({})), &[]).expect("dangling in use");
-    let containers = Arc::new(Containers(std::sync::Mutex::new(vec![
-        uses(&used, "a", false),
-        uses(&running, "b", true),
-        uses(&dangling_used, "c", false),
-    ])));
-    store.set_users(containers);
-    let app = routes(Arc::new(Images { store: store.clone(), registries: RegistryConfig::default() }));
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-
-    let (status, body) = call(&app, Method::DELETE, "/images/used:1").await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(text(body).contains("(must force) - container aaaaaaaaaaaa is using its referenced image"));
-    let (status, body) = call(&app, Method::DELETE, &format!("/images/{}", used.id)).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(text(body).contains("(must be forced) - image is being used by stopped container aaaaaaaaaaaa"));
-    let (status, body) = call(&app, Method::DELETE, &format!("/images/{}?force=1", running.id)).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(text(body).contains("(cannot be forced) - image is being used by running container bbbbbbbbbbbb"));
-    // Forced over a stopped container: the name goes, the image stays.
-    let (status, body) = call(&app, Method::DELETE, "/images/used:1?force=1").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(serde_json::from_slice::<Value>(&body).expect("json"), json!([{"Untagged": "used:1"}]));
-    assert!(store.contains(&used.id));
-
-    // Prune: dangling and unused only, then everything unused but labelled `keep`.
-    let (status, body) = call(&app, Method::POST, "/images/prune").await;
-    assert_eq!(status, StatusCode::OK);
-    let v: Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(v["ImagesDeleted"], json!([{"Deleted": dangling.id.to_string()}]));
-    assert!(v["SpaceReclaimed"].as_u64().is_some_and(|n| n > 0), "{v}");
-    let q = format!("/images/prune?filters={}", r#"{"dangling":["false"],"label!":["keep"]}"#.replace('"', "%22"));
-    let (status, body) = call(&app, Method::POST, &q).await;
-    assert_eq!(status, StatusCode::OK, "{}", text(body.clone()));
-    let v: Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(v["ImagesDeleted"], json!(null), "everything left is in use or labelled keep: {v}");
-    for kept in [&used, &running, &tagged, &dangling_used] {
-        assert!(store.contains(&kept.id));
-    }
-    let (status, _) = call(&app, Method::POST, "/images/prune?filters=%7B%22until%22:[%22soon%22]%7D").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -283,7 +214,8 @@ async fn before_and_since_filter_by_creation_time() {
         refs: vec!["docker.io/library/new:1".into()],
     };
     crate::image::import::import(&store, &raw_tar(&[Raw::file(b"n", b"n")])[..], &opts).expect("import");
-    let app = routes(Arc::new(Images { store, registries: RegistryConfig::default() }));
+    drop(store);
+    let app = app(dir.path());
     let names = |body: Vec<u8>| -> Vec<Value> {
         serde_json::from_slice::<Value>(&body)
             .expect("json")
@@ -316,4 +248,120 @@ async fn distribution_describes_what_the_registry_holds_without_pulling() {
     assert_eq!(serde_json::from_slice::<Value>(&body).expect("json"), json!([]), "nothing was pulled");
     let (status, _) = call(&app, Method::GET, &format!("/distribution/{}/berth/none:v1/json", reg.host)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn prune_through_the_api_ands_labels_and_refuses_bad_filters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let labelled = |f: &[u8], labels: Value| NewImage {
+        config: json!({"Labels": labels}),
+        ..NewImage::new(vec![raw_tar(&[Raw::file(f, f)])])
+    };
+    let both = create_image(&store, labelled(b"ab", json!({"a": "1", "b": "1"})), &[]).expect("both");
+    let only_a = create_image(&store, labelled(b"a", json!({"a": "1"})), &[]).expect("a");
+    drop(store);
+    let app = app(dir.path());
+    let q = |f: &str| format!("/images/prune?filters={}", f.replace('"', "%22"));
+    let (status, body) = call(&app, Method::POST, &q(r#"{"label":["a=1","b=1"]}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["ImagesDeleted"], json!([{"Deleted": both.id.to_string()}]));
+    let (_, body) = call(&app, Method::GET, "/images/json").await;
+    let left: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(left[0]["Id"], json!(only_a.id.to_string()));
+    assert_eq!(call(&app, Method::POST, &q(r#"{"until":["soon"]}"#)).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&app, Method::POST, &q(r#"{"colour":["red"]}"#)).await.0, StatusCode::BAD_REQUEST);
+}
+
+/// docker-py reads a load reply that has a Content-Length as one JSON
+/// document: the reply must be chunked, one JSON line per image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_of_two_images_streams_two_lines_without_a_content_length() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(src.path()).expect("store");
+    for (f, name) in [(b"1", "one:1"), (b"2", "two:1")] {
+        create_image(&store, NewImage::new(vec![raw_tar(&[Raw::file(f, f)])]), &[ImageRef::parse(name).expect("ref")])
+            .expect("image");
+    }
+    drop(store);
+    let saved = send(&app(src.path()), Method::GET, "/images/get?names=one:1&names=two:1", Vec::new()).await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert_eq!(saved.headers[header::CONTENT_TYPE], "application/x-tar");
+
+    let dst = tempfile::tempdir().expect("tempdir");
+    let app = app(dst.path());
+    let r = send(&app, Method::POST, "/images/load", saved.body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
+    assert!(r.headers.get(header::CONTENT_LENGTH).is_none(), "{:?}", r.headers);
+    assert_eq!(
+        lines(&r.body),
+        [json!({"stream": "Loaded image: one:1\n"}), json!({"stream": "Loaded image: two:1\n"})]
+    );
+    let (_, body) = call(&app, Method::GET, "/images/json").await;
+    assert_eq!(serde_json::from_slice::<Value>(&body).expect("json").as_array().map(Vec::len), Some(2));
+
+    // Nothing loaded before the failure: a plain 400, not a stream.
+    let r = send(&app, Method::POST, "/images/load", b"not a tar".to_vec()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn import_tag_and_login_errors_keep_dockers_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(dir.path());
+    let tarball = raw_tar(&[Raw::file(b"etc/hostname", b"x")]);
+    let r = send(
+        &app,
+        Method::POST,
+        "/images/create?fromSrc=-&repo=imp&tag=v1&changes=ENV%20A%3D1&changes=CMD%20sh",
+        tarball,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let id = lines(&r.body)[0]["status"].as_str().expect("id").to_string();
+    let (_, body) = call(&app, Method::GET, "/images/imp:v1/json").await;
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["Id"], json!(id));
+    assert_eq!(v["Config"]["Env"], json!(["A=1"]));
+    assert_eq!(v["Config"]["Cmd"], json!(["/bin/sh", "-c", "sh"]));
+    assert_eq!(call(&app, Method::POST, "/images/create?fromSrc=http://x/y.tar").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&app, Method::POST, "/images/create").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&app, Method::POST, "/images/imp:v1/tag").await.0, StatusCode::BAD_REQUEST, "repo is required");
+    assert_eq!(call(&app, Method::POST, "/images/imp:v1/tag?repo=Bad").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&app, Method::POST, "/images/nothing:v1/tag?repo=x").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&app, Method::POST, "/images/imp:v1/frobnicate").await.0, StatusCode::NOT_FOUND);
+    let r = send(&app, Method::POST, "/auth", br#"{"serveraddress":"bad host"}"#.to_vec()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_401_with_wrong_credentials_and_ok_with_right_ones() {
+    let reg = TestRegistry::start_with_basic_auth("user", "secret");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(dir.path());
+    let body =
+        |pw: &str| json!({"username": "user", "password": pw, "serveraddress": reg.host}).to_string().into_bytes();
+    let r = send(&app, Method::POST, "/auth", body("wrong")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", String::from_utf8_lossy(&r.body));
+    let m: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(
+        m["message"],
+        json!(format!("login to {} failed: unauthorized: incorrect username or password", reg.host))
+    );
+    // A refused pull is Docker's 403 with its wording, never a 401 (the
+    // CLI would prompt for a password).
+    let (status, b) = call(&app, Method::POST, &format!("/images/create?fromImage={}/x/y&tag=v1", reg.host)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
+    let m: Value = serde_json::from_slice(&b).expect("json");
+    let want =
+        format!("pull access denied for {}/x/y, repository does not exist or may require 'docker login'", reg.host);
+    assert!(m["message"].as_str().is_some_and(|m| m.starts_with(&want)), "{m}");
+    let r = send(&app, Method::POST, "/auth", body("secret")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).expect("json"),
+        json!({"Status": "Login Succeeded", "IdentityToken": ""})
+    );
 }

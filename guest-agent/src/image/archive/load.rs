@@ -40,6 +40,16 @@ pub enum LoadError {
     Ingest(#[from] IngestError),
 }
 
+impl LoadError {
+    /// A bad archive is the client's fault (400); a store failure is ours.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        match self {
+            LoadError::Ingest(e) => e.kind(),
+            _ => crate::error_kind::ErrorKind::Invalid,
+        }
+    }
+}
+
 /// One image the load made visible.
 #[derive(Debug, Clone)]
 pub struct Loaded {

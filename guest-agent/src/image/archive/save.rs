@@ -1,7 +1,8 @@
 //! `GET /images/get`'s work: images from the store as one tar, written to
 //! any `Write` (the HTTP body, through a pipe).
 //!
-//! Owns the archive's content: each blob once under `blobs/sha256/`, the
+//! Owns which images a list of names means (`items`) and the archive's
+//! content: each blob once under `blobs/sha256/`, the
 //! stored manifest bytes unchanged (so the digest a registry knows survives
 //! a save and a load of the OCI layout), `manifest.json` naming the config
 //! and layer blobs, `index.json` with the image names as annotations, and
@@ -15,6 +16,7 @@ use serde_json::json;
 
 use super::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, ArchiveManifestEntry};
 use crate::image::digest::Digest;
+use crate::image::reference::ImageRef;
 use crate::image::store::{ImageRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +29,54 @@ pub enum SaveError {
     Json(#[from] serde_json::Error),
 }
 
+impl SaveError {
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        match self {
+            SaveError::Store(e) => e.kind(),
+            _ => crate::error_kind::ErrorKind::Internal,
+        }
+    }
+}
+
 /// One image to save and the names to record for it: canonical
 /// `registry/repo:tag` and the familiar form `docker load` prints.
 pub struct SaveItem {
     pub record: ImageRecord,
     /// `(canonical, familiar)` pairs; empty to save it by ID only.
     pub names: Vec<(String, String)>,
+}
+
+/// What saving `names` means: each image once, in the order first named,
+/// with the names given as tags recorded for it (IDs record none). Every
+/// name is resolved before anything is written, so a missing one fails the
+/// save before its first byte.
+pub fn items(store: &Store, names: &[String]) -> Result<Vec<SaveItem>, StoreError> {
+    let mut items: Vec<SaveItem> = Vec::new();
+    let list = store.list();
+    for name in names {
+        let rec = store.resolve(name)?;
+        let tagged = ImageRef::parse(name).ok().and_then(|r| {
+            let key = r.tagged_key()?;
+            let summary = list.iter().find(|s| s.record.id == rec.id)?;
+            summary.tags.contains(&key).then(|| {
+                let familiar = format!("{}:{}", r.familiar_name(), r.tag.clone().unwrap_or_default());
+                (key, familiar)
+            })
+        });
+        let at = match items.iter().position(|i| i.record.id == rec.id) {
+            Some(at) => at,
+            None => {
+                items.push(SaveItem { record: rec, names: Vec::new() });
+                items.len() - 1
+            }
+        };
+        if let Some(n) = tagged
+            && !items[at].names.contains(&n)
+        {
+            items[at].names.push(n);
+        }
+    }
+    Ok(items)
 }
 
 pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<(), SaveError> {
