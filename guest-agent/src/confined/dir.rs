@@ -11,7 +11,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::node::{self, Kind, Node, Stat, cstr, cvt};
 
@@ -206,20 +206,6 @@ impl Dir {
         Ok(true)
     }
 
-    /// Renames `name` to `to_name` in `to`.
-    pub fn rename(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> std::io::Result<()> {
-        let c = component(name)?;
-        let t = component(to_name)?;
-        // SAFETY: renameat reads two NUL-terminated names; both fds are open.
-        cvt(unsafe { libc::renameat(self.fd.as_raw_fd(), c.as_ptr(), to.fd.as_raw_fd(), t.as_ptr()) })
-    }
-
-    /// A symlink's target, as stored.
-    pub fn readlink(&self, name: &OsStr) -> std::io::Result<PathBuf> {
-        let c = component(name)?;
-        node::readlink_at(self.fd.as_fd(), &c)
-    }
-
     /// The names in the directory (without `.` and `..`), read through a
     /// fresh readable fd of this same inode.
     pub fn entries(&self) -> std::io::Result<Vec<OsString>> {
@@ -236,10 +222,6 @@ impl Dir {
         Ok(out)
     }
 
-    /// Another fd of the same directory.
-    pub fn try_clone(&self) -> std::io::Result<Dir> {
-        self.fd.try_clone().map(Dir::from_fd)
-    }
 }
 
 impl AsFd for Dir {

@@ -28,10 +28,10 @@ mod stat;
 pub use dir::{Dir, NodeKind};
 pub use error::ConfinedError;
 pub use extract::{ExtractOptions, extract};
-pub use node::{Kind, Node, Stat};
+pub use node::{Kind, Stat, chmod, chown, set_times, set_xattr};
 pub use pack::{append_path, append_root};
 pub use root::Root;
-pub use stat::{PathStat, go_mode};
+pub use stat::PathStat;
 
 #[cfg(test)]
 mod tests;
