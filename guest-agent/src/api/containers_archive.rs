@@ -59,7 +59,8 @@ async fn stat_of(
     let path = archive_path(q)?;
     let (root, cid) = open_root(engine, id).await?;
     let stat = PathStat::of(&root, FsPath::new(&path)).map_err(|_| not_found(&cid, &path))?;
-    let stat = HeaderValue::from_str(&stat.header()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let stat = HeaderValue::from_str(&stat.header())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((path, root, stat))
 }
 

@@ -221,7 +221,6 @@ impl Dir {
         }
         Ok(out)
     }
-
 }
 
 impl AsFd for Dir {

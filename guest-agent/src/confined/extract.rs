@@ -134,7 +134,10 @@ fn write_entry<R: Read>(
             let target = Path::new("/").join(dest).join(relative(&link)?);
             let node = root.resolve_nofollow(&target)?;
             if node.stat().map_err(io("stat"))?.kind == Kind::Dir {
-                return Err(ConfinedError::Refused { path: path.to_path_buf(), reason: "hard link to a directory".into() });
+                return Err(ConfinedError::Refused {
+                    path: path.to_path_buf(),
+                    reason: "hard link to a directory".into(),
+                });
             }
             parent.hardlink_node(&leaf, &node).map_err(io("link"))?;
             return Ok(None); // the target's inode keeps its own metadata

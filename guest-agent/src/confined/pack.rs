@@ -40,7 +40,10 @@ pub fn append_path<W: Write>(
             // The same inode as the one just stated, or the walk's header
             // would describe another directory.
             if !dir.stat_self().map_err(ConfinedError::io("stat", path))?.same_inode(&st) {
-                return Err(ConfinedError::Refused { path: path.to_path_buf(), reason: "changed while archived".into() });
+                return Err(ConfinedError::Refused {
+                    path: path.to_path_buf(),
+                    reason: "changed while archived".into(),
+                });
             }
             append_dir(b, &dir, base, &st, &mut Links::new()).map_err(io)
         }

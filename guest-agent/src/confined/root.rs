@@ -16,6 +16,9 @@ use super::dir::Dir;
 use super::error::{ConfinedError, from_pathrs};
 use super::node::{self, Kind, Node};
 
+/// At most this many symlinks on one path, as Linux's MAXSYMLINKS.
+const MAX_LINKS: usize = 40;
+
 pub struct Root {
     inner: pathrs::Root,
     /// The root as the engine opened it: for messages only.
@@ -67,40 +70,56 @@ impl Root {
     }
 
     /// The directory `path` and its missing parents, created as `mkdir -p`
-    /// inside the root (following the container's symlinks on the way, as
-    /// Docker does); those created get `owner` when given. Each missing
-    /// component is made with `mkdirat` on its parent's fd, so a swap of a
-    /// parent for a symlink cannot move the creation out of the root.
+    /// inside the root (following the container's symlinks on the way, a
+    /// dangling one by creating what it names, as Docker does); those
+    /// created get `owner` when given. Each missing component is made with
+    /// `mkdirat` on its parent's fd, so a swap of a parent for a symlink
+    /// cannot move the creation out of the root.
     pub fn mkdir_all(&self, path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<Dir, ConfinedError> {
+        let mut pending = components(path);
         let mut so_far = PathBuf::from("/");
         let mut cur = self.dir(&so_far)?;
-        for c in path.components() {
-            let name = match c {
-                Component::Normal(n) => n,
-                Component::ParentDir => {
-                    so_far.push("..");
-                    cur = self.dir(&so_far)?;
-                    continue;
-                }
-                _ => continue,
-            };
-            so_far.push(name);
-            match self.dir(&so_far) {
-                Ok(d) => cur = d,
-                Err(e) if e.is_not_found() => {
-                    match cur.mkdir(name, mode) {
-                        Ok(d) => {
-                            if let Some((uid, gid)) = owner {
-                                node::chown(d.as_fd(), uid, gid).map_err(ConfinedError::io("chown", &so_far))?;
-                            }
-                            cur = d;
+        let mut links = 0;
+        while let Some(name) = pending.pop() {
+            if name == ".." {
+                so_far.push("..");
+                cur = self.dir(&so_far)?;
+                continue;
+            }
+            let next = so_far.join(&name);
+            match self.dir(&next) {
+                Ok(d) => (cur, so_far) = (d, next),
+                Err(e) if e.is_not_found() => match cur.mkdir(&name, mode) {
+                    Ok(d) => {
+                        if let Some((uid, gid)) = owner {
+                            node::chown(d.as_fd(), uid, gid).map_err(ConfinedError::io("chown", &next))?;
                         }
-                        // Made meanwhile (or a dangling symlink is there):
-                        // resolve it as the container would.
-                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => cur = self.dir(&so_far)?,
-                        Err(e) => return Err(ConfinedError::io("mkdir", &so_far)(e)),
+                        (cur, so_far) = (d, next);
                     }
-                }
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                        let link = cur.node(&name).map_err(ConfinedError::io("open", &next))?;
+                        if link.stat().map_err(ConfinedError::io("stat", &next))?.kind != Kind::Symlink {
+                            // Made meanwhile: take it as it resolves now.
+                            (cur, so_far) = (self.dir(&next)?, next);
+                            continue;
+                        }
+                        // A dangling symlink: walk on through its target,
+                        // inside the root, creating what is missing.
+                        links += 1;
+                        if links > MAX_LINKS {
+                            return Err(ConfinedError::io("mkdir", &next)(std::io::Error::from_raw_os_error(
+                                libc::ELOOP,
+                            )));
+                        }
+                        let target = link.readlink().map_err(ConfinedError::io("readlink", &next))?;
+                        if target.is_absolute() {
+                            so_far = PathBuf::from("/");
+                            cur = self.dir(&so_far)?;
+                        }
+                        pending.extend(components(&target));
+                    }
+                    Err(e) => return Err(ConfinedError::io("mkdir", &next)(e)),
+                },
                 Err(e) => return Err(e),
             }
         }
@@ -140,4 +159,19 @@ impl Root {
     pub fn host_path(&self) -> &Path {
         &self.host
     }
+}
+
+/// `path`'s components to walk, reversed (the next one last): names and
+/// `..`; `/` and `.` dropped.
+fn components(path: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<_> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    v.reverse();
+    v
 }

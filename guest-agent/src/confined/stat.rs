@@ -41,8 +41,8 @@ impl PathStat {
             String::new()
         };
         let name = path.file_name().map_or("/".into(), |n| n.to_string_lossy().into_owned());
-        let mtime = chrono::DateTime::from_timestamp(st.mtime, u32::try_from(st.mtime_nsec).unwrap_or(0))
-            .unwrap_or_default();
+        let mtime =
+            chrono::DateTime::from_timestamp(st.mtime, u32::try_from(st.mtime_nsec).unwrap_or(0)).unwrap_or_default();
         Ok(PathStat { name, size: st.size, mode: go_mode(&st), mtime, link_target })
     }
 

@@ -322,9 +322,10 @@ impl Tree {
         self.parents.clear();
         for d in metas.iter().rev() {
             let Some(name) = d.rel.file_name() else { continue };
-            let dir = match self.parent(&d.rel, false).and_then(|p| {
-                p.dir(name).map_err(|source| UnpackError::Write { path: d.rel.clone(), source })
-            }) {
+            let dir = match self
+                .parent(&d.rel, false)
+                .and_then(|p| p.dir(name).map_err(|source| UnpackError::Write { path: d.rel.clone(), source }))
+            {
                 Ok(dir) => dir,
                 Err(e) => {
                     tracing::debug!(path = %d.rel.display(), error = %e, "directory gone before its metadata; skipped");

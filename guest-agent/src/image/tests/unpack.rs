@@ -382,11 +382,8 @@ fn hostile_directory_mode_is_not_applied_through_a_later_symlink() {
     let secret = bed.outside.join("secret");
     let before = std::fs::metadata(&secret).expect("secret").mode() & 0o7777;
     let target = secret.to_str().expect("utf8").as_bytes().to_vec();
-    let tar = raw_tar(&[
-        Raw { mode: 0o4777, ..Raw::dir(b"a/") },
-        Raw::file(b"a/inside", b"x"),
-        Raw::symlink(b"a", &target),
-    ]);
+    let tar =
+        raw_tar(&[Raw { mode: 0o4777, ..Raw::dir(b"a/") }, Raw::file(b"a/inside", b"x"), Raw::symlink(b"a", &target)]);
     match bed.unpack(&tar, &Expect::default()) {
         // Skipped cleanly: the link is there as data, the directory is gone.
         Ok(_) => {
