@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 
 use super::error::ApiError;
 use super::request::{Q, flag, lookup};
-use crate::confined::{self, ConfinedError, ExtractOptions, PathStat, Root};
+use crate::confined::{self, ConfinedError, ExtractOptions, Node, PathStat, Root};
 use crate::engine::Engine;
 
 pub fn routes() -> Router<Arc<Engine>> {
@@ -49,19 +49,21 @@ fn archive_path(q: &std::collections::HashMap<String, String>) -> Result<String,
     q.get("path").filter(|p| !p.is_empty()).cloned().ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
-/// The container's root opened once, the `path` query, and its
+/// The `path` query, what it names in the container (held, resolved once
+/// for the header and the archive alike) and its
 /// `X-Docker-Container-Path-Stat` header: what HEAD and GET both answer with.
 async fn stat_of(
     engine: &Arc<Engine>,
     id: &str,
     q: &std::collections::HashMap<String, String>,
-) -> Result<(String, Root, HeaderValue), ApiError> {
+) -> Result<(String, Node, HeaderValue), ApiError> {
     let path = archive_path(q)?;
     let (root, cid) = open_root(engine, id).await?;
-    let stat = PathStat::of(&root, FsPath::new(&path)).map_err(|_| not_found(&cid, &path))?;
+    let node = root.resolve_nofollow(FsPath::new(&path)).map_err(|_| not_found(&cid, &path))?;
+    let stat = PathStat::of(&root, FsPath::new(&path), &node).map_err(|_| not_found(&cid, &path))?;
     let stat = HeaderValue::from_str(&stat.header())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok((path, root, stat))
+    Ok((path, node, stat))
 }
 
 /// The container's mounted root, opened as a confined [`Root`].
@@ -128,7 +130,7 @@ async fn get_archive(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
-    let (path, root, stat) = stat_of(&engine, &id, &q).await?;
+    let (path, node, stat) = stat_of(&engine, &id, &q).await?;
     // Entries are named after the last component the client gave (`.` for
     // `dir/.`, which copies the contents).
     let base = if path.ends_with("/.") {
@@ -136,7 +138,7 @@ async fn get_archive(
     } else {
         FsPath::new(&path).file_name().map_or(".".into(), |n| n.to_string_lossy().into_owned())
     };
-    let body = tar_body(move |b| confined::append_path(&root, FsPath::new(&path), FsPath::new(&base), b));
+    let body = tar_body(move |b| confined::append_node(node, FsPath::new(&base), b));
     let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response();
     resp.headers_mut().insert("X-Docker-Container-Path-Stat", stat);
     Ok(resp)

@@ -28,8 +28,8 @@ mod stat;
 pub use dir::{Dir, NodeKind};
 pub use error::ConfinedError;
 pub use extract::{ExtractOptions, extract};
-pub use node::{Kind, Stat, chmod, chown, set_times, set_xattr};
-pub use pack::{append_path, append_root};
+pub use node::{Kind, Node, Stat, chmod, chown, set_times, set_xattr};
+pub use pack::{append_node, append_root};
 pub use root::Root;
 pub use stat::PathStat;
 

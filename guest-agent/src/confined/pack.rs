@@ -22,33 +22,16 @@ use super::root::Root;
 /// Hard links already written: (dev, ino) to the first name.
 type Links = HashMap<(u64, u64), PathBuf>;
 
-/// Appends `path` (as the container names it) under the name `base`: the
-/// entry itself, without following it when it is a symlink, and a
-/// directory's whole tree.
-pub fn append_path<W: Write>(
-    root: &Root,
-    path: &Path,
-    base: &Path,
-    b: &mut tar::Builder<W>,
-) -> Result<(), ConfinedError> {
-    let node = root.resolve_nofollow(path)?;
-    let st = node.stat().map_err(ConfinedError::io("stat", path))?;
-    let io = ConfinedError::io("archive", path);
+/// Appends what `node` holds (resolved once, by [`Root::resolve_nofollow`],
+/// for the stat header too) under the name `base`: the entry itself, a
+/// symlink as a link, a directory with its whole tree.
+pub fn append_node<W: Write>(node: Node, base: &Path, b: &mut tar::Builder<W>) -> Result<(), ConfinedError> {
+    let st = node.stat().map_err(ConfinedError::io("stat", base))?;
+    let io = ConfinedError::io("archive", base);
     match st.kind {
-        Kind::Dir => {
-            let dir = root.dir(path)?;
-            // The same inode as the one just stated, or the walk's header
-            // would describe another directory.
-            if !dir.stat_self().map_err(ConfinedError::io("stat", path))?.same_inode(&st) {
-                return Err(ConfinedError::Refused {
-                    path: path.to_path_buf(),
-                    reason: "changed while archived".into(),
-                });
-            }
-            append_dir(b, &dir, base, &st, &mut Links::new()).map_err(io)
-        }
+        Kind::Dir => append_dir(b, &Dir::from_fd(node.into()), base, &st, &mut Links::new()).map_err(io),
         Kind::File => {
-            let f = node.open_read().map_err(ConfinedError::io("open", path))?;
+            let f = node.open_read().map_err(ConfinedError::io("open", base))?;
             append_file(b, f, base, &st).map_err(io)
         }
         _ => append_special(b, &node, base, &st).map_err(io),

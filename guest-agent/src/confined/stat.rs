@@ -4,14 +4,14 @@
 //!
 //! Owns the header's content and Go's `os.FileMode` encoding of the mode.
 //! It must never stat a path string: the entry is held by an fd from
-//! [`Root`].
+//! [`Root`], the same one the archive is then written from.
 
 use std::path::Path;
 
 use base64::Engine as _;
 
 use super::error::ConfinedError;
-use super::node::{Kind, Stat};
+use super::node::{Kind, Node, Stat};
 use super::root::Root;
 
 /// The header's fields, as Docker's `container.PathStat`.
@@ -28,9 +28,9 @@ pub struct PathStat {
 }
 
 impl PathStat {
-    /// What is at `path` in `root`.
-    pub fn of(root: &Root, path: &Path) -> Result<PathStat, ConfinedError> {
-        let node = root.resolve_nofollow(path)?;
+    /// What `node` (`path` in `root`, resolved without following its last
+    /// component) is.
+    pub fn of(root: &Root, path: &Path, node: &Node) -> Result<PathStat, ConfinedError> {
         let st = node.stat().map_err(ConfinedError::io("stat", path))?;
         let link_target = if st.kind == Kind::Symlink {
             match root.resolve(path).and_then(|n| root.container_path(&n)) {

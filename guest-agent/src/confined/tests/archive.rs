@@ -123,12 +123,12 @@ fn archives_hold_only_the_roots_files_and_links_as_links() {
     std::os::unix::fs::symlink(bed.host.path(), bed.root.join("etc/to-host")).unwrap();
     std::fs::hard_link(bed.root.join("etc/passwd"), bed.root.join("etc/again")).unwrap();
     let mut b = tar::Builder::new(Vec::new());
-    append_path(&root, Path::new("/abs"), Path::new("abs"), &mut b).unwrap();
+    append_node(root.resolve_nofollow(Path::new("/abs")).unwrap(), Path::new("abs"), &mut b).unwrap();
     let t = b.into_inner().unwrap();
     assert_eq!(names_in(&t), [("abs".to_string(), tar::EntryType::Symlink)], "the last link is not followed");
 
     let mut b = tar::Builder::new(Vec::new());
-    append_path(&root, Path::new("/abs/."), Path::new("."), &mut b).unwrap();
+    append_node(root.resolve_nofollow(Path::new("/abs/.")).unwrap(), Path::new("."), &mut b).unwrap();
     let t = b.into_inner().unwrap();
     let names = names_in(&t);
     // The tar crate writes `./x` as `x`.
@@ -151,21 +151,26 @@ fn archives_hold_only_the_roots_files_and_links_as_links() {
     }
 }
 
+fn stat_of(root: &Root, p: &str) -> Result<PathStat, ConfinedError> {
+    let n = root.resolve_nofollow(Path::new(p))?;
+    PathStat::of(root, Path::new(p), &n)
+}
+
 #[test]
 fn the_stat_header_describes_the_entry_as_the_container_sees_it() {
     let bed = Bed::new();
     let root = bed.open();
-    let s = PathStat::of(&root, Path::new("/abs")).unwrap();
+    let s = stat_of(&root, "/abs").unwrap();
     assert_eq!(s.name, "abs");
     assert_eq!(s.link_target, "/etc");
     assert_ne!(s.mode & (1 << 27), 0, "a symlink");
-    let s = PathStat::of(&root, Path::new("/hostdir")).unwrap();
+    let s = stat_of(&root, "/hostdir").unwrap();
     assert_eq!(s.link_target, bed.host.path().to_str().unwrap(), "a dangling link reports its stored target");
-    let s = PathStat::of(&root, Path::new("/up/")).unwrap();
+    let s = stat_of(&root, "/up/").unwrap();
     assert_ne!(s.mode & (1 << 31), 0, "a directory (trailing slash follows)");
-    let s = PathStat::of(&root, Path::new("/etc/passwd")).unwrap();
+    let s = stat_of(&root, "/etc/passwd").unwrap();
     assert_eq!((s.size, s.mode, s.link_target.as_str()), (6, 0o644, ""));
-    assert!(PathStat::of(&root, Path::new("/no/such")).unwrap_err().is_not_found());
+    assert!(stat_of(&root, "/no/such").unwrap_err().is_not_found());
     use base64::Engine as _;
     let json = base64::engine::general_purpose::STANDARD.decode(s.header()).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
