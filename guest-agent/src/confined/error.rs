@@ -59,10 +59,10 @@ pub(super) fn from_pathrs(e: pathrs::error::Error) -> std::io::Error {
     use pathrs::error::ErrorKind;
     match e.kind() {
         ErrorKind::OsError(Some(n)) => std::io::Error::from_raw_os_error(n),
-        ErrorKind::SafetyViolation => std::io::Error::new(
-            std::io::Error::from_raw_os_error(libc::EXDEV).kind(),
-            format!("unsafe path resolution refused: {e}"),
-        ),
+        ErrorKind::SafetyViolation => {
+            tracing::warn!(error = %e, "pathrs refused an unsafe resolution");
+            std::io::Error::from_raw_os_error(libc::EXDEV)
+        }
         ErrorKind::NotSupported | ErrorKind::NotImplemented => std::io::Error::from_raw_os_error(libc::ENOSYS),
         ErrorKind::InvalidArgument => std::io::Error::from_raw_os_error(libc::EINVAL),
         _ => std::io::Error::other(e.to_string()),
