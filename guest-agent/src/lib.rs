@@ -10,6 +10,7 @@
 
 mod api;
 mod children;
+mod confined;
 mod container;
 mod durable;
 mod engine;

@@ -11,6 +11,7 @@
 //! atomically (temp file, fsync, rename): a crash leaves the old state or
 //! the new one, never half of either.
 
+pub mod archive;
 pub mod containers;
 pub mod error;
 pub mod exec;

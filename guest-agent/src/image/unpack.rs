@@ -12,12 +12,19 @@
 //! and containers/storage's appliers rely on; the code is ours):
 //! - every entry name and hardlink target is checked component by
 //!   component: an absolute path or a `..` is rejected, not cleaned up;
-//! - every existing parent of an entry is `lstat`ed: a symlink (or a
+//! - every parent of an entry is opened from its own parent's fd with
+//!   `O_NOFOLLOW|O_DIRECTORY` (`crate::confined::Dir`): a symlink (or a
 //!   non-directory) anywhere on the way is an error, so a layer cannot plant
 //!   `link -> /etc` and then write `link/passwd`; hardlink targets get the
-//!   same check, so a link cannot reach outside either;
-//! - files are created with `O_CREAT|O_EXCL|O_NOFOLLOW` after removing what
-//!   was there, so a planted symlink is never written through;
+//!   same walk, so a link cannot reach outside either;
+//! - each entry is made with one `*at` call on its parent's fd (files with
+//!   `O_CREAT|O_EXCL|O_NOFOLLOW`) after removing what was there, so a
+//!   planted symlink is never written through, and its owner, xattrs, mode
+//!   and times are set on the fd of what was made, never by path;
+//! - a directory's mode and times, applied after its children, go through
+//!   the directory re-opened the same way and checked to be the same inode:
+//!   a directory that a later entry replaced (say with a symlink to a host
+//!   file) is skipped, so its mode can never land on what the link names;
 //! - the entry's byte count is checked (a truncated stream fails instead of
 //!   leaving a short file), and the uncompressed (diffID) and compressed
 //!   digests are checked at the end when the caller knows them.
@@ -28,18 +35,18 @@
 //! files are kept as they are, and [`WhiteoutFormat`] records which.
 
 use std::cell::RefCell;
-use std::ffi::OsStr;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
-use nix::sys::time::TimeSpec;
-
 use super::digest::{Digest, HashState, HashingReader};
 use super::fsutil;
+use crate::confined::{self, Dir, NodeKind};
 use crate::durable;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -145,21 +152,19 @@ fn unpack_into(
     expect: &Expect,
     whiteouts: WhiteoutFormat,
 ) -> Result<Unpacked, UnpackError> {
-    std::fs::create_dir(root).map_err(|source| UnpackError::Write { path: root.to_path_buf(), source })?;
-    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
-        .map_err(|source| UnpackError::Write { path: root.to_path_buf(), source })?;
+    let werr = |source| UnpackError::Write { path: root.to_path_buf(), source };
+    std::fs::create_dir(root).map_err(werr)?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).map_err(werr)?;
+    let top = Rc::new(Dir::open_own(root).map_err(werr)?);
     let (compressed_reader, compressed_state) = HashingReader::new(stream);
     let decoder = decompress(BufReader::with_capacity(256 * 1024, compressed_reader))?;
     let (tar_reader, diff_state) = HashingReader::new(decoder);
     let mut archive = tar::Archive::new(tar_reader);
-    let mut dirs = Vec::new();
-    let mut known = KnownDirs::default();
+    let mut tree = Tree { top, parents: Vec::new(), deferred: Deferred::default() };
     let entries = archive.entries().map_err(UnpackError::Stream)?;
     for entry in entries {
         let mut entry = entry.map_err(UnpackError::Stream)?;
-        if let Some(dir) = apply_entry(root, &mut entry, whiteouts, &mut known)? {
-            dirs.push(dir);
-        }
+        apply_entry(&mut tree, &mut entry, whiteouts)?;
     }
     // The tar ends before the end of the decompressed stream (padding), and
     // the digests cover every byte: read both streams to their ends.
@@ -168,9 +173,7 @@ fn unpack_into(
     drop(rest);
     // Directory times and modes last: writing children changes a directory's
     // mtime, and a read-only directory would refuse them.
-    for d in dirs.iter().rev() {
-        d.apply()?;
-    }
+    tree.apply_deferred()?;
     let diff_id = check(&diff_state, "uncompressed (diffID)", expect.diff_id.as_ref())?;
     check(&compressed_state, "compressed", expect.compressed.as_ref())?;
     Ok(Unpacked { diff_id })
@@ -197,19 +200,142 @@ fn decompress<'a, R: BufRead + 'a>(mut r: R) -> Result<Box<dyn Read + 'a>, Unpac
     }
 }
 
-/// Mode and times of a directory, applied after its contents.
+/// Mode and times of a directory, applied after its contents, to the inode
+/// that was made (`inode`), never to whatever holds its name by then.
 struct DirMeta {
-    path: PathBuf,
+    rel: PathBuf,
+    inode: confined::Stat,
     mode: u32,
     mtime: Option<u64>,
 }
 
-impl DirMeta {
-    fn apply(&self) -> Result<(), UnpackError> {
-        let werr = |source| UnpackError::Write { path: self.path.clone(), source };
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(self.mode)).map_err(werr)?;
-        if let Some(t) = self.mtime {
-            set_mtime(&self.path, t).map_err(werr)?;
+/// The directories waiting for their metadata, in entry order; a later
+/// entry for the same directory replaces the earlier one's, and removing a
+/// path drops those at or under it.
+#[derive(Default)]
+struct Deferred {
+    list: Vec<Option<DirMeta>>,
+    index: HashMap<PathBuf, usize>,
+}
+
+impl Deferred {
+    fn add(&mut self, meta: DirMeta) {
+        if let Some(&i) = self.index.get(&meta.rel) {
+            self.list[i] = None;
+        }
+        self.index.insert(meta.rel.clone(), self.list.len());
+        self.list.push(Some(meta));
+    }
+
+    fn forget_under(&mut self, rel: &Path) {
+        let gone: Vec<PathBuf> = self.index.keys().filter(|k| k.starts_with(rel)).cloned().collect();
+        for k in gone {
+            if let Some(i) = self.index.remove(&k) {
+                self.list[i] = None;
+            }
+        }
+    }
+}
+
+/// The layer being unpacked: its top directory, the chain of directories
+/// above the last entry (held by fds, so that the parents of each of a
+/// layer's thousands of entries are not opened again and again), and the
+/// deferred directory metadata. Only this unpack writes the tree, and only
+/// by entries; whenever an entry removes something that existed (which
+/// might be on the chain), the chain is dropped.
+struct Tree {
+    top: Rc<Dir>,
+    parents: Vec<(OsString, Rc<Dir>)>,
+    deferred: Deferred,
+}
+
+impl Tree {
+    /// The parent directory of `rel`, walked from the top one component at
+    /// a time with `O_NOFOLLOW|O_DIRECTORY`: missing ones are created (tars
+    /// may list a file before its directory), a symlink or non-directory on
+    /// the way is an error.
+    fn parent(&mut self, rel: &Path, create: bool) -> Result<Rc<Dir>, UnpackError> {
+        let comps: Vec<&OsStr> = match rel.parent() {
+            Some(p) => p.components().map(|c| c.as_os_str()).collect(),
+            None => Vec::new(),
+        };
+        let keep = self.parents.iter().zip(&comps).take_while(|((a, _), b)| a.as_os_str() == **b).count();
+        self.parents.truncate(keep);
+        let mut via = PathBuf::new();
+        for c in &comps[..keep] {
+            via.push(c);
+        }
+        for c in &comps[keep..] {
+            via.push(c);
+            let cur = self.parents.last().map_or_else(|| self.top.clone(), |(_, d)| d.clone());
+            let werr = |source| UnpackError::Write { path: via.clone(), source };
+            let next = match cur.dir(c) {
+                Ok(d) => d,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+                    let d = cur.mkdir(c, 0o755).map_err(werr)?;
+                    confined::chmod(d.as_fd(), 0o755).map_err(werr)?;
+                    d
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
+                    let is_link = cur.stat(c).ok().flatten().is_some_and(|st| st.kind == confined::Kind::Symlink);
+                    let (path, via) = (rel.to_path_buf(), via.clone());
+                    return Err(if is_link {
+                        UnpackError::SymlinkParent { path, via }
+                    } else {
+                        UnpackError::NotADirectory { path, via }
+                    });
+                }
+                Err(e) => return Err(werr(e)),
+            };
+            self.parents.push((c.to_os_string(), Rc::new(next)));
+        }
+        Ok(self.parents.last().map_or_else(|| self.top.clone(), |(_, d)| d.clone()))
+    }
+
+    /// Removes whatever is at `name` in `parent` unless it is a directory
+    /// that the new entry (also a directory) would merge into. Never follows
+    /// a symlink.
+    fn clear(&mut self, parent: &Dir, name: &OsStr, rel: &Path, new_is_dir: bool) -> Result<(), UnpackError> {
+        let werr = |source| UnpackError::Write { path: rel.to_path_buf(), source };
+        match parent.stat(name).map_err(werr)? {
+            Some(st) if st.is_dir() && new_is_dir => {}
+            Some(_) => {
+                parent.remove_all(name).map_err(werr)?;
+                self.parents.clear();
+                self.deferred.forget_under(rel);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Each deferred directory re-opened from the top without following
+    /// anything; one that is gone, or is not the inode made for its entry,
+    /// is skipped.
+    fn apply_deferred(&mut self) -> Result<(), UnpackError> {
+        let metas: Vec<DirMeta> = std::mem::take(&mut self.deferred.list).into_iter().flatten().collect();
+        self.parents.clear();
+        for d in metas.iter().rev() {
+            let Some(name) = d.rel.file_name() else { continue };
+            let dir = match self
+                .parent(&d.rel, false)
+                .and_then(|p| p.dir(name).map_err(|source| UnpackError::Write { path: d.rel.clone(), source }))
+            {
+                Ok(dir) => dir,
+                Err(e) => {
+                    tracing::debug!(path = %d.rel.display(), error = %e, "directory gone before its metadata; skipped");
+                    continue;
+                }
+            };
+            let werr = |source| UnpackError::Write { path: d.rel.clone(), source };
+            if !dir.stat_self().map_err(werr)?.same_inode(&d.inode) {
+                tracing::debug!(path = %d.rel.display(), "directory replaced before its metadata; skipped");
+                continue;
+            }
+            confined::chmod(dir.as_fd(), d.mode).map_err(werr)?;
+            if let Some(t) = d.mtime {
+                set_mtime(dir.as_fd(), t).map_err(werr)?;
+            }
         }
         Ok(())
     }
@@ -232,90 +358,24 @@ pub fn safe_relative(path: &Path) -> Result<Option<PathBuf>, UnpackError> {
     Ok(if out.as_os_str().is_empty() { None } else { Some(out) })
 }
 
-/// Directories of this unpack already seen to be real directories, so that
-/// the parents of each of a layer's thousands of entries are not `lstat`ed
-/// again and again. Only this unpack writes the tree, and only by entries;
-/// whenever an entry removes something that existed (which might be one of
-/// these directories or a parent of one), the whole set is forgotten.
-#[derive(Default)]
-struct KnownDirs(std::collections::HashSet<PathBuf>);
-
-impl KnownDirs {
-    fn forget_if(&mut self, removed: bool) {
-        if removed {
-            self.0.clear();
-        }
-    }
-}
-
-/// Walks the parents of `rel` under `root`: creates missing ones (tars may
-/// list a file before its directory), refuses symlinks and non-directories.
-fn ensure_parents(root: &Path, rel: &Path, create: bool, known: &mut KnownDirs) -> Result<(), UnpackError> {
-    let mut cur = root.to_path_buf();
-    let mut cur_rel = PathBuf::new();
-    let parent_components = rel.parent().map(|p| p.components().count()).unwrap_or(0);
-    for c in rel.components().take(parent_components) {
-        cur.push(c);
-        cur_rel.push(c);
-        if known.0.contains(&cur_rel) {
-            continue;
-        }
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(UnpackError::SymlinkParent { path: rel.to_path_buf(), via: strip(root, &cur) });
-            }
-            Ok(m) if m.is_dir() => {
-                known.0.insert(cur_rel.clone());
-            }
-            Ok(_) => return Err(UnpackError::NotADirectory { path: rel.to_path_buf(), via: strip(root, &cur) }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                std::fs::create_dir(&cur).map_err(|source| UnpackError::Write { path: cur.clone(), source })?;
-                std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o755))
-                    .map_err(|source| UnpackError::Write { path: cur.clone(), source })?;
-                known.0.insert(cur_rel.clone());
-            }
-            Err(source) => return Err(UnpackError::Write { path: cur.clone(), source }),
-        }
-    }
-    Ok(())
-}
-
-fn strip(root: &Path, p: &Path) -> PathBuf {
-    p.strip_prefix(root).unwrap_or(p).to_path_buf()
-}
-
-/// Removes whatever is at `path` unless it is a directory that the new
-/// entry (also a directory) would merge into. Never follows a symlink.
-/// Says whether something was removed (see [`KnownDirs`]).
-fn clear_for(path: &Path, new_is_dir: bool) -> std::io::Result<bool> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() && new_is_dir => Ok(false),
-        Ok(_) => fsutil::remove_any(path).map(|()| true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn apply_entry<R: Read>(
-    root: &Path,
+    tree: &mut Tree,
     entry: &mut tar::Entry<'_, R>,
     whiteouts: WhiteoutFormat,
-    known: &mut KnownDirs,
-) -> Result<Option<DirMeta>, UnpackError> {
+) -> Result<(), UnpackError> {
     let raw_path = entry.path().map_err(UnpackError::Stream)?.into_owned();
     let Some(rel) = safe_relative(&raw_path)? else {
-        return Ok(None); // the layer root itself: the store decides its mode
+        return Ok(()); // the layer root itself: the store decides its mode
     };
     let kind = entry.header().entry_type();
     let name = rel.file_name().unwrap_or(OsStr::new("")).to_os_string();
     let name_bytes = name.as_bytes();
 
     if name_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
-        return apply_whiteout(root, &rel, name_bytes, whiteouts, known).map(|()| None);
+        return apply_whiteout(tree, &rel, &name, whiteouts);
     }
 
-    ensure_parents(root, &rel, true, known)?;
-    let path = root.join(&rel);
+    let parent = tree.parent(&rel, true)?;
     let werr = |source| UnpackError::Write { path: rel.clone(), source };
     let header = entry.header();
     let mode = header.mode().map_err(UnpackError::Stream)? & 0o7777;
@@ -333,28 +393,25 @@ fn apply_entry<R: Read>(
     };
     let xattrs = read_xattrs(entry)?;
 
-    match kind {
+    // What was made, held by an fd: its metadata is set on that.
+    let made = match kind {
         tar::EntryType::Directory => {
-            let removed = clear_for(&path, true).map_err(werr)?;
-            known.forget_if(removed);
-            if !path.is_dir() {
-                std::fs::create_dir(&path).map_err(werr)?;
-            }
+            tree.clear(&parent, &name, &rel, true)?;
+            let d = match parent.dir(&name) {
+                Ok(d) => d,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => parent.mkdir(&name, 0o700).map_err(werr)?,
+                Err(e) => return Err(werr(e)),
+            };
             // Writable for us until its children are in; real mode at the end.
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(werr)?;
-            set_owner_and_xattrs(&path, &rel, uid, gid, &xattrs)?;
-            return Ok(Some(DirMeta { path, mode, mtime }));
+            confined::chmod(d.as_fd(), 0o700).map_err(werr)?;
+            set_owner_and_xattrs(d.as_fd(), &rel, uid, gid, &xattrs)?;
+            let inode = d.stat_self().map_err(werr)?;
+            tree.deferred.add(DirMeta { rel, inode, mode, mtime });
+            return Ok(());
         }
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-            let removed = clear_for(&path, false).map_err(werr)?;
-            known.forget_if(removed);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(werr)?;
+            tree.clear(&parent, &name, &rel, false)?;
+            let mut f = parent.create_file(&name, 0o600).map_err(werr)?;
             let want = entry.size();
             // Large writes: tar hands out data in small pieces.
             let mut w = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
@@ -364,22 +421,24 @@ fn apply_entry<R: Read>(
             if got != want {
                 return Err(UnpackError::Truncated { path: rel, got, want });
             }
-            drop(f);
-            set_owner_and_xattrs(&path, &rel, uid, gid, &xattrs)?;
+            set_owner_and_xattrs(f.as_fd(), &rel, uid, gid, &xattrs)?;
             // After chown: chown clears set-id bits.
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(werr)?;
+            confined::chmod(f.as_fd(), mode).map_err(werr)?;
+            if let Some(t) = mtime {
+                set_mtime(f.as_fd(), t).map_err(werr)?;
+            }
+            return Ok(());
         }
         tar::EntryType::Symlink => {
             let target = entry.link_name().map_err(UnpackError::Stream)?.ok_or_else(|| UnpackError::BadEntry {
                 path: rel.clone(),
                 reason: "symlink without a target".into(),
             })?;
-            let removed = clear_for(&path, false).map_err(werr)?;
-            known.forget_if(removed);
+            tree.clear(&parent, &name, &rel, false)?;
             // The target is only data: it is resolved inside the container's
             // root at run time, never by us.
-            std::os::unix::fs::symlink(&target, &path).map_err(werr)?;
-            set_owner_and_xattrs(&path, &rel, uid, gid, &xattrs)?;
+            parent.symlink(&name, &target).map_err(werr)?;
+            parent.node(&name).map_err(werr)?
         }
         tar::EntryType::Link => {
             let raw_target = entry
@@ -389,107 +448,102 @@ fn apply_entry<R: Read>(
                 .into_owned();
             let target_rel = safe_relative(&raw_target)?
                 .ok_or_else(|| UnpackError::BadHardlink { path: rel.clone(), target: raw_target.clone() })?;
-            ensure_parents(root, &target_rel, false, known)?;
-            let target = root.join(&target_rel);
-            match std::fs::symlink_metadata(&target) {
-                Ok(m) if !m.is_dir() => {}
+            let target_parent = tree.parent(&target_rel, false)?;
+            let target_name = target_rel.file_name().unwrap_or(OsStr::new(""));
+            match target_parent.stat(target_name) {
+                Ok(Some(st)) if !st.is_dir() => {}
                 _ => return Err(UnpackError::BadHardlink { path: rel, target: raw_target }),
             }
-            if target == path {
-                return Ok(None);
+            if target_rel == rel {
+                return Ok(());
             }
-            let removed = clear_for(&path, false).map_err(werr)?;
-            known.forget_if(removed);
-            // link(2) does not follow a symlink target: it links the symlink.
-            std::fs::hard_link(&target, &path).map_err(werr)?;
-            return Ok(None); // shares the target's inode, owner and mode
+            // The entry's own parent again: the target's walk may have
+            // moved the chain.
+            let parent = tree.parent(&rel, true)?;
+            tree.clear(&parent, &name, &rel, false)?;
+            // linkat(2) without AT_SYMLINK_FOLLOW links a symlink itself.
+            parent.hardlink_at(&name, &target_parent, target_name).map_err(werr)?;
+            return Ok(()); // shares the target's inode, owner and mode
         }
         tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-            let removed = clear_for(&path, false).map_err(werr)?;
-            known.forget_if(removed);
-            if !make_node(&path, &rel, kind, device, mode)? {
-                return Ok(None);
+            tree.clear(&parent, &name, &rel, false)?;
+            if !make_node(&parent, &name, &rel, kind, device, mode)? {
+                return Ok(());
             }
-            set_owner_and_xattrs(&path, &rel, uid, gid, &xattrs)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(werr)?;
+            parent.node(&name).map_err(werr)?
         }
         other => {
             tracing::debug!(path = %rel.display(), kind = ?other, "skipping tar entry of this kind");
-            return Ok(None);
+            return Ok(());
         }
-    }
+    };
+    set_owner_and_xattrs(made.as_fd(), &rel, uid, gid, &xattrs)?;
+    made.chmod(mode).map_err(werr)?;
     if let Some(t) = mtime {
-        set_mtime(&path, t).map_err(werr)?;
+        set_mtime(made.as_fd(), t).map_err(werr)?;
     }
-    Ok(None)
+    Ok(())
 }
 
 /// Creates a device node or FIFO. Device nodes need CAP_MKNOD: without it
 /// they are skipped (as rootless engines do) and `false` is returned.
 fn make_node(
-    path: &Path,
+    parent: &Dir,
+    name: &OsStr,
     rel: &Path,
     kind: tar::EntryType,
     (major, minor): (u32, u32),
     mode: u32,
 ) -> Result<bool, UnpackError> {
-    let werr = |e: nix::Error| UnpackError::Write { path: rel.to_path_buf(), source: e.into() };
-    let perm = Mode::from_bits_truncate(mode);
-    if kind == tar::EntryType::Fifo {
-        nix::unistd::mkfifo(path, perm).map_err(werr)?;
-        return Ok(true);
-    }
-    let sflag = if kind == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
-    match nix::sys::stat::mknod(path, sflag, perm, nix::sys::stat::makedev(major.into(), minor.into())) {
+    let nk = match kind {
+        tar::EntryType::Char => NodeKind::Char { major, minor },
+        tar::EntryType::Block => NodeKind::Block { major, minor },
+        _ => NodeKind::Fifo,
+    };
+    match parent.mknod(name, nk, mode) {
         Ok(()) => Ok(true),
-        Err(nix::Error::EPERM) => {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !matches!(nk, NodeKind::Fifo) => {
             tracing::warn!(path = %rel.display(), "no privilege to create a device node; skipped");
             Ok(false)
         }
-        Err(e) => Err(werr(e)),
+        Err(source) => Err(UnpackError::Write { path: rel.to_path_buf(), source }),
     }
 }
 
-fn apply_whiteout(
-    root: &Path,
-    rel: &Path,
-    name: &[u8],
-    format: WhiteoutFormat,
-    known: &mut KnownDirs,
-) -> Result<(), UnpackError> {
+fn apply_whiteout(tree: &mut Tree, rel: &Path, name: &OsStr, format: WhiteoutFormat) -> Result<(), UnpackError> {
     let werr = |source| UnpackError::Write { path: rel.to_path_buf(), source };
-    ensure_parents(root, rel, true, known)?;
-    let dir = root.join(rel.parent().unwrap_or(Path::new("")));
-    if name == WHITEOUT_OPAQUE.as_bytes() {
+    let name_bytes = name.as_bytes();
+    let parent = tree.parent(rel, true)?;
+    if name_bytes == WHITEOUT_OPAQUE.as_bytes() {
         return match format {
-            WhiteoutFormat::Overlay => xattr::set(&dir, OVERLAY_OPAQUE_XATTR, b"y").map_err(werr),
-            WhiteoutFormat::Aufs => std::fs::write(root.join(rel), b"").map_err(werr),
+            WhiteoutFormat::Overlay => confined::set_xattr(parent.as_fd(), OVERLAY_OPAQUE_XATTR, b"y").map_err(werr),
+            WhiteoutFormat::Aufs => marker(tree, &parent, name, rel),
         };
     }
-    if name.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
+    if name_bytes.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
         // AUFS bookkeeping (`.wh..wh.plnk`, …): not part of the image.
         tracing::debug!(path = %rel.display(), "skipping AUFS metadata entry");
         return Ok(());
     }
-    let hidden = &name[WHITEOUT_PREFIX.len()..];
+    let hidden = &name_bytes[WHITEOUT_PREFIX.len()..];
     if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/') {
         return Err(UnpackError::BadEntry { path: rel.to_path_buf(), reason: "whiteout of an invalid name".into() });
     }
     match format {
         WhiteoutFormat::Overlay => {
-            let target = dir.join(OsStr::from_bytes(hidden));
-            let removed = clear_for(&target, false).map_err(werr)?;
-            known.forget_if(removed);
-            nix::sys::stat::mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
-                .map_err(|e| UnpackError::Write { path: rel.to_path_buf(), source: e.into() })
+            let hidden = OsStr::from_bytes(hidden);
+            let hidden_rel = rel.with_file_name(hidden);
+            tree.clear(&parent, hidden, &hidden_rel, false)?;
+            parent.mknod(hidden, NodeKind::Char { major: 0, minor: 0 }, 0).map_err(werr)
         }
-        WhiteoutFormat::Aufs => {
-            let p = root.join(rel);
-            let removed = clear_for(&p, false).map_err(werr)?;
-            known.forget_if(removed);
-            std::fs::write(p, b"").map_err(werr)
-        }
+        WhiteoutFormat::Aufs => marker(tree, &parent, name, rel),
     }
+}
+
+/// An AUFS marker kept as an empty file.
+fn marker(tree: &mut Tree, parent: &Dir, name: &OsStr, rel: &Path) -> Result<(), UnpackError> {
+    tree.clear(parent, name, rel, false)?;
+    parent.create_file(name, 0o644).map(drop).map_err(|source| UnpackError::Write { path: rel.to_path_buf(), source })
 }
 
 /// PAX `SCHILY.xattr.*` records, read before the entry's data.
@@ -509,9 +563,9 @@ fn read_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Ve
 }
 
 /// Ownership as recorded (only root can give files away) and xattrs where
-/// the filesystem and our privileges allow; neither follows a symlink.
+/// the filesystem and our privileges allow, on the inode `fd` holds.
 fn set_owner_and_xattrs(
-    path: &Path,
+    fd: BorrowedFd<'_>,
     rel: &Path,
     uid: u64,
     gid: u64,
@@ -525,20 +579,19 @@ fn set_owner_and_xattrs(
                 reason: format!("owner id {v} out of range"),
             })
         };
-        std::os::unix::fs::lchown(path, Some(id(uid)?), Some(id(gid)?))
+        confined::chown(fd, id(uid)?, id(gid)?)
             .map_err(|source| UnpackError::Write { path: rel.to_path_buf(), source })?;
     }
     for (name, value) in xattrs {
-        if let Err(e) = xattr::set(path, name, value) {
+        if let Err(e) = confined::set_xattr(fd, name, value) {
             tracing::debug!(path = %rel.display(), xattr = %name, error = %e, "xattr not applied");
         }
     }
     Ok(())
 }
 
-fn set_mtime(path: &Path, secs: u64) -> std::io::Result<()> {
-    let t = TimeSpec::new(i64::try_from(secs).unwrap_or(i64::MAX), 0);
-    nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, path, &t, &t, UtimensatFlags::NoFollowSymlink).map_err(Into::into)
+fn set_mtime(fd: BorrowedFd<'_>, secs: u64) -> std::io::Result<()> {
+    confined::set_times(fd, i64::try_from(secs).unwrap_or(i64::MAX), 0)
 }
 
 #[cfg(test)]

@@ -185,30 +185,21 @@ fn is_container_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Docker creates a missing working directory, owned by the user.
+/// Docker creates a missing working directory, owned by the user, inside
+/// the container's root as the container resolves it (its symlinks
+/// followed in the root: `crate::confined`).
 fn ensure_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), RuntimeError> {
-    // Walk component by component so a symlink in the image cannot point
-    // the creation outside the rootfs: stop at the first symlink and let
-    // the runtime (which resolves inside the container) deal with it.
-    let mut p = rootfs.to_path_buf();
-    for comp in cwd.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        if comp == ".." {
-            return Err(RuntimeError::InvalidRequest(format!("working directory {cwd:?} contains '..'")));
-        }
-        p.push(comp);
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => return Ok(()),
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(RuntimeError::InvalidRequest(format!("working directory {cwd:?} is not a directory")));
-            }
-            Err(_) => {
-                std::fs::create_dir(&p).map_err(RuntimeError::io("create", &p))?;
-                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(RuntimeError::io("chown", &p))?;
-            }
-        }
+    if cwd.split('/').any(|c| c == "..") {
+        return Err(RuntimeError::InvalidRequest(format!("working directory {cwd:?} contains '..'")));
     }
-    Ok(())
+    let root = crate::confined::Root::open(rootfs).map_err(|e| RuntimeError::io("open", rootfs)(e.into()))?;
+    match root.mkdir_all(Path::new(cwd), 0o755, Some((uid, gid))) {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == Some(libc::ENOTDIR) => {
+            Err(RuntimeError::InvalidRequest(format!("working directory {cwd:?} is not a directory")))
+        }
+        Err(e) => Err(RuntimeError::io("create", &rootfs.join(cwd.trim_start_matches('/')))(e.into())),
+    }
 }
 
 fn write_etc_files(dir: &Path, hostname: &str, hc: &bollard_stubs::models::HostConfig) -> Result<(), RuntimeError> {

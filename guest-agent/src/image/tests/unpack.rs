@@ -371,3 +371,46 @@ fn pax_xattrs_and_device_nodes_are_applied() {
         assert!(node.is_err(), "without CAP_MKNOD the node is skipped, not faked");
     }
 }
+
+/// A layer holding `a/` with mode 04777 and then a symlink `a -> <a host
+/// file>`: the directory's deferred mode must not be applied through the
+/// link (the old code chmodded by path, and made the host file 04777).
+#[test]
+fn hostile_directory_mode_is_not_applied_through_a_later_symlink() {
+    let bed = Bed::new();
+    let secret = bed.outside.join("secret");
+    let before = std::fs::metadata(&secret).expect("secret").mode() & 0o7777;
+    let target = secret.to_str().expect("utf8").as_bytes().to_vec();
+    let tar =
+        raw_tar(&[Raw { mode: 0o4777, ..Raw::dir(b"a/") }, Raw::file(b"a/inside", b"x"), Raw::symlink(b"a", &target)]);
+    match bed.unpack(&tar, &Expect::default()) {
+        // Skipped cleanly: the link is there as data, the directory is gone.
+        Ok(_) => {
+            let m = std::fs::symlink_metadata(bed.dest.join("a")).expect("a");
+            assert!(m.file_type().is_symlink(), "the later entry wins");
+        }
+        Err(_) => bed.assert_nothing_written(),
+    }
+    let after = std::fs::metadata(&secret).expect("secret").mode() & 0o7777;
+    assert_eq!(after, before, "the host file's mode changed through the layer's symlink");
+    assert_eq!(std::fs::read(&secret).expect("secret"), b"keep");
+}
+
+/// The same through a directory nested below the replaced one, and a
+/// directory listed twice (the later entry's mode is the one kept).
+#[test]
+fn deferred_modes_follow_the_last_entry_and_skip_replaced_trees() {
+    let bed = Bed::new();
+    let out = bed.outside.to_str().expect("utf8").as_bytes().to_vec();
+    let tar = raw_tar(&[
+        Raw { mode: 0o700, ..Raw::dir(b"twice/") },
+        Raw { mode: 0o4777, ..Raw::dir(b"p/") },
+        Raw { mode: 0o4777, ..Raw::dir(b"p/q/") },
+        Raw::symlink(b"p", &out),
+        Raw { mode: 0o751, ..Raw::dir(b"twice/") },
+    ]);
+    bed.unpack(&tar, &Expect::default()).expect("unpack");
+    assert_eq!(std::fs::metadata(bed.dest.join("twice")).expect("twice").mode() & 0o7777, 0o751);
+    assert_eq!(std::fs::metadata(&bed.outside).expect("outside").mode() & 0o7777, 0o755, "outside dir untouched");
+    assert!(!bed.outside.join("q").exists());
+}
