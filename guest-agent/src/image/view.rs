@@ -308,9 +308,9 @@ mod tests {
 
     #[test]
     fn dangling_takes_dockers_spellings() {
-        assert_eq!(dangling_value(&["1".into()]).unwrap(), Some(true));
-        assert_eq!(dangling_value(&["false".into()]).unwrap(), Some(false));
+        assert_eq!(dangling_value(&["1"]).unwrap(), Some(true));
+        assert_eq!(dangling_value(&["false"]).unwrap(), Some(false));
         assert_eq!(dangling_value(&[]).unwrap(), None);
-        assert_eq!(dangling_value(&["maybe".into()]).unwrap_err().to_string(), "invalid filter 'dangling=maybe'");
+        assert_eq!(dangling_value(&["maybe"]).unwrap_err().to_string(), "invalid filter 'dangling=maybe'");
     }
 }
