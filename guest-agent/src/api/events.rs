@@ -5,7 +5,6 @@
 //! Owns the HTTP side; events themselves are `crate::container::events`'.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,7 +12,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::broadcast::error::RecvError;
 
 use serde::Deserialize;
 
@@ -64,46 +62,12 @@ async fn events(
     if let Some(k) = filters.keys().find(|k| !EVENT_FILTERS.contains(k)) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
-    let filter = EventFilter { filters };
-    let (past, mut rx) = engine.subscribe_events(since);
-    let (tx, out) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        let line = |e: &crate::container::events::Event| {
-            let mut b = serde_json::to_vec(&e.to_json()).unwrap_or_default();
-            b.push(b'\n');
-            Bytes::from(b)
-        };
-        for e in past.iter().filter(|e| filter.matches(e)) {
-            if until.is_some_and(|u| e.time > u) {
-                return;
-            }
-            if tx.send(line(e)).await.is_err() {
-                return;
-            }
-        }
-        loop {
-            let deadline = until.map(|u| (u - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
-            let next = async {
-                match deadline {
-                    Some(d) => tokio::time::timeout(d, rx.recv()).await.ok(),
-                    None => Some(rx.recv().await),
-                }
-            };
-            tokio::select! {
-                got = next => match got {
-                    None => return, // until reached
-                    Some(Ok(e)) => {
-                        if filter.matches(&e) && tx.send(line(&e)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Err(RecvError::Lagged(n))) => tracing::warn!(missed = n, "an events client fell behind"),
-                    Some(Err(RecvError::Closed)) => return,
-                },
-                () = tx.closed() => return,
-            }
-        }
+    let events = engine.events(since, until, EventFilter { filters });
+    let lines = futures_util::StreamExt::map(super::channel_stream::tokio_stream_from(events), |e| {
+        let mut b = serde_json::to_vec(&e.to_json()).unwrap_or_default();
+        b.push(b'\n');
+        Bytes::from(b)
     });
-    let stream = futures_util::StreamExt::map(super::channel_stream::tokio_stream_from(out), Ok::<_, std::io::Error>);
+    let stream = futures_util::StreamExt::map(lines, Ok::<_, std::io::Error>);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }

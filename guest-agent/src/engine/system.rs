@@ -12,7 +12,9 @@ use bollard_stubs::models::{
 };
 
 use super::{Engine, host};
-use crate::container::events::Event;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::container::events::{Event, EventFilter};
 
 /// The engine's version, as `/version` and `/info` report it.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -45,13 +47,46 @@ impl Engine {
         info_body(self)
     }
 
-    /// `GET /events`: the events since `since` that are still kept, and the
-    /// live ones from now on.
-    pub fn subscribe_events(
+    /// `GET /events`: the kept events since `since`, then the live ones,
+    /// those `filter` selects, until `until` passes or the receiver goes.
+    pub fn events(
         &self,
         since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> (Vec<Event>, tokio::sync::broadcast::Receiver<Event>) {
-        self.containers.events.subscribe(since)
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        filter: EventFilter,
+    ) -> tokio::sync::mpsc::Receiver<Event> {
+        let (past, mut rx) = self.containers.events.subscribe(since);
+        let (tx, out) = tokio::sync::mpsc::channel::<Event>(64);
+        tokio::spawn(async move {
+            for e in past.into_iter().filter(|e| filter.matches(e)) {
+                if until.is_some_and(|u| e.time > u) || tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let deadline = until.map(|u| (u - chrono::Utc::now()).to_std().unwrap_or(std::time::Duration::ZERO));
+                let next = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout(d, rx.recv()).await.ok(),
+                        None => Some(rx.recv().await),
+                    }
+                };
+                tokio::select! {
+                    got = next => match got {
+                        None => return, // until reached
+                        Some(Ok(e)) => {
+                            if filter.matches(&e) && tx.send(e).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(RecvError::Lagged(n))) => tracing::warn!(missed = n, "an events client fell behind"),
+                        Some(Err(RecvError::Closed)) => return,
+                    },
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        out
     }
 
     /// `POST /berth/v1/shutdown`: the server drains and returns.
