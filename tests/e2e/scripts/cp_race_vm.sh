@@ -4,8 +4,9 @@
 # A container swaps d/ for a symlink to / in a tight loop while 1,000 rounds
 # of PUT into /d and GET of d/berth-canary go through the machine's
 # docker.sock. Expect "race leaked reads: 0" and "vm root: clean".
-# Not in the full tier: under the test bed's nested TCG this load made the
-# outer VM stop without a status (seen twice on 2026-12-01).
+# The same steps run in the full tier's containers_vm suite. The container
+# sleeps 200 us between swaps: a loop without pauses on the machine's vCPUs
+# made the nested TCG outer VM stop without a status (twice, 2026-12-01).
 set -e
 export BERTH_FIXTURE_BUSYBOX="${BERTH_FIXTURE_BUSYBOX:-$(sed -n 's/^BERTH_FIXTURE_BUSYBOX=//p' ~/.cache/berth/images.env)}"
 berth machine create --cpus 2 --memory 768M --disk 2G race
@@ -16,7 +17,7 @@ docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
 # tight loop while 1,000 rounds of PUT into /d and GET of d/berth-canary go
 # through the machine's docker.sock (one curl process, many requests).
 berth machine shell race -- sh -c 'echo vm-secret > /berth-canary'
-docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; rm d; mv d.x d; done' >/dev/null
+docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; usleep 200; rm d; mv d.x d; usleep 200; done' >/dev/null
 mkdir -p /tmp/race/put && echo put > /tmp/race/put/race-put-file && tar -C /tmp/race/put -cf /tmp/race/put.tar race-put-file
 sock=${DOCKER_HOST#unix://}
 for i in $(seq 1 1000); do

@@ -3,7 +3,10 @@
 //! codes, logs, exec, ps, pause through the v2 freezer, stats from v2
 //! files, stop/kill/wait/rm, memory limit → OOMKilled from memory.events,
 //! pids limit) and Docker's confinement in the VM (mount, module load,
-//! sysrq, raw block device with and without seccomp, PIDs, hostname).
+//! sysrq, raw block device with and without seccomp, PIDs, hostname), and
+//! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 1,000
+//! PUT/GET rounds through the machine's docker.sock against a container
+//! swapping a directory for a symlink to `/`.
 //!
 //! One test-bed run; every step prints a `key: value` line that the
 //! assertions read, so a failure shows the whole console.
@@ -72,6 +75,25 @@ echo "hostname: $rc $( [ "$(berth machine shell m -- hostname)" = "$vmname" ] &&
 echo "host network sys: $(docker run --rm --network host busybox sh -c 'ls /sys/kernel/debug 2>/dev/null | wc -l; touch /sys/x 2>/dev/null && echo WRITABLE || echo ro')" | tr '\n' ' '
 echo
 
+# CVE-2018-15664 in the VM: the container swaps d/ for a symlink to / in a
+# tight loop while 1,000 rounds of PUT into /d and GET of d/berth-canary go
+# through the machine's docker.sock (one curl process, many requests).
+berth machine shell m -- sh -c 'echo vm-secret > /berth-canary'
+docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; usleep 200; rm d; mv d.x d; usleep 200; done' >/dev/null
+mkdir -p /tmp/race/put && echo put > /tmp/race/put/race-put-file && tar -C /tmp/race/put -cf /tmp/race/put.tar race-put-file
+sock=${DOCKER_HOST#unix://}
+for i in $(seq 1 1000); do
+  echo "unix-socket = \"$sock\""; echo 'request = "PUT"'; echo 'data-binary = "@/tmp/race/put.tar"'
+  echo 'url = "http://x/containers/race/archive?path=/d"'; echo 'output = "/dev/null"'; echo 'write-out = "put %{http_code}\n"'; echo next
+  echo "unix-socket = \"$sock\""; echo 'url = "http://x/containers/race/archive?path=/d/berth-canary"'
+  echo "output = \"/tmp/race/get$i\""; echo 'write-out = "get %{http_code}\n"'; echo next
+done | sed '$d' > /tmp/race/curl.cfg
+curl -s -K /tmp/race/curl.cfg > /tmp/race/codes || true
+echo "race puts into d/: $(grep -c '^put 200' /tmp/race/codes) of 1000"
+echo "race gets: $(grep -c '^get ' /tmp/race/codes)"
+echo "race leaked reads: $(cat /tmp/race/get* | grep -c vm-secret || true)"
+echo "race canary: $(berth machine shell m -- cat /berth-canary) vm root: $(berth machine shell m -- sh -c 'test -e /race-put-file && echo WRITTEN || echo clean')"
+docker rm -f race >/dev/null
 berth machine rm --force m
 echo containers-vm-done
 "#;
@@ -125,5 +147,18 @@ fn containers_in_a_machine_on_cgroup_v2() {
     let seen: usize =
         c.lines().find_map(|l| l.strip_prefix("pids seen: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(usize::MAX);
     assert!(seen <= 3, "only the container's own processes are visible: {seen}\n{c}");
+    // The cp race (CVE-2018-15664) in the VM: nothing read from or written
+    // to the VM's own root through the swapped directory, while the swap
+    // really raced with the copies.
+    assert!(has("race leaked reads: 0\n"), "a GET read the VM's file through the symlink:\n{c}");
+    assert!(has("race canary: vm-secret vm root: clean"), "a PUT wrote outside the container:\n{c}");
+    assert!(has("race gets: 1000\n"), "every GET was answered:\n{c}");
+    let landed: usize = c
+        .split("race puts into d/: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(landed > 0 && landed < 1000, "the swap did not race the copies ({landed} of 1000 PUTs landed):\n{c}");
     assert!(has("containers-vm-done"), "{c}");
 }
