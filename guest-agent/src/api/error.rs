@@ -56,18 +56,6 @@ impl From<EngineError> for ApiError {
     }
 }
 
-/// Every domain error converts through the engine's, so its kind decides.
-macro_rules! via_engine_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for ApiError {
-            fn from(e: $t) -> ApiError {
-                EngineError::from(e).into()
-            }
-        }
-    )*};
-}
-via_engine_error!(crate::container::error::ContainerError, crate::image::store::StoreError);
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Docker's 304 has no body.
@@ -93,10 +81,10 @@ mod tests {
     #[test]
     fn kinds_become_dockers_codes() {
         let cases: Vec<(ApiError, u16)> = vec![
-            (ContainerError::NotFound("x".into()).into(), 404),
-            (ContainerError::Conflict("running".into()).into(), 409),
-            (ContainerError::Invalid("bad".into()).into(), 400),
-            (ContainerError::NotModified.into(), 304),
+            (EngineError::from(ContainerError::NotFound("x".into())).into(), 404),
+            (EngineError::from(ContainerError::Conflict("running".into())).into(), 409),
+            (EngineError::from(ContainerError::Invalid("bad".into())).into(), 400),
+            (EngineError::from(ContainerError::NotModified).into(), 304),
             (EngineError::from(NetworkError::Predefined("bridge".into())).into(), 403),
             (EngineError::unavailable("This node is not a swarm manager.").into(), 503),
         ];
@@ -107,7 +95,7 @@ mod tests {
 
     #[test]
     fn not_modified_has_no_body_and_errors_are_json() {
-        let r = ApiError::from(ContainerError::NotModified).into_response();
+        let r = ApiError::from(EngineError::from(ContainerError::NotModified)).into_response();
         assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
         assert!(r.headers().get(header::CONTENT_TYPE).is_none());
         let r = ApiError::not_found("No such container: x").into_response();

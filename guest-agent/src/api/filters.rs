@@ -4,9 +4,10 @@
 //! Owns that decoding and its 400; it must never decide what a filter
 //! selects (the engine and the domains do).
 
+use docker_vocab::filters::Filters;
+
 use super::error::ApiError;
-use crate::container::filters::Filters;
 
 pub fn parse_filters(raw: Option<&str>) -> Result<Filters, ApiError> {
-    crate::container::filters::parse(raw).map_err(ApiError::bad_request)
+    Filters::from_query(raw).map_err(|e| ApiError::bad_request(e.to_string()))
 }

@@ -11,10 +11,6 @@ use super::record::ContainerRecord;
 use super::state::Status;
 
 /// The `filters` query parameter (either JSON form); absent is none.
-pub fn parse(s: Option<&str>) -> Result<Filters, String> {
-    Filters::from_query(s).map_err(|e| e.to_string())
-}
-
 const CONTAINER_KEYS: &[&str] = &[
     "id", "name", "label", "status", "ancestor", "exited", "before", "since", "volume", "network", "health", "publish",
     "expose", "is-task",
@@ -100,6 +96,10 @@ pub fn prune_until(f: &Filters) -> Result<Option<chrono::DateTime<chrono::Utc>>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(s: Option<&str>) -> Result<Filters, String> {
+        Filters::from_query(s).map_err(|e| e.to_string())
+    }
     use crate::container::record::sample;
 
     fn cx() -> Context<'static> {

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::container::filters::parse;
+fn parse(s: Option<&str>) -> Result<docker_vocab::filters::Filters, docker_vocab::filters::FilterError> {
+    docker_vocab::filters::Filters::from_query(s)
+}
 use crate::image::build::{NewImage, create_image};
 use crate::image::store::ImageRecord;
 use crate::image::unpack::tests::{Raw, raw_tar};
