@@ -47,6 +47,29 @@ pub async fn connect_guest(vsock: &Path, port: u32) -> Result<UnixStream, Connec
     Ok(stream)
 }
 
+/// How long a client's connection waits for the guest to accept it. The
+/// hybrid-vsock socket answers a CONNECT the guest does not accept at once
+/// (its accept queue momentarily full, as under a busy nested emulation) by
+/// closing; Firecracker's and Kata's clients retry, and so does the proxy,
+/// briefly, before it answers 502.
+const CONNECT_ATTEMPTS: u32 = 20;
+const CONNECT_PAUSE: Duration = Duration::from_millis(50);
+
+/// `connect_guest`, retried while the guest refuses (not when the VMM's
+/// socket itself is gone or answers nonsense).
+async fn connect_guest_patiently(vsock: &Path, port: u32) -> Result<UnixStream, ConnectError> {
+    let mut attempt = 1;
+    loop {
+        match connect_guest(vsock, port).await {
+            Err(ConnectError::Refused(_)) if attempt < CONNECT_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(CONNECT_PAUSE).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Serves `listener` until the task is dropped.
 pub async fn serve(listener: UnixListener, vsock: PathBuf) {
     loop {
@@ -57,7 +80,7 @@ pub async fn serve(listener: UnixListener, vsock: PathBuf) {
         let vsock = vsock.clone();
         tokio::spawn(async move {
             let mut client = client;
-            match connect_guest(&vsock, ENGINE_PORT).await {
+            match connect_guest_patiently(&vsock, ENGINE_PORT).await {
                 Ok(mut guest) => {
                     let _ = tokio::io::copy_bidirectional(&mut client, &mut guest).await;
                 }
@@ -72,5 +95,55 @@ pub async fn serve(listener: UnixListener, vsock: PathBuf) {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hybrid-vsock socket that closes the first `refusals` CONNECTs
+    /// unanswered, as the VMM does when the guest does not accept, then
+    /// answers `OK`.
+    fn fake_vmm(dir: &Path, refusals: usize) -> PathBuf {
+        let path = dir.join("vsock.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for (n, conn) in listener.incoming().enumerate() {
+                let mut conn = conn.unwrap();
+                let mut buf = [0u8; 64];
+                let _ = std::io::Read::read(&mut conn, &mut buf);
+                if n >= refusals {
+                    let _ = std::io::Write::write_all(&mut conn, b"OK 1024\n");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        });
+        path
+    }
+
+    #[tokio::test]
+    async fn a_connect_the_guest_refuses_for_a_moment_is_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let vsock = fake_vmm(dir.path(), 3);
+        assert!(matches!(connect_guest(&vsock, ENGINE_PORT).await, Err(ConnectError::Refused(2375))));
+        // Two refusals left, then the guest accepts.
+        connect_guest_patiently(&vsock, ENGINE_PORT).await.expect("retried until accepted");
+    }
+
+    #[tokio::test]
+    async fn a_guest_that_never_accepts_is_refused_after_the_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let vsock = fake_vmm(dir.path(), usize::MAX);
+        let started = std::time::Instant::now();
+        assert!(matches!(connect_guest_patiently(&vsock, ENGINE_PORT).await, Err(ConnectError::Refused(2375))));
+        assert!(started.elapsed() >= CONNECT_PAUSE * (CONNECT_ATTEMPTS - 1));
+    }
+
+    #[tokio::test]
+    async fn a_missing_vmm_socket_is_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = connect_guest_patiently(&dir.path().join("none.sock"), ENGINE_PORT).await.err().unwrap();
+        assert!(matches!(e, ConnectError::Socket(..)), "{e}");
     }
 }
