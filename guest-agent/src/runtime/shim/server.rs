@@ -443,6 +443,19 @@ fn simple(shim: &Rc<Shim>, req: Request) -> Reply {
             }
             Reply::Ok
         }
+        Request::ExecKill { exec, signal } => {
+            let running = shim.execs.borrow().get(&exec).filter(|e| e.exit.borrow().is_none()).map(|e| e.pid);
+            let Some(pid) = running else {
+                return ErrorReply::msg(format!("exec {exec} is not running"));
+            };
+            match nix::sys::signal::Signal::try_from(signal) {
+                Ok(sig) => match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                    Ok(()) => Reply::Ok,
+                    Err(e) => ErrorReply::msg(format!("kill: {e}")),
+                },
+                Err(_) => ErrorReply::msg(format!("invalid signal {signal}")),
+            }
+        }
         Request::Resize { exec, width, height } => {
             let pty = match exec {
                 None => shim.io.pty.borrow().clone(),
