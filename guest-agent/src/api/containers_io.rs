@@ -77,6 +77,7 @@ async fn attach(
     let (stdin, tty) = (q.stdin, attached.tty);
     Ok(hijack::hijack(req, content_type(tty), move |mut conn| async move {
         if let Some(mut logs) = attached.logs {
+            tokio::time::sleep(hijack::HEAD_SETTLE).await;
             while let Some(e) = logs.recv().await {
                 if conn.write_all(&log_bytes(&e, tty, false)).await.is_err() {
                     return;
