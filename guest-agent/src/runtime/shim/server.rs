@@ -396,6 +396,12 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
                     }
                 }
             };
+            // An exit handed over is the exec's end: the shim forgets it, or
+            // a container probed by a health check every second would grow
+            // its table forever. (Waiters already waiting still get it.)
+            if matches!(reply, Reply::Exited(_)) {
+                shim.execs.borrow_mut().remove(&exec);
+            }
             let _ = write_reply(&mut stream, &reply).await;
         }
         Request::Delete => {
