@@ -12,5 +12,6 @@ berth machine start race
 eval "$(berth docker-env --machine race)"
 docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
 machine=race
+rounds=1000
 . "$(dirname "$0")/cp_race_steps.sh"
 berth machine rm --force race

@@ -4,7 +4,7 @@
 //! files, stop/kill/wait/rm, memory limit → OOMKilled from memory.events,
 //! pids limit) and Docker's confinement in the VM (mount, module load,
 //! sysrq, raw block device with and without seccomp, PIDs, hostname), and
-//! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 1,000
+//! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 300
 //! PUT/GET rounds through the machine's docker.sock against a container
 //! swapping a directory for a symlink to `/`.
 //!
@@ -138,13 +138,13 @@ fn containers_in_a_machine_on_cgroup_v2() {
     // really raced with the copies.
     assert!(has("race leaked reads: 0\n"), "a GET read the VM's file through the symlink:\n{c}");
     assert!(has("race canary: vm-secret vm root: clean"), "a PUT wrote outside the container:\n{c}");
-    assert!(has("race gets: 1000\n"), "every GET was answered:\n{c}");
+    assert!(has("race gets: 300\n"), "every GET was answered:\n{c}");
     let landed: usize = c
         .split("race puts into d/: ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(landed > 0 && landed < 1000, "the swap did not race the copies ({landed} of 1000 PUTs landed):\n{c}");
+    assert!(landed > 0 && landed < 300, "the swap did not race the copies ({landed} of 300 PUTs landed):\n{c}");
     assert!(has("containers-vm-done"), "{c}");
 }
