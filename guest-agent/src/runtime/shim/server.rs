@@ -153,6 +153,9 @@ struct Shim {
     done: watch::Sender<bool>,
     /// Where `delete` moved the state directory; removed after the reply.
     retired: RefCell<Option<PathBuf>>,
+    /// The init has been reaped while its output is still being drained:
+    /// its pid may already name another process, so nothing is sent to it.
+    init_reaped: Cell<bool>,
 }
 
 pub async fn run(dir: PathBuf, ready: Option<OwnedFd>) -> Result<(), RuntimeError> {
@@ -273,6 +276,7 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
         next_console: Cell::new(0),
         done: watch::Sender::new(false),
         retired: RefCell::new(None),
+        init_reaped: Cell::new(false),
     });
     Ok((shim, listener))
 }
@@ -297,6 +301,7 @@ async fn reap(shim: Rc<Shim>) {
                 _ => continue,
             };
             if shim.state.borrow().pid() == Some(pid) {
+                shim.init_reaped.set(true);
                 spawn_local(finish_container(shim.clone(), code));
                 continue;
             }
@@ -429,6 +434,11 @@ fn simple(shim: &Rc<Shim>, req: Request) -> Reply {
             let Some(pid) = shim.state.borrow().pid() else {
                 return wrong_state(shim, "container is not running");
             };
+            // Exited, its exit not recorded yet: the signal has nothing left
+            // to reach (Docker's kill answers success then, too).
+            if shim.init_reaped.get() {
+                return Reply::Ok;
+            }
             let sig = match nix::sys::signal::Signal::try_from(signal) {
                 Ok(s) => s,
                 Err(_) => return ErrorReply::msg(format!("invalid signal {signal}")),

