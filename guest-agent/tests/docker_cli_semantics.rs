@@ -9,7 +9,14 @@
 mod containers_fixture;
 mod engine_fixture;
 
+use std::time::Duration;
+
+use berth_http::{Endpoint, Request, blocking};
 use containers_fixture::Daemon;
+
+fn engine(d: &Daemon) -> blocking::Client {
+    blocking::Client::new(Endpoint::Unix(d.sock.clone())).expect("client").timeout(Duration::from_secs(30))
+}
 
 /// `StopSignal` from the create request and from the image is what `stop`
 /// sends: a process that ends cleanly on SIGINT exits 0, not SIGKILL's 137,
@@ -110,4 +117,34 @@ fn top_lists_only_the_containers_processes() {
     assert!(rows.iter().all(|r| r[2..] == ["sleep", "100"]), "{rows:?}");
     assert_eq!(rows[0][0], pid, "{rows:?}");
     assert_eq!(rows[1][1], pid, "{rows:?}");
+}
+
+/// `--log-driver none`: the output still reaches an attached client, no
+/// log file is written, inspect shows an empty LogPath, and `logs` answers
+/// Docker's 501.
+#[test]
+fn the_none_log_driver_writes_nothing_and_logs_is_a_501() {
+    let d = Daemon::start();
+    let out = d.ok(&["run", "--rm", "--log-driver", "none", "busybox", "echo", "attached"]);
+    assert_eq!(out, "attached\n");
+    let id =
+        d.ok(&["run", "-d", "--name", "quiet", "--log-driver", "none", "busybox", "sh", "-c", "echo hi; sleep 1000"]);
+    let id = id.trim();
+    assert_eq!(d.inspect("quiet", "{{.HostConfig.LogConfig.Type}}|{{.LogPath}}"), "none|");
+    let (ok, _, err) = d.docker(&["logs", "quiet"]);
+    assert!(!ok && err.contains("configured logging driver does not support reading"), "{err}");
+    let reply = engine(&d).send(Request::get("/containers/quiet/logs?stdout=1"), 1 << 16).expect("logs");
+    assert_eq!(reply.status, 501, "{:?}", reply.body);
+    // Choosing no stream is still the first complaint (400), as Docker's.
+    let reply = engine(&d).send(Request::get("/containers/quiet/logs"), 1 << 16).expect("logs");
+    assert_eq!(reply.status, 400);
+    let files: Vec<String> = std::fs::read_dir(d.root.join("containers").join(id))
+        .expect("the container's directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|f| f.ends_with(".log")), "{files:?}");
+    // The default driver is json-file, read back as before.
+    d.ok(&["run", "--name", "chatty", "busybox", "echo", "kept"]);
+    assert_eq!(d.inspect("chatty", "{{.HostConfig.LogConfig.Type}}"), "json-file");
+    assert_eq!(d.ok(&["logs", "chatty"]), "kept\n");
 }

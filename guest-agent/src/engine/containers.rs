@@ -291,6 +291,7 @@ impl Engine {
         }
         let c = self.container(key)?;
         let rec = c.record();
+        crate::container::host_config::readable_logs(&rec.host_config)?;
         let tty = rec.config.tty.unwrap_or(false);
         Ok(LogStream { entries: logs::spawn_reader(rec.log_path.clone(), q, c.running_watch()), tty })
     }

@@ -253,8 +253,11 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
     std::env::set_current_dir(dir).map_err(RuntimeError::io("enter", dir))?;
     let pid_path = dir.join("shim.pid");
     std::fs::write(&pid_path, std::process::id().to_string()).map_err(RuntimeError::io("write", &pid_path))?;
-    let log = LogWriter::open(&cfg.log_path).map_err(RuntimeError::io("open", &cfg.log_path))?;
-    let io = ProcessIo::new(cfg.tty, Some(log));
+    let log = match &cfg.log_path {
+        Some(path) => Some(LogWriter::open(path).map_err(RuntimeError::io("open", path))?),
+        None => None,
+    };
+    let io = ProcessIo::new(cfg.tty, log);
     let child_stdio = if cfg.tty {
         Stdio::Console { socket: dir.join("console.sock") }
     } else {
