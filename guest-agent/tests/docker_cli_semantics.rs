@@ -148,3 +148,68 @@ fn the_none_log_driver_writes_nothing_and_logs_is_a_501() {
     assert_eq!(d.inspect("chatty", "{{.HostConfig.LogConfig.Type}}"), "json-file");
     assert_eq!(d.ok(&["logs", "chatty"]), "kept\n");
 }
+
+/// `--security-opt` as Docker reads it: a seccomp profile file (the CLI
+/// sends its JSON) is applied, label and AppArmor options are accepted,
+/// `no-new-privileges` in its three spellings sets the process's flag, and
+/// what Docker refuses is refused with its messages.
+#[test]
+fn security_opts_are_read_as_docker_reads_them() {
+    let d = Daemon::start();
+    let profile = d.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "comment": "no new dirs"}
+            ]
+        }"#,
+    )
+    .expect("write the profile");
+    let seccomp = format!("seccomp={}", profile.display());
+    let out = d.run(&["run", "--rm", "--security-opt", &seccomp, "busybox", "mkdir", "/made"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"), "{out:?}");
+    assert_eq!(d.ok(&["run", "--rm", "--security-opt", &seccomp, "busybox", "sh", "-c", "echo ran"]), "ran\n");
+    // --privileged runs without any filter, the profile too.
+    d.ok(&["run", "--rm", "--privileged", "--security-opt", &seccomp, "busybox", "mkdir", "/made"]);
+    d.ok(&["create", "--name", "profiled", "--security-opt", &seccomp, "busybox"]);
+    let stored = d.inspect("profiled", "{{json .HostConfig.SecurityOpt}}");
+    assert!(stored.starts_with(r#"["seccomp={"#) && stored.contains("SCMP_ACT_ALLOW"), "{stored}");
+
+    for opts in [
+        &["label=disable", "apparmor=unconfined"][..],
+        &["label:disable", "label=type:container_t"][..],
+        &["seccomp=unconfined", "seccomp=builtin"][..],
+    ] {
+        let mut args = vec!["run", "--rm"];
+        for o in opts {
+            args.extend(["--security-opt", o]);
+        }
+        args.extend(["busybox", "true"]);
+        d.ok(&args);
+    }
+    let nnp =
+        |opt: &str| d.ok(&["run", "--rm", "--security-opt", opt, "busybox", "grep", "NoNewPrivs", "/proc/self/status"]);
+    for opt in ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"] {
+        assert_eq!(nnp(opt), "NoNewPrivs:\t1\n", "{opt}");
+    }
+    assert_eq!(nnp("no-new-privileges=false"), "NoNewPrivs:\t0\n");
+
+    let (ok, _, err) = d.docker(&["create", "--security-opt", "foo=bar", "busybox"]);
+    assert!(!ok && err.contains(r#"invalid --security-opt 2: "foo=bar""#), "{err}");
+    // What the docker CLI itself would refuse, sent straight to the API.
+    for (opt, message) in [
+        ("bogus", r#"invalid --security-opt 1: \"bogus\""#),
+        ("no-new-privileges=maybe", r#"invalid --security-opt 2: \"no-new-privileges=maybe\""#),
+        ("seccomp={broken", "Decoding seccomp profile failed"),
+    ] {
+        let body = serde_json::json!({"Image": "busybox", "HostConfig": {"SecurityOpt": [opt]}});
+        let reply = engine(&d).send(Request::post("/containers/create").json(&body), 1 << 16).expect("create");
+        let text = String::from_utf8_lossy(&reply.body);
+        assert_eq!(reply.status, 400, "{opt}: {text}");
+        assert!(text.contains(message), "{opt}: {text}");
+    }
+    assert_eq!(d.ok(&["ps", "-aq"]).lines().count(), 1, "refused creates leave nothing behind");
+}
