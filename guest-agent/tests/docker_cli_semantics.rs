@@ -213,3 +213,74 @@ fn security_opts_are_read_as_docker_reads_them() {
     }
     assert_eq!(d.ok(&["ps", "-aq"]).lines().count(), 1, "refused creates leave nothing behind");
 }
+
+/// Overlapping removals answer as moby's: while one removal is under way a
+/// second `DELETE` is a 409 "removal of container X is already in
+/// progress"; once it is done the container is gone (404, which compose's
+/// `rm` and `down` tolerate).
+#[test]
+fn a_second_removal_is_a_409_while_the_first_runs_then_a_404() {
+    use std::io::BufRead;
+    let d = Daemon::start();
+    // sleep as PID 1 ignores SIGTERM: this stop holds the container for its
+    // whole timeout, and both removals wait behind it.
+    d.ok(&["run", "-d", "--name", "slow", "busybox", "sleep", "1000"]);
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_secs() - 1;
+    let mut events = d
+        .cmd(&["events", "--since", &since.to_string(), "--filter", "container=slow", "--filter", "event=kill"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker events");
+    let stop = std::thread::spawn({
+        let mut c = d.cmd(&["stop", "-t", "15", "slow"]);
+        move || c.output().expect("docker stop")
+    });
+    let mut line = String::new();
+    std::io::BufReader::new(events.stdout.take().expect("stdout")).read_line(&mut line).expect("the kill event");
+    let _ = events.kill();
+    let _ = events.wait();
+    // The stop has sent its SIGTERM and waits: two removals now.
+    let client = engine(&d);
+    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+        let removals: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let reply =
+                        client.send(Request::new(berth_http::Method::DELETE, "/containers/slow?force=1"), 1 << 16);
+                    let reply = reply.expect("delete");
+                    (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+                })
+            })
+            .collect();
+        removals.into_iter().map(|r| r.join().expect("a removal")).collect()
+    });
+    let mut codes: Vec<u16> = statuses.iter().map(|s| s.0).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, [204, 409], "{statuses:?}");
+    let conflict = &statuses.iter().find(|s| s.0 == 409).expect("the 409").1;
+    assert!(conflict.contains("removal of container slow is already in progress"), "{conflict}");
+    assert!(stop.join().expect("stop").status.success());
+    let reply = client.send(Request::new(berth_http::Method::DELETE, "/containers/slow?force=1"), 1 << 16);
+    assert_eq!(reply.expect("delete").status, 404);
+}
+
+/// A container whose shim and process died behind the engine's back is
+/// still removed (its record and runtime state go), then is a 404.
+#[test]
+fn an_orphaned_container_is_removed() {
+    let d = Daemon::start();
+    let id = d.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    let state = d.root.join("runtime").join(id);
+    let shim = std::fs::read_to_string(state.join("shim.pid")).expect("the shim's pid");
+    let init = d.inspect("orphan", "{{.State.Pid}}");
+    for pid in [shim.trim(), init.as_str()] {
+        let pid = nix::unistd::Pid::from_raw(pid.parse().expect("a pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill");
+    }
+    d.wait_inspect("orphan", "{{.State.Status}}", "exited");
+    d.ok(&["rm", "-f", "orphan"]);
+    assert!(!state.exists() && !d.root.join("containers").join(id).exists());
+    let (ok, _, err) = d.docker(&["rm", "orphan"]);
+    assert!(!ok && err.contains("No such container: orphan"), "{err}");
+}

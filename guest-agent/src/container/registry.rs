@@ -46,6 +46,9 @@ pub struct Container {
     pub(super) backoff: Mutex<Backoff>,
     /// IDs of execs created in this container (inspect's `ExecIDs`).
     pub(super) exec_ids: Mutex<Vec<String>>,
+    /// A removal is under way (moby's RemovalInProgress): set before it
+    /// waits for `op`, so a second `DELETE` is refused at once.
+    pub(super) removing: std::sync::atomic::AtomicBool,
 }
 
 impl Container {
@@ -60,6 +63,7 @@ impl Container {
             op: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff::default()),
             exec_ids: Mutex::new(Vec::new()),
+            removing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -70,7 +70,7 @@ impl Engine {
         let c = self.containers.get(&id)?;
         if let Err(e) = self.join_all(&c, joins) {
             self.forget_endpoints(&id);
-            if let Err(e) = self.containers.remove(&c, true).await {
+            if let Err(e) = self.containers.remove(&c, &c.id, true).await {
                 tracing::warn!(%id, error = %e, "removing a container whose networks could not be joined");
             }
             return Err(e);
@@ -157,7 +157,7 @@ impl Engine {
     #[tracing::instrument(skip(self))]
     pub async fn remove_container(&self, key: &str, force: bool) -> Result<(), EngineError> {
         let c = self.container(key)?;
-        self.containers.remove(&c, force).await?;
+        self.containers.remove(&c, key, force).await?;
         self.forget_endpoints(&c.id);
         Ok(())
     }
