@@ -13,11 +13,14 @@
 //! - [`filters`]: the `filters` query parameter, modelled on moby's
 //!   `filters.Args`, with its matching rules (labels in one place).
 //! - [`signal`]: Linux signal names and numbers as Docker parses them.
+//! - [`detach_keys`]: the keys that detach an attached client
+//!   (`ctrl-p,ctrl-q`), and how they are spotted in its input.
 //!
 //! This crate is pure: it must never do I/O, talk to an engine or a
 //! registry, or depend on either binary. Each module's contract is in its
 //! own `//!` comment.
 
+pub mod detach_keys;
 pub mod digest;
 pub mod duration;
 pub mod filters;

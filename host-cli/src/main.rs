@@ -155,8 +155,11 @@ enum MachineCommand {
         name: String,
         /// The engine's log (kept on the data disk, size-rotated) instead of
         /// the console.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "previous")]
         engine: bool,
+        /// The console of the boot before the current one.
+        #[arg(long)]
+        previous: bool,
     },
     /// (Internal) the machine process that `start` launches.
     #[command(hide = true)]
@@ -248,8 +251,8 @@ fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         }
         MachineCommand::Shell { .. } => unreachable!("handled in main: it has an exit code of its own"),
-        MachineCommand::Logs { name, engine: false } => machine::print_console(&name, &mut std::io::stdout())?,
-        MachineCommand::Logs { name, engine: true } => machine::print_engine_log(&name, &mut std::io::stdout())?,
+        MachineCommand::Logs { name, engine: true, .. } => machine::print_engine_log(&name, &mut std::io::stdout())?,
+        MachineCommand::Logs { name, previous, .. } => machine::print_console(&name, previous, &mut std::io::stdout())?,
         MachineCommand::RunProcess { name } => {
             let l = machine::layout_of(&name)?;
             let exit = machine::runner::run(&l)?;

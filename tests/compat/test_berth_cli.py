@@ -106,3 +106,25 @@ def test_detached_ps_logs_exec_stop_rm(engine, busybox, containers):
         assert berth(engine, "wait", "compat-berth").stdout.strip() in ("137", "143", "0")
     finally:
         berth(engine, "rm", "-f", "compat-berth", check=False)
+
+
+def test_run_health_flags_until_ps_says_healthy(engine, busybox, containers):
+    """`berth run --health-*`: the engine probes, `berth ps` shows Docker's
+    `(healthy)`; `--no-healthcheck` conflicts with the other flags."""
+    import time
+
+    cid = berth(engine, "run", "-d", "--name", "compat-health", "--health-cmd", "true",
+                "--health-interval", "200ms", "--health-retries", "1", "busybox", "sleep", "300").stdout.strip()
+    try:
+        deadline = time.time() + 30
+        status = ""
+        while "(healthy)" not in status:
+            assert time.time() < deadline, status
+            time.sleep(0.2)
+            status = berth(engine, "ps", "--filter", "name=compat-health", "--format", "{{.Status}}").stdout
+        hc = json.loads(berth(engine, "inspect", cid).stdout)[0]["Config"]["Healthcheck"]
+        assert hc["Test"] == ["CMD-SHELL", "true"] and hc["Interval"] == 200_000_000 and hc["Retries"] == 1
+        r = berth(engine, "run", "--rm", "--no-healthcheck", "--health-cmd", "true", "busybox", "true", check=False)
+        assert r.returncode != 0 and "conflicts with --health-* options" in r.stderr
+    finally:
+        berth(engine, "rm", "-f", "compat-health", check=False)

@@ -21,8 +21,9 @@ use tokio::io::AsyncWriteExt;
 use super::error::ApiError;
 use super::extract::{self as de, DockerQuery};
 use super::hijack::{self, MULTIPLEXED, RAW};
-use crate::container::logs::{self, LogQuery};
+use crate::container::logs::{self, LogEntry, LogQuery};
 use crate::engine::Engine;
+use crate::engine::containers::AttachRequest;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
@@ -48,9 +49,13 @@ struct AttachQuery {
     stdout: bool,
     #[serde(deserialize_with = "de::flag")]
     stderr: bool,
+    #[serde(rename = "detachKeys")]
+    detach_keys: String,
 }
 
-/// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
+/// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys=`:
+/// the log so far (`logs`), then the live streams (`stream`); without
+/// `stream` the connection ends after the log.
 async fn attach(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
@@ -60,11 +65,43 @@ async fn attach(
     if !q.stream && !q.logs {
         return Err(ApiError::bad_request("at least one of stream or logs must be set"));
     }
-    let attached = engine.attach_container(&id, q.stdin, q.stdout, q.stderr).await?;
-    let stdin = q.stdin;
-    Ok(hijack::hijack(req, content_type(attached.tty), move |conn| async move {
-        hijack::pump(conn, attached.io, stdin).await;
+    let ask = AttachRequest {
+        stdin: q.stdin,
+        stdout: q.stdout,
+        stderr: q.stderr,
+        logs: q.logs,
+        stream: q.stream,
+        detach_keys: &q.detach_keys,
+    };
+    let attached = engine.attach_container(&id, ask).await?;
+    let (stdin, tty) = (q.stdin, attached.tty);
+    Ok(hijack::hijack(req, content_type(tty), move |mut conn| async move {
+        if let Some(mut logs) = attached.logs {
+            tokio::time::sleep(hijack::HEAD_SETTLE).await;
+            while let Some(e) = logs.recv().await {
+                if conn.write_all(&log_bytes(&e, tty, false)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        match attached.io {
+            Some(io) => hijack::pump(conn, io, stdin).await,
+            None => {
+                let _ = conn.shutdown().await;
+            }
+        }
     }))
+}
+
+/// A log entry on the wire: its time first if asked, framed unless TTY.
+fn log_bytes(e: &LogEntry, tty: bool, timestamps: bool) -> Vec<u8> {
+    let mut line = Vec::with_capacity(e.bytes.len() + 32);
+    if timestamps {
+        line.extend_from_slice(e.time_text.as_bytes());
+        line.push(b' ');
+    }
+    line.extend_from_slice(&e.bytes);
+    if tty { line } else { hijack::frame(e.stream.frame_id(), &line) }
 }
 
 #[derive(Deserialize, Default)]
@@ -130,24 +167,16 @@ async fn logs_route(
     };
     let log = engine.container_logs(&id, query)?;
     let (tty, timestamps) = (log.tty, q.timestamps);
-    let stream = super::channel_stream::tokio_stream_from(log.entries).map(move |e| {
-        let mut line = Vec::with_capacity(e.bytes.len() + 32);
-        if timestamps {
-            line.extend_from_slice(e.time_text.as_bytes());
-            line.push(b' ');
-        }
-        line.extend_from_slice(&e.bytes);
-        let out = if tty { line } else { hijack::frame(e.stream.frame_id(), &line) };
-        Ok::<_, std::io::Error>(Bytes::from(out))
-    });
+    let stream = super::channel_stream::tokio_stream_from(log.entries)
+        .map(move |e| Ok::<_, std::io::Error>(Bytes::from(log_bytes(&e, tty, timestamps))));
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type(tty))], Body::from_stream(stream)).into_response())
 }
 
 /// Writes an engine error into a hijacked stream the way Docker does
-/// after the upgrade: on stderr (framed unless TTY), then closes it.
+/// after the upgrade: on stdout (framed unless TTY), then closes it.
 pub async fn write_stream_error(mut conn: hijack::Conn, tty: bool, message: &str) {
     let text = format!("{message}\r\n");
-    let bytes = if tty { text.into_bytes() } else { hijack::frame(2, text.as_bytes()) };
+    let bytes = if tty { text.into_bytes() } else { hijack::frame(1, text.as_bytes()) };
     let _ = conn.write_all(&bytes).await;
     let _ = conn.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! Exec routes: `POST /containers/{id}/exec`, `POST /exec/{id}/start`
-//! (detached, or hijacked like attach), `POST /exec/{id}/resize`,
+//! (detached: an empty 200 at once; or hijacked like attach, framed unless
+//! the *start* request says `Tty`, as moby does), `POST /exec/{id}/resize`,
 //! `GET /exec/{id}/json`.
 //!
 //! Owns the HTTP side; the engine decides and runs. It must never start a
@@ -18,7 +19,7 @@ use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use super::containers::ResizeQuery;
 use super::containers_io::write_stream_error;
 use super::error::{ApiError, json_response};
-use super::extract::{DockerJson, DockerQuery, OptionalJson};
+use super::extract::{DockerJson, DockerQuery, OptionalJson, decode_json_folded};
 use super::hijack::{self, MULTIPLEXED, RAW};
 use crate::container::error::ContainerError;
 use crate::engine::Engine;
@@ -31,11 +32,27 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/exec/{id}/json", get(inspect))
 }
 
+/// `ExecConfig`'s fields, for Go's case-blind key matching.
+const EXEC_CONFIG_FIELDS: &[&str] = &[
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ConsoleSize",
+    "DetachKeys",
+    "Tty",
+    "Env",
+    "Cmd",
+    "Privileged",
+    "User",
+    "WorkingDir",
+];
+
 async fn create(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
-    DockerJson(cfg): DockerJson<ExecConfig>,
+    DockerJson(body): DockerJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    let cfg: ExecConfig = decode_json_folded(body, EXEC_CONFIG_FIELDS)?;
     let exec_id = engine.create_exec(&id, cfg)?;
     // Docker's body is `{"Id": …}` (bollard's IdResponse says "ID").
     Ok(json_response(StatusCode::CREATED, &serde_json::json!({ "Id": exec_id })))

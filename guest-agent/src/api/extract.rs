@@ -80,6 +80,26 @@ pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// A JSON body as `T` with Go's key matching at its top level: moby's
+/// decoder matches keys to fields whatever their case, and clients rely
+/// on it (docker-py sends an exec's `detachKeys`), so a key that equals
+/// one of `fields` but for case is read as that field.
+pub fn decode_json_folded<T: DeserializeOwned>(mut v: serde_json::Value, fields: &[&str]) -> Result<T, ApiError> {
+    if let serde_json::Value::Object(map) = &mut v {
+        let keys: Vec<String> = map.keys().cloned().collect();
+        for key in keys {
+            let canonical = fields.iter().find(|f| **f != key && f.eq_ignore_ascii_case(&key));
+            if let Some(f) = canonical
+                && !map.contains_key(*f)
+                && let Some(value) = map.remove(&key)
+            {
+                map.insert((*f).to_string(), value);
+            }
+        }
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
 /// Moby's `BoolValue`: false for absent, empty, `0`, `no`, `false` and
 /// `none` (any case), true for anything else.
 pub fn docker_bool(v: &str) -> bool {
@@ -125,6 +145,25 @@ mod tests {
         t: Option<i64>,
         tag: Vec<String>,
         name: Option<String>,
+    }
+
+    #[test]
+    fn body_keys_match_fields_whatever_their_case() {
+        #[derive(serde::Deserialize, Debug)]
+        struct B {
+            #[serde(rename = "DetachKeys")]
+            detach_keys: Option<String>,
+            #[serde(rename = "Tty")]
+            tty: Option<bool>,
+        }
+        let fields = ["DetachKeys", "Tty"];
+        let b: B = decode_json_folded(serde_json::json!({"detachKeys": "ctrl-x", "tty": true}), &fields).unwrap();
+        assert_eq!((b.detach_keys.as_deref(), b.tty), (Some("ctrl-x"), Some(true)));
+        // The exact spelling wins over another case of it.
+        let b: B = decode_json_folded(serde_json::json!({"DetachKeys": "a", "detachkeys": "b"}), &fields).unwrap();
+        assert_eq!(b.detach_keys.as_deref(), Some("a"));
+        let e = decode_json_folded::<B>(serde_json::json!({"Tty": "yes"}), &fields).unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How long to hold back bytes that are ready the moment a stream is
+/// taken over (an attach's log replay). A client that reads the 101 head
+/// through a buffer and then the stream from the raw socket (docker-py)
+/// loses whatever came in the same read as the head; Docker's own replay
+/// starts after it has opened the log, by which time the client has read
+/// the head.
+pub const HEAD_SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn wants_upgrade(req: &Request) -> bool {
     req.headers()
         .get(header::UPGRADE)

@@ -34,6 +34,11 @@ impl Containers {
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(ContainerError::Invalid("No exec command specified".into()));
         }
+        if let Some(keys) = config.detach_keys.as_deref()
+            && docker_vocab::detach_keys::parse(keys).is_err()
+        {
+            return Err(ContainerError::Invalid(format!("Invalid escape keys ({keys}) provided")));
+        }
         let id = super::names::new_id().map_err(ContainerError::io("reading /dev/urandom"))?;
         let exec = Arc::new(Exec::new(id.clone(), c.id.clone(), config));
         let mut attrs = c.record().event_attributes();
@@ -42,6 +47,15 @@ impl Containers {
         lock(&self.execs).insert(id.clone(), exec);
         lock(&c.exec_ids).push(id.clone());
         Ok(id)
+    }
+
+    /// The client of an attached exec typed the detach keys: the process
+    /// runs on (`exec_detach`, as Docker says).
+    pub fn exec_detached(&self, exec: &Exec) {
+        let Ok(c) = self.get(&exec.container_id) else { return };
+        let mut attrs = c.record().event_attributes();
+        attrs.insert("execID".into(), exec.id.clone());
+        self.events.container("exec_detach", &c.id, attrs);
     }
 
     /// The checks `start_exec` makes before anything runs: not started yet,

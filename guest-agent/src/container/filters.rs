@@ -25,6 +25,14 @@ pub fn validate_container_filters(f: &Filters) -> Result<(), String> {
             return Err(format!("invalid filter 'status={v}'"));
         }
     }
+    for v in f.get("health") {
+        if !super::health::FILTER_VALUES.contains(&v) {
+            return Err(format!(
+                "invalid filter 'health={v}': invalid value for health ({v}): must be one of {}",
+                super::health::FILTER_VALUES.join(", ")
+            ));
+        }
+    }
     for v in f.get("exited") {
         if v.parse::<i64>().is_err() {
             return Err(format!("invalid filter 'exited={v}'"));
@@ -56,10 +64,10 @@ pub fn matches(f: &Filters, r: &ContainerRecord, cx: &Context<'_>) -> bool {
         // Docker ANDs `before`/`since`; each has one value.
         && f.get("before").iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created < c))
         && f.get("since").iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created > c))
-        // Volumes, health checks and ports are not modelled yet: nothing
-        // matches them, which is what Docker answers for a container
-        // without any.
-        && ["volume", "health", "publish", "expose"].iter().all(|k| f.any_value(k, |_| false))
+        && f.exact_match("health", super::health::filter_word(r.state.health.as_ref()))
+        // Volumes and ports are not modelled yet: nothing matches them,
+        // which is what Docker answers for a container without any.
+        && ["volume", "publish", "expose"].iter().all(|k| f.any_value(k, |_| false))
 }
 
 /// Docker matches names with a regular expression against `/name`; the
@@ -163,6 +171,24 @@ mod tests {
         assert!(m(r#"{"network":["bridge","front"]}"#));
         assert!(!m(r#"{"volume":["data"]}"#), "no volumes yet: nothing matches");
         assert!(m(r#"{"is-task":["false"]}"#));
+    }
+
+    #[test]
+    fn health_matches_the_state_and_none_without_one() {
+        use crate::container::health::{Health, HealthStatus};
+        let mut r = sample("abcdef", "web-1");
+        let m = |s: &str, r: &ContainerRecord| matches(&parse(Some(s)).unwrap(), r, &cx());
+        assert!(m(r#"{"health":["none"]}"#, &r));
+        assert!(!m(r#"{"health":["healthy"]}"#, &r));
+        r.state.health = Some(Health { status: HealthStatus::Healthy, failing_streak: 0, log: vec![] });
+        assert!(m(r#"{"health":["healthy"]}"#, &r));
+        assert!(m(r#"{"health":["starting","healthy"]}"#, &r));
+        assert!(!m(r#"{"health":["unhealthy"]}"#, &r));
+        let f = parse(Some(r#"{"health":["fine"]}"#)).unwrap();
+        assert_eq!(
+            validate_container_filters(&f).unwrap_err(),
+            "invalid filter 'health=fine': invalid value for health (fine): must be one of none, starting, healthy, unhealthy"
+        );
     }
 
     /// Docker's label semantics: every `label` value must hold (the values

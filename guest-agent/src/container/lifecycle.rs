@@ -90,9 +90,7 @@ fn merge_config(mut cfg: ContainerConfig, image: &ImageConfig, env: Vec<String>,
     if is_empty(&cfg.volumes) {
         cfg.volumes = image.volumes.clone();
     }
-    if cfg.healthcheck.is_none() {
-        cfg.healthcheck = image.healthcheck.clone();
-    }
+    cfg.healthcheck = super::health::merge(cfg.healthcheck.take(), image.healthcheck.as_ref());
     if is_empty(&cfg.shell) {
         cfg.shell = image.shell.clone();
     }
@@ -177,6 +175,7 @@ impl Containers {
         config.image = Some(image_name.clone());
         let mut host = host;
         super::host_config::validate(&host).map_err(ContainerError::Invalid)?;
+        super::health::validate(config.healthcheck.as_ref()).map_err(ContainerError::Invalid)?;
         super::host_config::resolve_namespace_modes(&mut host, |key| self.get(key).map(|c| c.id.clone()))?;
         super::host_config::fill_defaults(&mut host);
         let dir = record::dir(&self.root, &id);
@@ -310,6 +309,7 @@ impl Containers {
             Ok(pid) => {
                 let rec = {
                     let mut r = lock(&c.rec);
+                    let previous = r.state.health.take();
                     r.state = State {
                         status: Status::Running,
                         pid: i64::from(pid),
@@ -318,6 +318,7 @@ impl Containers {
                         oom_killed: false,
                         started_at: clock::now_string(),
                         finished_at: r.state.finished_at.clone(),
+                        health: super::health::Health::on_run(&r.config, previous),
                     };
                     r.manually_stopped = false;
                     r.clone()
@@ -332,6 +333,7 @@ impl Containers {
                     run = l.starts;
                 });
                 self.events.container("start", &c.id, rec.event_attributes());
+                self.start_health_monitor(c);
                 self.spawn_monitor(c.clone(), shim, started, run);
                 Ok(())
             }
@@ -379,6 +381,7 @@ impl Containers {
 
     /// Saves an exit in the record, wakes waiters, publishes `oom`/`die`.
     pub(super) fn record_exit(&self, c: &Container, info: &ExitInfo) -> Result<(), ContainerError> {
+        self.stop_health_monitor(c);
         let rec = {
             let mut r = lock(&c.rec);
             r.state.status = Status::Exited;

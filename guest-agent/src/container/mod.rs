@@ -1,12 +1,13 @@
 //! The engine's containers: their records, state machine, names, restart
-//! policies, logs and events, and the registry that ties them to the
-//! runtime's shims.
+//! policies, health checks, logs and events, and the registry that ties
+//! them to the runtime's shims.
 //!
 //! Owns Docker's container semantics (what `start` on a running container
 //! means, when `--rm` removes, when a policy restarts). It must never build
 //! a container itself: namespaces, cgroups and processes are
 //! `crate::runtime`'s; HTTP is `crate::api`'s.
 
+pub mod attach_stream;
 pub mod clock;
 pub mod diff;
 pub mod error;
@@ -14,6 +15,8 @@ pub mod events;
 pub mod exec;
 pub mod exec_lifecycle;
 pub mod filters;
+pub mod health;
+pub mod health_monitor;
 pub mod host_config;
 pub mod inspect;
 pub mod lifecycle;

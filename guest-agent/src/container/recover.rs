@@ -104,6 +104,9 @@ impl Containers {
                             run = l.starts;
                         });
                         tracing::info!(id = %c.id, "reattached to a running container");
+                        if !paused {
+                            self.restart_health_monitor(c);
+                        }
                         self.spawn_monitor(c.clone(), shim, Instant::now(), run);
                         return Ok(());
                     }

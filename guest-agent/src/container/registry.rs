@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::error::ContainerError;
 use super::events::EventBus;
 use super::exec::Exec;
+use super::health::HealthMonitor;
 use super::record::ContainerRecord;
 use super::restart::Backoff;
 use crate::image::store::Store;
@@ -46,6 +47,9 @@ pub struct Container {
     pub(super) backoff: Mutex<Backoff>,
     /// IDs of execs created in this container (inspect's `ExecIDs`).
     pub(super) exec_ids: Mutex<Vec<String>>,
+    /// The health-check monitor of the current run, if it has one (see
+    /// `health_monitor`). Locked before `rec` when both are.
+    pub(super) health: Mutex<Option<HealthMonitor>>,
     /// A removal is under way (moby's RemovalInProgress): set before it
     /// waits for `op`, so a second `DELETE` is refused at once.
     pub(super) removing: std::sync::atomic::AtomicBool,
@@ -63,6 +67,7 @@ impl Container {
             op: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff::default()),
             exec_ids: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
             removing: std::sync::atomic::AtomicBool::new(false),
         })
     }

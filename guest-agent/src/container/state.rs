@@ -11,6 +11,7 @@ use chrono::Utc;
 use docker_vocab::units::human_duration;
 
 use super::clock;
+use super::health::Health;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,6 +79,10 @@ pub struct State {
     pub oom_killed: bool,
     pub started_at: String,
     pub finished_at: String,
+    /// Set from the first run with a health check on (records written
+    /// before health checks existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 impl Default for State {
@@ -90,6 +95,7 @@ impl Default for State {
             oom_killed: false,
             started_at: clock::ZERO.into(),
             finished_at: clock::ZERO.into(),
+            health: None,
         }
     }
 }
@@ -108,20 +114,23 @@ impl State {
             error: Some(self.error.clone()),
             started_at: Some(self.started_at.clone()),
             finished_at: Some(self.finished_at.clone()),
-            health: None,
+            health: self.health.as_ref().map(Health::model),
         }
     }
 
-    /// `docker ps`'s STATUS column: `Up 3 seconds`, `Up 2 minutes
-    /// (Paused)`, `Exited (0) 5 seconds ago`, `Restarting (1) 1 second
-    /// ago`, `Created`.
+    /// `docker ps`'s STATUS column: `Up 3 seconds`, `Up 1 minute
+    /// (healthy)`, `Up 2 minutes (Paused)`, `Exited (0) 5 seconds ago`,
+    /// `Restarting (1) 1 second ago`, `Created`.
     pub fn human(&self) -> String {
         let since = |t: &str| {
             let secs = clock::parse(t).map_or(0, |t| (Utc::now() - t).num_seconds().max(0));
             human_duration(secs)
         };
         match self.status {
-            Status::Running => format!("Up {}", since(&self.started_at)),
+            Status::Running => match &self.health {
+                Some(h) => format!("Up {} ({})", since(&self.started_at), h.label()),
+                None => format!("Up {}", since(&self.started_at)),
+            },
             Status::Paused => format!("Up {} (Paused)", since(&self.started_at)),
             Status::Restarting => format!("Restarting ({}) {} ago", self.exit_code, since(&self.finished_at)),
             Status::Removing => "Removal In Progress".into(),
@@ -136,6 +145,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::health::HealthStatus;
 
     #[test]
     fn status_lines() {
@@ -147,6 +157,10 @@ mod tests {
         // Docker's rounding of hours: 90 minutes up is "2 hours".
         s.started_at = clock::format(Utc::now() - chrono::TimeDelta::seconds(5400));
         assert_eq!(s.human(), "Up 2 hours");
+        s.health = Some(Health { status: HealthStatus::Starting, failing_streak: 0, log: vec![] });
+        assert_eq!(s.human(), "Up 2 hours (health: starting)");
+        s.health.as_mut().unwrap().status = HealthStatus::Healthy;
+        assert_eq!(s.human(), "Up 2 hours (healthy)");
         s.status = Status::Paused;
         assert!(s.human().ends_with("(Paused)"));
         s.status = Status::Exited;

@@ -176,7 +176,7 @@ impl Containers {
         Ok(())
     }
 
-    pub async fn pause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
+    pub async fn pause(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
         let status = lock(&c.rec).state.status;
         match status {
@@ -191,11 +191,12 @@ impl Containers {
         let shim = c.shim().ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
         shim.pause().await?;
         self.set_status(c, Status::Paused)?;
+        self.stop_health_monitor(c);
         self.events.container("pause", &c.id, c.record().event_attributes());
         Ok(())
     }
 
-    pub async fn unpause(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
+    pub async fn unpause(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
         if lock(&c.rec).state.status != Status::Paused {
             return Err(ContainerError::Conflict(format!("Container {} is not paused", c.id)));
@@ -203,6 +204,7 @@ impl Containers {
         let shim = c.shim().ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", c.id)))?;
         shim.resume().await?;
         self.set_status(c, Status::Running)?;
+        self.resume_health_monitor(c);
         self.events.container("unpause", &c.id, c.record().event_attributes());
         Ok(())
     }

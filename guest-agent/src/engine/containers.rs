@@ -18,6 +18,7 @@ use bollard_stubs::models::{
 };
 
 use super::{Engine, EngineError};
+use crate::container::attach_stream::{AttachStream, Framing};
 use crate::container::diff::Change;
 use crate::container::error::ContainerError;
 use crate::container::filters::{self, Filters};
@@ -37,10 +38,25 @@ pub struct ListContainers {
     pub filters: Filters,
 }
 
-/// An attached container's streams and whether they are a TTY's (raw) or
-/// multiplexed.
+/// What `POST /containers/{id}/attach` asks for.
+#[derive(Debug, Default)]
+pub struct AttachRequest<'a> {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Replay the log so far first.
+    pub logs: bool,
+    /// Then stream live output (and stdin).
+    pub stream: bool,
+    /// `detachKeys`; empty is ctrl-p,ctrl-q.
+    pub detach_keys: &'a str,
+}
+
+/// An attached container: its log so far (with `logs`), then its live
+/// streams (with `stream`), raw for a TTY, multiplexed otherwise.
 pub struct Attached {
-    pub io: AttachIo,
+    pub logs: Option<tokio::sync::mpsc::Receiver<LogEntry>>,
+    pub io: Option<AttachStream<AttachIo>>,
     pub tty: bool,
 }
 
@@ -252,22 +268,41 @@ impl Engine {
         Ok(ContainerPruneResponse { containers_deleted: Some(deleted), space_reclaimed: Some(space) })
     }
 
-    /// `POST /containers/{id}/attach`: the container's streams (its shim
-    /// started first for a created container, so early output is kept).
-    pub async fn attach_container(
-        &self,
-        key: &str,
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-    ) -> Result<Attached, EngineError> {
-        let streams = AttachStreams { stdin, stdout, stderr };
+    /// `POST /containers/{id}/attach`: the log so far if asked, then the
+    /// container's streams (its shim started first for a created container,
+    /// so early output is kept). With a TTY and stdin, the detach keys end
+    /// the attachment (a `detach` event) and the container runs on.
+    pub async fn attach_container(&self, key: &str, req: AttachRequest<'_>) -> Result<Attached, EngineError> {
+        let keys = docker_vocab::detach_keys::parse(req.detach_keys)
+            .map_err(|_| EngineError::invalid(format!("Invalid detach keys ({}) provided", req.detach_keys)))?;
         let c = self.container(key)?;
-        let tty = c.record().config.tty.unwrap_or(false);
-        let shim = self.containers.shim_for_attach(&c).await?;
-        let io = shim.attach(streams).await.map_err(ContainerError::from)?;
-        self.containers.events.container("attach", &c.id, c.record().event_attributes());
-        Ok(Attached { io, tty })
+        let rec = c.record();
+        let tty = rec.config.tty.unwrap_or(false);
+        let logs = req.logs.then(|| {
+            let q = LogQuery {
+                stdout: req.stdout,
+                stderr: req.stderr,
+                since: None,
+                until: None,
+                tail: None,
+                follow: false,
+            };
+            logs::spawn_reader(rec.log_path.clone(), q, c.running_watch())
+        });
+        let mut io = None;
+        if req.stream {
+            let streams = AttachStreams { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr };
+            let shim = self.containers.shim_for_attach(&c).await?;
+            let raw = shim.attach(streams).await.map_err(ContainerError::from)?;
+            let mut s = AttachStream::new(raw, Framing::AsIs);
+            if tty && req.stdin && rec.config.open_stdin.unwrap_or(false) {
+                let (containers, id, attrs) = (self.containers.clone(), c.id.clone(), rec.event_attributes());
+                s = s.with_detach_keys(&keys, move || containers.events.container("detach", &id, attrs));
+            }
+            io = Some(s);
+        }
+        self.containers.events.container("attach", &c.id, rec.event_attributes());
+        Ok(Attached { logs, io, tty })
     }
 
     /// `POST /containers/{id}/wait`: resolves when the condition is met. The

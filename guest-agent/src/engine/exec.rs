@@ -13,6 +13,7 @@ use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ExecStartConfig};
 
 use super::containers::terminal_size;
 use super::{Engine, EngineError};
+use crate::container::attach_stream::{AttachStream, Framing};
 use crate::container::error::ContainerError;
 use crate::container::exec::Exec;
 use crate::runtime::AttachIo;
@@ -20,16 +21,20 @@ use crate::runtime::AttachIo;
 /// A start that passed its checks: what the connection will carry.
 pub struct ExecStart {
     exec: Arc<Exec>,
+    /// The client's stream is raw (the start request's `Tty`, as moby
+    /// frames it), else multiplexed.
     pub tty: bool,
     pub stdin: bool,
     pub detach: bool,
     size: Option<(u16, u16)>,
+    framing: Framing,
 }
 
 /// An attached exec's streams, and a future that resolves once its exit code
-/// is recorded (the docker CLI inspects the exec as soon as the stream ends).
+/// is recorded (the docker CLI inspects the exec as soon as the stream ends)
+/// or the client detached.
 pub struct ExecIo {
-    pub io: AttachIo,
+    pub io: AttachStream<AttachIo>,
     pub recorded: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -46,13 +51,16 @@ impl Engine {
     pub fn plan_exec_start(&self, id: &str, cfg: &ExecStartConfig) -> Result<ExecStart, EngineError> {
         let exec = self.containers.exec(id)?;
         let detach = cfg.detach.unwrap_or(false);
-        let tty = exec.config.tty.unwrap_or(false) || cfg.tty.unwrap_or(false);
-        let size = cfg.console_size.as_ref().filter(|v| v.len() == 2).map(|v| (v[1] as u16, v[0] as u16));
+        let tty = cfg.tty.unwrap_or(false);
+        let framing = Framing::for_exec(exec.config.tty.unwrap_or(false), tty);
+        // A start's console size counts only with its `Tty` (the create's
+        // is the fallback).
+        let size = cfg.console_size.as_ref().filter(|v| tty && v.len() == 2).map(|v| (v[1] as u16, v[0] as u16));
         let stdin = exec.config.attach_stdin.unwrap_or(false);
         if !detach {
             self.containers.check_exec_startable(&exec)?;
         }
-        Ok(ExecStart { exec, tty, stdin, detach, size })
+        Ok(ExecStart { exec, tty, stdin, detach, size, framing })
     }
 
     /// A detached start: the process runs, nothing is attached.
@@ -68,9 +76,25 @@ impl Engine {
     pub async fn run_exec_attached(&self, plan: &ExecStart) -> Result<ExecIo, ContainerError> {
         match self.containers.start_exec(&plan.exec, false, plan.size).await? {
             Some(io) => {
+                let mut io = AttachStream::new(io, plan.framing);
+                let cfg = &plan.exec.config;
+                // Detach keys are watched on a TTY's stdin only, as Docker does.
+                if cfg.tty.unwrap_or(false) && plan.stdin {
+                    let keys =
+                        docker_vocab::detach_keys::parse(cfg.detach_keys.as_deref().unwrap_or("")).unwrap_or_default();
+                    let (containers, exec) = (self.containers.clone(), plan.exec.clone());
+                    io = io.with_detach_keys(&keys, move || containers.exec_detached(&exec));
+                }
                 let mut exited = plan.exec.exited.subscribe();
+                let mut detached = io.detached();
                 let recorded = Box::pin(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), exited.wait_for(|e| *e)).await;
+                    let ended = async {
+                        tokio::select! {
+                            _ = exited.wait_for(|e| *e) => {}
+                            _ = detached.wait_for(|d| *d) => {}
+                        }
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(5), ended).await;
                 });
                 Ok(ExecIo { io, recorded })
             }

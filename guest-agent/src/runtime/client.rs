@@ -62,6 +62,10 @@ impl ExecHandle {
         let req = Request::Resize { exec: Some(self.exec_id.clone()), width, height };
         self.shim.call_ok(&req).await
     }
+    /// Sends `signal` to the process (an error once it has exited).
+    pub async fn kill(&self, signal: i32) -> Result<(), RuntimeError> {
+        self.shim.call_ok(&Request::ExecKill { exec: self.exec_id.clone(), signal }).await
+    }
     /// Resolves when the process has exited (at once if it has).
     pub async fn wait_exit(&self) -> Result<ExitInfo, RuntimeError> {
         match self.shim.call(&Request::ExecWait { exec: self.exec_id.clone() }).await? {

@@ -17,6 +17,7 @@
 pub mod bench;
 mod client;
 mod error;
+pub mod frames;
 pub mod launcher;
 mod leftovers;
 mod overlay;
@@ -35,7 +36,7 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use client::{AttachIo, Shim};
+pub use client::{AttachIo, ExecHandle, Shim};
 pub use error::RuntimeError;
 pub use pivotable_root::make_root_pivotable;
 pub use types::{AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess};

@@ -44,6 +44,12 @@ pub enum Request {
     ExecWait {
         exec: String,
     },
+    /// Sends a signal to an exec's process (a health check past its
+    /// timeout). Added after the others: older shims answer it with an error.
+    ExecKill {
+        exec: String,
+        signal: i32,
+    },
     Stats,
     Top,
     /// After exit: tears everything down; the shim exits after replying.

@@ -78,6 +78,12 @@ pub fn header() -> tar::Header {
 
 /// A one-layer busybox image as a docker-archive tar.
 pub fn busybox_archive(out: &Path) {
+    busybox_archive_as(out, "busybox:latest", serde_json::json!({}));
+}
+
+/// [`busybox_archive`] tagged `tag`, with the keys of `extra` added to the
+/// image's `config` (a `Healthcheck`, a `Shell`…).
+pub fn busybox_archive_as(out: &Path, tag: &str, extra: serde_json::Value) {
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)");
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     let mut layer = tar::Builder::new(Vec::new());
@@ -127,9 +133,15 @@ pub fn busybox_archive(out: &Path) {
     file(&mut layer, "etc/group", 0o644, b"root:x:0:\nnobody:x:65534:\n");
     let layer = layer.into_inner().unwrap();
     let diff_id = sha256_hex(&layer);
+    let mut image_config = serde_json::json!({
+        "Cmd": ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    });
+    if let (Some(base), Some(extra)) = (image_config.as_object_mut(), extra.as_object()) {
+        base.extend(extra.clone());
+    }
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
-        "config": {"Cmd": ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
         "history": [{"created": "2023-11-14T22:13:20Z", "created_by": "busybox-static"}],
     })
@@ -137,7 +149,7 @@ pub fn busybox_archive(out: &Path) {
     let config_hex = sha256_hex(config.as_bytes());
     let manifest = serde_json::json!([{
         "Config": format!("{config_hex}.json"),
-        "RepoTags": ["busybox:latest"],
+        "RepoTags": [tag],
         "Layers": [format!("{diff_id}/layer.tar")],
     }])
     .to_string();

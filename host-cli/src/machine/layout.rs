@@ -32,6 +32,11 @@ impl Layout {
     pub fn console_log(&self) -> PathBuf {
         self.dir.join("console.log")
     }
+    /// The console of the boot before this one: kept so that a machine
+    /// that ended on its own and was started again still shows why.
+    pub fn previous_console_log(&self) -> PathBuf {
+        self.dir.join("console.previous.log")
+    }
     /// The machine process's own log (VMM and proxy messages).
     pub fn process_log(&self) -> PathBuf {
         self.dir.join("machine.log")

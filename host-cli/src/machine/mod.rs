@@ -356,12 +356,15 @@ pub fn list() -> Result<Vec<Status>, MachineError> {
     names.iter().map(|n| status(n)).collect()
 }
 
-pub fn print_console(name: &str, out: &mut impl Write) -> Result<(), MachineError> {
+/// `berth machine logs [--previous]`: this boot's console, or the one
+/// before it.
+pub fn print_console(name: &str, previous: bool, out: &mut impl Write) -> Result<(), MachineError> {
     let l = existing(name)?;
-    match std::fs::read(l.console_log()) {
+    let path = if previous { l.previous_console_log() } else { l.console_log() };
+    match std::fs::read(&path) {
         Ok(bytes) => out.write_all(&bytes).map_err(|e| MachineError::io(Path::new("stdout"), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(MachineError::io(&l.console_log(), e)),
+        Err(e) => Err(MachineError::io(&path, e)),
     }
 }
 

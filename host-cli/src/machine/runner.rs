@@ -31,7 +31,10 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     for s in [layout.vsock_socket(), layout.docker_socket()] {
         let _ = std::fs::remove_file(s);
     }
-    let _ = std::fs::remove_file(layout.console_log());
+    // The last boot's console is kept one boot longer (`berth machine logs
+    // --previous`): a machine that ended on its own is often started again
+    // (by `machine shell` or the user) before anyone reads why it ended.
+    let _ = std::fs::rename(layout.console_log(), layout.previous_console_log());
 
     let vm = VmConfig {
         vcpus: config.cpus,

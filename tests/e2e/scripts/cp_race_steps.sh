@@ -8,6 +8,9 @@
 # of PUT into /d and GET of d/berth-canary go through the machine's
 # docker.sock (one curl process, many requests).
 berth machine shell "$machine" -- sh -c 'echo vm-secret > /berth-canary'
+boot=$(berth machine shell "$machine" -- cat /proc/sys/kernel/random/boot_id)
+engine_mem() { berth machine shell "$machine" -- sh -c 'echo "engine $(grep VmRSS /proc/1/status | tr -s " \t" " ") fds $(ls /proc/1/fd | wc -l), vm $(grep MemAvailable /proc/meminfo | tr -s " " " ")"'; }
+echo "race before: $(engine_mem)"
 docker run -d --name race busybox sh -c 'mkdir /d && echo in > /d/inside && cd / && while :; do mv d d.x; ln -s / d; usleep 200; rm d; mv d.x d; usleep 200; done' >/dev/null
 mkdir -p /tmp/race/put && echo put > /tmp/race/put/race-put-file && tar -C /tmp/race/put -cf /tmp/race/put.tar race-put-file
 sock=${DOCKER_HOST#unix://}
@@ -21,5 +24,16 @@ curl -s -K /tmp/race/curl.cfg > /tmp/race/codes || true
 echo "race puts into d/: $(grep -c '^put 200' /tmp/race/codes) of 1000"
 echo "race gets: $(grep -c '^get ' /tmp/race/codes)"
 echo "race leaked reads: $(cat /tmp/race/get* | grep -c vm-secret || true)"
+if [ "$(berth machine shell "$machine" -- cat /proc/sys/kernel/random/boot_id)" != "$boot" ]; then
+  # The machine ended during the race and `machine shell` started it again:
+  # say why it ended before anything else runs.
+  echo "race: THE MACHINE RESTARTED"
+  dir=$(dirname "$(berth machine inspect "$machine" | sed -n 's/.*"console_log": *"\(.*\)".*/\1/p')")
+  echo "--- machine.log"; tail -n 20 "$dir/machine.log"
+  echo "--- previous console"; berth machine logs --previous "$machine" | tail -n 60
+  echo "--- engine log"; berth machine logs --engine "$machine" | tail -n 60
+  echo "---"
+fi
+echo "race after: $(engine_mem)"
 echo "race canary: $(berth machine shell "$machine" -- cat /berth-canary) vm root: $(berth machine shell "$machine" -- sh -c 'test -e /race-put-file && echo WRITTEN || echo clean')"
 docker rm -f race >/dev/null

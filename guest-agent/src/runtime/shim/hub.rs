@@ -10,8 +10,7 @@ use tokio::sync::mpsc;
 use crate::runtime::AttachStreams;
 use crate::runtime::types::rfc3339_nano;
 
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
+pub use crate::runtime::frames::{STDERR, STDOUT};
 
 /// A line longer than this is logged in pieces (Docker: 16 KiB).
 const MAX_LOG_LINE: usize = 16 * 1024;
@@ -47,15 +46,7 @@ impl Hub {
         if let Some(log) = self.log.borrow_mut().as_mut() {
             log.write(stream, data);
         }
-        let framed = if self.tty {
-            data.to_vec()
-        } else {
-            let mut f = Vec::with_capacity(8 + data.len());
-            f.extend_from_slice(&[stream, 0, 0, 0]);
-            f.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            f.extend_from_slice(data);
-            f
-        };
+        let framed = if self.tty { data.to_vec() } else { crate::runtime::frames::encode(stream, data) };
         self.subs.borrow_mut().retain(|s| {
             let wants = if stream == STDERR { s.streams.stderr } else { s.streams.stdout };
             !wants || s.tx.send(framed.clone()).is_ok()

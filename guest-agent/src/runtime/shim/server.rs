@@ -404,6 +404,12 @@ async fn handle(shim: Rc<Shim>, mut stream: UnixStream) {
                     }
                 }
             };
+            // An exit handed over is the exec's end: the shim forgets it, or
+            // a container probed by a health check every second would grow
+            // its table forever. (Waiters already waiting still get it.)
+            if matches!(reply, Reply::Exited(_)) {
+                shim.execs.borrow_mut().remove(&exec);
+            }
             let _ = write_reply(&mut stream, &reply).await;
         }
         Request::Delete => {
@@ -455,6 +461,19 @@ fn simple(shim: &Rc<Shim>, req: Request) -> Reply {
                 let _ = lc::resume(&shim.id, &shim.dir);
             }
             Reply::Ok
+        }
+        Request::ExecKill { exec, signal } => {
+            let running = shim.execs.borrow().get(&exec).filter(|e| e.exit.borrow().is_none()).map(|e| e.pid);
+            let Some(pid) = running else {
+                return ErrorReply::msg(format!("exec {exec} is not running"));
+            };
+            match nix::sys::signal::Signal::try_from(signal) {
+                Ok(sig) => match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                    Ok(()) => Reply::Ok,
+                    Err(e) => ErrorReply::msg(format!("kill: {e}")),
+                },
+                Err(_) => ErrorReply::msg(format!("invalid signal {signal}")),
+            }
         }
         Request::Resize { exec, width, height } => {
             let pty = match exec {

@@ -93,6 +93,9 @@ async fn exec_runs_in_the_container_with_its_own_exit_code() {
     assert!(text.contains("/dev/pts/"), "{text}");
     assert!(text.contains(&format!("tty-{}", &shim.id()[..12])), "{text}");
     assert_eq!(h.wait_exit().await.expect("exec exit").code, 4);
+    // Its exit collected, the shim keeps nothing of it.
+    let again = h.wait_exit().await.expect_err("forgotten");
+    assert!(again.to_string().contains("no such exec"), "{again}");
 
     let req = ExecRequest { cmd: vec!["nope".into()], ..Default::default() };
     match shim.exec("exec3", req).await {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use clap::Args;
 
+use super::health::HealthFlags;
 use crate::cli::error::CliError;
 
 /// The flags `create` and `run` share.
@@ -73,6 +74,8 @@ pub struct CreateFlags {
     /// Allocate a pseudo-TTY.
     #[arg(short = 't', long)]
     pub tty: bool,
+    #[command(flatten)]
+    pub health: HealthFlags,
     /// The image to run.
     pub image: String,
     /// The command and its arguments.
@@ -229,6 +232,7 @@ impl CreateFlags {
             attach_stdout: Some(attach),
             attach_stderr: Some(attach),
             exposed_ports: (!port_bindings.is_empty()).then(|| port_bindings.keys().cloned().collect()),
+            healthcheck: self.health.config()?,
             host_config: Some(host_config),
             ..Default::default()
         })

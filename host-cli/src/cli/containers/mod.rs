@@ -4,6 +4,7 @@
 pub mod config;
 pub mod cp;
 pub mod exec;
+pub mod health;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
