@@ -26,6 +26,9 @@ pub enum ErrorKind {
     /// A feature this engine does not offer in this setting (503, as Docker
     /// answers swarm routes on a node that is no manager).
     Unavailable,
+    /// What the object is configured with cannot do it (501: `logs` of a
+    /// container whose log driver cannot be read back).
+    NotImplemented,
     /// The engine failed (500): I/O, a corrupt record, a runtime crash.
     Internal,
 }

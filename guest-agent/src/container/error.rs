@@ -28,6 +28,9 @@ pub enum ContainerError {
     /// Nothing to do (304): start a running container, stop a stopped one.
     #[error("not modified")]
     NotModified,
+    /// The container's configuration cannot do this (501).
+    #[error("{0}")]
+    NotImplemented(String),
     /// The command could not be run: 126 (cannot invoke) or 127 (not
     /// found); the docker CLI picks its own exit code from the message.
     #[error("{message}")]
@@ -61,6 +64,7 @@ impl ContainerError {
             ContainerError::NameConflict { .. } | ContainerError::Conflict(_) => ErrorKind::Conflict,
             ContainerError::Invalid(_) | ContainerError::CannotExec { .. } => ErrorKind::Invalid,
             ContainerError::NotModified => ErrorKind::NotModified,
+            ContainerError::NotImplemented(_) => ErrorKind::NotImplemented,
             ContainerError::Runtime(RuntimeError::InvalidRequest(_) | RuntimeError::NoCommand) => ErrorKind::Invalid,
             ContainerError::Runtime(RuntimeError::Exec { .. }) => ErrorKind::Invalid,
             ContainerError::Runtime(RuntimeError::WrongState { .. }) => ErrorKind::Conflict,

@@ -33,6 +33,21 @@ pub fn validate(h: &HostConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the container's output is kept in a json-file log: not with the
+/// `none` driver, which keeps nothing (Docker starts no log copier then).
+pub fn logs_to_file(h: &HostConfig) -> bool {
+    h.log_config.as_ref().and_then(|l| l.typ.as_deref()) != Some("none")
+}
+
+/// `logs` of a container whose driver keeps nothing: Docker's 501.
+pub fn readable_logs(h: &HostConfig) -> Result<(), ContainerError> {
+    if logs_to_file(h) {
+        Ok(())
+    } else {
+        Err(ContainerError::NotImplemented("configured logging driver does not support reading".into()))
+    }
+}
+
 /// `ipc: container:X` and `pid: container:X` name a container by what the
 /// user typed; Docker stores its full ID. A container that does not exist is
 /// a 404, as Docker's.
@@ -144,6 +159,20 @@ mod tests {
             ..Default::default()
         };
         assert!(validate(&none).is_ok());
+    }
+
+    #[test]
+    fn the_none_log_driver_keeps_no_file_and_cannot_be_read() {
+        let with = |typ: Option<&str>| HostConfig {
+            log_config: Some(HostConfigLogConfig { typ: typ.map(String::from), config: None }),
+            ..Default::default()
+        };
+        assert!(logs_to_file(&HostConfig::default()) && logs_to_file(&with(Some("json-file"))));
+        assert!(!logs_to_file(&with(Some("none"))));
+        assert!(readable_logs(&with(None)).is_ok());
+        let e = readable_logs(&with(Some("none"))).unwrap_err();
+        assert_eq!(e.kind(), crate::error_kind::ErrorKind::NotImplemented);
+        assert_eq!(e.to_string(), "configured logging driver does not support reading");
     }
 
     #[test]

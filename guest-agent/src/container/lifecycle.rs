@@ -179,6 +179,11 @@ impl Containers {
         super::host_config::resolve_namespace_modes(&mut host, |key| self.get(key).map(|c| c.id.clone()))?;
         super::host_config::fill_defaults(&mut host);
         let dir = record::dir(&self.root, &id);
+        // Docker's LogPath is empty for a driver that writes no file.
+        let log_path = match super::host_config::logs_to_file(&host) {
+            true => dir.join(format!("{id}-json.log")),
+            false => std::path::PathBuf::new(),
+        };
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -192,7 +197,7 @@ impl Containers {
             state: State::default(),
             restart_count: 0,
             manually_stopped: false,
-            log_path: dir.join(format!("{id}-json.log")),
+            log_path,
         };
         let c = Container::new(rec.clone());
         self.insert(c.clone())?;
@@ -226,7 +231,7 @@ impl Containers {
             host_config: rec.host_config.clone(),
             image,
             layers,
-            log_path: rec.log_path.clone(),
+            log_path: super::host_config::logs_to_file(&rec.host_config).then(|| rec.log_path.clone()),
             rw_dir: Some(record::dir(&self.root, &rec.id).join("rw")),
         }
     }

@@ -50,6 +50,9 @@ pub struct Container {
     /// The health-check monitor of the current run, if it has one (see
     /// `health_monitor`). Locked before `rec` when both are.
     pub(super) health: Mutex<Option<HealthMonitor>>,
+    /// A removal is under way (moby's RemovalInProgress): set before it
+    /// waits for `op`, so a second `DELETE` is refused at once.
+    pub(super) removing: std::sync::atomic::AtomicBool,
 }
 
 impl Container {
@@ -65,6 +68,7 @@ impl Container {
             backoff: Mutex::new(Backoff::default()),
             exec_ids: Mutex::new(Vec::new()),
             health: Mutex::new(None),
+            removing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

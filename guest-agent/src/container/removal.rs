@@ -4,9 +4,13 @@
 //! Owns the order of a removal: the shim and its runtime state go first,
 //! then the record, then the name; waiters on `removed` are woken last. A
 //! removal that fails half-way leaves the container "dead", never a record
-//! without its owner knowing.
+//! without its owner knowing. And moby's answers to overlapping removals: a
+//! `DELETE` while another removal (or an `--rm` exit's) is under way is a
+//! 409, one that finds the container gone once it may proceed is a
+//! success, and one that comes later finds no container (404).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::error::ContainerError;
@@ -17,13 +21,19 @@ use super::state::Status;
 use crate::unpoisoned::lock;
 
 impl Containers {
-    /// `DELETE /containers/{id}?force=&v=`.
-    pub async fn remove(self: &Arc<Self>, c: &Arc<Container>, force: bool) -> Result<(), ContainerError> {
+    /// `DELETE /containers/{id}?force=&v=`; `asked` is the name or ID the
+    /// request gave (Docker's conflict message repeats it).
+    pub async fn remove(self: &Arc<Self>, c: &Arc<Container>, asked: &str, force: bool) -> Result<(), ContainerError> {
+        let Some(_removing) = Removing::begin(c) else {
+            return Err(ContainerError::Conflict(format!("removal of container {asked} is already in progress")));
+        };
         let _op = c.op.lock().await;
-        let rec = c.record();
-        if rec.state.status == Status::Removing || c.life.borrow().removed {
-            return Err(ContainerError::Conflict(format!("removal of container {} is already in progress", c.id)));
+        // Removed while this request waited for the container (the removal
+        // of an `--rm` container that exited): nothing left to do.
+        if c.life.borrow().removed {
+            return Ok(());
         }
+        let rec = c.record();
         if rec.state.status.is_running() && rec.state.status != Status::Restarting {
             if !force {
                 return Err(ContainerError::Conflict(format!(
@@ -45,6 +55,9 @@ impl Containers {
 
     /// Removes a stopped container; the caller holds its `op` lock.
     pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), ContainerError> {
+        // Unless the caller already marked it (a `DELETE`; not an `--rm`
+        // exit's removal).
+        let _removing = Removing::begin(c);
         self.set_status(c, Status::Removing)?;
         let shim = lock(&c.shim).take();
         let gone = match shim {
@@ -109,7 +122,7 @@ impl Containers {
             if rec.state.status.is_running() || keep(&rec) {
                 continue;
             }
-            match self.remove(&c, false).await {
+            match self.remove(&c, &c.id, false).await {
                 Ok(()) => deleted.push(c.id.clone()),
                 Err(e) => {
                     tracing::warn!(id = %c.id, error = %e, "prune could not remove a container")
@@ -117,5 +130,21 @@ impl Containers {
             }
         }
         (deleted, 0)
+    }
+}
+
+/// A removal under way, until dropped: the container's `removing` flag.
+struct Removing<'a>(&'a Container);
+
+impl<'a> Removing<'a> {
+    /// None when another removal holds the flag already.
+    fn begin(c: &'a Container) -> Option<Removing<'a>> {
+        (!c.removing.swap(true, Ordering::SeqCst)).then_some(Removing(c))
+    }
+}
+
+impl Drop for Removing<'_> {
+    fn drop(&mut self) {
+        self.0.removing.store(false, Ordering::SeqCst);
     }
 }

@@ -86,7 +86,7 @@ impl Engine {
         let c = self.containers.get(&id)?;
         if let Err(e) = self.join_all(&c, joins) {
             self.forget_endpoints(&id);
-            if let Err(e) = self.containers.remove(&c, true).await {
+            if let Err(e) = self.containers.remove(&c, &c.id, true).await {
                 tracing::warn!(%id, error = %e, "removing a container whose networks could not be joined");
             }
             return Err(e);
@@ -173,7 +173,7 @@ impl Engine {
     #[tracing::instrument(skip(self))]
     pub async fn remove_container(&self, key: &str, force: bool) -> Result<(), EngineError> {
         let c = self.container(key)?;
-        self.containers.remove(&c, force).await?;
+        self.containers.remove(&c, key, force).await?;
         self.forget_endpoints(&c.id);
         Ok(())
     }
@@ -326,6 +326,7 @@ impl Engine {
         }
         let c = self.container(key)?;
         let rec = c.record();
+        crate::container::host_config::readable_logs(&rec.host_config)?;
         let tty = rec.config.tty.unwrap_or(false);
         Ok(LogStream { entries: logs::spawn_reader(rec.log_path.clone(), q, c.running_watch()), tty })
     }

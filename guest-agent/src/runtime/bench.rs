@@ -82,7 +82,7 @@ async fn run(
             host_config: HostConfig::default(),
             image: ImageConfig::default(),
             layers: vec![layer.clone()],
-            log_path: state.join("bench.log"),
+            log_path: Some(state.join("bench.log")),
             rw_dir: None,
         };
         let t = Instant::now();

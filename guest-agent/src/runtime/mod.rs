@@ -63,8 +63,9 @@ pub struct ContainerRequest {
     /// rootfs given as a single layer.
     pub layers: Vec<PathBuf>,
     /// The shim appends Docker json-file lines `{"log","stream","time"}`
-    /// here for every chunk the container writes (not for execs).
-    pub log_path: PathBuf,
+    /// here for every chunk the container writes (not for execs); None for
+    /// the `none` log driver: nothing is written.
+    pub log_path: Option<PathBuf>,
     /// The container's writable layer, owned by the engine: `upper/` and
     /// `work/` under it are kept across runs of the container (stop/start,
     /// restart policies) and removed with it, as Docker does. None keeps

@@ -13,7 +13,10 @@ pub struct ShimConfig {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
-    pub log_path: PathBuf,
+    /// The json-file log; None: the container's output goes to attached
+    /// clients only (the `none` log driver).
+    #[serde(default)]
+    pub log_path: Option<PathBuf>,
     /// (width, height) of the terminal at start.
     pub console_size: Option<(u16, u16)>,
 }

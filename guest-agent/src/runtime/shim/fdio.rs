@@ -17,7 +17,13 @@ impl FdIo {
     }
 
     /// 0 at EOF; a pty master's EIO (its slave side is gone) counts as EOF.
+    ///
+    /// Every read first lets the shim's other tasks run: tokio's
+    /// `readable()` spends no cooperative budget, so a pump over a pipe that
+    /// is never empty (a container running `yes`) would never yield, and
+    /// the single-threaded shim would stop answering, `kill` included.
     pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        tokio::task::yield_now().await;
         loop {
             let mut guard = self.0.readable().await?;
             match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(std::io::Error::from)) {

@@ -78,44 +78,57 @@ impl LogWriter {
         Ok(LogWriter { file, partial: [Vec::new(), Vec::new()] })
     }
 
+    /// One `write(2)` for every whole line in `data` (a chunk of `yes` is
+    /// thousands of lines).
     fn write(&mut self, stream: u8, data: &[u8]) {
         let idx = usize::from(stream == STDERR);
         let mut buf = std::mem::take(&mut self.partial[idx]);
         buf.extend_from_slice(data);
+        let mut out = Vec::new();
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
             let end = start + nl + 1;
-            self.entry(stream, &buf[start..end]);
+            entry(&mut out, stream, &buf[start..end]);
             start = end;
         }
         while buf.len() - start >= MAX_LOG_LINE {
-            self.entry(stream, &buf[start..start + MAX_LOG_LINE]);
+            entry(&mut out, stream, &buf[start..start + MAX_LOG_LINE]);
             start += MAX_LOG_LINE;
         }
         self.partial[idx] = buf[start..].to_vec();
+        self.append(&out);
     }
 
     fn flush_partial(&mut self) {
+        let mut out = Vec::new();
         for (idx, stream) in [(0, STDOUT), (1, STDERR)] {
             let rest = std::mem::take(&mut self.partial[idx]);
             if !rest.is_empty() {
-                self.entry(stream, &rest);
+                entry(&mut out, stream, &rest);
             }
         }
+        self.append(&out);
     }
 
-    fn entry(&mut self, stream: u8, line: &[u8]) {
-        let obj = serde_json::json!({
-            "log": String::from_utf8_lossy(line),
-            "stream": if stream == STDERR { "stderr" } else { "stdout" },
-            "time": rfc3339_nano(std::time::SystemTime::now()),
-        });
-        let mut bytes = obj.to_string().into_bytes();
-        bytes.push(b'\n');
-        if let Err(e) = self.file.write_all(&bytes) {
+    fn append(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.file.write_all(bytes) {
             tracing::warn!(error = %e, "cannot write the container log");
         }
     }
+}
+
+/// One json-file line for `line`, appended to `out`.
+fn entry(out: &mut Vec<u8>, stream: u8, line: &[u8]) {
+    let obj = serde_json::json!({
+        "log": String::from_utf8_lossy(line),
+        "stream": if stream == STDERR { "stderr" } else { "stdout" },
+        "time": rfc3339_nano(std::time::SystemTime::now()),
+    });
+    out.extend_from_slice(obj.to_string().as_bytes());
+    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -153,6 +153,9 @@ struct Shim {
     done: watch::Sender<bool>,
     /// Where `delete` moved the state directory; removed after the reply.
     retired: RefCell<Option<PathBuf>>,
+    /// The init has been reaped while its output is still being drained:
+    /// its pid may already name another process, so nothing is sent to it.
+    init_reaped: Cell<bool>,
 }
 
 pub async fn run(dir: PathBuf, ready: Option<OwnedFd>) -> Result<(), RuntimeError> {
@@ -250,8 +253,11 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
     std::env::set_current_dir(dir).map_err(RuntimeError::io("enter", dir))?;
     let pid_path = dir.join("shim.pid");
     std::fs::write(&pid_path, std::process::id().to_string()).map_err(RuntimeError::io("write", &pid_path))?;
-    let log = LogWriter::open(&cfg.log_path).map_err(RuntimeError::io("open", &cfg.log_path))?;
-    let io = ProcessIo::new(cfg.tty, Some(log));
+    let log = match &cfg.log_path {
+        Some(path) => Some(LogWriter::open(path).map_err(RuntimeError::io("open", path))?),
+        None => None,
+    };
+    let io = ProcessIo::new(cfg.tty, log);
     let child_stdio = if cfg.tty {
         Stdio::Console { socket: dir.join("console.sock") }
     } else {
@@ -273,6 +279,7 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
         next_console: Cell::new(0),
         done: watch::Sender::new(false),
         retired: RefCell::new(None),
+        init_reaped: Cell::new(false),
     });
     Ok((shim, listener))
 }
@@ -297,6 +304,7 @@ async fn reap(shim: Rc<Shim>) {
                 _ => continue,
             };
             if shim.state.borrow().pid() == Some(pid) {
+                shim.init_reaped.set(true);
                 spawn_local(finish_container(shim.clone(), code));
                 continue;
             }
@@ -435,6 +443,11 @@ fn simple(shim: &Rc<Shim>, req: Request) -> Reply {
             let Some(pid) = shim.state.borrow().pid() else {
                 return wrong_state(shim, "container is not running");
             };
+            // Exited, its exit not recorded yet: the signal has nothing left
+            // to reach (Docker's kill answers success then, too).
+            if shim.init_reaped.get() {
+                return Reply::Ok;
+            }
             let sig = match nix::sys::signal::Signal::try_from(signal) {
                 Ok(s) => s,
                 Err(_) => return ErrorReply::msg(format!("invalid signal {signal}")),

@@ -23,6 +23,7 @@ mod process;
 mod resources;
 mod rlimits;
 pub mod seccomp;
+mod seccomp_profile;
 mod security;
 mod sysctls;
 pub mod user;

@@ -15,7 +15,8 @@ use oci_spec::runtime::{
 };
 
 use super::base;
-use super::security::SecurityOpts;
+use super::seccomp_profile::running_kernel;
+use super::security::{SeccompChoice, SecurityOpts};
 use crate::runtime::RuntimeError;
 
 /// Always allowed.
@@ -556,10 +557,40 @@ pub fn device_node_guard() -> Result<LinuxSeccomp, RuntimeError> {
         .map_err(RuntimeError::spec("linux.seccomp"))
 }
 
-/// `linux.seccomp`: Docker's profile unless `seccomp=unconfined` or
-/// `--privileged`; on cgroup v2 (`cgroup_v2`) the profile refuses device
-/// nodes, and even "unconfined" keeps that one rule, since there its /dev
-/// is a tmpfs where a node would open and no device cgroup stops it.
+/// A custom profile on cgroup v2, where no device cgroup stops a device
+/// node from being opened: `mknod`/`mknodat` lose whatever the profile
+/// gave them and may make only regular files, FIFOs and sockets (allowed
+/// explicitly under a refusing default action, the device types refused
+/// under an allowing one), as Docker's profile does here.
+pub fn without_device_nodes(mut profile: LinuxSeccomp) -> Result<LinuxSeccomp, RuntimeError> {
+    use LinuxSeccompAction::ScmpActAllow as Allow;
+    let is_node_call = |n: &String| n == "mknod" || n == "mknodat";
+    let mut syscalls: Vec<LinuxSyscall> = profile.syscalls().clone().unwrap_or_default();
+    for rule in &mut syscalls {
+        let mut names = rule.names().clone();
+        names.retain(|n| !is_node_call(n));
+        rule.set_names(names);
+    }
+    syscalls.retain(|r| !r.names().is_empty());
+    for (call, mode_arg) in [("mknod", 1), ("mknodat", 2)] {
+        if profile.default_action() == Allow {
+            for t in [S_IFCHR, S_IFBLK] {
+                syscalls.push(refuse(&[call], EPERM, vec![masked_eq(mode_arg, S_IFMT, t)?])?);
+            }
+        } else {
+            for t in NON_DEVICE_TYPES {
+                syscalls.push(rule(&[call], Allow, vec![masked_eq(mode_arg, S_IFMT, t)?])?);
+            }
+        }
+    }
+    profile.set_syscalls(Some(syscalls));
+    Ok(profile)
+}
+
+/// `linux.seccomp`: Docker's profile, a custom one or none (`unconfined`,
+/// `--privileged`); on cgroup v2 (`cgroup_v2`) no profile lets a device
+/// node be made, and even "unconfined" keeps that one rule, since there its
+/// /dev is a tmpfs where a node would open and no device cgroup stops it.
 pub fn with_seccomp(
     spec: &mut Spec,
     opts: &SecurityOpts,
@@ -567,14 +598,16 @@ pub fn with_seccomp(
     privileged: bool,
     cgroup_v2: bool,
 ) -> Result<(), RuntimeError> {
-    let profile = if privileged {
-        None
-    } else if !opts.seccomp_unconfined {
-        Some(default_profile(caps, cgroup_v2)?)
-    } else if cgroup_v2 {
-        Some(device_node_guard()?)
-    } else {
-        None
+    let unconfined = || if cgroup_v2 { device_node_guard().map(Some) } else { Ok(None) };
+    let profile = match &opts.seccomp {
+        _ if privileged => None,
+        SeccompChoice::Default => Some(default_profile(caps, cgroup_v2)?),
+        SeccompChoice::Unconfined => unconfined()?,
+        SeccompChoice::Custom(p) => match p.render(caps, running_kernel()?)? {
+            Some(p) if cgroup_v2 => Some(without_device_nodes(p)?),
+            Some(p) => Some(p),
+            None => unconfined()?,
+        },
     };
     base::linux_mut(spec)?.set_seccomp(profile);
     Ok(())
@@ -660,10 +693,53 @@ mod tests {
             with_seccomp(&mut spec, &opts, DEFAULT_CAPS, privileged, v2).expect("seccomp");
             spec.linux().as_ref().and_then(|l| l.seccomp().clone()).map(|p| p.default_action())
         };
-        let unconfined = || SecurityOpts { seccomp_unconfined: true, ..Default::default() };
+        let unconfined = || SecurityOpts { seccomp: SeccompChoice::Unconfined, ..Default::default() };
         assert_eq!(which(SecurityOpts::default(), false, false), Some(LinuxSeccompAction::ScmpActErrno));
         assert_eq!(which(SecurityOpts::default(), true, true), None, "privileged: no filter");
         assert_eq!(which(unconfined(), false, false), None);
         assert_eq!(which(unconfined(), false, true), Some(LinuxSeccompAction::ScmpActAllow), "the v2 guard");
+        let custom = |json: &str| SecurityOpts {
+            seccomp: SeccompChoice::Custom(Box::new(
+                super::super::seccomp_profile::DockerProfile::parse(json).expect("profile"),
+            )),
+            ..Default::default()
+        };
+        let log_all = r#"{"defaultAction":"SCMP_ACT_LOG"}"#;
+        assert_eq!(which(custom(log_all), false, false), Some(LinuxSeccompAction::ScmpActLog));
+        assert_eq!(which(custom(log_all), true, false), None, "privileged: no filter");
+        assert_eq!(which(custom("{}"), false, false), None, "a profile that filters nothing");
+        assert_eq!(which(custom("{}"), false, true), Some(LinuxSeccompAction::ScmpActAllow), "the v2 guard");
+    }
+
+    #[test]
+    fn a_custom_profile_on_v2_makes_no_device_nodes() {
+        let allow_all = LinuxSeccompBuilder::default()
+            .default_action(LinuxSeccompAction::ScmpActAllow)
+            .syscalls(vec![rule(&["mknod", "read"], LinuxSeccompAction::ScmpActAllow, vec![]).expect("rule")])
+            .build()
+            .expect("profile");
+        let p = without_device_nodes(allow_all).expect("guarded");
+        let rules = p.syscalls().clone().expect("rules");
+        assert_eq!(rules[0].names(), &["read".to_string()], "mknod is no longer allowed whole");
+        let refused: Vec<(String, u64)> = rules[1..]
+            .iter()
+            .map(|r| (r.names()[0].clone(), r.args().as_ref().expect("condition")[0].value()))
+            .collect();
+        assert_eq!(
+            refused,
+            [("mknod", S_IFCHR), ("mknod", S_IFBLK), ("mknodat", S_IFCHR), ("mknodat", S_IFBLK)]
+                .map(|(n, t)| (n.to_string(), t))
+        );
+        assert!(rules[1..].iter().all(|r| r.action() == LinuxSeccompAction::ScmpActErrno));
+        // Under a refusing default, only the harmless file types are allowed.
+        let deny_all = LinuxSeccompBuilder::default()
+            .default_action(LinuxSeccompAction::ScmpActErrno)
+            .syscalls(vec![rule(&["mknodat"], LinuxSeccompAction::ScmpActAllow, vec![]).expect("rule")])
+            .build()
+            .expect("profile");
+        let p = without_device_nodes(deny_all).expect("guarded");
+        let rules = p.syscalls().clone().expect("rules");
+        assert_eq!(rules.len(), 8);
+        assert!(rules.iter().all(|r| r.action() == LinuxSeccompAction::ScmpActAllow && r.args().is_some()));
     }
 }

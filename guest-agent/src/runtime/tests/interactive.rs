@@ -148,7 +148,7 @@ async fn pause_freezes_and_stats_and_top_see_the_cgroup() {
 async fn the_shim_outlives_the_engines_handle_and_logs_go_on() {
     let f = Fixture::new();
     let req = f.request(&["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick$i; sleep 0.2; done"]);
-    let (id, log) = (req.id.clone(), req.log_path.clone());
+    let (id, log) = (req.id.clone(), req.log_path.clone().expect("a log"));
     {
         let shim = f.rt.create(req).await.expect("create");
         shim.start().await.expect("start");

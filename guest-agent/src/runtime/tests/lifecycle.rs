@@ -50,7 +50,7 @@ async fn containers_start_with_a_forked_shim_and_without_a_launcher() {
 async fn stdout_and_stderr_arrive_as_frames_and_in_the_log() {
     let f = Fixture::new();
     let req = f.request(&["sh", "-c", "echo out; echo err >&2"]);
-    let log = req.log_path.clone();
+    let log = req.log_path.clone().expect("a log");
     let shim = f.rt.create(req).await.expect("create");
     let io = shim.attach(OUT_ERR).await.expect("attach");
     shim.start().await.expect("start");

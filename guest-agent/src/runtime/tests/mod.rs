@@ -85,7 +85,7 @@ impl Fixture {
     pub fn request(&self, cmd: &[&str]) -> ContainerRequest {
         let id = new_id();
         ContainerRequest {
-            log_path: self.dir.path().join("logs").join(format!("{id}.log")),
+            log_path: Some(self.dir.path().join("logs").join(format!("{id}.log"))),
             rw_dir: None,
             id,
             name: "test".into(),

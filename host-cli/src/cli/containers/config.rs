@@ -154,6 +154,28 @@ fn env(items: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// One `--security-opt` as the docker CLI sends it: `seccomp=FILE` becomes
+/// `seccomp=` and the file's JSON, compacted (the engine never reads the
+/// client's files); `unconfined` and `builtin` name built-in profiles.
+fn security_opt(opt: &str) -> Result<String, CliError> {
+    let (key, value) = match opt.split_once('=') {
+        Some(kv) => kv,
+        None if opt == "no-new-privileges" => return Ok(opt.to_string()),
+        None => opt.split_once(':').unwrap_or((opt, "")),
+    };
+    if value.is_empty() && key != "no-new-privileges" {
+        return Err(CliError::Usage(format!("Invalid --security-opt: {opt:?}")));
+    }
+    if key != "seccomp" || value == "unconfined" || value == "builtin" {
+        return Ok(opt.to_string());
+    }
+    let text = std::fs::read_to_string(value)
+        .map_err(|e| CliError::Usage(format!("opening seccomp profile ({value}) failed: {e}")))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("compacting json for seccomp profile ({value}) failed: {e}")))?;
+    Ok(format!("seccomp={json}"))
+}
+
 impl CreateFlags {
     /// The create request. `attach` says whether a client will attach
     /// stdio (run without -d).
@@ -188,7 +210,10 @@ impl CreateFlags {
             privileged: self.privileged.then_some(true),
             cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
-            security_opt: (!self.security_opt.is_empty()).then(|| self.security_opt.clone()),
+            security_opt: match self.security_opt.is_empty() {
+                true => None,
+                false => Some(self.security_opt.iter().map(|o| security_opt(o)).collect::<Result<_, _>>()?),
+            },
             ..Default::default()
         };
         Ok(ContainerCreateBody {
@@ -251,6 +276,35 @@ mod tests {
         let b80 = pb["80/tcp"].as_ref().unwrap();
         assert_eq!(b80[0].host_port.as_deref(), Some("8080"));
         assert_eq!(b80[0].host_ip.as_deref(), Some("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_seccomp_profile_file_is_sent_as_its_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let mut f = flags("busybox");
+        f.security_opt = vec![
+            format!("seccomp={}", path.display()),
+            "seccomp=unconfined".into(),
+            "no-new-privileges".into(),
+            "label:disable".into(),
+        ];
+        let opts = f.body(false).unwrap().host_config.unwrap().security_opt.unwrap();
+        assert_eq!(
+            opts,
+            [
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+                "seccomp=unconfined",
+                "no-new-privileges",
+                "label:disable"
+            ]
+        );
+        for bad in ["seccomp=/no/such/profile.json", "bogus"] {
+            let mut f = flags("busybox");
+            f.security_opt = vec![bad.into()];
+            assert!(f.body(false).is_err(), "{bad}");
+        }
     }
 
     #[test]
