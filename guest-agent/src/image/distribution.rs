@@ -9,7 +9,8 @@
 use bollard_stubs::models::{DistributionInspect, OciDescriptor, OciPlatform};
 use serde_json::Value;
 
-use super::endpoints::{self, AttemptError, Endpoint, RegistryConfig};
+use super::endpoints::{Endpoint, RegistryConfig};
+use super::fallback::{self, AttemptError};
 use super::manifest::{self, Fetched, ManifestError};
 use super::reference::ImageRef;
 use super::registry::{Credentials, Registry, RegistryError};
@@ -53,7 +54,7 @@ pub async fn inspect(
     creds: &Credentials,
 ) -> Result<DistributionInspect, DistributionError> {
     let at = cfg.pull_endpoints(r).await;
-    endpoints::try_each(&at, r, |endpoint| async move { inspect_at(cfg, &endpoint, r, creds).await }).await
+    fallback::try_each(&at, r, |endpoint| async move { inspect_at(cfg, &endpoint, r, creds).await }).await
 }
 
 async fn inspect_at(

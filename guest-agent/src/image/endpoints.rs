@@ -5,7 +5,7 @@
 //!
 //! - Mirrors apply to Docker Hub (`docker.io`) names only, and only to
 //!   pulls (and `GET /distribution`): each mirror in order, then the Hub
-//!   itself. Any failure on a mirror falls through to the next endpoint.
+//!   itself.
 //! - An insecure registry (a configured `host[:port]`, or a host in a
 //!   configured CIDR or in the loopback ranges `127.0.0.0/8` and `::1/128`,
 //!   which Docker always treats as insecure) is tried over HTTPS without
@@ -15,8 +15,8 @@
 //! - `GET /info`'s `RegistryConfig` reports the settings as moby does.
 //!
 //! Owns the settings and the order; it must never speak to a registry
-//! itself (that is `registry`), nor decide what an operation does with the
-//! endpoint it is given.
+//! itself (that is `registry`), nor decide when to move on to the next
+//! endpoint (that is `fallback`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,7 +24,6 @@ use std::net::IpAddr;
 use bollard_stubs::models::{IndexInfo, RegistryServiceConfig};
 
 use super::reference::{DEFAULT_REGISTRY, ImageRef};
-use super::registry::RegistryError;
 
 /// A setting that moby would refuse at start-up.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -320,46 +319,6 @@ impl RegistryConfig {
             mirrors: Some(mirrors),
         }
     }
-}
-
-/// An error an endpoint's attempt ended with: may the next endpoint be
-/// tried?
-pub trait AttemptError: std::fmt::Display {
-    /// The registry's part of the failure, if it was the registry's.
-    fn registry_error(&self) -> Option<&RegistryError>;
-}
-
-impl AttemptError for RegistryError {
-    fn registry_error(&self) -> Option<&RegistryError> {
-        Some(self)
-    }
-}
-
-fn falls_through(endpoint: &Endpoint, e: &impl AttemptError) -> bool {
-    endpoint.mirror.is_some()
-        || (endpoint.transport == Transport::HttpsUnverified && e.registry_error().is_some_and(|r| r.is_transport()))
-}
-
-/// Runs `attempt` at each endpoint in turn until one succeeds or one fails
-/// in a way that must not fall through; the last failure is the answer.
-/// (`attempt` takes the endpoint by value: a future borrowing it would not
-/// be `Send` for every lifetime, which the API's tasks need.)
-pub async fn try_each<T, E: AttemptError, Fut: Future<Output = Result<T, E>>>(
-    endpoints: &[Endpoint],
-    target: &ImageRef,
-    mut attempt: impl FnMut(Endpoint) -> Fut,
-) -> Result<T, E> {
-    let (last, rest) = endpoints.split_last().unwrap_or_else(|| unreachable!("every lookup yields an endpoint"));
-    for endpoint in rest {
-        match attempt(endpoint.clone()).await {
-            Ok(v) => return Ok(v),
-            Err(e) if falls_through(endpoint, &e) => {
-                tracing::info!(%target, endpoint = %endpoint.describe(target), error = %e, "attempting the next endpoint after an error");
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    attempt(last.clone()).await
 }
 
 fn normalise_index_name(s: &str) -> &str {

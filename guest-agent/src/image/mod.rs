@@ -6,6 +6,7 @@
 //! digest     sha256 digests, hashing readers
 //! manifest   manifests, indexes, configs; platform selection
 //! endpoints  mirrors and insecure registries: which endpoints, in what order
+//! fallback   when an attempt moves on to the next endpoint
 //! registry   oci-client over rustls: one endpoint, auth, errors
 //! store      blobs, unpacked layers by diffID, the atomic index
 //! gc         removes what no image and no in-flight pull references
@@ -32,6 +33,7 @@ pub mod changes;
 pub mod digest;
 pub mod distribution;
 pub mod endpoints;
+pub mod fallback;
 mod fsutil;
 pub mod gc;
 pub mod import;

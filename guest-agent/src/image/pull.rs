@@ -20,7 +20,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::digest::Digest;
-use super::endpoints::{self, AttemptError, Endpoint, RegistryConfig};
+use super::endpoints::{Endpoint, RegistryConfig};
+use super::fallback::{self, AttemptError};
 use super::manifest::{self, Fetched, ManifestError};
 use super::progress::{Progress, ProgressEvent};
 use super::reference::ImageRef;
@@ -101,7 +102,7 @@ pub async fn pull(
     let lease = Arc::new(store.lease());
     let at = cfg.pull_endpoints(reference).await;
     let lease_ref = &lease;
-    let result = endpoints::try_each(&at, reference, |endpoint| async move {
+    let result = fallback::try_each(&at, reference, |endpoint| async move {
         pull_from(store, cfg, &endpoint, reference, creds, progress, lease_ref).await
     })
     .await;

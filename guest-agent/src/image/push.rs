@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use super::digest::Digest;
-use super::endpoints::{self, AttemptError, Endpoint, RegistryConfig};
+use super::endpoints::{Endpoint, RegistryConfig};
+use super::fallback::{self, AttemptError};
 use super::progress::{Progress, ProgressEvent};
 use super::reference::ImageRef;
 use super::registry::{Credentials, Registry, RegistryError};
@@ -69,7 +70,7 @@ pub async fn push(
     progress.emit(ProgressEvent::status(format!("The push refers to repository [{}]", target.name())));
     let at = cfg.push_endpoints(target).await;
     let rec = &record;
-    let pushed = endpoints::try_each(&at, target, |endpoint| async move {
+    let pushed = fallback::try_each(&at, target, |endpoint| async move {
         push_to(store, cfg, &endpoint, rec, target, creds, progress).await
     })
     .await?;

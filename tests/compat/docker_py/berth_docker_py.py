@@ -75,7 +75,7 @@ def pytest_runtest_logreport(report):
     # The worst phase wins: a teardown error after a pass is an error.
     rank = ["passed", "xpassed", "skipped", "xfailed", "error", "failed"]
     if rank.index(outcome) >= rank.index(prev["outcome"]):
-        detail = report.longreprtext if report.failed else (str(getattr(report, "wasxfail", "")) or prev["detail"])
+        detail = report.longreprtext if report.failed or outcome == "xfailed" else prev["detail"]
         _results[key] = {"outcome": outcome, "detail": detail[-3000:]}
 
 
