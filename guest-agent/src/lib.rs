@@ -4,14 +4,16 @@
 //! instead of `#[path]`-including its sources.
 //!
 //! Owns the process's start: which role this invocation plays (shim,
-//! shim launcher, runtime benchmark, PID 1, daemon), the command line and
-//! the log subscriber. Must never export engine internals: the public
+//! shim launcher, runtime benchmark, PID 1, daemon), the command line (its
+//! settings merged with a daemon.json by `daemon_config`) and the log
+//! subscriber. Must never export engine internals: the public
 //! surface is `run` alone.
 
 mod api;
 mod children;
 mod confined;
 mod container;
+mod daemon_config;
 mod durable;
 mod engine;
 mod error_kind;
@@ -43,6 +45,18 @@ struct Cli {
     /// The engine's state directory.
     #[arg(long, default_value = "/var/lib/berth")]
     root: PathBuf,
+    /// Settings in Docker's daemon.json format (`registry-mirrors`,
+    /// `insecure-registries`, `max-concurrent-downloads`).
+    #[arg(long, value_name = "PATH")]
+    config_file: Option<PathBuf>,
+    /// A Docker Hub mirror (`https://host[:port][/path]`), tried before
+    /// the Hub; repeatable, tried in order.
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirrors: Vec<String>,
+    /// A registry (`host[:port]`, or a CIDR) spoken to over HTTPS without
+    /// certificate checks, or plain HTTP; repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
 }
 
 /// The whole program: `main.rs` only calls this.
@@ -66,8 +80,20 @@ pub fn run() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    let flags = daemon_config::Flags {
+        config_file: cli.config_file.clone(),
+        registry_mirrors: cli.registry_mirrors.clone(),
+        insecure_registries: cli.insecure_registries.clone(),
+    };
+    let registries = match daemon_config::registry_config(&flags) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let engine = match engine::Engine::open(&cli.root, false) {
-        Ok(e) => Arc::new(e),
+        Ok(e) => Arc::new(e.with_registries(registries)),
         Err(e) => {
             eprintln!("berth-agent: {e}");
             return ExitCode::FAILURE;

@@ -1,7 +1,8 @@
 //! A real registry for tests: Debian's `docker-registry` (CNCF distribution
 //! 2.8) as a plain process on a free loopback port, with its storage in a
-//! temporary directory, optionally behind htpasswd basic auth. Killed when
-//! dropped. Used by the agent's unit and integration tests and by the API
+//! temporary directory, optionally behind htpasswd basic auth or serving
+//! HTTPS with a self-signed certificate (made with the `openssl` CLI).
+//! Killed when dropped. Used by the agent's unit and integration tests and by the API
 //! benchmark; it must never listen beyond loopback.
 
 use std::io::Write;
@@ -28,8 +29,16 @@ impl TestRegistry {
         Self::start_with(Some((user, password)))
     }
 
+    /// Serving HTTPS only, with a self-signed certificate no client trusts.
+    pub fn start_with_self_signed_tls() -> TestRegistry {
+        match Self::try_start_with(None, true) {
+            Ok(reg) => reg,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
-        match Self::try_start_with(auth) {
+        match Self::try_start_with(auth, false) {
             Ok(reg) => reg,
             Err(e) => panic!("{e}"),
         }
@@ -38,10 +47,10 @@ impl TestRegistry {
     /// As [`TestRegistry::start`], with an error instead of a panic (for
     /// benchmarks, which report and exit).
     pub fn try_start() -> std::io::Result<TestRegistry> {
-        Self::try_start_with(None)
+        Self::try_start_with(None, false)
     }
 
-    fn try_start_with(auth: Option<(&str, &str)>) -> std::io::Result<TestRegistry> {
+    fn try_start_with(auth: Option<(&str, &str)>, tls: bool) -> std::io::Result<TestRegistry> {
         if !Path::new(BINARY).exists() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -55,6 +64,24 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             dir.path().join("storage").display()
         );
+        // Under `http:`, so before any top-level key that follows.
+        if tls {
+            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            let out = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=berth-test"])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()?;
+            if !out.status.success() {
+                return Err(std::io::Error::other(format!(
+                    "openssl req failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        }
         if let Some((user, password)) = auth {
             let out = Command::new("htpasswd").args(["-Bbn", user, password]).output()?;
             if !out.status.success() {

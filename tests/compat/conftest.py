@@ -5,78 +5,37 @@ autostarts `berth-agent`), with a real registry (Debian's docker-registry)
 on loopback seeded with a busybox image built offline from the host's
 busybox-static.
 
+docker-py's own integration suite (test_docker_py_suite.py) gets an
+engine of its own: berth-agent as a daemon whose daemon.json names a
+second loopback registry as its Docker Hub mirror, seeded with small
+images under the names that suite pulls, as at an offline site.
+
 Environment (run.sh sets it): BERTH_BIN, BERTH_AGENT; optional
-BERTH_FIXTURE_BUSYBOX (a docker-archive tar) instead of building one.
+BERTH_FIXTURE_BUSYBOX (a docker-archive tar) instead of building one, and
+BERTH_COMPAT_KEEP=1 to keep the work directory (engine and suite logs).
 """
 
-import hashlib
-import io
-import json
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
 import urllib.request
 
 import pytest
 
-BUSYBOX_APPLETS = ["sh", "echo", "cat", "ls", "sleep", "true", "false", "env", "id", "pwd", "hostname", "ps", "top", "wc", "head", "tail"]
+from fixture_images import ALPINE_GROUP, ALPINE_PASSWD, DISTRO_DIRS, all_applets, busybox_archive
 
 
-def _free_port():
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _busybox_archive(path):
-    """A docker-archive tar of busybox:latest from /bin/busybox."""
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as t:
-        for d in ["bin", "etc", "tmp", "proc", "sys", "dev"]:
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if d == "tmp" else 0o755
-            t.addfile(info)
-        with open("/bin/busybox", "rb") as f:
-            data = f.read()
-        info = tarfile.TarInfo("bin/busybox")
-        info.size = len(data)
-        info.mode = 0o755
-        t.addfile(info, io.BytesIO(data))
-        for applet in BUSYBOX_APPLETS:
-            info = tarfile.TarInfo("bin/" + applet)
-            info.type = tarfile.SYMTYPE
-            info.linkname = "busybox"
-            t.addfile(info)
-        for name, text in [("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", "root:x:0:\n")]:
-            b = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(b)
-            t.addfile(info, io.BytesIO(b))
-    layer_bytes = layer.getvalue()
-    diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
-    config = json.dumps({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": "2024-01-01T00:00:00Z",
-        "config": {"Cmd": ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "berth compat: busybox-static"}],
-    }).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": ["busybox:latest"], "Layers": ["layer/layer.tar"]}]).encode()
-    with tarfile.open(path, "w") as t:
-        for name, b in [(config_name, config), ("layer/layer.tar", layer_bytes), ("manifest.json", manifest)]:
-            info = tarfile.TarInfo(name)
-            info.size = len(b)
-            t.addfile(info, io.BytesIO(b))
-
-
-def _wait_http(url, secs=20):
+def wait_http(url, secs=20):
     end = time.time() + secs
     while time.time() < end:
         try:
@@ -91,32 +50,48 @@ def _wait_http(url, secs=20):
 def workdir():
     d = tempfile.mkdtemp(prefix="berth-compat-")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if os.environ.get("BERTH_COMPAT_KEEP"):
+        print(f"compat: kept {d} (BERTH_COMPAT_KEEP)")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def loopback_registry(workdir, name="registry"):
+    """A docker-registry on a free loopback port (storage under workdir/name); yields host:port."""
+    port = free_port()
+    root = os.path.join(workdir, name)
+    conf = os.path.join(workdir, name + ".yml")
+    with open(conf, "w") as f:
+        f.write(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
+                f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = open(os.path.join(workdir, name + ".log"), "w")
+    proc = subprocess.Popen(["docker-registry", "serve", conf], stdout=log, stderr=log)
+    host = f"127.0.0.1:{port}"
+    try:
+        wait_http(f"http://{host}/v2/")
+        yield host
+    finally:
+        proc.terminate()
+        proc.wait()
+        log.close()
+
+
+def push_archive(archive, target):
+    """skopeo copy of a docker-archive to docker://target (a loopback registry, plain HTTP)."""
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"docker-archive:{archive}",
+                    f"docker://{target}"], check=True)
 
 
 @pytest.fixture(scope="session")
 def registry(workdir):
     """host:port of a docker-registry on loopback with busybox pushed."""
-    port = _free_port()
-    root = os.path.join(workdir, "registry")
-    conf = os.path.join(workdir, "registry.yml")
-    with open(conf, "w") as f:
-        f.write(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
-                f"http:\n  addr: 127.0.0.1:{port}\n")
-    log = open(os.path.join(workdir, "registry.log"), "w")
-    proc = subprocess.Popen(["docker-registry", "serve", conf], stdout=log, stderr=log)
-    host = f"127.0.0.1:{port}"
-    try:
-        _wait_http(f"http://{host}/v2/")
+    with loopback_registry(workdir) as host:
         archive = os.environ.get("BERTH_FIXTURE_BUSYBOX") or os.path.join(workdir, "busybox.tar")
         if not os.environ.get("BERTH_FIXTURE_BUSYBOX"):
-            _busybox_archive(archive)
-        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"docker-archive:{archive}",
-                        f"docker://{host}/library/busybox:latest"], check=True)
+            busybox_archive(archive)
+        push_archive(archive, f"{host}/library/busybox:latest")
         yield host
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -151,18 +126,115 @@ def busybox(engine, registry):
     return "busybox:latest"
 
 
-def engine_has_containers(env):
-    """Whether the engine serves the containers API (a later issue on some branches)."""
+def unix_request(sock, method, path, timeout=30):
+    """(status, body) of one HTTP request to the engine's UNIX socket."""
     import http.client
 
     class Conn(http.client.HTTPConnection):
         def connect(self):
             self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(env["BERTH_TEST_SOCKET"])
+            self.sock.settimeout(timeout)
+            self.sock.connect(sock)
 
-    c = Conn("berth")
-    c.request("GET", "/containers/json")
-    return c.getresponse().status == 200
+    c = Conn("berth", timeout=timeout)
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def engine_has_containers(env):
+    """Whether the engine serves the containers API (a later issue on some branches)."""
+    return unix_request(env["BERTH_TEST_SOCKET"], "GET", "/containers/json")[0] == 200
+
+
+# What docker-py's suite pulls from Docker Hub (its TEST_IMG is alpine:3.10),
+# with each stand-in's Cmd.
+HUB_IMAGES = [
+    ("alpine:3.10", ["/bin/sh"]),
+    ("alpine:latest", ["/bin/sh"]),
+    ("busybox:latest", ["sh"]),
+    ("busybox:buildroot-2014.02", ["sh"]),
+    ("hello-world:latest", ["/hello"]),
+]
+
+
+@pytest.fixture(scope="session")
+def hub_mirror(workdir):
+    """host:port of a loopback registry standing in for Docker Hub: every
+    name of HUB_IMAGES, each its own busybox-based image with all applets
+    (the alpine ones with Alpine's accounts)."""
+    with loopback_registry(workdir, "hub-mirror") as host:
+        applets = all_applets()
+        for name, cmd in HUB_IMAGES:
+            repo, tag = name.split(":")
+            archive = os.path.join(workdir, f"hub-{repo}-{tag}.tar")
+            accounts = {"passwd": ALPINE_PASSWD, "group": ALPINE_GROUP} if repo == "alpine" else {}
+            busybox_archive(archive, name, applets=applets, dirs=DISTRO_DIRS, cmd=cmd, **accounts)
+            push_archive(archive, f"{host}/library/{repo}:{tag}")
+        yield host
+
+
+@pytest.fixture(scope="session")
+def mirrored_engine(workdir, hub_mirror):
+    """berth-agent as a daemon with `registry-mirrors` naming hub_mirror
+    (in a daemon.json, `--config-file`); yields env with DOCKER_HOST. Its
+    containers are removed before it stops."""
+    import json
+    import signal
+
+    base = os.path.join(workdir, "mirrored-engine")
+    os.makedirs(base)
+    sock = os.path.join(base, "docker.sock")
+    config = os.path.join(base, "daemon.json")
+    with open(config, "w") as f:
+        json.dump({"registry-mirrors": [f"http://{hub_mirror}"]}, f)
+    log = open(os.path.join(base, "engine.log"), "w")
+    proc = subprocess.Popen([os.environ["BERTH_AGENT"], "--listen", "unix://" + sock, "--root", os.path.join(base, "root"),
+                             "--config-file", config], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    env = dict(os.environ)
+    env["DOCKER_HOST"] = "unix://" + sock
+    env["DOCKER_CONFIG"] = os.path.join(base, "docker-config")
+    env.pop("DOCKER_TLS_VERIFY", None)
+    env.pop("DOCKER_CERT_PATH", None)
+    try:
+        end = time.time() + 30
+        while True:
+            assert proc.poll() is None, "berth-agent exited: " + open(log.name).read()[-2000:]
+            try:
+                if unix_request(sock, "GET", "/_ping", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.time() < end, "berth-agent did not answer in 30 s: " + open(log.name).read()[-2000:]
+            time.sleep(0.1)
+        yield env
+    finally:
+        if proc.poll() is None:
+            try:
+                _, body = unix_request(sock, "GET", "/containers/json?all=1")
+                for c in json.loads(body):
+                    unix_request(sock, "DELETE", f"/containers/{c['Id']}?force=1&v=1")
+            except (OSError, ValueError) as e:
+                print(f"compat: removing the mirrored engine's containers: {e}")
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The docker-py suite's per-module table (test_docker_py_suite.py fills it)."""
+    rows = getattr(config, "berth_docker_py_rows", None)
+    if rows:
+        terminalreporter.section("docker-py 7.1.0 integration suite against berth")
+        for line in rows:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

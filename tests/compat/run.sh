@@ -5,16 +5,18 @@
 #
 # Needs: a docker CLI (28.x, or Debian's docker.io 20.10), docker-registry,
 # skopeo, busybox-static, python3-venv; docker-compose for its test.
-# docker-py and pytest are installed from PyPI into a cached venv.
+# docker-py (with websocket-client), pytest, pytest-timeout and paramiko
+# (docker-py's own suite imports it) are installed from PyPI into a cached venv; docker-py's
+# integration suite is fetched with the venv's pip (test_docker_py_suite.py).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/berth
 venv=$cache/compat-venv
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import docker' 2>/dev/null; then
-    echo "compat: creating $venv (docker==7.1.0, pytest from PyPI)" >&2
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import docker, paramiko, pytest_timeout, websocket' 2>/dev/null; then
+    echo "compat: creating $venv (docker[websockets]==7.1.0, pytest, pytest-timeout, paramiko from PyPI)" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'docker==7.1.0' 'pytest>=7,<9'
+    "$venv/bin/pip" install -q 'docker[websockets]==7.1.0' 'pytest>=7,<9' 'pytest-timeout>=2,<3' 'paramiko>=3,<4'
 fi
 cargo build -q --manifest-path "$root/Cargo.toml" -p berth -p berth-agent
 target=${CARGO_TARGET_DIR:-$root/target}

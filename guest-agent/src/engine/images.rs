@@ -27,7 +27,7 @@ use crate::image::reference::{DEFAULT_REGISTRY, ImageRef};
 use crate::image::registry::{Credentials, Registry, RegistryError};
 use crate::image::removal::{self, PruneFilter};
 use crate::image::view::{self, ImageView, ListFilter};
-use crate::image::{distribution, pull, push};
+use crate::image::{distribution, fallback, pull, push};
 
 /// `POST /images/create?fromSrc=…`: a root filesystem tarball as an image.
 #[derive(Debug, Default)]
@@ -237,7 +237,11 @@ impl Engine {
         };
         // Any repository will do: the answer is about the credentials.
         let probe = ImageRef::parse(&format!("{registry}/berth/login-check"))?;
-        let checked = async { Registry::connect(&self.registries, &probe, &creds).await?.check_login(&probe).await };
+        let at = self.registries.push_endpoints(&probe).await;
+        let (registries, probe_ref, creds_ref) = (&self.registries, &probe, &creds);
+        let checked = fallback::try_each(&at, &probe, |endpoint| async move {
+            Registry::connect(registries, &endpoint, probe_ref, creds_ref).await?.check_login(probe_ref).await
+        });
         match checked.await {
             Ok(()) => {
                 tracing::info!(%registry, user = %req.username, "login succeeded");

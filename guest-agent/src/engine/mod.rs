@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use error::EngineError;
 
 use crate::container::Containers;
-use crate::image::registry::RegistryConfig;
+use crate::image::endpoints::RegistryConfig;
 use crate::image::store::Store;
 use crate::network::Networks;
 
@@ -40,7 +40,7 @@ pub struct Engine {
     in_vm: bool,
     /// Images: blobs, unpacked layers, tags (see `crate::image::store`).
     images: Arc<Store>,
-    /// How registries are reached (plain HTTP for loopback, …).
+    /// How registries are reached: mirrors, insecure registries (daemon.json's settings).
     registries: RegistryConfig,
     /// Shells in the VM (`berth machine shell`); refused in process mode.
     shells: crate::shell::Sessions,
@@ -72,6 +72,13 @@ impl Engine {
             networks,
             shutdown: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// The engine with these registry settings (`--registry-mirror`,
+    /// `--insecure-registry`, daemon.json) instead of Docker's defaults.
+    pub fn with_registries(mut self, registries: RegistryConfig) -> Self {
+        self.registries = registries;
+        self
     }
 
     pub fn in_vm(&self) -> bool {

@@ -4,10 +4,8 @@
 //! Owns those answers; it must never speak HTTP, and the API's own facts
 //! (versions, negotiation) stay in `crate::api`.
 
-use std::collections::HashMap;
-
 use bollard_stubs::models::{
-    LocalNodeState, PluginsInfo, RegistryServiceConfig, Runtime, SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum,
+    LocalNodeState, PluginsInfo, Runtime, SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum,
     SystemInfoCgroupVersionEnum,
 };
 
@@ -148,11 +146,7 @@ fn info_body(engine: &Engine) -> SystemInfo {
         ncpu: Some(host::cpus()),
         mem_total: Some(host::memory_bytes()),
         index_server_address: Some("https://index.docker.io/v1/".into()),
-        registry_config: Some(RegistryServiceConfig {
-            insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into()]),
-            index_configs: Some(HashMap::new()),
-            mirrors: Some(vec![]),
-        }),
+        registry_config: Some(engine.registries.service_config()),
         generic_resources: Some(vec![]),
         http_proxy: Some(String::new()),
         https_proxy: Some(String::new()),

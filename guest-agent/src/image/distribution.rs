@@ -9,9 +9,11 @@
 use bollard_stubs::models::{DistributionInspect, OciDescriptor, OciPlatform};
 use serde_json::Value;
 
+use super::endpoints::{Endpoint, RegistryConfig};
+use super::fallback::{self, AttemptError};
 use super::manifest::{self, Fetched, ManifestError};
 use super::reference::ImageRef;
-use super::registry::{Credentials, Registry, RegistryConfig, RegistryError};
+use super::registry::{Credentials, Registry, RegistryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistributionError {
@@ -25,6 +27,15 @@ pub enum DistributionError {
     },
 }
 
+impl AttemptError for DistributionError {
+    fn registry_error(&self) -> Option<&RegistryError> {
+        match self {
+            DistributionError::Registry(e) => Some(e),
+            DistributionError::Manifest { .. } => None,
+        }
+    }
+}
+
 impl DistributionError {
     /// A registry's refusal or 404 keeps its meaning; a manifest the engine
     /// cannot read is a failure of the engine's request (500, as Docker).
@@ -36,12 +47,23 @@ impl DistributionError {
     }
 }
 
+/// Asks each pull endpoint in turn (a Hub name's mirrors first).
 pub async fn inspect(
     cfg: &RegistryConfig,
     r: &ImageRef,
     creds: &Credentials,
 ) -> Result<DistributionInspect, DistributionError> {
-    let registry = Registry::connect(cfg, r, creds).await?;
+    let at = cfg.pull_endpoints(r).await;
+    fallback::try_each(&at, r, |endpoint| async move { inspect_at(cfg, &endpoint, r, creds).await }).await
+}
+
+async fn inspect_at(
+    cfg: &RegistryConfig,
+    endpoint: &Endpoint,
+    r: &ImageRef,
+    creds: &Credentials,
+) -> Result<DistributionInspect, DistributionError> {
+    let registry = Registry::connect(cfg, endpoint, r, creds).await?;
     let (body, digest) = registry.fetch_manifest(r).await?;
     let bad = |source| DistributionError::Manifest { reference: r.to_string(), source };
     let (media_type, platforms) = match manifest::parse(&body).map_err(bad)? {

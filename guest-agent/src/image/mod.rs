@@ -5,7 +5,9 @@
 //! reference  names as users write them → canonical ImageRef
 //! digest     sha256 digests, hashing readers
 //! manifest   manifests, indexes, configs; platform selection
-//! registry   oci-client over rustls: auth, HTTP for loopback, errors
+//! endpoints  mirrors and insecure registries: which endpoints, in what order
+//! fallback   when an attempt moves on to the next endpoint
+//! registry   oci-client over rustls: one endpoint, auth, errors
 //! store      blobs, unpacked layers by diffID, the atomic index
 //! gc         removes what no image and no in-flight pull references
 //! unpack     one layer tar → one directory, hostile input refused
@@ -30,6 +32,8 @@ pub mod build;
 pub mod changes;
 pub mod digest;
 pub mod distribution;
+pub mod endpoints;
+pub mod fallback;
 mod fsutil;
 pub mod gc;
 pub mod import;

@@ -2,6 +2,10 @@
 //! layers downloaded in parallel and unpacked as each arrives, and finally
 //! one atomic commit that makes the image visible with its tags.
 //!
+//! A Docker Hub name is tried at each configured mirror before the Hub
+//! (see `endpoints`); a pull that fails at one endpoint starts again at the
+//! next, keeping what it already verified and stored.
+//!
 //! Owns the order of a pull and its progress lines. It must never make an
 //! image visible before every blob and layer it names is verified and in
 //! place, and never keep what a failed pull stored: everything it writes is
@@ -16,10 +20,12 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::digest::Digest;
+use super::endpoints::{Endpoint, RegistryConfig};
+use super::fallback::{self, AttemptError};
 use super::manifest::{self, Fetched, ManifestError};
 use super::progress::{Progress, ProgressEvent};
 use super::reference::ImageRef;
-use super::registry::{Credentials, Registry, RegistryConfig, RegistryError};
+use super::registry::{Credentials, Registry, RegistryError};
 use super::store::{ImageRecord, LayerRecord, Lease, Store, StoreError, now_secs};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +54,15 @@ pub enum PullError {
     Task(String),
     #[error("stopped because another layer failed")]
     Stopped,
+}
+
+impl AttemptError for PullError {
+    fn registry_error(&self) -> Option<&RegistryError> {
+        match self {
+            PullError::Registry(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl PullError {
@@ -85,7 +100,12 @@ pub async fn pull(
     progress: &Progress,
 ) -> Result<Pulled, PullError> {
     let lease = Arc::new(store.lease());
-    let result = pull_inner(store, cfg, reference, creds, progress, &lease).await;
+    let at = cfg.pull_endpoints(reference).await;
+    let lease_ref = &lease;
+    let result = fallback::try_each(&at, reference, |endpoint| async move {
+        pull_from(store, cfg, &endpoint, reference, creds, progress, lease_ref).await
+    })
+    .await;
     drop(lease);
     if let Err(e) = &result {
         tracing::warn!(%reference, error = %e, "pull failed; removing what it stored");
@@ -99,9 +119,11 @@ pub async fn pull(
     result
 }
 
-async fn pull_inner(
+/// One attempt, at one endpoint.
+async fn pull_from(
     store: &Arc<Store>,
     cfg: &RegistryConfig,
+    endpoint: &Endpoint,
     reference: &ImageRef,
     creds: &Credentials,
     progress: &Progress,
@@ -109,7 +131,7 @@ async fn pull_inner(
 ) -> Result<Pulled, PullError> {
     let manifest_err = |source| PullError::Manifest { reference: reference.to_string(), source };
 
-    let registry = Arc::new(Registry::connect(cfg, reference, creds).await?);
+    let registry = Arc::new(Registry::connect(cfg, endpoint, reference, creds).await?);
     let (body, top_digest) = registry.fetch_manifest(reference).await?;
     let (manifest, media_type, manifest_bytes, manifest_digest) = match manifest::parse(&body).map_err(manifest_err)? {
         Fetched::Image { manifest, media_type } => (manifest, media_type, body, top_digest.clone()),

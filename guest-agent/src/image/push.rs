@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use super::digest::Digest;
+use super::endpoints::{Endpoint, RegistryConfig};
+use super::fallback::{self, AttemptError};
 use super::progress::{Progress, ProgressEvent};
 use super::reference::ImageRef;
-use super::registry::{Credentials, Registry, RegistryConfig, RegistryError};
-use super::store::{Store, StoreError};
+use super::registry::{Credentials, Registry, RegistryError};
+use super::store::{ImageRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -28,6 +30,15 @@ pub enum PushError {
     },
     #[error("push task failed: {0}")]
     Task(String),
+}
+
+impl AttemptError for PushError {
+    fn registry_error(&self) -> Option<&RegistryError> {
+        match self {
+            PushError::Registry(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl PushError {
@@ -57,7 +68,28 @@ pub async fn push(
 ) -> Result<Pushed, PushError> {
     let record = store.resolve(local)?;
     progress.emit(ProgressEvent::status(format!("The push refers to repository [{}]", target.name())));
-    let registry = Arc::new(Registry::connect(cfg, target, creds).await?);
+    let at = cfg.push_endpoints(target).await;
+    let rec = &record;
+    let pushed = fallback::try_each(&at, target, |endpoint| async move {
+        push_to(store, cfg, &endpoint, rec, target, creds, progress).await
+    })
+    .await?;
+    store.tag(&target.with_digest(record.manifest.clone()), &record.id)?;
+    tracing::info!(%target, digest = %pushed.digest, size = pushed.size, "image pushed");
+    Ok(pushed)
+}
+
+/// One attempt, at one endpoint: blobs the registry lacks, then the manifest.
+async fn push_to(
+    store: &Arc<Store>,
+    cfg: &RegistryConfig,
+    endpoint: &Endpoint,
+    record: &ImageRecord,
+    target: &ImageRef,
+    creds: &Credentials,
+    progress: &Progress,
+) -> Result<Pushed, PushError> {
+    let registry = Arc::new(Registry::connect(cfg, endpoint, target, creds).await?);
 
     let mut tasks = tokio::task::JoinSet::new();
     // Layers show progress lines; the config is pushed quietly, as Docker does.
@@ -99,8 +131,5 @@ pub async fn push(
         progress_detail: Some(Default::default()),
         ..ProgressEvent::status("")
     });
-    store.tag(&target.with_digest(record.manifest.clone()), &record.id)?;
-    let pushed = Pushed { digest: record.manifest, size };
-    tracing::info!(%target, digest = %pushed.digest, size = pushed.size, "image pushed");
-    Ok(pushed)
+    Ok(Pushed { digest: record.manifest.clone(), size })
 }

@@ -1,8 +1,10 @@
 //! The registry client: oci-client (reqwest over rustls, so nothing links
 //! OpenSSL and the agent still builds statically), configured per registry.
 //!
-//! Owns protocol choice (plain HTTP for loopback and configured insecure
-//! registries, HTTPS with an optional CA bundle otherwise), credentials
+//! Owns speaking to one endpoint (`endpoints` picks which, in what order):
+//! its transport (HTTPS with an optional CA bundle, HTTPS accepting any
+//! certificate, or plain HTTP), a mirror's address in place of the name's
+//! registry, credentials
 //! (anonymous, basic, bearer token; oci-client answers Bearer challenges and
 //! falls back to Basic), and turning oci-client's errors into ones a user
 //! can act on — a wrong password must read as a 401, not as a transport
@@ -15,6 +17,7 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 
 use super::digest::Digest;
+use super::endpoints::{Endpoint, RegistryConfig, Transport};
 use super::manifest;
 use super::reference::{ImageRef, ToOci};
 
@@ -57,23 +60,11 @@ impl RegistryError {
             _ => ErrorKind::Internal,
         }
     }
-}
 
-/// Engine-wide registry settings (Docker's `insecure-registries`, a CA
-/// bundle for a VM that has no system store).
-#[derive(Clone, Debug)]
-pub struct RegistryConfig {
-    /// Registries (`host:port`) spoken to over plain HTTP besides loopback.
-    pub insecure: Vec<String>,
-    /// PEM certificates trusted in addition to the platform's roots.
-    pub ca_bundle: Option<PathBuf>,
-    /// Layers downloaded at once (Docker's default is 3).
-    pub max_concurrent_downloads: usize,
-}
-
-impl Default for RegistryConfig {
-    fn default() -> Self {
-        RegistryConfig { insecure: Vec::new(), ca_bundle: None, max_concurrent_downloads: 3 }
+    /// The request got no HTTP answer at all (refused, reset, a TLS
+    /// handshake that failed, a name that does not resolve).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, RegistryError::Request { source: OciDistributionError::RequestError(e), .. } if e.status().is_none())
     }
 }
 
@@ -111,37 +102,44 @@ fn split_pem_bundle(data: &[u8]) -> Vec<Certificate> {
         .collect()
 }
 
-/// A client bound to one registry and one set of credentials.
+/// A client bound to one endpoint and one set of credentials.
 pub struct Registry {
     client: oci_client::Client,
     auth: RegistryAuth,
+    /// What errors name: the mirror, or the name's registry.
     registry: String,
+    /// A mirror's `host[:port][/path]`, addressed instead of the name's registry.
+    mirror: Option<String>,
 }
 
 impl Registry {
-    pub async fn connect(cfg: &RegistryConfig, target: &ImageRef, creds: &Credentials) -> Result<Self, RegistryError> {
+    pub async fn connect(
+        cfg: &RegistryConfig,
+        endpoint: &Endpoint,
+        target: &ImageRef,
+        creds: &Credentials,
+    ) -> Result<Self, RegistryError> {
         // reqwest is built without a default crypto provider (that would pull
         // in aws-lc); install ring once per process. Err means already done.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut plain = cfg.insecure.clone();
-        if target.is_loopback_registry() {
-            plain.push(target.registry.clone());
-        }
         let mut extra_root_certificates = Vec::new();
         if let Some(path) = &cfg.ca_bundle {
             let data = std::fs::read(path).map_err(|source| RegistryError::CaBundle { path: path.clone(), source })?;
             extra_root_certificates = split_pem_bundle(&data);
         }
+        let unverified = endpoint.transport == Transport::HttpsUnverified;
         let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain),
+            protocol: if endpoint.transport == Transport::Http { ClientProtocol::Http } else { ClientProtocol::Https },
+            accept_invalid_certificates: unverified,
             extra_root_certificates,
             max_concurrent_download: cfg.max_concurrent_downloads.max(1),
             connect_timeout: Some(std::time::Duration::from_secs(30)),
             read_timeout: Some(std::time::Duration::from_secs(120)),
             ..Default::default()
         };
+        let registry = endpoint.mirror.clone().unwrap_or_else(|| target.registry.clone());
         let client = oci_client::Client::try_from(config).map_err(|source| RegistryError::Request {
-            registry: target.registry.clone(),
+            registry: registry.clone(),
             what: "creating the client",
             source,
         })?;
@@ -150,10 +148,20 @@ impl Registry {
             Credentials::Basic { username, password } => RegistryAuth::Basic(username.clone(), password.clone()),
             Credentials::Token(t) => RegistryAuth::Bearer(t.clone()),
         };
+        let this = Registry { client, auth, registry, mirror: endpoint.mirror.clone() };
         // oci-client keys credentials by the host it resolves the name to.
-        let oci_ref = target.to_oci();
-        client.store_auth_if_needed(oci_ref.resolve_registry(), &auth).await;
-        Ok(Registry { client, auth, registry: target.registry.clone() })
+        let oci_ref = this.oci(target);
+        this.client.store_auth_if_needed(oci_ref.resolve_registry(), &this.auth).await;
+        Ok(this)
+    }
+
+    /// `r` as oci-client addresses it at this endpoint.
+    fn oci(&self, r: &ImageRef) -> oci_client::Reference {
+        let mut oci = r.to_oci();
+        if let Some(m) = &self.mirror {
+            oci.set_mirror_registry(m.clone());
+        }
+        oci
     }
 
     /// The raw manifest (index or image) and its verified digest: when the
@@ -161,7 +169,7 @@ impl Registry {
     pub async fn fetch_manifest(&self, r: &ImageRef) -> Result<(bytes::Bytes, Digest), RegistryError> {
         let (body, digest) = self
             .client
-            .pull_manifest_raw(&r.to_oci(), &self.auth, manifest::ACCEPTED)
+            .pull_manifest_raw(&self.oci(r), &self.auth, manifest::ACCEPTED)
             .await
             .map_err(|e| self.map(e, r, "manifest"))?;
         let computed = Digest::of(&body);
@@ -182,15 +190,15 @@ impl Registry {
 
     /// A blob as a stream; the caller hashes it while storing it.
     pub async fn blob_stream(&self, r: &ImageRef, digest: &Digest) -> Result<SizedStream, RegistryError> {
-        self.client.pull_blob_stream(&r.to_oci(), digest.as_str()).await.map_err(|e| self.map(e, r, "blob"))
+        self.client.pull_blob_stream(&self.oci(r), digest.as_str()).await.map_err(|e| self.map(e, r, "blob"))
     }
 
     pub async fn blob_exists(&self, r: &ImageRef, digest: &Digest) -> Result<bool, RegistryError> {
-        self.client.blob_exists(&r.to_oci(), digest.as_str()).await.map_err(|e| self.map(e, r, "blob"))
+        self.client.blob_exists(&self.oci(r), digest.as_str()).await.map_err(|e| self.map(e, r, "blob"))
     }
 
     pub async fn push_blob(&self, r: &ImageRef, data: bytes::Bytes, digest: &Digest) -> Result<(), RegistryError> {
-        self.client.push_blob(&r.to_oci(), data, digest.as_str()).await.map(|_| ()).map_err(|e| self.map(e, r, "blob"))
+        self.client.push_blob(&self.oci(r), data, digest.as_str()).await.map(|_| ()).map_err(|e| self.map(e, r, "blob"))
     }
 
     /// Pushes manifest bytes unchanged, so the digest the registry stores
@@ -201,7 +209,7 @@ impl Registry {
             what: "media type",
             reason: media_type.to_string(),
         })?;
-        self.client.push_manifest_raw(&r.to_oci(), body, ct).await.map(|_| ()).map_err(|e| self.map(e, r, "manifest"))
+        self.client.push_manifest_raw(&self.oci(r), body, ct).await.map(|_| ()).map_err(|e| self.map(e, r, "manifest"))
     }
 
     /// Checks credentials the way `docker login` does: through the
@@ -210,7 +218,7 @@ impl Registry {
     /// of a repository that need not exist: 404 means the credentials were
     /// accepted, 401 that they were not).
     pub async fn check_login(&self, probe: &ImageRef) -> Result<(), RegistryError> {
-        let oci = probe.to_oci();
+        let oci = self.oci(probe);
         self.client
             .auth(&oci, &self.auth, oci_client::RegistryOperation::Pull)
             .await

@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::image::build::{NewImage, create_image};
+use crate::image::endpoints::RegistryConfig;
 use crate::image::progress::Progress;
 use crate::image::push;
 use crate::image::reference::ImageRef;
-use crate::image::registry::{Credentials, RegistryConfig};
+use crate::image::registry::Credentials;
 use crate::image::store::{ImageRecord, Store};
 use crate::image::unpack::tests::{Raw, raw_tar};
 use berth_test_support::registry::TestRegistry;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use super::super::build::{Compression, ManifestFormat, NewImage, create_image};
 use super::super::digest::Digest;
+use super::super::endpoints::{Endpoint, RegistryConfig, Transport};
 use super::super::manifest;
 use super::super::progress::{Progress, ProgressEvent};
 use super::super::pull::{PullError, pull};
 use super::super::push::push;
 use super::super::reference::ImageRef;
-use super::super::registry::{Credentials, Registry, RegistryConfig, RegistryError};
+use super::super::registry::{Credentials, Registry, RegistryError};
 use super::super::store::{ImageRecord, Store};
 use super::super::unpack::tests::{Raw, raw_tar};
 use berth_test_support::registry::TestRegistry;
@@ -227,7 +228,9 @@ async fn an_index_with_several_platforms_pulls_the_amd64_image() {
         "manifests": [entry(&arm_rec, &_arm_store, "arm64"), entry(&amd_rec, &amd_store, "amd64")]});
     let index_bytes = serde_json::to_vec(&index).expect("index json");
     let multi = r(&format!("{repo}:multi"));
-    let client = Registry::connect(&RegistryConfig::default(), &multi, &Credentials::Anonymous).await.expect("connect");
+    let plain = Endpoint { mirror: None, transport: Transport::Http };
+    let client =
+        Registry::connect(&RegistryConfig::default(), &plain, &multi, &Credentials::Anonymous).await.expect("connect");
     client.push_manifest(&multi, index_bytes.clone().into(), manifest::OCI_INDEX).await.expect("push index");
 
     let (_d, dst) = fresh_store();
@@ -308,7 +311,8 @@ async fn an_interrupted_pull_lists_nothing_after_reopen_and_can_be_repeated() {
     let (_d, src, rec) = build_and_push(img, &target, &Credentials::Anonymous).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = RegistryConfig { max_concurrent_downloads: 1, ..Default::default() };
+    let mut cfg = RegistryConfig::default();
+    cfg.max_concurrent_downloads = 1;
     {
         let store = Store::open(dir.path()).expect("open");
         let (progress, mut rx) = Progress::channel();
