@@ -97,3 +97,49 @@ def test_networks_create_connect_inspect_remove(client, busybox, containers):
         net.remove()
     with pytest.raises(docker.errors.NotFound):
         client.networks.get("compat-net")
+
+
+def test_label_filters_and_across_values(client, busybox, containers):
+    """Several `label` values must all hold (moby's rule, which compose's
+    project + service selection relies on); several `name` values match any."""
+    both = client.containers.create("busybox", ["true"], name="compat-ab", labels={"a": "1", "b": "1"})
+    only_a = client.containers.create("busybox", ["true"], name="compat-a", labels={"a": "1"})
+    try:
+        got = client.containers.list(all=True, filters={"label": ["a=1", "b=1"]})
+        assert [c.name for c in got] == ["compat-ab"]
+        got = client.containers.list(all=True, filters={"name": ["compat-ab", "compat-a"]})
+        assert {c.name for c in got} == {"compat-ab", "compat-a"}
+    finally:
+        both.remove(force=True)
+        only_a.remove(force=True)
+
+
+def test_images_load_of_a_two_image_archive_returns_both(client, busybox):
+    client.images.get("busybox:latest").tag("compat/load-one", "x")
+    client.images.get("busybox:latest").tag("compat/load-two", "y")
+    # `docker save a b`: GET /images/get?names=a&names=b (docker-py's
+    # get_image takes one name).
+    api = client.api
+    res = api._get(api._url("/images/get"), params={"names": ["compat/load-one:x", "compat/load-two:y"]}, stream=True)
+    assert res.status_code == 200
+    blob = res.content
+    client.images.remove("compat/load-one:x")
+    client.images.remove("compat/load-two:y")
+    loaded = client.images.load(blob)
+    tags = sorted(t for i in loaded for t in i.tags)
+    assert "compat/load-one:x" in tags and "compat/load-two:y" in tags
+    client.images.remove("compat/load-one:x")
+    client.images.remove("compat/load-two:y")
+
+
+def test_default_host_config_as_docker_fills_it(client, busybox, containers):
+    c = client.containers.create("busybox", ["true"], name="compat-hc")
+    try:
+        hc = c.attrs["HostConfig"]
+        assert hc["IpcMode"] == "shareable"
+        assert hc["PidMode"] == "" and hc["UsernsMode"] == ""
+        assert hc["Dns"] is None
+        assert hc["LogConfig"]["Type"] == "json-file"
+        assert hc["Runtime"] == "runc"
+    finally:
+        c.remove(force=True)

@@ -98,10 +98,14 @@ async fn inspect_one(
     DockerQuery(q): DockerQuery<InspectQuery>,
 ) -> Result<Response> {
     let mut v = serde_json::to_value(engine.container_view(&id, q.size)?).unwrap_or_default();
-    // Docker sends `"ExecIDs": null` rather than leaving it out; clients
-    // index it.
+    // Docker sends `"ExecIDs": null` and `HostConfig.Dns: null` rather
+    // than leaving them out (its Go fields have no omitempty); clients
+    // index them, and compose compares `Dns` to decide on a recreate.
     if let Some(m) = v.as_object_mut() {
         m.entry("ExecIDs").or_insert(serde_json::Value::Null);
+        if let Some(h) = m.get_mut("HostConfig").and_then(|h| h.as_object_mut()) {
+            h.entry("Dns").or_insert(serde_json::Value::Null);
+        }
     }
     Ok(json_response(StatusCode::OK, &v))
 }
