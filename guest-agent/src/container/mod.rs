@@ -8,6 +8,7 @@
 //! `crate::runtime`'s; HTTP is `crate::api`'s.
 
 pub mod clock;
+pub mod commit;
 pub mod diff;
 pub mod error;
 pub mod events;
@@ -31,5 +32,6 @@ pub mod state;
 pub mod stats;
 pub mod stopping;
 pub mod top;
+pub mod update;
 
 pub use registry::{Container, Containers};

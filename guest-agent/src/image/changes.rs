@@ -10,9 +10,8 @@ use serde_json::{Map, Value, json};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChangeError {
-    #[error(
-        "{0} is not a valid change command (allowed: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)"
-    )]
+    /// Docker's words, the instruction in lower case as its parser has it.
+    #[error("{0} is not a valid change command")]
     Unsupported(String),
     #[error("{instruction} needs an argument")]
     Empty { instruction: String },
@@ -90,7 +89,7 @@ pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), 
                     l.push(json!(rest));
                 }
             }
-            _ => return Err(ChangeError::Unsupported(word.to_string())),
+            _ => return Err(ChangeError::Unsupported(word.to_ascii_lowercase())),
         }
     }
     Ok(())
@@ -199,7 +198,8 @@ mod tests {
 
     #[test]
     fn bad_changes_are_named() {
-        assert_eq!(applied(&["RUN rm -rf /"]), Err(ChangeError::Unsupported("RUN".into())));
+        assert_eq!(applied(&["RUN rm -rf /"]), Err(ChangeError::Unsupported("run".into())));
+        assert_eq!(applied(&["RUN x"]).unwrap_err().to_string(), "run is not a valid change command");
         assert_eq!(applied(&["CMD"]), Err(ChangeError::Empty { instruction: "CMD".into() }));
         assert!(applied(&["EXPOSE http"]).unwrap_err().to_string().contains("invalid port"));
         assert!(applied(&["CMD [\"unterminated"]).is_err());
