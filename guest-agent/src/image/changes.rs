@@ -19,9 +19,36 @@ pub enum ChangeError {
     Invalid { instruction: String, reason: String },
 }
 
+/// The instructions of `changes`: Docker joins them with newlines and
+/// parses the result as a Dockerfile, so one value may hold several lines,
+/// a line ending in `\` goes on on the next, and `#` lines are comments.
+fn instructions(changes: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in changes.iter().flat_map(|c| c.lines()) {
+        if cur.is_empty() && line.trim_start().starts_with('#') {
+            continue;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                cur.push_str(head);
+                cur.push(' ');
+            }
+            None => {
+                cur.push_str(line);
+                out.push(std::mem::take(&mut cur));
+            }
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// Applies each change, in order, to `config` (the image config's `config`).
 pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), ChangeError> {
-    for change in changes {
+    for change in instructions(changes) {
         let change = change.trim();
         if change.is_empty() {
             continue;
@@ -194,6 +221,14 @@ mod tests {
         assert_eq!(c["Volumes"], json!({"/data": {}}));
         assert_eq!((c["WorkingDir"].clone(), c["User"].clone()), (json!("/srv"), json!("nobody")));
         assert_eq!(c["StopSignal"], json!("SIGINT"));
+    }
+
+    #[test]
+    fn one_value_may_hold_several_lines() {
+        let c = applied(&["EXPOSE 80\n# a comment\nLABEL a=1 \\\n  b=2\n", "USER app"]).unwrap();
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}}));
+        assert_eq!(c["Labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(c["User"], json!("app"));
     }
 
     #[test]
