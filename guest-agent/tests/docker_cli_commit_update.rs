@@ -169,6 +169,12 @@ fn update_changes_limits_live_and_in_the_record() {
     d.ok(&["update", "--memory", "96m", "upd"]);
     d.ok(&["start", "upd"]);
     assert_eq!(cgroup_file(id, "memory.max", ("memory", "memory.limit_in_bytes")), "100663296");
+    // So does a created one (its cgroup comes with the start).
+    let created = d.ok(&["create", "-m", "400m", "busybox", "sleep", "1000"]);
+    let created = created.trim();
+    d.ok(&["update", "--memory", "100m", created]);
+    d.ok(&["start", created]);
+    assert_eq!(cgroup_file(created, "memory.max", ("memory", "memory.limit_in_bytes")), "104857600");
 }
 
 /// `kill` answers once the exit is recorded: the inspect right after sees

@@ -303,6 +303,7 @@ impl Containers {
         let started = Instant::now();
         match shim.start().await {
             Ok(pid) => {
+                self.apply_pending_limits(c);
                 let rec = {
                     let mut r = lock(&c.rec);
                     r.state = State {

@@ -46,6 +46,9 @@ pub struct Container {
     pub(super) backoff: Mutex<Backoff>,
     /// IDs of execs created in this container (inspect's `ExecIDs`).
     pub(super) exec_ids: Mutex<Vec<String>>,
+    /// `docker update` changed the limits of a created container whose
+    /// shim holds the spec of the create: its start applies them.
+    pub(super) limits_pending: std::sync::atomic::AtomicBool,
 }
 
 impl Container {
@@ -60,6 +63,7 @@ impl Container {
             op: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff::default()),
             exec_ids: Mutex::new(Vec::new()),
+            limits_pending: Default::default(),
         })
     }
 

@@ -6,11 +6,13 @@
 //! Owns which values an update may change and how they merge into the
 //! stored HostConfig: a zero (or absent) field keeps the stored value, a
 //! non-zero one replaces it. The new limits are written into the cgroup of
-//! a container that has one (the runtime does that), then the record is
-//! saved: inspect shows the update, and the next start runs with it. It
-//! must never write a cgroup file itself.
+//! a container that has one (the runtime does that), or, for a created
+//! container whose cgroup comes with its start, right after that start;
+//! then the record is saved: inspect shows the update, and every later
+//! start runs with it. It must never write a cgroup file itself.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bollard_stubs::models::{ContainerUpdateBody, HostConfig, RestartPolicyNameEnum};
 
@@ -43,10 +45,15 @@ impl Containers {
         let limits = Limits::from_host_config(&host)?;
         let live = matches!(rec.state.status, Status::Running | Status::Paused | Status::Created) && c.shim().is_some();
         if live {
-            self.runtime.update_limits(&c.id, &limits).map_err(|e| ContainerError::Io {
+            let written = self.runtime.update_limits(&c.id, &limits).map_err(|e| ContainerError::Io {
                 op: format!("Cannot update container {}", c.id),
                 source: std::io::Error::other(e),
             })?;
+            // A created container's shim was made with the old spec and
+            // its cgroup comes with the start: the start applies these.
+            if !written {
+                c.limits_pending.store(true, Ordering::SeqCst);
+            }
         }
         let rec = {
             let mut r = lock(&c.rec);
@@ -56,6 +63,21 @@ impl Containers {
         rec.save(&self.root)?;
         self.events.container("update", &c.id, rec.event_attributes());
         Ok(warnings)
+    }
+}
+
+impl Containers {
+    /// Right after a start: the limits an update gave the container while
+    /// its shim was waiting with the spec of the create.
+    pub(super) fn apply_pending_limits(&self, c: &Container) {
+        if !c.limits_pending.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let applied = Limits::from_host_config(&c.record().host_config)
+            .and_then(|limits| self.runtime.update_limits(&c.id, &limits));
+        if let Err(e) = applied {
+            tracing::warn!(id = %c.id, error = %e, "applying the limits of an update at start");
+        }
     }
 }
 
