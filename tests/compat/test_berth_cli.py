@@ -128,3 +128,23 @@ def test_run_health_flags_until_ps_says_healthy(engine, busybox, containers):
         assert r.returncode != 0 and "conflicts with --health-* options" in r.stderr
     finally:
         berth(engine, "rm", "-f", "compat-health", check=False)
+
+
+def test_commit_and_update(engine, busybox, containers):
+    berth(engine, "run", "-d", "--name", "compat-commit", "busybox", "sh", "-c", "echo kept > /kept; sleep 300")
+    try:
+        for _ in range(50):
+            if berth(engine, "exec", "compat-commit", "cat", "/kept", check=False).stdout == "kept\n":
+                break
+        image = berth(engine, "commit", "-m", "from berth", "-c", 'CMD ["cat", "/kept"]', "compat-commit",
+                      "compat-committed:v1").stdout.strip()
+        assert image.startswith("sha256:")
+        assert berth(engine, "run", "--rm", "compat-committed:v1").stdout == "kept\n"
+        assert berth(engine, "update", "--memory", "64m", "--restart", "always", "compat-commit").stdout == "compat-commit\n"
+        state = json.loads(berth(engine, "inspect", "compat-commit").stdout)[0]["HostConfig"]
+        assert (state["Memory"], state["RestartPolicy"]["Name"]) == (64 << 20, "always")
+        r = berth(engine, "update", "--memory", "1m", "compat-commit", check=False)
+        assert r.returncode == 1 and "Minimum memory limit allowed is 6MB" in r.stderr
+    finally:
+        berth(engine, "rm", "-f", "compat-commit", check=False)
+        berth(engine, "rmi", "compat-committed:v1", check=False)

@@ -1,5 +1,6 @@
 //! Container routes of the Docker API: create, list, inspect, start, stop,
-//! kill, restart, pause, unpause, rename, resize, changes, delete, prune.
+//! kill, restart, pause, unpause, rename, resize, update, changes, delete,
+//! prune.
 //! Streams (attach, wait, logs) are in `containers_io.rs`, stats and top in
 //! `containers_stats.rs`, archive and export in `containers_archive.rs`.
 //!
@@ -14,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use bollard_stubs::models::ContainerCreateBody;
+use bollard_stubs::models::{ContainerCreateBody, ContainerUpdateBody};
 use serde::Deserialize;
 
 use super::error::{ApiError, json_response};
@@ -39,6 +40,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/update", post(update))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}", delete(remove))
         .merge(super::containers_io::routes())
@@ -184,6 +186,16 @@ async fn rename(
 ) -> Result<Response> {
     engine.rename_container(&id, &q.name)?;
     Ok(no_content())
+}
+
+/// `POST /containers/{id}/update` (`docker update`): `{"Warnings": [...]}`;
+/// an empty body changes nothing, as in Docker.
+async fn update(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<ContainerUpdateBody>,
+) -> Result<Response> {
+    Ok(json_response(StatusCode::OK, &engine.update_container(&id, body).await?))
 }
 
 /// `GET /containers/{id}/changes` (`docker diff`): `[{"Path","Kind"}]`.

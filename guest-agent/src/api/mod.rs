@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod channel_stream;
+pub mod commit;
 pub mod containers;
 pub mod containers_archive;
 pub mod containers_io;
@@ -51,6 +52,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/distribution/{*rest}", get(distribution::inspect))
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(commit::routes())
         .merge(exec::routes())
         .merge(events::routes())
         .merge(networks::routes())

@@ -1,6 +1,7 @@
 //! The one way the engine touches a path that a container or an archive
 //! controls: a container's root while it runs (`docker cp`, `export`, the
-//! working directory), and the trees that image layers are unpacked into.
+//! working directory, its user databases), its writable layer (`diff`,
+//! `commit`), and the trees that image layers are unpacked into.
 //!
 //! Why: resolving a path by name and then opening it by name again lets a
 //! container swap a directory for a symlink in between and make the engine
@@ -20,6 +21,7 @@
 mod dir;
 mod error;
 mod extract;
+mod layer;
 mod node;
 mod pack;
 mod root;
@@ -28,7 +30,8 @@ mod stat;
 pub use dir::{Dir, NodeKind};
 pub use error::ConfinedError;
 pub use extract::{ExtractOptions, extract};
-pub use node::{Kind, Node, Stat, chmod, chown, set_times, set_xattr};
+pub use layer::{LayerEntry, append_layer};
+pub use node::{Kind, Node, Stat, chmod, chown, get_xattr, set_times, set_xattr};
 pub use pack::{append_node, append_root};
 pub use root::Root;
 pub use stat::PathStat;

@@ -166,6 +166,27 @@ pub fn set_xattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> std::io::Resul
     if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }
 
+/// One extended attribute of the inode itself; None when it has none of
+/// that name (or the filesystem keeps none).
+pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let name = CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let p = proc_fd(fd);
+    let mut buf = vec![0u8; 256];
+    // SAFETY: getxattr reads two NUL-terminated strings that outlive the
+    // call and writes at most `buf.len()` bytes into a live buffer. The
+    // magic link jumps to exactly `fd`'s inode (callers hold directories).
+    let n = unsafe { libc::getxattr(p.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA | libc::ENOTSUP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(Some(buf))
+}
+
 /// A symlink's target, as stored (never resolved).
 pub fn readlink(fd: BorrowedFd<'_>) -> std::io::Result<PathBuf> {
     readlink_at(fd, c"")

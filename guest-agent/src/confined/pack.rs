@@ -20,7 +20,7 @@ use super::node::{self, Kind, Node, Stat};
 use super::root::Root;
 
 /// Hard links already written: (dev, ino) to the first name.
-type Links = HashMap<(u64, u64), PathBuf>;
+pub(super) type Links = HashMap<(u64, u64), PathBuf>;
 
 /// Appends what `node` holds (resolved once, by [`Root::resolve_nofollow`],
 /// for the stat header too) under the name `base`: the entry itself, a
@@ -45,7 +45,7 @@ pub fn append_root<W: Write>(root: &Root, b: &mut tar::Builder<W>) -> Result<(),
     walk(b, &dir, Path::new(""), &mut links).map_err(ConfinedError::io("archive", root.host_path()))
 }
 
-fn header(st: &Stat, kind: tar::EntryType) -> tar::Header {
+pub(super) fn header(st: &Stat, kind: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(st.perm);
@@ -123,14 +123,24 @@ fn append_child<W: Write>(
 
 /// A regular file: exactly `st.size` bytes (a file the container grows or
 /// truncates meanwhile is cut or padded with zeros, so the tar stays whole).
-fn append_file<W: Write>(b: &mut tar::Builder<W>, f: std::fs::File, name: &Path, st: &Stat) -> std::io::Result<()> {
+pub(super) fn append_file<W: Write>(
+    b: &mut tar::Builder<W>,
+    f: std::fs::File,
+    name: &Path,
+    st: &Stat,
+) -> std::io::Result<()> {
     let mut h = header(st, tar::EntryType::Regular);
     h.set_size(st.size);
     let data = f.take(st.size).chain(std::io::repeat(0)).take(st.size);
     b.append_data(&mut h, name, data)
 }
 
-fn append_special<W: Write>(b: &mut tar::Builder<W>, n: &Node, name: &Path, st: &Stat) -> std::io::Result<()> {
+pub(super) fn append_special<W: Write>(
+    b: &mut tar::Builder<W>,
+    n: &Node,
+    name: &Path,
+    st: &Stat,
+) -> std::io::Result<()> {
     let kind = match st.kind {
         Kind::Symlink => {
             let target = n.readlink()?;

@@ -307,6 +307,7 @@ impl Containers {
         let started = Instant::now();
         match shim.start().await {
             Ok(pid) => {
+                self.apply_pending_limits(c);
                 let rec = {
                     let mut r = lock(&c.rec);
                     let previous = r.state.health.take();
@@ -507,8 +508,10 @@ impl Container {
     /// when the request arrives, so an exit in between is not missed.
     pub async fn wait(mut life: tokio::sync::watch::Receiver<Life>, cond: WaitCondition) -> Life {
         let start = life.borrow_and_update().clone();
+        // An exit counts even when a restart policy has set `running` again
+        // before this waiter looked: the watch keeps only the latest value.
         let done = |l: &Life| match cond {
-            WaitCondition::NotRunning => !l.running || l.removed,
+            WaitCondition::NotRunning => !l.running || l.removed || l.exits > start.exits,
             WaitCondition::NextExit => l.exits > start.exits || l.removed,
             WaitCondition::Removed => l.removed,
         };
@@ -595,5 +598,15 @@ mod tests {
         // Not running already: at once.
         let l = Container::wait(tx.subscribe(), WaitCondition::NotRunning).await;
         assert_eq!(l.exit_code, 3);
+        // An exit followed at once by a policy's restart (both before the
+        // waiter runs) still ends a not-running wait.
+        let (tx, _) = tokio::sync::watch::channel(Life { running: true, ..Default::default() });
+        let restarted = tokio::spawn(Container::wait(tx.subscribe(), WaitCondition::NotRunning));
+        tokio::task::yield_now().await;
+        tx.send_modify(|l| {
+            l.exits = 1;
+            l.exit_code = 4;
+        });
+        assert_eq!(restarted.await.unwrap().exit_code, 4, "running stayed true: the exit count tells");
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod attach_stream;
 pub mod clock;
+pub mod commit;
 pub mod diff;
 pub mod error;
 pub mod events;
@@ -34,5 +35,6 @@ pub mod state;
 pub mod stats;
 pub mod stopping;
 pub mod top;
+pub mod update;
 
 pub use registry::{Container, Containers};

@@ -114,22 +114,35 @@ impl Containers {
         Ok(())
     }
 
-    /// `POST /containers/prune`: every container that is not running.
+    /// `POST /containers/prune`: every container that is not running, and
+    /// the bytes their writable layers held (Docker's `SpaceReclaimed`: the
+    /// `SizeRw` of each container it removed).
     pub async fn prune(self: &Arc<Self>, keep: impl Fn(&ContainerRecord) -> bool) -> (Vec<String>, i64) {
         let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
         for c in self.all() {
             let rec = c.record();
             if rec.state.status.is_running() || keep(&rec) {
                 continue;
             }
+<<<<<<< HEAD
             match self.remove(&c, &c.id, false).await {
                 Ok(()) => deleted.push(c.id.clone()),
+=======
+            // Measured before the removal takes the layer away.
+            let size = super::size::writable_layer(&self.root, &c.id);
+            match self.remove(&c, false).await {
+                Ok(()) => {
+                    deleted.push(c.id.clone());
+                    reclaimed = reclaimed.saturating_add(size);
+                }
+>>>>>>> h/cu
                 Err(e) => {
                     tracing::warn!(id = %c.id, error = %e, "prune could not remove a container")
                 }
             }
         }
-        (deleted, 0)
+        (deleted, i64::try_from(reclaimed).unwrap_or(i64::MAX))
     }
 }
 

@@ -16,6 +16,9 @@ use super::state::Status;
 use crate::runtime::Shim;
 use crate::unpoisoned::lock;
 
+/// How long a SIGKILL's `kill` waits for the exit to be recorded.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
 impl Containers {
     /// Sends `signal`, waits up to `timeout` (None: forever) for the exit,
     /// then SIGKILL. Returns once the exit is recorded.
@@ -147,12 +150,29 @@ impl Containers {
         if sig == libc::SIGKILL || Self::stop_signal(&rec, None).is_ok_and(|s| s == sig) {
             self.mark_user_stopped(c)?;
         }
+        // Subscribed before the signal, so the exit cannot slip by unseen.
+        let mut life = c.life();
+        let exits = life.borrow_and_update().exits;
         self.signal(c, &shim, sig).await?;
-        if sig == libc::SIGKILL && rec.state.status == Status::Paused {
+        if sig != libc::SIGKILL {
+            return Ok(());
+        }
+        if rec.state.status == Status::Paused {
             // A frozen task dies only once thawed.
             shim.resume().await?;
         }
-        Ok(())
+        // Docker answers a SIGKILL once the container is dead and its exit
+        // is recorded: an inspect right after sees the 137. (The exit count,
+        // not `running`: a restart policy may set that again at once.)
+        let dead = |l: &Life| l.exits > exits || l.removed;
+        match tokio::time::timeout(KILL_WAIT, life.wait_for(dead)).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ContainerError::Conflict(format!(
+                "container {} did not exit {} s after SIGKILL",
+                c.id,
+                KILL_WAIT.as_secs()
+            ))),
+        }
     }
 
     /// `POST /containers/{id}/restart?t=&signal=`: stop (if running) and

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bollard_stubs::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerPruneResponse, ContainerSummary,
-    ContainerTopResponse, EventMessageTypeEnum,
+    ContainerTopResponse, ContainerUpdateBody, ContainerUpdateResponse, EventMessageTypeEnum,
 };
 
 use super::{Engine, EngineError};
@@ -154,6 +154,19 @@ impl Engine {
         }
         let c = self.container(key)?;
         Ok(self.containers.rename(&c, name)?)
+    }
+
+    /// `POST /containers/{id}/update` (`docker update`): limits and restart
+    /// policy, live in a running container's cgroup and in its record.
+    #[tracing::instrument(skip(self, body))]
+    pub async fn update_container(
+        &self,
+        key: &str,
+        body: ContainerUpdateBody,
+    ) -> Result<ContainerUpdateResponse, EngineError> {
+        let c = self.container(key)?;
+        let warnings = self.containers.update(&c, body).await?;
+        Ok(ContainerUpdateResponse { warnings: Some(warnings) })
     }
 
     /// `POST /containers/{id}/resize`: the TTY's size. A container without a

@@ -11,6 +11,7 @@ use crate::container::error::ContainerError;
 use crate::error_kind::ErrorKind;
 use crate::image::archive::load::LoadError;
 use crate::image::archive::save::SaveError;
+use crate::image::commit::CommitError;
 use crate::image::distribution::DistributionError;
 use crate::image::import::ImportError;
 use crate::image::pull::PullError;
@@ -55,6 +56,8 @@ pub enum EngineError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
     #[error(transparent)]
     Save(#[from] SaveError),
     #[error(transparent)]
@@ -117,6 +120,7 @@ impl EngineError {
             EngineError::Push(e) => e.kind(),
             EngineError::Import(e) => e.kind(),
             EngineError::Load(e) => e.kind(),
+            EngineError::Commit(e) => e.kind(),
             EngineError::Save(e) => e.kind(),
             EngineError::Distribution(e) => e.kind(),
             EngineError::LoginRefused { .. } => ErrorKind::Unauthorized,

@@ -205,7 +205,7 @@ impl Engine {
     pub async fn load_images(&self, archive: impl Read + Send + 'static) -> Result<Transfer<LoadMessage>, EngineError> {
         let store = self.images.clone();
         let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
-        Transfer::start(messages, async move {
+        Ok(Transfer::start_streaming(messages, async move {
             tokio::task::spawn_blocking(move || {
                 load::load(&store, archive, |l| {
                     let lines = if l.tags.is_empty() {
@@ -221,8 +221,7 @@ impl Engine {
             })
             .await??;
             Ok(())
-        })
-        .await
+        }))
     }
 
     /// `POST /auth`: checks the credentials against the registry. Nothing

@@ -1,9 +1,10 @@
 //! The engine as a service layer: the one owner of every operation that
 //! spans resources (a container's image and networks, an image's users, a
 //! network's endpoints), one file per resource — `containers.rs`,
-//! `images.rs`, `networks.rs`, `exec.rs`, `system.rs` — over the domain
-//! modules (`crate::container`, `crate::image`, `crate::network`), which own
-//! their records and rules and know nothing of each other.
+//! `images.rs`, `networks.rs`, `exec.rs`, `system.rs`, `commit.rs` — over
+//! the domain modules (`crate::container`, `crate::image`,
+//! `crate::network`), which own their records and rules and know nothing
+//! of each other.
 //!
 //! The API calls exactly one engine method per request and never reaches
 //! past it into a domain module's state: `Engine`'s fields are private.
@@ -12,6 +13,7 @@
 //! the new one, never half of either.
 
 pub mod archive;
+pub mod commit;
 pub mod containers;
 pub mod error;
 pub mod exec;

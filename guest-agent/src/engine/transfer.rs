@@ -5,7 +5,8 @@
 //! first message, the operation is undecided — work that fails before
 //! saying anything fails the call (a plain HTTP error, which docker-py and
 //! `docker pull` rely on); once messages flowed, the failure is the last
-//! item read. It must never speak HTTP nor drop a failure.
+//! item read. A `load` streams from the start, its failures included, as
+//! Docker's does. It must never speak HTTP nor drop a failure.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -35,6 +36,17 @@ impl<T: Send + 'static> Transfer<T> {
                 Ok(Transfer { first: None, messages, job: None })
             }
         }
+    }
+
+    /// Spawns `work` and returns at once: every failure, even one before
+    /// any message, is the last item read. Docker's `load` answers so (200,
+    /// then the error in the stream; docker-py raises `ImageLoadError`
+    /// from it).
+    pub(super) fn start_streaming(
+        messages: mpsc::UnboundedReceiver<T>,
+        work: impl Future<Output = Result<(), EngineError>> + Send + 'static,
+    ) -> Transfer<T> {
+        Transfer { first: None, messages, job: Some(tokio::spawn(work)) }
     }
 
     /// The next message; after the last one, the failure that ended the
@@ -79,6 +91,17 @@ mod tests {
         assert_eq!(t.next().await.unwrap().unwrap(), 1);
         assert_eq!(t.next().await.unwrap().unwrap(), 2);
         assert_eq!(t.next().await.unwrap().unwrap_err().to_string(), "broke");
+        assert!(t.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_streaming_start_reports_even_the_first_failure_as_an_item() {
+        let (tx, rx) = mpsc::unbounded_channel::<u32>();
+        let mut t = Transfer::start_streaming(rx, async move {
+            drop(tx);
+            Err(EngineError::invalid("not an archive"))
+        });
+        assert_eq!(t.next().await.unwrap().unwrap_err().to_string(), "not an archive");
         assert!(t.next().await.is_none());
     }
 

@@ -117,6 +117,7 @@ pub fn create_image(store: &Store, img: NewImage, refs: &[ImageRef]) -> Result<I
         config_media_type: config_type.to_string(),
         layers,
         stored_at: now_secs(),
+        parent: None,
     };
     let keys: Vec<String> = refs.iter().filter_map(|r| r.tagged_key().or_else(|| r.digest_key())).collect();
     store.commit_image(record.clone(), &keys)?;

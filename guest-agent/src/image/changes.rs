@@ -10,9 +10,8 @@ use serde_json::{Map, Value, json};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChangeError {
-    #[error(
-        "{0} is not a valid change command (allowed: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)"
-    )]
+    /// Docker's words, the instruction in lower case as its parser has it.
+    #[error("{0} is not a valid change command")]
     Unsupported(String),
     #[error("{instruction} needs an argument")]
     Empty { instruction: String },
@@ -20,9 +19,36 @@ pub enum ChangeError {
     Invalid { instruction: String, reason: String },
 }
 
+/// The instructions of `changes`: Docker joins them with newlines and
+/// parses the result as a Dockerfile, so one value may hold several lines,
+/// a line ending in `\` goes on on the next, and `#` lines are comments.
+fn instructions(changes: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in changes.iter().flat_map(|c| c.lines()) {
+        if cur.is_empty() && line.trim_start().starts_with('#') {
+            continue;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                cur.push_str(head);
+                cur.push(' ');
+            }
+            None => {
+                cur.push_str(line);
+                out.push(std::mem::take(&mut cur));
+            }
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// Applies each change, in order, to `config` (the image config's `config`).
 pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), ChangeError> {
-    for change in changes {
+    for change in instructions(changes) {
         let change = change.trim();
         if change.is_empty() {
             continue;
@@ -90,7 +116,7 @@ pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), 
                     l.push(json!(rest));
                 }
             }
-            _ => return Err(ChangeError::Unsupported(word.to_string())),
+            _ => return Err(ChangeError::Unsupported(word.to_ascii_lowercase())),
         }
     }
     Ok(())
@@ -198,8 +224,17 @@ mod tests {
     }
 
     #[test]
+    fn one_value_may_hold_several_lines() {
+        let c = applied(&["EXPOSE 80\n# a comment\nLABEL a=1 \\\n  b=2\n", "USER app"]).unwrap();
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}}));
+        assert_eq!(c["Labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(c["User"], json!("app"));
+    }
+
+    #[test]
     fn bad_changes_are_named() {
-        assert_eq!(applied(&["RUN rm -rf /"]), Err(ChangeError::Unsupported("RUN".into())));
+        assert_eq!(applied(&["RUN rm -rf /"]), Err(ChangeError::Unsupported("run".into())));
+        assert_eq!(applied(&["RUN x"]).unwrap_err().to_string(), "run is not a valid change command");
         assert_eq!(applied(&["CMD"]), Err(ChangeError::Empty { instruction: "CMD".into() }));
         assert!(applied(&["EXPOSE http"]).unwrap_err().to_string().contains("invalid port"));
         assert!(applied(&["CMD [\"unterminated"]).is_err());

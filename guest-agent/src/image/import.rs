@@ -77,7 +77,7 @@ fn import_inner(store: &Store, tarball: impl Read, opts: &ImportOptions) -> Resu
         "history": [{"created": created, "comment": comment, "created_by": ""}],
     });
     let bytes = serde_json::to_vec(&image_config).map_err(IngestError::from)?;
-    Ok(ingest::commit(store, &bytes, vec![layer], &opts.refs, &lease)?)
+    Ok(ingest::commit(store, &bytes, vec![layer], &opts.refs, None, &lease)?)
 }
 
 /// Now as RFC 3339 UTC (`2026-11-23T23:40:00Z`), without a date crate.

@@ -165,12 +165,14 @@ pub fn layer(
 
 /// Stores `config` and an OCI manifest over `layers` (already stored and
 /// unpacked), then makes the image visible with `refs`, atomically. The
-/// config's diffIDs must be the layers', in order.
+/// config's diffIDs must be the layers', in order. `parent`: the image it
+/// was committed from (Docker's `Parent`; none for a load or an import).
 pub fn commit(
     store: &Store,
     config: &[u8],
     layers: Vec<LayerRecord>,
     refs: &[String],
+    parent: Option<Digest>,
     lease: &Lease,
 ) -> Result<ImageRecord, IngestError> {
     let summary = manifest::parse_config(config, layers.len()).map_err(|e| IngestError::Config(e.to_string()))?;
@@ -197,6 +199,7 @@ pub fn commit(
         config_media_type: manifest::OCI_CONFIG.to_string(),
         layers,
         stored_at: now_secs(),
+        parent,
     };
     store.commit_image(record.clone(), refs)?;
     Ok(record)

@@ -15,7 +15,7 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 /// config and layer media type its manifests name.
 #[cfg(test)]
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-#[cfg(test)]
+/// Docker schema 2's gzip layer: a commit renames it to OCI's.
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -17,6 +17,7 @@
 //! build      images from local tars, for the tests (not in the binary)
 //! ingest     local layer files and configs into the store (load, import)
 //! import     a rootfs tarball + Dockerfile changes → a one-layer image
+//! commit     a container's layer tar → a child image of its image
 //! view       Docker's list, inspect and history models; list filters
 //! removal    which names a delete takes, its 409s, what prune selects
 //! distribution  what a registry holds for a name, without pulling
@@ -30,6 +31,7 @@ pub mod archive;
 #[cfg(test)]
 pub mod build;
 pub mod changes;
+pub mod commit;
 pub mod digest;
 pub mod distribution;
 pub mod endpoints;

@@ -204,6 +204,7 @@ async fn pull_from(
         config_media_type: manifest.config().media_type().to_string(),
         layers,
         stored_at: now_secs(),
+        parent: None,
     };
     let mut refs: Vec<String> = reference.tagged_key().into_iter().collect();
     refs.extend(reference.with_digest(top_digest.clone()).digest_key());

@@ -105,6 +105,9 @@ pub struct ImageRecord {
     pub layers: Vec<LayerRecord>,
     /// Unix seconds when this engine stored the image.
     pub stored_at: u64,
+    /// The image this one was committed from (inspect's `Parent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 /// The mutable state, persisted as `index.json`.

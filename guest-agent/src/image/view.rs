@@ -72,7 +72,7 @@ pub fn summary(store: &Store, s: &ImageSummary) -> DockerSummary {
     let config = config_json(store, &s.record);
     DockerSummary {
         id: s.record.id.to_string(),
-        parent_id: String::new(),
+        parent_id: s.record.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
         repo_tags: familiar_keys(&s.tags),
         repo_digests: familiar_keys(&s.repo_digests),
         created: created(&config, &s.record),
@@ -227,7 +227,7 @@ pub fn inspect(store: &Store, rec: &ImageRecord) -> Result<ImageView, StoreError
         id: Some(rec.id.to_string()),
         repo_tags: Some(familiar_keys(&summary.tags)),
         repo_digests: Some(familiar_keys(&summary.repo_digests)),
-        parent: Some(String::new()),
+        parent: Some(rec.parent.as_ref().map(ToString::to_string).unwrap_or_default()),
         comment: text("comment"),
         created: text("created"),
         docker_version: text("docker_version"),

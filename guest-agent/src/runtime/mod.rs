@@ -15,6 +15,7 @@
 //! knows ids).
 
 pub mod bench;
+mod cgroup_update;
 mod client;
 mod error;
 pub mod frames;
@@ -36,7 +37,12 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+<<<<<<< HEAD
 pub use client::{AttachIo, ExecHandle, Shim};
+=======
+pub use cgroup_update::Limits;
+pub use client::{AttachIo, Shim};
+>>>>>>> h/cu
 pub use error::RuntimeError;
 pub use pivotable_root::make_root_pivotable;
 pub use types::{AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess};
@@ -119,6 +125,18 @@ impl Runtime {
     #[cfg(test)]
     pub(crate) fn launcher(&self) -> &launcher::Launcher {
         &self.launcher
+    }
+
+    /// `docker update` of a container that runs: writes `limits` into its
+    /// cgroup. False when it has none (not running: the record's new
+    /// HostConfig takes effect at its next start).
+    pub fn update_limits(&self, id: &str, limits: &Limits) -> Result<bool, RuntimeError> {
+        cgroup_update::write(id, limits)
+    }
+
+    /// Whether `BlkioWeight` can be honoured on this kernel.
+    pub fn blkio_weight_supported() -> bool {
+        cgroup_update::blkio_weight_supported()
     }
 
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {

@@ -121,7 +121,13 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
     let volatile = req.rw_dir.is_none() || req.host_config.auto_remove == Some(true);
     super::overlay::mount(&req.layers, &upper, &work, &rootfs, nodev, volatile)?;
     let result = (|| {
-        let user = spec::user::resolve(&rootfs, &process.user)?;
+        let mut user = spec::user::resolve(&rootfs, &process.user)?;
+        let group_add = req.host_config.group_add.as_deref().unwrap_or_default();
+        for gid in spec::user::additional_groups(&rootfs, group_add)? {
+            if gid != user.gid && !user.additional_gids.contains(&gid) {
+                user.additional_gids.push(gid);
+            }
+        }
         ensure_workdir(&rootfs, &process.cwd, user.uid, user.gid)?;
         let hostname =
             req.config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| req.id.chars().take(12).collect());

@@ -15,7 +15,7 @@ pub mod system;
 use clap::Subcommand;
 
 use crate::engine_target::{self, Choice};
-use containers::{cp, exec, inspect, lifecycle, logs, ps, run};
+use containers::{commit, cp, exec, inspect, lifecycle, logs, ps, run, update};
 use ctx::Ctx;
 use error::CliError;
 use images::{list, manage, pull};
@@ -58,6 +58,10 @@ pub enum DockerCommand {
     Wait(lifecycle::NamesArgs),
     /// Rename a container.
     Rename(lifecycle::RenameArgs),
+    /// Create a new image from a container's changes.
+    Commit(commit::CommitArgs),
+    /// Update configuration of one or more containers.
+    Update(update::UpdateArgs),
     /// Download an image from a registry.
     Pull(pull::PullArgs),
     /// Upload an image to a registry.
@@ -165,6 +169,8 @@ async fn dispatch(ctx: &Ctx, cmd: DockerCommand) -> Result<u8, CliError> {
         DockerCommand::Cp(a) => cp::cp(ctx, a).await,
         DockerCommand::Wait(a) => lifecycle::wait(ctx, a).await,
         DockerCommand::Rename(a) => lifecycle::rename(ctx, a).await,
+        DockerCommand::Commit(a) => commit::commit(ctx, a).await,
+        DockerCommand::Update(a) => update::update(ctx, a).await,
         DockerCommand::Pull(a) => pull::pull_cmd(ctx, a).await,
         DockerCommand::Push(a) => pull::push_cmd(ctx, a).await,
         DockerCommand::Images(a) => list::images(ctx, a).await,

@@ -121,7 +121,7 @@ fn load_inner(store: &Store, src: impl Read, mut on_loaded: impl FnMut(&Loaded))
             }
             let tags = entry.repo_tags.unwrap_or_default();
             let refs = ref_keys(&tags, &entry.config)?;
-            let record = ingest::commit(store, &config, layers, &refs, &lease)?;
+            let record = ingest::commit(store, &config, layers, &refs, None, &lease)?;
             let loaded = Loaded { record, tags };
             on_loaded(&loaded);
             out.push(loaded);
@@ -183,7 +183,7 @@ fn load_oci_index(
                 }
                 let tags: Vec<String> = name.into_iter().collect();
                 let refs = ref_keys(&tags, "index.json")?;
-                let record = ingest::commit(store, &config, layers, &refs, lease)?;
+                let record = ingest::commit(store, &config, layers, &refs, None, lease)?;
                 let loaded = Loaded { record, tags: tags.iter().map(|t| familiar(t)).collect() };
                 on_loaded(&loaded);
                 out.push(loaded);

@@ -106,6 +106,7 @@ fn commit_of_an_image_with_missing_content_is_refused() {
         config_media_type: String::new(),
         layers: vec![],
         stored_at: 0,
+        parent: None,
     };
     assert!(matches!(store.commit_image(rec, &["docker.io/library/x:latest".into()]), Err(StoreError::Missing { .. })));
     assert!(store.list().is_empty());

@@ -20,7 +20,7 @@ mod mounts;
 mod namespaces;
 mod paths;
 mod process;
-mod resources;
+pub(super) mod resources;
 mod rlimits;
 pub mod seccomp;
 mod seccomp_profile;

@@ -47,7 +47,7 @@ pub fn memory(hc: &HostConfig) -> Result<Option<LinuxMemory>, RuntimeError> {
 }
 
 /// `--cpus` (or `--cpu-quota`/`--cpu-period`), `--cpu-shares`,
-/// `--cpuset-cpus`; None when none is set.
+/// `--cpuset-cpus`, `--cpuset-mems`; None when none is set.
 pub fn cpu(hc: &HostConfig) -> Result<Option<LinuxCpu>, RuntimeError> {
     let mut cpu = LinuxCpu::default();
     let period = hc.cpu_period.filter(|p| *p > 0).map(|p| p as u64);
@@ -72,6 +72,9 @@ pub fn cpu(hc: &HostConfig) -> Result<Option<LinuxCpu>, RuntimeError> {
     }
     if let Some(c) = hc.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
         cpu.set_cpus(Some(c.to_string()));
+    }
+    if let Some(m) = hc.cpuset_mems.as_deref().filter(|m| !m.is_empty()) {
+        cpu.set_mems(Some(m.to_string()));
     }
     Ok((cpu != LinuxCpu::default()).then_some(cpu))
 }

@@ -1,5 +1,7 @@
-//! `user[:group]` to numeric ids, read from the container's own
-//! /etc/passwd and /etc/group (never the host's), as Docker resolves them;
+//! `user[:group]` and `HostConfig.GroupAdd` to numeric ids, read from the
+//! container's own /etc/passwd and /etc/group (never the host's: the files
+//! are resolved inside the rootfs by `crate::confined`, so a symlink in the
+//! image cannot point the engine at a host file), as Docker resolves them;
 //! and the resolved user in the spec's `process.user`.
 
 use std::path::Path;
@@ -23,8 +25,8 @@ pub struct ResolvedUser {
 /// the files under `rootfs`. Unknown names are errors with Docker's text;
 /// unknown numeric ids are allowed.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> {
-    let passwd = read_db(&rootfs.join("etc/passwd"));
-    let group = read_db(&rootfs.join("etc/group"));
+    let passwd = read_db(rootfs, "passwd");
+    let group = read_db(rootfs, "group");
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -90,19 +92,59 @@ fn bad_db(which: &str) -> RuntimeError {
     RuntimeError::InvalidRequest(format!("the container's /etc/{which} has a malformed entry"))
 }
 
-/// Colon-separated lines; a missing or unreadable file is empty (scratch
-/// images have none). Symlinks are not followed out of the rootfs: the
-/// files are read only when they are regular files.
-fn read_db(path: &Path) -> Vec<Vec<String>> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Vec::new();
-    };
-    if !meta.is_file() || meta.len() > 16 << 20 {
-        return Vec::new();
+/// `HostConfig.GroupAdd` as gids, in the order given: a name must be in
+/// the container's /etc/group, a number is taken as it is (Docker's
+/// `GetAdditionalGroups`).
+pub fn additional_groups(rootfs: &Path, wanted: &[String]) -> Result<Vec<u32>, RuntimeError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
     }
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
+    let group = read_db(rootfs, "group");
+    let mut gids = Vec::new();
+    for g in wanted {
+        let numeric =
+            match g.parse::<i64>() {
+                Ok(n) => Some(u32::try_from(n).ok().filter(|n| *n <= i32::MAX as u32).ok_or_else(|| {
+                    RuntimeError::InvalidRequest("uids and gids must be in range 0-2147483647".into())
+                })?),
+                Err(_) => None,
+            };
+        let entry = group.iter().find(|f| {
+            f.first().is_some_and(|n| n == g)
+                || numeric.is_some_and(|n| f.get(2).and_then(|v| v.parse().ok()) == Some(n))
+        });
+        let gid = match (entry, numeric) {
+            (Some(f), _) => f.get(2).and_then(|v| v.parse().ok()).ok_or_else(|| bad_db("group"))?,
+            (None, Some(n)) => n,
+            (None, None) => {
+                return Err(RuntimeError::InvalidRequest(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                )));
+            }
+        };
+        if !gids.contains(&gid) {
+            gids.push(gid);
+        }
+    }
+    Ok(gids)
+}
+
+/// Colon-separated lines of the container's `/etc/<which>`; a missing or
+/// unreadable file is empty (scratch images have none). The path is
+/// resolved inside `rootfs` (symlinks stay in it) and read only when it
+/// ends at a regular file.
+fn read_db(rootfs: &Path, which: &str) -> Vec<Vec<String>> {
+    let text = (|| {
+        let root = crate::confined::Root::open(rootfs).ok()?;
+        let node = root.resolve(&Path::new("/etc").join(which)).ok()?;
+        if node.stat().ok()?.size > 16 << 20 {
+            return None;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut node.open_read().ok()?, &mut text).ok()?;
+        Some(text)
+    })()
+    .unwrap_or_default();
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| l.split(':').map(String::from).collect())
@@ -149,6 +191,36 @@ mod tests {
         let u = spec.process().as_ref().expect("process").user();
         assert_eq!((u.uid(), u.gid(), u.additional_gids().as_deref()), (1000, 1000, Some(&[10, 20][..])));
         assert_eq!((u.umask(), u.username()), (None, &None));
+    }
+
+    #[test]
+    fn group_add_takes_names_and_numbers() {
+        let r = rootfs();
+        let add = |g: &[&str]| additional_groups(r.path(), &g.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(add(&["wheel", "1000", "4242", "10"]).expect("groups"), vec![10, 1000, 4242]);
+        assert_eq!(add(&[]).expect("none"), Vec::<u32>::new());
+        assert_eq!(
+            add(&["ghosts"]).unwrap_err().to_string(),
+            "unable to find group ghosts: no matching entries in group file"
+        );
+        assert_eq!(add(&["-1"]).unwrap_err().to_string(), "uids and gids must be in range 0-2147483647");
+    }
+
+    /// An /etc/group that is a symlink to an absolute path is read inside
+    /// the rootfs, never on the host.
+    #[test]
+    fn user_databases_are_resolved_inside_the_rootfs() {
+        let r = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(r.path().join("etc")).expect("etc");
+        std::fs::create_dir_all(r.path().join("real")).expect("real");
+        std::fs::write(r.path().join("real/group"), "inside:x:777:\n").expect("group");
+        std::os::unix::fs::symlink("/real/group", r.path().join("etc/group")).expect("symlink");
+        std::os::unix::fs::symlink("/etc/passwd", r.path().join("etc/passwd")).expect("loop onto itself");
+        let add = additional_groups(r.path(), &["inside".to_string()]).expect("in-root symlink followed");
+        assert_eq!(add, vec![777]);
+        // The host's /etc/passwd knows root; the container's (a link to
+        // itself) knows nobody.
+        assert!(resolve(r.path(), "root").is_err());
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub fn parse_bytes(s: &str) -> Result<i64, CliError> {
     docker_vocab::units::ram_in_bytes(s).map_err(|e| CliError::Usage(format!("invalid argument {s:?}: {e}")))
 }
 
-fn restart_policy(s: &str) -> Result<RestartPolicy, CliError> {
+pub fn restart_policy(s: &str) -> Result<RestartPolicy, CliError> {
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => {
             let c: i64 = c.parse().map_err(|_| CliError::Usage(format!("invalid restart policy {s:?}")))?;

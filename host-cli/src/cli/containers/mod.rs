@@ -1,6 +1,7 @@
 //! Container commands: run/create/start, the lifecycle verbs, ps, logs,
-//! exec, inspect/top/stats and cp.
+//! exec, inspect/top/stats, cp, commit and update.
 
+pub mod commit;
 pub mod config;
 pub mod cp;
 pub mod exec;
@@ -11,3 +12,4 @@ pub mod logs;
 pub mod ps;
 pub mod run;
 pub mod stdio;
+pub mod update;
