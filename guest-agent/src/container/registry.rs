@@ -47,18 +47,15 @@ pub struct Container {
     pub(super) backoff: Mutex<Backoff>,
     /// IDs of execs created in this container (inspect's `ExecIDs`).
     pub(super) exec_ids: Mutex<Vec<String>>,
-<<<<<<< HEAD
     /// The health-check monitor of the current run, if it has one (see
     /// `health_monitor`). Locked before `rec` when both are.
     pub(super) health: Mutex<Option<HealthMonitor>>,
     /// A removal is under way (moby's RemovalInProgress): set before it
     /// waits for `op`, so a second `DELETE` is refused at once.
     pub(super) removing: std::sync::atomic::AtomicBool,
-=======
     /// `docker update` changed the limits of a created container whose
     /// shim holds the spec of the create: its start applies them.
     pub(super) limits_pending: std::sync::atomic::AtomicBool,
->>>>>>> h/cu
 }
 
 impl Container {
@@ -73,12 +70,9 @@ impl Container {
             op: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff::default()),
             exec_ids: Mutex::new(Vec::new()),
-<<<<<<< HEAD
             health: Mutex::new(None),
             removing: std::sync::atomic::AtomicBool::new(false),
-=======
             limits_pending: Default::default(),
->>>>>>> h/cu
         })
     }
 

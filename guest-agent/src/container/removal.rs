@@ -125,18 +125,13 @@ impl Containers {
             if rec.state.status.is_running() || keep(&rec) {
                 continue;
             }
-<<<<<<< HEAD
-            match self.remove(&c, &c.id, false).await {
-                Ok(()) => deleted.push(c.id.clone()),
-=======
             // Measured before the removal takes the layer away.
             let size = super::size::writable_layer(&self.root, &c.id);
-            match self.remove(&c, false).await {
+            match self.remove(&c, &c.id, false).await {
                 Ok(()) => {
                     deleted.push(c.id.clone());
                     reclaimed = reclaimed.saturating_add(size);
                 }
->>>>>>> h/cu
                 Err(e) => {
                     tracing::warn!(id = %c.id, error = %e, "prune could not remove a container")
                 }

@@ -37,12 +37,8 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-<<<<<<< HEAD
-pub use client::{AttachIo, ExecHandle, Shim};
-=======
 pub use cgroup_update::Limits;
-pub use client::{AttachIo, Shim};
->>>>>>> h/cu
+pub use client::{AttachIo, ExecHandle, Shim};
 pub use error::RuntimeError;
 pub use pivotable_root::make_root_pivotable;
 pub use types::{AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess};
