@@ -309,6 +309,15 @@ fn restart_policies() {
     d.wait_inspect("always", "{{ge .RestartCount 2}}", "true");
     d.ok(&["stop", "always"]);
     assert_eq!(d.inspect("always", "{{.State.Status}}"), "exited");
+    // The exit of a container its policy restarts is recorded as
+    // `restarting` before `wait` answers (moby's SetRestarting), so a
+    // plain `rm` right after is refused; `rm -f` removes it.
+    d.ok(&["run", "-d", "--name", "again", "--restart", "always", "busybox", "sleep", "1"]);
+    d.ok(&["wait", "again"]);
+    let (ok, _, err) = d.docker(&["rm", "again"]);
+    assert!(!ok && err.contains("stop the container before removing or force remove"), "{err}");
+    d.ok(&["rm", "-f", "again"]);
+    assert!(!d.docker(&["inspect", "again"]).0, "rm -f of a restarting container leaves it");
 }
 
 #[test]

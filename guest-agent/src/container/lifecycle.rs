@@ -347,7 +347,7 @@ impl Containers {
                     started_at: None,
                     finished_at: now,
                 };
-                self.record_exit(c, &info)?;
+                self.record_exit(c, &info, false)?;
                 // Docker removes an `--rm` container whose start failed.
                 if lock(&c.rec).host_config.auto_remove.unwrap_or(false) {
                     self.remove_locked(c).await?;
@@ -373,7 +373,7 @@ impl Containers {
             started_at: None,
             finished_at: SystemTime::now(),
         };
-        self.record_exit(c, &info)?;
+        self.record_exit(c, &info, false)?;
         if lock(&c.rec).host_config.auto_remove.unwrap_or(false) {
             self.remove_locked(c).await?;
         }
@@ -381,11 +381,14 @@ impl Containers {
     }
 
     /// Saves an exit in the record, wakes waiters, publishes `oom`/`die`.
-    pub(super) fn record_exit(&self, c: &Container, info: &ExitInfo) -> Result<(), ContainerError> {
+    /// `restarting`: the restart policy will start it again, so the exit is
+    /// recorded as `restarting` (moby's SetRestarting) before any waiter
+    /// wakes: a `wait` then `rm` without force is refused, as Docker's.
+    pub(super) fn record_exit(&self, c: &Container, info: &ExitInfo, restarting: bool) -> Result<(), ContainerError> {
         self.stop_health_monitor(c);
         let rec = {
             let mut r = lock(&c.rec);
-            r.state.status = Status::Exited;
+            r.state.status = if restarting { Status::Restarting } else { Status::Exited };
             r.state.pid = 0;
             r.state.exit_code = i64::from(info.code);
             r.state.oom_killed = info.oom_killed;
@@ -443,7 +446,16 @@ impl Containers {
         if !current(c) {
             return;
         }
-        if let Err(e) = self.record_exit(c, info) {
+        let will_restart = |rec: &ContainerRecord| {
+            !rec.host_config.auto_remove.unwrap_or(false)
+                && !super::shutdown::powering_off()
+                && Policy::from_host_config(rec.host_config.restart_policy.as_ref()).should_restart(
+                    i64::from(info.code),
+                    rec.manually_stopped,
+                    rec.restart_count,
+                )
+        };
+        if let Err(e) = self.record_exit(c, info, will_restart(&c.record())) {
             tracing::error!(id = %c.id, error = %e, "recording a container's exit");
         }
         let _op = c.op.lock().await;
@@ -457,10 +469,14 @@ impl Containers {
             }
             return;
         }
-        let policy = Policy::from_host_config(rec.host_config.restart_policy.as_ref());
-        if super::shutdown::powering_off()
-            || !policy.should_restart(i64::from(info.code), rec.manually_stopped, rec.restart_count)
-        {
+        if !will_restart(&rec) {
+            // A stop (or power-off) between the exit and here called the
+            // restart off.
+            if rec.state.status == Status::Restarting
+                && let Err(e) = self.set_status(c, Status::Exited)
+            {
+                tracing::error!(id = %c.id, error = %e, "recording a container's exit");
+            }
             return;
         }
         let delay = lock(&c.backoff).delay_after(ran);

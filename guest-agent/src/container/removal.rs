@@ -34,7 +34,9 @@ impl Containers {
             return Ok(());
         }
         let rec = c.record();
-        if rec.state.status.is_running() && rec.state.status != Status::Restarting {
+        // A restarting container counts as running (moby: IsRunning), but
+        // has no process to kill: the pending restart sees the removal.
+        if rec.state.status.is_running() {
             if !force {
                 return Err(ContainerError::Conflict(format!(
                     "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
@@ -48,7 +50,9 @@ impl Containers {
                 r.clone()
             }
             .save(&self.root)?;
-            self.stop_process(c, libc::SIGKILL, Some(Duration::from_secs(10))).await?;
+            if rec.state.status != Status::Restarting {
+                self.stop_process(c, libc::SIGKILL, Some(Duration::from_secs(10))).await?;
+            }
         }
         self.remove_locked(c).await
     }
