@@ -93,7 +93,7 @@ fn commit_of_a_running_container_pauses_it_meanwhile() {
     let d = Daemon::start();
     d.ok(&["run", "-d", "--name", "live", "busybox", "sh", "-c", "echo run > /r; exec sleep 1000"]);
     d.wait_inspect("live", "{{.State.Status}}", "running");
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let since = containers_fixture::now_secs().to_string();
     // The file is written by the container's first command: wait for it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while d.docker(&["exec", "live", "cat", "/r"]).1 != "run\n" {
@@ -103,24 +103,7 @@ fn commit_of_a_running_container_pauses_it_meanwhile() {
     d.ok(&["commit", "live", "snap"]);
     d.ok(&["commit", "--pause=false", "live", "snap2"]);
     assert_eq!(d.inspect("live", "{{.State.Status}}"), "running");
-    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "container=live",
-        "--filter",
-        "event=pause",
-        "--filter",
-        "event=unpause",
-        "--filter",
-        "event=commit",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let ev = d.past_events(&since, &["container=live", "event=pause", "event=unpause", "event=commit"], "{{.Action}}");
     // Docker thaws it once the commit is done, its event included.
     assert_eq!(ev.lines().collect::<Vec<_>>(), ["pause", "commit", "unpause", "commit"], "{ev}");
     assert_eq!(d.ok(&["run", "--rm", "snap2", "cat", "/r"]), "run\n");

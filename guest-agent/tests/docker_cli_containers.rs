@@ -323,22 +323,11 @@ fn restart_policies() {
 #[test]
 fn events_prune_and_images_in_use() {
     let d = Daemon::start();
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let since = containers_fixture::now_secs().to_string();
     d.ok(&["run", "--name", "once", "busybox", "true"]);
     d.ok(&["create", "--name", "idle", "busybox", "true"]);
     d.ok(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]);
-    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "container=once",
-        "--format",
-        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
-    ]);
+    let ev = d.past_events(&since, &["container=once"], "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}");
     let actions: Vec<&str> = ev.lines().collect();
     assert_eq!(
         actions,

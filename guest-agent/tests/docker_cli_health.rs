@@ -12,11 +12,7 @@ mod engine_fixture;
 
 use std::time::{Duration, Instant};
 
-use containers_fixture::{Daemon, busybox_archive_as};
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
+use containers_fixture::{Daemon, busybox_archive_as, now_secs};
 
 /// Polls `docker ps` for `name` until its STATUS contains `want`.
 fn wait_ps_status(d: &Daemon, name: &str, want: &str) -> String {
@@ -97,33 +93,10 @@ fn health_checks_run_in_the_container_and_show_everywhere() {
     assert!(!ok && err.contains("invalid filter 'health=fine'"), "{err}");
 
     // `health_status` events, and the probes' exec events.
-    let until = (now_secs() + 1).to_string();
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "event=health_status",
-        "--format",
-        "{{.Action}} {{.Actor.Attributes.name}}",
-    ]);
+    let ev = d.past_events(&since, &["event=health_status"], "{{.Action}} {{.Actor.Attributes.name}}");
     assert!(ev.lines().any(|l| l == "health_status: healthy ok"), "{ev}");
     assert!(ev.lines().any(|l| l == "health_status: unhealthy bad"), "{ev}");
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "container=ok",
-        "--filter",
-        "event=exec_die",
-        "--format",
-        "{{.Actor.Attributes.exitCode}}",
-    ]);
+    let ev = d.past_events(&since, &["container=ok", "event=exec_die"], "{{.Actor.Attributes.exitCode}}");
     assert!(ev.lines().filter(|l| *l == "0").count() >= 5, "{ev}");
 
     // The monitor stops with the container (Docker then says unhealthy),

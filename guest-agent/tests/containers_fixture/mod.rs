@@ -15,6 +15,11 @@ use sha2::{Digest, Sha256};
 
 use crate::engine_fixture::{docker_cli, wait_for_socket};
 
+/// Seconds since the epoch, as `docker events --since/--until` take them.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
 pub struct Registry {
     child: Child,
     host: String,
@@ -256,6 +261,18 @@ impl Daemon {
         let (ok, out, err) = self.docker(args);
         assert!(ok, "docker {} failed: {err}\n{out}\nengine log:\n{}", args.join(" "), self.log_tail());
         out
+    }
+
+    /// `docker events --since SINCE --until <a second from now> --filter
+    /// F... --format FORMAT`: the recorded events that match, one a line.
+    pub fn past_events(&self, since: &str, filters: &[&str], format: &str) -> String {
+        let until = (now_secs() + 1).to_string();
+        let mut args = vec!["events", "--since", since, "--until", &until];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        args.extend(["--format", format]);
+        self.ok(&args)
     }
 
     pub fn code(&self, args: &[&str]) -> i32 {
