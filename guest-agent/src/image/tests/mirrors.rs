@@ -4,8 +4,6 @@
 //! fail falling through to the next, names of other registries never sent
 //! to a mirror, and a registry whose TLS certificate nobody trusts.
 
-use std::sync::Arc;
-
 use super::super::build::{NewImage, create_image};
 use super::super::distribution;
 use super::super::endpoints::RegistryConfig;
@@ -14,19 +12,11 @@ use super::super::pull::pull;
 use super::super::push::push;
 use super::super::reference::ImageRef;
 use super::super::registry::Credentials;
-use super::super::store::{ImageRecord, Store};
+use super::super::store::ImageRecord;
 use super::super::unpack::tests::{Raw, raw_tar};
 use berth_test_support::registry::TestRegistry;
 
-fn r(s: &str) -> ImageRef {
-    ImageRef::parse(s).expect("reference")
-}
-
-fn fresh_store() -> (tempfile::TempDir, Arc<Store>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open store");
-    (dir, store)
-}
+use super::{fresh_store, r};
 
 fn mirrors(urls: &[String]) -> RegistryConfig {
     RegistryConfig::new(urls, &[]).expect("valid mirrors")

@@ -21,15 +21,7 @@ use super::super::store::{ImageRecord, Store};
 use super::super::unpack::tests::{Raw, raw_tar};
 use berth_test_support::registry::TestRegistry;
 
-fn r(s: &str) -> ImageRef {
-    ImageRef::parse(s).expect("reference")
-}
-
-fn fresh_store() -> (tempfile::TempDir, Arc<Store>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open store");
-    (dir, store)
-}
+use super::{fresh_store, r};
 
 /// Three layers: files, a symlink and a hardlink; then a whiteout, an
 /// opaque directory and a replaced file; then a read-only directory.
