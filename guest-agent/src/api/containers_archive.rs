@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{self as de, DockerQuery};
+use super::upload;
 use crate::engine::Engine;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
@@ -81,15 +82,10 @@ async fn put_archive(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let feed = async move {
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            if tx.send(chunk.map_err(|e| e.to_string())).await.is_err() {
-                break;
-            }
-        }
-    };
-    let (_, done) = tokio::join!(feed, engine.extract_into_container(&id, &q.path, q.no_overwrite_dir_non_dir, rx));
+    let (_, done) = tokio::join!(
+        upload::feed(body, tx),
+        engine.extract_into_container(&id, &q.path, q.no_overwrite_dir_non_dir, rx)
+    );
     done?;
     Ok(StatusCode::OK.into_response())
 }

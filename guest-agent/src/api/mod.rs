@@ -23,6 +23,7 @@ pub mod machine;
 pub mod networks;
 pub mod registry_access;
 pub mod system;
+pub mod upload;
 pub mod version;
 
 use std::sync::Arc;

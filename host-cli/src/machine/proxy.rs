@@ -70,6 +70,40 @@ async fn connect_guest_patiently(vsock: &Path, port: u32) -> Result<UnixStream, 
     }
 }
 
+/// Copies one connection both ways until the guest's side ends.
+///
+/// The two directions are independent: when the guest stops taking the
+/// client's bytes (the engine answered without reading the whole body, and
+/// the VMM closed the stream with them unread), what the guest already sent
+/// is still delivered. `copy_bidirectional` would give up on the first
+/// error and drop the engine's answer with it, leaving the client only
+/// `connection reset by peer`.
+async fn carry(client: UnixStream, guest: UnixStream) {
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut guest_rx, mut guest_tx) = guest.into_split();
+    let upload = async move {
+        match tokio::io::copy(&mut client_rx, &mut guest_tx).await {
+            // The client is done sending: pass the half-close on.
+            Ok(_) => {
+                let _ = guest_tx.shutdown().await;
+            }
+            Err(e) => tracing::debug!(error = %e, "a docker.sock upload ended early"),
+        }
+        // Keep the client's read side open either way; its answer follows.
+        std::future::pending::<()>().await;
+    };
+    let download = async move {
+        if let Err(e) = tokio::io::copy(&mut guest_rx, &mut client_tx).await {
+            tracing::warn!(error = %e, "a docker.sock connection ended with an error from the guest's side");
+        }
+        let _ = client_tx.shutdown().await;
+    };
+    tokio::select! {
+        () = upload => {}
+        () = download => {}
+    }
+}
+
 /// Serves `listener` until the task is dropped.
 pub async fn serve(listener: UnixListener, vsock: PathBuf) {
     loop {
@@ -81,9 +115,7 @@ pub async fn serve(listener: UnixListener, vsock: PathBuf) {
         tokio::spawn(async move {
             let mut client = client;
             match connect_guest_patiently(&vsock, ENGINE_PORT).await {
-                Ok(mut guest) => {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut guest).await;
-                }
+                Ok(guest) => carry(client, guest).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot carry a docker.sock connection to the engine");
                     let body = format!("{{\"message\":\"{}\"}}", e.to_string().replace('"', "'"));
@@ -120,6 +152,56 @@ mod tests {
             }
         });
         path
+    }
+
+    /// A hybrid-vsock socket whose guest answers after reading only the
+    /// start of a request, then closes with the rest unread, as the engine
+    /// did for `docker load` (a tar's trailing blocks left unread).
+    fn vmm_answering_early(dir: &Path) -> PathBuf {
+        let path = dir.join("vsock.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut conn, &mut buf[..13]);
+                std::io::Write::write_all(&mut conn, b"OK 1024\n").unwrap();
+                let _ = std::io::Read::read(&mut conn, &mut buf);
+                std::io::Write::write_all(&mut conn, b"HTTP/1.1 200 OK\r\n\r\nloaded").unwrap();
+                drop(conn);
+            }
+        });
+        path
+    }
+
+    #[tokio::test]
+    async fn the_answer_reaches_the_client_when_the_guest_leaves_the_body_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let vsock = vmm_answering_early(dir.path());
+        let sock = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        tokio::spawn(serve(listener, vsock));
+        for round in 0..20 {
+            let client = UnixStream::connect(&sock).await.unwrap();
+            let (mut rx, mut tx) = client.into_split();
+            // The client keeps sending its (large) body while it reads.
+            let sender = tokio::spawn(async move {
+                let chunk = vec![0u8; 64 * 1024];
+                for _ in 0..64 {
+                    if tx.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut answer = Vec::new();
+            let r = tokio::io::AsyncReadExt::read_to_end(&mut rx, &mut answer).await;
+            assert!(
+                String::from_utf8_lossy(&answer).ends_with("loaded"),
+                "round {round}: the client got {:?} ({r:?})",
+                String::from_utf8_lossy(&answer)
+            );
+            sender.abort();
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 # docker cp's symlink-swap race (CVE-2018-15664) in the running machine
 # "$machine", with DOCKER_HOST set to its docker.sock and busybox loaded.
-# Sourced by cp_race_vm.sh and included by tests/containers_vm.rs. The
+# Sourced by cp_race_vm.sh and included by tests/containers_vm.rs, after
+# machine_diagnostics.sh. The
 # container sleeps 200 us between swaps: a loop without pauses on the
 # machine's vCPUs made the nested TCG outer VM stop without a status (twice,
 # 2026-12-01).
@@ -34,11 +35,7 @@ if [ "$(berth machine shell "$machine" -- cat /proc/sys/kernel/random/boot_id)" 
   # The machine ended during the race and `machine shell` started it again:
   # say why it ended before anything else runs.
   echo "race: THE MACHINE RESTARTED"
-  dir=$(dirname "$(berth machine inspect "$machine" | sed -n 's/.*"console_log": *"\(.*\)".*/\1/p')")
-  echo "--- machine.log"; tail -n 20 "$dir/machine.log"
-  echo "--- previous console"; berth machine logs --previous "$machine" | tail -n 60
-  echo "--- engine log"; berth machine logs --engine "$machine" | tail -n 60
-  echo "---"
+  machine_diagnostics
 fi
 echo "race after: $(engine_mem)"
 echo "race canary: $(berth machine shell "$machine" -- cat /berth-canary) vm root: $(berth machine shell "$machine" -- sh -c 'test -e /race-put-file && echo WRITTEN || echo clean')"

@@ -6,12 +6,14 @@
 # docker.sock. Expect "race leaked reads: 0" and "vm root: clean".
 # The steps (cp_race_steps.sh) also run in the full tier's containers_vm suite.
 set -e
+. "$(dirname "$0")/machine_diagnostics.sh"
+machine=race
+trap machine_diagnostics_on_exit EXIT
 export BERTH_FIXTURE_BUSYBOX="${BERTH_FIXTURE_BUSYBOX:-$(sed -n 's/^BERTH_FIXTURE_BUSYBOX=//p' ~/.cache/berth/images.env)}"
 berth machine create --cpus 2 --memory 768M --disk 2G race
 berth machine start race
 eval "$(berth docker-env --machine race)"
 docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
-machine=race
 rounds=1000
 . "$(dirname "$0")/cp_race_steps.sh"
 berth machine rm --force race

@@ -80,6 +80,8 @@ echo
 /// The cp race's steps, shared with the by-hand `scripts/cp_race_vm.sh`;
 /// they run in the machine named by `$machine`.
 const CP_RACE: &str = include_str!("../scripts/cp_race_steps.sh");
+/// What a failing step prints about the machine before the script exits.
+const DIAGNOSTICS: &str = include_str!("../scripts/machine_diagnostics.sh");
 
 #[test]
 #[ignore = "boots the nested-KVM test bed (full tier: cargo xtask test)"]
@@ -90,7 +92,7 @@ fn containers_in_a_machine_on_cgroup_v2() {
     let fixtures =
         xtask::fixtures::build_locked(xtask::fixtures::Set::Busybox).unwrap_or_else(|e| panic!("busybox fixture: {e}"));
     let script = format!(
-        "export BERTH_FIXTURE_BUSYBOX='{}'\n{SCRIPT}machine=m\n{CP_RACE}berth machine rm --force m\necho containers-vm-done\n",
+        "export BERTH_FIXTURE_BUSYBOX='{}'\n{DIAGNOSTICS}machine=m\ntrap machine_diagnostics_on_exit EXIT\n{SCRIPT}{CP_RACE}berth machine rm --force m\necho containers-vm-done\n",
         fixtures.busybox.display()
     );
     let cmd = ["sh".to_string(), "-c".to_string(), script];

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use xtask::testbed::{self, Options};
 
+/// What a failing step prints about the machine before the script exits.
+const DIAGNOSTICS: &str = include_str!("../scripts/machine_diagnostics.sh");
+
 const SCRIPT: &str = r#"
 set -e
 berth machine create --cpus 2 --memory 512M --disk 2G m1
@@ -50,6 +53,7 @@ rb=0; wait $b || rb=$?
 echo "concurrent starts: $ra $rb"
 cat /tmp/a.log /tmp/b.log
 berth machine rm --force m1
+machine=d1
 berth machine create --memory 512M --disk 1G --kernel debian d1 >/dev/null
 berth machine start d1 >/dev/null
 echo "debian kernel: $(berth machine shell d1 -- uname -r)"
@@ -63,7 +67,8 @@ echo machine-flow-done
 #[ignore = "boots the nested-KVM test bed (full tier: cargo xtask test)"]
 fn machine_lifecycle_on_real_kvm() {
     let opts = Options::suite(Duration::from_secs(600));
-    let cmd = ["sh", "-c", SCRIPT].map(String::from);
+    let script = format!("{DIAGNOSTICS}machine=m1\ntrap machine_diagnostics_on_exit EXIT\n{SCRIPT}");
+    let cmd = ["sh".to_string(), "-c".to_string(), script];
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
     let c = &o.console;
     assert_eq!(o.status, 0, "console:\n{c}");

@@ -8,29 +8,21 @@
 use std::io::{Read, Write};
 
 use axum::body::{Body, Bytes};
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
+
+use crate::api::upload;
 
 /// Reads an HTTP body from blocking code. Made on the async side with
 /// [`BodyReader::spawn`], then moved into `spawn_blocking`.
 pub struct BodyReader {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    rx: mpsc::Receiver<upload::Chunk>,
     current: Bytes,
 }
 
 impl BodyReader {
     pub fn spawn(body: Body) -> BodyReader {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(async move {
-            let mut stream = body.into_data_stream();
-            while let Some(chunk) = stream.next().await {
-                let item = chunk.map_err(|e| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e.to_string()));
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
+        tokio::spawn(upload::feed(body, tx));
         BodyReader { rx, current: Bytes::new() }
     }
 }
@@ -40,7 +32,7 @@ impl Read for BodyReader {
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e)),
                 None => return Ok(0),
             }
         }
