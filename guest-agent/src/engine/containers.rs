@@ -99,6 +99,7 @@ impl Engine {
     pub async fn start_container(&self, key: &str) -> Result<(), EngineError> {
         let c = self.container(key)?;
         self.ensure_joined(&c)?;
+        self.plumb(&c).await?;
         Ok(self.containers.start(&c).await?)
     }
 
@@ -129,6 +130,8 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<(), EngineError> {
         let c = self.container(key)?;
+        self.ensure_joined(&c)?;
+        self.plumb(&c).await?;
         match self.containers.restart(&c, signal, timeout).await {
             Ok(()) | Err(ContainerError::NotModified) => Ok(()),
             Err(e) => Err(e.into()),
@@ -188,6 +191,7 @@ impl Engine {
         let c = self.container(key)?;
         self.containers.remove(&c, key, force).await?;
         self.forget_endpoints(&c.id);
+        self.unplumb(&c.id).await;
         Ok(())
     }
 
@@ -271,6 +275,7 @@ impl Engine {
         let (deleted, space) = self.containers.prune(keep).await;
         for id in &deleted {
             self.forget_endpoints(id);
+            self.unplumb(id).await;
         }
         self.containers.events.publish(
             EventMessageTypeEnum::CONTAINER,
