@@ -143,12 +143,30 @@ impl NetDaemon {
     /// The links of the engine's namespace, by name.
     fn links(&self) -> Vec<String> {
         self.in_netns(|| {
-            let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
-                .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-                .unwrap_or_default();
+            // /sys shows the namespace of whoever mounted it; /proc/thread-self/net
+            // this thread's.
+            let dev = std::fs::read_to_string("/proc/thread-self/net/dev").unwrap_or_default();
+            let mut v: Vec<String> =
+                dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(|n| n.trim().to_string()).collect();
             v.sort();
             v
         })
+    }
+}
+
+impl NetDaemon {
+    /// No link named `prefix…` left (a namespace goes, and its veths with
+    /// it, a moment after its last user).
+    fn wait_links_gone(&self, prefix: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left: Vec<String> = self.links().into_iter().filter(|l| l.starts_with(prefix)).collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "links left: {left:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -186,7 +204,10 @@ fn run_server(d: &NetDaemon, name: &str, extra: &[&str]) -> String {
 fn fetch(d: &NetDaemon, net_args: &[&str], url: &str) -> (bool, String) {
     let mut args = vec!["run", "--rm"];
     args.extend(net_args);
-    args.extend(["busybox", "wget", "-T", "3", "-qO-", url]);
+    // busybox 1.35's wget crashes with -T and a name: `timeout`, under a
+    // shell that stays PID 1 (a signal to the namespace's PID 1 would be ignored).
+    let script = format!("timeout 5 wget -qO- {url}; exit $?");
+    args.extend(["busybox", "sh", "-c", &script]);
     let (ok, out, err) = d.docker(&args);
     (ok, if ok { out } else { err })
 }
@@ -206,7 +227,13 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
         "172.18.0.2 172.18.0.1 16 02:42:ac:12:00:02"
     );
     assert_eq!(
-        d.ok(&["network", "inspect", "n1", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}} {{.MacAddress}}{{end}}"]),
+        d.ok(&[
+            "network",
+            "inspect",
+            "n1",
+            "--format",
+            "{{range .Containers}}{{.Name}} {{.IPv4Address}} {{.MacAddress}}{{end}}"
+        ]),
         "srv 172.18.0.2/16 02:42:ac:12:00:02"
     );
     let n1 = ["--network", "n1"];
@@ -215,7 +242,16 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
         assert!(ok && out == "hello from srv\n", "{url}: {out}\n{}", d.log());
     }
     // The container's own view: eth0 with the address, the embedded DNS.
-    let (ok, out, err) = d.docker(&["run", "--rm", "--network", "n1", "busybox", "sh", "-c", "cat /etc/resolv.conf; ip -4 addr show eth0; ip route"]);
+    let (ok, out, err) = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; ip -4 addr show eth0; ip route",
+    ]);
     assert!(ok, "{err}");
     assert!(out.contains("nameserver 127.0.0.11"), "{out}");
     assert!(out.contains("inet 172.18.0.3/16"), "the next address: {out}");
@@ -242,10 +278,9 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
     let (ok, out, _) = d.docker(&["exec", "srv", "ls", "/sys/class/net"]);
     assert!(ok && out.trim() == "lo", "eth0 left with the endpoint: {out}");
     d.ok(&["rm", "-f", "srv"]);
-    let vethless = d.links().iter().filter(|l| l.starts_with("veth")).count();
-    assert_eq!(vethless, 0, "veths left: {:?}", d.links());
+    d.wait_links_gone("veth");
     d.ok(&["network", "rm", "n1", "n2"]);
-    assert!(!d.links().iter().any(|l| l.starts_with("br-")), "bridges left: {:?}", d.links());
+    d.wait_links_gone("br-");
 }
 
 #[test]
@@ -261,29 +296,41 @@ fn the_default_bridge_reaches_by_address() {
     let (ok, out, _) = d.docker(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
     assert!(ok && !out.contains("127.0.0.11"), "the default bridge has no embedded DNS: {out}");
     // The engine's side: the bridge answers on the gateway address.
-    let reached = d.in_netns(|| std::net::TcpStream::connect_timeout(&"172.17.0.2:8080".parse().unwrap(), Duration::from_secs(3)).is_ok());
+    let reached = d.in_netns(|| {
+        std::net::TcpStream::connect_timeout(&"172.17.0.2:8080".parse().unwrap(), Duration::from_secs(3)).is_ok()
+    });
     assert!(reached, "the container from the engine's namespace");
 }
 
 #[test]
 fn ipam_survives_an_engine_restart_and_bad_addressing_is_refused() {
     let mut d = NetDaemon::start();
-    d.ok(&["network", "create", "--subnet", "10.50.0.0/24", "--ip-range", "10.50.0.128/25", "--gateway", "10.50.0.254", "n3"]);
-    d.ok(&["run", "-d", "--name", "a", "--network", "n3", "busybox", "sleep", "1000"]);
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.50.0.0/24",
+        "--ip-range",
+        "10.50.0.128/25",
+        "--gateway",
+        "10.50.0.254",
+        "n3",
+    ]);
+    d.ok(&["run", "-d", "--name", "ca", "--network", "n3", "busybox", "sleep", "1000"]);
     run_server(&d, "fixed", &["--network", "n3", "--ip", "10.50.0.200"]);
     let ip = |d: &NetDaemon, c: &str| d.inspect(c, "{{.NetworkSettings.Networks.n3.IPAddress}}");
-    assert_eq!(ip(&d, "a"), "10.50.0.128", "the range's first address");
+    assert_eq!(ip(&d, "ca"), "10.50.0.128", "the range's first address");
     assert_eq!(ip(&d, "fixed"), "10.50.0.200");
     d.restart_engine();
-    d.ok(&["run", "-d", "--name", "b", "--network", "n3", "busybox", "sleep", "1000"]);
-    assert_eq!(ip(&d, "b"), "10.50.0.129", "a's address stays taken across the restart");
+    d.ok(&["run", "-d", "--name", "cb", "--network", "n3", "busybox", "sleep", "1000"]);
+    assert_eq!(ip(&d, "cb"), "10.50.0.129", "a's address stays taken across the restart");
     // The restarted engine serves the names of containers that still run.
     let (ok, out) = fetch(&d, &["--network", "n3"], "http://fixed:8080/");
     assert!(ok && out == "hello from fixed\n", "{out}\n{}", d.log());
     // An address of a removed container is free again.
-    d.ok(&["rm", "-f", "a"]);
-    d.ok(&["run", "-d", "--name", "c", "--network", "n3", "busybox", "sleep", "1000"]);
-    assert_eq!(ip(&d, "c"), "10.50.0.128");
+    d.ok(&["rm", "-f", "ca"]);
+    d.ok(&["run", "-d", "--name", "cc", "--network", "n3", "busybox", "sleep", "1000"]);
+    assert_eq!(ip(&d, "cc"), "10.50.0.128");
     // Bad input: Docker's messages, nothing made.
     let (ok, _, err) = d.docker(&["network", "create", "--subnet", "10.50.0.0/16", "n4"]);
     assert!(!ok && err.contains("invalid pool request: Pool overlaps with other one on this address space"), "{err}");

@@ -44,7 +44,8 @@ impl WaitCondition {
 /// A user-defined network (not the default bridge, `host`, `none` or
 /// another container's): its containers resolve through the embedded DNS.
 fn user_network(mode: Option<&str>) -> bool {
-    !matches!(mode.unwrap_or_default(), "" | "default" | "bridge" | "host" | "none") && !mode.is_some_and(|m| m.starts_with("container:"))
+    !matches!(mode.unwrap_or_default(), "" | "default" | "bridge" | "host" | "none")
+        && !mode.is_some_and(|m| m.starts_with("container:"))
 }
 
 fn system_time_string(t: SystemTime) -> String {

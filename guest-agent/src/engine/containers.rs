@@ -244,6 +244,7 @@ impl Engine {
         }
         if let Some(ns) = model.network_settings.as_mut() {
             self.fill_container_networks(&c, &mut ns.networks);
+            self.fill_sandbox(&c, ns);
         }
         Ok(model)
     }

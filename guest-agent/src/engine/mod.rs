@@ -95,6 +95,7 @@ impl Engine {
     /// Brings back what ran before the engine (re)started: shims still
     /// alive are re-adopted, restart policies applied.
     pub async fn recover(&self) {
+        self.follow_removals();
         self.containers.recover().await;
         self.restore_plumbing().await;
     }

@@ -25,13 +25,16 @@ use crate::unpoisoned::lock;
 pub struct Plumbing {
     dir: PathBuf,
     /// Container id → its embedded DNS server.
-    dns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    dns: Mutex<HashMap<String, dns::Server>>,
 }
 
-impl Drop for Plumbing {
-    fn drop(&mut self) {
-        for (_, t) in lock(&self.dns).drain() {
-            t.abort();
+impl Plumbing {
+    async fn unplumb(&self, container_id: &str) {
+        drop(lock(&self.dns).remove(container_id));
+        let path = self.dir.join(container_id);
+        let removed = blocking(move || netns::remove(&path)).await;
+        if let Err(e) = removed {
+            tracing::warn!(container = %container_id, error = %e, "removing a container's network namespace");
         }
     }
 }
@@ -147,15 +150,29 @@ impl Engine {
     /// A removed container: its DNS server and namespace go (its veths with
     /// it).
     pub(super) async fn unplumb(&self, container_id: &str) {
-        let Some(p) = &self.plumbing else { return };
-        if let Some(t) = lock(&p.dns).remove(container_id) {
-            t.abort();
+        if let Some(p) = &self.plumbing {
+            p.unplumb(container_id).await;
         }
-        let path = p.dir.join(container_id);
-        let removed = blocking(move || netns::remove(&path)).await;
-        if let Err(e) = removed {
-            tracing::warn!(container = %container_id, error = %e, "removing a container's network namespace");
-        }
+    }
+
+    /// Containers the container domain removes on its own (`--rm`) leave
+    /// their networks too: a task following the `destroy` events.
+    pub(super) fn follow_removals(&self) {
+        let Some(p) = self.plumbing.clone() else { return };
+        let networks = self.networks.clone();
+        let (_, mut events) = self.containers.events.subscribe(None);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(e) if e.typ() == "container" && e.action() == "destroy" => {
+                        networks.forget_container(e.actor_id());
+                        p.unplumb(e.actor_id()).await;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// A removed network: its bridge goes.

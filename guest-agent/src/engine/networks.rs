@@ -236,6 +236,23 @@ impl Engine {
         *networks = Some(eps);
     }
 
+    /// The top level of `NetworkSettings` as Docker fills it: the default
+    /// bridge's endpoint (IPAddress, Gateway, MacAddress, IPPrefixLen), and
+    /// the namespace file as `SandboxKey` while the container runs.
+    pub(super) fn fill_sandbox(&self, c: &Container, ns: &mut bollard_stubs::models::NetworkSettings) {
+        if let Some(b) = ns.networks.as_ref().and_then(|n| n.get("bridge")) {
+            ns.ip_address = b.ip_address.clone();
+            ns.gateway = b.gateway.clone();
+            ns.mac_address = b.mac_address.clone();
+            ns.ip_prefix_len = b.ip_prefix_len;
+        }
+        if c.is_running()
+            && let Some(path) = self.containers.netns_path(&c.record())
+        {
+            ns.sandbox_key = Some(path.display().to_string());
+        }
+    }
+
     /// Is the container in the network named (or id-prefixed) by `v`? (The
     /// `network` filter of `GET /containers/json`.)
     pub(super) fn in_network(&self, v: &str, container_id: &str) -> bool {

@@ -45,13 +45,29 @@ pub fn upstream_servers() -> Vec<SocketAddr> {
         .collect()
 }
 
+/// A running server: dropping it stops it and closes its sockets (which
+/// hold the namespace).
+pub struct Server {
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Server {
+    pub fn is_finished(&self) -> bool {
+        self.tasks.iter().any(|t| t.is_finished())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
 /// Starts the server in the namespace at `netns_path`; it serves until the
-/// returned task is aborted. Loopback must be up there.
-pub fn serve(
-    netns_path: &Path,
-    resolve: Resolve,
-    upstream: Vec<SocketAddr>,
-) -> Result<tokio::task::JoinHandle<()>, KernelError> {
+/// returned [`Server`] is dropped. Loopback must be up there.
+pub fn serve(netns_path: &Path, resolve: Resolve, upstream: Vec<SocketAddr>) -> Result<Server, KernelError> {
     let (udp, tcp) = netns::run_in(Some(netns_path), || {
         let addr = SocketAddr::from((ADDRESS, 53));
         let udp = std::net::UdpSocket::bind(addr).map_err(KernelError::io("bind 127.0.0.11:53/udp"))?;
@@ -63,11 +79,8 @@ pub fn serve(
     let udp = Arc::new(tokio::net::UdpSocket::from_std(udp).map_err(KernelError::io("udp"))?);
     let tcp = tokio::net::TcpListener::from_std(tcp).map_err(KernelError::io("tcp"))?;
     let upstream = Arc::new(upstream);
-    Ok(tokio::spawn(async move {
-        let tcp_task = tokio::spawn(serve_tcp(tcp, resolve.clone(), upstream.clone()));
-        serve_udp(udp, resolve, upstream).await;
-        tcp_task.abort();
-    }))
+    let tcp_task = tokio::spawn(serve_tcp(tcp, resolve.clone(), upstream.clone()));
+    Ok(Server { tasks: [tokio::spawn(serve_udp(udp, resolve, upstream)), tcp_task] })
 }
 
 async fn serve_udp(sock: Arc<tokio::net::UdpSocket>, resolve: Resolve, upstream: Arc<Vec<SocketAddr>>) {
@@ -164,7 +177,8 @@ fn local_answer(msg: &Message, resolve: &Resolve) -> Option<Message> {
 }
 
 async fn forward(query: &[u8], server: SocketAddr) -> std::io::Result<Vec<u8>> {
-    let bind: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let bind: SocketAddr =
+        if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
     let sock = tokio::net::UdpSocket::bind(bind).await?;
     sock.connect(server).await?;
     sock.send(query).await?;

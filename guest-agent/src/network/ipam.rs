@@ -76,7 +76,12 @@ pub fn next_subnet(taken: &[Subnet]) -> Option<Subnet> {
 
 /// The lowest free address of `range` (within `subnet`), never the network
 /// address, the broadcast address, the gateway or one in `used`.
-pub fn allocate(subnet: &Subnet, range: Option<&Subnet>, gateway: Ipv4Addr, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+pub fn allocate(
+    subnet: &Subnet,
+    range: Option<&Subnet>,
+    gateway: Ipv4Addr,
+    used: &BTreeSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
     let r = range.unwrap_or(subnet);
     let (lo, hi) = (u32::from(r.network()), u32::from(r.broadcast()));
     (lo..=hi).map(Ipv4Addr::from).find(|ip| usable(subnet, gateway, used, *ip))

@@ -88,7 +88,8 @@ impl Networks {
         // networks had addresses).
         let mut bridge = nets.find("bridge")?;
         if bridge.v4().is_none() {
-            let subnet = ipam::Subnet::parse(ipam::DEFAULT_BRIDGE).ok_or_else(|| NetworkError::Invalid("pool".into()))?;
+            let subnet =
+                ipam::Subnet::parse(ipam::DEFAULT_BRIDGE).ok_or_else(|| NetworkError::Invalid("pool".into()))?;
             bridge.ipam.config = Some(vec![IpamConfig {
                 subnet: Some(subnet.to_string()),
                 gateway: Some(subnet.first_host().to_string()),
@@ -193,7 +194,11 @@ impl Networks {
 
     /// Removes the user networks with no live endpoints that `keep` does not
     /// keep: their records.
-    pub fn prune(&self, keep: &dyn Fn(&NetworkRecord) -> bool, alive: Live<'_>) -> Result<Vec<NetworkRecord>, NetworkError> {
+    pub fn prune(
+        &self,
+        keep: &dyn Fn(&NetworkRecord) -> bool,
+        alive: Live<'_>,
+    ) -> Result<Vec<NetworkRecord>, NetworkError> {
         let candidates: Vec<NetworkRecord> = self
             .list()
             .into_iter()
@@ -339,11 +344,8 @@ fn assign_subnets(
     let taken: Vec<ipam::Subnet> = recs.values().filter_map(|r| r.v4().map(|v| v.subnet)).collect();
     let v4 = |c: &IpamConfig| c.subnet.as_deref().and_then(ipam::Subnet::parse);
     if !config.iter().any(|c| v4(c).is_some()) {
-        let subnet = ipam::next_subnet(&taken).ok_or_else(|| {
-            NetworkError::Forbidden(
-                "all predefined address pools have been fully subnetted".into(),
-            )
-        })?;
+        let subnet = ipam::next_subnet(&taken)
+            .ok_or_else(|| NetworkError::Forbidden("all predefined address pools have been fully subnetted".into()))?;
         config.insert(0, IpamConfig { subnet: Some(subnet.to_string()), ..Default::default() });
     }
     for c in config.iter_mut() {
@@ -379,7 +381,12 @@ fn assign_subnets(
 
 /// An address for `container` in `rec`: the one asked for (inside the
 /// subnet or range, not taken), else the lowest free one.
-fn allocate(rec: &NetworkRecord, container: &str, wanted: Option<&str>, alive: Live<'_>) -> Result<Ipv4Addr, NetworkError> {
+fn allocate(
+    rec: &NetworkRecord,
+    container: &str,
+    wanted: Option<&str>,
+    alive: Live<'_>,
+) -> Result<Ipv4Addr, NetworkError> {
     let v4 = rec.v4().ok_or_else(|| NetworkError::Invalid(format!("network {} has no IPv4 subnet", rec.name)))?;
     let used: BTreeSet<Ipv4Addr> =
         rec.endpoints.iter().filter(|(c, _)| *c != container && alive(c)).filter_map(|(_, e)| e.ipv4).collect();
@@ -398,8 +405,12 @@ fn allocate(rec: &NetworkRecord, container: &str, wanted: Option<&str>, alive: L
             }
             Ok(ip)
         }
-        None => ipam::allocate(&v4.subnet, v4.range.as_ref(), v4.gateway, &used)
-            .ok_or_else(|| NetworkError::Forbidden(format!("no available IPv4 addresses on this network's address pools: {} ({})", rec.name, rec.id))),
+        None => ipam::allocate(&v4.subnet, v4.range.as_ref(), v4.gateway, &used).ok_or_else(|| {
+            NetworkError::Forbidden(format!(
+                "no available IPv4 addresses on this network's address pools: {} ({})",
+                rec.name, rec.id
+            ))
+        }),
     }
 }
 

@@ -108,7 +108,10 @@ fn endpoints_follow_connect_disconnect_and_container_liveness() {
     alive.store(false, Ordering::SeqCst);
     let model = nets.find("front").expect("front").model(true, &live);
     assert!(model.containers.expect("containers").is_empty());
-    assert_eq!(nets.prune(&|_| false, &live).expect("prune").into_iter().map(|r| r.name).collect::<Vec<_>>(), vec!["front".to_string()]);
+    assert_eq!(
+        nets.prune(&|_| false, &live).expect("prune").into_iter().map(|r| r.name).collect::<Vec<_>>(),
+        vec!["front".to_string()]
+    );
 
     nets.create(req("back")).expect("create");
     alive.store(true, Ordering::SeqCst);

@@ -147,7 +147,11 @@ pub fn attach(netns: &Path, p: &EndpointPlan) -> Result<(), KernelError> {
                 h.link().del(stale).execute().await.map_err(KernelError::netlink("delete a stale veth"))?;
             }
             let veth = LinkVeth::new(&plan.host_if, &peer).mtu(plan.mtu).build();
-            h.link().add(veth).execute().await.map_err(KernelError::netlink(format!("create veth {}", plan.host_if)))?;
+            h.link()
+                .add(veth)
+                .execute()
+                .await
+                .map_err(KernelError::netlink(format!("create veth {}", plan.host_if)))?;
             let host = index(&h, &plan.host_if).await?.ok_or_else(|| {
                 KernelError::io(format!("veth {}", plan.host_if))(std::io::Error::other("gone after its creation"))
             })?;
@@ -167,7 +171,11 @@ pub fn attach(netns: &Path, p: &EndpointPlan) -> Result<(), KernelError> {
             let idx = index(&h, &peer).await?.ok_or_else(|| {
                 KernelError::io(format!("veth {peer}"))(std::io::Error::other("not in the container's namespace"))
             })?;
-            let set = LinkUnspec::new_with_index(idx).name(plan.ifname.clone()).address(plan.mac.to_vec()).mtu(plan.mtu).build();
+            let set = LinkUnspec::new_with_index(idx)
+                .name(plan.ifname.clone())
+                .address(plan.mac.to_vec())
+                .mtu(plan.mtu)
+                .build();
             h.link().set(set).execute().await.map_err(KernelError::netlink(format!("name {}", plan.ifname)))?;
             add_address(&h, idx, plan.address, plan.prefix, &format!("address of {}", plan.ifname)).await?;
             up(&h, idx, &format!("{} up", plan.ifname)).await?;
