@@ -19,7 +19,7 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// Is `path` a namespace bind mount (not just the empty file under it)?
 pub fn exists(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
 /// A new network namespace on `path` (the file is made); nothing when one
