@@ -342,3 +342,62 @@ fn ipam_survives_an_engine_restart_and_bad_addressing_is_refused() {
     let (ok, _, err) = d.docker(&["run", "--network", "n3", "--ip", "10.50.0.200", "busybox", "true"]);
     assert!(!ok && err.contains("Address already in use"), "{err}");
 }
+
+/// An HTTP GET of `/` on `addr` from the engine's namespace: the body.
+fn http_get(d: &NetDaemon, addr: String) -> Result<String, String> {
+    d.in_netns(move || {
+        use std::io::{Read, Write};
+        let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{e}"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("{e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| format!("{e}"))?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(|e| format!("{e}"))?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).map_err(|e| format!("{e}"))?;
+        Ok(out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+    })
+}
+
+/// [`http_get`] retried while the server in the container is starting.
+fn http_get_soon(d: &NetDaemon, addr: &str) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match http_get(d, addr.to_string()) {
+            Ok(b) => return Ok(b),
+            Err(e) if std::time::Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn published_ports_answer_on_the_engines_side() {
+    let d = NetDaemon::start();
+    d.ok(&["network", "create", "n1"]);
+    run_server(&d, "srv", &["--network", "n1", "-p", "127.0.0.1:18080:8080"]);
+    assert_eq!(http_get_soon(&d, "127.0.0.1:18080").as_deref(), Ok("hello from srv\n"), "{}", d.log());
+    assert_eq!(d.ok(&["port", "srv"]), "8080/tcp -> 127.0.0.1:18080");
+    assert_eq!(
+        d.inspect(
+            "srv",
+            "{{range $p, $b := .NetworkSettings.Ports}}{{$p}} {{(index $b 0).HostIp}}:{{(index $b 0).HostPort}}{{end}}"
+        ),
+        "8080/tcp 127.0.0.1:18080"
+    );
+    // -P: every exposed port on a random one.
+    run_server(&d, "any", &["--expose", "8080", "-P"]);
+    let port = d.ok(&["port", "any", "8080/tcp"]);
+    let port = port.lines().next().unwrap_or_default().rsplit(':').next().unwrap_or_default().to_string();
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{port}");
+    assert_eq!(http_get_soon(&d, &format!("127.0.0.1:{port}")).as_deref(), Ok("hello from any\n"));
+    // A port in use fails the start with Docker's message; the first still answers.
+    let (ok, _, err) =
+        d.docker(&["run", "-d", "--name", "dup", "-p", "127.0.0.1:18080:8080", "busybox", "sleep", "100"]);
+    assert!(!ok && err.contains("Bind for 127.0.0.1:18080 failed: port is already allocated"), "{err}");
+    assert_eq!(d.inspect("dup", "{{.State.Running}}"), "false");
+    assert_eq!(http_get(&d, "127.0.0.1:18080".into()).as_deref(), Ok("hello from srv\n"));
+    // Stopped, the port is closed; started again, open again.
+    d.ok(&["stop", "-t", "1", "srv"]);
+    assert!(http_get(&d, "127.0.0.1:18080".into()).is_err(), "closed with the container");
+    d.ok(&["start", "srv"]);
+    assert_eq!(http_get_soon(&d, "127.0.0.1:18080").as_deref(), Ok("hello from srv\n"));
+}

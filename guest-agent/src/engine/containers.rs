@@ -100,7 +100,12 @@ impl Engine {
         let c = self.container(key)?;
         self.ensure_joined(&c)?;
         self.plumb(&c).await?;
-        Ok(self.containers.start(&c).await?)
+        self.publish(&c)?;
+        let started = self.containers.start(&c).await;
+        if started.is_err() && !c.is_running() {
+            self.unpublish(&c.id);
+        }
+        Ok(started?)
     }
 
     #[tracing::instrument(skip(self))]

@@ -21,6 +21,7 @@ pub mod host;
 pub mod images;
 pub mod machine;
 mod net_plumbing;
+mod net_ports;
 pub mod networks;
 pub mod system;
 pub mod transfer;

@@ -26,10 +26,13 @@ pub struct Plumbing {
     dir: PathBuf,
     /// Container id → its embedded DNS server.
     dns: Mutex<HashMap<String, dns::Server>>,
+    /// Container id → its published ports, while it runs.
+    pub(super) ports: Mutex<HashMap<String, super::net_ports::Published>>,
 }
 
 impl Plumbing {
     async fn unplumb(&self, container_id: &str) {
+        drop(lock(&self.ports).remove(container_id));
         drop(lock(&self.dns).remove(container_id));
         let path = self.dir.join(container_id);
         let removed = blocking(move || netns::remove(&path)).await;
@@ -70,7 +73,8 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Root { path: dir.clone(), source })?;
         links::loopback_up(None).map_err(NetworkError::from)?;
         let _ = self.containers.netns_dir.set(dir.clone());
-        self.plumbing = Some(Arc::new(Plumbing { dir, dns: Mutex::new(HashMap::new()) }));
+        self.plumbing =
+            Some(Arc::new(Plumbing { dir, dns: Mutex::new(HashMap::new()), ports: Mutex::new(HashMap::new()) }));
         Ok(self)
     }
 
@@ -155,11 +159,13 @@ impl Engine {
         }
     }
 
-    /// Containers the container domain removes on its own (`--rm`) leave
-    /// their networks too: a task following the `destroy` events.
+    /// What the container domain does on its own follows its events: a
+    /// container it removes (`--rm`) leaves its networks, one that exits
+    /// closes its published ports, one a restart policy starts again
+    /// opens them again.
     pub(super) fn follow_removals(&self) {
         let Some(p) = self.plumbing.clone() else { return };
-        let networks = self.networks.clone();
+        let (networks, containers) = (self.networks.clone(), self.containers.clone());
         let (_, mut events) = self.containers.events.subscribe(None);
         tokio::spawn(async move {
             loop {
@@ -167,6 +173,16 @@ impl Engine {
                     Ok(e) if e.typ() == "container" && e.action() == "destroy" => {
                         networks.forget_container(e.actor_id());
                         p.unplumb(e.actor_id()).await;
+                    }
+                    Ok(e) if e.typ() == "container" && e.action() == "die" => {
+                        drop(lock(&p.ports).remove(e.actor_id()));
+                    }
+                    Ok(e) if e.typ() == "container" && e.action() == "start" => {
+                        if let Ok(c) = containers.get(e.actor_id())
+                            && let Err(err) = super::net_ports::publish(&p, &networks, &c)
+                        {
+                            tracing::warn!(container = %c.id, error = %err, "publishing the ports of a restarted container");
+                        }
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -195,7 +211,7 @@ impl Engine {
             let id = e.file_name().to_string_lossy().into_owned();
             match self.containers.get(&id) {
                 Ok(c) if c.is_running() => {
-                    if let Err(e) = self.plumb(&c).await {
+                    if let Err(e) = self.plumb(&c).await.and_then(|()| self.publish(&c)) {
                         tracing::warn!(container = %id, error = %e, "re-establishing a container's network");
                     }
                 }

@@ -251,6 +251,9 @@ impl Engine {
         {
             ns.sandbox_key = Some(path.display().to_string());
         }
+        if self.plumbing.is_some() {
+            ns.ports = Some(self.published_ports(&c.id).unwrap_or_default());
+        }
     }
 
     /// Is the container in the network named (or id-prefixed) by `v`? (The

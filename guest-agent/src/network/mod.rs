@@ -7,7 +7,7 @@
 //! and the membership, with IPAM's allocations in them (`ipam`). The
 //! kernel's side (namespaces, bridges, veths: `kernel/`) and the embedded
 //! DNS server (`dns`) are its submodules; this file must never touch the
-//! kernel itself. It knows containers only through the [`Live`] predicate
+//! kernel itself; published ports are forwarded by `proxy`. It knows containers only through the [`Live`] predicate
 //! the engine passes to the operations that need it (it must never import
 //! `crate::container`): endpoints of containers that are gone are ignored
 //! and dropped.
@@ -17,6 +17,7 @@ pub mod error;
 pub mod filters;
 pub mod ipam;
 pub mod kernel;
+pub mod proxy;
 pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
