@@ -376,6 +376,7 @@ fn published_ports_answer_on_the_engines_side() {
     run_server(&d, "srv", &["--network", "n1", "-p", "127.0.0.1:18080:8080"]);
     assert_eq!(http_get_soon(&d, "127.0.0.1:18080").as_deref(), Ok("hello from srv\n"), "{}", d.log());
     assert_eq!(d.ok(&["port", "srv"]), "8080/tcp -> 127.0.0.1:18080");
+    assert_eq!(d.ok(&["ps", "--filter", "name=srv", "--format", "{{.Ports}}"]), "127.0.0.1:18080->8080/tcp");
     assert_eq!(
         d.inspect(
             "srv",

@@ -222,6 +222,9 @@ impl Engine {
             })
             .map(|c| {
                 let mut row = crate::container::inspect::summary(&c);
+                if let Some(ports) = self.summary_ports(&c.id) {
+                    row.ports = Some(ports);
+                }
                 if let Some(ns) = row.network_settings.as_mut() {
                     self.fill_container_networks(&c, &mut ns.networks);
                 }

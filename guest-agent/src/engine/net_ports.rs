@@ -124,6 +124,32 @@ impl Engine {
         }
     }
 
+    /// The `Ports` of a `docker ps` row: each bound port, and the exposed
+    /// ones that are not, as Docker lists them.
+    pub(super) fn summary_ports(&self, container_id: &str) -> Option<Vec<bollard_stubs::models::Port>> {
+        use bollard_stubs::models::{Port, PortTypeEnum};
+        let map = self.published_ports(container_id)?;
+        let mut out = Vec::new();
+        for (key, bound) in map {
+            let Some((private_port, proto)) = parse_key(&key) else { continue };
+            let typ = Some(match proto {
+                Proto::Tcp => PortTypeEnum::TCP,
+                Proto::Udp => PortTypeEnum::UDP,
+            });
+            match bound {
+                None => out.push(Port { ip: None, private_port, public_port: None, typ }),
+                Some(list) => out.extend(list.into_iter().map(|b| Port {
+                    ip: b.host_ip,
+                    private_port,
+                    public_port: b.host_port.and_then(|p| p.parse().ok()),
+                    typ,
+                })),
+            }
+        }
+        out.sort_by_key(|p| (p.private_port, p.public_port));
+        Some(out)
+    }
+
     /// `NetworkSettings.Ports` of a running container.
     pub(super) fn published_ports(&self, container_id: &str) -> Option<PortMap> {
         let p = self.plumbing.as_ref()?;
