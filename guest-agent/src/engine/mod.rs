@@ -23,6 +23,7 @@ pub mod machine;
 mod net_plumbing;
 mod net_ports;
 pub mod networks;
+mod plumbing;
 pub mod system;
 pub mod transfer;
 
@@ -54,7 +55,7 @@ pub struct Engine {
     networks: Arc<Networks>,
     /// Networks in the kernel, when the engine configures them
     /// (see `net_plumbing`).
-    plumbing: Option<Arc<net_plumbing::Plumbing>>,
+    plumbing: Option<Arc<plumbing::Plumbing>>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,

@@ -10,10 +10,10 @@
 //! never run a binary, and never touch a namespace the engine did not
 //! make.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use super::plumbing::Plumbing;
 use super::{Engine, EngineError};
 use crate::container::Container;
 use crate::network::kernel::links::{self, EndpointPlan};
@@ -21,25 +21,10 @@ use crate::network::kernel::netns;
 use crate::network::{Endpoint, NetworkError, NetworkRecord, dns};
 use crate::unpoisoned::lock;
 
-/// The engine's kernel side of networks (absent when it only records them).
-pub struct Plumbing {
-    dir: PathBuf,
-    /// Container id → its embedded DNS server.
-    dns: Mutex<HashMap<String, dns::Server>>,
-    /// Container id → its published ports, while it runs.
-    pub(super) ports: Mutex<HashMap<String, super::net_ports::Published>>,
-}
-
-impl Plumbing {
-    async fn unplumb(&self, container_id: &str) {
-        drop(lock(&self.ports).remove(container_id));
-        drop(lock(&self.dns).remove(container_id));
-        let path = self.dir.join(container_id);
-        let removed = blocking(move || netns::remove(&path)).await;
-        if let Err(e) = removed {
-            tracing::warn!(container = %container_id, error = %e, "removing a container's network namespace");
-        }
-    }
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::network::kernel::KernelError> + Send + 'static,
+) -> Result<T, EngineError> {
+    Ok(tokio::task::spawn_blocking(f).await?.map_err(NetworkError::from)?)
 }
 
 /// The endpoint's links, when it has an address.
@@ -58,12 +43,6 @@ fn plan(net: &NetworkRecord, ep: &Endpoint) -> Option<EndpointPlan> {
     })
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::network::kernel::KernelError> + Send + 'static,
-) -> Result<T, EngineError> {
-    Ok(tokio::task::spawn_blocking(f).await?.map_err(NetworkError::from)?)
-}
-
 impl Engine {
     /// The engine configures networks in the kernel (bridges, veths,
     /// addresses, DNS) instead of recording them only; its own loopback is
@@ -73,8 +52,7 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Root { path: dir.clone(), source })?;
         links::loopback_up(None).map_err(NetworkError::from)?;
         let _ = self.containers.netns_dir.set(dir.clone());
-        self.plumbing =
-            Some(Arc::new(Plumbing { dir, dns: Mutex::new(HashMap::new()), ports: Mutex::new(HashMap::new()) }));
+        self.plumbing = Some(Arc::new(Plumbing::new(dir)));
         Ok(self)
     }
 
@@ -179,7 +157,7 @@ impl Engine {
                     }
                     Ok(e) if e.typ() == "container" && e.action() == "start" => {
                         if let Ok(c) = containers.get(e.actor_id())
-                            && let Err(err) = super::net_ports::publish(&p, &networks, &c)
+                            && let Err(err) = super::plumbing::publish(&p, &networks, &c)
                         {
                             tracing::warn!(container = %c.id, error = %err, "publishing the ports of a restarted container");
                         }
