@@ -268,6 +268,14 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
         let bridge = format!("br-{}", &d.ok(&["network", "inspect", net, "--format", "{{.Id}}"])[..12]);
         assert!(links.contains(&bridge), "{bridge} in {links:?}");
     }
+    // A running container connected to n1 gets eth1 there, and its name.
+    run_server(&d, "late", &n2);
+    d.ok(&["network", "connect", "n1", "late"]);
+    let (ok, out) = fetch(&d, &n1, "http://late:8080/");
+    assert!(ok && out == "hello from late\n", "{out}\n{}", d.log());
+    let (ok, out, _) = d.docker(&["exec", "late", "ip", "-4", "addr", "show", "eth1"]);
+    assert!(ok && out.contains("inet 172.18.0."), "{out}");
+    d.ok(&["rm", "-f", "late"]);
     // --network container:srv shares srv's stack; none has loopback only.
     let (ok, out) = fetch(&d, &["--network", "container:srv"], "http://127.0.0.1:8080/");
     assert!(ok && out == "hello from srv\n", "{out}");
