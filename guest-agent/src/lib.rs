@@ -57,6 +57,12 @@ struct Cli {
     /// certificate checks, or plain HTTP; repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
+    /// `on`: the engine makes networks real in the network namespace it
+    /// runs in (bridges, veths, addresses, the embedded DNS), as dockerd
+    /// does on a host; `off`: networks are records and containers get
+    /// loopback only.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    network_plumbing: String,
 }
 
 /// The whole program: `main.rs` only calls this.
@@ -92,7 +98,11 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let engine = match engine::Engine::open(&cli.root, false) {
+    let opened = engine::Engine::open(&cli.root, false).and_then(|e| match cli.network_plumbing.as_str() {
+        "on" => e.with_network_plumbing(),
+        _ => Ok(e),
+    });
+    let engine = match opened {
         Ok(e) => Arc::new(e.with_registries(registries)),
         Err(e) => {
             eprintln!("berth-agent: {e}");

@@ -193,7 +193,7 @@ def mirrored_engine(workdir, hub_mirror):
         json.dump({"registry-mirrors": [f"http://{hub_mirror}"]}, f)
     log = open(os.path.join(base, "engine.log"), "w")
     proc = subprocess.Popen([os.environ["BERTH_AGENT"], "--listen", "unix://" + sock, "--root", os.path.join(base, "root"),
-                             "--config-file", config], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                             "--config-file", config, "--network-plumbing", "off"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     env = dict(os.environ)
     env["DOCKER_HOST"] = "unix://" + sock
     env["DOCKER_CONFIG"] = os.path.join(base, "docker-config")

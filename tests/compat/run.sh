@@ -21,6 +21,9 @@ fi
 cargo build -q --manifest-path "$root/Cargo.toml" -p berth -p berth-agent
 target=${CARGO_TARGET_DIR:-$root/target}
 export BERTH_BIN="$target/debug/berth" BERTH_AGENT="$target/debug/berth-agent"
+# The engine runs in this host's network namespace: networks stay records
+# (no bridges added to the host); docker_cli_networks.rs tests the real ones.
+export BERTH_NETWORK_PLUMBING=off
 # The offline busybox fixture from `cargo xtask images`, if recorded.
 if [ -z "${BERTH_FIXTURE_BUSYBOX:-}" ] && [ -f "$cache/images.env" ]; then
     fixture=$(sed -n 's/^BERTH_FIXTURE_BUSYBOX=//p' "$cache/images.env" | tail -1)

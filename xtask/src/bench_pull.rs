@@ -89,6 +89,7 @@ fn berth_pull(agent: &Path, work: &Path, reference: &str) -> Result<Took> {
         .arg(format!("unix://{}", sock.display()))
         .arg("--root")
         .arg(dir.path().join("root"))
+        .args(["--network-plumbing", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

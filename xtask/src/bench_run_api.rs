@@ -165,6 +165,7 @@ impl Engine {
             // Short: the runtime's per-container socket paths hang off it
             // and must fit in a sockaddr_un (108 bytes).
             .arg(dir.join("r"))
+            .args(["--network-plumbing", "off"])
             .env("BERTH_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)

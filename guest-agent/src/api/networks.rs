@@ -55,14 +55,14 @@ async fn create(
 }
 
 async fn remove(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Response> {
-    engine.remove_network(&id)?;
+    engine.remove_network(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /networks/prune?filters=`: `until` and `label`/`label!`.
 async fn prune(State(engine): State<Arc<Engine>>, DockerQuery(q): DockerQuery<FiltersQuery>) -> Result<Response> {
     let f = parse_filters(q.filters.as_deref())?;
-    Ok(json_response(StatusCode::OK, &engine.prune_networks(&f)?))
+    Ok(json_response(StatusCode::OK, &engine.prune_networks(&f).await?))
 }
 
 async fn connect(
@@ -70,7 +70,7 @@ async fn connect(
     Path(id): Path<String>,
     DockerJson(req): DockerJson<NetworkConnectRequest>,
 ) -> Result<Response> {
-    engine.connect_network(&id, req)?;
+    engine.connect_network(&id, req).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -79,7 +79,7 @@ async fn disconnect(
     Path(id): Path<String>,
     DockerJson(req): DockerJson<NetworkDisconnectRequest>,
 ) -> Result<Response> {
-    engine.disconnect_network(&id, req)?;
+    engine.disconnect_network(&id, req).await?;
     Ok(StatusCode::OK.into_response())
 }
 

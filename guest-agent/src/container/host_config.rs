@@ -48,14 +48,14 @@ pub fn readable_logs(h: &HostConfig) -> Result<(), ContainerError> {
     }
 }
 
-/// `ipc: container:X` and `pid: container:X` name a container by what the
+/// `ipc`, `pid` and `network: container:X` name a container by what the
 /// user typed; Docker stores its full ID. A container that does not exist is
 /// a 404, as Docker's.
 pub fn resolve_namespace_modes(
     h: &mut HostConfig,
     id_of: impl Fn(&str) -> Result<String, ContainerError>,
 ) -> Result<(), ContainerError> {
-    for mode in [&mut h.ipc_mode, &mut h.pid_mode] {
+    for mode in [&mut h.ipc_mode, &mut h.pid_mode, &mut h.network_mode] {
         if let Some(target) = mode.as_deref().and_then(|m| m.strip_prefix("container:")) {
             let id = id_of(target)?;
             *mode = Some(format!("container:{id}"));

@@ -41,6 +41,13 @@ impl WaitCondition {
     }
 }
 
+/// A user-defined network (not the default bridge, `host`, `none` or
+/// another container's): its containers resolve through the embedded DNS.
+fn user_network(mode: Option<&str>) -> bool {
+    !matches!(mode.unwrap_or_default(), "" | "default" | "bridge" | "host" | "none")
+        && !mode.is_some_and(|m| m.starts_with("container:"))
+}
+
 fn system_time_string(t: SystemTime) -> String {
     clock::format(t.into())
 }
@@ -233,6 +240,19 @@ impl Containers {
             layers,
             log_path: super::host_config::logs_to_file(&rec.host_config).then(|| rec.log_path.clone()),
             rw_dir: Some(record::dir(&self.root, &rec.id).join("rw")),
+            netns: self.netns_path(rec),
+            embedded_dns: self.netns_dir.get().is_some() && user_network(rec.host_config.network_mode.as_deref()),
+        }
+    }
+
+    /// The network namespace file the container joins: its own, or the
+    /// one of the container it shares (`container:<id>`); none with the
+    /// host's network or when the engine does not configure networks.
+    pub fn netns_path(&self, rec: &ContainerRecord) -> Option<std::path::PathBuf> {
+        let dir = self.netns_dir.get()?;
+        match rec.host_config.network_mode.as_deref().unwrap_or_default() {
+            "host" => None,
+            m => Some(dir.join(m.strip_prefix("container:").unwrap_or(&rec.id))),
         }
     }
 

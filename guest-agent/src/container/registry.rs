@@ -76,6 +76,11 @@ impl Container {
         })
     }
 
+    /// Has a live process (running, paused or restarting).
+    pub fn is_running(&self) -> bool {
+        lock(&self.rec).state.status.is_running()
+    }
+
     /// A copy of the record as it is now.
     pub fn record(&self) -> ContainerRecord {
         lock(&self.rec).clone()
@@ -131,6 +136,10 @@ pub struct Containers {
     pub events: EventBus,
     table: Mutex<Table>,
     pub(super) execs: Mutex<HashMap<String, Arc<Exec>>>,
+    /// Where the engine keeps containers' network namespaces (one file per
+    /// container, named by its id) when it configures networks itself;
+    /// unset, each container gets a new namespace with loopback only.
+    pub netns_dir: std::sync::OnceLock<PathBuf>,
 }
 
 impl Containers {
@@ -142,6 +151,7 @@ impl Containers {
             events: EventBus::default(),
             table: Mutex::new(Table::default()),
             execs: Mutex::new(HashMap::new()),
+            netns_dir: std::sync::OnceLock::new(),
         }
     }
 

@@ -99,7 +99,13 @@ impl Engine {
     pub async fn start_container(&self, key: &str) -> Result<(), EngineError> {
         let c = self.container(key)?;
         self.ensure_joined(&c)?;
-        Ok(self.containers.start(&c).await?)
+        self.plumb(&c).await?;
+        self.publish(&c)?;
+        let started = self.containers.start(&c).await;
+        if started.is_err() && !c.is_running() {
+            self.unpublish(&c.id);
+        }
+        Ok(started?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -129,6 +135,8 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<(), EngineError> {
         let c = self.container(key)?;
+        self.ensure_joined(&c)?;
+        self.plumb(&c).await?;
         match self.containers.restart(&c, signal, timeout).await {
             Ok(()) | Err(ContainerError::NotModified) => Ok(()),
             Err(e) => Err(e.into()),
@@ -188,6 +196,7 @@ impl Engine {
         let c = self.container(key)?;
         self.containers.remove(&c, key, force).await?;
         self.forget_endpoints(&c.id);
+        self.unplumb(&c.id).await;
         Ok(())
     }
 
@@ -213,6 +222,9 @@ impl Engine {
             })
             .map(|c| {
                 let mut row = crate::container::inspect::summary(&c);
+                if let Some(ports) = self.summary_ports(&c.id) {
+                    row.ports = Some(ports);
+                }
                 if let Some(ns) = row.network_settings.as_mut() {
                     self.fill_container_networks(&c, &mut ns.networks);
                 }
@@ -240,6 +252,7 @@ impl Engine {
         }
         if let Some(ns) = model.network_settings.as_mut() {
             self.fill_container_networks(&c, &mut ns.networks);
+            self.fill_sandbox(&c, ns);
         }
         Ok(model)
     }
@@ -271,6 +284,7 @@ impl Engine {
         let (deleted, space) = self.containers.prune(keep).await;
         for id in &deleted {
             self.forget_endpoints(id);
+            self.unplumb(id).await;
         }
         self.containers.events.publish(
             EventMessageTypeEnum::CONTAINER,

@@ -20,7 +20,10 @@ pub mod exec;
 pub mod host;
 pub mod images;
 pub mod machine;
+mod net_plumbing;
+mod net_ports;
 pub mod networks;
+mod plumbing;
 pub mod system;
 pub mod transfer;
 
@@ -49,7 +52,10 @@ pub struct Engine {
     /// Containers: records, shims, events (see `crate::container`).
     containers: Arc<Containers>,
     /// Networks: records and membership (see `crate::network`).
-    networks: Networks,
+    networks: Arc<Networks>,
+    /// Networks in the kernel, when the engine configures them
+    /// (see `net_plumbing`).
+    plumbing: Option<Arc<plumbing::Plumbing>>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -62,7 +68,7 @@ impl Engine {
         let id = load_or_create_id(root).map_err(err)?;
         let images = Store::open(root)?;
         let containers = Containers::open(root, images.clone())?;
-        let networks = Networks::open(root)?;
+        let networks = Arc::new(Networks::open(root)?);
         Ok(Engine {
             root: root.to_path_buf(),
             id,
@@ -72,6 +78,7 @@ impl Engine {
             shells: Default::default(),
             containers,
             networks,
+            plumbing: None,
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -90,7 +97,9 @@ impl Engine {
     /// Brings back what ran before the engine (re)started: shims still
     /// alive are re-adopted, restart policies applied.
     pub async fn recover(&self) {
+        self.follow_removals();
         self.containers.recover().await;
+        self.restore_plumbing().await;
     }
 
     /// Stops every container before the VM powers off; how many it stopped.

@@ -74,8 +74,9 @@ impl Engine {
     }
 
     /// `DELETE /networks/{id}`: a user network without live endpoints.
-    pub fn remove_network(&self, key: &str) -> Result<(), EngineError> {
+    pub async fn remove_network(&self, key: &str) -> Result<(), EngineError> {
         let rec = self.networks.remove(key, &|id| self.container_exists(id))?;
+        self.unplumb_network(&rec).await;
         self.containers.events.publish(
             bollard_stubs::models::EventMessageTypeEnum::NETWORK,
             "destroy",
@@ -86,18 +87,22 @@ impl Engine {
     }
 
     /// `POST /networks/prune`: `until` and `label`/`label!`.
-    pub fn prune_networks(&self, f: &Filters) -> Result<NetworkPruneResponse, EngineError> {
+    pub async fn prune_networks(&self, f: &Filters) -> Result<NetworkPruneResponse, EngineError> {
         let until = prune_until(f).map_err(EngineError::invalid)?;
         let keep = |r: &NetworkRecord| {
             let too_new = until.is_some_and(|u| crate::container::clock::parse(&r.created).is_some_and(|c| c >= u));
             too_new || !f.match_labels(&r.labels)
         };
         let deleted = self.networks.prune(&keep, &|id| self.container_exists(id))?;
+        for rec in &deleted {
+            self.unplumb_network(rec).await;
+        }
+        let deleted = deleted.into_iter().map(|r| r.name).collect();
         Ok(NetworkPruneResponse { networks_deleted: Some(deleted) })
     }
 
     /// `POST /networks/{id}/connect`.
-    pub fn connect_network(&self, key: &str, req: NetworkConnectRequest) -> Result<(), EngineError> {
+    pub async fn connect_network(&self, key: &str, req: NetworkConnectRequest) -> Result<(), EngineError> {
         let container =
             req.container.filter(|c| !c.is_empty()).ok_or_else(|| EngineError::invalid("no container given"))?;
         let net = self.networks.find(key)?;
@@ -112,12 +117,12 @@ impl Engine {
         }
         let join = Join { container_id: &rec.id, container_name: &rec.name, settings: req.endpoint_config };
         self.networks.connect(&net.id, join, &|id| self.container_exists(id))?;
-        Ok(())
+        self.plumb_if_running(&c).await
     }
 
     /// `POST /networks/{id}/disconnect`; a removed container can still be
     /// disconnected by its full id with `Force`.
-    pub fn disconnect_network(&self, key: &str, req: NetworkDisconnectRequest) -> Result<(), EngineError> {
+    pub async fn disconnect_network(&self, key: &str, req: NetworkDisconnectRequest) -> Result<(), EngineError> {
         let container =
             req.container.filter(|c| !c.is_empty()).ok_or_else(|| EngineError::invalid("no container given"))?;
         let net = self.networks.find(key)?;
@@ -129,7 +134,11 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
+        let ifname = net.endpoints.get(&cid).map(|e| e.ifname.clone()).unwrap_or_default();
         self.networks.disconnect(&net.id, &cid)?;
+        if !ifname.is_empty() {
+            self.unplumb_endpoint(&cid, &ifname).await?;
+        }
         Ok(())
     }
 
@@ -225,6 +234,26 @@ impl Engine {
             eps = HashMap::from([(name, unjoined)]);
         }
         *networks = Some(eps);
+    }
+
+    /// The top level of `NetworkSettings` as Docker fills it: the default
+    /// bridge's endpoint (IPAddress, Gateway, MacAddress, IPPrefixLen), and
+    /// the namespace file as `SandboxKey` while the container runs.
+    pub(super) fn fill_sandbox(&self, c: &Container, ns: &mut bollard_stubs::models::NetworkSettings) {
+        if let Some(b) = ns.networks.as_ref().and_then(|n| n.get("bridge")) {
+            ns.ip_address = b.ip_address.clone();
+            ns.gateway = b.gateway.clone();
+            ns.mac_address = b.mac_address.clone();
+            ns.ip_prefix_len = b.ip_prefix_len;
+        }
+        if c.is_running()
+            && let Some(path) = self.containers.netns_path(&c.record())
+        {
+            ns.sandbox_key = Some(path.display().to_string());
+        }
+        if self.plumbing.is_some() {
+            ns.ports = Some(self.published_ports(&c.id).unwrap_or_default());
+        }
     }
 
     /// Is the container in the network named (or id-prefixed) by `v`? (The

@@ -126,7 +126,9 @@ fn install_engine_log() {
 /// Runs the engine until it is told to stop. Any error is returned, never
 /// propagated as a panic: the caller must reach the power-off.
 fn serve_engine() -> Result<(), String> {
-    let engine = Engine::open(Path::new(ENGINE_ROOT), true).map_err(|e| e.to_string())?;
+    let engine = Engine::open(Path::new(ENGINE_ROOT), true)
+        .and_then(Engine::with_network_plumbing)
+        .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         tokio::spawn(reaper::reap_forever());

@@ -21,6 +21,8 @@ pub enum NetworkError {
     Invalid(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("network setup: {0}")]
+    Kernel(#[from] super::kernel::KernelError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -38,7 +40,7 @@ impl NetworkError {
             NetworkError::NameTaken(_) | NetworkError::InUse { .. } => ErrorKind::Conflict,
             NetworkError::Predefined(_) | NetworkError::Forbidden(_) => ErrorKind::Forbidden,
             NetworkError::Ambiguous { .. } | NetworkError::Invalid(_) => ErrorKind::Invalid,
-            NetworkError::Io { .. } => ErrorKind::Internal,
+            NetworkError::Io { .. } | NetworkError::Kernel(_) => ErrorKind::Internal,
         }
     }
 

@@ -4,22 +4,28 @@
 //! disconnect, endpoints).
 //!
 //! Owns the records (`<root>/networks/<id>.json`, each written atomically)
-//! and the membership. It must never touch a network namespace, a bridge or
-//! an address: user networks are recorded, and containers in them get
-//! loopback only until the networking issue lands. It knows containers only
-//! through the [`Live`] predicate the engine passes to the operations that
-//! need it (it must never import `crate::container`): endpoints of
-//! containers that are gone are ignored and dropped.
+//! and the membership, with IPAM's allocations in them (`ipam`). The
+//! kernel's side (namespaces, bridges, veths: `kernel/`) and the embedded
+//! DNS server (`dns`) are its submodules; this file must never touch the
+//! kernel itself; published ports are forwarded by `proxy`. It knows containers only through the [`Live`] predicate
+//! the engine passes to the operations that need it (it must never import
+//! `crate::container`): endpoints of containers that are gone are ignored
+//! and dropped.
 
+pub mod dns;
 pub mod error;
 pub mod filters;
+pub mod ipam;
+pub mod kernel;
+pub mod proxy;
 pub mod record;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use bollard_stubs::models::{EndpointSettings, Ipam, NetworkCreateRequest};
+use bollard_stubs::models::{EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest};
 
 pub use error::NetworkError;
 pub use record::{Endpoint, NetworkRecord};
@@ -79,6 +85,20 @@ impl Networks {
                 nets.lock().insert(rec.id.clone(), rec);
             }
         }
+        // The default bridge's addressing (also for records written before
+        // networks had addresses).
+        let mut bridge = nets.find("bridge")?;
+        if bridge.v4().is_none() {
+            let subnet =
+                ipam::Subnet::parse(ipam::DEFAULT_BRIDGE).ok_or_else(|| NetworkError::Invalid("pool".into()))?;
+            bridge.ipam.config = Some(vec![IpamConfig {
+                subnet: Some(subnet.to_string()),
+                gateway: Some(subnet.first_host().to_string()),
+                ..Default::default()
+            }]);
+            nets.save(&bridge)?;
+            nets.lock().insert(bridge.id.clone(), bridge);
+        }
         Ok(nets)
     }
 
@@ -132,6 +152,7 @@ impl Networks {
         if recs.values().any(|r| r.name == name) {
             return Err(NetworkError::NameTaken(name));
         }
+        let config = assign_subnets(ipam.config.clone().unwrap_or_default(), &recs)?;
         let mut rec = new_record(&name, &driver, req.labels.clone().unwrap_or_default());
         rec.internal = req.internal.unwrap_or(false);
         rec.attachable = req.attachable.unwrap_or(false);
@@ -139,7 +160,7 @@ impl Networks {
         rec.options = req.options.clone().unwrap_or_default();
         rec.ipam = Ipam {
             driver: Some(ipam.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "default".into())),
-            config: Some(ipam.config.clone().unwrap_or_default()),
+            config: Some(config),
             options: Some(ipam.options.clone().unwrap_or_default()),
         };
         self.save(&rec)?;
@@ -173,8 +194,12 @@ impl Networks {
     }
 
     /// Removes the user networks with no live endpoints that `keep` does not
-    /// keep: their names.
-    pub fn prune(&self, keep: &dyn Fn(&NetworkRecord) -> bool, alive: Live<'_>) -> Result<Vec<String>, NetworkError> {
+    /// keep: their records.
+    pub fn prune(
+        &self,
+        keep: &dyn Fn(&NetworkRecord) -> bool,
+        alive: Live<'_>,
+    ) -> Result<Vec<NetworkRecord>, NetworkError> {
         let candidates: Vec<NetworkRecord> = self
             .list()
             .into_iter()
@@ -183,7 +208,7 @@ impl Networks {
         let mut gone = Vec::new();
         for r in candidates {
             match self.remove(&r.id, alive) {
-                Ok(r) => gone.push(r.name),
+                Ok(r) => gone.push(r),
                 Err(NetworkError::NotFound(_) | NetworkError::InUse { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -195,7 +220,7 @@ impl Networks {
     pub fn connect(&self, key: &str, join: Join<'_>, alive: Live<'_>) -> Result<NetworkRecord, NetworkError> {
         let mut recs = self.lock();
         let id = resolve(&recs, key)?;
-        let Some(rec) = recs.get_mut(&id) else {
+        let Some(rec) = recs.get(&id) else {
             return Err(NetworkError::NotFound(key.to_string()));
         };
         if let Some(e) = rec.endpoints.get(join.container_id)
@@ -208,11 +233,30 @@ impl Networks {
         }
         let mut aliases: Vec<String> = join.settings.as_ref().and_then(|s| s.aliases.clone()).unwrap_or_default();
         aliases.dedup();
+        let wanted = join.settings.as_ref().and_then(|s| s.ipam_config.as_ref()).and_then(|c| c.ipv4_address.clone());
+        let ipv4 = match rec.driver.as_str() {
+            "bridge" => Some(allocate(rec, join.container_id, wanted.as_deref().filter(|w| !w.is_empty()), alive)?),
+            _ => None,
+        };
         let endpoint = Endpoint {
             container_name: join.container_name.trim_start_matches('/').to_string(),
             endpoint_id: random_id(),
             aliases,
             requested: join.settings,
+            ipv4,
+            ifname: String::new(),
+        };
+        let taken: BTreeSet<String> = recs
+            .values()
+            .filter(|r| r.id != id)
+            .filter_map(|r| r.endpoints.get(join.container_id).map(|e| e.ifname.clone()))
+            .collect();
+        let endpoint = Endpoint {
+            ifname: (0..).map(|n| format!("eth{n}")).find(|n| !taken.contains(n)).unwrap_or_default(),
+            ..endpoint
+        };
+        let Some(rec) = recs.get_mut(&id) else {
+            return Err(NetworkError::NotFound(key.to_string()));
         };
         let mut updated = rec.clone();
         updated.endpoints.retain(|c, _| alive(c) || c == join.container_id);
@@ -261,6 +305,113 @@ impl Networks {
             .values()
             .filter_map(|r| r.endpoints.get(container_id).map(|e| (r.name.clone(), r.endpoint_settings(e))))
             .collect()
+    }
+}
+
+impl Networks {
+    /// The embedded DNS's answer for `name` asked by container `asker`: the
+    /// addresses of the endpoints in the asker's user networks that are
+    /// named so (container name, alias, or id prefix of 12 or more), of the
+    /// containers `alive` says run.
+    pub fn lookup(&self, asker: &str, name: &str, alive: Live<'_>) -> Vec<Ipv4Addr> {
+        let name = name.trim_end_matches('.');
+        let mut out = Vec::new();
+        for r in self.lock().values().filter(|r| r.has_dns() && r.endpoints.contains_key(asker)) {
+            for (cid, e) in &r.endpoints {
+                let named = e.dns_names().iter().any(|n| n.eq_ignore_ascii_case(name))
+                    || (name.len() >= 12 && cid.starts_with(&name.to_ascii_lowercase()));
+                if let Some(ip) = e.ipv4.filter(|ip| named && alive(cid) && !out.contains(ip)) {
+                    out.push(ip);
+                }
+            }
+        }
+        out
+    }
+
+    /// The container's endpoints with the network each is in.
+    pub fn attachments(&self, container_id: &str) -> Vec<(NetworkRecord, Endpoint)> {
+        self.lock().values().filter_map(|r| r.endpoints.get(container_id).map(|e| (r.clone(), e.clone()))).collect()
+    }
+}
+
+/// Checks the requested IPv4 pools against the other networks' and fills
+/// in what Docker does: a subnet from the default pools when none is
+/// given, the gateway (the subnet's first host), ranges inside their
+/// subnet.
+fn assign_subnets(
+    mut config: Vec<IpamConfig>,
+    recs: &BTreeMap<String, NetworkRecord>,
+) -> Result<Vec<IpamConfig>, NetworkError> {
+    let taken: Vec<ipam::Subnet> = recs.values().filter_map(|r| r.v4().map(|v| v.subnet)).collect();
+    let v4 = |c: &IpamConfig| c.subnet.as_deref().and_then(ipam::Subnet::parse);
+    if !config.iter().any(|c| v4(c).is_some()) {
+        let subnet = ipam::next_subnet(&taken)
+            .ok_or_else(|| NetworkError::Forbidden("all predefined address pools have been fully subnetted".into()))?;
+        config.insert(0, IpamConfig { subnet: Some(subnet.to_string()), ..Default::default() });
+    }
+    for c in config.iter_mut() {
+        let Some(subnet) = v4(c) else { continue };
+        if taken.iter().any(|t| t.overlaps(&subnet)) {
+            return Err(NetworkError::Forbidden(
+                "invalid pool request: Pool overlaps with other one on this address space".into(),
+            ));
+        }
+        if let Some(r) = c.ip_range.as_deref().filter(|r| !r.is_empty()) {
+            let range = ipam::Subnet::parse(r).filter(|r| subnet.contains(r.network()) && r.len >= subnet.len);
+            if range.is_none() {
+                return Err(NetworkError::Invalid(format!(
+                    "invalid pool request: ip-range {r} is not within subnet {subnet}"
+                )));
+            }
+        }
+        match c.gateway.as_deref().filter(|g| !g.is_empty()) {
+            Some(g) => {
+                let gw: Ipv4Addr =
+                    g.parse().map_err(|_| NetworkError::Invalid(format!("invalid gateway address {g}")))?;
+                if !subnet.contains(gw) {
+                    return Err(NetworkError::Invalid(format!(
+                        "invalid pool request: gateway {gw} is not within subnet {subnet}"
+                    )));
+                }
+            }
+            None => c.gateway = Some(subnet.first_host().to_string()),
+        }
+    }
+    Ok(config)
+}
+
+/// An address for `container` in `rec`: the one asked for (inside the
+/// subnet or range, not taken), else the lowest free one.
+fn allocate(
+    rec: &NetworkRecord,
+    container: &str,
+    wanted: Option<&str>,
+    alive: Live<'_>,
+) -> Result<Ipv4Addr, NetworkError> {
+    let v4 = rec.v4().ok_or_else(|| NetworkError::Invalid(format!("network {} has no IPv4 subnet", rec.name)))?;
+    let used: BTreeSet<Ipv4Addr> =
+        rec.endpoints.iter().filter(|(c, _)| *c != container && alive(c)).filter_map(|(_, e)| e.ipv4).collect();
+    match wanted {
+        Some(w) => {
+            let ip: Ipv4Addr = w.parse().map_err(|_| NetworkError::Invalid(format!("invalid IPv4 address: {w}")))?;
+            let pool = v4.range.unwrap_or(v4.subnet);
+            if !pool.contains(ip) {
+                return Err(NetworkError::Invalid(format!(
+                    "invalid config for network {}: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {ip}",
+                    rec.name
+                )));
+            }
+            if !ipam::usable(&v4.subnet, v4.gateway, &used, ip) {
+                return Err(NetworkError::Forbidden(format!("Address already in use: {ip}")));
+            }
+            Ok(ip)
+        }
+        None => ipam::allocate(&v4.subnet, v4.range.as_ref(), v4.gateway, &used).ok_or_else(|| {
+            NetworkError::Forbidden(format!(
+                "no available IPv4 addresses on this network's address pools: {} ({})",
+                rec.name, rec.id
+            ))
+        }),
     }
 }
 

@@ -1,10 +1,11 @@
 //! A network as the engine keeps it on disk (`<root>/networks/<id>.json`),
 //! its endpoints (the containers in it), and Docker's JSON view of it.
 //!
-//! Must never hold an IP address it did not allocate: until the networking
-//! issue lands, endpoints have none (containers get loopback only).
+//! Must never hold an IP address it did not allocate: an endpoint's address
+//! comes from `super::ipam` under the records' lock.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
 
 use bollard_stubs::models::{EndpointSettings, Ipam, Network, NetworkContainer};
 use serde::{Deserialize, Serialize};
@@ -40,9 +41,67 @@ pub struct Endpoint {
     /// What the client asked for (IPAMConfig, Links, DriverOpts…), kept as
     /// given so inspect shows it back.
     pub requested: Option<EndpointSettings>,
+    /// The IPv4 address IPAM gave it (none in `host` and `none`).
+    #[serde(default)]
+    pub ipv4: Option<Ipv4Addr>,
+    /// Its interface in the container (`eth0`, `eth1`…).
+    #[serde(default)]
+    pub ifname: String,
+}
+
+/// A network's IPv4 addressing: its subnet, gateway and `--ip-range`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct V4 {
+    pub subnet: super::ipam::Subnet,
+    pub gateway: Ipv4Addr,
+    pub range: Option<super::ipam::Subnet>,
+}
+
+impl Endpoint {
+    /// Docker's MAC address of the endpoint, from its address.
+    pub fn mac(&self) -> Option<[u8; 6]> {
+        self.ipv4.map(super::ipam::mac_of)
+    }
+
+    /// The names it answers to in the network's DNS: its container's name
+    /// and its aliases.
+    pub fn dns_names(&self) -> Vec<String> {
+        std::iter::once(self.container_name.clone()).chain(self.aliases.iter().cloned()).collect()
+    }
 }
 
 impl NetworkRecord {
+    /// The first IPv4 entry of the network's IPAM config.
+    pub fn v4(&self) -> Option<V4> {
+        use super::ipam::Subnet;
+        self.ipam.config.iter().flatten().find_map(|c| {
+            let subnet = Subnet::parse(c.subnet.as_deref()?)?;
+            let gateway = c.gateway.as_deref().and_then(|g| g.parse().ok()).unwrap_or_else(|| subnet.first_host());
+            let range = c.ip_range.as_deref().and_then(Subnet::parse);
+            Some(V4 { subnet, gateway, range })
+        })
+    }
+
+    /// The Linux bridge of a bridge network: `-o com.docker.network.bridge.name`,
+    /// else `br-` and the id's first 12 characters, as Docker names it.
+    pub fn bridge_name(&self) -> String {
+        match self.options.get("com.docker.network.bridge.name") {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => format!("br-{}", &self.id[..12.min(self.id.len())]),
+        }
+    }
+
+    /// `-o com.docker.network.driver.mtu`, else 1500.
+    pub fn mtu(&self) -> u32 {
+        self.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).unwrap_or(1500)
+    }
+
+    /// Containers in it resolve each other by name (every user network;
+    /// the default `bridge` resolves by IP only).
+    pub fn has_dns(&self) -> bool {
+        !self.predefined && self.driver == "bridge"
+    }
+
     /// `GET /networks/{id}` and the rows of `GET /networks`; `containers`
     /// only with the endpoints that still have a container.
     pub fn model(&self, with_containers: bool, exists: &dyn Fn(&str) -> bool) -> Network {
@@ -56,8 +115,11 @@ impl NetworkRecord {
                         NetworkContainer {
                             name: Some(e.container_name.clone()),
                             endpoint_id: Some(e.endpoint_id.clone()),
-                            mac_address: Some(String::new()),
-                            ipv4_address: Some(String::new()),
+                            mac_address: Some(e.mac().map(super::ipam::mac_string).unwrap_or_default()),
+                            ipv4_address: Some(match (e.ipv4, self.v4()) {
+                                (Some(ip), Some(v4)) => format!("{ip}/{}", v4.subnet.len),
+                                _ => String::new(),
+                            }),
                             ipv6_address: Some(String::new()),
                         },
                     )
@@ -88,15 +150,22 @@ impl NetworkRecord {
     /// The container's view of its endpoint: `NetworkSettings.Networks[name]`.
     pub fn endpoint_settings(&self, e: &Endpoint) -> EndpointSettings {
         let req = e.requested.clone().unwrap_or_default();
+        let addressed = e.ipv4.zip(self.v4()).map(|(ip, v4)| EndpointSettings {
+            ip_address: Some(ip.to_string()),
+            ip_prefix_len: Some(i64::from(v4.subnet.len)),
+            gateway: Some(v4.gateway.to_string()),
+            mac_address: e.mac().map(super::ipam::mac_string),
+            ..unaddressed_endpoint()
+        });
         EndpointSettings {
             ipam_config: req.ipam_config,
             links: req.links,
             driver_opts: req.driver_opts,
             aliases: Some(e.aliases.clone()),
-            dns_names: Some(std::iter::once(e.container_name.clone()).chain(e.aliases.iter().cloned()).collect()),
+            dns_names: Some(e.dns_names()),
             network_id: Some(self.id.clone()),
             endpoint_id: Some(e.endpoint_id.clone()),
-            ..unaddressed_endpoint()
+            ..addressed.unwrap_or_else(unaddressed_endpoint)
         }
     }
 }

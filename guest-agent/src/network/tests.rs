@@ -97,7 +97,8 @@ fn endpoints_follow_connect_disconnect_and_container_liveness() {
     let ep = &eps["front"];
     assert_eq!(ep.aliases.as_deref(), Some(&["web".to_string(), "www".to_string()][..]));
     assert_eq!(ep.network_id, Some(nets.find("front").expect("front").id));
-    assert_eq!(ep.ip_address.as_deref(), Some(""), "no address until the networking issue");
+    assert_eq!(ep.ip_address.as_deref(), Some("172.18.0.2"), "the first address of the first pool subnet");
+    assert_eq!(ep.mac_address.as_deref(), Some("02:42:ac:12:00:02"));
     let model = nets.find("front").expect("front").model(true, &live);
     assert_eq!(model.containers.expect("containers")["c1"].name.as_deref(), Some("web"));
 
@@ -108,7 +109,10 @@ fn endpoints_follow_connect_disconnect_and_container_liveness() {
     alive.store(false, Ordering::SeqCst);
     let model = nets.find("front").expect("front").model(true, &live);
     assert!(model.containers.expect("containers").is_empty());
-    assert_eq!(nets.prune(&|_| false, &live).expect("prune"), vec!["front".to_string()]);
+    assert_eq!(
+        nets.prune(&|_| false, &live).expect("prune").into_iter().map(|r| r.name).collect::<Vec<_>>(),
+        vec!["front".to_string()]
+    );
 
     nets.create(req("back")).expect("create");
     alive.store(true, Ordering::SeqCst);
@@ -119,4 +123,50 @@ fn endpoints_follow_connect_disconnect_and_container_liveness() {
     nets.forget_container("c1");
     assert!(nets.endpoints_of("c1").is_empty());
     nets.remove("back", &live).expect("remove once empty");
+}
+
+#[test]
+fn subnets_are_assigned_checked_for_overlap_and_addresses_kept_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nets = Networks::open(dir.path()).expect("open");
+    let v4 = |n: &str| nets.find(n).expect("net").v4().expect("v4");
+    assert_eq!(v4("bridge").subnet.to_string(), "172.17.0.0/16");
+    nets.create(req("a")).expect("a");
+    assert_eq!(v4("a").subnet.to_string(), "172.18.0.0/16");
+    let with_subnet = |name: &str, subnet: &str| NetworkCreateRequest {
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig { subnet: Some(subnet.into()), ..Default::default() }]),
+            ..Default::default()
+        }),
+        ..req(name)
+    };
+    let err = nets.create(with_subnet("b", "172.18.5.0/24")).expect_err("overlap");
+    assert_eq!(err.kind(), ErrorKind::Forbidden);
+    assert_eq!(err.to_string(), "invalid pool request: Pool overlaps with other one on this address space");
+    assert!(nets.find("b").is_err(), "nothing made");
+    nets.create(with_subnet("c", "10.1.0.0/24")).expect("c");
+    assert_eq!(v4("c").gateway.to_string(), "10.1.0.1");
+    let live = |_: &str| true;
+    nets.connect("c", join("x1", "x1", &[]), &live).expect("x1");
+    let wanted = Join {
+        container_id: "x2",
+        container_name: "x2",
+        settings: Some(EndpointSettings {
+            ipam_config: Some(bollard_stubs::models::EndpointIpamConfig {
+                ipv4_address: Some("10.2.0.9".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let err = nets.connect("c", wanted, &live).expect_err("outside");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().ends_with("no configured subnet or ip-range contain the IP address 10.2.0.9"), "{err}");
+    drop(nets);
+    let nets = Networks::open(dir.path()).expect("reopen");
+    nets.connect("c", join("x3", "x3", &[]), &live).expect("x3");
+    let ips: Vec<String> =
+        ["x1", "x3"].iter().map(|c| nets.endpoints_of(c)["c"].ip_address.clone().expect("ip")).collect();
+    assert_eq!(ips, ["10.1.0.2", "10.1.0.3"]);
+    assert_eq!(nets.lookup("x3", "x1", &live), vec!["10.1.0.2".parse::<std::net::Ipv4Addr>().expect("ip")]);
 }

@@ -84,6 +84,8 @@ async fn run(
             layers: vec![layer.clone()],
             log_path: Some(state.join("bench.log")),
             rw_dir: None,
+            netns: None,
+            embedded_dns: false,
         };
         let t = Instant::now();
         let shim = runtime.create(req).await?;

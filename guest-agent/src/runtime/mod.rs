@@ -73,6 +73,12 @@ pub struct ContainerRequest {
     /// restart policies) and removed with it, as Docker does. None keeps
     /// them in the runtime state dir, gone when the shim is deleted.
     pub rw_dir: Option<PathBuf>,
+    /// A network namespace (a file) the container joins instead of getting
+    /// a new one; the engine configured it. Ignored with `--network host`.
+    pub netns: Option<PathBuf>,
+    /// The container resolves through the embedded DNS server: its
+    /// resolv.conf names 127.0.0.11 (user networks, as Docker's).
+    pub embedded_dns: bool,
 }
 
 /// The runtime: where container state lives and how shims are started.

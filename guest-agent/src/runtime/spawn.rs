@@ -132,7 +132,7 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
         let hostname =
             req.config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| req.id.chars().take(12).collect());
         let domainname = req.config.domainname.clone().unwrap_or_default();
-        write_etc_files(dir, &hostname, &req.host_config)?;
+        write_etc_files(dir, &hostname, &req.host_config, req.embedded_dns)?;
         let tty = req.config.tty == Some(true);
         let spec = spec::build(&SpecInput {
             id: &req.id,
@@ -145,6 +145,7 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
             tty,
             host_config: &req.host_config,
             user_mounts: &user_mounts,
+            netns: req.netns.as_deref(),
         })?;
         let cfg_path = dir.join("config.json");
         let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| RuntimeError::io("encode", &cfg_path)(e.into()))?;
@@ -208,7 +209,12 @@ fn ensure_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), Ru
     }
 }
 
-fn write_etc_files(dir: &Path, hostname: &str, hc: &bollard_stubs::models::HostConfig) -> Result<(), RuntimeError> {
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    hc: &bollard_stubs::models::HostConfig,
+    embedded_dns: bool,
+) -> Result<(), RuntimeError> {
     let write = |name: &str, text: String| {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(RuntimeError::io("write", &p))
@@ -225,14 +231,14 @@ fn write_etc_files(dir: &Path, hostname: &str, hc: &bollard_stubs::models::HostC
         hosts.push_str(&format!("{ip}\t{name}\n"));
     }
     write("hosts", hosts)?;
-    write("resolv.conf", resolv_conf(hc))
+    write("resolv.conf", resolv_conf(hc, embedded_dns))
 }
 
 /// Docker's rule: the request's DNS settings, else the host's file without
 /// loopback nameservers (unreachable from the container's own network),
 /// else Google's public servers.
-fn resolv_conf(hc: &bollard_stubs::models::HostConfig) -> String {
-    let dns = hc.dns.clone().unwrap_or_default();
+fn resolv_conf(hc: &bollard_stubs::models::HostConfig, embedded_dns: bool) -> String {
+    let dns = if embedded_dns { vec!["127.0.0.11".to_string()] } else { hc.dns.clone().unwrap_or_default() };
     let search = hc.dns_search.clone().unwrap_or_default();
     let options = hc.dns_options.clone().unwrap_or_default();
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -269,6 +275,10 @@ fn resolv_conf(hc: &bollard_stubs::models::HostConfig) -> String {
     }
     for o in options.iter().filter(|o| !o.is_empty()) {
         out.push_str(&format!("options {o}\n"));
+    }
+    if embedded_dns {
+        // Docker's: the embedded server answers single-label names itself.
+        out.push_str("options ndots:0\n");
     }
     out
 }
@@ -425,7 +435,7 @@ mod tests {
             dns_search: Some(vec!["example.org".into()]),
             ..Default::default()
         };
-        let r = resolv_conf(&hc);
+        let r = resolv_conf(&hc, false);
         assert!(r.starts_with("nameserver 1.1.1.1\nsearch example.org\n"), "{r}");
     }
 

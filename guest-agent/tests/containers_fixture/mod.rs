@@ -204,6 +204,9 @@ pub fn spawn(sock: &Path, root: &Path, log: &Path) -> Child {
         .arg(format!("unix://{}", sock.display()))
         .arg("--root")
         .arg(root)
+        // These tests run in the host's network namespace: no bridges there
+        // (docker_cli_networks.rs runs the engine in a namespace of its own).
+        .args(["--network-plumbing", "off"])
         .env("BERTH_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)

@@ -14,6 +14,9 @@ pub fn spawn_engine(sock: &Path, root: &Path, stderr: Stdio) -> Child {
         .arg(format!("unix://{}", sock.display()))
         .arg("--root")
         .arg(root)
+        // These tests run in the host's network namespace: no bridges there
+        // (docker_cli_networks.rs runs the engine in a namespace of its own).
+        .args(["--network-plumbing", "off"])
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()

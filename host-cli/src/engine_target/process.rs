@@ -144,6 +144,11 @@ pub fn ensure_running() -> Result<PathBuf, ProcessEngineError> {
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err);
+    // `off`: networks as records only, for suites that run in the host's
+    // network namespace and must not add bridges to it.
+    if let Ok(v) = std::env::var("BERTH_NETWORK_PLUMBING") {
+        cmd.arg("--network-plumbing").arg(v);
+    }
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our
     // session so that a Ctrl-C here does not stop it.
     unsafe {

@@ -25,4 +25,6 @@ pub struct SpecInput<'a> {
     pub host_config: &'a HostConfig,
     /// Bind and tmpfs mounts from Binds/Mounts/Tmpfs, already parsed.
     pub user_mounts: &'a [UserMount],
+    /// The network namespace to join (a file), else a new one.
+    pub netns: Option<&'a Path>,
 }

@@ -63,7 +63,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     rlimits::with_rlimits(&mut spec, hc)?;
     security::with_no_new_privileges(&mut spec, &sec)?;
     mounts::with_mounts(&mut spec, input, host_network, privileged)?;
-    namespaces::with_namespaces(&mut spec, host_network)?;
+    namespaces::with_namespaces(&mut spec, host_network, input.netns)?;
     devices::with_devices(&mut spec, privileged)?;
     resources::with_resources(&mut spec, hc)?;
     paths::with_masked_paths(&mut spec, privileged)?;
@@ -116,6 +116,7 @@ mod tests {
             tty: false,
             host_config: hc,
             user_mounts: &mounts,
+            netns: None,
         };
         let spec = build(&input).expect("spec");
         let json = serde_json::to_value(&spec).expect("encode");
@@ -242,6 +243,7 @@ mod tests {
             tty: false,
             host_config: &bad_cap,
             user_mounts: &[],
+            netns: None,
         };
         assert_eq!(build(&input).expect_err("bad cap").to_string(), "unknown capability: \"NOPE\"");
     }

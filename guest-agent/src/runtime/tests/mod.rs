@@ -87,6 +87,8 @@ impl Fixture {
         ContainerRequest {
             log_path: Some(self.dir.path().join("logs").join(format!("{id}.log"))),
             rw_dir: None,
+            netns: None,
+            embedded_dns: false,
             id,
             name: "test".into(),
             config: ContainerConfig { cmd: Some(cmd.iter().map(|s| s.to_string()).collect()), ..Default::default() },
