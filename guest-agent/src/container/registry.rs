@@ -131,7 +131,13 @@ pub struct Containers {
     pub events: EventBus,
     table: Mutex<Table>,
     pub(super) execs: Mutex<HashMap<String, Arc<Exec>>>,
+    /// Told of every `--rm` container this domain removed on its own (the
+    /// engine drops its anonymous volumes).
+    pub(super) auto_removed: std::sync::OnceLock<AutoRemoved>,
 }
+
+/// See [`Containers::on_auto_removed`].
+pub type AutoRemoved = Box<dyn Fn(&super::record::ContainerRecord) + Send + Sync>;
 
 impl Containers {
     pub(super) fn new(root: PathBuf, images: Arc<Store>, runtime: Runtime) -> Containers {
@@ -142,6 +148,14 @@ impl Containers {
             events: EventBus::default(),
             table: Mutex::new(Table::default()),
             execs: Mutex::new(HashMap::new()),
+            auto_removed: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets what is told of each removed `--rm` container (once).
+    pub fn on_auto_removed(&self, f: AutoRemoved) {
+        if self.auto_removed.set(f).is_err() {
+            tracing::warn!("the auto-removal hook was set twice; the first is kept");
         }
     }
 

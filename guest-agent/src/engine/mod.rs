@@ -1,9 +1,10 @@
 //! The engine as a service layer: the one owner of every operation that
 //! spans resources (a container's image and networks, an image's users, a
 //! network's endpoints), one file per resource — `containers.rs`,
-//! `images.rs`, `networks.rs`, `exec.rs`, `system.rs`, `commit.rs` — over
+//! `images.rs`, `networks.rs`, `volumes.rs` (with `mounts.rs`, where
+//! containers meet volumes), `exec.rs`, `system.rs`, `commit.rs` — over
 //! the domain modules (`crate::container`, `crate::image`,
-//! `crate::network`), which own their records and rules and know nothing
+//! `crate::network`, `crate::volume`), which own their records and rules and know nothing
 //! of each other.
 //!
 //! The API calls exactly one engine method per request and never reaches
@@ -20,9 +21,11 @@ pub mod exec;
 pub mod host;
 pub mod images;
 pub mod machine;
+pub mod mounts;
 pub mod networks;
 pub mod system;
 pub mod transfer;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +36,7 @@ use crate::container::Containers;
 use crate::image::endpoints::RegistryConfig;
 use crate::image::store::Store;
 use crate::network::Networks;
+use crate::volume::Volumes;
 
 pub struct Engine {
     root: PathBuf,
@@ -50,6 +54,8 @@ pub struct Engine {
     containers: Arc<Containers>,
     /// Networks: records and membership (see `crate::network`).
     networks: Networks,
+    /// Volumes: records and the local driver (see `crate::volume`).
+    volumes: Arc<Volumes>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -63,6 +69,8 @@ impl Engine {
         let images = Store::open(root)?;
         let containers = Containers::open(root, images.clone())?;
         let networks = Networks::open(root)?;
+        let volumes = Arc::new(Volumes::open(root)?);
+        volumes::drop_anonymous_volumes_of_auto_removed(&containers, &volumes);
         Ok(Engine {
             root: root.to_path_buf(),
             id,
@@ -72,6 +80,7 @@ impl Engine {
             shells: Default::default(),
             containers,
             networks,
+            volumes,
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -90,6 +99,7 @@ impl Engine {
     /// Brings back what ran before the engine (re)started: shims still
     /// alive are re-adopted, restart policies applied.
     pub async fn recover(&self) {
+        self.mount_volumes_in_use();
         self.containers.recover().await;
     }
 

@@ -84,6 +84,7 @@ async fn run(
             layers: vec![layer.clone()],
             log_path: Some(state.join("bench.log")),
             rw_dir: None,
+            mounts: Vec::new(),
         };
         let t = Instant::now();
         let shim = runtime.create(req).await?;

@@ -55,8 +55,7 @@ pub struct ContainerRequest {
     pub config: bollard_stubs::models::ContainerConfig,
     /// The create body's `HostConfig` (ReadonlyRootfs, Privileged, Memory,
     /// MemorySwap, NanoCpus, CpuQuota, CpuPeriod, CpuShares, PidsLimit,
-    /// CapAdd, CapDrop, SecurityOpt, Ulimits, Binds, Mounts (bind/tmpfs),
-    /// Tmpfs, NetworkMode, ExtraHosts, Dns, ShmSize…).
+    /// CapAdd, CapDrop, SecurityOpt, Ulimits, Tmpfs, NetworkMode, ExtraHosts, Dns, ShmSize…).
     pub host_config: bollard_stubs::models::HostConfig,
     /// The image's config (Entrypoint, Cmd, Env, WorkingDir, User).
     pub image: bollard_stubs::models::ImageConfig,
@@ -73,6 +72,9 @@ pub struct ContainerRequest {
     /// restart policies) and removed with it, as Docker does. None keeps
     /// them in the runtime state dir, gone when the shim is deleted.
     pub rw_dir: Option<PathBuf>,
+    /// The container's binds and tmpfs mounts (volumes already resolved
+    /// to their directories by the engine); `HostConfig.Tmpfs` is added.
+    pub mounts: Vec<spec::UserMount>,
 }
 
 /// The runtime: where container state lives and how shims are started.

@@ -87,6 +87,7 @@ impl Fixture {
         ContainerRequest {
             log_path: Some(self.dir.path().join("logs").join(format!("{id}.log"))),
             rw_dir: None,
+            mounts: Vec::new(),
             id,
             name: "test".into(),
             config: ContainerConfig { cmd: Some(cmd.iter().map(|s| s.to_string()).collect()), ..Default::default() },
