@@ -55,7 +55,8 @@ impl Engine {
         let mut from: BTreeMap<String, MountRecord> = BTreeMap::new();
         for entry in host.volumes_from.as_deref().unwrap_or_default() {
             let (key, rw) = split_volumes_from(entry)?;
-            let other = self.containers.get(key)?;
+            // moby's 400, not a 404 (on which the docker CLI would pull).
+            let other = self.containers.get(key).map_err(|e| EngineError::invalid(e.to_string()))?;
             for mut m in other.record().mounts {
                 if let Some(rw) = rw {
                     m.point.rw = Some(rw);

@@ -250,9 +250,9 @@ mod tests {
         let v = Volumes::open(dir.path()).unwrap();
         assert!(matches!(v.create(named("a/b")), Err(VolumeError::InvalidName(_))));
         assert!(matches!(v.create(named("..")), Err(VolumeError::InvalidName(_))));
-        let nfs = CreateVolume { driver: "nfs".into(), ..named("v") };
+        let nfs = CreateVolume { driver: "nfs".into(), ..named("vv") };
         assert!(matches!(v.create(nfs), Err(VolumeError::UnknownDriver { .. })));
-        let opt = CreateVolume { options: HashMap::from([("x".into(), "y".into())]), ..named("v") };
+        let opt = CreateVolume { options: HashMap::from([("x".into(), "y".into())]), ..named("vv") };
         assert!(matches!(v.create(opt), Err(VolumeError::InvalidOption { .. })));
         assert!(v.list().is_empty());
         assert_eq!(std::fs::read_dir(dir.path().join("volumes")).unwrap().count(), 0);
