@@ -70,8 +70,7 @@ impl Engine {
         let containers = Containers::open(root, images.clone())?;
         let networks = Networks::open(root)?;
         let volumes = Arc::new(Volumes::open(root)?);
-        volumes::drop_anonymous_volumes_of_auto_removed(&containers, &volumes);
-        Ok(Engine {
+        let engine = Engine {
             root: root.to_path_buf(),
             id,
             in_vm,
@@ -82,7 +81,9 @@ impl Engine {
             networks,
             volumes,
             shutdown: tokio::sync::watch::Sender::new(false),
-        })
+        };
+        engine.drop_anonymous_volumes_of_auto_removed();
+        Ok(engine)
     }
 
     /// The engine with these registry settings (`--registry-mirror`,

@@ -42,30 +42,31 @@ fn anonymous_of(
         .collect()
 }
 
-/// An `--rm` container the container domain removed on its own takes its
-/// anonymous volumes with it, as Docker's.
-pub(super) fn drop_anonymous_volumes_of_auto_removed(containers: &Arc<Containers>, volumes: &Arc<Volumes>) {
-    let (weak, volumes): (Weak<Containers>, _) = (Arc::downgrade(containers), volumes.clone());
-    containers.on_auto_removed(Box::new(move |rec| {
-        let Some(containers) = weak.upgrade() else { return };
-        for name in anonymous_of(&volumes, &containers, rec) {
-            match volumes.remove(&name, &users_of(&containers, &name), true) {
-                Ok(()) => {
-                    let attrs = std::collections::HashMap::from([("driver".to_string(), "local".to_string())]);
-                    containers.events.publish(
-                        bollard_stubs::models::EventMessageTypeEnum::VOLUME,
-                        "destroy",
-                        &name,
-                        attrs,
-                    );
-                }
-                Err(e) => tracing::warn!(%name, error = %e, "removing an --rm container's anonymous volume"),
-            }
-        }
-    }));
-}
-
 impl Engine {
+    /// From now on an `--rm` container the container domain removes on its
+    /// own takes its anonymous volumes with it, as Docker's.
+    pub(super) fn drop_anonymous_volumes_of_auto_removed(&self) {
+        let (weak, volumes): (Weak<Containers>, Arc<Volumes>) =
+            (Arc::downgrade(&self.containers), self.volumes.clone());
+        self.containers.on_auto_removed(Box::new(move |rec| {
+            let Some(containers) = weak.upgrade() else { return };
+            for name in anonymous_of(&volumes, &containers, rec) {
+                match volumes.remove(&name, &users_of(&containers, &name), true) {
+                    Ok(()) => {
+                        let attrs = std::collections::HashMap::from([("driver".to_string(), "local".to_string())]);
+                        containers.events.publish(
+                            bollard_stubs::models::EventMessageTypeEnum::VOLUME,
+                            "destroy",
+                            &name,
+                            attrs,
+                        );
+                    }
+                    Err(e) => tracing::warn!(%name, error = %e, "removing an --rm container's anonymous volume"),
+                }
+            }
+        }));
+    }
+
     /// `POST /volumes/create`.
     pub fn create_volume(&self, req: VolumeCreateOptions) -> Result<Volume, EngineError> {
         if req.cluster_volume_spec.is_some() {

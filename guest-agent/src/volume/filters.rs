@@ -24,7 +24,7 @@ pub fn matches(f: &Filters, rec: &VolumeRecord, in_use: bool) -> bool {
     f.match_labels(&rec.labels)
         && f.any_value("name", |v| rec.name.contains(v))
         && f.exact_match("driver", &rec.driver)
-        && f.bool_or_default("dangling", !in_use).is_ok_and(|d| d == !in_use)
+        && f.bool_or_default("dangling", !in_use).is_ok_and(|d| d != in_use)
 }
 
 /// What a prune removes: unused volumes the label filters select, only
