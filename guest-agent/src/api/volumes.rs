@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::error::{ApiError, json_response};
 use super::extract::{self as de, DockerJson, DockerQuery};
-use super::filters::parse_filters;
+use super::filters::{FiltersQuery, parse_filters};
 use super::version::ApiVersion;
 use crate::engine::Engine;
 
@@ -28,12 +28,6 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/volumes/create", post(create))
         .route("/volumes/prune", post(prune))
         .route("/volumes/{name}", get(inspect).delete(remove))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct FiltersQuery {
-    filters: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
