@@ -26,6 +26,7 @@ mod runtime;
 mod server;
 mod shell;
 mod unpoisoned;
+mod volume;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -39,8 +39,13 @@ pub const AGENT: &[Contract] = &[
     },
     Contract {
         from: "container",
-        never: &["network", "engine", "api"],
-        why: "container semantics know no networks and no service layer; the engine joins them",
+        never: &["network", "volume", "engine", "api"],
+        why: "container semantics know no networks, no volumes and no service layer; the engine joins them",
+    },
+    Contract {
+        from: "volume",
+        never: &["container", "image", "network", "runtime", "engine", "api"],
+        why: "volume records know containers only through the users the engine passes in",
     },
     Contract {
         from: "runtime",

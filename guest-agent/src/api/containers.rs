@@ -232,6 +232,9 @@ async fn resize(
 struct RemoveQuery {
     #[serde(deserialize_with = "de::flag")]
     force: bool,
+    /// `rm -v`: the container's anonymous volumes too.
+    #[serde(deserialize_with = "de::flag")]
+    v: bool,
 }
 
 async fn remove(
@@ -239,7 +242,7 @@ async fn remove(
     Path(id): Path<String>,
     DockerQuery(q): DockerQuery<RemoveQuery>,
 ) -> Result<Response> {
-    engine.remove_container(&id, q.force).await?;
+    engine.remove_container(&id, q.force, q.v).await?;
     Ok(no_content())
 }
 

@@ -25,6 +25,7 @@ pub mod registry_access;
 pub mod system;
 pub mod upload;
 pub mod version;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
         .route("/berth/v1/health", get(machine::health))
         .route("/berth/v1/shutdown", post(machine::shutdown))
         .route("/berth/v1/logs/engine", get(machine::engine_log))
@@ -57,6 +59,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(exec::routes())
         .merge(events::routes())
         .merge(networks::routes())
+        .merge(volumes::routes())
         .merge(system::swarm_routes())
         .fallback(not_found)
         .with_state(engine);

@@ -13,11 +13,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bollard_stubs::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest};
-use serde::Deserialize;
 
 use super::error::{ApiError, json_response};
 use super::extract::{DockerJson, DockerQuery};
-use super::filters::parse_filters;
+use super::filters::{FiltersQuery, parse_filters};
 use crate::engine::Engine;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -30,12 +29,6 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/networks/{id}", get(inspect).delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct FiltersQuery {
-    filters: Option<String>,
 }
 
 async fn list(State(engine): State<Arc<Engine>>, DockerQuery(q): DockerQuery<FiltersQuery>) -> Result<Response> {

@@ -1,4 +1,5 @@
-//! `/_ping`, `/version` and `/info`: what every Docker client asks first.
+//! `/_ping`, `/version` and `/info`: what every Docker client asks first;
+//! and `/system/df`.
 //!
 //! Owns the API's own facts (versions, negotiation headers); what the
 //! engine knows of itself comes from `Engine::system_info`.
@@ -59,6 +60,11 @@ pub fn swarm_routes() -> axum::Router<Arc<Engine>> {
             .route(&format!("{base}/{{*rest}}"), axum::routing::any(not_a_manager));
     }
     r
+}
+
+/// `GET /system/df` (`docker system df`).
+pub async fn df(State(engine): State<Arc<Engine>>) -> Result<Response, super::error::ApiError> {
+    Ok(json_response(StatusCode::OK, &engine.system_df()?))
 }
 
 /// `GET /info`.

@@ -45,12 +45,16 @@ pub fn split_prefix(path: &str) -> (Option<ApiVersion>, &str) {
     }
 }
 
-/// Middleware: strips the version prefix or answers 400 for a version the
-/// engine does not speak.
+/// Middleware: strips the version prefix (recording the version the request
+/// speaks, MAX when unversioned, as an [`ApiVersion`] extension) or answers
+/// 400 for a version the engine does not speak.
 pub async fn negotiate(mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let (version, rest) = split_prefix(path);
-    let Some(version) = version else { return next.run(req).await };
+    let Some(version) = version else {
+        req.extensions_mut().insert(MAX);
+        return next.run(req).await;
+    };
     if version > MAX {
         return ApiError::bad_request(format!(
             "client version {version} is too new. Maximum supported API version is {MAX}"
@@ -70,6 +74,7 @@ pub async fn negotiate(mut req: Request, next: Next) -> Response {
     match rewritten.parse::<Uri>() {
         Ok(uri) => {
             *req.uri_mut() = uri;
+            req.extensions_mut().insert(version);
             next.run(req).await
         }
         Err(_) => ApiError::bad_request("malformed request path").into_response(),

@@ -18,6 +18,7 @@
 //! follow the last component of a name it creates or changes, and never
 //! return a host path for anyone to open.
 
+mod copy;
 mod dir;
 mod error;
 mod extract;
@@ -27,6 +28,7 @@ mod pack;
 mod root;
 mod stat;
 
+pub use copy::copy_up;
 pub use dir::{Dir, NodeKind};
 pub use error::ConfinedError;
 pub use extract::{ExtractOptions, extract};

@@ -65,9 +65,11 @@ pub fn matches(f: &Filters, r: &ContainerRecord, cx: &Context<'_>) -> bool {
         && f.get("before").iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created < c))
         && f.get("since").iter().all(|v| (cx.created_of)(v).is_some_and(|c| r.created > c))
         && f.exact_match("health", super::health::filter_word(r.state.health.as_ref()))
-        // Volumes and ports are not modelled yet: nothing matches them,
-        // which is what Docker answers for a container without any.
-        && ["volume", "publish", "expose"].iter().all(|k| f.any_value(k, |_| false))
+        // A volume by name or a mount by its destination (moby's).
+        && f.any_value("volume", |v| r.mounts.iter().any(|m| m.volume() == Some(v) || m.destination() == v))
+        // Ports are not modelled yet: nothing matches them, which is what
+        // Docker answers for a container without any.
+        && ["publish", "expose"].iter().all(|k| f.any_value(k, |_| false))
 }
 
 /// Docker matches names with a regular expression against `/name`; the

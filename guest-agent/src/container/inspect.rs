@@ -48,7 +48,7 @@ pub fn inspect(c: &Container, rootfs: Option<String>) -> ContainerInspectRespons
         }),
         size_rw: None,
         size_root_fs: None,
-        mounts: Some(Vec::new()),
+        mounts: Some(rec.mounts.iter().map(|m| m.point.clone()).collect()),
         config: Some(rec.config.clone()),
         network_settings: Some(NetworkSettings {
             bridge: Some(String::new()),
@@ -104,6 +104,6 @@ pub fn summary(c: &Container) -> ContainerSummary {
             annotations: None,
         }),
         network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(HashMap::new()) }),
-        mounts: Some(Vec::new()),
+        mounts: Some(rec.mounts.iter().map(|m| m.point.clone()).collect()),
     }
 }

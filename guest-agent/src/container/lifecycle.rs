@@ -94,8 +94,13 @@ fn merge_config(mut cfg: ContainerConfig, image: &ImageConfig, env: Vec<String>,
     if is_empty(&cfg.exposed_ports) {
         cfg.exposed_ports = image.exposed_ports.clone();
     }
-    if is_empty(&cfg.volumes) {
-        cfg.volumes = image.volumes.clone();
+    // Docker's merge: the image's volumes and the user's, together.
+    if let Some(image_volumes) = image.volumes.as_ref().filter(|v| !v.is_empty()) {
+        let mut all = image_volumes.clone();
+        all.extend(cfg.volumes.take().unwrap_or_default());
+        all.sort();
+        all.dedup();
+        cfg.volumes = Some(all);
     }
     cfg.healthcheck = super::health::merge(cfg.healthcheck.take(), image.healthcheck.as_ref());
     if is_empty(&cfg.shell) {
@@ -131,10 +136,7 @@ impl Containers {
         Ok(super::diff::changes(&upper, &layers))
     }
 
-    pub(super) fn image_config(
-        &self,
-        image_id: &str,
-    ) -> Result<(ImageConfig, Vec<std::path::PathBuf>), ContainerError> {
+    pub fn image_config(&self, image_id: &str) -> Result<(ImageConfig, Vec<std::path::PathBuf>), ContainerError> {
         let rec = self.images.resolve(image_id)?;
         let blob = self.images.read_blob(&rec.id)?;
         let v: serde_json::Value = serde_json::from_slice(&blob)
@@ -154,6 +156,7 @@ impl Containers {
         self: &Arc<Self>,
         name: Option<&str>,
         body: ContainerCreateBody,
+        mounts: Vec<super::mounts::MountRecord>,
     ) -> Result<(String, Vec<String>), ContainerError> {
         let image_name =
             body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -205,6 +208,7 @@ impl Containers {
             restart_count: 0,
             manually_stopped: false,
             log_path,
+            mounts,
         };
         let c = Container::new(rec.clone());
         self.insert(c.clone())?;
@@ -242,6 +246,7 @@ impl Containers {
             rw_dir: Some(record::dir(&self.root, &rec.id).join("rw")),
             netns: self.netns_path(rec),
             embedded_dns: self.netns_dir.get().is_some() && user_network(rec.host_config.network_mode.as_deref()),
+            mounts: rec.mounts.iter().map(super::mounts::MountRecord::runtime_mount).collect(),
         }
     }
 

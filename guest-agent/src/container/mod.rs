@@ -22,6 +22,7 @@ pub mod host_config;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod mounts;
 pub mod names;
 pub mod record;
 pub mod recover;

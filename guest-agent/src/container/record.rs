@@ -33,6 +33,10 @@ pub struct ContainerRecord {
     /// (and `unless-stopped` keeps it down across engine restarts).
     pub manually_stopped: bool,
     pub log_path: PathBuf,
+    /// Binds, volumes and tmpfs mounts, as the engine planned them at
+    /// create (inspect's `Mounts`).
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +139,7 @@ pub(crate) fn sample(id: &str, name: &str) -> ContainerRecord {
         restart_count: 0,
         manually_stopped: false,
         log_path: PathBuf::from("/nonexistent"),
+        mounts: Vec::new(),
     }
 }
 

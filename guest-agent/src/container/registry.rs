@@ -140,7 +140,13 @@ pub struct Containers {
     /// container, named by its id) when it configures networks itself;
     /// unset, each container gets a new namespace with loopback only.
     pub netns_dir: std::sync::OnceLock<PathBuf>,
+    /// Told of every `--rm` container this domain removed on its own (the
+    /// engine drops its anonymous volumes).
+    pub(super) auto_removed: std::sync::OnceLock<AutoRemoved>,
 }
+
+/// See [`Containers::on_auto_removed`].
+pub type AutoRemoved = Box<dyn Fn(&super::record::ContainerRecord) + Send + Sync>;
 
 impl Containers {
     pub(super) fn new(root: PathBuf, images: Arc<Store>, runtime: Runtime) -> Containers {
@@ -152,6 +158,14 @@ impl Containers {
             table: Mutex::new(Table::default()),
             execs: Mutex::new(HashMap::new()),
             netns_dir: std::sync::OnceLock::new(),
+            auto_removed: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets what is told of each removed `--rm` container (once).
+    pub fn on_auto_removed(&self, f: AutoRemoved) {
+        if self.auto_removed.set(f).is_err() {
+            tracing::warn!("the auto-removal hook was set twice; the first is kept");
         }
     }
 

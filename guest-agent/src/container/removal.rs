@@ -89,7 +89,13 @@ impl Containers {
             l.removed = true;
             l.running = false;
         });
-        self.events.container("destroy", &c.id, c.record().event_attributes());
+        let rec = c.record();
+        self.events.container("destroy", &c.id, rec.event_attributes());
+        if rec.host_config.auto_remove == Some(true)
+            && let Some(hook) = self.auto_removed.get()
+        {
+            hook(&rec);
+        }
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //! and the whole root exported.
 //!
 //! Owns finding the container's mounted root (its shim's, or a fresh shim's
-//! for a container whose shim is gone) and running the confined work on a
+//! for a container whose shim is gone; a bind's or volume's directory for a
+//! path one of them covers) and running the confined work on a
 //! blocking thread with the bytes carried over bounded channels. Every path
 //! inside the container is touched by `crate::confined` (opened once as a
 //! `Root`, then file descriptors); this file must never resolve, stat, read
@@ -44,12 +45,43 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Refused { kind: crate::error_kind::ErrorKind::Internal, message: e.to_string() }
 }
 
+/// A container path as `cp` reaches it: the root it lies in (the
+/// container's, or the directory of a bind or volume that covers it), the
+/// path inside that root, and whether that root is mounted read-only.
+struct Located {
+    root: Root,
+    id: String,
+    path: String,
+    readonly: bool,
+}
+
 impl Engine {
     /// The container's mounted root, opened as a confined [`Root`].
     async fn open_container_root(&self, key: &str) -> Result<(Root, String), EngineError> {
         let (rootfs, id) = self.container_rootfs(key).await?;
         let root = Root::open(&rootfs).map_err(internal)?;
         Ok((root, id))
+    }
+
+    /// Where `path` of the container lies: inside a bind or volume mounted
+    /// over it (the mounts are the container's, not in the engine's view of
+    /// its root), else in its root filesystem. A trailing `/.` is kept.
+    async fn locate(&self, key: &str, path: &str) -> Result<Located, EngineError> {
+        match self.mount_covering(key, path)? {
+            Some((source, rest, readonly)) => {
+                let id = self.container(key)?.id.clone();
+                let root = Root::open(&source).map_err(internal)?;
+                let mut inner = rest.display().to_string();
+                if path.ends_with("/.") {
+                    inner = format!("{}/.", inner.trim_end_matches('/'));
+                }
+                Ok(Located { root, id, path: inner, readonly })
+            }
+            None => {
+                let (root, id) = self.open_container_root(key).await?;
+                Ok(Located { root, id, path: path.to_string(), readonly: false })
+            }
+        }
     }
 
     /// `HEAD`/`GET /containers/{id}/archive?path=`: the path resolved once,
@@ -60,9 +92,9 @@ impl Engine {
         if path.is_empty() {
             return Err(EngineError::invalid("path is required"));
         }
-        let (root, id) = self.open_container_root(key).await?;
-        let node = root.resolve_nofollow(Path::new(path)).map_err(|_| not_found(&id, path))?;
-        let stat = PathStat::of(&root, Path::new(path), &node).map_err(|_| not_found(&id, path))?;
+        let Located { root, id, path: inner, .. } = self.locate(key, path).await?;
+        let node = root.resolve_nofollow(Path::new(&inner)).map_err(|_| not_found(&id, path))?;
+        let stat = PathStat::of(&root, Path::new(&inner), &node).map_err(|_| not_found(&id, path))?;
         let name = if path.ends_with("/.") {
             PathBuf::from(".")
         } else {
@@ -89,8 +121,14 @@ impl Engine {
         if path.is_empty() {
             return Err(EngineError::invalid("path is required"));
         }
-        let (root, id) = self.open_container_root(key).await?;
-        match root.dir(Path::new(path)) {
+        let Located { root, id, path: inner, readonly } = self.locate(key, path).await?;
+        if readonly {
+            return Err(EngineError::Refused {
+                kind: crate::error_kind::ErrorKind::Forbidden,
+                message: "mounted volume is marked read-only".into(),
+            });
+        }
+        match root.dir(Path::new(&inner)) {
             Ok(_) => {}
             Err(e) if e.errno() == Some(libc::ENOTDIR) => {
                 return Err(EngineError::invalid(format!("extraction point is not a directory: {path}")));
@@ -99,7 +137,7 @@ impl Engine {
         }
         // The blocking extractor reads the chunks straight off the bounded
         // channel the body is fed into.
-        let dest = PathBuf::from(path);
+        let dest = PathBuf::from(&inner);
         let opts = ExtractOptions { no_overwrite_dir_non_dir };
         let reader = ChannelReader { rx: chunks, cur: Bytes::new() };
         let extracted = tokio::task::spawn_blocking(move || confined::extract(&root, &dest, reader, opts))

@@ -82,13 +82,21 @@ impl Engine {
         body: ContainerCreateBody,
     ) -> Result<ContainerCreateResponse, EngineError> {
         let joins = self.planned_joins(&body)?;
-        let (id, warnings) = self.containers.create(name, body).await?;
+        let planned = self.plan_mounts(&body)?;
+        let (id, warnings) = match self.containers.create(name, body, planned.mounts).await {
+            Ok(made) => made,
+            Err(e) => {
+                self.drop_volumes(&planned.anonymous);
+                return Err(e.into());
+            }
+        };
         let c = self.containers.get(&id)?;
         if let Err(e) = self.join_all(&c, joins) {
             self.forget_endpoints(&id);
             if let Err(e) = self.containers.remove(&c, &c.id, true).await {
                 tracing::warn!(%id, error = %e, "removing a container whose networks could not be joined");
             }
+            self.drop_volumes(&planned.anonymous);
             return Err(e);
         }
         Ok(ContainerCreateResponse { id, warnings })
@@ -99,6 +107,7 @@ impl Engine {
     pub async fn start_container(&self, key: &str) -> Result<(), EngineError> {
         let c = self.container(key)?;
         self.ensure_joined(&c)?;
+        self.mount_volumes_of(&c.record().mounts)?;
         self.plumb(&c).await?;
         self.publish(&c)?;
         let started = self.containers.start(&c).await;
@@ -190,13 +199,17 @@ impl Engine {
         Ok(())
     }
 
-    /// `DELETE /containers/{id}`: the container, then its endpoints.
+    /// `DELETE /containers/{id}?v=`: the container, then its endpoints,
+    /// and with `v` its anonymous volumes no other container uses (named
+    /// volumes stay, as Docker's).
     #[tracing::instrument(skip(self))]
-    pub async fn remove_container(&self, key: &str, force: bool) -> Result<(), EngineError> {
+    pub async fn remove_container(&self, key: &str, force: bool, volumes: bool) -> Result<(), EngineError> {
         let c = self.container(key)?;
+        let anonymous = if volumes { self.anonymous_volumes_of(&c.record()) } else { Vec::new() };
         self.containers.remove(&c, key, force).await?;
         self.forget_endpoints(&c.id);
         self.unplumb(&c.id).await;
+        self.drop_volumes(&anonymous);
         Ok(())
     }
 

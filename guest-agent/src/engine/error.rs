@@ -21,6 +21,7 @@ use crate::image::removal::RemovalError;
 use crate::image::store::StoreError;
 use crate::image::view::FilterError;
 use crate::network::NetworkError;
+use crate::volume::VolumeError;
 use docker_vocab::reference::ReferenceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,8 @@ pub enum EngineError {
     #[error(transparent)]
     Networks(#[from] NetworkError),
     #[error(transparent)]
+    Volumes(#[from] VolumeError),
+    #[error(transparent)]
     Shell(#[from] crate::shell::ShellError),
     /// A refusal of the engine's own (an operation spanning resources, a
     /// request that no single domain judges).
@@ -129,6 +132,7 @@ impl EngineError {
             EngineError::Login { .. } | EngineError::Task(_) => ErrorKind::Internal,
             EngineError::Containers(e) => e.kind(),
             EngineError::Networks(e) => e.kind(),
+            EngineError::Volumes(e) => e.kind(),
             EngineError::Shell(e) => e.kind(),
             EngineError::Refused { kind, .. } => *kind,
         }
@@ -146,6 +150,8 @@ mod tests {
         assert_eq!(EngineError::from(NetworkError::Predefined("bridge".into())).kind(), ErrorKind::Forbidden);
         assert_eq!(EngineError::from(StoreError::Ambiguous("a".into())).kind(), ErrorKind::Invalid);
         assert_eq!(EngineError::unavailable("swarm").kind(), ErrorKind::Unavailable);
+        let in_use = VolumeError::InUse { name: "v".into(), users: "c".into() };
+        assert_eq!(EngineError::from(in_use).kind(), ErrorKind::Conflict);
         let refused = RegistryError::Unauthorized { registry: "r".into(), repository: "x".into(), hint: "h" };
         assert_eq!(EngineError::from(PushError::Registry(refused)).kind(), ErrorKind::Unauthorized);
         let denied = RegistryError::Denied { registry: "r".into(), repository: "x".into() };

@@ -1,9 +1,10 @@
 //! The engine as a service layer: the one owner of every operation that
 //! spans resources (a container's image and networks, an image's users, a
 //! network's endpoints), one file per resource — `containers.rs`,
-//! `images.rs`, `networks.rs`, `exec.rs`, `system.rs`, `commit.rs` — over
+//! `images.rs`, `networks.rs`, `volumes.rs` (with `mounts.rs`, where
+//! containers meet volumes), `exec.rs`, `system.rs`, `commit.rs` — over
 //! the domain modules (`crate::container`, `crate::image`,
-//! `crate::network`), which own their records and rules and know nothing
+//! `crate::network`, `crate::volume`), which own their records and rules and know nothing
 //! of each other.
 //!
 //! The API calls exactly one engine method per request and never reaches
@@ -22,10 +23,12 @@ pub mod images;
 pub mod machine;
 mod net_plumbing;
 mod net_ports;
+pub mod mounts;
 pub mod networks;
 mod plumbing;
 pub mod system;
 pub mod transfer;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +39,7 @@ use crate::container::Containers;
 use crate::image::endpoints::RegistryConfig;
 use crate::image::store::Store;
 use crate::network::Networks;
+use crate::volume::Volumes;
 
 pub struct Engine {
     root: PathBuf,
@@ -56,6 +60,8 @@ pub struct Engine {
     /// Networks in the kernel, when the engine configures them
     /// (see `net_plumbing`).
     plumbing: Option<Arc<plumbing::Plumbing>>,
+    /// Volumes: records and the local driver (see `crate::volume`).
+    volumes: Arc<Volumes>,
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -69,7 +75,8 @@ impl Engine {
         let images = Store::open(root)?;
         let containers = Containers::open(root, images.clone())?;
         let networks = Arc::new(Networks::open(root)?);
-        Ok(Engine {
+        let volumes = Arc::new(Volumes::open(root)?);
+        let engine = Engine {
             root: root.to_path_buf(),
             id,
             in_vm,
@@ -79,8 +86,11 @@ impl Engine {
             containers,
             networks,
             plumbing: None,
+            volumes,
             shutdown: tokio::sync::watch::Sender::new(false),
-        })
+        };
+        engine.drop_anonymous_volumes_of_auto_removed();
+        Ok(engine)
     }
 
     /// The engine with these registry settings (`--registry-mirror`,
@@ -98,6 +108,7 @@ impl Engine {
     /// alive are re-adopted, restart policies applied.
     pub async fn recover(&self) {
         self.follow_removals();
+        self.mount_volumes_in_use();
         self.containers.recover().await;
         self.restore_plumbing().await;
     }

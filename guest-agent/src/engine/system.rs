@@ -1,5 +1,6 @@
 //! The engine's view of itself: `/info` (counts, limits, the host it runs
-//! on), the event stream, and the shutdown request of a machine.
+//! on), `/system/df` (what images, containers and volumes hold), the event
+//! stream, and the shutdown request of a machine.
 //!
 //! Owns those answers; it must never speak HTTP, and the API's own facts
 //! (versions, negotiation) stay in `crate::api`.
@@ -9,7 +10,7 @@ use bollard_stubs::models::{
     SystemInfoCgroupVersionEnum,
 };
 
-use super::{Engine, host};
+use super::{Engine, EngineError, host};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::container::events::{Event, EventFilter};
@@ -40,6 +41,27 @@ fn container_counts(engine: &Engine) -> ContainerCounts {
 }
 
 impl Engine {
+    /// `GET /system/df`: images (with how many containers use each),
+    /// containers with their sizes, volumes with their `UsageData`; no
+    /// build cache (the builder keeps none).
+    pub fn system_df(&self) -> Result<bollard_stubs::models::SystemDataUsageResponse, EngineError> {
+        let containers =
+            self.list_containers(&super::containers::ListContainers { all: true, size: true, ..Default::default() })?;
+        let mut images = self.list_images(&Default::default())?;
+        for img in &mut images {
+            let users = containers.iter().filter(|c| c.image_id.as_deref() == Some(img.id.as_str())).count();
+            img.containers = i64::try_from(users).unwrap_or(i64::MAX);
+        }
+        let layers_size = images.iter().map(|i| i.size).sum();
+        Ok(bollard_stubs::models::SystemDataUsageResponse {
+            layers_size: Some(layers_size),
+            images: Some(images),
+            containers: Some(containers),
+            volumes: Some(self.volumes_with_usage()),
+            build_cache: Some(Vec::new()),
+        })
+    }
+
     /// `GET /info`.
     pub fn system_info(&self) -> SystemInfo {
         info_body(self)

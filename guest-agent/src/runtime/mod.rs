@@ -55,8 +55,7 @@ pub struct ContainerRequest {
     pub config: bollard_stubs::models::ContainerConfig,
     /// The create body's `HostConfig` (ReadonlyRootfs, Privileged, Memory,
     /// MemorySwap, NanoCpus, CpuQuota, CpuPeriod, CpuShares, PidsLimit,
-    /// CapAdd, CapDrop, SecurityOpt, Ulimits, Binds, Mounts (bind/tmpfs),
-    /// Tmpfs, NetworkMode, ExtraHosts, Dns, ShmSize…).
+    /// CapAdd, CapDrop, SecurityOpt, Ulimits, Tmpfs, NetworkMode, ExtraHosts, Dns, ShmSize…).
     pub host_config: bollard_stubs::models::HostConfig,
     /// The image's config (Entrypoint, Cmd, Env, WorkingDir, User).
     pub image: bollard_stubs::models::ImageConfig,
@@ -79,6 +78,9 @@ pub struct ContainerRequest {
     /// The container resolves through the embedded DNS server: its
     /// resolv.conf names 127.0.0.11 (user networks, as Docker's).
     pub embedded_dns: bool,
+    /// The container's binds and tmpfs mounts (volumes already resolved
+    /// to their directories by the engine); `HostConfig.Tmpfs` is added.
+    pub mounts: Vec<spec::UserMount>,
 }
 
 /// The runtime: where container state lives and how shims are started.

@@ -104,7 +104,7 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
         Err(e) => return Err(RuntimeError::io("create", dir)(e)),
     }
     let process = process::resolve(&req.config, &req.image)?;
-    let user_mounts = UserMount::from_host_config(&req.host_config)?;
+    let user_mounts = UserMount::all(&req.mounts, &req.host_config)?;
     spec::security_opts(&req.host_config)?;
     for sub in ["rootfs", "lc"] {
         let p = dir.join(sub);
@@ -121,6 +121,7 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
     let volatile = req.rw_dir.is_none() || req.host_config.auto_remove == Some(true);
     super::overlay::mount(&req.layers, &upper, &work, &rootfs, nodev, volatile)?;
     let result = (|| {
+        copy_up(&rootfs, &user_mounts)?;
         let mut user = spec::user::resolve(&rootfs, &process.user)?;
         let group_add = req.host_config.group_add.as_deref().unwrap_or_default();
         for gid in spec::user::additional_groups(&rootfs, group_add)? {
@@ -169,6 +170,31 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
         let _ = unmount(&rootfs);
     }
     result
+}
+
+/// Docker's copy-up: each volume that asks for it and is still empty takes
+/// what the image has at its destination (inside the container's root as
+/// the container resolves it; symlinks below it copied as links, never
+/// followed: `crate::confined`).
+fn copy_up(rootfs: &Path, mounts: &[UserMount]) -> Result<(), RuntimeError> {
+    let wanted: Vec<_> = mounts
+        .iter()
+        .filter_map(|m| match m {
+            UserMount::Bind { source, destination, copy_up: true, .. } => Some((source, destination)),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let root = crate::confined::Root::open(rootfs).map_err(|e| RuntimeError::io("open", rootfs)(e.into()))?;
+    for (source, destination) in wanted {
+        match crate::confined::copy_up(&root, Path::new(destination), source) {
+            Ok(copied) => tracing::debug!(%destination, copied, "volume copy-up"),
+            Err(e) => return Err(RuntimeError::io("copy the image's content into the volume at", source)(e.into())),
+        }
+    }
+    Ok(())
 }
 
 /// The overlay's upper and work dirs: in the engine's `rw_dir` when given

@@ -327,6 +327,8 @@ impl Drop for Daemon {
                 let _ = self.cmd(&["rm", "-f", id]).output();
             }
         }
+        // Volumes go too: a tmpfs volume is a mount of the test's host.
+        let _ = self.cmd(&["volume", "prune", "-af"]).output();
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {

@@ -6,6 +6,7 @@
 //! what runs.
 
 mod archive;
+mod copy;
 mod fallback;
 mod primitives;
 

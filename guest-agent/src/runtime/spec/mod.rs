@@ -104,7 +104,7 @@ mod tests {
             user: "1000:1000".into(),
         };
         let user = ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![], home: "/".into() };
-        let mounts = UserMount::from_host_config(hc).expect("mounts");
+        let mounts = UserMount::all(&[], hc).expect("mounts");
         let input = SpecInput {
             id: "c1",
             rootfs: &rootfs,

@@ -98,15 +98,18 @@ fn user_mounts(user: &[UserMount]) -> Result<Vec<Mount>, RuntimeError> {
     let mut m = Vec::new();
     for um in user {
         match um {
-            UserMount::Bind { source, destination, readonly } => {
+            UserMount::Bind { source, destination, readonly, propagation, .. } => {
                 std::fs::symlink_metadata(source).map_err(|e| {
                     RuntimeError::InvalidRequest(format!(
                         "invalid mount config for type \"bind\": bind source path does not exist: {} ({e})",
                         source.display()
                     ))
                 })?;
-                let options: &[&str] = if *readonly { &["rbind", "rprivate", "ro"] } else { &["rbind", "rprivate"] };
-                m.push(mount(destination, "bind", source, options)?);
+                let mut options = vec!["rbind", if propagation.is_empty() { "rprivate" } else { propagation }];
+                if *readonly {
+                    options.push("ro");
+                }
+                m.push(mount(destination, "bind", source, &options)?);
             }
             UserMount::Tmpfs { destination, options } => {
                 let mut options: Vec<&str> = options.iter().map(String::as_str).collect();
@@ -157,7 +160,7 @@ mod tests {
     fn user_mounts_and_the_etc_files_they_replace() {
         let src = tempfile::tempdir().expect("tempdir");
         let user = vec![
-            UserMount::Bind { source: src.path().into(), destination: "/etc/hosts".into(), readonly: true },
+            UserMount::bind(src.path(), "/etc/hosts", true),
             UserMount::Tmpfs { destination: "/run".into(), options: vec!["size=1m".into(), "exec".into()] },
         ];
         let etc = etc_files(Path::new("/state/c"), &user).expect("etc");
@@ -168,7 +171,7 @@ mod tests {
         assert_eq!(options(&m[0]), ["rbind", "rprivate", "ro"]);
         assert_eq!(m[0].source().as_deref(), Some(src.path()));
         assert_eq!(options(&m[1]), ["size=1m", "exec", "nosuid", "nodev"], "exec kept, noexec not added");
-        let missing = [UserMount::Bind { source: src.path().join("nope"), destination: "/x".into(), readonly: false }];
+        let missing = [UserMount::bind(src.path().join("nope"), "/x", false)];
         assert!(user_mounts(&missing).expect_err("missing").to_string().contains("bind source path does not exist"));
     }
 }

@@ -89,6 +89,7 @@ impl Fixture {
             rw_dir: None,
             netns: None,
             embedded_dns: false,
+            mounts: Vec::new(),
             id,
             name: "test".into(),
             config: ContainerConfig { cmd: Some(cmd.iter().map(|s| s.to_string()).collect()), ..Default::default() },

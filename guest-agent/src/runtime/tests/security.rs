@@ -121,7 +121,7 @@ async fn binds_tmpfs_user_and_workdir() {
     std::fs::write(host.path().join("in"), "from host").expect("write");
     let mut req =
         f.request(&["sh", "-c", "cat /data/in; echo x > /data/out; id -u; pwd; grep -c /scratch /proc/mounts"]);
-    req.host_config.binds = Some(vec![format!("{}:/data", host.path().display())]);
+    req.mounts = vec![crate::runtime::spec::UserMount::bind(host.path(), "/data", false)];
     req.host_config.tmpfs = Some([("/scratch".to_string(), "size=1m".to_string())].into());
     req.config.user = Some("nobody".into());
     req.config.working_dir = Some("/work/dir".into());
