@@ -270,7 +270,7 @@ fn extract(store: &Store, src: impl Read) -> Result<Extracted, LoadError> {
     std::fs::create_dir(&dir).map_err(LoadError::Archive)?;
     let mut ex = Extracted { files: HashMap::new(), dir };
     let mut links: Vec<(String, String)> = Vec::new();
-    let mut ar = tar::Archive::new(src);
+    let mut ar = tar::Archive::new(crate::tar_bounds::Bounded::new(src));
     for (i, entry) in ar.entries().map_err(LoadError::Archive)?.enumerate() {
         let mut entry = entry.map_err(LoadError::Archive)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
