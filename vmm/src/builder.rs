@@ -9,6 +9,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -206,6 +207,7 @@ fn serial_output(serial: &SerialOutput) -> Result<Option<Box<dyn Write + Send>>,
             OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .map_err(|source| BuildError::SerialOutput { path: path.display().to_string(), source })?,
         )),

@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -83,6 +83,8 @@ impl Muxer {
             }
         }
         let listener = UnixListener::bind(uds_path)?;
+        // Only the owner may connect, whatever the umask made of it.
+        std::fs::set_permissions(uds_path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
         Ok(Muxer {
             guest_cid,
@@ -522,6 +524,8 @@ mod tests {
         let p = dir.path().join("v.sock");
         drop(UnixListener::bind(&p).unwrap());
         let m = Muxer::new(3, &p).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600, "the owner's alone, whatever the umask");
         drop(m);
         assert!(!p.exists(), "socket removed on drop");
         std::fs::write(&p, b"x").unwrap();

@@ -92,6 +92,7 @@ impl ControlQueue {
         self.order.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.order.len()
     }
