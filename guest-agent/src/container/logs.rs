@@ -123,41 +123,26 @@ async fn read_into(
     mut running: watch::Receiver<bool>,
     tx: &mpsc::Sender<LogEntry>,
 ) -> std::io::Result<()> {
-    let mut offset = 0u64;
-    // What is already written: whole, then cut to `tail`.
-    let (first, used) = read_from(path, offset).await?;
-    offset += used as u64;
-    let mut first: Vec<LogEntry> = first.into_iter().filter(|e| q.wants(e)).collect();
-    if let Some(n) = q.tail {
-        let skip = first.len().saturating_sub(n);
-        first.drain(..skip);
-    }
-    for e in first {
-        if q.past_until(&e) {
-            return Ok(());
+    // What is already written: from the first of the last `tail` entries,
+    // found reading backwards, never the whole file at once.
+    let mut offset = match q.tail {
+        Some(n) => {
+            let (path, q) = (path.to_path_buf(), q.clone());
+            tokio::task::spawn_blocking(move || tail_start(&path, &q, n)).await.map_err(std::io::Error::other)??
         }
-        if tx.send(e).await.is_err() {
-            return Ok(());
-        }
-    }
-    if !q.follow {
+        None => 0,
+    };
+    if drain(path, &mut offset, q, tx).await? == Drained::Stop || !q.follow {
         return Ok(());
     }
     loop {
         // Read the flag before the file: a container that stopped after this
         // point has written everything by the time the read below runs.
         let still_running = *running.borrow_and_update();
-        let (more, used) = read_from(path, offset).await?;
-        offset += used as u64;
-        let got_any = !more.is_empty();
-        for e in more.into_iter().filter(|e| q.wants(e)) {
-            if q.past_until(&e) {
-                return Ok(());
-            }
-            if tx.send(e).await.is_err() {
-                return Ok(());
-            }
-        }
+        let got_any = match drain(path, &mut offset, q, tx).await? {
+            Drained::Stop => return Ok(()),
+            Drained::Sent(n) => n > 0,
+        };
         if !still_running && !got_any {
             return Ok(());
         }
@@ -172,22 +157,104 @@ async fn read_into(
     }
 }
 
-/// Complete entries after `offset`; a missing file is an empty log.
+#[derive(Debug, PartialEq, Eq)]
+enum Drained {
+    /// `until` passed or the receiver is gone.
+    Stop,
+    /// Entries read (wanted or not) up to the end of the complete lines.
+    Sent(usize),
+}
+
+/// Sends the wanted entries after `offset` a chunk at a time, up to the
+/// last complete line, moving `offset` past them.
+async fn drain(path: &Path, offset: &mut u64, q: &LogQuery, tx: &mpsc::Sender<LogEntry>) -> std::io::Result<Drained> {
+    let mut read = 0;
+    loop {
+        let (entries, used) = read_from(path, *offset).await?;
+        if used == 0 {
+            return Ok(Drained::Sent(read));
+        }
+        *offset += used as u64;
+        read += entries.len();
+        for e in entries.into_iter().filter(|e| q.wants(e)) {
+            if q.past_until(&e) || tx.send(e).await.is_err() {
+                return Ok(Drained::Stop);
+            }
+        }
+    }
+}
+
+/// How much of the log one read takes in (lines are far shorter: the shim
+/// splits output at 16 KiB).
+const CHUNK: usize = 1 << 20;
+/// Blocks read backwards looking for the tail.
+const BACK_BLOCK: u64 = 64 * 1024;
+
+/// Complete entries in the next chunk after `offset`; a missing file is an
+/// empty log. A chunk with no line end at all (not the shim's writing) is
+/// passed over whole.
 async fn read_from(path: &Path, offset: u64) -> std::io::Result<(Vec<LogEntry>, usize)> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut f = match std::fs::File::open(&path) {
+        let f = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => return Err(e),
         };
-        f.seek(SeekFrom::Start(offset))?;
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        Ok(complete_lines(&buf))
+        let mut f = f;
+        f.seek(SeekFrom::Start(offset))?;
+        f.take(CHUNK as u64).read_to_end(&mut buf)?;
+        let (entries, used) = complete_lines(&buf);
+        Ok(if used == 0 && buf.len() == CHUNK { (entries, CHUNK) } else { (entries, used) })
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// The offset of the first of the last `n` entries `q` wants (with `n` 0,
+/// the end of the last complete line), read from the end backwards a block
+/// at a time, holding at most the line being looked at.
+fn tail_start(path: &Path, q: &LogQuery, n: usize) -> std::io::Result<u64> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let wanted = |line: &[u8]| parse_line(line).is_some_and(|e| q.wants(&e));
+    // `data` holds the file from `pos`; `line_end` is the end (past its
+    // newline) of the line looked at, once the last newline is found.
+    let (mut pos, mut data, mut line_end) = (len, Vec::new(), None::<u64>);
+    let mut found = 0;
+    loop {
+        loop {
+            let limit = line_end.map_or(data.len(), |e| (e - pos) as usize - 1);
+            let Some(k) = data[..limit].iter().rposition(|b| *b == b'\n') else { break };
+            let start = pos + k as u64 + 1;
+            if line_end.is_none() && n == 0 {
+                return Ok(start);
+            }
+            if line_end.is_some() && wanted(&data[k + 1..limit]) {
+                found += 1;
+                if found == n {
+                    return Ok(start);
+                }
+            }
+            line_end = Some(start);
+            data.truncate(k + 1);
+        }
+        // A line longer than the shim ever writes: start after it.
+        if pos == 0 || data.len() > 4 * CHUNK {
+            return Ok(if pos == 0 { 0 } else { line_end.unwrap_or(len) });
+        }
+        let start = pos.saturating_sub(BACK_BLOCK);
+        let mut block = vec![0; (pos - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&data);
+        (data, pos) = (block, start);
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +303,10 @@ mod tests {
         assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["c\n"]);
         let q = LogQuery { tail: Some(0), ..all() };
         assert!(collect(spawn_reader(p.clone(), q, rx.clone())).await.is_empty());
+        let q = LogQuery { tail: Some(2), stdout: false, ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["b\n"], "tail counts the wanted entries");
+        let q = LogQuery { tail: Some(5), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["a\n", "b\n", "c\n"]);
         let missing = dir.path().join("none.log");
         assert!(collect(spawn_reader(missing, all(), rx)).await.is_empty());
     }
@@ -257,6 +328,34 @@ mod tests {
         running_tx.send_replace(false);
         let rest = tokio::time::timeout(Duration::from_secs(5), collect(rx)).await.unwrap();
         assert_eq!(rest, ["three\n"]);
+    }
+
+    /// `--tail` on a log far larger than memory (a sparse 64 GiB hole
+    /// before the last lines): read from the end, at once (the old reader
+    /// read the whole file first).
+    #[tokio::test]
+    async fn tail_reads_from_the_end_not_the_whole_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(64 << 30).unwrap();
+        drop(f);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let mut lines = String::from("\n");
+        for i in 0..3000 {
+            lines += &line(if i % 2 == 0 { "stdout" } else { "stderr" }, 100 + i, &format!("{i}\n"));
+        }
+        f.write_all(lines.as_bytes()).unwrap();
+        let (_tx, rx) = watch::channel(false);
+        let q = LogQuery { tail: Some(3), ..all() };
+        let got = tokio::time::timeout(Duration::from_secs(20), collect(spawn_reader(p.clone(), q, rx.clone())))
+            .await
+            .expect("tail answered without reading the whole log");
+        assert_eq!(got, ["2997\n", "2998\n", "2999\n"]);
+        let q = LogQuery { tail: Some(2), stderr: false, ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["2996\n", "2998\n"]);
+        let q = LogQuery { tail: Some(0), follow: false, ..all() };
+        assert!(collect(spawn_reader(p, q, rx)).await.is_empty());
     }
 
     #[test]
