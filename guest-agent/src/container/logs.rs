@@ -15,6 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
+use crate::runtime::log_rotation::rotated;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
@@ -123,25 +125,68 @@ async fn read_into(
     mut running: watch::Receiver<bool>,
     tx: &mpsc::Sender<LogEntry>,
 ) -> std::io::Result<()> {
-    // What is already written: from the first of the last `tail` entries,
-    // found reading backwards, never the whole file at once.
-    let mut offset = match q.tail {
-        Some(n) => {
-            let (path, q) = (path.to_path_buf(), q.clone());
-            tokio::task::spawn_blocking(move || tail_start(&path, &q, n)).await.map_err(std::io::Error::other)??
-        }
-        None => 0,
+    // What is already written, the rotated files (json-file's max-file)
+    // oldest first: from the first of the last `tail` entries, found
+    // reading backwards, never a whole file at once.
+    let files = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut files: Vec<PathBuf> =
+                (1..).map(|n| rotated(&path, n)).take_while(|p| p.exists()).take(MAX_ROTATED).collect();
+            files.reverse();
+            files.push(path);
+            files
+        })
+        .await
+        .map_err(std::io::Error::other)?
     };
-    if drain(path, &mut offset, q, tx).await? == Drained::Stop || !q.follow {
-        return Ok(());
+    let (mut first, mut offset) = (0, 0);
+    if let Some(n) = q.tail {
+        let (files, q) = (files.clone(), q.clone());
+        (first, offset) = tokio::task::spawn_blocking(move || {
+            let mut left = n;
+            for (i, f) in files.iter().enumerate().rev() {
+                let (at, found) = tail_start(f, &q, left)?;
+                if found >= left || i == 0 {
+                    return Ok::<_, std::io::Error>((i, at));
+                }
+                left -= found;
+            }
+            Ok((0, 0))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
     }
+    let last = files.len() - 1;
+    for f in &files[first..last] {
+        if drain(f, &mut offset, None, q, tx).await? == Drained::Stop {
+            return Ok(());
+        }
+        offset = 0;
+    }
+    let mut live = match drain(path, &mut offset, None, q, tx).await? {
+        Drained::Sent { ino, .. } if q.follow => ino,
+        _ => return Ok(()),
+    };
     loop {
         // Read the flag before the file: a container that stopped after this
         // point has written everything by the time the read below runs.
         let still_running = *running.borrow_and_update();
-        let got_any = match drain(path, &mut offset, q, tx).await? {
+        let got_any = match drain(path, &mut offset, live, q, tx).await? {
             Drained::Stop => return Ok(()),
-            Drained::Sent(n) => n > 0,
+            Drained::Sent { read, ino } => {
+                live = ino;
+                read > 0
+            }
+            // Rotated since the last read: the rest of the old file is
+            // `.1` now (unless it rotated on again), then the new file.
+            Drained::Rotated(ino) => {
+                if drain(&rotated(path, 1), &mut offset, live, q, tx).await? == Drained::Stop {
+                    return Ok(());
+                }
+                (offset, live) = (0, Some(ino));
+                continue;
+            }
         };
         if !still_running && !got_any {
             return Ok(());
@@ -161,18 +206,47 @@ async fn read_into(
 enum Drained {
     /// `until` passed or the receiver is gone.
     Stop,
-    /// Entries read (wanted or not) up to the end of the complete lines.
-    Sent(usize),
+    /// Entries read (wanted or not) up to the end of the complete lines, from
+    /// the file with inode `ino` (None: no file).
+    Sent { read: usize, ino: Option<u64> },
+    /// The file at the path is not the inode expected: this one is there now.
+    Rotated(u64),
 }
 
 /// Sends the wanted entries after `offset` a chunk at a time, up to the
-/// last complete line, moving `offset` past them.
-async fn drain(path: &Path, offset: &mut u64, q: &LogQuery, tx: &mpsc::Sender<LogEntry>) -> std::io::Result<Drained> {
+/// last complete line, moving `offset` past them; all through one open
+/// file, which must be inode `expect` when given. A file shorter than
+/// `offset` was truncated (max-file 1): it is read from its start.
+async fn drain(
+    path: &Path,
+    offset: &mut u64,
+    expect: Option<u64>,
+    q: &LogQuery,
+    tx: &mpsc::Sender<LogEntry>,
+) -> std::io::Result<Drained> {
+    use std::os::unix::fs::MetadataExt;
+    let opened = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(f) => f.metadata().map(|m| Some((std::sync::Arc::new(f), m.ino(), m.len()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(std::io::Error::other)??
+    };
+    let Some((file, ino, len)) = opened else { return Ok(Drained::Sent { read: 0, ino: None }) };
+    if expect.is_some_and(|e| e != ino) {
+        return Ok(Drained::Rotated(ino));
+    }
+    if len < *offset {
+        *offset = 0;
+    }
     let mut read = 0;
     loop {
-        let (entries, used) = read_from(path, *offset).await?;
+        let (entries, used) = read_chunk(file.clone(), *offset).await?;
         if used == 0 {
-            return Ok(Drained::Sent(read));
+            return Ok(Drained::Sent { read, ino: Some(ino) });
         }
         *offset += used as u64;
         read += entries.len();
@@ -190,35 +264,38 @@ const CHUNK: usize = 1 << 20;
 /// Blocks read backwards looking for the tail.
 const BACK_BLOCK: u64 = 64 * 1024;
 
-/// Complete entries in the next chunk after `offset`; a missing file is an
-/// empty log. A chunk with no line end at all (not the shim's writing) is
-/// passed over whole.
-async fn read_from(path: &Path, offset: u64) -> std::io::Result<(Vec<LogEntry>, usize)> {
-    let path = path.to_path_buf();
+/// Complete entries in the next chunk of `file` after `offset`. A chunk
+/// with no line end at all (not the shim's writing) is passed over whole.
+async fn read_chunk(file: std::sync::Arc<std::fs::File>, offset: u64) -> std::io::Result<(Vec<LogEntry>, usize)> {
+    use std::os::unix::fs::FileExt;
     tokio::task::spawn_blocking(move || {
-        let f = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(e),
-        };
-        let mut buf = Vec::new();
-        let mut f = f;
-        f.seek(SeekFrom::Start(offset))?;
-        f.take(CHUNK as u64).read_to_end(&mut buf)?;
+        let mut buf = vec![0; CHUNK];
+        let mut got = 0;
+        while got < CHUNK {
+            match file.read_at(&mut buf[got..], offset + got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        buf.truncate(got);
         let (entries, used) = complete_lines(&buf);
-        Ok(if used == 0 && buf.len() == CHUNK { (entries, CHUNK) } else { (entries, used) })
+        Ok(if used == 0 && got == CHUNK { (entries, CHUNK) } else { (entries, used) })
     })
     .await
     .map_err(std::io::Error::other)?
 }
 
+/// Rotated files looked at, at most.
+const MAX_ROTATED: usize = 1000;
+
 /// The offset of the first of the last `n` entries `q` wants (with `n` 0,
-/// the end of the last complete line), read from the end backwards a block
-/// at a time, holding at most the line being looked at.
-fn tail_start(path: &Path, q: &LogQuery, n: usize) -> std::io::Result<u64> {
+/// the end of the last complete line) and how many of them there were (at
+/// most `n`), read from the end backwards a block at a time, holding at
+/// most the line being looked at.
+fn tail_start(path: &Path, q: &LogQuery, n: usize) -> std::io::Result<(u64, usize)> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
         Err(e) => return Err(e),
     };
     let len = f.metadata()?.len();
@@ -233,20 +310,29 @@ fn tail_start(path: &Path, q: &LogQuery, n: usize) -> std::io::Result<u64> {
             let Some(k) = data[..limit].iter().rposition(|b| *b == b'\n') else { break };
             let start = pos + k as u64 + 1;
             if line_end.is_none() && n == 0 {
-                return Ok(start);
+                return Ok((start, 0));
             }
             if line_end.is_some() && wanted(&data[k + 1..limit]) {
                 found += 1;
                 if found == n {
-                    return Ok(start);
+                    return Ok((start, found));
                 }
             }
             line_end = Some(start);
             data.truncate(k + 1);
         }
         // A line longer than the shim ever writes: start after it.
-        if pos == 0 || data.len() > 4 * CHUNK {
-            return Ok(if pos == 0 { 0 } else { line_end.unwrap_or(len) });
+        if pos == 0 {
+            // The first line has no newline before it.
+            if let Some(e) = line_end
+                && wanted(&data[..(e - pos) as usize - 1])
+            {
+                found += 1;
+            }
+            return Ok((0, found));
+        }
+        if data.len() > 4 * CHUNK {
+            return Ok((line_end.unwrap_or(len), found));
         }
         let start = pos.saturating_sub(BACK_BLOCK);
         let mut block = vec![0; (pos - start) as usize];
@@ -356,6 +442,41 @@ mod tests {
         assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["2996\n", "2998\n"]);
         let q = LogQuery { tail: Some(0), follow: false, ..all() };
         assert!(collect(spawn_reader(p, q, rx)).await.is_empty());
+    }
+
+    /// Rotated files (`.2` oldest, then `.1`, then the live one) read in
+    /// order, `--tail` counted across them.
+    #[tokio::test]
+    async fn rotated_files_are_read_oldest_first_and_tail_spans_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        std::fs::write(rotated(&p, 2), line("stdout", 100, "a\n") + &line("stdout", 101, "b\n")).unwrap();
+        std::fs::write(rotated(&p, 1), line("stdout", 102, "c\n")).unwrap();
+        std::fs::write(&p, line("stdout", 103, "d\n")).unwrap();
+        let (_tx, rx) = watch::channel(false);
+        assert_eq!(collect(spawn_reader(p.clone(), all(), rx.clone())).await, ["a\n", "b\n", "c\n", "d\n"]);
+        let q = LogQuery { tail: Some(3), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["b\n", "c\n", "d\n"]);
+        let q = LogQuery { tail: Some(9), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx)).await.len(), 4);
+    }
+
+    /// Following a log that rotates: the rest of the old file, then the new.
+    #[tokio::test]
+    async fn follow_continues_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        std::fs::write(&p, line("stdout", 100, "one\n")).unwrap();
+        let (running_tx, running) = watch::channel(true);
+        let mut rx = spawn_reader(p.clone(), LogQuery { follow: true, ..all() }, running);
+        assert_eq!(rx.recv().await.unwrap().bytes, b"one\n");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(line("stdout", 101, "two\n").as_bytes()).unwrap();
+        std::fs::rename(&p, rotated(&p, 1)).unwrap();
+        std::fs::write(&p, line("stdout", 102, "three\n")).unwrap();
+        running_tx.send_replace(false);
+        let rest = tokio::time::timeout(Duration::from_secs(5), collect(rx)).await.unwrap();
+        assert_eq!(rest, ["two\n", "three\n"]);
     }
 
     #[test]
