@@ -140,13 +140,41 @@ impl LogWriter {
         if bytes.is_empty() {
             return;
         }
-        if let Some(r) = self.rotation
-            && self.size > 0
-            && self.size + bytes.len() as u64 > r.max_size
-            && let Err(e) = self.rotate(r)
-        {
-            tracing::warn!(error = %e, "cannot rotate the container log");
+        let Some(r) = self.rotation else {
+            self.write_out(bytes);
+            return;
+        };
+        // Whole lines, as many as fit under max-size per write; rotate when
+        // the next one does not (a line longer than max-size goes alone).
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let room = r.max_size.saturating_sub(self.size) as usize;
+            let mut take = 0;
+            for (i, b) in rest.iter().enumerate() {
+                if i >= room {
+                    break;
+                }
+                if *b == b'\n' {
+                    take = i + 1;
+                }
+            }
+            if take == 0 {
+                if self.size > 0 {
+                    if let Err(e) = self.rotate(r) {
+                        tracing::warn!(error = %e, "cannot rotate the container log");
+                        self.write_out(rest);
+                        return;
+                    }
+                    continue;
+                }
+                take = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |i| i + 1);
+            }
+            self.write_out(&rest[..take]);
+            rest = &rest[take..];
         }
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) {
         match self.file.write_all(bytes) {
             Ok(()) => self.size += bytes.len() as u64,
             Err(e) => tracing::warn!(error = %e, "cannot write the container log"),
