@@ -397,15 +397,23 @@ mod tests {
         assert!(collect(spawn_reader(missing, all(), rx)).await.is_empty());
     }
 
-    #[tokio::test]
-    async fn follow_sees_new_lines_and_ends_when_the_container_stops() {
+    /// A log holding "one", followed (the reader has sent it), and the file
+    /// open for appending.
+    async fn following_one()
+    -> (tempfile::TempDir, PathBuf, watch::Sender<bool>, mpsc::Receiver<LogEntry>, std::fs::File) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c-json.log");
         std::fs::write(&p, line("stdout", 100, "one\n")).unwrap();
         let (running_tx, running) = watch::channel(true);
         let mut rx = spawn_reader(p.clone(), LogQuery { follow: true, ..all() }, running);
         assert_eq!(rx.recv().await.unwrap().bytes, b"one\n");
-        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        (dir, p, running_tx, rx, f)
+    }
+
+    #[tokio::test]
+    async fn follow_sees_new_lines_and_ends_when_the_container_stops() {
+        let (_dir, _p, running_tx, mut rx, mut f) = following_one().await;
         f.write_all(line("stderr", 101, "two\n").as_bytes()).unwrap();
         let e = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
         assert_eq!((e.stream, e.bytes.as_slice()), (Stream::Stderr, &b"two\n"[..]));
@@ -464,13 +472,7 @@ mod tests {
     /// Following a log that rotates: the rest of the old file, then the new.
     #[tokio::test]
     async fn follow_continues_across_a_rotation() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c-json.log");
-        std::fs::write(&p, line("stdout", 100, "one\n")).unwrap();
-        let (running_tx, running) = watch::channel(true);
-        let mut rx = spawn_reader(p.clone(), LogQuery { follow: true, ..all() }, running);
-        assert_eq!(rx.recv().await.unwrap().bytes, b"one\n");
-        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let (_dir, p, running_tx, rx, mut f) = following_one().await;
         f.write_all(line("stdout", 101, "two\n").as_bytes()).unwrap();
         std::fs::rename(&p, rotated(&p, 1)).unwrap();
         std::fs::write(&p, line("stdout", 102, "three\n")).unwrap();
