@@ -25,6 +25,7 @@ mod network;
 mod runtime;
 mod server;
 mod shell;
+mod tar_bounds;
 mod unpoisoned;
 mod volume;
 

@@ -298,3 +298,41 @@ fn attach_with_logs_and_no_stream_returns_the_log_and_ends() {
     let mut h = hijack(&d, "/v1.50/containers/live/attach?logs=1&stream=0&stdout=1", "");
     assert_eq!(h.read_all(), frame(1, b"early\n"));
 }
+
+/// `--log-opt max-size=1k --log-opt max-file=2`: the json-file log rotates
+/// as Docker's (the live file at most 1 KiB, one rotated file, nothing
+/// older), `docker logs` prints what is kept, ending with the last line; a
+/// bad value is refused at create and nothing is made.
+#[test]
+fn the_json_file_log_rotates_at_max_size_and_keeps_max_file() {
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "seq",
+        "1",
+        "3000",
+    ]);
+    let path = d.inspect("chatty", "{{.LogPath}}");
+    let live = std::fs::metadata(&path).expect("live log").len();
+    assert!(live > 0 && live <= 1024, "live log {live} bytes");
+    let older = format!("{path}.1");
+    assert!(std::fs::metadata(&older).expect("rotated log").len() <= 1024);
+    assert!(!std::path::Path::new(&format!("{path}.2")).exists(), "max-file=2 keeps two files");
+    let out = d.ok(&["logs", "chatty"]);
+    assert!(out.ends_with("2999\n3000\n") && !out.starts_with("1\n"), "{out}");
+    assert_eq!(d.ok(&["logs", "--tail", "2", "chatty"]), "2999\n3000\n");
+
+    let (ok, _, err) = d.docker(&["create", "--name", "bad", "--log-opt", "max-size=lots", "busybox"]);
+    assert!(!ok && err.contains("invalid size"), "{err}");
+    let (ok, _, err) =
+        d.docker(&["create", "--name", "bad", "--log-opt", "max-file=0", "--log-opt", "max-size=1k", "busybox"]);
+    assert!(!ok && err.contains("max-file cannot be less than 1"), "{err}");
+    assert_eq!(d.ok(&["ps", "-aq", "--filter", "name=bad"]), "");
+}

@@ -167,11 +167,29 @@ enum MachineCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let parsed = Cli::parse();
+    // virtio-queue logs each bad descriptor a guest posts; the devices
+    // report those, rate-limited (`guest_fault`).
+    let filter =
+        || tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn,virtio_queue=off".into());
+    // The machine process logs to machine.log, size-capped (a guest can
+    // provoke warnings); everything else to stderr.
+    let machine_log = match &parsed.command {
+        Command::Machine(MachineCommand::RunProcess { name }) => berth_vmm::rotating_log::RotatingLog::open(
+            &machine::layout::Layout::new(name).process_log(),
+            berth_vmm::rotating_log::DEFAULT_CAP,
+        )
+        .ok(),
+        _ => None,
+    };
+    match machine_log {
+        Some(log) => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(log))
+            .init(),
+        None => tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init(),
+    }
     let choice = engine_target::Choice {
         process: parsed.isolation == Some(Isolation::Process),
         machine: parsed

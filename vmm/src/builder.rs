@@ -6,7 +6,6 @@
 //! and finally the threads. Data flows one way: config → builder → `Vmm`;
 //! nothing built here reads the config again.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -202,11 +201,9 @@ fn serial_output(serial: &SerialOutput) -> Result<Option<Box<dyn Write + Send>>,
     Ok(match serial {
         SerialOutput::Stdout => Some(Box::new(std::io::stdout())),
         SerialOutput::None => None,
+        // Size-capped: the guest decides how much it prints.
         SerialOutput::File(path) => Some(Box::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            crate::rotating_log::RotatingLog::open(path, crate::rotating_log::DEFAULT_CAP)
                 .map_err(|source| BuildError::SerialOutput { path: path.display().to_string(), source })?,
         )),
     })
@@ -375,5 +372,23 @@ mod tests {
         }
         assert!(matches!(s.allocate(), Err(BuildError::OutOfIrqs)));
         assert_eq!(s.announced.len(), (IRQ_MAX - IRQ_FIRST_FREE + 1) as usize);
+    }
+
+    /// A guest printing 40 MiB to its console: console.log stays under the
+    /// cap, the previous 16 MiB in console.log.1 (the old file took all 40).
+    #[test]
+    fn the_console_file_is_size_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("console.log");
+        let mut out = serial_output(&SerialOutput::File(p.clone())).unwrap().expect("a writer");
+        let line = [b'x'; 1023];
+        for _ in 0..40 * 1024 {
+            out.write_all(&line).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.flush().unwrap();
+        let cap = crate::rotating_log::DEFAULT_CAP;
+        assert!(std::fs::metadata(&p).unwrap().len() <= cap);
+        assert!(std::fs::metadata(crate::rotating_log::previous(&p)).unwrap().len() <= cap);
     }
 }

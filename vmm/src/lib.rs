@@ -23,6 +23,7 @@ pub mod event_loop;
 pub mod exit;
 pub mod kvm_probe;
 pub mod loader;
+pub mod rotating_log;
 pub mod seccomp;
 pub mod timeline;
 pub mod vstate;

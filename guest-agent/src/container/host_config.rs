@@ -30,6 +30,9 @@ pub fn validate(h: &HostConfig) -> Result<(), String> {
     {
         return Err(format!("logger: no log driver named '{driver}' is registered"));
     }
+    if logs_to_file(h) {
+        crate::runtime::log_rotation::LogRotation::from_opts(h.log_config.as_ref().and_then(|l| l.config.as_ref()))?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
+use crate::runtime::log_rotation::rotated;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
@@ -123,41 +125,69 @@ async fn read_into(
     mut running: watch::Receiver<bool>,
     tx: &mpsc::Sender<LogEntry>,
 ) -> std::io::Result<()> {
-    let mut offset = 0u64;
-    // What is already written: whole, then cut to `tail`.
-    let (first, used) = read_from(path, offset).await?;
-    offset += used as u64;
-    let mut first: Vec<LogEntry> = first.into_iter().filter(|e| q.wants(e)).collect();
+    // What is already written, the rotated files (json-file's max-file)
+    // oldest first: from the first of the last `tail` entries, found
+    // reading backwards, never a whole file at once.
+    let files = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut files: Vec<PathBuf> =
+                (1..).map(|n| rotated(&path, n)).take_while(|p| p.exists()).take(MAX_ROTATED).collect();
+            files.reverse();
+            files.push(path);
+            files
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    };
+    let (mut first, mut offset) = (0, 0);
     if let Some(n) = q.tail {
-        let skip = first.len().saturating_sub(n);
-        first.drain(..skip);
+        let (files, q) = (files.clone(), q.clone());
+        (first, offset) = tokio::task::spawn_blocking(move || {
+            let mut left = n;
+            for (i, f) in files.iter().enumerate().rev() {
+                let (at, found) = tail_start(f, &q, left)?;
+                if found >= left || i == 0 {
+                    return Ok::<_, std::io::Error>((i, at));
+                }
+                left -= found;
+            }
+            Ok((0, 0))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
     }
-    for e in first {
-        if q.past_until(&e) {
+    let last = files.len() - 1;
+    for f in &files[first..last] {
+        if drain(f, &mut offset, None, q, tx).await? == Drained::Stop {
             return Ok(());
         }
-        if tx.send(e).await.is_err() {
-            return Ok(());
-        }
+        offset = 0;
     }
-    if !q.follow {
-        return Ok(());
-    }
+    let mut live = match drain(path, &mut offset, None, q, tx).await? {
+        Drained::Sent { ino, .. } if q.follow => ino,
+        _ => return Ok(()),
+    };
     loop {
         // Read the flag before the file: a container that stopped after this
         // point has written everything by the time the read below runs.
         let still_running = *running.borrow_and_update();
-        let (more, used) = read_from(path, offset).await?;
-        offset += used as u64;
-        let got_any = !more.is_empty();
-        for e in more.into_iter().filter(|e| q.wants(e)) {
-            if q.past_until(&e) {
-                return Ok(());
+        let got_any = match drain(path, &mut offset, live, q, tx).await? {
+            Drained::Stop => return Ok(()),
+            Drained::Sent { read, ino } => {
+                live = ino;
+                read > 0
             }
-            if tx.send(e).await.is_err() {
-                return Ok(());
+            // Rotated since the last read: the rest of the old file is
+            // `.1` now (unless it rotated on again), then the new file.
+            Drained::Rotated(ino) => {
+                if drain(&rotated(path, 1), &mut offset, live, q, tx).await? == Drained::Stop {
+                    return Ok(());
+                }
+                (offset, live) = (0, Some(ino));
+                continue;
             }
-        }
+        };
         if !still_running && !got_any {
             return Ok(());
         }
@@ -172,22 +202,145 @@ async fn read_into(
     }
 }
 
-/// Complete entries after `offset`; a missing file is an empty log.
-async fn read_from(path: &Path, offset: u64) -> std::io::Result<(Vec<LogEntry>, usize)> {
-    let path = path.to_path_buf();
+#[derive(Debug, PartialEq, Eq)]
+enum Drained {
+    /// `until` passed or the receiver is gone.
+    Stop,
+    /// Entries read (wanted or not) up to the end of the complete lines, from
+    /// the file with inode `ino` (None: no file).
+    Sent { read: usize, ino: Option<u64> },
+    /// The file at the path is not the inode expected: this one is there now.
+    Rotated(u64),
+}
+
+/// Sends the wanted entries after `offset` a chunk at a time, up to the
+/// last complete line, moving `offset` past them; all through one open
+/// file, which must be inode `expect` when given. A file shorter than
+/// `offset` was truncated (max-file 1): it is read from its start.
+async fn drain(
+    path: &Path,
+    offset: &mut u64,
+    expect: Option<u64>,
+    q: &LogQuery,
+    tx: &mpsc::Sender<LogEntry>,
+) -> std::io::Result<Drained> {
+    use std::os::unix::fs::MetadataExt;
+    let opened = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(f) => f.metadata().map(|m| Some((std::sync::Arc::new(f), m.ino(), m.len()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(std::io::Error::other)??
+    };
+    let Some((file, ino, len)) = opened else { return Ok(Drained::Sent { read: 0, ino: None }) };
+    if expect.is_some_and(|e| e != ino) {
+        return Ok(Drained::Rotated(ino));
+    }
+    if len < *offset {
+        *offset = 0;
+    }
+    let mut read = 0;
+    loop {
+        let (entries, used) = read_chunk(file.clone(), *offset).await?;
+        if used == 0 {
+            return Ok(Drained::Sent { read, ino: Some(ino) });
+        }
+        *offset += used as u64;
+        read += entries.len();
+        for e in entries.into_iter().filter(|e| q.wants(e)) {
+            if q.past_until(&e) || tx.send(e).await.is_err() {
+                return Ok(Drained::Stop);
+            }
+        }
+    }
+}
+
+/// How much of the log one read takes in (lines are far shorter: the shim
+/// splits output at 16 KiB).
+const CHUNK: usize = 1 << 20;
+/// Blocks read backwards looking for the tail.
+const BACK_BLOCK: u64 = 64 * 1024;
+
+/// Complete entries in the next chunk of `file` after `offset`. A chunk
+/// with no line end at all (not the shim's writing) is passed over whole.
+async fn read_chunk(file: std::sync::Arc<std::fs::File>, offset: u64) -> std::io::Result<(Vec<LogEntry>, usize)> {
+    use std::os::unix::fs::FileExt;
     tokio::task::spawn_blocking(move || {
-        let mut f = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(e),
-        };
-        f.seek(SeekFrom::Start(offset))?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        Ok(complete_lines(&buf))
+        let mut buf = vec![0; CHUNK];
+        let mut got = 0;
+        while got < CHUNK {
+            match file.read_at(&mut buf[got..], offset + got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        buf.truncate(got);
+        let (entries, used) = complete_lines(&buf);
+        Ok(if used == 0 && got == CHUNK { (entries, CHUNK) } else { (entries, used) })
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// Rotated files looked at, at most.
+const MAX_ROTATED: usize = 1000;
+
+/// The offset of the first of the last `n` entries `q` wants (with `n` 0,
+/// the end of the last complete line) and how many of them there were (at
+/// most `n`), read from the end backwards a block at a time, holding at
+/// most the line being looked at.
+fn tail_start(path: &Path, q: &LogQuery, n: usize) -> std::io::Result<(u64, usize)> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let wanted = |line: &[u8]| parse_line(line).is_some_and(|e| q.wants(&e));
+    // `data` holds the file from `pos`; `line_end` is the end (past its
+    // newline) of the line looked at, once the last newline is found.
+    let (mut pos, mut data, mut line_end) = (len, Vec::new(), None::<u64>);
+    let mut found = 0;
+    loop {
+        loop {
+            let limit = line_end.map_or(data.len(), |e| (e - pos) as usize - 1);
+            let Some(k) = data[..limit].iter().rposition(|b| *b == b'\n') else { break };
+            let start = pos + k as u64 + 1;
+            if line_end.is_none() && n == 0 {
+                return Ok((start, 0));
+            }
+            if line_end.is_some() && wanted(&data[k + 1..limit]) {
+                found += 1;
+                if found == n {
+                    return Ok((start, found));
+                }
+            }
+            line_end = Some(start);
+            data.truncate(k + 1);
+        }
+        // A line longer than the shim ever writes: start after it.
+        if pos == 0 {
+            // The first line has no newline before it.
+            if let Some(e) = line_end
+                && wanted(&data[..(e - pos) as usize - 1])
+            {
+                found += 1;
+            }
+            return Ok((0, found));
+        }
+        if data.len() > 4 * CHUNK {
+            return Ok((line_end.unwrap_or(len), found));
+        }
+        let start = pos.saturating_sub(BACK_BLOCK);
+        let mut block = vec![0; (pos - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&data);
+        (data, pos) = (block, start);
+    }
 }
 
 #[cfg(test)]
@@ -236,19 +389,31 @@ mod tests {
         assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["c\n"]);
         let q = LogQuery { tail: Some(0), ..all() };
         assert!(collect(spawn_reader(p.clone(), q, rx.clone())).await.is_empty());
+        let q = LogQuery { tail: Some(2), stdout: false, ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["b\n"], "tail counts the wanted entries");
+        let q = LogQuery { tail: Some(5), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["a\n", "b\n", "c\n"]);
         let missing = dir.path().join("none.log");
         assert!(collect(spawn_reader(missing, all(), rx)).await.is_empty());
     }
 
-    #[tokio::test]
-    async fn follow_sees_new_lines_and_ends_when_the_container_stops() {
+    /// A log holding "one", followed (the reader has sent it), and the file
+    /// open for appending.
+    async fn following_one()
+    -> (tempfile::TempDir, PathBuf, watch::Sender<bool>, mpsc::Receiver<LogEntry>, std::fs::File) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c-json.log");
         std::fs::write(&p, line("stdout", 100, "one\n")).unwrap();
         let (running_tx, running) = watch::channel(true);
         let mut rx = spawn_reader(p.clone(), LogQuery { follow: true, ..all() }, running);
         assert_eq!(rx.recv().await.unwrap().bytes, b"one\n");
-        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        (dir, p, running_tx, rx, f)
+    }
+
+    #[tokio::test]
+    async fn follow_sees_new_lines_and_ends_when_the_container_stops() {
+        let (_dir, _p, running_tx, mut rx, mut f) = following_one().await;
         f.write_all(line("stderr", 101, "two\n").as_bytes()).unwrap();
         let e = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
         assert_eq!((e.stream, e.bytes.as_slice()), (Stream::Stderr, &b"two\n"[..]));
@@ -257,6 +422,63 @@ mod tests {
         running_tx.send_replace(false);
         let rest = tokio::time::timeout(Duration::from_secs(5), collect(rx)).await.unwrap();
         assert_eq!(rest, ["three\n"]);
+    }
+
+    /// `--tail` on a log far larger than memory (a sparse 64 GiB hole
+    /// before the last lines): read from the end, at once (the old reader
+    /// read the whole file first).
+    #[tokio::test]
+    async fn tail_reads_from_the_end_not_the_whole_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(64 << 30).unwrap();
+        drop(f);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let mut lines = String::from("\n");
+        for i in 0..3000 {
+            lines += &line(if i % 2 == 0 { "stdout" } else { "stderr" }, 100 + i, &format!("{i}\n"));
+        }
+        f.write_all(lines.as_bytes()).unwrap();
+        let (_tx, rx) = watch::channel(false);
+        let q = LogQuery { tail: Some(3), ..all() };
+        let got = tokio::time::timeout(Duration::from_secs(20), collect(spawn_reader(p.clone(), q, rx.clone())))
+            .await
+            .expect("tail answered without reading the whole log");
+        assert_eq!(got, ["2997\n", "2998\n", "2999\n"]);
+        let q = LogQuery { tail: Some(2), stderr: false, ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["2996\n", "2998\n"]);
+        let q = LogQuery { tail: Some(0), follow: false, ..all() };
+        assert!(collect(spawn_reader(p, q, rx)).await.is_empty());
+    }
+
+    /// Rotated files (`.2` oldest, then `.1`, then the live one) read in
+    /// order, `--tail` counted across them.
+    #[tokio::test]
+    async fn rotated_files_are_read_oldest_first_and_tail_spans_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        std::fs::write(rotated(&p, 2), line("stdout", 100, "a\n") + &line("stdout", 101, "b\n")).unwrap();
+        std::fs::write(rotated(&p, 1), line("stdout", 102, "c\n")).unwrap();
+        std::fs::write(&p, line("stdout", 103, "d\n")).unwrap();
+        let (_tx, rx) = watch::channel(false);
+        assert_eq!(collect(spawn_reader(p.clone(), all(), rx.clone())).await, ["a\n", "b\n", "c\n", "d\n"]);
+        let q = LogQuery { tail: Some(3), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx.clone())).await, ["b\n", "c\n", "d\n"]);
+        let q = LogQuery { tail: Some(9), ..all() };
+        assert_eq!(collect(spawn_reader(p.clone(), q, rx)).await.len(), 4);
+    }
+
+    /// Following a log that rotates: the rest of the old file, then the new.
+    #[tokio::test]
+    async fn follow_continues_across_a_rotation() {
+        let (_dir, p, running_tx, rx, mut f) = following_one().await;
+        f.write_all(line("stdout", 101, "two\n").as_bytes()).unwrap();
+        std::fs::rename(&p, rotated(&p, 1)).unwrap();
+        std::fs::write(&p, line("stdout", 102, "three\n")).unwrap();
+        running_tx.send_replace(false);
+        let rest = tokio::time::timeout(Duration::from_secs(5), collect(rx)).await.unwrap();
+        assert_eq!(rest, ["two\n", "three\n"]);
     }
 
     #[test]

@@ -47,7 +47,13 @@ pub enum ManifestError {
     Config(String),
     #[error("image has {layers} layers but its config lists {diff_ids} diffIDs")]
     LayerCount { layers: usize, diff_ids: usize },
+    #[error("max depth exceeded: the image has {0} layers, more than {MAX_LAYERS}")]
+    TooManyLayers(usize),
 }
+
+/// The most layers an image may have: an overlay mount stacks them all
+/// (Docker's layer store refuses a little under 128 as well).
+pub const MAX_LAYERS: usize = 127;
 
 pub enum Fetched {
     Image { manifest: Box<ImageManifest>, media_type: String },
@@ -126,6 +132,9 @@ pub struct RootFs {
 }
 
 pub fn parse_config(bytes: &[u8], layers: usize) -> Result<ConfigSummary, ManifestError> {
+    if layers > MAX_LAYERS {
+        return Err(ManifestError::TooManyLayers(layers));
+    }
     let c: ConfigSummary = serde_json::from_slice(bytes).map_err(|e| ManifestError::Config(e.to_string()))?;
     if c.rootfs.kind != "layers" {
         return Err(ManifestError::Config(format!("rootfs type {:?}", c.rootfs.kind)));
@@ -142,6 +151,21 @@ mod tests {
 
     fn d(c: char) -> String {
         format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    /// An image of more layers than an overlay mount takes is refused before
+    /// anything of it is fetched or unpacked.
+    #[test]
+    fn more_than_127_layers_are_refused() {
+        let config = |n: usize| {
+            let ids: Vec<String> = (0..n).map(|_| d('c')).collect();
+            serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": ids}}))
+            .unwrap()
+        };
+        assert!(parse_config(&config(MAX_LAYERS), MAX_LAYERS).is_ok());
+        let e = parse_config(&config(MAX_LAYERS + 1), MAX_LAYERS + 1).expect_err("refused");
+        assert!(matches!(e, ManifestError::TooManyLayers(128)) && e.to_string().contains("max depth exceeded"), "{e}");
     }
 
     #[test]

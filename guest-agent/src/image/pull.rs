@@ -162,7 +162,7 @@ async fn pull_from(
     let config_bytes = if store.has_blob(&config_digest) {
         store.read_blob(&config_digest)?
     } else {
-        let bytes = download_to_memory(&registry, reference, &config_digest).await?;
+        let bytes = registry.fetch_small_blob(reference, &config_digest).await?;
         store.put_blob(&bytes, Some(&config_digest), lease)?;
         bytes
     };
@@ -385,27 +385,4 @@ impl LayerCtx {
 
 fn mismatch(reference: &ImageRef, expected: &Digest, actual: Digest) -> PullError {
     PullError::DigestMismatch { reference: reference.to_string(), expected: expected.clone(), actual }
-}
-
-/// Small blobs (configs) are fetched whole and verified before use.
-async fn download_to_memory(registry: &Registry, reference: &ImageRef, digest: &Digest) -> Result<Vec<u8>, PullError> {
-    let mut stream = registry.blob_stream(reference, digest).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.stream.next().await {
-        match chunk {
-            Ok(c) => out.extend_from_slice(&c),
-            Err(e) => {
-                let actual = Digest::of(&out);
-                if actual != *digest && stream.content_length == Some(out.len() as u64) {
-                    return Err(mismatch(reference, digest, actual));
-                }
-                return Err(PullError::Download { digest: digest.clone(), source: e });
-            }
-        }
-    }
-    let actual = Digest::of(&out);
-    if actual != *digest {
-        return Err(mismatch(reference, digest, actual));
-    }
-    Ok(out)
 }

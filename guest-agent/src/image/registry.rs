@@ -68,6 +68,9 @@ impl RegistryError {
     }
 }
 
+/// The most a config blob may be.
+pub const SMALL_BLOB_LIMIT: usize = 16 << 20;
+
 /// Credentials for one registry, as the API's `X-Registry-Auth` carries them.
 #[derive(Clone, Default)]
 pub enum Credentials {
@@ -229,11 +232,20 @@ impl Registry {
         }
     }
 
-    /// A small blob (an image config) in memory, verified.
+    /// A small blob (an image config) in memory, verified; a registry
+    /// sending more than [`SMALL_BLOB_LIMIT`] bytes (by its Content-Length,
+    /// or by what arrives) is refused before the rest is read.
     pub async fn fetch_small_blob(&self, r: &ImageRef, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
         use futures_util::StreamExt;
-        const LIMIT: usize = 16 << 20;
+        const LIMIT: usize = SMALL_BLOB_LIMIT;
         let mut stream = self.blob_stream(r, digest).await?;
+        if stream.content_length.is_some_and(|n| n > LIMIT as u64) {
+            return Err(RegistryError::Protocol {
+                registry: self.registry.clone(),
+                what: "config blob",
+                reason: format!("larger than {LIMIT} bytes"),
+            });
+        }
         let mut out = Vec::new();
         while let Some(chunk) = stream.stream.next().await {
             let chunk = chunk.map_err(|e| RegistryError::DigestMismatch {

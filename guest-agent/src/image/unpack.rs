@@ -35,9 +35,10 @@
 //! files are kept as they are, and [`WhiteoutFormat`] records which.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
+use std::ops::Bound;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -48,6 +49,7 @@ use super::digest::{Digest, HashState, HashingReader};
 use super::fsutil;
 use crate::confined::{self, Dir, NodeKind};
 use crate::durable;
+use crate::tar_bounds::Bounded;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
@@ -159,7 +161,7 @@ fn unpack_into(
     let (compressed_reader, compressed_state) = HashingReader::new(stream);
     let decoder = decompress(BufReader::with_capacity(256 * 1024, compressed_reader))?;
     let (tar_reader, diff_state) = HashingReader::new(decoder);
-    let mut archive = tar::Archive::new(tar_reader);
+    let mut archive = tar::Archive::new(Bounded::new(tar_reader));
     let mut tree = Tree { top, parents: Vec::new(), deferred: Deferred::default() };
     let entries = archive.entries().map_err(UnpackError::Stream)?;
     for entry in entries {
@@ -210,29 +212,51 @@ struct DirMeta {
 }
 
 /// The directories waiting for their metadata, in entry order; a later
-/// entry for the same directory replaces the earlier one's, and removing a
-/// path drops those at or under it.
+/// entry for the same directory replaces the earlier one's in its place (so
+/// a layer repeating one directory entry does not grow the list), and
+/// removing a path drops those at or under it.
 #[derive(Default)]
 struct Deferred {
     list: Vec<Option<DirMeta>>,
-    index: HashMap<PathBuf, usize>,
+    /// Ordered by components, so a directory's descendants follow it.
+    index: BTreeMap<PathBuf, usize>,
+    /// Dropped slots in `list`; compacted once they are half of it.
+    holes: usize,
 }
 
 impl Deferred {
     fn add(&mut self, meta: DirMeta) {
         if let Some(&i) = self.index.get(&meta.rel) {
-            self.list[i] = None;
+            self.list[i] = Some(meta);
+            return;
         }
         self.index.insert(meta.rel.clone(), self.list.len());
         self.list.push(Some(meta));
     }
 
+    /// In the time of what is dropped (a range of the ordered index), not
+    /// of all that waits: a layer replacing thousands of directories one by
+    /// one stays linear.
     fn forget_under(&mut self, rel: &Path) {
-        let gone: Vec<PathBuf> = self.index.keys().filter(|k| k.starts_with(rel)).cloned().collect();
+        let gone: Vec<PathBuf> = self
+            .index
+            .range::<Path, _>((Bound::Included(rel), Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(rel))
+            .cloned()
+            .collect();
         for k in gone {
             if let Some(i) = self.index.remove(&k) {
                 self.list[i] = None;
+                self.holes += 1;
             }
+        }
+        if self.holes > 64 && self.holes * 2 > self.list.len() {
+            self.list.retain(Option::is_some);
+            for (i, m) in self.list.iter().flatten().enumerate() {
+                self.index.insert(m.rel.clone(), i);
+            }
+            self.holes = 0;
         }
     }
 }

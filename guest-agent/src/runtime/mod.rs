@@ -21,6 +21,7 @@ mod error;
 pub mod frames;
 pub mod launcher;
 mod leftovers;
+pub mod log_rotation;
 mod overlay;
 mod pivotable_root;
 mod process;

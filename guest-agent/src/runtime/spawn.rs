@@ -157,6 +157,11 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
             open_stdin: req.config.open_stdin == Some(true),
             stdin_once: req.config.stdin_once == Some(true),
             log_path: req.log_path.clone(),
+            // Checked at create; a record from before that check rotates not.
+            log_rotation: crate::runtime::log_rotation::LogRotation::from_opts(
+                req.host_config.log_config.as_ref().and_then(|l| l.config.as_ref()),
+            )
+            .unwrap_or(None),
             console_size: req
                 .host_config
                 .console_size

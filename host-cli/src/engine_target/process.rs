@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::machine::{engine_client, lock};
+use crate::machine::{engine_client, lock, private};
 
 /// How long a fresh engine gets to answer `/_ping`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +54,17 @@ pub fn runtime_dir() -> PathBuf {
         Some(d) => PathBuf::from(d).join("berth"),
         // SAFETY: getuid has no preconditions and cannot fail.
         None => PathBuf::from(format!("/tmp/berth-{}", unsafe { libc::getuid() })),
+    }
+}
+
+/// The runtime directory made the user's alone: under XDG_RUNTIME_DIR
+/// (the user's by the XDG rules) made 0700; the `/tmp` fallback also checked
+/// to be no one else's before anything is put there.
+fn prepare_runtime_dir(dir: &Path) -> std::io::Result<()> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| !d.is_empty()) {
+        private::dir(dir)
+    } else {
+        private::owned_dir(dir)
     }
 }
 
@@ -113,7 +124,7 @@ pub fn ensure_running() -> Result<PathBuf, ProcessEngineError> {
         return Ok(socket);
     }
     let dir = runtime_dir();
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    prepare_runtime_dir(&dir).map_err(io(&dir))?;
     let lock_path = dir.join("engine.lock");
     // Wait for a concurrent starter, then look again.
     let _guard = loop {

@@ -54,7 +54,8 @@ impl MachineConfig {
         let err = |source| ConfigError::Write { path: path.into(), source };
         let tmp = path.with_extension("json.tmp");
         let data = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        let mut f = super::private::open(&tmp, std::fs::OpenOptions::new().write(true).create(true).truncate(true))
+            .map_err(err)?;
         f.write_all(&data).map_err(err)?;
         f.sync_all().map_err(err)?;
         drop(f);

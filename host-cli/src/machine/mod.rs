@@ -8,6 +8,7 @@ pub mod engine_client;
 pub mod images;
 pub mod layout;
 pub mod lock;
+pub mod private;
 pub mod proxy;
 pub mod runner;
 pub mod shell;
@@ -111,7 +112,7 @@ pub fn create(name: &str, opts: &CreateOptions) -> Result<Layout, MachineError> 
     if l.dir.exists() {
         return Err(MachineError::Exists(name.into()));
     }
-    std::fs::create_dir_all(&l.dir).map_err(|e| MachineError::io(&l.dir, e))?;
+    private::dir(&l.dir).map_err(|e| MachineError::io(&l.dir, e))?;
     let result = (|| {
         make_data_disk(&l.data_disk(), opts.disk_gib)?;
         let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -135,7 +136,8 @@ pub fn create(name: &str, opts: &CreateOptions) -> Result<Layout, MachineError> 
 }
 
 fn make_data_disk(path: &Path, gib: u64) -> Result<(), MachineError> {
-    let f = std::fs::File::create(path).map_err(|e| MachineError::io(path, e))?;
+    let f = private::open(path, std::fs::OpenOptions::new().write(true).create(true).truncate(true))
+        .map_err(|e| MachineError::io(path, e))?;
     f.set_len(gib << 30).map_err(|e| MachineError::io(path, e))?;
     drop(f);
     let out = Command::new("mkfs.ext4")
@@ -169,10 +171,8 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
     let boot = images::resolve(&config)?;
     check_kvm(boot.stock_kernel)?;
 
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(l.process_log())
+    private::dir(&l.dir).map_err(|e| MachineError::io(&l.dir, e))?;
+    let log = private::open(&l.process_log(), std::fs::OpenOptions::new().create(true).append(true))
         .map_err(|e| MachineError::io(&l.process_log(), e))?;
     let exe = std::env::current_exe().map_err(|e| MachineError::io(Path::new("berth"), e))?;
     let mut cmd = Command::new(exe);

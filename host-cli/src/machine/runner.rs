@@ -15,7 +15,7 @@ use tokio::net::UnixListener;
 
 use super::config::MachineConfig;
 use super::layout::Layout;
-use super::{MachineError, images, lock, proxy};
+use super::{MachineError, images, lock, private, proxy};
 
 /// How long the guest gets to power off after a stop request.
 const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -64,6 +64,7 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     let exit = runtime.block_on(async {
         let docker_sock = layout.docker_socket();
         let listener = UnixListener::bind(&docker_sock).map_err(|e| MachineError::io(&docker_sock, e))?;
+        private::socket(&docker_sock).map_err(|e| MachineError::io(&docker_sock, e))?;
         tokio::spawn(proxy::serve(listener, layout.vsock_socket()));
         tokio::pin!(done_rx);
         tokio::select! {

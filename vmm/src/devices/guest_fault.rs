@@ -1,32 +1,59 @@
 //! Logging of guest misbehaviour, rate-limited.
 //!
 //! A hostile guest can post a bad request as fast as it can notify a queue.
-//! Each is worth a log line, but not millions: `report` logs the first few
-//! of each kind in full, then only every 2^n-th one with the running count,
-//! so the host's logs stay readable and cheap to write. Only for faults the
-//! guest caused; the VMM's own failures are logged plainly.
+//! Each is worth a log line, but not millions: `report` logs a kind's first
+//! occurrence, then at most one line per kind per [`INTERVAL`], which says
+//! how many of that kind were not logged since the last line. So the host's
+//! machine.log grows by a bounded amount whatever the guest does. Only for
+//! faults the guest caused; the VMM's own failures are logged plainly.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// Occurrences of each kind that are always logged.
-const ALWAYS_LOGGED: u64 = 10;
+/// At most one line per kind this often.
+pub const INTERVAL: Duration = Duration::from_secs(10);
 
-static COUNTS: LazyLock<Mutex<HashMap<&'static str, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Counts one occurrence of `what`; returns whether it should be logged.
-fn count(what: &'static str) -> (u64, bool) {
-    let mut counts = COUNTS.lock().unwrap_or_else(PoisonError::into_inner);
-    let n = counts.entry(what).or_insert(0);
-    *n += 1;
-    (*n, *n <= ALWAYS_LOGGED || n.is_power_of_two())
+#[derive(Default)]
+struct Limiter {
+    kinds: HashMap<&'static str, Kind>,
 }
+
+struct Kind {
+    last_logged: Instant,
+    suppressed: u64,
+    total: u64,
+}
+
+impl Limiter {
+    /// Counts one occurrence of `what` at `now`; returns the line's
+    /// (total, suppressed since the last line) when one should be logged.
+    fn count(&mut self, what: &'static str, now: Instant) -> Option<(u64, u64)> {
+        let k = match self.kinds.get_mut(what) {
+            Some(k) => k,
+            None => {
+                self.kinds.insert(what, Kind { last_logged: now, suppressed: 0, total: 1 });
+                return Some((1, 0));
+            }
+        };
+        k.total += 1;
+        if now.duration_since(k.last_logged) < INTERVAL {
+            k.suppressed += 1;
+            return None;
+        }
+        let suppressed = std::mem::take(&mut k.suppressed);
+        k.last_logged = now;
+        Some((k.total, suppressed))
+    }
+}
+
+static LIMITER: LazyLock<Mutex<Limiter>> = LazyLock::new(|| Mutex::new(Limiter::default()));
 
 /// Logs that the guest did `what` (a fixed description), with `detail`.
 pub fn report(what: &'static str, detail: &dyn std::fmt::Display) {
-    let (n, log) = count(what);
-    if log {
-        tracing::warn!(occurrences = n, "guest fault: {what}: {detail}");
+    let line = LIMITER.lock().unwrap_or_else(PoisonError::into_inner).count(what, Instant::now());
+    if let Some((occurrences, suppressed)) = line {
+        tracing::warn!(occurrences, suppressed, "guest fault: {what}: {detail}");
     }
 }
 
@@ -34,10 +61,21 @@ pub fn report(what: &'static str, detail: &dyn std::fmt::Display) {
 mod tests {
     use super::*;
 
+    /// A flood of one kind over 35 s: a line at 0, 10, 20 and 30 s, each
+    /// after the first counting what it held back; another kind is not
+    /// held back by the first (the old limiter logged 16 lines per 1000
+    /// and then one per power of two, forever growing with the flood).
     #[test]
-    fn floods_are_thinned_to_powers_of_two() {
-        let logged: Vec<u64> =
-            (0..1000).map(|_| count("test: flood")).filter(|&(_, log)| log).map(|(n, _)| n).collect();
-        assert_eq!(logged, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 32, 64, 128, 256, 512]);
+    fn one_line_per_kind_per_interval_with_the_suppressed_count() {
+        let mut l = Limiter::default();
+        let t0 = Instant::now();
+        let mut lines = Vec::new();
+        for ms in (0..35_000u64).step_by(10) {
+            if let Some(line) = l.count("test: flood", t0 + Duration::from_millis(ms)) {
+                lines.push((ms, line));
+            }
+        }
+        assert_eq!(lines, vec![(0, (1, 0)), (10_000, (1001, 999)), (20_000, (2001, 999)), (30_000, (3001, 999))]);
+        assert_eq!(l.count("test: other", t0 + Duration::from_millis(34_000)), Some((1, 0)));
     }
 }

@@ -128,20 +128,31 @@ fn load_inner(store: &Store, src: impl Read, mut on_loaded: impl FnMut(&Loaded))
         }
     } else if ex.files.contains_key("index.json") {
         let index = ex.read("index.json")?;
-        load_oci_index(store, &ex, &index, None, &lease, &mut out, &mut on_loaded)?;
+        load_oci_index(store, &ex, &index, Nesting::default(), &lease, &mut out, &mut on_loaded)?;
     } else {
         return Err(LoadError::Unrecognised);
     }
     Ok(out)
 }
 
+/// Indexes nested in an OCI layout's index, at most (real ones nest one).
+const MAX_INDEX_DEPTH: usize = 8;
+
+/// Where an index sits: the name its parent gave, and how deep it is.
+#[derive(Default)]
+struct Nesting {
+    inherited_name: Option<String>,
+    depth: usize,
+}
+
 /// An OCI layout's index: each manifest it lists (an index within it is
-/// resolved to linux/amd64), named by its annotations.
+/// resolved to linux/amd64, at most [`MAX_INDEX_DEPTH`] deep), named by
+/// its annotations.
 fn load_oci_index(
     store: &Store,
     ex: &Extracted,
     index_bytes: &[u8],
-    inherited_name: Option<String>,
+    Nesting { inherited_name, depth }: Nesting,
     lease: &crate::image::store::Lease,
     out: &mut Vec<Loaded>,
     on_loaded: &mut impl FnMut(&Loaded),
@@ -158,6 +169,9 @@ fn load_oci_index(
             .or_else(|| inherited_name.clone());
         let bytes = blob(ex, &digest)?;
         match manifest::parse(&bytes).map_err(|e| invalid(e.to_string()))? {
+            Fetched::Index(_) if depth >= MAX_INDEX_DEPTH => {
+                return Err(invalid(format!("indexes nested more than {MAX_INDEX_DEPTH} deep")));
+            }
             Fetched::Index(inner) => {
                 let entry = manifest::select_platform(&inner).map_err(|e| invalid(e.to_string()))?;
                 let wrapped = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
@@ -165,7 +179,7 @@ fn load_oci_index(
                     store,
                     ex,
                     &serde_json::to_vec(&wrapped).map_err(IngestError::from)?,
-                    name,
+                    Nesting { inherited_name: name, depth: depth + 1 },
                     lease,
                     out,
                     on_loaded,
@@ -270,7 +284,7 @@ fn extract(store: &Store, src: impl Read) -> Result<Extracted, LoadError> {
     std::fs::create_dir(&dir).map_err(LoadError::Archive)?;
     let mut ex = Extracted { files: HashMap::new(), dir };
     let mut links: Vec<(String, String)> = Vec::new();
-    let mut ar = tar::Archive::new(src);
+    let mut ar = tar::Archive::new(crate::tar_bounds::Bounded::new(src));
     for (i, entry) in ar.entries().map_err(LoadError::Archive)?.enumerate() {
         let mut entry = entry.map_err(LoadError::Archive)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();

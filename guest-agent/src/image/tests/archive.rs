@@ -164,3 +164,55 @@ fn truncated_and_foreign_archives_are_refused() {
     assert!(err.to_string().contains("archive"), "{err}");
     assert_empty(&dst);
 }
+
+/// An OCI layout whose index wraps the image in `n` nested indexes (each
+/// listing the one below for linux/amd64).
+fn nested(n: usize) -> Vec<u8> {
+    let (_a, src) = store();
+    let rec = two_layer_image(&src);
+    let archive = rewrite(&saved(&src, &rec, true), |n| n != "manifest.json" && n != "repositories", |_, d| d);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut ar = tar::Archive::new(&archive[..]);
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).expect("read");
+        files.push((e.path().expect("path").display().to_string(), data));
+    }
+    let at = files.iter().position(|(n, _)| n == "index.json").expect("index.json");
+    let top: serde_json::Value = serde_json::from_slice(&files[at].1).expect("index");
+    let mut desc = top["manifests"][0].clone();
+    for _ in 0..n {
+        let mut entry = desc.clone();
+        entry["platform"] = json!({"architecture": "amd64", "os": "linux"});
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [entry]}))
+        .expect("json");
+        let digest = crate::image::digest::Digest::of(&index);
+        files.push((format!("blobs/sha256/{}", digest.hex()), index.clone()));
+        desc = json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest.to_string(),
+            "size": index.len(), "annotations": top["manifests"][0]["annotations"].clone()});
+    }
+    files[at].1 = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [desc]})).expect("json");
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &name, &data[..]).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// Indexes nested a few deep load; past the limit the load is refused
+/// with nothing kept (the old load recursed once per level, without end).
+#[test]
+fn nested_indexes_load_up_to_a_depth_and_no_deeper() {
+    let (_b, dst) = store();
+    let loaded = load(&dst, &nested(3)[..], |_| {}).expect("three deep loads");
+    assert_eq!(loaded[0].tags, vec!["shop/web:1".to_string()]);
+    let (_c, dst) = store();
+    let e = load(&dst, &nested(20)[..], |_| {}).expect_err("refused");
+    assert!(e.to_string().contains("nested more than 8 deep"), "{e}");
+    assert_empty(&dst);
+}

@@ -358,3 +358,27 @@ async fn concurrent_pulls_of_one_image_share_its_content() {
     assert_same_image((&src, &rec), (&dst, &a.record));
     assert!(std::fs::read_dir(dst.root().join("tmp")).expect("tmp").next().is_none(), "no staging left behind");
 }
+
+/// A registry serving a config blob over the cap: the pull is refused with
+/// the cap named, before the body is read whole (the old pull read all of
+/// it into memory and only then found the digest wrong), and nothing is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_config_blob_is_refused_at_the_cap() {
+    let reg = TestRegistry::start();
+    let target = r(&format!("{}/berth/bigconfig:v1", reg.host));
+    let (_d, _src, rec) = build_and_push(NewImage::new(sample_layers()), &target, &Credentials::Anonymous).await;
+    let path = reg.blob_data_path(&rec.id);
+    std::fs::write(&path, vec![b' '; super::super::registry::SMALL_BLOB_LIMIT + 1])
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), reg.log()));
+
+    let (_d2, dst) = fresh_store();
+    let e = pull(&dst, &RegistryConfig::default(), &target, &Credentials::Anonymous, &Progress::default())
+        .await
+        .expect_err("must refuse");
+    assert!(
+        matches!(&e, PullError::Registry(RegistryError::Protocol { .. })) && e.to_string().contains("larger than"),
+        "{e:?}"
+    );
+    assert!(dst.list().is_empty(), "no image listed");
+}

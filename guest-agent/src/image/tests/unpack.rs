@@ -414,3 +414,46 @@ fn deferred_modes_follow_the_last_entry_and_skip_replaced_trees() {
     assert_eq!(std::fs::metadata(&bed.outside).expect("outside").mode() & 0o7777, 0o755, "outside dir untouched");
     assert!(!bed.outside.join("q").exists());
 }
+
+/// An extension header (GNU long name, PAX records) whose size is over the
+/// limit: the layer fails at that header with the limit named, before the
+/// tar crate reads it whole (the old code read the 64 MiB name, then failed
+/// on its length; a 4 GiB one exhausted the engine).
+#[test]
+fn hostile_oversized_long_name_and_pax_records_are_rejected() {
+    let huge = vec![b'a'; 64 << 20];
+    for (kind, what) in [(b'L', "long name"), (b'x', "PAX records")] {
+        let bed = Bed::new();
+        let mut tar = raw_tar(&[Raw { kind: tar::EntryType::new(kind), ..Raw::file(b"ext", &huge) }]);
+        tar.extend(raw_tar(&[Raw::file(b"f", b"x")]));
+        let err = bed.unpack(&gzip(&tar), &Expect::default()).expect_err("rejected");
+        assert!(err.to_string().contains(what) && err.to_string().contains("limit"), "{what}: {err}");
+        bed.assert_nothing_written();
+    }
+}
+
+/// A layer repeating one directory entry keeps one deferred record (the old
+/// list grew by one per repeat), and one replacing many directories stays
+/// linear and compacts what it dropped.
+#[test]
+fn repeated_directory_entries_keep_one_deferred_record() {
+    let bed = Bed::new();
+    std::fs::create_dir(&bed.staging).expect("staging");
+    let top = Dir::open_own(&bed.staging).expect("open");
+    let inode = top.stat_self().expect("stat");
+    let meta = |rel: &str| DirMeta { rel: PathBuf::from(rel), inode, mode: 0o755, mtime: None };
+    let mut d = Deferred::default();
+    for _ in 0..10_000 {
+        d.add(meta("a"));
+    }
+    assert_eq!(d.list.len(), 1);
+    for i in 0..10_000 {
+        d.add(meta(&format!("d{i}")));
+        d.add(meta(&format!("d{i}/sub")));
+        d.forget_under(Path::new(&format!("d{i}")));
+    }
+    assert_eq!(d.index.len(), 1, "only a is left");
+    assert!(d.list.len() < 200, "dropped slots compacted: {}", d.list.len());
+    d.forget_under(Path::new("a"));
+    assert!(d.index.is_empty());
+}

@@ -17,6 +17,9 @@ pub struct ShimConfig {
     /// clients only (the `none` log driver).
     #[serde(default)]
     pub log_path: Option<PathBuf>,
+    /// json-file's max-size/max-file; None: the log grows unbounded.
+    #[serde(default)]
+    pub log_rotation: Option<crate::runtime::log_rotation::LogRotation>,
     /// (width, height) of the terminal at start.
     pub console_size: Option<(u16, u16)>,
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use tokio::sync::mpsc;
 
 use crate::runtime::AttachStreams;
+use crate::runtime::log_rotation::{LogRotation, rotated};
 use crate::runtime::types::rfc3339_nano;
 
 pub use crate::runtime::frames::{STDERR, STDOUT};
@@ -64,18 +65,43 @@ impl Hub {
 }
 
 /// Docker's json-file format: one JSON object per line of output.
+/// With `max-size`, rotated as Docker's json-file driver: once the live
+/// file would pass it, `<log>.1` becomes `<log>.2` and so on up to
+/// `max-file - 1`, the live file becomes `<log>.1` and a new one starts
+/// (with `max-file` 1 the file is truncated in place).
 pub struct LogWriter {
     file: std::fs::File,
+    path: std::path::PathBuf,
+    rotation: Option<LogRotation>,
+    size: u64,
     partial: [Vec<u8>; 2],
 }
 
 impl LogWriter {
-    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+    pub fn open(path: &std::path::Path, rotation: Option<LogRotation>) -> std::io::Result<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(LogWriter { file, partial: [Vec::new(), Vec::new()] })
+        let size = file.metadata()?.len();
+        Ok(LogWriter { file, path: path.to_path_buf(), rotation, size, partial: [Vec::new(), Vec::new()] })
+    }
+
+    fn rotate(&mut self, r: LogRotation) -> std::io::Result<()> {
+        if r.max_files <= 1 {
+            self.file.set_len(0)?;
+        } else {
+            for n in (1..r.max_files - 1).rev() {
+                match std::fs::rename(rotated(&self.path, n), rotated(&self.path, n + 1)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&self.path, rotated(&self.path, 1))?;
+            self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        }
+        self.size = 0;
+        Ok(())
     }
 
     /// One `write(2)` for every whole line in `data` (a chunk of `yes` is
@@ -114,8 +140,44 @@ impl LogWriter {
         if bytes.is_empty() {
             return;
         }
-        if let Err(e) = self.file.write_all(bytes) {
-            tracing::warn!(error = %e, "cannot write the container log");
+        let Some(r) = self.rotation else {
+            self.write_out(bytes);
+            return;
+        };
+        // Whole lines, as many as fit under max-size per write; rotate when
+        // the next one does not (a line longer than max-size goes alone).
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let room = r.max_size.saturating_sub(self.size) as usize;
+            let mut take = 0;
+            for (i, b) in rest.iter().enumerate() {
+                if i >= room {
+                    break;
+                }
+                if *b == b'\n' {
+                    take = i + 1;
+                }
+            }
+            if take == 0 {
+                if self.size > 0 {
+                    if let Err(e) = self.rotate(r) {
+                        tracing::warn!(error = %e, "cannot rotate the container log");
+                        self.write_out(rest);
+                        return;
+                    }
+                    continue;
+                }
+                take = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |i| i + 1);
+            }
+            self.write_out(&rest[..take]);
+            rest = &rest[take..];
+        }
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) {
+        match self.file.write_all(bytes) {
+            Ok(()) => self.size += bytes.len() as u64,
+            Err(e) => tracing::warn!(error = %e, "cannot write the container log"),
         }
     }
 }
@@ -139,7 +201,7 @@ mod tests {
     fn log_lines_split_and_partial_flushed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.log");
-        let hub = Hub::new(false, Some(LogWriter::open(&path).expect("open")));
+        let hub = Hub::new(false, Some(LogWriter::open(&path, None).expect("open")));
         let mut rx = hub.subscribe(AttachStreams { stdin: false, stdout: true, stderr: false }).expect("open hub");
         hub.publish(STDOUT, b"a\nb");
         hub.publish(STDERR, b"err\n");
@@ -154,5 +216,34 @@ mod tests {
         assert_eq!(rx.try_recv().expect("frame")[..8], [1, 0, 0, 0, 0, 0, 0, 2]);
         assert!(rx.try_recv().is_err(), "closed after the stderr frame was skipped");
         assert!(hub.subscribe(AttachStreams::default()).is_none());
+    }
+
+    /// max-size 1000, max-file 3: the live file and two rotated ones, each
+    /// under the cap, the oldest lines dropped; max-file 1 truncates.
+    #[test]
+    fn the_log_rotates_at_max_size_keeping_max_file_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.log");
+        let mut w = LogWriter::open(&path, Some(LogRotation { max_size: 1000, max_files: 3 })).expect("open");
+        for i in 0..200 {
+            w.write(STDOUT, format!("line {i}\n").as_bytes());
+        }
+        let sizes: Vec<u64> = [path.clone(), rotated(&path, 1), rotated(&path, 2)]
+            .iter()
+            .map(|p| std::fs::metadata(p).expect("kept").len())
+            .collect();
+        assert!(sizes.iter().all(|&n| n > 0 && n <= 1000), "{sizes:?}");
+        assert!(!rotated(&path, 3).exists(), "no more than max-file files");
+        let live = std::fs::read_to_string(&path).expect("live");
+        assert!(live.contains("line 199"), "{live}");
+        assert!(!std::fs::read_to_string(rotated(&path, 2)).expect("oldest").contains("line 0\\n"));
+
+        let one = dir.path().join("one.log");
+        let mut w = LogWriter::open(&one, Some(LogRotation { max_size: 500, max_files: 1 })).expect("open");
+        for i in 0..100 {
+            w.write(STDERR, format!("line {i}\n").as_bytes());
+        }
+        assert!(std::fs::metadata(&one).expect("one").len() <= 500);
+        assert!(!rotated(&one, 1).exists());
     }
 }

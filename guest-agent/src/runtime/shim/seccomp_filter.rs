@@ -266,28 +266,20 @@ mod tests {
         assert!(err.to_string().contains("SCMP_ACT_NOTIFY"), "{err}");
     }
 
-    #[test]
-    fn a_loaded_filter_applies_to_the_process_that_loaded_it() {
-        // In a child process (a filter cannot be removed): the guard profile
-        // refuses mknod of a character device with EPERM.
-        let dir = tempfile::tempdir().expect("tempdir");
-        let guard = crate::runtime::spec::seccomp::device_node_guard().expect("guard profile");
-        let filter = Filter::for_profile(&guard, dir.path()).expect("compile");
-        let node = dir.path().join("null");
-        let node_c = std::ffi::CString::new(node.as_os_str().as_encoded_bytes()).expect("path");
+    /// Runs `body` in a forked child under `filter` (a filter cannot be
+    /// removed) and returns the child's exit code; `body` may make only
+    /// async-signal-safe calls.
+    fn exit_code_under(filter: &Filter, body: impl FnOnce() -> i32) -> i32 {
         // SAFETY: the child only makes async-signal-safe calls (prctl,
-        // seccomp, mknod, _exit) before it exits.
+        // seccomp, what `body` does, _exit) before it exits.
         match unsafe { libc::fork() } {
             0 => {
                 // SAFETY: plain syscalls on valid arguments in the child.
                 unsafe {
                     libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
                     let code = match filter.load() {
-                        Err(_) => 2,
-                        Ok(()) => {
-                            let rc = libc::mknod(node_c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3));
-                            if rc == -1 && *libc::__errno_location() == libc::EPERM { 0 } else { 1 }
-                        }
+                        Err(_) => 100,
+                        Ok(()) => body(),
                     };
                     libc::_exit(code);
                 }
@@ -297,10 +289,68 @@ mod tests {
                 // SAFETY: waits for the child forked above.
                 unsafe { libc::waitpid(pid, &mut status, 0) };
                 assert!(libc::WIFEXITED(status), "child status {status}");
-                assert_eq!(libc::WEXITSTATUS(status), 0, "1: mknod was not refused, 2: the filter did not load");
-                assert!(!node.exists());
+                let code = libc::WEXITSTATUS(status);
+                assert_ne!(code, 100, "the filter did not load");
+                code
             }
             _ => panic!("fork failed"),
         }
+    }
+
+    /// The errno of a failed raw syscall, or 0 if it succeeded.
+    fn errno_of(rc: libc::c_long) -> i32 {
+        // SAFETY: reads this thread's errno.
+        if rc < 0 { unsafe { *libc::__errno_location() } } else { 0 }
+    }
+
+    #[test]
+    fn a_loaded_filter_applies_to_the_process_that_loaded_it() {
+        // The guard profile refuses mknod of a character device with EPERM.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let guard = crate::runtime::spec::seccomp::device_node_guard().expect("guard profile");
+        let filter = Filter::for_profile(&guard, dir.path()).expect("compile");
+        let node = dir.path().join("null");
+        let node_c = std::ffi::CString::new(node.as_os_str().as_encoded_bytes()).expect("path");
+        let code = exit_code_under(&filter, || {
+            // SAFETY: mknod on a valid C string.
+            let rc = unsafe { libc::mknod(node_c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) };
+            if errno_of(rc.into()) == libc::EPERM { 0 } else { 1 }
+        });
+        assert_eq!(code, 0, "mknod was not refused");
+        assert!(!node.exists());
+    }
+
+    /// Docker's profile as the kernel runs it: `socket` with a family whose
+    /// low 32 bits are AF_VSOCK is refused whatever the high bits (the old
+    /// 64-bit `!= 40` let `0x1_0000_0028` make a vsock socket), other
+    /// families still work, and `io_uring_setup` is refused.
+    #[test]
+    fn the_default_profile_refuses_vsock_by_the_low_32_bits_and_io_uring() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let filter = Filter::for_profile(&default_profile(), dir.path()).expect("compile");
+        let socket = |family: u64| {
+            // SAFETY: socket(2) with plain integers; the fd leaks into a
+            // child that exits at once.
+            errno_of(unsafe { libc::syscall(libc::SYS_socket, family, libc::SOCK_STREAM as u64, 0u64) })
+        };
+        // Exit codes: 0 all as expected, else which check failed.
+        let code = exit_code_under(&filter, || {
+            if socket(40) != libc::EPERM {
+                return 1;
+            }
+            if socket(0x1_0000_0028) != libc::EPERM {
+                return 2;
+            }
+            if socket(libc::AF_UNIX as u64) != 0 || socket(0x1_0000_0001) != 0 {
+                return 3;
+            }
+            // SAFETY: io_uring_setup(2) with no params: refused before the kernel reads them.
+            let rc = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u64, 0u64) };
+            if errno_of(rc) != libc::EPERM {
+                return 4;
+            }
+            0
+        });
+        assert_eq!(code, 0, "1/2: AF_VSOCK not refused, 3: AF_UNIX refused, 4: io_uring_setup not refused");
     }
 }

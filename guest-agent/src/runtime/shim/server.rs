@@ -254,7 +254,7 @@ async fn setup(dir: &Path) -> Result<(Rc<Shim>, UnixListener), RuntimeError> {
     let pid_path = dir.join("shim.pid");
     std::fs::write(&pid_path, std::process::id().to_string()).map_err(RuntimeError::io("write", &pid_path))?;
     let log = match &cfg.log_path {
-        Some(path) => Some(LogWriter::open(path).map_err(RuntimeError::io("open", path))?),
+        Some(path) => Some(LogWriter::open(path, cfg.log_rotation).map_err(RuntimeError::io("open", path))?),
         None => None,
     };
     let io = ProcessIo::new(cfg.tty, log);

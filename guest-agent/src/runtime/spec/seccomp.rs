@@ -6,6 +6,8 @@
 //! container holds the capability that makes them safe; restrict `clone`
 //! to non-namespace flags without CAP_SYS_ADMIN and answer `clone3` with
 //! ENOSYS so libc falls back to `clone`, whose flags can be checked.
+//! As Docker ≥ 25, no `io_uring_*` (its ring does socket operations no
+//! seccomp rule sees, so it would bypass the AF_VSOCK rule).
 //! Only x86_64 (with its x86/x32 sub-architectures) is rendered: the agent
 //! is built for x86_64 only.
 
@@ -147,9 +149,6 @@ const ALLOWED: &[&str] = &[
     "ioprio_set",
     "io_setup",
     "io_submit",
-    "io_uring_enter",
-    "io_uring_register",
-    "io_uring_setup",
     "ipc",
     "kill",
     "landlock_add_rule",
@@ -439,6 +438,22 @@ const CLONE_NS_MASK: u64 = 0x7E02_0000;
 /// AF_VSOCK (40): Docker denies creating vsock sockets in containers.
 const AF_VSOCK: u64 = 40;
 
+/// `socket(2)` allowed unless its family is AF_VSOCK. The family is an
+/// `int`: the kernel reads only the low 32 bits of the register, while a
+/// seccomp comparison sees all 64, so Docker's `arg0 != 40` lets
+/// `0x1_0000_0028` through and the kernel makes an AF_VSOCK socket. The
+/// low 32 bits differ from 40 exactly when one of them does: one masked
+/// comparison per bit, any of which allows the call.
+fn socket_rules() -> Result<Vec<LinuxSyscall>, RuntimeError> {
+    use LinuxSeccompAction::ScmpActAllow as Allow;
+    (0..32)
+        .map(|bit| {
+            let mask = 1u64 << bit;
+            rule(&["socket"], Allow, vec![masked_eq(0, mask, !AF_VSOCK & mask)?])
+        })
+        .collect()
+}
+
 const ENOSYS: u32 = 38;
 const EPERM: u32 = 1;
 
@@ -503,7 +518,7 @@ const S_IFBLK: u64 = 0o060000;
 /// that and Docker's behaviour is kept.
 pub fn default_profile(caps: &[Capability], refuse_device_nodes: bool) -> Result<LinuxSeccomp, RuntimeError> {
     use LinuxSeccompAction::ScmpActAllow as Allow;
-    use LinuxSeccompOperator::{ScmpCmpEq, ScmpCmpNe};
+    use LinuxSeccompOperator::ScmpCmpEq;
     let mut names: Vec<&str> = ALLOWED.to_vec();
     if refuse_device_nodes {
         names.retain(|n| *n != "mknod" && *n != "mknodat");
@@ -516,7 +531,7 @@ pub fn default_profile(caps: &[Capability], refuse_device_nodes: bool) -> Result
     names.sort_unstable();
     names.dedup();
     let mut syscalls = vec![rule(&names, Allow, vec![])?];
-    syscalls.push(rule(&["socket"], Allow, vec![compare(0, ScmpCmpNe, AF_VSOCK)?])?);
+    syscalls.extend(socket_rules()?);
     if refuse_device_nodes {
         for (call, mode_arg) in [("mknod", 1), ("mknodat", 2)] {
             for t in NON_DEVICE_TYPES {
@@ -643,11 +658,31 @@ mod tests {
         assert_eq!((arg.index(), arg.value(), arg.value_two()), (0, 0, Some(CLONE_NS_MASK)));
         let clone3 = rules_for(&p, "clone3");
         assert_eq!((clone3[0].action(), clone3[0].errno_ret()), (LinuxSeccompAction::ScmpActErrno, Some(ENOSYS)));
-        let socket = rules_for(&p, "socket");
-        assert_eq!(
-            socket[0].args().as_ref().map(|a| (a[0].op(), a[0].value())),
-            Some((LinuxSeccompOperator::ScmpCmpNe, AF_VSOCK))
-        );
+        assert!(!names.iter().any(|n| n.starts_with("io_uring")), "Docker >= 25 has no io_uring");
+    }
+
+    /// The socket rule reads the family's low 32 bits only: every family but
+    /// 40 passes some rule, and no rule passes a value whose low 32 bits are
+    /// 40 (the old `arg0 != 40` passed `0x1_0000_0028`).
+    #[test]
+    fn the_socket_rule_compares_the_low_32_bits_of_the_family() {
+        let p = default_profile(DEFAULT_CAPS, false).expect("profile");
+        let conds: Vec<(u64, u64)> = rules_for(&p, "socket")
+            .iter()
+            .map(|r| {
+                let args = r.args().as_ref().expect("a condition");
+                assert_eq!(args.len(), 1);
+                assert_eq!((args[0].index(), args[0].op()), (0, LinuxSeccompOperator::ScmpCmpMaskedEq));
+                (args[0].value_two().expect("mask in valueTwo"), args[0].value())
+            })
+            .collect();
+        let allowed = |family: u64| conds.iter().any(|&(mask, value)| family & mask == value);
+        for family in [0, 1, 2, 10, 16, 17, 39, 41, 44, 0x1_0000_0001, 0xffff_ffff] {
+            assert!(allowed(family), "family {family:#x}");
+        }
+        for vsock in [40, 0x1_0000_0028, 0xffff_ffff_0000_0028] {
+            assert!(!allowed(vsock), "family {vsock:#x} is AF_VSOCK to the kernel");
+        }
     }
 
     #[test]

@@ -47,13 +47,26 @@ impl ConsoleSink {
     }
 
     fn end_line(&mut self) {
-        if let Some(pos) = self.line.windows(PANIC_MARKER.len()).position(|w| w == PANIC_MARKER) {
-            let text = String::from_utf8_lossy(&self.line[pos..]).trim_end().to_string();
+        let msg = kernel_message(&self.line);
+        if msg.starts_with(PANIC_MARKER) {
+            let text = String::from_utf8_lossy(msg).trim_end().to_string();
             self.exit.note_panic(text);
-        } else if HALT_MARKERS.iter().any(|m| self.line.windows(m.len()).any(|w| w == *m)) {
+        } else if HALT_MARKERS.iter().any(|m| msg.starts_with(m)) {
             self.exit.post(VmExit::GuestPowerOff);
         }
         self.line.clear();
+    }
+}
+
+/// The kernel's message in a console line: after leading blanks and the
+/// printk timestamp (`[    1.234567] `), if any. The markers count only at
+/// its start: a process named `Kernel panic - ` that gets OOM-killed prints
+/// the name mid-line, and must not turn a clean power-off into a panic.
+fn kernel_message(line: &[u8]) -> &[u8] {
+    let line = line.trim_ascii_start();
+    match line.strip_prefix(b"[").and_then(|rest| rest.iter().position(|b| *b == b']').map(|end| &rest[end + 1..])) {
+        Some(msg) if line.len() - msg.len() <= 20 => msg.trim_ascii_start(),
+        _ => line,
     }
 }
 
@@ -92,6 +105,21 @@ impl Drop for ConsoleSink {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// The banner mid-line (an OOM kill of a process so named) is no panic;
+    /// at the start of the message, after a timestamp or not, it is.
+    #[test]
+    fn markers_count_only_at_the_start_of_the_message() {
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let mut sink = ConsoleSink::new(None, exit.clone());
+        sink.write_all(b"[   9.1] Out of memory: Killed process 77 (Kernel panic - ) total-vm:1kB\r\n").unwrap();
+        sink.write_all(b"echo reboot: Power down\n").unwrap();
+        exit.post(VmExit::GuestReset);
+        assert_eq!(exit.outcome(), Some(VmExit::GuestReset), "neither line is the kernel's");
+        assert_eq!(kernel_message(b"[    1.234567] Kernel panic - x"), b"Kernel panic - x");
+        assert_eq!(kernel_message(b"Kernel panic - y"), b"Kernel panic - y");
+        assert_eq!(kernel_message(b"  reboot: System halted"), b"reboot: System halted");
+    }
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>);

@@ -156,7 +156,10 @@ impl MmioTransport {
             REG_QUEUE_NOTIFY => {
                 // Only reached if the ioeventfd is missing; the device's
                 // event loop would never hear it, so say so.
-                tracing::warn!(device = self.device_type, queue = v, "queue notify reached the VMM (no ioeventfd)");
+                crate::devices::guest_fault::report(
+                    "queue notify reached the VMM (no ioeventfd)",
+                    &format_args!("{} queue {v}", self.device_type),
+                );
             }
             REG_INTERRUPT_ACK => self.interrupt.ack(v),
             REG_STATUS => self.write_status(v),

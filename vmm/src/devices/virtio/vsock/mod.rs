@@ -9,6 +9,7 @@
 //! - `muxer`: the table of connections, the host listener and the
 //!   `CONNECT <port>\n` / `OK <port>\n` handshake, and the queue of packets
 //!   waiting for the guest's rx buffers.
+//! - `rx_queue`: those waiting packets, bounded whatever the guest sends.
 //!
 //! Host → guest: connect to the UNIX socket, write `CONNECT <port>\n`; once
 //! the guest accepts, read `OK <host port>\n`, then stream. If nothing
@@ -20,5 +21,6 @@ mod connection;
 mod device;
 mod muxer;
 mod packet;
+mod rx_queue;
 
 pub use device::VsockDevice;

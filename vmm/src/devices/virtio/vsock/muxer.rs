@@ -7,12 +7,12 @@
 //! changes it asks for (`take_epoll_changes`). A guest that misbehaves on
 //! one stream gets that stream reset; nothing it sends can end the muxer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,7 @@ use super::packet::{
     GuestHeader, HostHeader, OP_CREDIT_REQUEST, OP_CREDIT_UPDATE, OP_REQUEST, OP_RESPONSE, OP_RST, OP_RW, OP_SHUTDOWN,
     SHUTDOWN_RCV, SHUTDOWN_SEND, Verdict, check, write_header,
 };
+use super::rx_queue::{ConnKey, Control, ControlQueue, ReadyQueue};
 
 /// Firecracker's limit; also bounds the fds a guest can make us hold.
 pub const MAX_CONNECTIONS: usize = 1023;
@@ -34,20 +35,6 @@ const MAX_HANDSHAKE_LINE: usize = 32;
 /// Host-side ports for host-initiated streams start here, clear of the
 /// ports guests usually listen on.
 const FIRST_LOCAL_PORT: u32 = 1 << 30;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ConnKey {
-    local_port: u32,
-    peer_port: u32,
-}
-
-/// A control packet for the guest (everything but data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Control {
-    key: ConnKey,
-    op: u16,
-    flags: u32,
-}
 
 /// An accepted host stream still sending its `CONNECT` line.
 struct Handshake {
@@ -76,9 +63,10 @@ pub struct Muxer {
     handshakes: HashMap<RawFd, Handshake>,
     conns: HashMap<ConnKey, Connection>,
     by_fd: HashMap<RawFd, ConnKey>,
-    control: VecDeque<Control>,
+    /// Bounded whatever the guest sends (see `rx_queue`).
+    control: ControlQueue,
     /// Connections that may have host data for the guest.
-    ready: VecDeque<ConnKey>,
+    ready: ReadyQueue,
     next_local_port: u32,
     changes: Vec<EpollChange>,
 }
@@ -95,6 +83,8 @@ impl Muxer {
             }
         }
         let listener = UnixListener::bind(uds_path)?;
+        // Only the owner may connect, whatever the umask made of it.
+        std::fs::set_permissions(uds_path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
         Ok(Muxer {
             guest_cid,
@@ -103,8 +93,8 @@ impl Muxer {
             handshakes: HashMap::new(),
             conns: HashMap::new(),
             by_fd: HashMap::new(),
-            control: VecDeque::new(),
-            ready: VecDeque::new(),
+            control: ControlQueue::default(),
+            ready: ReadyQueue::default(),
             next_local_port: FIRST_LOCAL_PORT,
             changes: Vec::new(),
         })
@@ -198,7 +188,7 @@ impl Muxer {
         self.by_fd.insert(fd, key);
         self.conns.insert(key, Connection::new(hs.stream, local_port, State::Connecting));
         self.changes.push(EpollChange::Modify(fd, connection_events()));
-        self.control.push_back(Control { key, op: OP_REQUEST, flags: 0 });
+        self.push_control(key, OP_REQUEST, 0);
     }
 
     fn allocate_local_port(&mut self, peer_port: u32) -> Option<u32> {
@@ -219,7 +209,7 @@ impl Muxer {
             Verdict::Accept => {}
             Verdict::Reset(why) => {
                 tracing::debug!(why, ?h, "vsock: packet refused");
-                self.control.push_back(Control { key, op: OP_RST, flags: 0 });
+                self.push_control(key, OP_RST, 0);
                 return;
             }
             Verdict::Drop(why) => {
@@ -233,7 +223,7 @@ impl Muxer {
         }
         let Some(conn) = self.conns.get_mut(&key) else {
             if h.op != OP_RST {
-                self.control.push_back(Control { key, op: OP_RST, flags: 0 });
+                self.push_control(key, OP_RST, 0);
             }
             return;
         };
@@ -279,7 +269,7 @@ impl Muxer {
 
     fn guest_connect(&mut self, key: ConnKey, h: &GuestHeader) {
         if self.conns.contains_key(&key) || self.at_capacity() {
-            self.control.push_back(Control { key, op: OP_RST, flags: 0 });
+            self.push_control(key, OP_RST, 0);
             return;
         }
         let mut path = OsString::from(self.uds_path.as_os_str());
@@ -288,7 +278,7 @@ impl Muxer {
             Ok(s) if s.set_nonblocking(true).is_ok() => s,
             Ok(_) | Err(_) => {
                 tracing::debug!(path = %Path::new(&path).display(), "vsock: nothing listens for the guest's connection");
-                self.control.push_back(Control { key, op: OP_RST, flags: 0 });
+                self.push_control(key, OP_RST, 0);
                 return;
             }
         };
@@ -298,21 +288,17 @@ impl Muxer {
         self.conns.insert(key, conn);
         self.by_fd.insert(fd, key);
         self.changes.push(EpollChange::Add(fd, connection_events()));
-        self.control.push_back(Control { key, op: OP_RESPONSE, flags: 0 });
+        self.push_control(key, OP_RESPONSE, 0);
     }
 
     /// Queues a connection to be read for the guest, once.
     fn mark_ready(&mut self, key: ConnKey) {
-        if !self.ready.contains(&key) {
-            self.ready.push_back(key);
-        }
+        self.ready.push_back(key);
     }
 
+    /// Queues a control packet once; resets past the cap are dropped.
     fn push_control(&mut self, key: ConnKey, op: u16, flags: u32) {
-        let c = Control { key, op, flags };
-        if !self.control.contains(&c) {
-            self.control.push_back(c);
-        }
+        self.control.push(Control { key, op, flags });
     }
 
     fn queue_credit_update_if_due(&mut self, key: ConnKey) {
@@ -356,14 +342,14 @@ impl Muxer {
 
     /// Ends a stream: closes the host side and optionally resets the guest's.
     fn kill(&mut self, key: ConnKey, reset_guest: bool) {
-        self.control.retain(|c| c.key != key);
-        self.ready.retain(|k| *k != key);
+        self.control.forget(key);
+        self.ready.remove(key);
         if let Some(conn) = self.conns.remove(&key) {
             self.by_fd.remove(&conn.stream.as_raw_fd());
             self.changes.push(EpollChange::Remove(conn.stream));
         }
         if reset_guest {
-            self.control.push_back(Control { key, op: OP_RST, flags: 0 });
+            self.push_control(key, OP_RST, 0);
         }
     }
 
@@ -375,7 +361,7 @@ impl Muxer {
     /// Fills one rx packet; returns the bytes used, or `None` if there
     /// was nothing to send after all.
     pub fn fill_rx<B: BitmapSlice>(&mut self, pkt: &mut VsockPacket<'_, B>) -> Option<u32> {
-        if let Some(c) = self.control.pop_front() {
+        if let Some(c) = self.control.pop() {
             let (buf_alloc, fwd_cnt) = self.conns.get_mut(&c.key).map_or((0, 0), Connection::credit_for_packet);
             let h = HostHeader {
                 src_port: c.key.local_port,
@@ -496,12 +482,50 @@ mod tests {
         assert_eq!(parse_connect(&[0xff, 0xfe]), None);
     }
 
+    /// A guest that posts packets earning a reset (data for streams that do
+    /// not exist) and never gives rx buffers back: the queue of resets stays
+    /// at Firecracker's bound (the old queue held one per packet), and what
+    /// is queued still goes out once buffers come.
+    #[test]
+    fn reset_flood_without_rx_buffers_stays_bounded() {
+        use super::super::packet::{HOST_CID, TYPE_STREAM};
+        use super::super::rx_queue::MAX_QUEUED_RESETS;
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Muxer::new(3, &dir.path().join("v.sock")).unwrap();
+        let started = std::time::Instant::now();
+        for i in 0..200_000u32 {
+            let h = GuestHeader {
+                src_cid: 3,
+                dst_cid: HOST_CID,
+                src_port: 1000 + i,
+                dst_port: 52 + i % 7,
+                len: 0,
+                type_: TYPE_STREAM,
+                op: if i % 2 == 0 { OP_CREDIT_UPDATE } else { OP_SHUTDOWN },
+                flags: 0,
+                buf_alloc: 0,
+                fwd_cnt: 0,
+            };
+            m.on_guest_packet::<()>(&h, None);
+        }
+        assert_eq!(m.control.len(), MAX_QUEUED_RESETS);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "linear, not quadratic");
+        let mut sent = 0;
+        while m.control.pop().is_some() {
+            sent += 1;
+        }
+        assert_eq!(sent, MAX_QUEUED_RESETS);
+        assert!(!m.has_rx());
+    }
+
     #[test]
     fn stale_socket_is_replaced_other_files_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("v.sock");
         drop(UnixListener::bind(&p).unwrap());
         let m = Muxer::new(3, &p).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600, "the owner's alone, whatever the umask");
         drop(m);
         assert!(!p.exists(), "socket removed on drop");
         std::fs::write(&p, b"x").unwrap();
