@@ -60,7 +60,8 @@ fn is_tar(block: &[u8]) -> bool {
     }
     let stored = std::str::from_utf8(&block[148..156]).ok().map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '));
     let Some(Ok(stored)) = stored.map(|s| u32::from_str_radix(s, 8)) else { return false };
-    let sum: u32 = block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    let sum: u32 =
+        block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
     sum == stored
 }
 
@@ -72,7 +73,12 @@ pub fn receive(body: impl Read + Send, dir: &Path) -> Result<Context, BuildError
     let mut r = decompress(BufReader::new(body))?;
     let staged = dir.join("context.tar");
     let mut f = std::fs::File::create(&staged).map_err(BuildError::io("staging the build context"))?;
-    let n = std::io::copy(&mut r, &mut f).map_err(|e| BuildError::Context(format!("reading the build context: {e}")))?;
+    let n =
+        std::io::copy(&mut r, &mut f).map_err(|e| BuildError::Context(format!("reading the build context: {e}")))?;
+    // The docker CLI's tar of a context with a Dockerfile from elsewhere
+    // ends without the last entry's padding or the end blocks: pad it.
+    let pad = (512 - n % 512) % 512;
+    f.write_all(&vec![0u8; pad as usize + 1024]).map_err(BuildError::io("staging the build context"))?;
     f.flush().map_err(BuildError::io("staging the build context"))?;
     drop(f);
     let mut first = vec![0u8; 512];
@@ -130,9 +136,7 @@ impl Context {
         let missing = || BuildError::Invalid(format!("Cannot locate specified Dockerfile: {name}"));
         let node = self.root.resolve(Path::new(name)).map_err(|_| missing())?;
         let mut text = String::new();
-        node.open_read()
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|_| missing())?;
+        node.open_read().and_then(|mut f| f.read_to_string(&mut text)).map_err(|_| missing())?;
         Ok(text)
     }
 }

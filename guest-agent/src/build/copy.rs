@@ -129,7 +129,10 @@ fn inside(src: &str, add: bool) -> Result<String, BuildError> {
             _ => depth += 1,
         }
         if depth < 0 {
-            return Err(BuildError::Invalid(format!("{} failed: forbidden path outside the build context: {src} ()", cmd(add))));
+            return Err(BuildError::Invalid(format!(
+                "{} failed: forbidden path outside the build context: {src} ()",
+                cmd(add)
+            )));
         }
     }
     Ok(clean(src).trim_start_matches('/').to_string())
@@ -214,7 +217,10 @@ pub fn collect(
                     let base = src.rsplit('/').next().unwrap_or(&src).to_string();
                     let mut entries = read_tar(&tar)?;
                     let mut it = entries.pop().ok_or_else(missing)?;
-                    if add && st.kind == Kind::File && let Some(extracted) = archive(&it.data)? {
+                    if add
+                        && st.kind == Kind::File
+                        && let Some(extracted) = archive(&it.data)?
+                    {
                         for mut e in extracted {
                             e.path = under(&e.path);
                             items.push(e);
@@ -289,7 +295,19 @@ fn read_tar(tar: &[u8]) -> Result<Vec<Item>, BuildError> {
         let name = e.path().map_err(bad)?.to_string_lossy().into_owned();
         let path = clean(&name).trim_start_matches('/').to_string();
         let link = e.link_name().map_err(bad)?.map(|l| l.into_owned());
-        let header = e.header().clone();
+        // A fresh header of the fields that count (an archive ADD reads
+        // may have fields a layer must not carry over).
+        let src = e.header();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(src.entry_type());
+        header.set_mode(src.mode().unwrap_or(0o644) & 0o7777);
+        header.set_uid(src.uid().unwrap_or(0));
+        header.set_gid(src.gid().unwrap_or(0));
+        header.set_mtime(src.mtime().unwrap_or(0));
+        if let (Ok(Some(ma)), Ok(Some(mi))) = (src.device_major(), src.device_minor()) {
+            let _ = header.set_device_major(ma);
+            let _ = header.set_device_minor(mi);
+        }
         let mut data = Vec::new();
         e.read_to_end(&mut data).map_err(bad)?;
         out.push(Item { path, header, data, link, keep: false });

@@ -17,8 +17,18 @@ use super::lex::{Lexer, raw_words};
 use super::parser::{Cmd, Instr};
 
 /// The predefined args: usable without an `ARG` line, never in history.
-const PREDEFINED: &[&str] =
-    &["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
+const PREDEFINED: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 /// One stage's state as the builder walks its steps.
 #[derive(Clone, Debug, Default)]
@@ -297,7 +307,9 @@ pub fn is_predefined(name: &str) -> bool {
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 fn object<'m>(config: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
@@ -325,7 +337,9 @@ fn pairs(text: &str, escape: char, lex: &Lexer, what: &str) -> Result<Vec<(Strin
         .iter()
         .map(|w| match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((lex.word(k)?, lex.word(v)?)),
-            _ => Err(BuildError::Invalid(format!("Syntax error - can't find = in \"{w}\". Must be of the form: name=value"))),
+            _ => Err(BuildError::Invalid(format!(
+                "Syntax error - can't find = in \"{w}\". Must be of the form: name=value"
+            ))),
         })
         .collect()
 }
@@ -386,11 +400,10 @@ mod tests {
 
     #[test]
     fn metadata_steps_read_as_dockers_history() {
-        let (s, c) = run(
-            "ARG V=2\nENV A=1 B=\"x y\"\nENV C $A-$V\nLABEL l=$C\nWORKDIR /srv\nWORKDIR app\nUSER 1000:1000\n\
+        let (s, c) =
+            run("ARG V=2\nENV A=1 B=\"x y\"\nENV C $A-$V\nLABEL l=$C\nWORKDIR /srv\nWORKDIR app\nUSER 1000:1000\n\
              EXPOSE 80 53/udp\nVOLUME /data\nCMD [\"sh\"]\nENTRYPOINT top -b\nSTOPSIGNAL SIGQUIT\nONBUILD RUN x\n\
-             HEALTHCHECK --interval=5s --retries=3 CMD wget -q localhost\nSHELL [\"/bin/ash\", \"-c\"]\n",
-        );
+             HEALTHCHECK --interval=5s --retries=3 CMD wget -q localhost\nSHELL [\"/bin/ash\", \"-c\"]\n");
         assert_eq!(c[0], "ARG V=2");
         assert_eq!(c[1], "ENV A=1 B=x y");
         assert_eq!(c[2], "ENV C=1-2");
@@ -405,7 +418,10 @@ mod tests {
         assert_eq!(s.env(), ["A=1", "B=x y", "C=1-2"]);
         assert_eq!(s.config["Cmd"], json!(["sh"]), "CMD set in the stage survives ENTRYPOINT");
         assert_eq!(s.config["User"], json!("1000:1000"));
-        assert_eq!(s.config["Healthcheck"], json!({"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 5_000_000_000i64, "Retries": 3}));
+        assert_eq!(
+            s.config["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 5_000_000_000i64, "Retries": 3})
+        );
         assert_eq!(s.config["OnBuild"], json!(["RUN x"]));
         assert_eq!(s.nop("CMD [\"sh\"]").join(" "), "/bin/ash -c #(nop)  CMD [\"sh\"]");
     }

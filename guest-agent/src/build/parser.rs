@@ -200,7 +200,8 @@ fn cmd(c: &Command, escape: char) -> Cmd {
 fn convert(ins: &Instruction, src: &str, escape: char) -> Result<Instr, BuildError> {
     Ok(match ins {
         Instruction::From(f) => {
-            let platform = f.options.iter().find(|o| o.name.value == "platform").and_then(|o| o.value.as_ref()).map(text);
+            let platform =
+                f.options.iter().find(|o| o.name.value == "platform").and_then(|o| o.value.as_ref()).map(text);
             if let Some(bad) = f.options.iter().find(|o| o.name.value != "platform") {
                 return Err(BuildError::Parse(format!("unknown flag: {}", bad.name.value)));
             }
@@ -266,7 +267,8 @@ fn copy(
     dest: &parse_dockerfile::UnescapedString,
 ) -> Result<Instr, BuildError> {
     let flags = flags(options);
-    let allowed: &[&str] = if add { &["chown", "chmod", "checksum", "keep-git-dir"] } else { &["chown", "chmod", "from"] };
+    let allowed: &[&str] =
+        if add { &["chown", "chmod", "checksum", "keep-git-dir"] } else { &["chown", "chmod", "from"] };
     if let Some((bad, _)) = flags.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
         return Err(BuildError::Parse(format!("unknown flag: {bad}")));
     }
@@ -317,7 +319,10 @@ mod tests {
         let d = Dockerfile::parse("FROM busybox\nRUN <<EOF\necho one\necho two\nEOF\nONBUILD RUN touch /x\n").unwrap();
         let s = &d.stages[0].steps;
         match &s[0].instr {
-            Instr::Run { heredoc: Some((body, true)), .. } => assert_eq!(body, "echo one\necho two\n"),
+            Instr::Run { cmd: Cmd::Shell(text), heredoc: Some((body, true)) } => {
+                assert_eq!(body, "echo one\necho two\n");
+                assert_eq!(text, "", "the heredoc marker is not part of the command");
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(s[0].original, "RUN <<EOF");

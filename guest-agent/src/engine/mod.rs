@@ -13,6 +13,8 @@
 //! the new one, never half of either.
 
 pub mod archive;
+pub mod build;
+mod build_steps;
 pub mod commit;
 pub mod containers;
 pub mod error;
@@ -53,6 +55,8 @@ pub struct Engine {
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The classic builder's cache index (see `crate::build::cache`).
+    build_cache: crate::build::cache::Cache,
 }
 
 impl Engine {
@@ -73,6 +77,7 @@ impl Engine {
             containers,
             networks,
             shutdown: tokio::sync::watch::Sender::new(false),
+            build_cache: crate::build::cache::Cache::open(root),
         })
     }
 
