@@ -280,3 +280,29 @@ fn a_failing_run_leaves_no_image_tag_or_container() {
     let (ok, _, err) = build(&d, c, &["--squash", "."]);
     assert!(!ok && err.contains("squash"), "{err}");
 }
+
+/// The CLI applies `.dockerignore` (with `!` exceptions) to what it sends;
+/// `COPY .` copies what arrived.
+#[test]
+fn dockerignore_exceptions_reach_the_image() {
+    let d = Daemon::start();
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    write(
+        c,
+        &[
+            (".dockerignore", "*.log\n!keep.log\nsecret/\n"),
+            ("a.log", "x"),
+            ("keep.log", "kept"),
+            ("secret/key", "k"),
+            ("src/main.txt", "main"),
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx/\nCMD [\"sh\", \"-c\", \"cd /ctx && find . -type f | sort\"]\n"),
+        ],
+    );
+    build_ok(&d, c, &["-t", "ignored", "."]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "ignored"]),
+        "./.dockerignore\n./Dockerfile\n./keep.log\n./src/main.txt\n",
+        "a.log and secret/ stay out, keep.log comes back in"
+    );
+}
