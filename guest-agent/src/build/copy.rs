@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use docker_vocab::patterns::{has_glob, matches};
+
 use super::error::BuildError;
 use super::instructions::clean;
 use crate::confined::{Kind, Root};
@@ -50,47 +52,6 @@ pub struct Copied {
 
 fn cmd(add: bool) -> &'static str {
     if add { "ADD" } else { "COPY" }
-}
-
-fn has_glob(p: &str) -> bool {
-    p.contains(['*', '?', '['])
-}
-
-/// Go's `filepath.Match` for one name (no `/` in either).
-pub fn matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(c) = n.first() else { return false };
-                let Some(end) = p.iter().skip(1).position(|c| *c == ']').map(|i| i + 1) else { return false };
-                let class = &p[1..end];
-                let (neg, class) = match class.first() {
-                    Some('^' | '!') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= *c && *c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != neg && go(&p[end + 1..], &n[1..])
-            }
-            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
 }
 
 /// The paths of `root` a glob names, sorted.
@@ -451,15 +412,5 @@ mod tests {
         assert!(err("out", "/").contains("file not found"), "a symlink out resolves inside the context");
         assert!(err("*.txt", "/nodir").contains("must be a directory and end with a /"));
         assert!(err("https://example.invalid/x", "/").contains("source can't be a URL"));
-    }
-
-    #[test]
-    fn go_filepath_match() {
-        assert!(matches("*.txt", "a.txt"));
-        assert!(!matches("*.txt", "a.txd"));
-        assert!(matches("a?c", "abc"));
-        assert!(matches("[a-c]x", "bx"));
-        assert!(!matches("[^a-c]x", "bx"));
-        assert!(matches("\\*", "*"));
     }
 }

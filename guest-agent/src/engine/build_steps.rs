@@ -176,10 +176,9 @@ impl Build<'_> {
         // `rm=0` keeps a step's container when the step worked; a failed
         // step's container never stays.
         let keep = result.as_ref().is_ok_and(|c| *c == 0) && !self.req.remove && !self.req.force_remove;
-        if keep {
-        } else if let Err(e) = self.engine.remove_container(&id, true).await {
+        if !keep && let Err(e) = self.engine.remove_container(&id, true).await {
             tracing::warn!(%id, error = %e, "removing a build step's container");
-        } else if result.as_ref().is_ok_and(|c| *c == 0) {
+        } else if !keep && result.as_ref().is_ok_and(|c| *c == 0) {
             self.out.say(format!(" ---> Removed intermediate container {}\n", short(&id)));
         }
         let code = result?;
