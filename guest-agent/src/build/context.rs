@@ -86,7 +86,8 @@ pub fn receive(body: impl Read + Send, dir: &Path) -> Result<Context, BuildError
         .and_then(|mut f| f.read(&mut first))
         .map_err(BuildError::io("reading the build context"))?;
     if n == 0 || !is_tar(&first[..got]) {
-        let text = std::fs::read(&staged).map_err(BuildError::io("reading the build context"))?;
+        let mut text = std::fs::read(&staged).map_err(BuildError::io("reading the build context"))?;
+        text.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         ctx.lone_dockerfile = Some(String::from_utf8_lossy(&text).into_owned());
         return Ok(ctx);
     }
