@@ -246,7 +246,6 @@ fn a_failing_run_leaves_no_image_tag_or_container() {
     let ctx = tempfile::tempdir().unwrap();
     let c = ctx.path();
     write(c, &[("Dockerfile", "FROM busybox\nRUN echo before\nRUN false\nRUN echo never\n")]);
-    let images = d.ok(&["images", "-q"]);
     let (ok, out, err) = build(&d, c, &["-t", "broken", "."]);
     assert!(!ok, "{out}");
     assert!(err.contains("The command '/bin/sh -c false' returned a non-zero code: 1"), "{err}");
@@ -255,7 +254,6 @@ fn a_failing_run_leaves_no_image_tag_or_container() {
     assert_eq!(containers(&d), "", "the failed step's container is removed");
     let (_, _, e) = d.docker(&["image", "inspect", "broken"]);
     assert!(e.contains("No such image"), "{e}");
-    let _ = images;
     let mut cmd = d.cmd(&["build", "-t", "broken", "."]);
     cmd.current_dir(c).env("DOCKER_BUILDKIT", "0");
     assert_eq!(output_within(cmd, Duration::from_secs(60), "build", &d).status.code(), Some(1));
