@@ -12,6 +12,7 @@
 //!   daemon do.
 //! - [`filters`]: the `filters` query parameter, modelled on moby's
 //!   `filters.Args`, with its matching rules (labels in one place).
+//! - [`patterns`]: Go's `filepath.Match` and `.dockerignore` rules.
 //! - [`signal`]: Linux signal names and numbers as Docker parses them.
 //! - [`detach_keys`]: the keys that detach an attached client
 //!   (`ctrl-p,ctrl-q`), and how they are spotted in its input.
@@ -24,6 +25,7 @@ pub mod detach_keys;
 pub mod digest;
 pub mod duration;
 pub mod filters;
+pub mod patterns;
 pub mod reference;
 pub mod signal;
 pub mod time;

@@ -10,6 +10,7 @@
 //! surface is `run` alone.
 
 mod api;
+mod build;
 mod children;
 mod confined;
 mod container;

@@ -48,6 +48,11 @@ pub const AGENT: &[Contract] = &[
         why: "volume records know containers only through the users the engine passes in",
     },
     Contract {
+        from: "build",
+        never: &["container", "image", "network", "runtime", "engine", "api"],
+        why: "the builder's domain parses, expands and plans steps; the engine runs them on containers and images",
+    },
+    Contract {
         from: "runtime",
         never: &["container", "image", "network", "engine", "api"],
         why: "the runtime runs processes under shims and knows only container ids",

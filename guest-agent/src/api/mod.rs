@@ -5,6 +5,7 @@
 //! HTTP and the engine.
 
 pub mod auth;
+pub mod build;
 pub mod channel_stream;
 pub mod commit;
 pub mod containers;
@@ -56,6 +57,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(commit::routes())
+        .merge(build::routes())
         .merge(exec::routes())
         .merge(events::routes())
         .merge(networks::routes())

@@ -68,7 +68,7 @@ impl Engine {
                 .await??
                 .finish()?;
             let opts = CommitOptions {
-                parent,
+                parent: Some(parent),
                 config: cfg.config,
                 container_config: cfg.container_config,
                 container_id: c.id.clone(),

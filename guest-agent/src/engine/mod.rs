@@ -14,6 +14,8 @@
 //! the new one, never half of either.
 
 pub mod archive;
+pub mod build;
+mod build_steps;
 pub mod commit;
 pub mod containers;
 pub mod error;
@@ -21,9 +23,9 @@ pub mod exec;
 pub mod host;
 pub mod images;
 pub mod machine;
+pub mod mounts;
 mod net_plumbing;
 mod net_ports;
-pub mod mounts;
 pub mod networks;
 mod plumbing;
 pub mod system;
@@ -65,6 +67,8 @@ pub struct Engine {
     /// Set by a shutdown request (`/berth/v1/shutdown`); the server drains
     /// and returns, and PID 1 then powers the VM off.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The classic builder's cache index (see `crate::build::cache`).
+    build_cache: crate::build::cache::Cache,
 }
 
 impl Engine {
@@ -88,6 +92,7 @@ impl Engine {
             plumbing: None,
             volumes,
             shutdown: tokio::sync::watch::Sender::new(false),
+            build_cache: crate::build::cache::Cache::open(root),
         };
         engine.drop_anonymous_volumes_of_auto_removed();
         Ok(engine)

@@ -132,8 +132,9 @@ impl Drop for LayerWriter {
 
 /// What the child image says about where it came from.
 pub struct CommitOptions {
-    /// The container's image (the new image's parent).
-    pub parent: Digest,
+    /// The container's image (the new image's parent); `None` for a
+    /// build's first step on `FROM scratch`.
+    pub parent: Option<Digest>,
     /// The new image's `config` (the container's, with the changes applied).
     pub config: Value,
     /// The container's config as it was (`container_config`); its `Cmd`
@@ -159,21 +160,28 @@ pub fn commit(store: &Store, layer: StagedLayer, opts: &CommitOptions) -> Result
 }
 
 fn commit_inner(store: &Store, layer: StagedLayer, opts: &CommitOptions) -> Result<ImageRecord, CommitError> {
-    let parent = store.resolve(&opts.parent.to_string())?;
-    let parent_config: Value = serde_json::from_slice(&store.read_blob(&parent.id)?)?;
+    let (parent, parent_config) = match &opts.parent {
+        Some(p) => {
+            let parent = store.resolve(&p.to_string())?;
+            let config: Value = serde_json::from_slice(&store.read_blob(&parent.id)?)?;
+            (Some(parent), config)
+        }
+        None => (None, json!({})),
+    };
     let lease = store.lease();
-    for l in &parent.layers {
+    let parent_layers = parent.as_ref().map(|p| p.layers.clone()).unwrap_or_default();
+    for l in &parent_layers {
         lease.hold(&l.digest);
     }
     let empty = layer.digest.to_string() == EMPTY_TAR;
-    let mut layers: Vec<LayerRecord> = parent.layers.iter().map(oci_layer).collect();
+    let mut layers: Vec<LayerRecord> = parent_layers.iter().map(oci_layer).collect();
     if !empty {
         layers.push(store_layer(store, layer.take(), &lease)?);
     }
     let config = child_config(&parent_config, &layers, opts, empty);
     let bytes = serde_json::to_vec(&config)?;
     let refs = opts.refs.clone();
-    Ok(ingest::commit(store, &bytes, layers, &refs, Some(parent.id.clone()), &lease)?)
+    Ok(ingest::commit(store, &bytes, layers, &refs, parent.map(|p| p.id), &lease)?)
 }
 
 /// The staged tar as a blob (uncompressed, as Docker keeps a committed
@@ -282,7 +290,7 @@ mod tests {
 
     fn opts(parent: &Digest, refs: Vec<String>) -> CommitOptions {
         CommitOptions {
-            parent: parent.clone(),
+            parent: Some(parent.clone()),
             config: json!({"Cmd": ["sh"], "ExposedPorts": {"8000/tcp": {}}}),
             container_config: json!({"Cmd": ["touch", "/test"]}),
             container_id: "c".repeat(64),

@@ -18,7 +18,7 @@ use crate::engine_target::{self, Choice};
 use containers::{commit, cp, exec, inspect, lifecycle, logs, ps, run, update};
 use ctx::Ctx;
 use error::CliError;
-use images::{list, manage, pull};
+use images::{build, list, manage, pull};
 
 #[derive(Subcommand, Debug)]
 pub enum DockerCommand {
@@ -76,6 +76,8 @@ pub enum DockerCommand {
     Save(manage::SaveArgs),
     /// Load an image from a tar archive or STDIN.
     Load(manage::LoadArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(manage::ImportArgs),
     /// Show the history of an image.
@@ -178,6 +180,7 @@ async fn dispatch(ctx: &Ctx, cmd: DockerCommand) -> Result<u8, CliError> {
         DockerCommand::Tag(a) => manage::tag(ctx, a).await,
         DockerCommand::Save(a) => manage::save(ctx, a).await,
         DockerCommand::Load(a) => manage::load(ctx, a).await,
+        DockerCommand::Build(a) => build::build(ctx, a).await,
         DockerCommand::Import(a) => manage::import(ctx, a).await,
         DockerCommand::History(a) => list::history(ctx, a).await,
         DockerCommand::Login(a) => auth::login(ctx, a).await,

@@ -25,12 +25,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 mod archive;
-mod body;
+pub(crate) mod body;
 mod create;
 mod inspect;
 mod list;
 mod remove;
-mod stream;
+pub(crate) mod stream;
 
 use super::error::ApiError;
 use super::extract::DockerQuery;

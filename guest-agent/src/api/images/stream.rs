@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::engine::transfer::Transfer;
 
-pub(super) fn json_lines<T: serde::Serialize + Send + 'static>(transfer: Transfer<T>) -> Response {
+pub(crate) fn json_lines<T: serde::Serialize + Send + 'static>(transfer: Transfer<T>) -> Response {
     let lines = futures_util::stream::unfold(Some(transfer), |state| async move {
         let mut transfer = state?;
         match transfer.next().await? {

@@ -1,6 +1,7 @@
 //! Image commands: pull/push with progress, images/history, rmi/tag,
-//! save/load/import.
+//! save/load/import, build.
 
+pub mod build;
 pub mod list;
 pub mod manage;
 pub mod progress;

@@ -1,0 +1,215 @@
+//! The build context as `POST /build` receives it: a tar (plain, gzip,
+//! bzip2 or xz), or a lone Dockerfile as the body (`docker build - <
+//! Dockerfile`), made into a directory of the engine's that every later
+//! step reads through a confined [`Root`].
+//!
+//! Owns the detection of the format, the checks of every entry before
+//! anything is extracted (a name with `..`, an absolute name, a hard link
+//! out of the context: a clear error, nothing extracted), the extraction
+//! through `crate::confined`, and finding the Dockerfile. It must never
+//! open a path of the context by name on the host; the directory goes
+//! with the [`Context`] when it is dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use super::error::BuildError;
+use crate::confined::{ExtractOptions, Root};
+
+/// A received context: its directory (removed on drop) and its root.
+pub struct Context {
+    dir: PathBuf,
+    pub root: Root,
+    /// The body was a Dockerfile, not an archive: the context is empty.
+    pub lone_dockerfile: Option<String>,
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "removing a build context");
+        }
+    }
+}
+
+/// How the body is compressed, from its first bytes.
+fn decompress<'r>(r: impl BufRead + Send + 'r) -> Result<Box<dyn Read + Send + 'r>, BuildError> {
+    let mut r = r;
+    let head = r.fill_buf().map_err(BuildError::io("reading the build context"))?.to_vec();
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(r))
+    } else if head.starts_with(b"BZh") {
+        Box::new(bzip2::bufread::MultiBzDecoder::new(r))
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        let mut out = Vec::new();
+        lzma_rs::xz_decompress(&mut BufReader::new(r), &mut out)
+            .map_err(|e| BuildError::Context(format!("reading the xz build context: {e}")))?;
+        Box::new(std::io::Cursor::new(out))
+    } else {
+        Box::new(r)
+    })
+}
+
+/// A tar header block: `ustar` magic, or a valid checksum (v7 tars).
+fn is_tar(block: &[u8]) -> bool {
+    if block.len() < 512 {
+        return false;
+    }
+    if &block[257..262] == b"ustar" {
+        return true;
+    }
+    let stored = std::str::from_utf8(&block[148..156]).ok().map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '));
+    let Some(Ok(stored)) = stored.map(|s| u32::from_str_radix(s, 8)) else { return false };
+    let sum: u32 =
+        block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    sum == stored
+}
+
+/// Reads the body into `dir` (which must not exist yet).
+pub fn receive(body: impl Read + Send, dir: &Path) -> Result<Context, BuildError> {
+    std::fs::create_dir_all(dir.join("ctx")).map_err(BuildError::io("creating the build context directory"))?;
+    let root = Root::open(&dir.join("ctx")).map_err(|e| BuildError::Context(e.to_string()))?;
+    let mut ctx = Context { dir: dir.to_path_buf(), root, lone_dockerfile: None };
+    let mut r = decompress(BufReader::new(body))?;
+    let staged = dir.join("context.tar");
+    let mut f = std::fs::File::create(&staged).map_err(BuildError::io("staging the build context"))?;
+    let n =
+        std::io::copy(&mut r, &mut f).map_err(|e| BuildError::Context(format!("reading the build context: {e}")))?;
+    // The docker CLI's tar of a context with a Dockerfile from elsewhere
+    // ends without the last entry's padding or the end blocks: pad it.
+    let pad = (512 - n % 512) % 512;
+    f.write_all(&vec![0u8; pad as usize + 1024]).map_err(BuildError::io("staging the build context"))?;
+    f.flush().map_err(BuildError::io("staging the build context"))?;
+    drop(f);
+    let mut first = vec![0u8; 512];
+    let got = std::fs::File::open(&staged)
+        .and_then(|mut f| f.read(&mut first))
+        .map_err(BuildError::io("reading the build context"))?;
+    if n == 0 || !is_tar(&first[..got]) {
+        let mut text = std::fs::read(&staged).map_err(BuildError::io("reading the build context"))?;
+        text.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        ctx.lone_dockerfile = Some(String::from_utf8_lossy(&text).into_owned());
+        return Ok(ctx);
+    }
+    check_entries(&staged)?;
+    let tar = std::fs::File::open(&staged).map_err(BuildError::io("reading the build context"))?;
+    crate::confined::extract(&ctx.root, Path::new("/"), BufReader::new(tar), ExtractOptions::default())
+        .map_err(|e| BuildError::Context(format!("extracting the build context: {e}")))?;
+    let _ = std::fs::remove_file(&staged);
+    Ok(ctx)
+}
+
+/// Every entry's name and hard-link target stays inside the context.
+fn check_entries(tar: &Path) -> Result<(), BuildError> {
+    let f = std::fs::File::open(tar).map_err(BuildError::io("reading the build context"))?;
+    let mut a = tar::Archive::new(BufReader::new(f));
+    let bad = |e: std::io::Error| BuildError::Context(format!("reading the build context: {e}"));
+    for entry in a.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        let name = entry.path().map_err(bad)?.into_owned();
+        escapes(&name, "entry")?;
+        if entry.header().entry_type() == tar::EntryType::Link
+            && let Some(target) = entry.link_name().map_err(bad)?
+        {
+            escapes(&target, "hard link target")?;
+        }
+    }
+    Ok(())
+}
+
+fn escapes(name: &Path, what: &str) -> Result<(), BuildError> {
+    let refuse = || BuildError::Context(format!("invalid build context: {what} {:?} points outside the context", name));
+    if name.is_absolute() {
+        return Err(refuse());
+    }
+    if name.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+impl Context {
+    /// The Dockerfile's text: the lone body, or `name` in the context.
+    pub fn dockerfile(&self, name: &str) -> Result<String, BuildError> {
+        if let Some(text) = &self.lone_dockerfile {
+            return Ok(text.clone());
+        }
+        let missing = || BuildError::Invalid(format!("Cannot locate specified Dockerfile: {name}"));
+        let node = self.root.resolve(Path::new(name)).map_err(|_| missing())?;
+        let mut text = String::new();
+        node.open_read().and_then(|mut f| f.read_to_string(&mut text)).map_err(|_| missing())?;
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A tar whose entry name is written raw (the tar crate refuses `..`).
+    fn raw_tar(name: &str) -> Vec<u8> {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(0o644);
+        h.set_size(0);
+        h.set_cksum();
+        let mut out = h.as_bytes().to_vec();
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    #[test]
+    fn plain_and_compressed_tars_and_a_lone_dockerfile() {
+        let t = tempfile::tempdir().unwrap();
+        let tar = tar_of(&[("Dockerfile", b"FROM busybox\n"), ("a/b", b"x")]);
+        let ctx = receive(&tar[..], &t.path().join("1")).unwrap();
+        assert_eq!(ctx.dockerfile("Dockerfile").unwrap(), "FROM busybox\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let ctx = receive(&gz.finish().unwrap()[..], &t.path().join("2")).unwrap();
+        assert!(ctx.root.resolve(Path::new("a/b")).is_ok());
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let ctx = receive(&bz.finish().unwrap()[..], &t.path().join("3")).unwrap();
+        assert!(ctx.lone_dockerfile.is_none());
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &tar[..], &mut xz).unwrap();
+        let ctx = receive(&xz[..], &t.path().join("4")).unwrap();
+        assert_eq!(ctx.dockerfile("Dockerfile").unwrap(), "FROM busybox\n");
+        let lone = receive(&b"FROM busybox\nRUN true\n"[..], &t.path().join("5")).unwrap();
+        assert_eq!(lone.dockerfile("ignored").unwrap(), "FROM busybox\nRUN true\n");
+        let dir = t.path().join("5");
+        drop(lone);
+        assert!(!dir.exists(), "the context goes with its value");
+        let e = receive(&tar[..], &t.path().join("6")).unwrap().dockerfile("Nope").unwrap_err();
+        assert_eq!(e.to_string(), "Cannot locate specified Dockerfile: Nope");
+    }
+
+    #[test]
+    fn hostile_entries_are_refused_before_anything_is_written() {
+        let t = tempfile::tempdir().unwrap();
+        for name in ["../escape", "/etc/abs", "a/../../b"] {
+            let e = receive(&raw_tar(name)[..], &t.path().join("x")).err().expect(name);
+            assert!(e.to_string().contains("points outside the context"), "{name}: {e}");
+            assert!(!t.path().join("x").exists(), "nothing is left of a refused context");
+        }
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        b.append_link(&mut h, "ln", "../../etc/passwd").unwrap();
+        let e = receive(&b.into_inner().unwrap()[..], &t.path().join("y")).err().unwrap();
+        assert!(e.to_string().contains("hard link target"), "{e}");
+    }
+}
