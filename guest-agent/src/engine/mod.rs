@@ -114,8 +114,9 @@ impl Engine {
     pub async fn recover(&self) {
         self.follow_removals();
         self.mount_volumes_in_use();
-        self.containers.recover().await;
         self.restore_plumbing().await;
+        self.containers.recover().await;
+        self.restore_ports();
     }
 
     /// Stops every container before the VM powers off; how many it stopped.

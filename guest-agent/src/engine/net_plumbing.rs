@@ -180,21 +180,42 @@ impl Engine {
         }
     }
 
-    /// After an engine restart: the DNS servers of the containers that
-    /// still run; namespaces of containers that are gone are removed.
+    /// After an engine restart, before the container domain recovers: the
+    /// namespace, links and DNS server of every container that had one,
+    /// running or not. After a reboot of the machine (or the host) the
+    /// namespace files on the data disk are no longer mounted, and a
+    /// container its restart policy starts again at boot joins its file
+    /// without passing through `start_container`; a stopped one keeps its
+    /// namespace until removal, as while the engine runs. Namespaces of
+    /// containers that are gone are removed.
     pub(super) async fn restore_plumbing(&self) {
         let Some(p) = &self.plumbing else { return };
         let Ok(entries) = std::fs::read_dir(&p.dir) else { return };
         for e in entries.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
             match self.containers.get(&id) {
-                Ok(c) if c.is_running() => {
-                    if let Err(e) = self.plumb(&c).await.and_then(|()| self.publish(&c)) {
+                Ok(c) => {
+                    if let Err(e) = self.plumb(&c).await {
                         tracing::warn!(container = %id, error = %e, "re-establishing a container's network");
                     }
                 }
-                Ok(_) => {}
                 Err(_) => self.unplumb(&id).await,
+            }
+        }
+    }
+
+    /// After the container domain recovered: the published ports of the
+    /// containers that run.
+    pub(super) fn restore_ports(&self) {
+        let Some(p) = &self.plumbing else { return };
+        let Ok(entries) = std::fs::read_dir(&p.dir) else { return };
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if let Ok(c) = self.containers.get(&id)
+                && c.is_running()
+                && let Err(e) = self.publish(&c)
+            {
+                tracing::warn!(container = %id, error = %e, "publishing a running container's ports again");
             }
         }
     }
