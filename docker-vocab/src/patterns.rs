@@ -7,42 +7,91 @@
 //! Owns those rules, for the CLI (what a build context leaves out) and the
 //! builder (COPY's globs). It must never touch the file system.
 
-/// Go's `filepath.Match` for one name (no `/` in either).
+/// Go's `path.Match`: `*` is any run of characters but `/`, `?` one such
+/// character, `[a-z]`/`[^…]` a class, `\` escapes. One pass of the pattern
+/// over the name (pattern × name steps), so a pattern of many `*` (a user's
+/// filter, a hostile Dockerfile's COPY or `.dockerignore`) cannot make the
+/// work grow as the ways to split the name do. Also the reference filter of
+/// `docker images` (`busy*`, `shop/*`).
 pub fn matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    glob(&p, &n)
+    // row[j]: the pattern so far matches the first j characters of the name.
+    let mut row = vec![false; n.len() + 1];
+    row[0] = true;
+    // An unclosed `[` is Go's ErrBadPattern: nothing matches.
+    let Some(tokens) = tokens(pattern) else { return false };
+    for token in tokens {
+        let mut next = vec![false; n.len() + 1];
+        next[0] = token == Token::Star && row[0];
+        for j in 1..=n.len() {
+            let c = n[j - 1];
+            next[j] = match &token {
+                Token::Star => row[j] || (next[j - 1] && c != '/'),
+                Token::One => row[j - 1] && c != '/',
+                Token::Class { negated, items } => row[j - 1] && c != '/' && class_has(items, c) != *negated,
+                Token::Lit(l) => row[j - 1] && c == *l,
+            };
+        }
+        row = next;
+    }
+    row[n.len()]
 }
 
-fn glob(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => (0..=n.len()).any(|i| glob(&p[1..], &n[i..])),
-        Some('?') => !n.is_empty() && glob(&p[1..], &n[1..]),
-        Some('[') => {
-            let Some(c) = n.first() else { return false };
-            let Some(end) = p.iter().skip(1).position(|c| *c == ']').map(|i| i + 1) else { return false };
-            let class = &p[1..end];
-            let (neg, class) = match class.first() {
-                Some('^' | '!') => (true, &class[1..]),
-                _ => (false, class),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == '-' {
-                    hit |= class[i] <= *c && *c <= class[i + 2];
-                    i += 3;
-                } else {
-                    hit |= class[i] == *c;
-                    i += 1;
-                }
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    Star,
+    One,
+    /// `[…]`: single characters and `a-z` ranges as (low, high).
+    Class {
+        negated: bool,
+        items: Vec<(char, char)>,
+    },
+    Lit(char),
+}
+
+/// The pattern's tokens; None for an unclosed `[`.
+fn tokens(pattern: &str) -> Option<Vec<Token>> {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => out.push(Token::Star),
+            '?' => out.push(Token::One),
+            '\\' if i + 1 < p.len() => {
+                i += 1;
+                out.push(Token::Lit(p[i]));
             }
-            hit != neg && glob(&p[end + 1..], &n[1..])
+            '[' => {
+                let end = i + 1 + p[i + 1..].iter().position(|c| *c == ']')?;
+                let mut class = &p[i + 1..end];
+                let negated = matches!(class.first(), Some('^' | '!'));
+                if negated {
+                    class = &class[1..];
+                }
+                let mut items = Vec::new();
+                let mut k = 0;
+                while k < class.len() {
+                    if k + 2 < class.len() && class[k + 1] == '-' {
+                        items.push((class[k], class[k + 2]));
+                        k += 3;
+                    } else {
+                        items.push((class[k], class[k]));
+                        k += 1;
+                    }
+                }
+                out.push(Token::Class { negated, items });
+                i = end;
+            }
+            c => out.push(Token::Lit(c)),
         }
-        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && glob(&p[2..], &n[1..]),
-        Some(c) => n.first() == Some(c) && glob(&p[1..], &n[1..]),
+        i += 1;
     }
+    Some(out)
+}
+
+fn class_has(items: &[(char, char)], c: char) -> bool {
+    items.iter().any(|(lo, hi)| *lo <= c && c <= *hi)
 }
 
 /// Whether a pattern is a glob at all.
@@ -145,6 +194,20 @@ mod tests {
         assert!(!matches("[^a-c]x", "bx"));
         assert!(matches("\\*", "*"));
         assert!(has_glob("a*") && !has_glob("plain"));
+        assert!(!matches("[a-c", "b") && !matches("[a-c", "[a-c"), "an unclosed class is a bad pattern");
+        assert!(matches("busy*", "busybox:latest") && matches("shop/*", "shop/web") && !matches("*", "shop/web"));
+        assert!(!matches("b?sybox", "b/sybox") && matches("", "") && matches("*", ""));
+    }
+
+    /// Many `*` against a long name that almost matches: at once (a
+    /// matcher that tries every split per `*` grows combinatorially).
+    #[test]
+    fn many_stars_cost_pattern_times_name() {
+        let started = std::time::Instant::now();
+        let name = "a".repeat(200);
+        assert!(!matches(&format!("{}b", "*a".repeat(30)), &name));
+        assert!(matches(&"*a".repeat(30), &name));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[test]

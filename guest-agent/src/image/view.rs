@@ -165,7 +165,7 @@ impl ListFilter {
                     view.repo_digests.iter().flat_map(|d| [d.clone(), d.split('@').next().unwrap_or("").to_string()]),
                 )
                 .collect();
-            if !self.reference.iter().any(|pat| names.iter().any(|n| glob(pat, n))) {
+            if !self.reference.iter().any(|pat| names.iter().any(|n| docker_vocab::patterns::matches(pat, n))) {
                 return false;
             }
         }
@@ -173,31 +173,6 @@ impl ListFilter {
             && self.before.is_none_or(|b| view.created < b)
             && self.since.is_none_or(|t| view.created > t)
     }
-}
-
-/// Go's `path.Match` subset Docker's reference filter relies on: `*` is
-/// any run of characters except `/`, `?` one such character. One pass of
-/// the pattern over the name (time pattern × name): a pattern of many `*`
-/// (the user's filter) must not make the work grow as the splits do.
-pub fn glob(pattern: &str, name: &str) -> bool {
-    let n: Vec<char> = name.chars().collect();
-    // row[j]: the pattern so far matches the first j characters of the name.
-    let mut row = vec![false; n.len() + 1];
-    row[0] = true;
-    for pc in pattern.chars() {
-        let mut next = vec![false; n.len() + 1];
-        next[0] = pc == '*' && row[0];
-        for j in 1..=n.len() {
-            let c = n[j - 1];
-            next[j] = match pc {
-                '*' => row[j] || (next[j - 1] && c != '/'),
-                '?' => row[j - 1] && c != '/',
-                lit => row[j - 1] && c == lit,
-            };
-        }
-        row = next;
-    }
-    row[n.len()]
 }
 
 /// `GET /images/{name}/json`: Docker's inspect model with the
@@ -300,6 +275,7 @@ pub fn history(store: &Store, rec: &ImageRecord) -> Vec<HistoryResponseItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docker_vocab::patterns::matches as glob;
 
     #[test]
     fn glob_matches_like_go_path_match() {
