@@ -1,11 +1,12 @@
 //! Where a request goes, and dialing it: a UNIX socket, an AF_VSOCK port
-//! (the guest's engine from a host with vhost-vsock) or TCP.
+//! (the guest's engine from a host with vhost-vsock), a VMM's hybrid-vsock
+//! socket, or TCP.
 //!
 //! Owns only the connect step; it must never read or write a byte of the
 //! HTTP exchange itself.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -20,6 +21,15 @@ pub enum Endpoint {
     Tcp(String),
     Vsock {
         cid: u32,
+        port: u32,
+    },
+    /// A VMM's hybrid-vsock socket (Firecracker's protocol, which
+    /// berth-vmm speaks): a unix socket on which `CONNECT <port>\n` asks
+    /// for a stream to the guest's vsock `port`, answered `OK <n>\n` once
+    /// the guest accepted. For clients that talk to a guest's engine with
+    /// no `berth machine` process in between (the test bed's boot loop).
+    HybridVsock {
+        uds: PathBuf,
         port: u32,
     },
 }
@@ -47,7 +57,7 @@ impl Endpoint {
     pub(crate) fn host_header(&self) -> &str {
         match self {
             Endpoint::Tcp(addr) => addr,
-            Endpoint::Unix(_) | Endpoint::Vsock { .. } => "berth",
+            Endpoint::Unix(_) | Endpoint::Vsock { .. } | Endpoint::HybridVsock { .. } => "berth",
         }
     }
 
@@ -58,6 +68,7 @@ impl Endpoint {
             Endpoint::Vsock { cid, port } => {
                 tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await.map(Stream::Vsock)
             }
+            Endpoint::HybridVsock { uds, port } => hybrid_connect(uds, *port).await.map(Stream::Unix),
         };
         connected.map_err(|source| Error::Connect { endpoint: self.to_string(), source })
     }
@@ -69,8 +80,40 @@ impl fmt::Display for Endpoint {
             Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
             Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
             Endpoint::Vsock { cid, port } => write!(f, "vsock://{cid}:{port}"),
+            Endpoint::HybridVsock { uds, port } => write!(f, "unix://{} (hybrid vsock, port {port})", uds.display()),
         }
     }
+}
+
+/// The longest answer line a hybrid-vsock socket gives (`OK <u32>\n`).
+const HYBRID_ANSWER_MAX: usize = 32;
+
+/// Connects to `uds` and asks for the guest's vsock `port`. The answer is
+/// read a byte at a time so that nothing of the guest's stream after the
+/// line is consumed. A socket that closes, or answers anything but `OK`,
+/// is a refused connection (the guest does not listen yet).
+async fn hybrid_connect(uds: &Path, port: u32) -> std::io::Result<tokio::net::UnixStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(uds).await?;
+    s.write_all(format!("CONNECT {port}\n").as_bytes()).await?;
+    let mut line = Vec::with_capacity(HYBRID_ANSWER_MAX);
+    loop {
+        let mut b = [0u8; 1];
+        if s.read(&mut b).await? == 0 || line.len() == HYBRID_ANSWER_MAX {
+            break;
+        }
+        if b[0] == b'\n' {
+            if line.starts_with(b"OK ") {
+                return Ok(s);
+            }
+            break;
+        }
+        line.push(b[0]);
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        format!("CONNECT {port} answered {:?}", String::from_utf8_lossy(&line)),
+    ))
 }
 
 /// A connected stream of any kind (an enum rather than a boxed trait

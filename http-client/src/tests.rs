@@ -220,3 +220,37 @@ fn tcp_on_loopback_sends_its_address_as_host() {
     let request = String::from_utf8(server.join().unwrap()).unwrap().to_ascii_lowercase();
     assert!(request.contains(&format!("host: {addr}\r\n")), "{request}");
 }
+
+/// A hybrid-vsock socket as berth-vmm's: the CONNECT line first, `OK`,
+/// then the guest's stream; the request follows the answer, not the line.
+#[test]
+fn a_hybrid_vsock_socket_is_asked_for_the_port_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vsock.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        // The first client is refused (the guest does not listen yet), as
+        // the VMM does: it closes the stream without an answer.
+        let (mut refused, _) = listener.accept().unwrap();
+        let mut line = [0u8; 13];
+        refused.read_exact(&mut line).unwrap();
+        drop(refused);
+        let (mut s, _) = listener.accept().unwrap();
+        let mut line = [0u8; 13];
+        s.read_exact(&mut line).unwrap();
+        s.write_all(b"OK 1073741824\n").unwrap();
+        let req = read_request(&mut s);
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK").unwrap();
+        (line, req)
+    });
+    let endpoint = Endpoint::HybridVsock { uds: path, port: 2375 };
+    let client = blocking::Client::new(endpoint.clone()).unwrap();
+    let err = client.send(Request::get("/_ping"), 1024).unwrap_err();
+    assert!(err.to_string().contains("CONNECT 2375 answered"), "{err}");
+    let reply = client.send(Request::get("/_ping"), 1024).unwrap();
+    assert_eq!((reply.status, reply.text().as_str()), (200, "OK"));
+    let (line, req) = server.join().unwrap();
+    assert_eq!(&line, b"CONNECT 2375\n");
+    assert!(req.starts_with(b"GET /_ping HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&req));
+    assert!(endpoint.to_string().ends_with("(hybrid vsock, port 2375)"));
+}

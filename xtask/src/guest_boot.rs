@@ -54,7 +54,7 @@ impl Kernel {
     /// command line. Debian's kernel is built without
     /// VIRTIO_MMIO_CMDLINE_DEVICES, so it only finds virtio-mmio devices
     /// (the vsock) through ACPI: microvm's ACPI tables stay on for it.
-    fn machine(self) -> &'static str {
+    pub(crate) fn machine(self) -> &'static str {
         match self {
             Kernel::Berth => "microvm,x-option-roms=off,rtc=off,acpi=off",
             Kernel::Debian => "microvm,x-option-roms=off,rtc=off",

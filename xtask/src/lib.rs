@@ -2,6 +2,7 @@
 //! end-to-end suites can drive the test bed directly.
 
 pub mod bench_boot;
+pub mod bench_boot_loop;
 pub mod bench_pull;
 pub mod bench_run;
 pub mod bench_run_api;
@@ -15,6 +16,7 @@ pub mod fuzz;
 pub mod guest_boot;
 pub mod images;
 pub mod kvm_entry_trace;
+pub mod kvm_exit_trace;
 pub mod lock;
 pub mod machine_start;
 pub mod module_contracts;

@@ -68,6 +68,12 @@ enum Task {
         /// Rounds per contender.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// boot-loop: the guest kernels to boot (repeatable).
+        #[arg(long = "kernel", value_enum, default_values_t = [Kernel::Berth, Kernel::Debian])]
+        kernels: Vec<Kernel>,
+        /// boot-loop: the VMMs to boot them under (repeatable).
+        #[arg(long = "vmm", value_enum, default_values_t = [LoopVmm::Berth, LoopVmm::Qemu])]
+        vmms: Vec<LoopVmm>,
     },
     /// Set up, then start a berth machine in the test bed and talk to its
     /// engine with the docker CLI (the README's first command, after the
@@ -80,6 +86,16 @@ enum Task {
         /// libFuzzer's time budget.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+    },
+    /// (Inside the test bed.) Boot after boot to the engine's /_ping and a
+    /// clean power-off under each VMM; failures by kind, boot-time spread.
+    BootLoop {
+        #[arg(long = "kernel", value_enum, required = true)]
+        kernels: Vec<Kernel>,
+        #[arg(long = "vmm", value_enum, required = true)]
+        vmms: Vec<LoopVmm>,
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
     },
     /// (Inside the test bed.) berth-vmm against QEMU microvm: process
     /// start to the guest's first init line, and private memory.
@@ -135,6 +151,43 @@ enum Bench {
     /// Pull + unpack of a four-layer Debian image from a loopback registry:
     /// berth's engine against skopeo copy + umoci unpack.
     Pull,
+    /// Boot reliability: `--rounds` boots of each `--kernel` (berth,
+    /// debian) to the engine's /_ping and a clean power-off, under each
+    /// `--vmm` (berth, qemu), in one test-bed run; the failures by kind
+    /// (triple fault, emulation failure, panic, stall, no answer) and the
+    /// spread of boot times.
+    BootLoop,
+}
+
+/// The VMMs the boot loop compares.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoopVmm {
+    Berth,
+    Qemu,
+}
+
+impl LoopVmm {
+    fn name(self) -> &'static str {
+        match self {
+            LoopVmm::Berth => "berth",
+            LoopVmm::Qemu => "qemu",
+        }
+    }
+
+    fn vmm(self) -> xtask::bench_boot_loop::Vmm {
+        match self {
+            LoopVmm::Berth => xtask::bench_boot_loop::Vmm::Berth,
+            LoopVmm::Qemu => xtask::bench_boot_loop::Vmm::Qemu,
+        }
+    }
+}
+
+/// `Kernel`'s command-line spelling (clap's value name).
+fn kernel_name(k: Kernel) -> &'static str {
+    match k {
+        Kernel::Berth => "berth",
+        Kernel::Debian => "debian",
+    }
 }
 
 fn main() -> ExitCode {
@@ -181,29 +234,49 @@ fn run(task: Task) -> Result<ExitCode> {
             tiers::run(quick)?;
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench { name: Bench::KernelBoot, rounds } => {
+        Task::Bench { name: Bench::KernelBoot, rounds, .. } => {
             let cmd =
                 ["xtask", "guest-boot", "--kernel", "berth", "--kernel", "debian", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
-        Task::Bench { name: Bench::MachineStart, rounds } => {
+        Task::Bench { name: Bench::MachineStart, rounds, .. } => {
             let cmd = ["xtask", "machine-start-bench", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
-        Task::Bench { name: Bench::Boot, rounds } => {
+        Task::Bench { name: Bench::Boot, rounds, .. } => {
             let script = paths::workspace_root().join("vmm/testbed/build-initramfs.sh");
             xtask::process::run(Command::new("sh").arg(script))?;
             let cmd = ["xtask", "boot-bench", "--rounds", &rounds.to_string()];
             let outcome = testbed::run(&testbed::Options::default(), &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
+        Task::Bench { name: Bench::BootLoop, rounds, kernels, vmms } => {
+            let mut cmd = vec!["xtask".to_string(), "boot-loop".into(), "--rounds".into(), rounds.to_string()];
+            for k in &kernels {
+                cmd.extend(["--kernel".to_string(), kernel_name(*k).to_string()]);
+            }
+            for v in &vmms {
+                cmd.extend(["--vmm".to_string(), v.name().to_string()]);
+            }
+            // A boot takes seconds; a failed one up to its three-minute
+            // deadline: the run's limit grows with the boots asked for.
+            let boots = (rounds * kernels.len() * vmms.len()) as u64;
+            let opts = testbed::Options { timeout: Duration::from_secs(1200 + boots * 45), ..Default::default() };
+            let outcome = testbed::run(&opts, &cmd)?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::BootLoop { kernels, vmms, rounds } => {
+            let vmms: Vec<_> = vmms.iter().map(|v| v.vmm()).collect();
+            xtask::bench_boot_loop::run(&kernels, &vmms, rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Task::BootBench { rounds } => {
             xtask::bench_boot::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench { name: Bench::Run, rounds } => {
+        Task::Bench { name: Bench::Run, rounds, .. } => {
             use xtask::bench_run::{Peer, agent_binary, runtime_level};
             runtime_level(rounds, Peer::for_this_host())?;
             xtask::bench_run_api::run(rounds)?;
@@ -224,7 +297,7 @@ fn run(task: Task) -> Result<ExitCode> {
             runtime_level(rounds, peer.unwrap_or_else(Peer::for_this_host))?;
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench { name: Bench::Pull, rounds } => {
+        Task::Bench { name: Bench::Pull, rounds, .. } => {
             xtask::bench_pull::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
