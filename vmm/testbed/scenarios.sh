@@ -5,6 +5,7 @@
 # Groups: devices (disks, memory, vCPUs, rng, vsock, TAP, passt), kernels (berth's
 # and Debian's kernel to the agent's /_ping over vsock, SIGTERM), exits
 # (poweroff, panic, configurations that cannot boot). No group: all.
+# vsock_loop (not in "all"): ROUNDS vsock boots in a row.
 # Each check prints "ok: <what>" or "FAILED: <what>"; the script ends
 # non-zero if one failed. tests/e2e/tests/vmm.rs runs it.
 set -u
@@ -13,8 +14,47 @@ here=$(cd "$(dirname "$0")" && pwd)
 T=$WORK; K="console=ttyS0 reboot=k panic=-1 pci=off"
 failed=0
 check() { if [ "$1" = "$2" ]; then echo "ok: $3"; else echo "FAILED: $3 (got $1, want $2)"; failed=1; fi; }
-vmm() { timeout 300 berth-vmm run "$@"; }
+# berth-vmm with a deadline; when it fails, the end of the guest's console
+# (a --serial file:PATH) is printed, so a crash shows what the guest did last.
+vmm() {
+  timeout 300 berth-vmm run "$@"; rc=$?
+  if [ $rc -ne 0 ]; then
+    for a in "$@"; do
+      case $a in file:*) echo "-- last console lines of ${a#file:} (exit $rc):"; tail -n 30 "${a#file:}";; esac
+    done
+  fi
+  return $rc
+}
 cd /tmp
+
+# One vsock boot: 64 MiB each way and 16 concurrent streams each way,
+# checksummed at the far end, and a CONNECT before the guest listens.
+vsock_boot() {
+rm -f /tmp/v.sock*
+timeout 280 python3 $here/host_vsock.py /tmp/v.sock > /tmp/host_vsock.log 2>&1 & hp=$!
+start=$(date +%s)
+vmm --kernel "$BERTH_KERNEL" --initramfs $T/test.cpio.gz --cpus 2 --vsock 3:/tmp/v.sock --cmdline "$K probe=vsock" \
+    --serial file:/tmp/b3.log
+check $? 0 "vsock boot ends with 0"
+wait $hp; hrc=$?
+# The host side's own report; its tracebacks only when it failed.
+if [ $hrc -eq 0 ]; then grep -v "^ " /tmp/host_vsock.log | grep -v "Traceback\|Exception in thread"; else tail -n 20 /tmp/host_vsock.log; fi
+check $hrc 0 "host verified every host->guest stream, CONNECT-with-data included"
+echo "vsock boot took $(( $(date +%s) - start )) s"
+}
+
+# ROUNDS vsock boots in a row (default 20): the stress that once ended in
+# a triple fault, repeated to measure how often.
+vsock_loop() {
+n=${ROUNDS:-20} bad=0 i=1
+while [ $i -le $n ]; do
+  echo "== vsock round $i of $n"
+  failed=0; vsock_boot; [ $failed -ne 0 ] && bad=$((bad+1))
+  i=$((i+1))
+done
+echo "vsock loop: $bad of $n boots failed"
+[ $bad -eq 0 ]; failed=$?
+}
 
 devices() {
 echo "== boot 1: 2 vCPUs, 384 MiB, rng, a disk written, a read-only disk refusing writes"
@@ -38,14 +78,7 @@ grep "i8042" /tmp/b2.log
 grep -qE "AUX port|i8042: Failed" /tmp/b2.log; check $? 1 "no mouse port found or waited for without i8042.noaux"
 
 echo "== boot 3: vsock, 64 MiB each way, 16 concurrent streams each way, CONNECT before listen"
-rm -f /tmp/v.sock*
-timeout 280 python3 $here/host_vsock.py /tmp/v.sock & hp=$!
-start=$(date +%s)
-vmm --kernel "$BERTH_KERNEL" --initramfs $T/test.cpio.gz --cpus 2 --vsock 3:/tmp/v.sock --cmdline "$K probe=vsock" \
-    --serial file:/tmp/b3.log
-check $? 0 "vsock boot ends with 0"
-wait $hp; check $? 0 "host verified every host->guest stream, CONNECT-with-data included"
-echo "vsock boot took $(( $(date +%s) - start )) s"
+vsock_boot
 grep -E "probe:" /tmp/b3.log
 test "$(grep -c 'source OK' /tmp/b3.log)" = 2; check $? 0 "guest verified every guest->host stream"
 grep -q "probe: sink done" /tmp/b3.log; check $? 0 "guest sink served all 16 host streams"
