@@ -49,6 +49,7 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
         rng: true,
         seccomp: Default::default(),
         acpi: Default::default(),
+        system_map: None,
     };
     let vmm = builder::build(&vm).map_err(|e| MachineError::Vmm(e.to_string()))?;
     let stop = vmm.stop_handle();
