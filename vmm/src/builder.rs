@@ -146,8 +146,10 @@ impl CrashContext {
         if let Some(report) = exit.report_mut() {
             let symbols = symbols::load(&self.kernel, self.system_map.as_deref());
             report.complete(symbols.as_ref().map_err(ToString::to_string), self.console.lines());
+            // One line for the log; the exit itself carries the report.
+            let rip = report.cpu.as_ref().map_or_else(Clone::clone, |c| format!("RIP={:#x}", c.rip));
             let symbol = report.symbol.clone().unwrap_or_default();
-            tracing::error!(%symbol, "{}", exit.headline());
+            tracing::error!("{}: {rip}; {symbol}", exit.headline());
         }
         exit
     }

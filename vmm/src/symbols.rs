@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 /// `PT_LOAD`.
 const PT_LOAD: u32 = 1;
@@ -24,8 +24,8 @@ const PT_LOAD: u32 = 1;
 pub enum SymbolsError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{0}: no text symbols")]
-    Empty(String),
+    #[error("{path}: no text symbols{hint}")]
+    Empty { path: String, hint: String },
     #[error("{path}: not an ELF with a symbol table ({reason})")]
     NotElf { path: String, reason: String },
 }
@@ -96,6 +96,13 @@ impl Symbols {
                 names.push((addr, name.to_string()));
             }
         }
+        if names.is_empty() {
+            // Debian's package ships a one-line placeholder that says where
+            // the real map is: say it.
+            let said = text.lines().find_map(|l| l.splitn(3, ' ').nth(2)).map(str::trim).filter(|t| !t.is_empty());
+            let hint = said.map(|t| format!(" (it says: {t:?})")).unwrap_or_default();
+            return Err(SymbolsError::Empty { path: path.to_string(), hint });
+        }
         Self::finish(names, start, end, Vec::new(), Origin::SystemMap, path)
     }
 
@@ -121,7 +128,14 @@ impl Symbols {
                 "_etext" => end = Some(sym.address()),
                 _ => {}
             }
-            if sym.kind() == SymbolKind::Text && !name.is_empty() {
+            // Assembly entry points (`pvh_start_xen`) are untyped: any
+            // defined symbol in an executable section counts.
+            let in_text = sym
+                .section_index()
+                .and_then(|i| elf.section_by_index(i).ok())
+                .is_some_and(|sec| sec.kind() == SectionKind::Text);
+            let code = matches!(sym.kind(), SymbolKind::Text | SymbolKind::Label | SymbolKind::Unknown);
+            if code && in_text && !name.is_empty() && !name.starts_with(".L") {
                 names.push((sym.address(), name.to_string()));
             }
         }
@@ -142,7 +156,7 @@ impl Symbols {
         names.sort_by(|(a, x), (b, y)| (a, marker(x)).cmp(&(b, marker(y))));
         names.dedup_by_key(|(a, _)| *a);
         let (Some(first), Some(last)) = (names.first(), names.last()) else {
-            return Err(SymbolsError::Empty(path.to_string()));
+            return Err(SymbolsError::Empty { path: path.to_string(), hint: String::new() });
         };
         // Without `_etext`, the last function is given a page.
         let text = (start.unwrap_or(first.0), end.unwrap_or(last.0 + 0x1000));
@@ -233,7 +247,13 @@ ffffffff81e00000 T _etext
         assert_eq!(s.resolve(0xffff_ffff_8000_0000), None, "below the text");
         assert_eq!(s.resolve(0xffff_ffff_81e0_0001), None, "past _etext");
         assert_eq!(s.resolve(0x100_0000), None, "a System.map knows no physical addresses");
-        assert!(matches!(Symbols::from_system_map("garbage\n", "m"), Err(SymbolsError::Empty(_))));
+        assert!(matches!(Symbols::from_system_map("garbage\n", "m"), Err(SymbolsError::Empty { .. })));
+        let placeholder = "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n";
+        let e = Symbols::from_system_map(placeholder, "System.map-6.1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "System.map-6.1: no text symbols (it says: \"The real System.map is in the linux-image-<version>-dbg package\")"
+        );
     }
 
     /// The test binary is an ELF with a symbol table: this very function's

@@ -166,3 +166,26 @@ fn dropping_a_running_vmm_stops_it() {
     drop(vmm);
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "drop took {:?}", started.elapsed());
 }
+
+/// A jump to an address with no RAM behind it: KVM cannot fetch, let
+/// alone emulate, the instruction there (an emulation failure), and the
+/// report says that RIP has no RAM behind it.
+#[test]
+fn running_code_outside_ram_is_an_emulation_failure_with_a_report() {
+    if !kvm_usable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // mov rax, 0x3000_0000 (identity-mapped, beyond the 64 MiB); jmp rax
+    let mut code = vec![0x48, 0xb8];
+    code.extend_from_slice(&0x3000_0000u64.to_le_bytes());
+    code.extend_from_slice(&[0xff, 0xe0]);
+    let exit = boot(&code, 1, &dir.path().join("console"));
+    let text = exit.to_string();
+    assert!(!exit.is_success());
+    assert!(matches!(exit, VmExit::EmulationFailure { vcpu: 0, .. }), "{text}");
+    assert!(text.starts_with("vCPU 0: KVM could not emulate an instruction (KVM_EXIT_INTERNAL_ERROR)\n"), "{text}");
+    assert!(text.contains("KVM internal error suberror 1 (emulation failure)"), "{text}");
+    assert!(text.contains("RIP=0x0000000030000000"), "{text}");
+    assert!(text.contains("code at RIP (guest-physical 0x30000000): none readable [then guest-physical 0x30000000 is outside guest RAM]"), "{text}");
+}

@@ -78,7 +78,8 @@ pub struct CrashReport {
     pub kvm: Vec<String>,
     /// The instruction bytes KVM reported with an emulation failure.
     pub kvm_insn: Option<Vec<u8>>,
-    /// RIP's symbol, once [`CrashReport::complete`] ran.
+    /// RIP's symbol, or why it has none, once [`CrashReport::complete`]
+    /// ran.
     pub symbol: Option<String>,
     /// The last console lines, oldest first.
     pub console: Vec<String>,
@@ -133,13 +134,13 @@ impl CrashReport {
         self.console = console;
         let Ok(cpu) = &self.cpu else { return };
         self.symbol = Some(match symbols {
-            Err(why) => format!("no symbols ({why})"),
+            Err(why) => format!("RIP not named: {why}"),
             Ok(s) => match s.resolve(cpu.rip) {
                 Some(r) if s.origin() == Origin::SystemMap => format!(
-                    "{r} ({}; link-time addresses: if this kernel randomised its base (KASLR) the name may be off by the slide)",
+                    "RIP is {r} ({}; link-time addresses: if this kernel randomised its base (KASLR) the name may be off by the slide)",
                     s.path
                 ),
-                Some(r) => format!("{r} ({})", s.path),
+                Some(r) => format!("RIP is {r} ({})", s.path),
                 None => {
                     let (start, end) = s.text_range();
                     let kaslr = if s.origin() == Origin::SystemMap {
@@ -147,7 +148,10 @@ impl CrashReport {
                     } else {
                         ""
                     };
-                    format!("{:#x} is outside the kernel text {start:#x}..{end:#x} of {}{kaslr}", cpu.rip, s.path)
+                    format!(
+                        "RIP not named: {:#x} is outside the kernel text {start:#x}..{end:#x} of {}{kaslr}",
+                        cpu.rip, s.path
+                    )
                 }
             },
         });
@@ -246,7 +250,7 @@ impl std::fmt::Display for CrashReport {
             write!(f, "\n  instruction bytes KVM could not emulate: {}", hex(insn))?;
         }
         if let Some(sym) = &self.symbol {
-            write!(f, "\n  RIP is {sym}")?;
+            write!(f, "\n  {sym}")?;
         }
         if !self.console.is_empty() {
             write!(f, "\n  last console lines:")?;
@@ -297,7 +301,7 @@ mod tests {
             lines[4],
             "  code at RIP (guest-physical 0x1000000): 0f 0b [then guest-physical 0x1000002 is outside guest RAM]"
         );
-        assert!(lines[5].starts_with("  RIP is 0x1000000 is outside the kernel text"), "{}", lines[5]);
+        assert!(lines[5].starts_with("  RIP not named: 0x1000000 is outside the kernel text"), "{}", lines[5]);
         assert!(lines[5].contains("KASLR"), "{}", lines[5]);
         assert_eq!(&lines[6..], ["  last console lines:", "  | [    0.000000] Linux version 6.1", "  | boom"]);
     }
@@ -321,7 +325,7 @@ mod tests {
         r.complete(Err("vmlinuz has no symbols".into()), Vec::new());
         let text = r.to_string();
         assert!(text.contains("code at RIP (not mapped): none readable [then not mapped: level-4"), "{text}");
-        assert!(text.ends_with("RIP is no symbols (vmlinuz has no symbols)"), "{text}");
+        assert!(text.ends_with("RIP not named: vmlinuz has no symbols"), "{text}");
     }
 
     #[test]

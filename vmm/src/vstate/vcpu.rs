@@ -125,11 +125,7 @@ impl Vcpu {
 
     /// The state of this vCPU, for an exit that ends the VM in a crash.
     fn crash(&self, mem: &GuestMemoryMmap, kvm: Vec<String>) -> Box<CrashReport> {
-        let report = CrashReport::capture(&self.fd, mem, kvm);
-        if let Ok(cpu) = &report.cpu {
-            tracing::error!(vcpu = self.index, rip = format_args!("{:#x}", cpu.rip), "vCPU crashed");
-        }
-        Box::new(report)
+        Box::new(CrashReport::capture(&self.fd, mem, kvm))
     }
 
     fn run(mut self, buses: &IoBuses, mem: &GuestMemoryMmap, exit: &ExitSignal, stopping: &AtomicBool) {
