@@ -273,10 +273,11 @@ fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
         MachineCommand::Logs { name, previous, .. } => machine::print_console(&name, previous, &mut std::io::stdout())?,
         MachineCommand::RunProcess { name } => {
             let l = machine::layout_of(&name)?;
+            // The runner wrote the whole exit (a crash report) to machine.log.
             let exit = machine::runner::run(&l)?;
-            tracing::info!(%exit, "machine {name} ended");
+            tracing::info!(exit = %exit.headline(), "machine {name} ended");
             if !exit.is_success() {
-                return Err(MachineError::Vmm(exit.to_string()));
+                return Err(MachineError::Vmm(exit.headline()));
             }
         }
     }

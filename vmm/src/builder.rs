@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +28,7 @@ use crate::config::{ConfigError, NetConfig, SerialOutput, VmConfig};
 use crate::devices::bus::{Bus, BusError};
 use crate::devices::irq::IrqLine;
 use crate::devices::legacy::acpi_sleep::{ACPI_SLEEP_PORT_LEN, AcpiSleep};
-use crate::devices::legacy::console::ConsoleSink;
+use crate::devices::legacy::console::{ConsoleSink, ConsoleTail};
 use crate::devices::legacy::i8042::{I8042, I8042_PORT_BASE, I8042_PORT_LEN, KBD_IRQ};
 use crate::devices::legacy::serial::{SERIAL_PORT_BASE, SERIAL_PORT_LEN, SerialDevice};
 use crate::devices::virtio::block::BlockDevice;
@@ -40,6 +41,7 @@ use crate::event_loop::{EventLoop, EventLoopError, Subscriber};
 use crate::exit::{ExitSignal, VmExit};
 use crate::loader::{self, LoaderError};
 use crate::seccomp::{self, ThreadRole};
+use crate::symbols;
 use crate::timeline;
 use crate::vstate::memory::{self, GuestRam, MemoryError};
 use crate::vstate::vcpu::{IoBuses, Vcpu, VcpuError, VcpuHandle};
@@ -119,6 +121,7 @@ pub struct Vmm {
     exit: Arc<ExitSignal>,
     keyboard: Arc<Mutex<I8042>>,
     stopping: Arc<AtomicBool>,
+    crash: CrashContext,
     /// The devices, held here so that the last reference is dropped on the
     /// caller's (unfiltered) thread after the others are joined: a device's
     /// drop may make syscalls a vCPU thread's seccomp filter does not allow
@@ -126,6 +129,30 @@ pub struct Vmm {
     _buses: Arc<IoBuses>,
     _vm: Vm,
     _ram: GuestRam,
+}
+
+/// What a crash report is completed with after the vCPUs stop: where the
+/// kernel's symbols are, and the console's last lines.
+struct CrashContext {
+    kernel: PathBuf,
+    system_map: Option<PathBuf>,
+    console: ConsoleTail,
+}
+
+impl CrashContext {
+    /// Names RIP and adds the console tail to `exit`'s report, if it has
+    /// one, and logs it.
+    fn complete(&self, mut exit: VmExit) -> VmExit {
+        if let Some(report) = exit.report_mut() {
+            let symbols = symbols::load(&self.kernel, self.system_map.as_deref());
+            report.complete(symbols.as_ref().map_err(ToString::to_string), self.console.lines());
+            // One line for the log; the exit itself carries the report.
+            let rip = report.cpu.as_ref().map_or_else(Clone::clone, |c| format!("RIP={:#x}", c.rip));
+            let symbol = report.symbol.clone().unwrap_or_default();
+            tracing::error!("{}: {rip}; {symbol}", exit.headline());
+        }
+        exit
+    }
 }
 
 /// How the host ends a running VM, from any thread.
@@ -156,7 +183,8 @@ impl Vmm {
         StopHandle { keyboard: self.keyboard.clone(), exit: self.exit.clone() }
     }
 
-    /// Blocks until the VM ends, stops every thread, and says why it ended.
+    /// Blocks until the VM ends, stops every thread, and says why it ended
+    /// (a crash with its full report).
     pub fn wait(mut self) -> VmExit {
         let outcome = loop {
             if let Some(outcome) = self.exit.outcome() {
@@ -168,7 +196,7 @@ impl Vmm {
             unsafe { libc::poll(&mut pfd, 1, 1000) };
         };
         self.stop_threads();
-        outcome
+        self.crash.complete(outcome)
     }
 
     fn stop_threads(&mut self) {
@@ -260,6 +288,8 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     let serial_irq = IrqLine::new(SERIAL_IRQ).map_err(BuildError::EventFd)?;
     vm.register_irqfd(serial_irq.eventfd(), SERIAL_IRQ)?;
     let sink = ConsoleSink::new(serial_output(&config.serial)?, exit.clone());
+    let crash =
+        CrashContext { kernel: config.kernel.clone(), system_map: config.system_map.clone(), console: sink.tail() };
     pio.insert(Arc::new(Mutex::new(SerialDevice::new(serial_irq, sink))), SERIAL_PORT_BASE, SERIAL_PORT_LEN)?;
     let kbd_irq = IrqLine::new(KBD_IRQ).map_err(BuildError::EventFd)?;
     vm.register_irqfd(kbd_irq.eventfd(), KBD_IRQ)?;
@@ -338,6 +368,8 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     timeline::mark("build: seccomp filters compiled");
     let event_loop = EventLoop::start(subscribers, exit.clone(), stopping.clone(), devices_filters)?;
     let buses = Arc::new(IoBuses { pio, mmio });
+    // The vCPUs read guest memory only for a crash report.
+    let vcpu_mem = mem.clone();
     // The Vmm exists before any vCPU runs: if a vCPU fails to start, dropping
     // it stops the threads already running before the memory goes away.
     let mut vmm = Vmm {
@@ -346,12 +378,14 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
         exit,
         keyboard,
         stopping,
+        crash,
         _buses: buses.clone(),
         _vm: vm,
         _ram: ram,
     };
     for vcpu in vcpus {
-        let handle = vcpu.start(buses.clone(), vmm.exit.clone(), vmm.stopping.clone(), vcpu_filters.clone())?;
+        let handle =
+            vcpu.start(buses.clone(), vcpu_mem.clone(), vmm.exit.clone(), vmm.stopping.clone(), vcpu_filters.clone())?;
         vmm.vcpus.push(handle);
     }
     timeline::mark("build: vCPU threads started");

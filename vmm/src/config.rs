@@ -190,6 +190,12 @@ pub struct VmConfig {
     pub seccomp: SeccompMode,
     #[serde(default)]
     pub acpi: AcpiMode,
+    /// The kernel's `System.map`, for naming RIP in a crash report. Unset:
+    /// `System.map-<suffix>` beside a `vmlinuz-<suffix>`, else `System.map`
+    /// beside the kernel, else the kernel ELF's own symbols. Read only
+    /// after a crash, never checked at start.
+    #[serde(default)]
+    pub system_map: Option<PathBuf>,
 }
 
 fn default_vcpus() -> u8 {
@@ -293,6 +299,7 @@ impl VmConfig {
             rng: false,
             seccomp: SeccompMode::default(),
             acpi: AcpiMode::default(),
+            system_map: None,
         }
     }
 

@@ -13,6 +13,8 @@ use std::sync::{Mutex, PoisonError};
 
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
+use crate::vstate::crash_report::CrashReport;
+
 /// Why the VM stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VmExit {
@@ -24,7 +26,13 @@ pub enum VmExit {
     /// The guest kernel panicked; the line it printed.
     GuestPanic(String),
     /// A vCPU triple-faulted: the guest is broken beyond a clean reset.
-    TripleFault { vcpu: u8 },
+    TripleFault { vcpu: u8, report: Box<CrashReport> },
+    /// KVM could not emulate an instruction the guest ran
+    /// (`KVM_EXIT_INTERNAL_ERROR`, emulation suberror).
+    EmulationFailure { vcpu: u8, report: Box<CrashReport> },
+    /// A vCPU ended for another reason the guest cannot recover from: a
+    /// failed VM entry, another KVM internal error, an unknown exit.
+    VcpuFault { vcpu: u8, what: String, report: Box<CrashReport> },
     /// The host asked the VMM to stop.
     Stopped,
     /// The VMM could not keep running the guest.
@@ -36,6 +44,22 @@ impl VmExit {
     pub fn is_success(&self) -> bool {
         matches!(self, VmExit::GuestReset | VmExit::GuestPowerOff | VmExit::Stopped)
     }
+
+    /// The crashed vCPU's report, for an exit that has one.
+    pub fn report_mut(&mut self) -> Option<&mut CrashReport> {
+        match self {
+            VmExit::TripleFault { report, .. }
+            | VmExit::EmulationFailure { report, .. }
+            | VmExit::VcpuFault { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// The first line of the exit (the one scripts grep), without the
+    /// report that may follow.
+    pub fn headline(&self) -> String {
+        self.to_string().lines().next().unwrap_or_default().to_string()
+    }
 }
 
 impl std::fmt::Display for VmExit {
@@ -44,9 +68,13 @@ impl std::fmt::Display for VmExit {
             VmExit::GuestReset => f.write_str("guest reset the VM"),
             VmExit::GuestPowerOff => f.write_str("guest powered off"),
             VmExit::GuestPanic(line) => write!(f, "guest kernel panicked: {line}"),
-            VmExit::TripleFault { vcpu } => {
-                write!(f, "vCPU {vcpu} triple-faulted (KVM_EXIT_SHUTDOWN)")
+            VmExit::TripleFault { vcpu, report } => {
+                write!(f, "vCPU {vcpu} triple-faulted (KVM_EXIT_SHUTDOWN){report}")
             }
+            VmExit::EmulationFailure { vcpu, report } => {
+                write!(f, "vCPU {vcpu}: KVM could not emulate an instruction (KVM_EXIT_INTERNAL_ERROR){report}")
+            }
+            VmExit::VcpuFault { vcpu, what, report } => write!(f, "VMM error: vCPU {vcpu}: {what}{report}"),
             VmExit::Stopped => f.write_str("stopped by the host"),
             VmExit::VmmError(e) => write!(f, "VMM error: {e}"),
         }
@@ -89,10 +117,10 @@ impl ExitSignal {
         };
         let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
         if outcome.is_some() {
-            tracing::debug!(%exit, "VM already ending; ignoring later exit reason");
+            tracing::debug!(exit = %exit.headline(), "VM already ending; ignoring later exit reason");
             return;
         }
-        tracing::info!(%exit, "VM exit");
+        tracing::info!(exit = %exit.headline(), "VM exit");
         *outcome = Some(exit);
         if let Err(e) = self.evt.write(1) {
             tracing::error!(error = %e, "cannot signal VM exit");

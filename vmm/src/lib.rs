@@ -25,5 +25,6 @@ pub mod kvm_probe;
 pub mod loader;
 pub mod rotating_log;
 pub mod seccomp;
+pub mod symbols;
 pub mod timeline;
 pub mod vstate;

@@ -85,6 +85,10 @@ struct RunArgs {
     /// acpi=off), on (and no virtio_mmio.device= entries), or off.
     #[arg(long, value_parser = AcpiMode::parse_flag)]
     acpi: Option<AcpiMode>,
+    /// The kernel's System.map, for naming RIP when a vCPU crashes (by
+    /// default the one beside the kernel, else the kernel ELF's symbols).
+    #[arg(long)]
+    system_map: Option<PathBuf>,
     /// Seconds the guest gets to shut down after SIGTERM/SIGINT before the
     /// VM is stopped anyway.
     #[arg(long, default_value_t = 10)]
@@ -133,6 +137,9 @@ impl RunArgs {
         }
         if let Some(mode) = self.seccomp {
             c.seccomp = mode;
+        }
+        if self.system_map.is_some() {
+            c.system_map = self.system_map;
         }
         Ok(c)
     }

@@ -10,7 +10,8 @@
 //! system call". The main
 //! thread, which only waits for the VM to end, stays unfiltered.
 //!
-//! - vCPU threads: `ioctl(KVM_RUN)` only among ioctls; `write` (console,
+//! - vCPU threads: `ioctl(KVM_RUN)` only among ioctls, and
+//!   `KVM_GET_REGS`/`KVM_GET_SREGS` for a crash report; `write` (console,
 //!   irqfd and exit eventfds), `futex` (device locks), memory management
 //!   for the allocator, `rt_sigreturn` for the kick signal, thread exit.
 //! - the device thread: `epoll_wait`/`epoll_ctl`; reads and writes on
@@ -38,6 +39,10 @@ use serde::{Deserialize, Serialize};
 
 /// `KVM_RUN`: `_IO(KVMIO, 0x80)`.
 const KVM_RUN: u64 = 0xae80;
+/// `KVM_GET_REGS`: `_IOR(KVMIO, 0x81, struct kvm_regs)`, for a crash report.
+const KVM_GET_REGS: u64 = 0x8090_ae81;
+/// `KVM_GET_SREGS`: `_IOR(KVMIO, 0x83, struct kvm_sregs)`, likewise.
+const KVM_GET_SREGS: u64 = 0x8138_ae83;
 
 /// Whether filters are installed, and what a violation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -153,9 +158,9 @@ pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, 
         SeccompMode::Enforce => (SeccompAction::Trap, SeccompAction::Errno(libc::EACCES as u32)),
         SeccompMode::Log => (SeccompAction::Log, SeccompAction::Log),
     };
-    let (own, ioctl) = match role {
-        ThreadRole::Vcpu => (VCPU, KVM_RUN),
-        ThreadRole::Devices => (DEVICES, libc::FIONBIO),
+    let (own, ioctls): (_, &[u64]) = match role {
+        ThreadRole::Vcpu => (VCPU, &[KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS]),
+        ThreadRole::Devices => (DEVICES, &[libc::FIONBIO]),
     };
     let compile = |rules: BTreeMap<i64, Vec<SeccompRule>>, mismatch, matched| {
         let filter = SeccompFilter::new(rules, mismatch, matched, TargetArch::x86_64)
@@ -164,7 +169,8 @@ pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, 
     };
     let mut allowed: BTreeMap<i64, Vec<SeccompRule>> =
         COMMON.iter().chain(own).chain(REFUSED).map(|&nr| (nr, Vec::new())).collect();
-    allowed.insert(libc::SYS_ioctl, vec![ioctl_rule(role, ioctl)?]);
+    let ioctl_rules = ioctls.iter().map(|&r| ioctl_rule(role, r)).collect::<Result<_, _>>()?;
+    allowed.insert(libc::SYS_ioctl, ioctl_rules);
     let refused = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
     // The allowlist goes last: once it is in place, installing another
     // filter (prctl, seccomp) is no longer allowed.
@@ -252,6 +258,14 @@ pub fn install(filters: &ThreadFilters) -> Result<(), SeccompError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The register ioctls' numbers encode their structs' sizes.
+    #[test]
+    fn register_ioctl_numbers_match_the_structs() {
+        let ior = |nr: u64, size: usize| (2 << 30) | ((size as u64) << 16) | (0xae << 8) | nr;
+        assert_eq!(KVM_GET_REGS, ior(0x81, std::mem::size_of::<kvm_bindings::kvm_regs>()));
+        assert_eq!(KVM_GET_SREGS, ior(0x83, std::mem::size_of::<kvm_bindings::kvm_sregs>()));
+    }
 
     #[test]
     fn filters_compile_for_every_role_and_mode() {

@@ -111,15 +111,39 @@ fn a_panic_on_the_console_makes_the_reset_a_failure() {
     assert!(!exit.is_success());
 }
 
+/// The triple fault's report: registers, the bytes at RIP read through
+/// the guest's page tables, RIP named from a System.map, the console tail.
 #[test]
-fn a_triple_fault_ends_the_vm_with_an_error() {
+fn a_triple_fault_ends_the_vm_with_an_error_and_a_crash_report() {
     if !kvm_usable() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exit = boot(TRIPLE_FAULT, 1, &dir.path().join("console"));
-    assert_eq!(exit, VmExit::TripleFault { vcpu: 0 });
+    let map = dir.path().join("System.map");
+    std::fs::write(
+        &map,
+        format!("{ENTRY:016x} T _text\n{ENTRY:016x} T tiny_entry\n{:016x} T _etext\n", ENTRY + 0x1000),
+    )
+    .unwrap();
+    let mut code = print(b"about to fault\n");
+    let ud2_at = ENTRY + code.len() as u64;
+    code.extend_from_slice(TRIPLE_FAULT);
+    let kernel = elf_with(&code);
+    let mut config = VmConfig::with_kernel(kernel.path().to_owned());
+    config.memory_mib = 64;
+    config.serial = SerialOutput::File(dir.path().join("console"));
+    config.system_map = Some(map);
+    let exit = builder::build(&config).expect("VM builds").wait();
+    assert!(matches!(exit, VmExit::TripleFault { vcpu: 0, .. }), "{exit}");
     assert!(!exit.is_success());
+    let text = exit.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "vCPU 0 triple-faulted (KVM_EXIT_SHUTDOWN)");
+    assert!(text.contains(&format!("RIP={ud2_at:#018x}")), "{text}");
+    assert!(text.contains("(4-level paging)") && text.contains(" l=1 "), "{text}");
+    assert!(text.contains(&format!("code at RIP (guest-physical {ud2_at:#x}): 0f 0b 00")), "{text}");
+    assert!(text.contains(&format!("RIP is tiny_entry+{:#x}", ud2_at - ENTRY)), "{text}");
+    assert!(text.ends_with("last console lines:\n  | about to fault"), "{text}");
 }
 
 #[test]
@@ -141,4 +165,27 @@ fn dropping_a_running_vmm_stops_it() {
     let started = std::time::Instant::now();
     drop(vmm);
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "drop took {:?}", started.elapsed());
+}
+
+/// A jump to an address with no RAM behind it: KVM cannot fetch, let
+/// alone emulate, the instruction there (an emulation failure), and the
+/// report says that RIP has no RAM behind it.
+#[test]
+fn running_code_outside_ram_is_an_emulation_failure_with_a_report() {
+    if !kvm_usable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // mov rax, 0x3000_0000 (identity-mapped, beyond the 64 MiB); jmp rax
+    let mut code = vec![0x48, 0xb8];
+    code.extend_from_slice(&0x3000_0000u64.to_le_bytes());
+    code.extend_from_slice(&[0xff, 0xe0]);
+    let exit = boot(&code, 1, &dir.path().join("console"));
+    let text = exit.to_string();
+    assert!(!exit.is_success());
+    assert!(matches!(exit, VmExit::EmulationFailure { vcpu: 0, .. }), "{text}");
+    assert!(text.starts_with("vCPU 0: KVM could not emulate an instruction (KVM_EXIT_INTERNAL_ERROR)\n"), "{text}");
+    assert!(text.contains("KVM internal error suberror 1 (emulation failure)"), "{text}");
+    assert!(text.contains("RIP=0x0000000030000000"), "{text}");
+    assert!(text.contains("code at RIP (guest-physical 0x30000000): none readable [then guest-physical 0x30000000 is outside guest RAM]"), "{text}");
 }

@@ -174,6 +174,8 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
     private::dir(&l.dir).map_err(|e| MachineError::io(&l.dir, e))?;
     let log = private::open(&l.process_log(), std::fs::OpenOptions::new().create(true).append(true))
         .map_err(|e| MachineError::io(&l.process_log(), e))?;
+    // Where this boot's lines of machine.log begin.
+    let log_start = log.metadata().map_or(0, |m| m.len());
     let exe = std::env::current_exe().map_err(|e| MachineError::io(Path::new("berth"), e))?;
     let mut cmd = Command::new(exe);
     cmd.args(["machine", "run-process", name])
@@ -191,13 +193,13 @@ pub fn start(name: &str, timeout: Duration) -> Result<Layout, MachineError> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            let reason = last_lines(&l.process_log(), 3);
+            let reason = this_boot(&l.process_log(), log_start, BOOT_LOG_LINES);
             if reason.contains("already running") {
                 return Err(MachineError::AlreadyRunning(name.into()));
             }
             return Err(MachineError::Boot {
                 name: name.into(),
-                reason: format!(" (machine process {status}: {})", reason.trim()),
+                reason: format!(" (machine process {status}); its log:\n{}", reason.trim_end()),
                 console: last_lines(&l.console_log(), 20),
             });
         }
@@ -238,6 +240,28 @@ fn kvm_verdict(report: &KvmReport, stock_kernel: bool) -> Result<(), MachineErro
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod boot_log_tests {
+    use super::*;
+
+    /// A failed start shows this boot's log in full (a crash report is
+    /// many lines), not the previous boot's, and the last lines of a long
+    /// one.
+    #[test]
+    fn a_failed_start_shows_this_boots_log() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("machine.log");
+        std::fs::write(&p, "old boot: fine\n").unwrap();
+        let start = std::fs::metadata(&p).unwrap().len();
+        let report = "berth: machine exit: vCPU 0 triple-faulted (KVM_EXIT_SHUTDOWN)\n  RIP=0x1\n  CR0=0x11 CR3=0x0";
+        std::fs::write(&p, format!("old boot: fine\n{report}\n")).unwrap();
+        assert_eq!(this_boot(&p, start, 80), report);
+        assert_eq!(this_boot(&p, start, 2), "  RIP=0x1\n  CR0=0x11 CR3=0x0");
+        assert_eq!(this_boot(&p, 1 << 20, 1), "  CR0=0x11 CR3=0x0", "rotated: the whole file");
+        assert_eq!(this_boot(&d.path().join("none"), 0, 5), "");
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +418,20 @@ pub fn docker_socket(name: &str) -> Result<PathBuf, MachineError> {
 
 pub fn layout_of(name: &str) -> Result<Layout, MachineError> {
     existing(name)
+}
+
+/// The most lines of machine.log a failed start shows: a crash report with
+/// its console tail fits.
+const BOOT_LOG_LINES: usize = 80;
+
+/// What the machine process wrote to its log from byte `start` on (this
+/// boot), its last `n` lines; the whole file's if it was rotated since.
+fn this_boot(path: &Path, start: u64, n: usize) -> String {
+    let Ok(bytes) = std::fs::read(path) else { return String::new() };
+    let from = usize::try_from(start).ok().filter(|&s| s <= bytes.len()).unwrap_or(0);
+    let text = String::from_utf8_lossy(&bytes[from..]);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn last_lines(path: &Path, n: usize) -> String {

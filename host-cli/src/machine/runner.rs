@@ -17,6 +17,10 @@ use super::config::MachineConfig;
 use super::layout::Layout;
 use super::{MachineError, images, lock, private, proxy};
 
+/// The line machine.log gives a machine's end, followed by the exit (a
+/// crash with its report, one fact a line).
+pub const EXIT_HEADER: &str = "berth: machine exit: ";
+
 /// How long the guest gets to power off after a stop request.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
@@ -49,6 +53,7 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
         rng: true,
         seccomp: Default::default(),
         acpi: Default::default(),
+        system_map: None,
     };
     let vmm = builder::build(&vm).map_err(|e| MachineError::Vmm(e.to_string()))?;
     let stop = vmm.stop_handle();
@@ -85,6 +90,10 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     });
     for s in [layout.vsock_socket(), layout.docker_socket()] {
         let _ = std::fs::remove_file(s);
+    }
+    // stderr is machine.log; `berth machine start` shows this boot's part.
+    if let Ok(exit) = &exit {
+        eprintln!("{EXIT_HEADER}{exit}");
     }
     exit
 }

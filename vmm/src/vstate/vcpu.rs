@@ -2,7 +2,10 @@
 //!
 //! The run loop enters the guest with `KVM_RUN` and dispatches each exit:
 //! port and MMIO accesses go to the buses, a triple fault or a KVM system
-//! event ends the VM through the `ExitSignal`. The loop leaves when the VM
+//! event ends the VM through the `ExitSignal`. An exit that means the
+//! guest crashed (triple fault, emulation failure, failed entry, unknown
+//! exit) carries a `CrashReport` taken here, while the vCPU fd is still
+//! open. The loop leaves when the VM
 //! is ending; the VMM kicks it out of `KVM_RUN` with a signal. A vCPU
 //! thread never blocks on anything but `KVM_RUN` and a device mutex.
 
@@ -12,12 +15,14 @@ use std::thread::JoinHandle;
 
 use kvm_bindings::CpuId;
 use kvm_ioctls::{VcpuExit, VcpuFd};
+use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 
 use crate::arch::x86_64::{cpuid, lapic, regs};
 use crate::devices::bus::Bus;
 use crate::exit::{ExitSignal, VmExit};
 use crate::seccomp::{self, ThreadFilters};
+use crate::vstate::crash_report::{self, CrashReport};
 
 /// `KVM_SYSTEM_EVENT_*` types.
 const SYSTEM_EVENT_SHUTDOWN: u32 = 1;
@@ -94,10 +99,11 @@ impl Vcpu {
     }
 
     /// Starts the vCPU's thread, which installs `filters` before its first
-    /// `KVM_RUN`.
+    /// `KVM_RUN`. `mem` is read only for a crash report.
     pub fn start(
         self,
         buses: Arc<IoBuses>,
+        mem: Arc<GuestMemoryMmap>,
         exit: Arc<ExitSignal>,
         stopping: Arc<AtomicBool>,
         filters: Arc<ThreadFilters>,
@@ -111,13 +117,18 @@ impl Vcpu {
                     exit.post(VmExit::VmmError(format!("vCPU {index}: {e}")));
                     return;
                 }
-                self.run(&buses, &exit, &stopping)
+                self.run(&buses, &mem, &exit, &stopping)
             })
             .map_err(|source| VcpuError::Spawn { index, source })?;
         Ok(VcpuHandle { index, thread })
     }
 
-    fn run(mut self, buses: &IoBuses, exit: &ExitSignal, stopping: &AtomicBool) {
+    /// The state of this vCPU, for an exit that ends the VM in a crash.
+    fn crash(&self, mem: &GuestMemoryMmap, kvm: Vec<String>) -> Box<CrashReport> {
+        Box::new(CrashReport::capture(&self.fd, mem, kvm))
+    }
+
+    fn run(mut self, buses: &IoBuses, mem: &GuestMemoryMmap, exit: &ExitSignal, stopping: &AtomicBool) {
         let index = self.index;
         tracing::debug!(vcpu = index, "running");
         if index == 0 {
@@ -147,7 +158,7 @@ impl Vcpu {
                     }
                 }
                 Ok(VcpuExit::Shutdown) => {
-                    exit.post(VmExit::TripleFault { vcpu: index });
+                    exit.post(VmExit::TripleFault { vcpu: index, report: self.crash(mem, Vec::new()) });
                     break;
                 }
                 Ok(VcpuExit::SystemEvent(kind, _)) => {
@@ -166,19 +177,25 @@ impl Vcpu {
                 }
                 Ok(VcpuExit::Intr) => {}
                 Ok(VcpuExit::FailEntry(reason, cpu)) => {
-                    exit.post(VmExit::VmmError(format!(
-                        "vCPU {index}: VM entry failed (hardware reason {reason:#x} on host CPU {cpu})"
-                    )));
+                    let what = format!("VM entry failed (hardware reason {reason:#x} on host CPU {cpu})");
+                    exit.post(VmExit::VcpuFault { vcpu: index, what, report: self.crash(mem, Vec::new()) });
                     break;
                 }
                 Ok(VcpuExit::InternalError) => {
-                    exit.post(VmExit::VmmError(format!(
-                        "vCPU {index}: KVM internal error (is this host's KVM able to run this kernel? try `berth-vmm check-kvm`)"
-                    )));
+                    let (suberror, lines, insn) = crash_report::internal_error(&mut self.fd);
+                    let mut report = self.crash(mem, lines);
+                    report.kvm_insn = insn;
+                    exit.post(if suberror == kvm_bindings::KVM_INTERNAL_ERROR_EMULATION {
+                        VmExit::EmulationFailure { vcpu: index, report }
+                    } else {
+                        let what = "KVM internal error (is this host's KVM able to run this kernel? try `berth-vmm check-kvm`)";
+                        VmExit::VcpuFault { vcpu: index, what: what.into(), report }
+                    });
                     break;
                 }
                 Ok(other) => {
-                    exit.post(VmExit::VmmError(format!("vCPU {index}: unexpected KVM exit {other:?}")));
+                    let what = format!("unexpected KVM exit {other:?}");
+                    exit.post(VmExit::VcpuFault { vcpu: index, what, report: self.crash(mem, Vec::new()) });
                     break;
                 }
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}

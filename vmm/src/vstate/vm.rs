@@ -3,7 +3,10 @@
 //! the irqfd/ioeventfd bindings that let devices and the guest signal each
 //! other without a vCPU exit. It never runs vCPUs.
 
-use kvm_bindings::{KVM_PIT_SPEAKER_DUMMY, kvm_pit_config, kvm_userspace_memory_region};
+use kvm_bindings::{
+    KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_PIT_SPEAKER_DUMMY, kvm_enable_cap, kvm_pit_config,
+    kvm_userspace_memory_region,
+};
 use kvm_ioctls::{IoEventAddress, Kvm, VcpuFd, VmFd};
 use vm_memory::{Address, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
@@ -24,6 +27,21 @@ fn kvm(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> VmError {
     move |source| VmError::Kvm { what, source }
 }
 
+/// Asks KVM to exit to us on every instruction it cannot emulate, with the
+/// instruction's bytes (Linux 5.16+); an older host kernel lacks the
+/// capability and reports fewer emulation failures, without bytes.
+fn enable_exit_on_emulation_failure(fd: &VmFd) {
+    if fd.check_extension_raw(KVM_CAP_EXIT_ON_EMULATION_FAILURE.into()) <= 0 {
+        tracing::debug!("KVM_CAP_EXIT_ON_EMULATION_FAILURE not offered");
+        return;
+    }
+    let mut cap = kvm_enable_cap { cap: KVM_CAP_EXIT_ON_EMULATION_FAILURE, ..Default::default() };
+    cap.args[0] = 1;
+    if let Err(e) = fd.enable_cap(&cap) {
+        tracing::warn!(error = %e, "cannot enable KVM_CAP_EXIT_ON_EMULATION_FAILURE");
+    }
+}
+
 /// A KVM VM with its interrupt controllers.
 pub struct Vm {
     fd: VmFd,
@@ -41,6 +59,7 @@ impl Vm {
         let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
         fd.create_pit2(pit).map_err(kvm("KVM_CREATE_PIT2"))?;
         crate::timeline::mark("vm: pit");
+        enable_exit_on_emulation_failure(&fd);
         Ok(Vm { fd })
     }
 

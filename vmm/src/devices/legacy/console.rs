@@ -8,10 +8,12 @@
 //! `reboot: Power down`): a kernel without ACPI (berth's) has no way to
 //! power off, so `poweroff` halts its CPUs inside KVM, where the VMM cannot
 //! see them; the line is the only sign, and it ends the VM as a power-off.
-//! Output errors are logged once and never stop the guest.
+//! It keeps the last [`TAIL_LINES`] lines in a [`ConsoleTail`] for a crash
+//! report. Output errors are logged once and never stop the guest.
 
+use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::exit::{ExitSignal, VmExit};
 
@@ -22,18 +24,76 @@ const HALT_MARKERS: [&[u8]; 2] = [b"reboot: System halted", b"reboot: Power down
 /// Longest line kept for the panic message; the rest is cut.
 const MAX_LINE: usize = 512;
 
+/// How many console lines a crash report shows.
+pub const TAIL_LINES: usize = 30;
+
+/// The console's last lines, shared with whoever reports a crash.
+#[derive(Clone, Default)]
+pub struct ConsoleTail(Arc<Mutex<Tail>>);
+
+#[derive(Default)]
+struct Tail {
+    lines: VecDeque<String>,
+    /// The line being printed, not yet ended.
+    partial: String,
+}
+
+impl ConsoleTail {
+    /// The last lines, oldest first, the unfinished one included.
+    pub fn lines(&self) -> Vec<String> {
+        let t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<String> = t.lines.iter().cloned().collect();
+        if !t.partial.is_empty() {
+            out.push(t.partial.clone());
+        }
+        out.drain(..out.len().saturating_sub(TAIL_LINES));
+        out
+    }
+
+    fn update(&self, ended: &mut Vec<String>, partial: &[u8]) {
+        let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for line in ended.drain(..) {
+            if t.lines.len() == TAIL_LINES {
+                t.lines.pop_front();
+            }
+            t.lines.push_back(line);
+        }
+        t.partial = printable(partial);
+    }
+}
+
+/// A console line as text: lossy UTF-8, without the trailing CR.
+fn printable(line: &[u8]) -> String {
+    String::from_utf8_lossy(line).trim_end().to_string()
+}
+
 /// A console output with a panic watch.
 pub struct ConsoleSink {
     out: Option<Box<dyn Write + Send>>,
     exit: Arc<ExitSignal>,
     line: Vec<u8>,
+    /// Lines ended in this write, for the tail.
+    ended: Vec<String>,
+    tail: ConsoleTail,
     output_failed: bool,
 }
 
 impl ConsoleSink {
     /// `out` of `None` discards the bytes but still watches them.
     pub fn new(out: Option<Box<dyn Write + Send>>, exit: Arc<ExitSignal>) -> Self {
-        ConsoleSink { out, exit, line: Vec::with_capacity(128), output_failed: false }
+        ConsoleSink {
+            out,
+            exit,
+            line: Vec::with_capacity(128),
+            ended: Vec::new(),
+            tail: ConsoleTail::default(),
+            output_failed: false,
+        }
+    }
+
+    /// The handle to this console's last lines.
+    pub fn tail(&self) -> ConsoleTail {
+        self.tail.clone()
     }
 
     fn scan(&mut self, bytes: &[u8]) {
@@ -44,6 +104,7 @@ impl ConsoleSink {
                 self.line.push(b);
             }
         }
+        self.tail.update(&mut self.ended, &self.line);
     }
 
     fn end_line(&mut self) {
@@ -54,6 +115,7 @@ impl ConsoleSink {
         } else if HALT_MARKERS.iter().any(|m| msg.starts_with(m)) {
             self.exit.post(VmExit::GuestPowerOff);
         }
+        self.ended.push(printable(&self.line));
         self.line.clear();
     }
 }
@@ -167,6 +229,22 @@ mod tests {
         assert!(out.0.lock().unwrap().is_empty(), "still buffered");
         drop(sink);
         assert_eq!(&out.0.lock().unwrap()[..], b"berth-agent: powering off");
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_and_the_unfinished_one() {
+        let exit = Arc::new(ExitSignal::new().unwrap());
+        let mut sink = ConsoleSink::new(None, exit);
+        let tail = sink.tail();
+        for i in 0..40 {
+            sink.write_all(format!("line {i}\r\n").as_bytes()).unwrap();
+        }
+        sink.write_all(b"half a li").unwrap();
+        let lines = tail.lines();
+        assert_eq!(lines.len(), TAIL_LINES);
+        assert_eq!(lines[0], "line 11");
+        assert_eq!(lines[TAIL_LINES - 2], "line 39");
+        assert_eq!(lines[TAIL_LINES - 1], "half a li");
     }
 
     #[test]
