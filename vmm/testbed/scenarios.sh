@@ -4,7 +4,8 @@
 #   cargo xtask testbed -- sh "$PWD/vmm/testbed/scenarios.sh" [GROUP...]
 # Groups: devices (disks, memory, vCPUs, rng, vsock, TAP, passt), kernels (berth's
 # and Debian's kernel to the agent's /_ping over vsock, SIGTERM), exits
-# (poweroff, panic, configurations that cannot boot). No group: all.
+# (poweroff, panic, a corrupted kernel's crash report, configurations that
+# cannot boot). No group: all.
 # vsock_loop (not in "all"): ROUNDS vsock boots in a row.
 # Each check prints "ok: <what>" or "FAILED: <what>"; the script ends
 # non-zero if one failed. tests/e2e/tests/vmm.rs runs it.
@@ -157,6 +158,16 @@ echo "== a guest panic"
 vmm --kernel "$BERTH_KERNEL" --initramfs $T/test.cpio.gz --cmdline "$K rdinit=/nope" --serial none 2>/tmp/p.err
 check $? 1 "a panic ends the VMM with 1"; cat /tmp/p.err
 grep -q "guest kernel panicked: Kernel panic - not syncing" /tmp/p.err; check $? 0 "the panic is named"
+echo "== a kernel whose entry point is corrupted (ud2): the crash report"
+mkdir -p /tmp/broken
+python3 $here/corrupt_entry.py "$BERTH_KERNEL" /tmp/broken/vmlinux
+vmm --kernel /tmp/broken/vmlinux --initramfs $T/test.cpio.gz --cmdline "$K" --serial none 2>/tmp/tf.err
+check $? 1 "a triple fault ends the VMM with 1"; cat /tmp/tf.err
+grep -q "vCPU 0 triple-faulted (KVM_EXIT_SHUTDOWN)" /tmp/tf.err; check $? 0 "the triple fault is named"
+grep -q "RIP=0x" /tmp/tf.err && grep -q "CR3=0x" /tmp/tf.err; check $? 0 "the crash report has the registers"
+grep -q "code at RIP (guest-physical 0x[0-9a-f]*): 0f 0b" /tmp/tf.err
+check $? 0 "the crash report has the instruction bytes at RIP"
+grep -q "RIP is pvh_start_xen+0x0" /tmp/tf.err; check $? 0 "the crash report names RIP from the vmlinux's symbols"
 echo "== configurations that cannot boot"
 printf '#!/bin/sh\necho not a kernel\n' > /tmp/nokernel
 for args in "--kernel /nonexistent/vmlinux" "--kernel /tmp/nokernel" "--kernel $BERTH_KERNEL --memory 8"; do
