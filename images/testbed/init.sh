@@ -24,6 +24,10 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 berthrun /run/ber
   poweroff -f
 fi
 
+# The heartbeat the host watches (xtask/src/testbed/qemu.rs): when it stops,
+# this kernel has stopped running, and the host abandons the run at once.
+( while :; do cat /proc/uptime > /run/berth/heartbeat 2>/dev/null; sleep 5; done ) &
+
 finish() {
   echo "$1" > /run/berth/status
   sync

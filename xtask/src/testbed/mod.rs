@@ -11,6 +11,7 @@
 
 mod options;
 mod qemu;
+mod stall_report;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,29 +42,60 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
     std::fs::write(run_dir.path().join("run.sh"), run_script(&images, command)).at(run_dir.path())?;
     let scratch = run_dir.path().join("scratch.img");
     // A boot that stalls before the outer init runs (a TCG hiccup, never
-    // our command) is retried once on a fresh scratch disk.
-    let mut first_failure = String::new();
-    for attempt in 1..=2 {
+    // our command) is retried once on a fresh scratch disk; for a suite, an
+    // outer VM that froze under the command is retried twice, a run lost
+    // otherwise once. Each failure is printed with its report.
+    let mut failures: Vec<String> = Vec::new();
+    let (mut stalls, mut freezes, mut losses) = (0, 0, 0);
+    loop {
         make_scratch_disk(&mkfs, &scratch, opts.disk_gib)?;
-        match qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts) {
+        for f in ["status", "heartbeat"] {
+            let _ = std::fs::remove_file(run_dir.path().join(f));
+        }
+        let failure = match qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts) {
             Ok(outcome) => return Ok(outcome),
             Err(qemu::BootFailure::Other(e)) => return Err(e),
-            Err(qemu::BootFailure::Stalled) if attempt == 1 => {
-                eprintln!("testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG); booting it again");
-                first_failure = "stalled".into();
+            Err(qemu::BootFailure::Stalled) => {
+                stalls += 1;
+                let again = stalls < 2;
+                eprintln!(
+                    "testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG){}",
+                    if again { "; booting it again" } else { "" }
+                );
+                if again {
+                    failures.push("stalled".into());
+                    continue;
+                }
+                "stalled".to_string()
             }
-            Err(qemu::BootFailure::Stalled) => {}
-            Err(qemu::BootFailure::Lost(e)) if opts.retry_lost_runs && attempt == 1 => {
-                eprintln!("testbed: {e}\ntestbed: the test bed lost the run; running it once more in a fresh test bed");
-                let _ = std::fs::remove_file(run_dir.path().join("status"));
-                first_failure = format!("lost the run ({e})");
+            Err(qemu::BootFailure::Frozen(e)) => {
+                freezes += 1;
+                if opts.retry_lost_runs && freezes <= 2 {
+                    eprintln!("testbed: {e}\ntestbed: running it again in a fresh test bed");
+                    failures.push("froze".into());
+                    continue;
+                }
+                return Err(e);
             }
-            Err(qemu::BootFailure::Lost(e)) => return Err(e),
-        }
+            Err(qemu::BootFailure::Lost(e)) => {
+                losses += 1;
+                if opts.retry_lost_runs && losses <= 1 {
+                    eprintln!(
+                        "testbed: {e}\ntestbed: the test bed lost the run; running it once more in a fresh test bed"
+                    );
+                    failures.push("lost the run".into());
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        failures.push(failure);
+        break;
     }
     // Dropping run_dir removes the run directory and the scratch disk.
     Err(Error::Invalid(format!(
-        "the test bed's outer VM {first_failure}, then stalled (QEMU TCG: no boot, or a vCPU stuck); try again"
+        "the test bed's outer VM failed every try ({}; QEMU TCG: no boot, or a vCPU stuck); try again",
+        failures.join(", then ")
     )))
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::options::Options;
+use super::stall_report;
 use crate::error::{Error, Result};
 use crate::images::Images;
 
@@ -37,13 +38,25 @@ const BOOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 const LOCKUP_MARKER: &[u8] = b"soft lockup - CPU#";
 const LOCKUP_REPORTS: usize = 3;
 
+/// The outer init writes the run directory's `heartbeat` file every few
+/// seconds once the run directory is mounted; this long without a write,
+/// the outer kernel itself has stopped (all its CPUs stuck in QEMU's TCG,
+/// no soft-lockup report possible), and the run is abandoned at once
+/// rather than waited out to the command's timeout.
+const FROZEN_LIMIT: std::time::Duration = std::time::Duration::from_secs(150);
+
 /// Why `boot` failed, telling a stalled boot (worth one retry) and a run
 /// the outer VM lost (retried when the caller asks) from the rest.
 pub enum BootFailure {
     Stalled,
-    /// The command outlived its timeout, or the outer VM ended without
-    /// the command's exit status (its kernel reset: a crash of the
-    /// emulated machine, never an exit of the command).
+    /// The outer kernel stopped while the command ran (no heartbeat): the
+    /// emulation's hang, never the command's; what QEMU's threads and CPUs
+    /// were doing is in the error.
+    Frozen(Error),
+    /// The command outlived its timeout while the outer VM was alive, or
+    /// the outer VM ended without the command's exit status (its kernel
+    /// reset: a crash of the emulated machine, never an exit of the
+    /// command).
     Lost(Error),
     Other(Error),
 }
@@ -76,6 +89,8 @@ pub fn boot(
         // loglevel=3: kvm_amd's complaints about MSRs that a nested guest
         // touches would interleave with the command's output.
         .args(["-append", "console=ttyS0 panic=-1 loglevel=3"])
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qemu_escape(&run_dir.join(QMP_SOCKET))))
         .args(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"])
         .arg("-virtfs")
         .arg(format!("local,path={},mount_tag=berthrun,security_model=none", qemu_escape(run_dir)))
@@ -95,28 +110,51 @@ pub fn boot(
     let err = child.stderr.take().map(|s| relay_stderr(s, console.clone()));
 
     let started = Instant::now();
-    let up = std::cell::Cell::new(false);
-    let healthy = || {
-        if !up.get() {
-            up.set(console.lock().is_ok_and(|c| c.windows(UP_MARKER.len()).any(|w| w == UP_MARKER)));
+    let heartbeat = run_dir.join("heartbeat");
+    let up_at = std::cell::Cell::new(None);
+    let health = || {
+        if up_at.get().is_none() && console.lock().is_ok_and(|c| c.windows(UP_MARKER.len()).any(|w| w == UP_MARKER)) {
+            up_at.set(Some(std::time::SystemTime::now()));
         }
-        let locked_up = console
-            .lock()
-            .is_ok_and(|c| c.windows(LOCKUP_MARKER.len()).filter(|w| *w == LOCKUP_MARKER).count() >= LOCKUP_REPORTS);
-        (up.get() || started.elapsed() < BOOT_LIMIT) && !locked_up
+        let lockups =
+            console.lock().map_or(0, |c| c.windows(LOCKUP_MARKER.len()).filter(|w| *w == LOCKUP_MARKER).count());
+        judge(started.elapsed(), up_at.get(), last_beat(&heartbeat), lockups)
     };
-    let waited = wait_until(&mut child, started + opts.timeout, healthy);
+    let waited = wait_until(&mut child, started + opts.timeout, health);
+    // QEMU is still there when the wait gave up: what it was doing, then kill.
+    let report = match &waited {
+        Ok(WaitEnd::Exited(_)) | Err(_) => String::new(),
+        Ok(_) => stall_report::take(child.id(), &run_dir.join(QMP_SOCKET)),
+    };
+    let _ = child.kill();
+    let _ = child.wait();
     for t in [out, err].into_iter().flatten() {
         let _ = t.join();
     }
     let console = String::from_utf8_lossy(&console.lock().map(|c| c.clone()).unwrap_or_default()).into_owned();
+    let tail = || format!("last console lines:\n{}\n{report}", last_lines(&console, 20));
     let qemu_status = match waited {
         Ok(WaitEnd::Exited(status)) => status,
-        Ok(WaitEnd::Unhealthy) => return Err(BootFailure::Stalled),
+        Ok(WaitEnd::Unhealthy(Health::BootStalled | Health::LockedUp)) => {
+            eprint!("{report}");
+            return Err(BootFailure::Stalled);
+        }
+        Ok(WaitEnd::Unhealthy(Health::Frozen(silent))) => {
+            return Err(BootFailure::Frozen(Error::Invalid(format!(
+                "the outer VM froze: no heartbeat from its init for {} s (QEMU's TCG stopped running it); {}",
+                silent.as_secs(),
+                tail()
+            ))));
+        }
+        Ok(WaitEnd::Unhealthy(Health::Fine)) => unreachable!("wait_until ends on an unhealthy state only"),
         Ok(WaitEnd::TimedOut) => {
+            let beat = last_beat(&heartbeat).and_then(|t| t.elapsed().ok()).map_or_else(
+                || "no heartbeat yet".to_string(),
+                |d| format!("its last heartbeat {} s before", d.as_secs()),
+            );
             return Err(BootFailure::Lost(Error::Invalid(format!(
-                "the test bed timed out (raise it with --timeout); last console lines:\n{}",
-                last_lines(&console, 20)
+                "the test bed timed out (raise it with --timeout) with the outer VM alive ({beat}): the command hung; {}",
+                tail()
             ))));
         }
         Err(e) => return Err(BootFailure::Other(e)),
@@ -132,32 +170,77 @@ pub fn boot(
     }
 }
 
-/// How waiting for QEMU ended.
+/// The QMP socket in the run directory, for the stall report.
+const QMP_SOCKET: &str = "qmp.sock";
+
+/// How the outer VM looks from outside while the command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Fine,
+    /// No outer init within [`BOOT_LIMIT`].
+    BootStalled,
+    /// [`LOCKUP_REPORTS`] soft-lockup reports on the console.
+    LockedUp,
+    /// Up, and no heartbeat for this long.
+    Frozen(std::time::Duration),
+}
+
+/// The outer VM's health from what is seen of it: how long it has run,
+/// when its init came up, its last heartbeat, its soft-lockup reports.
+fn judge(
+    running: std::time::Duration,
+    up_at: Option<std::time::SystemTime>,
+    last_beat: Option<std::time::SystemTime>,
+    lockups: usize,
+) -> Health {
+    let Some(up_at) = up_at else {
+        return if running < BOOT_LIMIT { Health::Fine } else { Health::BootStalled };
+    };
+    if lockups >= LOCKUP_REPORTS {
+        return Health::LockedUp;
+    }
+    // Before the first heartbeat, the init's coming up is the last sign.
+    let last = last_beat.map_or(up_at, |b| b.max(up_at));
+    match last.elapsed() {
+        Ok(silent) if silent >= FROZEN_LIMIT => Health::Frozen(silent),
+        _ => Health::Fine,
+    }
+}
+
+/// When the outer init last wrote its heartbeat (the file's mtime, set by
+/// the host's clock as QEMU's 9p server writes it).
+fn last_beat(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// How waiting for QEMU ended; QEMU still runs unless it exited.
 enum WaitEnd {
     Exited(std::process::ExitStatus),
-    /// `healthy` turned false (the boot stalled); QEMU was killed.
-    Unhealthy,
-    /// Past the deadline; QEMU was killed.
+    /// `health` turned bad.
+    Unhealthy(Health),
+    /// Past the deadline.
     TimedOut,
 }
 
-/// Waits for QEMU to exit, to stop being healthy, or for the deadline.
-fn wait_until(child: &mut Child, deadline: Instant, healthy: impl Fn() -> bool) -> Result<WaitEnd> {
+/// Waits for QEMU to exit, for its health to turn bad, or for the deadline.
+fn wait_until(child: &mut Child, deadline: Instant, health: impl Fn() -> Health) -> Result<WaitEnd> {
+    let mut last_check = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(WaitEnd::Exited(status)),
             Ok(None) => {
-                let end = if !healthy() {
-                    WaitEnd::Unhealthy
-                } else if Instant::now() >= deadline {
-                    WaitEnd::TimedOut
-                } else {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    continue;
-                };
-                let _ = child.kill();
-                let _ = child.wait();
-                return Ok(end);
+                // The console scan is linear in its size: once a second.
+                if last_check.elapsed() >= std::time::Duration::from_secs(1) {
+                    last_check = Instant::now();
+                    let h = health();
+                    if h != Health::Fine {
+                        return Ok(WaitEnd::Unhealthy(h));
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Ok(WaitEnd::TimedOut);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
             Err(e) => return Err(Error::Command { command: "qemu".into(), detail: e.to_string() }),
         }
@@ -270,6 +353,24 @@ mod tests {
         let mut out = c.feed(b"a\r\nb\r");
         out.extend(c.feed(b"\nc\rd"));
         assert_eq!(out, b"a\nb\nc\rd");
+    }
+
+    #[test]
+    fn the_outer_vm_is_judged_by_its_boot_lockups_and_heartbeat() {
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::now();
+        let ago = |s| now - Duration::from_secs(s);
+        assert_eq!(judge(Duration::from_secs(10), None, None, 0), Health::Fine);
+        assert_eq!(judge(BOOT_LIMIT, None, None, 0), Health::BootStalled);
+        assert_eq!(judge(Duration::from_secs(500), Some(ago(400)), Some(ago(3)), 0), Health::Fine);
+        assert_eq!(judge(Duration::from_secs(500), Some(ago(400)), Some(ago(3)), LOCKUP_REPORTS), Health::LockedUp);
+        // Up a while, no heartbeat ever: frozen as soon as it came up.
+        assert!(
+            matches!(judge(Duration::from_secs(500), Some(ago(200)), None, 0), Health::Frozen(d) if d >= FROZEN_LIMIT)
+        );
+        // A heartbeat from before this boot's init came up does not count.
+        assert_eq!(judge(Duration::from_secs(100), Some(ago(5)), Some(ago(900)), 0), Health::Fine);
+        assert!(matches!(judge(Duration::from_secs(900), Some(ago(800)), Some(ago(160)), 0), Health::Frozen(_)));
     }
 
     #[test]
