@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Copies a kernel and overwrites the first bytes of its entry with `ud2`,
-so that the guest triple-faults on its first instruction: the deliberately
-broken boots whose crash reports scenarios.sh checks. For an ELF vmlinux
-the entry is its PVH entry (the Xen PHYS32_ENTRY note); for a bzImage the
-64-bit entry, 0x200 into the protected-mode kernel. Prints where.
+"""Copies a kernel and overwrites the first bytes of its entry, for the
+deliberately broken boots whose crash reports scenarios.sh checks:
 
-usage: corrupt_entry.py KERNEL OUT
+  ud2       the guest triple-faults on its first instruction (no IDT yet);
+  mmio-fld  `fld dword [0xd0000000]`: an x87 load from an address with no
+            RAM or device behind it, which KVM must emulate and cannot (its
+            emulator has no FLD), so KVM stops the vCPU with the fault's
+            registers intact (an emulation failure), on AMD as on Intel.
+
+For an ELF vmlinux the entry is its PVH entry (the Xen PHYS32_ENTRY note);
+for a bzImage the 64-bit entry, 0x200 into the protected-mode kernel. The
+fld's operand is an absolute address through a SIB byte, the same in 32-
+and 64-bit code. Prints where.
+
+usage: corrupt_entry.py KERNEL OUT [ud2|mmio-fld]
 """
 import shutil
 import struct
@@ -13,7 +21,11 @@ import sys
 
 PT_LOAD, PT_NOTE = 1, 4
 XEN_ELFNOTE_PHYS32_ENTRY = 18
-UD2 = b"\x0f\x0b"
+PATCHES = {
+    "ud2": b"\x0f\x0b",
+    # D9 /0 with ModRM 04 (SIB follows), SIB 25 (no base, no index): disp32.
+    "mmio-fld": b"\xd9\x04\x25" + (0xd000_0000).to_bytes(4, "little"),
+}
 
 
 def program_headers(data):
@@ -40,27 +52,31 @@ def pvh_entry(data):
     sys.exit("no PVH entry note")
 
 
-def corrupt(src, out, offset):
+def corrupt(src, out, offset, patch):
     shutil.copyfile(src, out)
     with open(out, "r+b") as f:
         f.seek(offset)
-        f.write(UD2)
+        f.write(patch)
 
 
 def main():
     src, out = sys.argv[1:3]
+    mode = sys.argv[3] if len(sys.argv) > 3 else "ud2"
+    if mode not in PATCHES:
+        sys.exit(f"unknown mode {mode}: one of {', '.join(PATCHES)}")
+    patch = PATCHES[mode]
     data = open(src, "rb").read()
     if data[0x202:0x206] == b"HdrS":
         setup_sects = data[0x1f1] or 4
         offset = (setup_sects + 1) * 512 + 0x200
-        corrupt(src, out, offset)
-        print(f"bzImage 64-bit entry at file offset {offset:#x}: ud2 written")
+        corrupt(src, out, offset, patch)
+        print(f"bzImage 64-bit entry at file offset {offset:#x}: {mode} written")
         return
     entry = pvh_entry(data)
     for p_type, off, _vaddr, paddr, filesz in program_headers(data):
         if p_type == PT_LOAD and paddr <= entry < paddr + filesz:
-            corrupt(src, out, off + entry - paddr)
-            print(f"PVH entry {entry:#x}: ud2 written")
+            corrupt(src, out, off + entry - paddr, patch)
+            print(f"PVH entry {entry:#x}: {mode} written")
             return
     sys.exit(f"PVH entry {entry:#x} is in no load segment")
 

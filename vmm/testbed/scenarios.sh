@@ -165,9 +165,25 @@ vmm --kernel /tmp/broken/vmlinux --initramfs $T/test.cpio.gz --cmdline "$K" --se
 check $? 1 "a triple fault ends the VMM with 1"; cat /tmp/tf.err
 grep -q "vCPU 0 triple-faulted (KVM_EXIT_SHUTDOWN)" /tmp/tf.err; check $? 0 "the triple fault is named"
 grep -q "RIP=0x" /tmp/tf.err && grep -q "CR3=0x" /tmp/tf.err; check $? 0 "the crash report has the registers"
-grep -q "code at RIP (guest-physical 0x[0-9a-f]*): 0f 0b" /tmp/tf.err
+# Intel keeps the faulting state; KVM on AMD (this test bed's EPYC) INITs a
+# vCPU that shut down, and the report must say so rather than read code
+# and a symbol from the reset registers.
+if grep -q "reset state, not the fault's" /tmp/tf.err; then
+  ! grep -q "code at RIP\|RIP is " /tmp/tf.err
+else
+  grep -q "code at RIP (guest-physical 0x[0-9a-f]*): 0f 0b" /tmp/tf.err && grep -q "RIP is pvh_start_xen+0x0" /tmp/tf.err
+fi
+check $? 0 "the triple fault's report has the bytes and symbol at RIP, or says the vCPU was reset (AMD)"
+echo "== a kernel whose entry reads MMIO with an instruction KVM cannot emulate (fld): the crash report"
+python3 $here/corrupt_entry.py "$BERTH_KERNEL" /tmp/broken/vmlinux-fld mmio-fld
+vmm --kernel /tmp/broken/vmlinux-fld --initramfs $T/test.cpio.gz --cmdline "$K" --serial none 2>/tmp/ef.err
+check $? 1 "an emulation failure ends the VMM with 1"; cat /tmp/ef.err
+grep -q "vCPU 0: KVM could not emulate an instruction (KVM_EXIT_INTERNAL_ERROR)" /tmp/ef.err
+check $? 0 "the emulation failure is named"
+grep -q "RIP=0x" /tmp/ef.err && grep -q "CR0=0x" /tmp/ef.err; check $? 0 "the emulation failure's report has the registers"
+grep -q "code at RIP (guest-physical 0x[0-9a-f]*): d9 04 25 00 00 00 d0" /tmp/ef.err
 check $? 0 "the crash report has the instruction bytes at RIP"
-grep -q "RIP is pvh_start_xen+0x0" /tmp/tf.err; check $? 0 "the crash report names RIP from the vmlinux's symbols"
+grep -q "RIP is pvh_start_xen+0x0" /tmp/ef.err; check $? 0 "the crash report names RIP from the vmlinux's symbols"
 echo "== configurations that cannot boot"
 printf '#!/bin/sh\necho not a kernel\n' > /tmp/nokernel
 for args in "--kernel /nonexistent/vmlinux" "--kernel /tmp/nokernel" "--kernel $BERTH_KERNEL --memory 8"; do

@@ -52,7 +52,19 @@ pub struct CpuState {
     pub cs: CodeSegment,
 }
 
+/// What the report says instead of code and symbol when the registers are
+/// the vCPU's power-on state.
+const RESET_STATE: &str = "these are the vCPU's reset state, not the fault's: on AMD (SVM) KVM re-initialises a vCPU \
+     that shut down, so the state at the triple fault is lost; the console lines are what is left of it";
+
 impl CpuState {
+    /// Whether these are the registers of a vCPU just reset (RIP 0xfff0 in
+    /// the 0xf000 segment, real mode): what KVM on AMD hands back after a
+    /// shutdown, since SVM leaves the VMCB undefined and KVM INITs it.
+    pub fn is_reset_state(&self) -> bool {
+        self.rip == 0xfff0 && self.cs.selector == 0xf000 && self.cs.base == 0xffff_0000 && self.paging.cr0 & 1 == 0
+    }
+
     /// The linear address of the next instruction: CS base + RIP (the base
     /// is ignored in long mode, and the address is 32 bits outside it).
     pub fn linear_rip(&self) -> u64 {
@@ -122,6 +134,7 @@ impl CrashReport {
             (_, Err(e)) => Err(format!("KVM_GET_SREGS failed: {e}")),
         };
         let code = match &cpu {
+            Ok(c) if c.is_reset_state() => Code { missing: Some(RESET_STATE.into()), ..Code::default() },
             Ok(c) => read_code(c, mem),
             Err(_) => Code { missing: Some("registers unknown".into()), ..Code::default() },
         };
@@ -132,7 +145,7 @@ impl CrashReport {
     /// last lines.
     pub fn complete(&mut self, symbols: Result<&Symbols, String>, console: Vec<String>) {
         self.console = console;
-        let Ok(cpu) = &self.cpu else { return };
+        let Some(cpu) = self.cpu.as_ref().ok().filter(|c| !c.is_reset_state()) else { return };
         self.symbol = Some(match symbols {
             Err(why) => format!("RIP not named: {why}"),
             Ok(s) => match s.resolve(cpu.rip) {
@@ -234,15 +247,20 @@ impl std::fmt::Display for CrashReport {
                     "\n  RAX={:#x} RBX={:#x} RCX={:#x} RDX={:#x} RSI={:#x} RDI={:#x} RBP={:#x}",
                     c.rax, c.rbx, c.rcx, c.rdx, c.rsi, c.rdi, c.rbp
                 )?;
-                let at = self.code.gpa.map_or_else(|| "not mapped".to_string(), |g| format!("guest-physical {g:#x}"));
-                write!(f, "\n  code at RIP ({at}): ")?;
-                if self.code.bytes.is_empty() {
-                    f.write_str("none readable")?;
+                if c.is_reset_state() {
+                    write!(f, "\n  {RESET_STATE}")?;
                 } else {
-                    f.write_str(&hex(&self.code.bytes))?;
-                }
-                if let Some(why) = &self.code.missing {
-                    write!(f, " [then {why}]")?;
+                    let at =
+                        self.code.gpa.map_or_else(|| "not mapped".to_string(), |g| format!("guest-physical {g:#x}"));
+                    write!(f, "\n  code at RIP ({at}): ")?;
+                    if self.code.bytes.is_empty() {
+                        f.write_str("none readable")?;
+                    } else {
+                        f.write_str(&hex(&self.code.bytes))?;
+                    }
+                    if let Some(why) = &self.code.missing {
+                        write!(f, " [then {why}]")?;
+                    }
                 }
             }
         }
@@ -326,6 +344,32 @@ mod tests {
         let text = r.to_string();
         assert!(text.contains("code at RIP (not mapped): none readable [then not mapped: level-4"), "{text}");
         assert!(text.ends_with("RIP not named: vmlinuz has no symbols"), "{text}");
+    }
+
+    /// KVM on AMD INITs a vCPU after a shutdown: the report says the
+    /// registers are that, and names no code or symbol from them.
+    #[test]
+    fn a_reset_vcpu_is_called_reset_and_nothing_is_read_from_it() {
+        let reset = CpuState {
+            rip: 0xfff0,
+            rdx: 0x800f12,
+            cs: CodeSegment { selector: 0xf000, base: 0xffff_0000, ..CodeSegment::default() },
+            paging: Paging { cr0: 0x10, ..Paging::default() },
+            ..CpuState::default()
+        };
+        assert!(reset.is_reset_state());
+        let mut r = CrashReport { cpu: Ok(reset), ..CrashReport::default() };
+        let map = "ffffffff81000000 T _text\nffffffff81e00000 T _etext\n";
+        let syms = Symbols::from_system_map(map, "System.map").unwrap();
+        r.complete(Ok(&syms), vec!["last words".into()]);
+        let text = r.to_string();
+        assert!(text.contains("RIP=0x000000000000fff0"), "{text}");
+        assert!(text.contains("reset state, not the fault's: on AMD (SVM)"), "{text}");
+        assert!(!text.contains("code at RIP") && !text.contains("RIP not named") && r.symbol.is_none(), "{text}");
+        assert!(text.ends_with("  | last words"), "{text}");
+        let mut protected = reset;
+        protected.paging.cr0 = 0x11;
+        assert!(!protected.is_reset_state());
     }
 
     #[test]
