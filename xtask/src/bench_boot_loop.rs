@@ -308,7 +308,9 @@ fn boot_once(vmm: Vmm, kernel: Kernel, trace: &ExitTrace, sock: &Path) -> Result
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    evidence.exits_before = trace.read()?;
+    let before = trace.read()?;
+    evidence.exits_before = before.exits;
+    let mut faults = before.faults;
     trace.clear()?;
     if evidence.answered {
         evidence.shutdown_accepted =
@@ -329,10 +331,21 @@ fn boot_once(vmm: Vmm, kernel: Kernel, trace: &ExitTrace, sock: &Path) -> Result
     // The last lines reach the pipes' threads after the exit.
     std::thread::sleep(Duration::from_millis(100));
     watch.drain();
-    evidence.exits_after = trace.read()?;
+    let after = trace.read()?;
+    evidence.exits_after = after.exits;
+    faults.extend(after.faults);
     evidence.panic_on_console = watch.panic;
     evidence.longest_silence = if evidence.answered { Duration::ZERO } else { watch.longest_silence };
-    let failure = judge(vmm, &evidence).map(|kind| (kind, watch.report()));
+    let failure = judge(vmm, &evidence).map(|kind| {
+        let mut report = watch.report();
+        if !faults.is_empty() {
+            report.push_str("    KVM's shutdown exits and injected exceptions (tracefs), last ones:\n");
+            for l in &faults[faults.len().saturating_sub(12)..] {
+                report.push_str(&format!("    > {l}\n"));
+            }
+        }
+        (kind, report)
+    });
     Ok(Boot { to_ping, failure })
 }
 

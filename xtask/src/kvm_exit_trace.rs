@@ -8,8 +8,12 @@
 //! `KVM_EXIT_INTERNAL_ERROR` (an emulation failure), `KVM_EXIT_FAIL_ENTRY`
 //! — so a boot records a handful of events, not one per port write. It
 //! gives the same evidence for every VMM without trusting what either
-//! prints. Must never leave the event enabled: [`ExitTrace`] removes its
-//! instance when dropped.
+//! prints. Beside it, where the kernel has them, `kvm:kvm_exit` filtered
+//! to the shutdown intercept (its line carries the guest's RIP, recorded
+//! before KVM on AMD re-initialises the vCPU and the VMM can no longer read
+//! it) and `kvm:kvm_inj_exception` (the exceptions KVM injected, a few per
+//! boot): a failed boot's report shows their last lines. Must never leave
+//! an event enabled: [`ExitTrace`] removes its instance when dropped.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +22,13 @@ use crate::error::{Error, IoContext, Result};
 const TRACEFS: &str = "/sys/kernel/tracing";
 const INSTANCE: &str = "instances/berth-boot-loop";
 const EVENT: &str = "events/kvm/kvm_userspace_exit";
+const SHUTDOWN_EVENT: &str = "events/kvm/kvm_exit";
+/// `KVM_ISA_VMX` (1) with `EXIT_REASON_TRIPLE_FAULT` (2), `KVM_ISA_SVM` (2)
+/// with `SVM_EXIT_SHUTDOWN` (0x7f).
+const SHUTDOWN_FILTER: &str = "(isa == 1 && exit_reason == 2) || (isa == 2 && exit_reason == 127)";
+const EXCEPTION_EVENT: &str = "events/kvm/kvm_inj_exception";
+/// How many of those lines a report keeps.
+const FAULT_LINES: usize = 12;
 /// `KVM_EXIT_*` numbers (linux/kvm.h).
 const KVM_EXIT_FAIL_ENTRY: u32 = 9;
 const KVM_EXIT_SHUTDOWN: u32 = 8;
@@ -55,6 +66,29 @@ pub fn bad_exits(trace: &str) -> Vec<BadExit> {
         .collect()
 }
 
+/// The last [`FAULT_LINES`] shutdown-intercept and injected-exception
+/// lines of a `trace` text, each from its event name on (the task and
+/// timestamp columns dropped).
+pub fn fault_lines(trace: &str) -> Vec<String> {
+    let lines: Vec<String> = trace
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let at = l.find(" kvm_exit: ").or_else(|| l.find(" kvm_inj_exception: "))?;
+            Some(l[at + 1..].to_string())
+        })
+        .collect();
+    lines[lines.len().saturating_sub(FAULT_LINES)..].to_vec()
+}
+
+/// What a boot left in the trace.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub exits: Vec<BadExit>,
+    /// See [`fault_lines`].
+    pub faults: Vec<String>,
+}
+
 /// The tracefs instance, armed for bad exits.
 pub struct ExitTrace {
     dir: PathBuf,
@@ -86,6 +120,15 @@ impl ExitTrace {
             "errno == 0 && (reason == {KVM_EXIT_SHUTDOWN} || reason == {KVM_EXIT_INTERNAL_ERROR} || reason == {KVM_EXIT_FAIL_ENTRY})"
         ))?;
         armed.write(&format!("{EVENT}/enable"), "1")?;
+        // The fault context is extra evidence: a kernel without the events
+        // still gives the exits.
+        let shutdown = armed
+            .write(&format!("{SHUTDOWN_EVENT}/filter"), SHUTDOWN_FILTER)
+            .and_then(|()| armed.write(&format!("{SHUTDOWN_EVENT}/enable"), "1"));
+        let exceptions = armed.write(&format!("{EXCEPTION_EVENT}/enable"), "1");
+        if let Err(e) = shutdown.and(exceptions) {
+            eprintln!("boot loop: no shutdown-exit or injected-exception lines in reports ({e})");
+        }
         armed.write("tracing_on", "1")?;
         armed.clear()?;
         Ok(armed)
@@ -97,10 +140,11 @@ impl ExitTrace {
         self.write("trace", "")
     }
 
-    /// The bad exits since the last [`ExitTrace::clear`].
-    pub fn read(&self) -> Result<Vec<BadExit>> {
+    /// The bad exits and fault lines since the last [`ExitTrace::clear`].
+    pub fn read(&self) -> Result<Reading> {
         let path = self.dir.join("trace");
-        Ok(bad_exits(&std::fs::read_to_string(&path).at(&path)?))
+        let text = std::fs::read_to_string(&path).at(&path)?;
+        Ok(Reading { exits: bad_exits(&text), faults: fault_lines(&text) })
     }
 
     fn write(&self, file: &str, value: &str) -> Result<()> {
@@ -111,7 +155,9 @@ impl ExitTrace {
 
 impl Drop for ExitTrace {
     fn drop(&mut self) {
-        let _ = self.write(&format!("{EVENT}/enable"), "0");
+        for event in [EVENT, SHUTDOWN_EVENT, EXCEPTION_EVENT] {
+            let _ = self.write(&format!("{event}/enable"), "0");
+        }
         // An instance directory is removed with rmdir, events and all.
         let _ = std::fs::remove_dir(&self.dir);
     }
@@ -136,5 +182,23 @@ garbage: kvm_userspace_exit: reason X (y)
 ";
         assert_eq!(bad_exits(trace), vec![BadExit::Shutdown, BadExit::InternalError, BadExit::FailEntry]);
         assert!(bad_exits("# tracer: nop\n").is_empty());
+    }
+
+    #[test]
+    fn the_fault_lines_are_the_last_shutdowns_and_injections_without_their_columns() {
+        let mut trace = String::from("# tracer: nop\n");
+        for i in 0..20 {
+            trace.push_str(&format!(
+                "       CPU 0/KVM-211     [001] .....   812.{i:06}: kvm_inj_exception: #GP (0x0) nr {i}\n"
+            ));
+        }
+        trace.push_str("       CPU 0/KVM-211     [001] .....   813.000000: kvm_exit: vcpu 0 reason shutdown rip 0xffffffff81001234 info1 0x0\n");
+        trace.push_str(
+            "       CPU 0/KVM-211     [001] .....   813.000001: kvm_userspace_exit: reason KVM_EXIT_SHUTDOWN (8)\n",
+        );
+        let lines = fault_lines(&trace);
+        assert_eq!(lines.len(), FAULT_LINES);
+        assert_eq!(lines[0], "kvm_inj_exception: #GP (0x0) nr 9");
+        assert_eq!(lines[FAULT_LINES - 1], "kvm_exit: vcpu 0 reason shutdown rip 0xffffffff81001234 info1 0x0");
     }
 }

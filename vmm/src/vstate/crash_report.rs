@@ -55,7 +55,8 @@ pub struct CpuState {
 /// What the report says instead of code and symbol when the registers are
 /// the vCPU's power-on state.
 const RESET_STATE: &str = "these are the vCPU's reset state, not the fault's: on AMD (SVM) KVM re-initialises a vCPU \
-     that shut down, so the state at the triple fault is lost; the console lines are what is left of it";
+     that shut down, so the state at the triple fault is lost; the console lines are what is left of it (the host kernel's \
+     kvm:kvm_exit tracepoint records RIP at the shutdown: cargo xtask bench boot-loop shows it)";
 
 impl CpuState {
     /// Whether these are the registers of a vCPU just reset (RIP 0xfff0 in
