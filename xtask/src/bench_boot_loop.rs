@@ -32,7 +32,7 @@ use berth_http::{Endpoint, Request, blocking};
 
 use crate::error::{Error, Result};
 use crate::guest_boot::{Kernel, median};
-use crate::kvm_exit_trace::{BadExit, ExitTrace};
+use crate::kvm_exit_trace::{BadExit, ExitTrace, FAULT_LINES};
 use crate::prereq;
 
 /// A boot that has not answered `/_ping` by now has failed.
@@ -340,7 +340,7 @@ fn boot_once(vmm: Vmm, kernel: Kernel, trace: &ExitTrace, sock: &Path) -> Result
         let mut report = watch.report();
         if !faults.is_empty() {
             report.push_str("    KVM's shutdown exits and injected exceptions (tracefs), last ones:\n");
-            for l in &faults[faults.len().saturating_sub(12)..] {
+            for l in &faults[faults.len().saturating_sub(FAULT_LINES)..] {
                 report.push_str(&format!("    > {l}\n"));
             }
         }

@@ -28,7 +28,7 @@ const SHUTDOWN_EVENT: &str = "events/kvm/kvm_exit";
 const SHUTDOWN_FILTER: &str = "(isa == 1 && exit_reason == 2) || (isa == 2 && exit_reason == 127)";
 const EXCEPTION_EVENT: &str = "events/kvm/kvm_inj_exception";
 /// How many of those lines a report keeps.
-const FAULT_LINES: usize = 12;
+pub const FAULT_LINES: usize = 12;
 /// `KVM_EXIT_*` numbers (linux/kvm.h).
 const KVM_EXIT_FAIL_ENTRY: u32 = 9;
 const KVM_EXIT_SHUTDOWN: u32 = 8;

@@ -89,6 +89,8 @@ pub fn boot(
         // loglevel=3: kvm_amd's complaints about MSRs that a nested guest
         // touches would interleave with the command's output.
         .args(["-append", "console=ttyS0 panic=-1 loglevel=3"])
+        // Thread names (`CPU 0/TCG`) for the stall report.
+        .args(["-name", "testbed,debug-threads=on"])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qemu_escape(&run_dir.join(QMP_SOCKET))))
         .args(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"])
