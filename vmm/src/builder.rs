@@ -147,13 +147,8 @@ impl CrashContext {
             let symbols = symbols::load(&self.kernel, self.system_map.as_deref());
             report.complete(symbols.as_ref().map_err(ToString::to_string), self.console.lines());
             // One line for the log; the exit itself carries the report.
-            let rip = report.cpu.as_ref().map_or_else(Clone::clone, |c| format!("RIP={:#x}", c.rip));
-            let symbol = match &report.symbol {
-                Some(s) => s.clone(),
-                None if report.cpu.as_ref().is_ok_and(|c| c.is_reset_state()) => "the vCPU's reset state".into(),
-                None => String::new(),
-            };
-            tracing::error!("{}: {rip}; {symbol}", exit.headline());
+            let summary = report.summary();
+            tracing::error!("{}: {summary}", exit.headline());
         }
         exit
     }

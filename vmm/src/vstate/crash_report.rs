@@ -170,6 +170,16 @@ impl CrashReport {
             },
         });
     }
+
+    /// RIP and what names it, in one line for a log: the symbol (or why
+    /// there is none), or that the registers are the vCPU's reset state.
+    pub fn summary(&self) -> String {
+        match &self.cpu {
+            Err(e) => e.clone(),
+            Ok(c) if c.is_reset_state() => format!("RIP={:#x}; the vCPU's reset state", c.rip),
+            Ok(c) => format!("RIP={:#x}; {}", c.rip, self.symbol.as_deref().unwrap_or_default()),
+        }
+    }
 }
 
 /// Reads the bytes at RIP through the guest's page tables.
@@ -322,6 +332,7 @@ mod tests {
         );
         assert!(lines[5].starts_with("  RIP not named: 0x1000000 is outside the kernel text"), "{}", lines[5]);
         assert!(lines[5].contains("KASLR"), "{}", lines[5]);
+        assert!(r.summary().starts_with("RIP=0x1000000; RIP not named: 0x1000000 is outside"), "{}", r.summary());
         assert_eq!(&lines[6..], ["  last console lines:", "  | [    0.000000] Linux version 6.1", "  | boom"]);
     }
 
@@ -368,6 +379,7 @@ mod tests {
         assert!(text.contains("reset state, not the fault's: on AMD (SVM)"), "{text}");
         assert!(!text.contains("code at RIP") && !text.contains("RIP not named") && r.symbol.is_none(), "{text}");
         assert!(text.ends_with("  | last words"), "{text}");
+        assert_eq!(r.summary(), "RIP=0xfff0; the vCPU's reset state");
         let mut protected = reset;
         protected.paging.cr0 = 0x11;
         assert!(!protected.is_reset_state());

@@ -45,58 +45,43 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
     // our command) is retried once on a fresh scratch disk; for a suite, an
     // outer VM that froze under the command is retried twice, a run lost
     // otherwise once. Each failure is printed with its report.
-    let mut failures: Vec<String> = Vec::new();
     let (mut stalls, mut freezes, mut losses) = (0, 0, 0);
     loop {
         make_scratch_disk(&mkfs, &scratch, opts.disk_gib)?;
         for f in ["status", "heartbeat"] {
             let _ = std::fs::remove_file(run_dir.path().join(f));
         }
-        let failure = match qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts) {
+        match qemu::boot(&qemu, &images, run_dir.path(), &scratch, opts) {
             Ok(outcome) => return Ok(outcome),
             Err(qemu::BootFailure::Other(e)) => return Err(e),
             Err(qemu::BootFailure::Stalled) => {
                 stalls += 1;
-                let again = stalls < 2;
-                eprintln!(
-                    "testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG){}",
-                    if again { "; booting it again" } else { "" }
-                );
-                if again {
-                    failures.push("stalled".into());
-                    continue;
+                if stalls > 1 {
+                    eprintln!("testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG)");
+                    // Dropping run_dir removes the run directory and the scratch disk.
+                    return Err(Error::Invalid(
+                        "the test bed's outer VM stalled on every try (QEMU TCG: no boot, or a vCPU stuck); try again"
+                            .into(),
+                    ));
                 }
-                "stalled".to_string()
+                eprintln!("testbed: the outer VM stalled (no boot, or a vCPU stuck in QEMU's TCG); booting it again");
             }
             Err(qemu::BootFailure::Frozen(e)) => {
                 freezes += 1;
-                if opts.retry_lost_runs && freezes <= 2 {
-                    eprintln!("testbed: {e}\ntestbed: running it again in a fresh test bed");
-                    failures.push("froze".into());
-                    continue;
+                if !opts.retry_lost_runs || freezes > 2 {
+                    return Err(e);
                 }
-                return Err(e);
+                eprintln!("testbed: {e}\ntestbed: running it again in a fresh test bed");
             }
             Err(qemu::BootFailure::Lost(e)) => {
                 losses += 1;
-                if opts.retry_lost_runs && losses <= 1 {
-                    eprintln!(
-                        "testbed: {e}\ntestbed: the test bed lost the run; running it once more in a fresh test bed"
-                    );
-                    failures.push("lost the run".into());
-                    continue;
+                if !opts.retry_lost_runs || losses > 1 {
+                    return Err(e);
                 }
-                return Err(e);
+                eprintln!("testbed: {e}\ntestbed: the test bed lost the run; running it once more in a fresh test bed");
             }
-        };
-        failures.push(failure);
-        break;
+        }
     }
-    // Dropping run_dir removes the run directory and the scratch disk.
-    Err(Error::Invalid(format!(
-        "the test bed's outer VM failed every try ({}; QEMU TCG: no boot, or a vCPU stuck); try again",
-        failures.join(", then ")
-    )))
 }
 
 /// The workspace's release binaries, which the command finds on PATH

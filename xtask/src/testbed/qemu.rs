@@ -137,18 +137,17 @@ pub fn boot(
     let tail = || format!("last console lines:\n{}\n{report}", last_lines(&console, 20));
     let qemu_status = match waited {
         Ok(WaitEnd::Exited(status)) => status,
-        Ok(WaitEnd::Unhealthy(Health::BootStalled | Health::LockedUp)) => {
+        Ok(WaitEnd::Unhealthy(Unhealthy::BootStalled | Unhealthy::LockedUp)) => {
             eprint!("{report}");
             return Err(BootFailure::Stalled);
         }
-        Ok(WaitEnd::Unhealthy(Health::Frozen(silent))) => {
+        Ok(WaitEnd::Unhealthy(Unhealthy::Frozen(silent))) => {
             return Err(BootFailure::Frozen(Error::Invalid(format!(
                 "the outer VM froze: no heartbeat from its init for {} s (QEMU's TCG stopped running it); {}",
                 silent.as_secs(),
                 tail()
             ))));
         }
-        Ok(WaitEnd::Unhealthy(Health::Fine)) => unreachable!("wait_until ends on an unhealthy state only"),
         Ok(WaitEnd::TimedOut) => {
             let beat = last_beat(&heartbeat).and_then(|t| t.elapsed().ok()).map_or_else(
                 || "no heartbeat yet".to_string(),
@@ -175,10 +174,10 @@ pub fn boot(
 /// The QMP socket in the run directory, for the stall report.
 const QMP_SOCKET: &str = "qmp.sock";
 
-/// How the outer VM looks from outside while the command runs.
+/// What is wrong with the outer VM, seen from outside while the command
+/// runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Health {
-    Fine,
+enum Unhealthy {
     /// No outer init within [`BOOT_LIMIT`].
     BootStalled,
     /// [`LOCKUP_REPORTS`] soft-lockup reports on the console.
@@ -187,26 +186,24 @@ enum Health {
     Frozen(std::time::Duration),
 }
 
-/// The outer VM's health from what is seen of it: how long it has run,
-/// when its init came up, its last heartbeat, its soft-lockup reports.
+/// What is wrong with the outer VM, if anything, from what is seen of it:
+/// how long it has run, when its init came up, its last heartbeat, its
+/// soft-lockup reports.
 fn judge(
     running: std::time::Duration,
     up_at: Option<std::time::SystemTime>,
     last_beat: Option<std::time::SystemTime>,
     lockups: usize,
-) -> Health {
+) -> Option<Unhealthy> {
     let Some(up_at) = up_at else {
-        return if running < BOOT_LIMIT { Health::Fine } else { Health::BootStalled };
+        return (running >= BOOT_LIMIT).then_some(Unhealthy::BootStalled);
     };
     if lockups >= LOCKUP_REPORTS {
-        return Health::LockedUp;
+        return Some(Unhealthy::LockedUp);
     }
     // Before the first heartbeat, the init's coming up is the last sign.
     let last = last_beat.map_or(up_at, |b| b.max(up_at));
-    match last.elapsed() {
-        Ok(silent) if silent >= FROZEN_LIMIT => Health::Frozen(silent),
-        _ => Health::Fine,
-    }
+    last.elapsed().ok().filter(|silent| *silent >= FROZEN_LIMIT).map(Unhealthy::Frozen)
 }
 
 /// When the outer init last wrote its heartbeat (the file's mtime, set by
@@ -218,14 +215,15 @@ fn last_beat(path: &Path) -> Option<std::time::SystemTime> {
 /// How waiting for QEMU ended; QEMU still runs unless it exited.
 enum WaitEnd {
     Exited(std::process::ExitStatus),
-    /// `health` turned bad.
-    Unhealthy(Health),
+    /// `health` found something wrong.
+    Unhealthy(Unhealthy),
     /// Past the deadline.
     TimedOut,
 }
 
-/// Waits for QEMU to exit, for its health to turn bad, or for the deadline.
-fn wait_until(child: &mut Child, deadline: Instant, health: impl Fn() -> Health) -> Result<WaitEnd> {
+/// Waits for QEMU to exit, for `health` to find something wrong, or for
+/// the deadline.
+fn wait_until(child: &mut Child, deadline: Instant, health: impl Fn() -> Option<Unhealthy>) -> Result<WaitEnd> {
     let mut last_check = Instant::now();
     loop {
         match child.try_wait() {
@@ -234,9 +232,8 @@ fn wait_until(child: &mut Child, deadline: Instant, health: impl Fn() -> Health)
                 // The console scan is linear in its size: once a second.
                 if last_check.elapsed() >= std::time::Duration::from_secs(1) {
                     last_check = Instant::now();
-                    let h = health();
-                    if h != Health::Fine {
-                        return Ok(WaitEnd::Unhealthy(h));
+                    if let Some(wrong) = health() {
+                        return Ok(WaitEnd::Unhealthy(wrong));
                     }
                 }
                 if Instant::now() >= deadline {
@@ -362,17 +359,24 @@ mod tests {
         use std::time::{Duration, SystemTime};
         let now = SystemTime::now();
         let ago = |s| now - Duration::from_secs(s);
-        assert_eq!(judge(Duration::from_secs(10), None, None, 0), Health::Fine);
-        assert_eq!(judge(BOOT_LIMIT, None, None, 0), Health::BootStalled);
-        assert_eq!(judge(Duration::from_secs(500), Some(ago(400)), Some(ago(3)), 0), Health::Fine);
-        assert_eq!(judge(Duration::from_secs(500), Some(ago(400)), Some(ago(3)), LOCKUP_REPORTS), Health::LockedUp);
-        // Up a while, no heartbeat ever: frozen as soon as it came up.
-        assert!(
-            matches!(judge(Duration::from_secs(500), Some(ago(200)), None, 0), Health::Frozen(d) if d >= FROZEN_LIMIT)
+        assert_eq!(judge(Duration::from_secs(10), None, None, 0), None);
+        assert_eq!(judge(BOOT_LIMIT, None, None, 0), Some(Unhealthy::BootStalled));
+        assert_eq!(judge(Duration::from_secs(500), Some(ago(400)), Some(ago(3)), 0), None);
+        assert_eq!(
+            judge(Duration::from_secs(500), Some(ago(400)), Some(ago(3)), LOCKUP_REPORTS),
+            Some(Unhealthy::LockedUp)
         );
+        // Up a while, no heartbeat ever: frozen as soon as it came up.
+        assert!(matches!(
+            judge(Duration::from_secs(500), Some(ago(200)), None, 0),
+            Some(Unhealthy::Frozen(d)) if d >= FROZEN_LIMIT
+        ));
         // A heartbeat from before this boot's init came up does not count.
-        assert_eq!(judge(Duration::from_secs(100), Some(ago(5)), Some(ago(900)), 0), Health::Fine);
-        assert!(matches!(judge(Duration::from_secs(900), Some(ago(800)), Some(ago(160)), 0), Health::Frozen(_)));
+        assert_eq!(judge(Duration::from_secs(100), Some(ago(5)), Some(ago(900)), 0), None);
+        assert!(matches!(
+            judge(Duration::from_secs(900), Some(ago(800)), Some(ago(160)), 0),
+            Some(Unhealthy::Frozen(_))
+        ));
     }
 
     #[test]
