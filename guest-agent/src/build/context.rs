@@ -140,6 +140,36 @@ impl Context {
         node.open_read().and_then(|mut f| f.read_to_string(&mut text)).map_err(|_| missing())?;
         Ok(text)
     }
+
+    /// moby's `removeDockerfile`: when the context has a `.dockerignore`,
+    /// it and the Dockerfile leave the context if its patterns exclude
+    /// them. A client that sends a Dockerfile from outside the context
+    /// (the docker CLI's `-f`, docker-py's `dockerfile=`) adds it under a
+    /// random name and lists that name there, so it never reaches the
+    /// image; a client that applied `.dockerignore` itself still sent both.
+    pub fn drop_ignored(&self, dockerfile: &str) -> Result<(), BuildError> {
+        if self.lone_dockerfile.is_some() {
+            return Ok(());
+        }
+        let Ok(node) = self.root.resolve(Path::new(".dockerignore")) else { return Ok(()) };
+        let mut text = String::new();
+        node.open_read()
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(BuildError::io("reading the context's .dockerignore"))?;
+        let ignore = docker_vocab::patterns::DockerIgnore::parse(&text);
+        for name in [".dockerignore", dockerfile] {
+            if !ignore.excludes(name) {
+                continue;
+            }
+            let (dir, last) = match self.root.parent(&Path::new("/").join(name), false) {
+                Ok(p) => p,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(BuildError::Context(e.to_string())),
+            };
+            dir.remove_all(&last).map_err(BuildError::io("removing an ignored file from the build context"))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +224,28 @@ mod tests {
         assert!(!dir.exists(), "the context goes with its value");
         let e = receive(&tar[..], &t.path().join("6")).unwrap().dockerfile("Nope").unwrap_err();
         assert_eq!(e.to_string(), "Cannot locate specified Dockerfile: Nope");
+    }
+
+    #[test]
+    fn an_ignored_dockerfile_and_dockerignore_leave_the_context() {
+        let t = tempfile::tempdir().unwrap();
+        let tar = tar_of(&[
+            (".dockerignore", b".dockerignore\n.dockerfile.1a2b\n"),
+            (".dockerfile.1a2b", b"FROM busybox\n"),
+            ("file.txt", b"hello"),
+        ]);
+        let ctx = receive(&tar[..], &t.path().join("1")).unwrap();
+        assert_eq!(ctx.dockerfile(".dockerfile.1a2b").unwrap(), "FROM busybox\n");
+        ctx.drop_ignored(".dockerfile.1a2b").unwrap();
+        for gone in [".dockerignore", ".dockerfile.1a2b"] {
+            assert!(ctx.root.resolve(Path::new(gone)).is_err(), "{gone} stays");
+        }
+        assert!(ctx.root.resolve(Path::new("file.txt")).is_ok());
+        // Not listed: both stay, as in Docker.
+        let tar = tar_of(&[(".dockerignore", b"*.log\n"), ("Dockerfile", b"FROM busybox\n")]);
+        let ctx = receive(&tar[..], &t.path().join("2")).unwrap();
+        ctx.drop_ignored("Dockerfile").unwrap();
+        assert!(ctx.root.resolve(Path::new("Dockerfile")).is_ok() && ctx.root.resolve(Path::new(".dockerignore")).is_ok());
     }
 
     #[test]

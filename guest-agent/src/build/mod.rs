@@ -3,7 +3,8 @@
 //! expansion (`lex.rs`), each step's meaning for the image config and the
 //! history line it leaves (`instructions.rs`), the build context received
 //! and read (`context.rs`), the files a COPY/ADD puts in its layer and
-//! their content hash (`copy.rs`), and the build cache index (`cache.rs`).
+//! their content hash (`copy.rs`), the stages a target needs (`stages.rs`),
+//! and the build cache index (`cache.rs`).
 //!
 //! The engine (`engine/build.rs`) runs the steps: it alone creates
 //! containers, commits layers and tags images. This domain must never
@@ -18,5 +19,6 @@ pub mod error;
 pub mod instructions;
 pub mod lex;
 pub mod parser;
+pub mod stages;
 
 pub use error::BuildError;

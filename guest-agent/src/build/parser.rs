@@ -101,9 +101,10 @@ impl Dockerfile {
     }
 
     /// The classic builder's step count: meta ARGs, FROMs and steps of the
-    /// stages built.
-    pub fn total_steps(&self, stages: usize) -> usize {
-        self.meta_args.len() + self.stages[..stages].iter().map(|s| 1 + s.steps.len()).sum::<usize>()
+    /// stages built (`built[i]`: stage `i` is).
+    pub fn total_steps(&self, built: &[bool]) -> usize {
+        let stages = self.stages.iter().zip(built).filter(|(_, b)| **b);
+        self.meta_args.len() + stages.map(|(s, _)| 1 + s.steps.len()).sum::<usize>()
     }
 }
 
@@ -311,7 +312,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(d.stages[1].steps[0].instr, Instr::Cmd(Cmd::Exec(vec!["sh".into(), "-c".into(), "x".into()])));
-        assert_eq!(d.total_steps(2), 1 + 4 + 2);
+        assert_eq!(d.total_steps(&[true, true]), 1 + 4 + 2);
+        assert_eq!(d.total_steps(&[false, true]), 1 + 2);
     }
 
     #[test]

@@ -523,8 +523,9 @@ impl Containers {
             }
             {
                 let mut r = lock(&c.rec);
+                // The status stays `restarting` until the run has begun, so
+                // no reader sees the new count beside an exit of code 0.
                 r.restart_count += 1;
-                r.state.status = Status::Exited;
             }
             if let Err(e) = this.start_locked(&c).await {
                 tracing::warn!(id = %c.id, error = %e, "restart per policy failed");

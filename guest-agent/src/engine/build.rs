@@ -1,6 +1,6 @@
 //! `POST /build` (the classic builder, API builder version 1) as the
 //! engine serves it: the context received, the Dockerfile parsed, the
-//! stages up to the target walked step by step, and the result tagged,
+//! stages the target needs walked step by step, and the result tagged,
 //! reporting as moby's builder does (`Step N/M : …`, ` ---> Running in …`,
 //! ` ---> Using cache`, ` ---> <id>`, `Successfully built …`).
 //!
@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
+use bollard_stubs::models::HostConfig;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -22,6 +23,7 @@ use crate::build::instructions::State;
 use crate::build::parser::{Dockerfile, Instr, Step, parse_trigger};
 use crate::build::{BuildError, context};
 use crate::image::reference::ImageRef;
+use crate::image::registry::Credentials;
 
 /// What `POST /build` asks for.
 #[derive(Debug, Default)]
@@ -35,7 +37,15 @@ pub struct BuildRequest {
     pub remove: bool,
     pub force_remove: bool,
     pub quiet: bool,
-    pub network_mode: String,
+    /// Pull every `FROM` image, even one the store has.
+    pub pull: bool,
+    /// `X-Registry-Config`: credentials by registry host, for the pulls.
+    pub registry_auth: HashMap<String, Credentials>,
+    /// What every RUN step's container gets: the network mode, extra
+    /// hosts, shm size, memory and CPU limits, ulimits.
+    pub run_host_config: HostConfig,
+    /// `--cache-from`: images whose steps may stand in for this build's.
+    pub cache_from: Vec<String>,
     pub squash: bool,
     pub platform: String,
 }
@@ -104,6 +114,8 @@ pub(super) struct Build<'e> {
     pub escape: char,
     /// Stage results so far: (name, image).
     pub stages: Vec<(Option<String>, Option<String>)>,
+    /// The `--cache-from` images the store has.
+    pub sources: Vec<super::build_cache::CacheSource>,
 }
 
 /// `12` hex digits of an ID, as the classic builder prints them.
@@ -141,6 +153,7 @@ impl Engine {
         let ctx = tokio::task::spawn_blocking(move || context::receive(body, &dir)).await??;
         let name = if req.dockerfile.is_empty() { "Dockerfile".to_string() } else { req.dockerfile.clone() };
         let text = ctx.dockerfile(&name)?;
+        ctx.drop_ignored(&name)?;
         let dockerfile = Dockerfile::parse(&text)?;
         let engine = self.clone();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -148,7 +161,8 @@ impl Engine {
             let quiet = req.quiet;
             let out = Out { tx, quiet };
             let escape = dockerfile.escape;
-            let mut b = Build { engine: &engine, req, out, ctx, escape, stages: Vec::new() };
+            let sources = super::build_cache::sources(&engine.images, &req.cache_from);
+            let mut b = Build { engine: &engine, req, out, ctx, escape, stages: Vec::new(), sources };
             match b.run(dockerfile, &refs).await {
                 Ok(id) => {
                     if quiet {
@@ -173,18 +187,30 @@ impl Engine {
     /// that nothing else holds (untagged, unused) removed.
     pub async fn prune_build_cache(&self) -> Result<Value, EngineError> {
         let ids = self.build_cache.clear()?;
-        let mut deleted = Vec::new();
+        let (mut deleted, mut reclaimed) = (Vec::new(), 0u64);
         for id in ids {
             let Ok(rec) = self.images.resolve(&id) else { continue };
             let tagged = self.images.list().iter().any(|s| s.record.id == rec.id && !s.tags.is_empty());
             if tagged {
                 continue;
             }
+            // A step's image owns its top layer unless the step made none
+            // (then it is its parent's).
+            let parent_layers = rec.parent.as_ref().and_then(|p| self.images.resolve(&p.to_string()).ok());
+            let own = match (rec.layers.last(), parent_layers) {
+                (Some(top), Some(p)) if p.layers.len() < rec.layers.len() => top.size,
+                (Some(top), None) if rec.layers.len() == 1 => top.size,
+                _ => 0,
+            };
             if self.remove_image(&rec.id.to_string(), false).await.is_ok() {
                 deleted.push(rec.id.to_string());
+                reclaimed += own;
             }
         }
-        Ok(json!({"CachesDeleted": deleted, "SpaceReclaimed": 0}))
+        // moby's `builder prune` event.
+        let attrs = HashMap::from([("reclaimed".to_string(), reclaimed.to_string())]);
+        self.containers.events.publish(bollard_stubs::models::EventMessageTypeEnum::BUILDER, "prune", "", attrs);
+        Ok(json!({"CachesDeleted": deleted, "SpaceReclaimed": reclaimed}))
     }
 }
 
@@ -206,18 +232,28 @@ impl Build<'_> {
             let step = Step { original: format!("LABEL {text}"), instr: Instr::Label(text) };
             d.stages[last].steps.push(step);
         }
-        let total = d.total_steps(d.stages.len());
-        let mut n = 0;
         let mut meta = State::default();
         for s in &d.meta_args {
-            n += 1;
-            self.out.say(format!("Step {n}/{total} : {}\n", s.original));
             if let Instr::Arg(a) = &s.instr {
                 meta.declare_arg(a, self.escape, &self.req.build_args, &[])?;
             }
         }
+        let vars = meta.vars();
+        let lex = crate::build::lex::Lexer { escape: self.escape, vars: &vars };
+        let needed = crate::build::stages::needed(&d, last, |w| lex.word(w).unwrap_or_else(|_| w.to_string()));
+        let total = d.total_steps(&needed);
+        let mut n = 0;
+        for s in &d.meta_args {
+            n += 1;
+            self.out.say(format!("Step {n}/{total} : {}\n", s.original));
+        }
         let mut id = None;
-        for stage in &d.stages {
+        for (stage, needed) in d.stages.iter().zip(needed) {
+            if !needed {
+                // Kept in place, so `--from=<index>` still counts right.
+                self.stages.push((stage.name().map(str::to_string), None));
+                continue;
+            }
             n += 1;
             self.out.say(format!("Step {n}/{total} : {}\n", stage.from.original));
             let mut st = self.from(&stage.from.instr, &meta).await?;
@@ -246,6 +282,7 @@ impl Build<'_> {
             crate::image::digest::Digest::parse(&id).map_err(|e| StepFailed { message: e.to_string(), code: None })?;
         for r in refs {
             self.engine.images.tag(r, &digest).map_err(EngineError::from)?;
+            self.engine.image_event("tag", &id, &r.familiar_string());
             self.out.say(format!("Successfully tagged {}\n", r.familiar_string()));
         }
         Ok(id)
@@ -277,13 +314,19 @@ impl Build<'_> {
         Ok(st)
     }
 
-    /// The base image, pulled if it is not here.
+    /// The base image: pulled if it is not here, or always with `pull`
+    /// (moby's `PullOptionForcePull`: a failed pull fails the build, even
+    /// of an image the store has), with the credentials
+    /// `X-Registry-Config` has for its registry.
     async fn base_image(&self, name: &str) -> Result<String, StepFailed> {
-        if let Ok(rec) = self.engine.images.resolve(name) {
+        if !self.req.pull
+            && let Ok(rec) = self.engine.images.resolve(name)
+        {
             return Ok(rec.id.to_string());
         }
         let r = ImageRef::parse(name).map_err(EngineError::from)?;
-        let mut t = self.engine.pull_image(&r.to_string(), None, Default::default()).await?;
+        let creds = self.req.registry_auth.get(&r.registry).cloned().unwrap_or_default();
+        let mut t = self.engine.pull_image(&r.to_string(), None, creds).await?;
         while let Some(m) = t.next().await {
             m?;
         }

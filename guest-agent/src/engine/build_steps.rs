@@ -2,20 +2,21 @@
 //! own runtime (its namespaces, seccomp, capabilities, the build's network
 //! mode), committed with only what changed (whiteouts for deletions, as
 //! `docker commit`); `COPY`/`ADD` as a layer of the copied entries; and
-//! the commit of every step, cache first.
+//! the commit of every step, cache first (`build_cache.rs`).
 //!
 //! Owns the step's container from create to removal (removed whether the
-//! step worked or not) and the cache lookups (parent image + step config).
+//! step worked or not) and the cache index's entry for each commit.
 //! It must never speak HTTP nor read a context path but through
 //! `crate::confined` (via `crate::build::copy`).
 
 use std::path::Path;
 
-use bollard_stubs::models::{ContainerCreateBody, HostConfig};
+use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{Value, json};
 
 use super::EngineError;
 use super::build::{Build, StepFailed, short};
+use super::build_cache::cache_key;
 use crate::build::copy::{self, CopyOptions, Source};
 use crate::build::instructions::{State, clean};
 use crate::build::lex::Lexer;
@@ -36,20 +37,6 @@ impl Build<'_> {
         let mut c = st.config.clone();
         c.insert("Cmd".into(), json!(cmd));
         Value::Object(c)
-    }
-
-    /// A cached image for this step, if the cache may be used and has one.
-    fn cached(&self, st: &State, config: &Value) -> Option<(String, String)> {
-        if self.req.no_cache {
-            return None;
-        }
-        let key = Self::cache_key(st, config);
-        let hit = self.engine.build_cache.get(&key)?;
-        self.engine.images.resolve(&hit).ok().map(|r| (key, r.id.to_string()))
-    }
-
-    fn cache_key(st: &State, config: &Value) -> String {
-        crate::build::cache::key(st.image.as_deref().unwrap_or("scratch"), config)
     }
 
     /// Commits `layer` (none: an empty layer) with `cmd` as the step's
@@ -87,7 +74,7 @@ impl Build<'_> {
             .map_err(EngineError::from)?
             .map_err(EngineError::from)?;
         let id = image.id.to_string();
-        self.engine.build_cache.put(Self::cache_key(st, &config), id.clone())?;
+        self.engine.build_cache.put(cache_key(st, &config), id.clone())?;
         st.image = Some(id.clone());
         Ok(id)
     }
@@ -95,7 +82,7 @@ impl Build<'_> {
     /// A metadata step: the cached image, or a commit with an empty layer.
     pub(super) async fn commit_cmd(&mut self, st: &mut State, cmd: Vec<String>) -> Result<String, StepFailed> {
         let config = Self::step_config(st, &cmd);
-        if let Some((_, hit)) = self.cached(st, &config) {
+        if let Some(hit) = self.cached(st, &config).await? {
             self.out.say(" ---> Using cache\n");
             st.image = Some(hit.clone());
             return Ok(hit);
@@ -139,7 +126,7 @@ impl Build<'_> {
                 .collect()
         };
         let config = Self::step_config(st, &saved);
-        if let Some((_, hit)) = self.cached(st, &config) {
+        if let Some(hit) = self.cached(st, &config).await? {
             self.out.say(" ---> Using cache\n");
             st.image = Some(hit);
             return Ok(());
@@ -164,10 +151,7 @@ impl Build<'_> {
             env: Some(env),
             user: text("User"),
             working_dir: text("WorkingDir"),
-            host_config: Some(HostConfig {
-                network_mode: Some(self.req.network_mode.clone()).filter(|n| !n.is_empty() && n != "default"),
-                ..Default::default()
-            }),
+            host_config: Some(self.req.run_host_config.clone()),
             ..Default::default()
         };
         let id = self.engine.create_container(None, body).await?.id;
@@ -298,7 +282,7 @@ impl Build<'_> {
         let mut cmd = st.shell();
         cmd.push(format!("#(nop) {comment}"));
         let config = Self::step_config(st, &cmd);
-        if let Some((_, hit)) = self.cached(st, &config) {
+        if let Some(hit) = self.cached(st, &config).await? {
             self.out.say(" ---> Using cache\n");
             st.image = Some(hit);
             return Ok(());

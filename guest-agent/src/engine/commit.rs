@@ -8,9 +8,8 @@
 //! stays paused), the image stored and tagged, then the `commit` event. It
 //! must never speak HTTP.
 
-use std::collections::HashMap;
 
-use bollard_stubs::models::{ContainerConfig, EventMessageTypeEnum};
+use bollard_stubs::models::ContainerConfig;
 
 use super::{Engine, EngineError};
 use crate::container::state::Status;
@@ -80,13 +79,9 @@ impl Engine {
             let store = self.images.clone();
             let image = tokio::task::spawn_blocking(move || commit::commit(&store, layer, &opts)).await??;
             let id = image.id.to_string();
-            let image_event = |action: &str, name: &str| {
-                let attrs = HashMap::from([("name".to_string(), name.to_string())]);
-                self.containers.events.publish(EventMessageTypeEnum::IMAGE, action, &id, attrs);
-            };
-            image_event("create", &id);
+            self.image_event("create", &id, &id);
             if let Some(r) = &reference {
-                image_event("tag", &r.familiar_string());
+                self.image_event("tag", &id, &r.familiar_string());
             }
             let mut attrs = rec.event_attributes();
             attrs.insert("comment".into(), req.comment);

@@ -102,7 +102,17 @@ impl Engine {
             Some(t) => format!("{repo}:{t}"),
             None => repo.to_string(),
         };
-        Ok(self.images.tag(&ImageRef::parse(&target)?, &rec.id)?)
+        let r = ImageRef::parse(&target)?;
+        self.images.tag(&r, &rec.id)?;
+        self.image_event("tag", &rec.id.to_string(), &r.familiar_string());
+        Ok(())
+    }
+
+    /// An image event as Docker's: the image ID, and `name` the reference
+    /// it concerns (or the ID).
+    pub(super) fn image_event(&self, action: &str, id: &str, name: &str) {
+        let attrs = std::collections::HashMap::from([("name".to_string(), name.to_string())]);
+        self.containers.events.publish(bollard_stubs::models::EventMessageTypeEnum::IMAGE, action, id, attrs);
     }
 
     /// `DELETE /images/{name}?force=` (see `crate::image::removal`).

@@ -15,6 +15,7 @@
 
 pub mod archive;
 pub mod build;
+mod build_cache;
 mod build_steps;
 pub mod commit;
 pub mod containers;

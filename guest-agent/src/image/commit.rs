@@ -149,7 +149,21 @@ pub struct CommitOptions {
     pub created: String,
 }
 
+/// A child image's own layer: one just written (an empty tar makes none),
+/// or one the store already has (a `--cache-from` image's, reused as is).
+pub enum ChildLayer {
+    Staged(StagedLayer),
+    Stored(LayerRecord),
+    /// No layer: the history entry is marked `empty_layer`.
+    Empty,
+}
+
 pub fn commit(store: &Store, layer: StagedLayer, opts: &CommitOptions) -> Result<ImageRecord, CommitError> {
+    commit_child(store, ChildLayer::Staged(layer), opts)
+}
+
+/// [`commit`] with a layer that may be one the store has.
+pub fn commit_child(store: &Store, layer: ChildLayer, opts: &CommitOptions) -> Result<ImageRecord, CommitError> {
     let result = commit_inner(store, layer, opts);
     if result.is_err()
         && let Err(gc) = store.gc()
@@ -159,7 +173,7 @@ pub fn commit(store: &Store, layer: StagedLayer, opts: &CommitOptions) -> Result
     result
 }
 
-fn commit_inner(store: &Store, layer: StagedLayer, opts: &CommitOptions) -> Result<ImageRecord, CommitError> {
+fn commit_inner(store: &Store, layer: ChildLayer, opts: &CommitOptions) -> Result<ImageRecord, CommitError> {
     let (parent, parent_config) = match &opts.parent {
         Some(p) => {
             let parent = store.resolve(&p.to_string())?;
@@ -173,11 +187,20 @@ fn commit_inner(store: &Store, layer: StagedLayer, opts: &CommitOptions) -> Resu
     for l in &parent_layers {
         lease.hold(&l.digest);
     }
-    let empty = layer.digest.to_string() == EMPTY_TAR;
     let mut layers: Vec<LayerRecord> = parent_layers.iter().map(oci_layer).collect();
-    if !empty {
-        layers.push(store_layer(store, layer.take(), &lease)?);
-    }
+    let empty = match layer {
+        ChildLayer::Staged(l) if l.digest.to_string() == EMPTY_TAR => true,
+        ChildLayer::Staged(l) => {
+            layers.push(store_layer(store, l.take(), &lease)?);
+            false
+        }
+        ChildLayer::Stored(l) => {
+            lease.hold(&l.digest);
+            layers.push(oci_layer(&l));
+            false
+        }
+        ChildLayer::Empty => true,
+    };
     let config = child_config(&parent_config, &layers, opts, empty);
     let bytes = serde_json::to_vec(&config)?;
     let refs = opts.refs.clone();
