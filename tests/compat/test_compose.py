@@ -148,3 +148,49 @@ def test_a_projects_life_touches_exactly_its_containers(engine, busybox, contain
         subprocess.run(["docker-compose", "-p", "berthother", "down", "-t", "1"], env=engine, cwd=tmp_path, capture_output=True, timeout=180)
         if outsider:
             subprocess.run(["docker", "rm", "-f", outsider], env=engine, capture_output=True)
+
+
+BUILD_SERVICE = """version: "3"
+services:
+  app:
+    build:
+      context: ./app
+      args:
+        GREETING: built-by-compose
+    image: berthbuild/app:latest
+    command: ["sh", "-c", "cat /greeting; trap 'exit 0' TERM; sleep 300 & wait"]
+"""
+
+APP_DOCKERFILE = """FROM busybox:latest
+ARG GREETING=unset
+RUN echo "$GREETING" > /greeting
+"""
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed (apt-get install docker-compose)")
+def test_build_and_up_build_of_a_service_with_a_build_key(engine, busybox, containers, tmp_path):
+    """`build` makes the service's image through POST /build; `up --build`
+    after a change to the context rebuilds it and runs the new image."""
+    (tmp_path / "docker-compose.yml").write_text(BUILD_SERVICE)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(APP_DOCKERFILE)
+    run = lambda *args: compose(engine, tmp_path, *args, project="berthbuild")
+    try:
+        run("build")
+        first = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", "berthbuild/app:latest"], env=engine,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        assert first.startswith("sha256:")
+        (tmp_path / "app" / "Dockerfile").write_text(APP_DOCKERFILE + "RUN echo second >> /greeting\n")
+        run("up", "-d", "--build")
+        second = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", "berthbuild/app:latest"], env=engine,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        assert second != first
+        logs = ""
+        for _ in range(50):
+            logs = run("logs", "--no-color").stdout
+            if "second" in logs:
+                break
+        assert "built-by-compose" in logs and "second" in logs, logs
+    finally:
+        subprocess.run(["docker-compose", "-p", "berthbuild", "down", "-t", "1", "--rmi", "all"], env=engine, cwd=tmp_path,
+                       capture_output=True, timeout=180)

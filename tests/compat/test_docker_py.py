@@ -143,3 +143,17 @@ def test_default_host_config_as_docker_fills_it(client, busybox, containers):
         assert hc["Runtime"] == "runc"
     finally:
         c.remove(force=True)
+
+
+def test_images_build_returns_the_image(client, busybox, containers, tmp_path):
+    """docker-py's images.build() sends the context tar to POST /build and
+    returns the built image and the stream's log lines."""
+    (tmp_path / "Dockerfile").write_text('FROM busybox:latest\nLABEL made.by=docker-py\nRUN echo built > /out\nCMD ["cat", "/out"]\n')
+    img, logs = client.images.build(path=str(tmp_path), tag="compat/pybuild:1", rm=True)
+    try:
+        assert "compat/pybuild:1" in img.tags
+        assert img.labels.get("made.by") == "docker-py"
+        assert any("Successfully built" in (entry.get("stream") or "") for entry in logs)
+        assert client.containers.run(img.id, remove=True) == b"built\n"
+    finally:
+        client.images.remove("compat/pybuild:1", force=True)

@@ -10,19 +10,16 @@
 //! Podman runs with the only flags that work on this host (DESIGN.md).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, IoContext, Result};
+use crate::bench_engine::{Engine, build_agent, docker_cli, missing, podman, require, timed};
+use crate::error::{IoContext, Result};
 use crate::guest_boot::median;
-use crate::{paths, process};
+use crate::process;
 
-/// Podman's flags on a host with cgroup v1 controllers and a 20000 hard
-/// limit on open files (DESIGN.md, "This machine").
-const PODMAN_FLAGS: &[&str] = &["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
 const PODMAN_RUN_FLAGS: &[&str] = &["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
 pub fn run(rounds: usize) -> Result<()> {
@@ -42,16 +39,7 @@ pub fn run(rounds: usize) -> Result<()> {
 
     // podman: its own storage, so nothing on the host is touched.
     let podman_root = work.path().join("podman");
-    let podman = |args: &[&str]| {
-        let mut c = Command::new("podman");
-        c.args(PODMAN_FLAGS)
-            .arg("--root")
-            .arg(podman_root.join("storage"))
-            .arg("--runroot")
-            .arg(podman_root.join("run"))
-            .args(args);
-        c
-    };
+    let podman = |args: &[&str]| podman(&podman_root, args);
     process::output(&mut podman(&["load", "-q", "-i", &archive.to_string_lossy()]))?;
 
     // berth: the engine as a daemon, busybox pulled through its API.
@@ -64,13 +52,8 @@ pub fn run(rounds: usize) -> Result<()> {
             .arg(format!("docker://{remote}")),
     )?;
     let engine = Engine::start(&agent, work.path())?;
-    let docker_cmd = |args: &[&str]| {
-        let mut c = Command::new(&docker);
-        c.args(args)
-            .env("DOCKER_HOST", format!("unix://{}", engine.sock.display()))
-            .env("DOCKER_CONFIG", work.path().join("docker-config"));
-        c
-    };
+    let config = work.path().join("docker-config");
+    let docker_cmd = |args: &[&str]| engine.docker(&docker, &config, args);
     process::output(&mut docker_cmd(&["pull", "-q", &remote]))?;
     process::output(&mut docker_cmd(&["tag", &remote, "busybox:latest"]))?;
 
@@ -80,12 +63,7 @@ pub fn run(rounds: usize) -> Result<()> {
         c
     });
     if measured.is_err() {
-        let log = std::fs::read_to_string(work.path().join("engine.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        eprintln!("engine log (last lines):");
-        for l in tail.iter().rev() {
-            eprintln!("  {l}");
-        }
+        engine.print_log_tail();
     }
     // Shims outlive the engine by design: remove what is left through it.
     if let Ok(ids) = process::output(&mut docker_cmd(&["ps", "-aq"])) {
@@ -113,89 +91,6 @@ fn measure(rounds: usize, mut run_berth: Command, mut run_podman: Command) -> Re
     let (mb, mp) = (median(b.into_iter()), median(p.into_iter()));
     println!("median of {rounds}: docker run --rm busybox true: berth {:.1} ms, podman {:.1} ms", mb * 1e3, mp * 1e3);
     println!("ratio berth/podman: {:.2} (goal <= 0.5)", mb / mp);
-    Ok(())
-}
-
-fn timed(cmd: &mut Command) -> Result<f64> {
-    let t = Instant::now();
-    process::output(cmd)?;
-    Ok(t.elapsed().as_secs_f64())
-}
-
-fn missing(what: &str, pkg: &str) -> Error {
-    Error::Missing { what: what.into(), fix: format!("apt-get install {pkg}") }
-}
-
-fn require(tool: &str, pkg: &str) -> Result<()> {
-    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-    if found { Ok(()) } else { Err(missing(tool, pkg)) }
-}
-
-fn docker_cli() -> Result<PathBuf> {
-    ["/usr/local/bin/docker", "/usr/bin/docker"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .ok_or_else(|| missing("the docker CLI", "docker.io"))
-}
-
-/// The engine as users run it: a release build.
-fn build_agent() -> Result<PathBuf> {
-    process::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(paths::workspace_root())
-            .args(["build", "--release", "-p", "berth-agent"]),
-    )?;
-    Ok(paths::target_dir().join("release/berth-agent"))
-}
-
-struct Engine {
-    child: Child,
-    sock: PathBuf,
-}
-
-impl Engine {
-    fn start(agent: &Path, dir: &Path) -> Result<Engine> {
-        let sock = dir.join("docker.sock");
-        let log = std::fs::File::create(dir.join("engine.log")).at(dir.join("engine.log"))?;
-        let child = Command::new(agent)
-            .arg("--listen")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--root")
-            // Short: the runtime's per-container socket paths hang off it
-            // and must fit in a sockaddr_un (108 bytes).
-            .arg(dir.join("r"))
-            .args(["--network-plumbing", "off"])
-            .env("BERTH_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .at(agent)?;
-        let engine = Engine { child, sock };
-        wait_until(Duration::from_secs(30), || std::os::unix::net::UnixStream::connect(&engine.sock).is_ok())
-            .map_err(|()| Error::Invalid("the engine did not listen within 30 s".into()))?;
-        Ok(engine)
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        // SIGTERM: the engine removes its socket on the way out.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = wait_until(Duration::from_secs(10), || matches!(self.child.try_wait(), Ok(Some(_))));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> std::result::Result<(), ()> {
-    let deadline = Instant::now() + limit;
-    while !ready() {
-        if Instant::now() > deadline {
-            return Err(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
     Ok(())
 }
 

@@ -151,6 +151,10 @@ enum Bench {
     /// Pull + unpack of a four-layer Debian image from a loopback registry:
     /// berth's engine against skopeo copy + umoci unpack.
     Pull,
+    /// `docker build` (classic builder) of a three-stage Dockerfile with a
+    /// COPY of the Debian tree, through berth's engine, against `podman
+    /// build`: cold, no change, one file changed.
+    Build,
     /// Boot reliability: `--rounds` boots of each `--kernel` (berth,
     /// debian) to the engine's /_ping and a clean power-off, under each
     /// `--vmm` (berth, qemu), in one test-bed run; the failures by kind
@@ -299,6 +303,10 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Bench { name: Bench::Pull, rounds, .. } => {
             xtask::bench_pull::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Build, rounds, .. } => {
+            xtask::bench_build::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::MachineStartBench { rounds } => {

@@ -37,7 +37,10 @@ pub fn routes() -> Router<Arc<Engine>> {
 #[serde(default)]
 struct BuildQuery {
     t: Vec<String>,
-    dockerfile: String,
+    /// Repeated by docker-py for a Dockerfile outside the context (its
+    /// name in the tar, then its text); the first counts, as Go's
+    /// `FormValue` takes it.
+    dockerfile: Vec<String>,
     buildargs: String,
     labels: String,
     target: String,
@@ -105,7 +108,7 @@ async fn build(
     };
     let req = BuildRequest {
         tags: q.t,
-        dockerfile: q.dockerfile,
+        dockerfile: q.dockerfile.into_iter().next().unwrap_or_default(),
         build_args: json_map::<HashMap<String, Option<String>>>(&q.buildargs, "buildargs")?,
         labels: json_map(&q.labels, "labels")?,
         target: q.target,

@@ -245,7 +245,9 @@ mod tests {
         let tar = tar_of(&[(".dockerignore", b"*.log\n"), ("Dockerfile", b"FROM busybox\n")]);
         let ctx = receive(&tar[..], &t.path().join("2")).unwrap();
         ctx.drop_ignored("Dockerfile").unwrap();
-        assert!(ctx.root.resolve(Path::new("Dockerfile")).is_ok() && ctx.root.resolve(Path::new(".dockerignore")).is_ok());
+        assert!(
+            ctx.root.resolve(Path::new("Dockerfile")).is_ok() && ctx.root.resolve(Path::new(".dockerignore")).is_ok()
+        );
     }
 
     #[test]

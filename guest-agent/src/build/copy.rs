@@ -171,7 +171,7 @@ pub fn collect(
                         if it.path.is_empty() {
                             continue; // the directory itself: its contents go into dest
                         }
-                        it.path = under(&it.path);
+                        place(&mut it, &under);
                         items.push(it);
                     }
                 } else {
@@ -183,7 +183,7 @@ pub fn collect(
                         && let Some(extracted) = archive(&it.data)?
                     {
                         for mut e in extracted {
-                            e.path = under(&e.path);
+                            place(&mut e, &under);
                             items.push(e);
                         }
                         continue;
@@ -296,6 +296,19 @@ fn content_hash(items: &[Item]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Moves an item of a directory or an archive under the destination: its
+/// path, and for a hard link its target, which names another entry of the
+/// same source (so it moves with it).
+fn place(it: &mut Item, under: &impl Fn(&str) -> String) {
+    it.path = under(&it.path);
+    if it.header.entry_type() == tar::EntryType::Link
+        && let Some(target) = &it.link
+    {
+        let rel = clean(&target.to_string_lossy()).trim_start_matches('/').to_string();
+        it.link = Some(PathBuf::from(under(&rel)));
+    }
+}
+
 /// The directories above the items that are not items themselves
 /// (shallowest first), which the layer must hold too.
 pub fn parents(items: &[Item]) -> Vec<String> {
@@ -321,19 +334,15 @@ pub fn write_layer(dirs: Vec<(String, tar::Header)>, items: &[Item], out: impl W
         h.set_size(0);
         b.append_data(&mut h, format!("{path}/"), std::io::empty())?;
     }
-    for it in items {
+    // Hard links last: an extractor needs each one's target written first,
+    // and sorted by name a link may come before it.
+    let is_hard = |it: &&Item| it.header.entry_type() == tar::EntryType::Link;
+    for it in items.iter().filter(|i| !is_hard(i)).chain(items.iter().filter(is_hard)) {
         let mut h = it.header.clone();
         match (h.entry_type(), &it.link) {
             (tar::EntryType::Symlink | tar::EntryType::Link, Some(link)) => {
+                // A hard link's target is already the entry's layer path (`place`).
                 h.set_size(0);
-                let link = if h.entry_type() == tar::EntryType::Link {
-                    // Hard links point at the entry under its new name.
-                    let rel = clean(&link.to_string_lossy()).trim_start_matches('/').to_string();
-                    let prefix = it.path.strip_suffix(&rel).unwrap_or_default();
-                    PathBuf::from(format!("{prefix}{rel}"))
-                } else {
-                    link.clone()
-                };
                 b.append_link(&mut h, &it.path, link)?;
             }
             (tar::EntryType::Directory, _) => {
@@ -387,6 +396,33 @@ mod tests {
         let h = &owned.items[0].header;
         assert_eq!((h.uid().unwrap(), h.gid().unwrap(), h.mode().unwrap()), (1000, 1001, 0o750));
         assert_ne!(owned.hash, one.hash, "owners and modes are part of the hash");
+    }
+
+    #[test]
+    fn hard_links_of_a_copied_directory_point_at_their_target_under_the_destination() {
+        // Debian's tree has them (perl, gzip): a link sorted before its
+        // target, and a target whose name is no suffix of the link's.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("tree/usr/bin")).unwrap();
+        std::fs::write(t.path().join("tree/usr/bin/zz"), "same").unwrap();
+        std::fs::hard_link(t.path().join("tree/usr/bin/zz"), t.path().join("tree/usr/bin/aa")).unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let c = collect(&root, &[Source::Path("tree".into())], "/opt/tree", false, CopyOptions::default()).unwrap();
+        let mut out = Vec::new();
+        write_layer(parents(&c.items).into_iter().map(|d| (d, tar::Header::new_gnu())).collect(), &c.items, &mut out)
+            .unwrap();
+        let mut seen = Vec::new();
+        for e in tar::Archive::new(&out[..]).entries().unwrap() {
+            let e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+            if e.header().entry_type() == tar::EntryType::Link {
+                let target = e.link_name().unwrap().unwrap().to_string_lossy().into_owned();
+                assert!(seen.contains(&target), "{path} links to {target}, not written before it: {seen:?}");
+                assert!(target.starts_with("opt/tree/usr/bin/"), "{target}");
+            }
+            seen.push(path);
+        }
+        assert_eq!(seen.len(), 6, "{seen:?}");
     }
 
     #[test]

@@ -77,7 +77,9 @@ impl Build<'_> {
             .get(&cache_key(st, config))
             .and_then(|hit| self.engine.images.resolve(&hit).ok())
             .map(|r| r.id);
-        if self.sources.is_empty() {
+        // moby: with `cachefrom` given, local hits count only inside the
+        // named images' chains, even when none of the names resolved.
+        if self.req.cache_from.is_empty() {
             return Ok(local.map(|d| d.to_string()));
         }
         if let Some(hit) = local
@@ -85,7 +87,7 @@ impl Build<'_> {
         {
             return Ok(Some(hit.to_string()));
         }
-        self.from_sources(st, config).await
+        self.lookup_in_sources(st, config).await
     }
 
     /// `hit` is `img` or one of its parents.
@@ -103,7 +105,7 @@ impl Build<'_> {
     }
 
     /// moby's lookup in the `--cache-from` images by history.
-    async fn from_sources(&mut self, st: &State, config: &Value) -> Result<Option<String>, StepFailed> {
+    async fn lookup_in_sources(&mut self, st: &State, config: &Value) -> Result<Option<String>, StepFailed> {
         let store = self.engine.images.clone();
         let parent = match st.image.as_deref() {
             Some(id) => {

@@ -8,7 +8,6 @@
 //! stays paused), the image stored and tagged, then the `commit` event. It
 //! must never speak HTTP.
 
-
 use bollard_stubs::models::ContainerConfig;
 
 use super::{Engine, EngineError};

@@ -205,7 +205,10 @@ pub fn inspect(store: &Store, rec: &ImageRecord) -> Result<ImageView, StoreError
         .ok_or_else(|| StoreError::NotFound(rec.id.to_string()))?;
     let config = config_json(store, rec);
     let text = |key: &str| Some(config.get(key).and_then(Value::as_str).unwrap_or_default().to_string());
-    let image_config = typed_config(config.get("config")).unwrap_or_default();
+    let mut image_config = typed_config(config.get("config")).unwrap_or_default();
+    // Docker's image Config always has the key (clients index it, e.g.
+    // docker-py's build tests check `not Config['OnBuild']`).
+    image_config.on_build.get_or_insert_with(Vec::new);
     let container_config = typed_config(config.get("container_config")).unwrap_or_else(|| image_config.clone());
     let lowers: Vec<String> = store.lower_dirs(rec).iter().map(|p| p.display().to_string()).collect();
     let inspect = ImageInspect {
