@@ -14,7 +14,8 @@
 //! The goals (issue 18): cold ≤ 0.8, no change ≤ 0.3, one file ≤ 0.5.
 //!
 //! Each phase checks what it measured: the no-change rebuild gives the
-//! cold build's image ID on both sides, the one-file rebuild a new one.
+//! cold build's image ID on both sides, the one-file rebuild a new one
+//! (the last stage copies the changed file, so its image changes too).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,8 +35,8 @@ COPY tree /opt/tree
 RUN find /opt/tree | wc -l > /opt/app/count
 
 FROM docker.io/library/debian:bookworm
-COPY --from=tree /opt/app/count /count
-RUN test -s /count && echo "files: $(cat /count)"
+COPY --from=tree /opt/app/count /opt/tree/etc/berth-bench-marker /
+RUN test -s /count && echo "files: $(cat /count), $(cat /berth-bench-marker)"
 CMD ["cat", "/count"]
 "#;
 
