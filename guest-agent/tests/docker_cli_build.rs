@@ -4,7 +4,9 @@
 //! run and checked; the cache (hits, a one-file change invalidating from
 //! its step on, surviving an engine restart); `--target`, `--build-arg`,
 //! `-f` outside the context; a failing RUN's status and message with no
-//! image, tag or container left; `docker history`.
+//! image, tag or container left; `docker history`; `--cache-from`,
+//! `--add-host` in RUN steps, hard links in a COPY, tag events and
+//! `builder prune`.
 //!
 //! Same fixture as `docker_cli_containers.rs` (busybox from a loopback
 //! registry). Needs root, busybox-static, skopeo, docker-registry and the
@@ -303,4 +305,60 @@ fn dockerignore_exceptions_reach_the_image() {
         "./.dockerignore\n./Dockerfile\n./keep.log\n./src/main.txt\n",
         "a.log and secret/ stay out, keep.log comes back in"
     );
+}
+
+#[test]
+fn cache_from_extra_hosts_hard_links_tag_events_and_builder_prune() {
+    let d = Daemon::start();
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    write(
+        c,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY tree /tree\nRUN cat /etc/hosts > /hosts\nRUN stat -c %i /tree/z /tree/a > /inodes\n",
+            ),
+            ("tree/z", "linked\n"),
+        ],
+    );
+    // A hard link sorted before its target (Debian's tree has many).
+    std::fs::hard_link(c.join("tree/z"), c.join("tree/a")).unwrap();
+    let started = chrono_now();
+    build_ok(&d, c, &["--add-host", "built.test:10.1.2.3", "-t", "cf:one", "."]);
+    let hosts = d.ok(&["run", "--rm", "cf:one", "cat", "/hosts"]);
+    assert!(hosts.contains("10.1.2.3\tbuilt.test"), "RUN steps see --add-host: {hosts}");
+    let inodes = d.ok(&["run", "--rm", "cf:one", "cat", "/inodes"]);
+    let lines: Vec<&str> = inodes.lines().collect();
+    assert!(lines.len() == 2 && lines[0] == lines[1], "the hard link stays one file: {inodes}");
+
+    // --cache-from naming nothing that exists: no local hits (moby's ImageCache).
+    let cold = build_ok(&d, c, &["--cache-from", "nosuch:tag", "-t", "cf:two", "."]);
+    assert!(!cold.contains("Using cache"), "{cold}");
+    // --cache-from the first image: its chain is reused, step by step.
+    let warm = build_ok(&d, c, &["--cache-from", "cf:one", "-t", "cf:three", "."]);
+    assert_eq!(warm.matches("Using cache").count(), 3, "{warm}");
+
+    let events = d.ok(&[
+        "events",
+        "--since",
+        &started,
+        "--until",
+        &chrono_now(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert!(events.lines().any(|l| l == "tag cf:one"), "a built image's tag is an event: {events}");
+    let pruned = d.ok(&["builder", "prune", "-f"]);
+    assert!(pruned.contains("Total"), "{pruned}");
+    let again = build_ok(&d, c, &["-t", "cf:four", "."]);
+    assert!(!again.contains("Using cache"), "builder prune clears the cache: {again}");
+}
+
+/// Now as Unix seconds, as `docker events --since/--until` take it.
+fn chrono_now() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }
