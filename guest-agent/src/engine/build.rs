@@ -115,7 +115,7 @@ pub(super) struct Build<'e> {
     /// Stage results so far: (name, image).
     pub stages: Vec<(Option<String>, Option<String>)>,
     /// The `--cache-from` images the store has.
-    pub sources: Vec<super::build_cache::CacheSource>,
+    pub sources: Vec<super::cache_sources::CacheSource>,
 }
 
 /// `12` hex digits of an ID, as the classic builder prints them.
@@ -149,7 +149,13 @@ impl Engine {
             }
             refs.push(r);
         }
-        let dir = self.root.join("build").join("tmp").join(crate::durable::unique_name("context"));
+        let tmp = self.root.join("build").join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|source| EngineError::Root { path: tmp.clone(), source })?;
+        // A context is thousands of files made and deleted a build apart:
+        // as with the store's layers, ext4 gives each its own block group
+        // (a context in `tmp`'s group cost ~2 s of inode search a build).
+        crate::image::fsutil::spread_subdirs(&tmp);
+        let dir = tmp.join(crate::durable::unique_name("context"));
         let ctx = tokio::task::spawn_blocking(move || context::receive(body, &dir)).await??;
         let name = if req.dockerfile.is_empty() { "Dockerfile".to_string() } else { req.dockerfile.clone() };
         let text = ctx.dockerfile(&name)?;
@@ -161,7 +167,7 @@ impl Engine {
             let quiet = req.quiet;
             let out = Out { tx, quiet };
             let escape = dockerfile.escape;
-            let sources = super::build_cache::sources(&engine.images, &req.cache_from);
+            let sources = super::cache_sources::sources(&engine.images, &req.cache_from);
             let mut b = Build { engine: &engine, req, out, ctx, escape, stages: Vec::new(), sources };
             match b.run(dockerfile, &refs).await {
                 Ok(id) => {

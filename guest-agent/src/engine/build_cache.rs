@@ -13,57 +13,11 @@ use serde_json::Value;
 
 use super::EngineError;
 use super::build::{Build, StepFailed};
+use super::cache_sources::{history_of, starts_with};
 use crate::build::instructions::State;
 use crate::image::commit::{self, ChildLayer, CommitOptions};
 use crate::image::digest::Digest;
-use crate::image::store::{ImageRecord, Store};
-
-/// A `--cache-from` image: its record, and its config's history and rootfs.
-pub(super) struct CacheSource {
-    record: ImageRecord,
-    history: Vec<Value>,
-    diff_ids: Vec<String>,
-}
-
-/// An image's history entries and diffIDs, from its config.
-fn history_of(store: &Store, rec: &ImageRecord) -> Result<(Vec<Value>, Vec<String>), StepFailed> {
-    let blob = store.read_blob(&rec.id).map_err(EngineError::from)?;
-    let cfg: Value = serde_json::from_slice(&blob)
-        .map_err(|e| StepFailed { message: format!("image {} has an unreadable config: {e}", rec.id), code: None })?;
-    let history = cfg.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
-    let diff_ids = cfg
-        .pointer("/rootfs/diff_ids")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default();
-    Ok((history, diff_ids))
-}
-
-/// The named images the store has; a name it lacks is skipped, as moby's.
-pub(super) fn sources(store: &Store, names: &[String]) -> Vec<CacheSource> {
-    let mut out = Vec::new();
-    for name in names {
-        let Ok(record) = store.resolve(name) else {
-            tracing::info!(image = %name, "a --cache-from image is not here; skipped");
-            continue;
-        };
-        match history_of(store, &record) {
-            Ok((history, diff_ids)) => out.push(CacheSource { record, history, diff_ids }),
-            Err(e) => tracing::warn!(image = %name, error = %e.message, "a --cache-from image cannot be read; skipped"),
-        }
-    }
-    out
-}
-
-/// moby's `isValidParent`: `img`'s history and rootfs start with the
-/// parent's (no parent: any image with a history).
-fn starts_with(src: &CacheSource, parent: Option<&(Vec<Value>, Vec<String>)>) -> bool {
-    let Some((history, diff_ids)) = parent else { return !src.history.is_empty() };
-    src.history.len() > history.len()
-        && src.diff_ids.len() >= diff_ids.len()
-        && src.history[..history.len()] == history[..]
-        && src.diff_ids[..diff_ids.len()] == diff_ids[..]
-}
+use crate::image::store::ImageRecord;
 
 impl Build<'_> {
     /// The image that stands in for this step, if the cache has one.
@@ -110,7 +64,7 @@ impl Build<'_> {
         let parent = match st.image.as_deref() {
             Some(id) => {
                 let rec = store.resolve(id).map_err(EngineError::from)?;
-                Some((rec.clone(), history_of(&store, &rec)?))
+                Some((rec.clone(), history_of(&store, &rec).map_err(|message| StepFailed { message, code: None })?))
             }
             None => None,
         };
@@ -166,42 +120,4 @@ impl Build<'_> {
 /// The local index's key of a step: its parent image and its config.
 pub(super) fn cache_key(st: &State, config: &Value) -> String {
     crate::build::cache::key(st.image.as_deref().unwrap_or("scratch"), config)
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn src(history: &[&str], diff_ids: &[&str]) -> CacheSource {
-        CacheSource {
-            record: ImageRecord {
-                id: Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap(),
-                manifest: Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap(),
-                manifest_media_type: String::new(),
-                config_media_type: String::new(),
-                layers: Vec::new(),
-                stored_at: 0,
-                parent: None,
-            },
-            history: history.iter().map(|c| json!({"created_by": c})).collect(),
-            diff_ids: diff_ids.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn a_source_continues_a_parent_whose_history_and_layers_it_starts_with() {
-        let s = src(&["base", "ENV A=1", "RUN touch x"], &["l1", "l2"]);
-        let parent = |h: &[&str], d: &[&str]| {
-            (h.iter().map(|c| json!({"created_by": c})).collect::<Vec<_>>(), d.iter().map(|x| x.to_string()).collect())
-        };
-        assert!(starts_with(&s, None));
-        assert!(starts_with(&s, Some(&parent(&["base"], &["l1"]))));
-        assert!(starts_with(&s, Some(&parent(&["base", "ENV A=1"], &["l1"]))));
-        assert!(!starts_with(&s, Some(&parent(&["base", "ENV A=2"], &["l1"]))), "another history");
-        assert!(!starts_with(&s, Some(&parent(&["base"], &["l9"]))), "another layer");
-        assert!(!starts_with(&s, Some(&parent(&["base", "ENV A=1", "RUN touch x"], &["l1", "l2"]))), "no next step");
-        assert!(!starts_with(&src(&[], &[]), None), "an image without history stands in for nothing");
-    }
 }

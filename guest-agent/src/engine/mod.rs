@@ -17,6 +17,7 @@ pub mod archive;
 pub mod build;
 mod build_cache;
 mod build_steps;
+mod cache_sources;
 pub mod commit;
 pub mod containers;
 pub mod error;

@@ -1,4 +1,5 @@
-//! Filesystem chores of the image store: placing layer directories,
+//! Filesystem chores of the image store: placing layer directories (and
+//! the builder's context directories, through `spread_subdirs`),
 //! measuring and removing trees, listing. The crash-safe writes themselves
 //! are `crate::durable`'s.
 //!

@@ -36,7 +36,7 @@ pub mod digest;
 pub mod distribution;
 pub mod endpoints;
 pub mod fallback;
-mod fsutil;
+pub(crate) mod fsutil;
 pub mod gc;
 pub mod import;
 pub mod ingest;
