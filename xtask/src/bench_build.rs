@@ -69,8 +69,8 @@ pub fn run(rounds: usize) -> Result<()> {
     let mut peer: [Vec<f64>; 3] = Default::default();
     for round in 1..=rounds {
         let dir = tempfile::tempdir_in(work.path()).at(work.path())?;
-        let mut b = Berth::new(&agent, &docker, &archive, dir.path())?;
-        let mut p = Podman::new(&archive, dir.path())?;
+        let b = Berth::new(&agent, &docker, &archive, dir.path())?;
+        let p = Podman::new(&archive, dir.path())?;
         let mut ids: [(String, String); 3] = Default::default();
         for (phase, (name, _)) in PHASES.iter().enumerate() {
             let marker = if phase < 2 { format!("round {round}\n") } else { format!("round {round}, changed\n") };
@@ -137,6 +137,11 @@ fn context(archive: &Path, work: &Path, ctx: &Path) -> Result<usize> {
     Ok(process::output(Command::new("find").arg(&tree))?.lines().count())
 }
 
+/// The image ID a build's `--iidfile` holds.
+fn read_iid(path: &Path) -> Result<String> {
+    Ok(std::fs::read_to_string(path).at(path)?.trim().to_string())
+}
+
 /// berth's side: a fresh engine with the base image loaded.
 struct Berth {
     engine: Engine,
@@ -159,7 +164,7 @@ impl Berth {
         c
     }
 
-    fn build(&mut self, ctx: &Path) -> Result<f64> {
+    fn build(&self, ctx: &Path) -> Result<f64> {
         let iid = self.iid.to_string_lossy().into_owned();
         let mut cmd =
             self.cli(&["build", "-q", "--network", "none", "--iidfile", &iid, "-t", TAG, &ctx.to_string_lossy()]);
@@ -167,7 +172,7 @@ impl Berth {
     }
 
     fn last_id(&self) -> Result<String> {
-        Ok(std::fs::read_to_string(&self.iid).at(&self.iid)?.trim().to_string())
+        read_iid(&self.iid)
     }
 }
 
@@ -184,7 +189,7 @@ impl Podman {
         Ok(p)
     }
 
-    fn build(&mut self, ctx: &Path) -> Result<f64> {
+    fn build(&self, ctx: &Path) -> Result<f64> {
         let iid = self.iid.to_string_lossy().into_owned();
         let mut cmd = podman(&self.root, &["build", "-q"]);
         cmd.args(PODMAN_BUILD_FLAGS).args(["--iidfile", &iid, "-t", TAG]).arg(ctx);
@@ -192,7 +197,7 @@ impl Podman {
     }
 
     fn last_id(&self) -> Result<String> {
-        Ok(std::fs::read_to_string(&self.iid).at(&self.iid)?.trim().to_string())
+        read_iid(&self.iid)
     }
 }
 
