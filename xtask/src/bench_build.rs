@@ -16,6 +16,8 @@
 //! Each phase checks what it measured: the no-change rebuild gives the
 //! cold build's image ID on both sides, the one-file rebuild a new one
 //! (the last stage copies the changed file, so its image changes too).
+//! Every build starts after a `sync` (untimed): an fsync in one build
+//! would otherwise wait for the writeback of the build before it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,12 +77,18 @@ pub fn run(rounds: usize) -> Result<()> {
         for (phase, (name, _)) in PHASES.iter().enumerate() {
             let marker = if phase < 2 { format!("round {round}\n") } else { format!("round {round}, changed\n") };
             std::fs::write(ctx.join(MARKER), marker).at(ctx.join(MARKER))?;
-            // Alternate who goes first, so neither always gets the warm page cache.
+            // Alternate who goes first, so neither always gets the warm page
+            // cache; each build starts with the disk written back (untimed),
+            // so none pays for the writeback of the build before it.
             let (tb, tp) = if (round + phase) % 2 == 0 {
+                settle()?;
                 let tb = b.build(&ctx)?;
+                settle()?;
                 (tb, p.build(&ctx)?)
             } else {
+                settle()?;
                 let tp = p.build(&ctx)?;
+                settle()?;
                 (b.build(&ctx)?, tp)
             };
             ids[phase] = (b.last_id()?, p.last_id()?);
@@ -135,6 +143,11 @@ fn context(archive: &Path, work: &Path, ctx: &Path) -> Result<usize> {
     std::fs::remove_dir_all(&unpacked).at(&unpacked)?;
     std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).at(ctx.join("Dockerfile"))?;
     Ok(process::output(Command::new("find").arg(&tree))?.lines().count())
+}
+
+/// `sync`: what earlier builds left dirty is on disk before the next one.
+fn settle() -> Result<()> {
+    process::output(&mut Command::new("sync")).map(drop)
 }
 
 /// The image ID a build's `--iidfile` holds.

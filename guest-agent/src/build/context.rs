@@ -3,18 +3,20 @@
 //! Dockerfile`), made into a directory of the engine's that every later
 //! step reads through a confined [`Root`].
 //!
-//! Owns the detection of the format, the checks of every entry before
-//! anything is extracted (a name with `..`, an absolute name, a hard link
-//! out of the context: a clear error, nothing extracted), the extraction
-//! through `crate::confined`, and finding the Dockerfile. It must never
+//! Owns the detection of the format, the checks of every entry as it is
+//! extracted (a name with `..`, an absolute name, a hard link out of the
+//! context: a clear error, and nothing of the context left), the
+//! extraction through `crate::confined` in one pass over the body (no
+//! staged copy: a rebuild's context is most of its time), and finding the
+//! Dockerfile. It must never
 //! open a path of the context by name on the host; the directory goes
 //! with the [`Context`] when it is dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use super::error::BuildError;
-use crate::confined::{ExtractOptions, Root};
+use crate::confined::{ConfinedError, ExtractOptions, Root};
 
 /// A received context: its directory (removed on drop) and its root.
 pub struct Context {
@@ -65,67 +67,76 @@ fn is_tar(block: &[u8]) -> bool {
     sum == stored
 }
 
-/// Reads the body into `dir` (which must not exist yet).
+/// Longest lone Dockerfile body read into memory.
+const MAX_LONE_DOCKERFILE: u64 = 16 << 20;
+
+/// The docker CLI's tar of a context with a Dockerfile from elsewhere
+/// ends without the last entry's padding or the end blocks: this reader
+/// adds them after the body's last byte.
+struct Padded<R> {
+    inner: R,
+    read: u64,
+    /// Zeros still to give once `inner` has ended; `None` before that.
+    tail: Option<u64>,
+}
+
+impl<R: Read> Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.tail = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.tail.as_mut().expect("set above");
+        let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+        buf[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the body into `dir` (which must not exist yet), in one pass:
+/// each entry is checked as it arrives and written through the confined
+/// extractor. A refused entry ends the receive with an error, and the
+/// [`Context`] dropped with it removes whatever was written before.
 pub fn receive(body: impl Read + Send, dir: &Path) -> Result<Context, BuildError> {
     std::fs::create_dir_all(dir.join("ctx")).map_err(BuildError::io("creating the build context directory"))?;
     let root = Root::open(&dir.join("ctx")).map_err(|e| BuildError::Context(e.to_string()))?;
     let mut ctx = Context { dir: dir.to_path_buf(), root, lone_dockerfile: None };
     let mut r = decompress(BufReader::new(body))?;
-    let staged = dir.join("context.tar");
-    let mut f = std::fs::File::create(&staged).map_err(BuildError::io("staging the build context"))?;
-    let n =
-        std::io::copy(&mut r, &mut f).map_err(|e| BuildError::Context(format!("reading the build context: {e}")))?;
-    // The docker CLI's tar of a context with a Dockerfile from elsewhere
-    // ends without the last entry's padding or the end blocks: pad it.
-    let pad = (512 - n % 512) % 512;
-    f.write_all(&vec![0u8; pad as usize + 1024]).map_err(BuildError::io("staging the build context"))?;
-    f.flush().map_err(BuildError::io("staging the build context"))?;
-    drop(f);
-    let mut first = vec![0u8; 512];
-    let got = std::fs::File::open(&staged)
-        .and_then(|mut f| f.read(&mut first))
-        .map_err(BuildError::io("reading the build context"))?;
-    if n == 0 || !is_tar(&first[..got]) {
-        let mut text = std::fs::read(&staged).map_err(BuildError::io("reading the build context"))?;
-        text.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    let mut head = Vec::with_capacity(512);
+    (&mut r)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|e| BuildError::Context(format!("reading the build context: {e}")))?;
+    if !is_tar(&head) {
+        let mut text = head;
+        r.take(MAX_LONE_DOCKERFILE)
+            .read_to_end(&mut text)
+            .map_err(|e| BuildError::Context(format!("reading the build context: {e}")))?;
+        if text.len() as u64 >= MAX_LONE_DOCKERFILE {
+            return Err(BuildError::Context(format!(
+                "the build context is no archive, and too long for a Dockerfile (more than {} MiB)",
+                MAX_LONE_DOCKERFILE >> 20
+            )));
+        }
         ctx.lone_dockerfile = Some(String::from_utf8_lossy(&text).into_owned());
         return Ok(ctx);
     }
-    check_entries(&staged)?;
-    let tar = std::fs::File::open(&staged).map_err(BuildError::io("reading the build context"))?;
-    crate::confined::extract(&ctx.root, Path::new("/"), BufReader::new(tar), ExtractOptions::default())
-        .map_err(|e| BuildError::Context(format!("extracting the build context: {e}")))?;
-    let _ = std::fs::remove_file(&staged);
-    Ok(ctx)
-}
-
-/// Every entry's name and hard-link target stays inside the context.
-fn check_entries(tar: &Path) -> Result<(), BuildError> {
-    let f = std::fs::File::open(tar).map_err(BuildError::io("reading the build context"))?;
-    let mut a = tar::Archive::new(BufReader::new(f));
-    let bad = |e: std::io::Error| BuildError::Context(format!("reading the build context: {e}"));
-    for entry in a.entries().map_err(bad)? {
-        let entry = entry.map_err(bad)?;
-        let name = entry.path().map_err(bad)?.into_owned();
-        escapes(&name, "entry")?;
-        if entry.header().entry_type() == tar::EntryType::Link
-            && let Some(target) = entry.link_name().map_err(bad)?
-        {
-            escapes(&target, "hard link target")?;
+    let tar = Padded { inner: std::io::Cursor::new(head).chain(r), read: 0, tail: None };
+    let opts = ExtractOptions { refuse_absolute: true, ..Default::default() };
+    crate::confined::extract(&ctx.root, Path::new("/"), BufReader::with_capacity(1 << 16, tar), opts).map_err(|e| {
+        match e {
+            ConfinedError::Escapes { path } => {
+                BuildError::Context(format!("invalid build context: {path:?} points outside the context"))
+            }
+            e => BuildError::Context(format!("extracting the build context: {e}")),
         }
-    }
-    Ok(())
-}
-
-fn escapes(name: &Path, what: &str) -> Result<(), BuildError> {
-    let refuse = || BuildError::Context(format!("invalid build context: {what} {:?} points outside the context", name));
-    if name.is_absolute() {
-        return Err(refuse());
-    }
-    if name.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(refuse());
-    }
-    Ok(())
+    })?;
+    Ok(ctx)
 }
 
 impl Context {
@@ -174,6 +185,8 @@ impl Context {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -222,6 +235,11 @@ mod tests {
         let dir = t.path().join("5");
         drop(lone);
         assert!(!dir.exists(), "the context goes with its value");
+        // The CLI's tar with a Dockerfile from elsewhere: no padding, no end.
+        let cut = tar_of(&[("a", b"x"), ("Dockerfile.x", b"FROM busybox\n")]);
+        let cut = &cut[..512 * 3 + 13];
+        let ctx = receive(cut, &t.path().join("7")).unwrap();
+        assert_eq!(ctx.dockerfile("Dockerfile.x").unwrap(), "FROM busybox\n");
         let e = receive(&tar[..], &t.path().join("6")).unwrap().dockerfile("Nope").unwrap_err();
         assert_eq!(e.to_string(), "Cannot locate specified Dockerfile: Nope");
     }
@@ -251,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn hostile_entries_are_refused_before_anything_is_written() {
+    fn hostile_entries_are_refused_and_nothing_is_left() {
         let t = tempfile::tempdir().unwrap();
         for name in ["../escape", "/etc/abs", "a/../../b"] {
             let e = receive(&raw_tar(name)[..], &t.path().join("x")).err().expect(name);
@@ -261,9 +279,25 @@ mod tests {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Link);
+        h.set_mode(0o644);
         h.set_size(0);
         b.append_link(&mut h, "ln", "../../etc/passwd").unwrap();
         let e = receive(&b.into_inner().unwrap()[..], &t.path().join("y")).err().unwrap();
-        assert!(e.to_string().contains("hard link target"), "{e}");
+        assert!(e.to_string().contains("\"../../etc/passwd\" points outside the context"), "{e}");
+        assert!(!t.path().join("y").exists(), "nothing is left of a refused context");
+        // An absolute target too, after an entry that was written.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(1);
+        b.append_data(&mut h, "first", &b"x"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_mode(0o644);
+        h.set_size(0);
+        b.append_link(&mut h, "ln", "/etc/passwd").unwrap();
+        let e = receive(&b.into_inner().unwrap()[..], &t.path().join("z")).err().unwrap();
+        assert!(e.to_string().contains("\"/etc/passwd\" points outside the context"), "{e}");
+        assert!(!t.path().join("z").exists(), "nothing is left of a refused context");
     }
 }

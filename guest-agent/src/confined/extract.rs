@@ -24,6 +24,10 @@ pub struct ExtractOptions {
     /// `noOverwriteDirNonDir`: refuse to replace a directory with a
     /// non-directory or the other way round.
     pub no_overwrite_dir_non_dir: bool,
+    /// Refuse (as [`ConfinedError::Escapes`]) an absolute entry name or
+    /// hard-link target instead of reading it from the root, as a build
+    /// context must: Docker's `cp` cleans them, the builder refuses them.
+    pub refuse_absolute: bool,
 }
 
 /// A directory's mode and time, applied once its children are in (writing
@@ -43,6 +47,9 @@ pub fn extract(root: &Root, dest: &Path, r: impl Read, opts: ExtractOptions) -> 
     for entry in ar.entries().map_err(tar_err)? {
         let mut entry = entry.map_err(tar_err)?;
         let name = entry.path().map_err(tar_err)?.into_owned();
+        if opts.refuse_absolute && name.is_absolute() {
+            return Err(ConfinedError::Escapes { path: name });
+        }
         let rel = relative(&name)?;
         if rel.as_os_str().is_empty() {
             continue;
@@ -131,6 +138,9 @@ fn write_entry<R: Read>(
                 path: path.to_path_buf(),
                 reason: "hard link without a target".into(),
             })?;
+            if opts.refuse_absolute && link.is_absolute() {
+                return Err(ConfinedError::Escapes { path: link.into_owned() });
+            }
             let target = Path::new("/").join(dest).join(relative(&link)?);
             let node = root.resolve_nofollow(&target)?;
             if node.stat().map_err(io("stat"))?.kind == Kind::Dir {

@@ -138,7 +138,7 @@ impl Engine {
         // The blocking extractor reads the chunks straight off the bounded
         // channel the body is fed into.
         let dest = PathBuf::from(&inner);
-        let opts = ExtractOptions { no_overwrite_dir_non_dir };
+        let opts = ExtractOptions { no_overwrite_dir_non_dir, ..Default::default() };
         let reader = ChannelReader { rx: chunks, cur: Bytes::new() };
         let extracted = tokio::task::spawn_blocking(move || confined::extract(&root, &dest, reader, opts))
             .await

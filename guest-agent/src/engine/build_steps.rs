@@ -324,7 +324,8 @@ impl Build<'_> {
     }
 
     /// `COPY --from=`: a stage of this build or an image, read through a
-    /// container's mounted root (removed after).
+    /// read-only overlay of its layers (no container: creating one and
+    /// its shim cost ~0.7 s a step, cache hits included).
     async fn collect_from(
         &mut self,
         from: &str,
@@ -339,26 +340,29 @@ impl Build<'_> {
             Some(i) => self.stages[i].1.clone().ok_or_else(|| failed(format!("stage {from} has no image")))?,
             None => self.base_image_of(from).await?,
         };
-        let body = ContainerCreateBody {
-            image: Some(image),
-            entrypoint: Some(vec!["/nonexistent".into()]),
-            ..Default::default()
-        };
-        let id = self.engine.create_container(None, body).await?.id;
-        let result = async {
-            let (rootfs, _) = self.engine.container_rootfs(&id).await?;
-            let root = Root::open(&rootfs).map_err(failed)?;
-            let d = dest_is(dest, dest_is_dir);
-            tokio::task::spawn_blocking(move || copy::collect(&root, &sources, &d, dest_is_dir, opts))
-                .await
-                .map_err(EngineError::from)?
-                .map_err(StepFailed::from)
-        }
-        .await;
-        if let Err(e) = self.engine.remove_container(&id, true, true).await {
-            tracing::warn!(%id, error = %e, "removing a COPY --from container");
-        }
-        result
+        let mut layers = self.layers_of(Some(&image))?;
+        layers.reverse();
+        let dir = self.engine.root.join("build").join("tmp").join(crate::durable::unique_name("from"));
+        tokio::task::spawn_blocking(move || {
+            if layers.is_empty() {
+                // `scratch` with nothing added: an empty tree.
+                let empty = dir.join("empty");
+                std::fs::create_dir_all(&empty).map_err(failed)?;
+                layers.push(empty);
+            }
+            let view = crate::runtime::LayerView::mount(&layers, &dir.join("view")).map_err(failed);
+            let copied = view.and_then(|v| {
+                let root = Root::open(v.root()).map_err(failed)?;
+                let d = dest_is(dest, dest_is_dir);
+                copy::collect(&root, &sources, &d, dest_is_dir, opts).map_err(StepFailed::from)
+            });
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "removing a COPY --from view");
+            }
+            copied
+        })
+        .await
+        .map_err(EngineError::from)?
     }
 
     async fn base_image_of(&self, name: &str) -> Result<String, StepFailed> {

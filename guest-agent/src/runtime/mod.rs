@@ -41,6 +41,7 @@ use std::sync::Arc;
 pub use cgroup_update::Limits;
 pub use client::{AttachIo, ExecHandle, Shim};
 pub use error::RuntimeError;
+pub use overlay::LayerView;
 pub use pivotable_root::make_root_pivotable;
 pub use types::{AttachStreams, BlkioEntry, CgroupStats, ContainerState, ExecRequest, ExitInfo, ResolvedProcess};
 

@@ -91,6 +91,49 @@ pub fn mount(
     made.map_err(|e| RuntimeError::io("mount overlay on", target)(e.into()))
 }
 
+/// An image's layers mounted for reading, with no container: what a
+/// build's `COPY --from` reads. The upper dir stays empty (nothing writes
+/// through the view, which is mounted read-only); the mount and its
+/// directory go when the view is dropped.
+pub struct LayerView {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl LayerView {
+    /// Mounts `layers` (LOWEST first) under `dir`, which must not exist.
+    pub fn mount(layers: &[PathBuf], dir: &Path) -> Result<LayerView, RuntimeError> {
+        let (upper, work, root) = (dir.join("upper"), dir.join("work"), dir.join("root"));
+        for d in [&upper, &work, &root] {
+            std::fs::create_dir_all(d).map_err(RuntimeError::io("create", d))?;
+        }
+        let view = LayerView { dir: dir.to_path_buf(), root };
+        mount(layers, &upper, &work, &view.root, true, true)?;
+        // Read-only: a remount, as overlayfs takes MS_RDONLY only there
+        // with an upper dir given.
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NODEV;
+        nix::mount::mount(None::<&str>, &view.root, None::<&str>, flags, None::<&str>)
+            .map_err(|e| RuntimeError::io("remount read-only", &view.root)(e.into()))?;
+        Ok(view)
+    }
+
+    /// The merged tree.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for LayerView {
+    fn drop(&mut self) {
+        if let Err(e) = unmount(&self.root) {
+            tracing::warn!(root = %self.root.display(), error = %e, "unmounting a layer view");
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "removing a layer view");
+        }
+    }
+}
+
 pub fn unmount(target: &Path) -> Result<(), RuntimeError> {
     match nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
@@ -148,5 +191,30 @@ mod tests {
         unmount(&target).expect("unmount");
         assert_eq!(seen, (Some("59".to_string()), true, true), "the last layer is on top");
         assert!(nodev, "the rootfs is nodev");
+    }
+
+    /// A view shows the top layer's file, refuses writes, and leaves
+    /// neither its mount nor its directory once dropped.
+    #[test]
+    fn a_layer_view_is_read_only_and_gone_when_dropped() {
+        if !is_root() {
+            eprintln!("skipped: needs root for mount(2)");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layers: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("l{i}"))).collect();
+        for (i, l) in layers.iter().enumerate() {
+            std::fs::create_dir(l).expect("layer");
+            std::fs::write(l.join("f"), i.to_string()).expect("file");
+        }
+        let at = dir.path().join("view");
+        let view = LayerView::mount(&layers, &at).expect("mount");
+        assert_eq!(std::fs::read_to_string(view.root().join("f")).ok().as_deref(), Some("1"));
+        let write = std::fs::write(view.root().join("g"), "x").expect_err("a view is read-only");
+        assert_eq!(write.raw_os_error(), Some(libc::EROFS), "{write}");
+        drop(view);
+        assert!(!at.exists(), "the view's directory is removed");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(!mounts.contains(&at.to_string_lossy().into_owned()), "the view is unmounted");
     }
 }

@@ -6,7 +6,9 @@
 //! sysrq, raw block device with and without seccomp, PIDs, hostname), and
 //! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 300
 //! PUT/GET rounds through the machine's docker.sock against a container
-//! swapping a directory for a symlink to `/`.
+//! swapping a directory for a symlink to `/`; and `docker build` in the
+//! machine (`scripts/build_steps.sh`): every kind of step, the cache,
+//! `--target`, `--build-arg`, `-f` outside the context, a failing RUN.
 //!
 //! One test-bed run; every step prints a `key: value` line that the
 //! assertions read, so a failure shows the whole console.
@@ -80,6 +82,8 @@ echo
 /// The cp race's steps, shared with the by-hand `scripts/cp_race_vm.sh`;
 /// they run in the machine named by `$machine`.
 const CP_RACE: &str = include_str!("../scripts/cp_race_steps.sh");
+/// `docker build` against the machine named by `$machine`.
+const BUILD: &str = include_str!("../scripts/build_steps.sh");
 /// What a failing step prints about the machine before the script exits.
 const DIAGNOSTICS: &str = include_str!("../scripts/machine_diagnostics.sh");
 
@@ -92,7 +96,7 @@ fn containers_in_a_machine_on_cgroup_v2() {
     let fixtures =
         xtask::fixtures::build_locked(xtask::fixtures::Set::Busybox).unwrap_or_else(|e| panic!("busybox fixture: {e}"));
     let script = format!(
-        "export BERTH_FIXTURE_BUSYBOX='{}'\n{DIAGNOSTICS}machine=m\ntrap machine_diagnostics_on_exit EXIT\n{SCRIPT}{CP_RACE}berth machine rm --force m\necho containers-vm-done\n",
+        "export BERTH_FIXTURE_BUSYBOX='{}'\n{DIAGNOSTICS}machine=m\ntrap machine_diagnostics_on_exit EXIT\n{SCRIPT}{BUILD}{CP_RACE}berth machine rm --force m\necho containers-vm-done\n",
         fixtures.busybox.display()
     );
     let cmd = ["sh".to_string(), "-c".to_string(), script];
@@ -148,5 +152,23 @@ fn containers_in_a_machine_on_cgroup_v2() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(landed > 0 && landed < 300, "the swap did not race the copies ({landed} of 300 PUTs landed):\n{c}");
+    // docker build in the machine.
+    assert!(has("build: 16 steps, 1 tagged"), "{c}");
+    assert!(has("build run: main hi in /srv as 1000"), "CMD, WORKDIR, ENV and USER:\n{c}");
+    assert!(
+        has("build files: built for vm tarred keep.log \n"),
+        "COPY --from, --build-arg, ADD of a tar, .dockerignore's `!`:\n{c}"
+    );
+    assert!(has("build config: 1000:1000|[CMD-SHELL true]|[RUN echo triggered > /tmp/triggered]"), "{c}");
+    assert!(has("rebuild: 13 cached, 0 run, same image yes"), "every step from the cache:\n{c}");
+    assert!(has("one file: 6 cached, new image yes, changed"), "the changed COPY and what follows ran again:\n{c}");
+    assert!(has("target: built for world"), "{c}");
+    assert!(has("outside dockerfile: #!/bin/sh"), "{c}");
+    assert!(has("onbuild: triggered"), "{c}");
+    assert!(
+        has("failing run: 3, The command '/bin/sh -c exit 3' returned a non-zero code: 3, tag none, containers left 0"),
+        "{c}"
+    );
+    assert!(has(r#"history: /bin/sh -c #(nop)  CMD ["sh" "app/main.sh"]"#), "{c}");
     assert!(has("containers-vm-done"), "{c}");
 }

@@ -97,7 +97,7 @@ fn dotdot_names_and_overwrite_rules() {
     assert!(matches!(err, ConfinedError::Escapes { .. }), "{err}");
 
     let t = tar_of(&[("etc", tar::EntryType::Regular, "x", 0o644)]);
-    let opts = ExtractOptions { no_overwrite_dir_non_dir: true };
+    let opts = ExtractOptions { no_overwrite_dir_non_dir: true, ..Default::default() };
     assert!(extract(&root, Path::new("/"), &t[..], opts).is_err(), "a file must not replace a directory");
     assert!(bed.root.join("etc/passwd").exists());
     put(&root, "/", &t).unwrap();
