@@ -55,6 +55,22 @@ fn exit_codes_are_what_the_cli_expects() {
     assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm containers are gone, failed ones too");
 }
 
+/// An engine that does not plumb networks still gives each container a
+/// namespace whose loopback is up, as Docker's sandboxes have (a new
+/// namespace's `lo` is down: 127.0.0.1 would be "Network is unreachable").
+#[test]
+fn loopback_is_up_without_network_plumbing() {
+    let d = Daemon::start();
+    let check = "ip -o link show lo | grep -o '<[^>]*>'; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo reached";
+    for network in ["default", "none"] {
+        assert_eq!(
+            d.ok(&["run", "--rm", "--network", network, "busybox", "sh", "-c", check]),
+            "<LOOPBACK,UP,LOWER_UP>\nreached\n",
+            "{network}"
+        );
+    }
+}
+
 #[test]
 fn detached_container_lifecycle() {
     let d = Daemon::start();

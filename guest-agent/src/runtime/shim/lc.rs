@@ -87,8 +87,32 @@ pub fn create_and_start(id: &str, dir: &Path, stdio: Stdio) -> Result<i32, Start
         .with_detach(true)
         .build()
         .map_err(|e| classify(&e.to_string()))?;
+    if has_new_network_namespace(&spec)
+        && let Some(pid) = container.pid()
+    {
+        loopback_up(pid.as_raw());
+    }
     container.start().map_err(|e| classify(&e.to_string()))?;
     container.pid().map(|p| p.as_raw()).ok_or_else(|| other("the container has no pid after start".into()))
+}
+
+/// The spec asks for a network namespace of the container's own (no path:
+/// libcontainer makes it), which is what an engine that does not plumb
+/// networks gives every container but `--network host`.
+fn has_new_network_namespace(spec: &Spec) -> bool {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    namespaces.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none())
+}
+
+/// A new network namespace's loopback is down; Docker brings it up in
+/// every sandbox (`--network none` included), and programs expect
+/// 127.0.0.1 to answer. Done between create and start, while the init
+/// waits. A failure is logged, not fatal: the container runs as before.
+fn loopback_up(pid: i32) {
+    let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    if let Err(e) = crate::network::kernel::links::loopback_up(Some(&ns)) {
+        tracing::warn!(pid, error = %e, "bringing up the container's loopback");
+    }
 }
 
 /// How a process of this container gets its seccomp filter: compiled from
