@@ -169,22 +169,27 @@ impl Engine {
             let escape = dockerfile.escape;
             let sources = super::cache_sources::sources(&engine.images, &req.cache_from);
             let mut b = Build { engine: &engine, req, out, ctx, escape, stages: Vec::new(), sources };
-            match b.run(dockerfile, &refs).await {
+            let result = b.run(dockerfile, &refs).await;
+            // The context goes before the stream ends (off the async
+            // threads: thousands of unlinks), so a client's next build
+            // does not share the disk with this one's cleanup.
+            let Build { out, ctx, .. } = b;
+            let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
+            match result {
                 Ok(id) => {
                     if quiet {
-                        b.out.raw(json!({"stream": format!("{id}\n")}));
+                        out.raw(json!({"stream": format!("{id}\n")}));
                     }
-                    Ok(())
                 }
                 Err(f) => {
                     let mut detail = json!({"message": f.message});
                     if let Some(code) = f.code {
                         detail["code"] = json!(code);
                     }
-                    b.out.raw(json!({"errorDetail": detail, "error": f.message}));
-                    Ok(())
+                    out.raw(json!({"errorDetail": detail, "error": f.message}));
                 }
             }
+            Ok(())
         })
         .await
     }

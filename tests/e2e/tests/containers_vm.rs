@@ -118,7 +118,9 @@ fn containers_in_a_machine_on_cgroup_v2() {
     // The v2 freezer, v2 stats files.
     assert!(has("paused: paused frozen 1"), "{c}");
     assert!(has("unpaused: running"), "{c}");
-    assert!(has("stats: d1 2 "), "two processes (sh and sleep) counted from pids.current:\n{c}");
+    // sh and its sleep, or sh alone when the sample falls between two
+    // sleeps (seen once in the test bed): counted from pids.current.
+    assert!(has("stats: d1 2 ") || has("stats: d1 1 "), "the processes counted from pids.current:\n{c}");
     assert!(has("stopped: exited 143") || has("stopped: exited 137"), "{c}");
     assert!(has("wait: 137"), "{c}");
     assert!(has("after rm: 0 cgroup=gone"), "{c}");
