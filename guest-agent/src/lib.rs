@@ -22,6 +22,7 @@ mod image;
 mod init;
 mod listen;
 mod log_file;
+mod loopback;
 mod network;
 mod runtime;
 mod server;

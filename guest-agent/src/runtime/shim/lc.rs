@@ -107,10 +107,20 @@ fn has_new_network_namespace(spec: &Spec) -> bool {
 /// A new network namespace's loopback is down; Docker brings it up in
 /// every sandbox (`--network none` included), and programs expect
 /// 127.0.0.1 to answer. Done between create and start, while the init
-/// waits. A failure is logged, not fatal: the container runs as before.
+/// waits, on a thread that joins the init's namespace (and ends before
+/// anything clones again). A failure is logged, not fatal: the container
+/// runs as before.
 fn loopback_up(pid: i32) {
-    let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    if let Err(e) = crate::network::kernel::links::loopback_up(Some(&ns)) {
+    let ns = format!("/proc/{pid}/ns/net");
+    let done = std::fs::File::open(&ns).and_then(|f| {
+        std::thread::spawn(move || {
+            nix::sched::setns(std::os::fd::AsFd::as_fd(&f), nix::sched::CloneFlags::CLONE_NEWNET)?;
+            crate::loopback::up()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the loopback thread panicked")))
+    });
+    if let Err(e) = done {
         tracing::warn!(pid, error = %e, "bringing up the container's loopback");
     }
 }
