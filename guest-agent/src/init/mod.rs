@@ -94,7 +94,8 @@ pub fn run_as_pid1() -> ! {
     if let Err(e) = network::set_hostname(name) {
         println!("berth-agent: cannot set the hostname: {e}");
     }
-    if let Err(e) = network::loopback_up() {
+    // lo is the one interface the guest brings up itself.
+    if let Err(e) = crate::loopback::up() {
         println!("berth-agent: cannot bring up lo: {e}");
     }
 

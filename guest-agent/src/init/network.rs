@@ -1,5 +1,5 @@
-//! The guest's own name and loopback interface. Nothing listens on a
-//! network interface here: the engine is reached over vsock.
+//! The guest's own name (its loopback is `crate::loopback`'s). Nothing
+//! listens on a network interface here: the engine is reached over vsock.
 
 /// `berth.hostname=NAME` from the kernel command line, else "berth".
 pub fn hostname_from_cmdline(cmdline: &str) -> &str {
@@ -12,11 +12,6 @@ pub fn hostname_from_cmdline(cmdline: &str) -> &str {
 
 pub fn set_hostname(name: &str) -> nix::Result<()> {
     nix::unistd::sethostname(name)
-}
-
-/// Sets IFF_UP on `lo`, the one interface the guest brings up itself.
-pub fn loopback_up() -> std::io::Result<()> {
-    crate::loopback::up()
 }
 
 #[cfg(test)]
