@@ -8,7 +8,7 @@
 machine_diagnostics() {
   echo "=== diagnostics for machine $machine"
   berth machine ls 2>&1 | sed 's/^/ls: /'
-  dir=$(dirname "$(berth machine inspect "$machine" 2>/dev/null | sed -n 's/.*"console_log": *"\(.*\)".*/\1/p')")
+  dir=$(berth machine inspect "$machine" 2>/dev/null | sed -n 's/.*"Dir": *"\([^"]*\)".*/\1/p')
   echo "--- machine.log"; tail -n 40 "$dir/machine.log" 2>&1
   echo "--- console"; berth machine logs "$machine" 2>&1 | tail -n 40
   echo "--- previous console"; berth machine logs --previous "$machine" 2>&1 | tail -n 60
