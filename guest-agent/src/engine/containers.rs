@@ -109,7 +109,7 @@ impl Engine {
         self.ensure_joined(&c)?;
         self.mount_volumes_of(&c.record().mounts)?;
         self.plumb(&c).await?;
-        self.publish(&c)?;
+        self.publish(&c).await?;
         let started = self.containers.start(&c).await;
         if started.is_err() && !c.is_running() {
             self.unpublish(&c.id);

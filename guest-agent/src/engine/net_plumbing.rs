@@ -52,8 +52,18 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Root { path: dir.clone(), source })?;
         links::loopback_up(None).map_err(NetworkError::from)?;
         let _ = self.containers.netns_dir.set(dir.clone());
-        self.plumbing = Some(Arc::new(Plumbing::new(dir)));
+        self.plumbing = Some(Arc::new(Plumbing::new(dir, None)));
         Ok(self)
+    }
+
+    /// In a machine: published ports listen on the user's host, through
+    /// the port relay that `network::host_ports` serves (after
+    /// [`Self::with_network_plumbing`], before anything shares the plumbing).
+    pub fn with_host_ports(mut self, ports: Arc<berth_port_relay::guest::Ports>) -> Self {
+        if let Some(p) = self.plumbing.as_mut().and_then(Arc::get_mut) {
+            p.host_ports = Some(ports);
+        }
+        self
     }
 
     fn netns_file(&self, container_id: &str) -> Option<PathBuf> {
@@ -157,7 +167,7 @@ impl Engine {
                     }
                     Ok(e) if e.typ() == "container" && e.action() == "start" => {
                         if let Ok(c) = containers.get(e.actor_id())
-                            && let Err(err) = super::plumbing::publish(&p, &networks, &c)
+                            && let Err(err) = super::plumbing::publish(&p, &networks, &c).await
                         {
                             tracing::warn!(container = %c.id, error = %err, "publishing the ports of a restarted container");
                         }
@@ -205,18 +215,23 @@ impl Engine {
     }
 
     /// After the container domain recovered: the published ports of the
-    /// containers that run.
+    /// containers that run, each on a task of its own (in a machine they
+    /// wait for the host's port relay, which must not hold up recovery).
     pub(super) fn restore_ports(&self) {
         let Some(p) = &self.plumbing else { return };
         let Ok(entries) = std::fs::read_dir(&p.dir) else { return };
         for e in entries.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            if let Ok(c) = self.containers.get(&id)
-                && c.is_running()
-                && let Err(e) = self.publish(&c)
-            {
-                tracing::warn!(container = %id, error = %e, "publishing a running container's ports again");
+            let Ok(c) = self.containers.get(&id) else { continue };
+            if !c.is_running() {
+                continue;
             }
+            let (p, networks) = (p.clone(), self.networks.clone());
+            tokio::spawn(async move {
+                if let Err(e) = super::plumbing::publish(&p, &networks, &c).await {
+                    tracing::warn!(container = %c.id, error = %e, "publishing a running container's ports again");
+                }
+            });
         }
     }
 }

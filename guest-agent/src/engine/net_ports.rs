@@ -20,9 +20,9 @@ use crate::unpoisoned::lock;
 impl Engine {
     /// Binds the container's published ports (before its start); nothing
     /// when it has none, no address, or they are bound already.
-    pub(super) fn publish(&self, c: &Container) -> Result<(), EngineError> {
+    pub(super) async fn publish(&self, c: &Container) -> Result<(), EngineError> {
         match &self.plumbing {
-            Some(p) => publish(p, &self.networks, c),
+            Some(p) => publish(p, &self.networks, c).await,
             None => Ok(()),
         }
     }

@@ -4,6 +4,11 @@
 //! operations that background tasks run on it without the engine:
 //! publishing a container's ports and taking a container's plumbing down.
 //!
+//! A published port opens one of two ways: the engine's own userland
+//! proxy where the engine's host is the user's (process mode), or a
+//! listener on the user's host asked of the machine process through the
+//! port relay (in a machine, `host_ports`).
+//!
 //! Owns that state only; when it is made and changed is decided in
 //! `net_plumbing.rs` and `net_ports.rs`. It must never reach the engine
 //! itself (the tasks that use it hold it alone).
@@ -11,7 +16,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bollard_stubs::models::{PortBinding, PortMap};
 
@@ -22,6 +28,7 @@ use crate::network::kernel::netns;
 use crate::network::proxy::{self, Forward, Proto};
 use crate::network::{NetworkError, Networks, dns};
 use crate::unpoisoned::lock;
+use berth_port_relay::guest::{BindError, Binding, Ports};
 
 /// The engine's kernel side of networks (absent when it only records them).
 pub struct Plumbing {
@@ -30,11 +37,18 @@ pub struct Plumbing {
     pub(super) dns: Mutex<HashMap<String, dns::Server>>,
     /// Container id → its published ports, while it runs.
     pub(super) ports: Mutex<HashMap<String, Published>>,
+    /// In a machine: the user's host, where published ports listen.
+    pub(super) host_ports: Option<Arc<Ports>>,
 }
 
+/// How long a start waits for the machine process to connect its port
+/// relay (it connects as soon as the engine listens, so only a container
+/// started at boot by its restart policy waits).
+const HOST_RELAY_WAIT: Duration = Duration::from_secs(20);
+
 impl Plumbing {
-    pub(super) fn new(dir: PathBuf) -> Plumbing {
-        Plumbing { dir, dns: Mutex::new(HashMap::new()), ports: Mutex::new(HashMap::new()) }
+    pub(super) fn new(dir: PathBuf, host_ports: Option<Arc<Ports>>) -> Plumbing {
+        Plumbing { dir, dns: Mutex::new(HashMap::new()), ports: Mutex::new(HashMap::new()), host_ports }
     }
 
     pub(super) async fn unplumb(&self, container_id: &str) {
@@ -52,7 +66,29 @@ impl Plumbing {
 /// A running container's published ports.
 pub struct Published {
     pub ports: PortMap,
-    _forwards: Vec<Forward>,
+    _opened: Vec<Opened>,
+}
+
+/// One published port, open while it is held (dropped, it closes).
+enum Opened {
+    Proxy { _forward: Forward },
+    Host { _binding: Binding },
+}
+
+/// Opens `at` for `target` the plumbing's way; the port that was bound.
+async fn open(p: &Plumbing, proto: Proto, at: SocketAddr, target: SocketAddr) -> Result<(u16, Opened), String> {
+    match &p.host_ports {
+        Some(host) => match host.bind(proto, at, target, HOST_RELAY_WAIT).await {
+            Ok(b) => Ok((b.port, Opened::Host { _binding: b })),
+            Err(BindError::InUse) => Err("port is already allocated".into()),
+            Err(e) => Err(e.to_string()),
+        },
+        None => match proxy::forward(proto, at, target) {
+            Ok(f) => Ok((f.local.port(), Opened::Proxy { _forward: f })),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err("port is already allocated".into()),
+            Err(e) => Err(e.to_string()),
+        },
+    }
 }
 
 /// `8080/tcp` → (8080, tcp); a missing protocol is tcp.
@@ -79,7 +115,7 @@ fn host_side(b: &PortBinding) -> Result<SocketAddr, EngineError> {
 }
 
 /// [`Engine::publish`] from the parts a background task holds.
-pub(super) fn publish(p: &Plumbing, networks: &Networks, c: &Container) -> Result<(), EngineError> {
+pub(super) async fn publish(p: &Plumbing, networks: &Networks, c: &Container) -> Result<(), EngineError> {
     if lock(&p.ports).contains_key(&c.id) {
         return Ok(());
     }
@@ -105,30 +141,28 @@ pub(super) fn publish(p: &Plumbing, networks: &Networks, c: &Container) -> Resul
             ports.entry(key.clone()).or_insert(None);
         }
     }
-    let mut forwards = Vec::new();
+    let mut opened = Vec::new();
     for (key, b) in wanted {
         let (cport, proto) =
             parse_key(&key).ok_or_else(|| EngineError::invalid(format!("invalid port specification: \"{key}\"")))?;
         let at = host_side(&b)?;
-        let f = proxy::forward(proto, at, SocketAddr::new(IpAddr::V4(target), cport)).map_err(|e| {
-                let detail = match e.kind() {
-                    std::io::ErrorKind::AddrInUse => "port is already allocated".to_string(),
-                    _ => e.to_string(),
-                };
-                EngineError::Refused {
-                    kind: ErrorKind::Internal,
-                    message: format!(
-                        "driver failed programming external connectivity on endpoint {} ({}): Bind for {at} failed: {detail}",
-                        rec.name,
-                        &c.id[..12],
-                    ),
-                }
-            })?;
-        let bound = PortBinding { host_ip: Some(at.ip().to_string()), host_port: Some(f.local.port().to_string()) };
+        let (port, o) = open(p, proto, at, SocketAddr::new(IpAddr::V4(target), cport)).await.map_err(|detail| {
+            EngineError::Refused {
+                kind: ErrorKind::Internal,
+                message: format!(
+                    "driver failed programming external connectivity on endpoint {} ({}): Bind for {at} failed: {detail}",
+                    rec.name,
+                    &c.id[..12],
+                ),
+            }
+        })?;
+        let bound = PortBinding { host_ip: Some(at.ip().to_string()), host_port: Some(port.to_string()) };
         ports.entry(key).or_insert(None).get_or_insert_with(Vec::new).push(bound);
-        forwards.push(f);
+        opened.push(o);
     }
-    lock(&p.ports).insert(c.id.clone(), Published { ports, _forwards: forwards });
+    // Two publishes of one container may overlap now that opening waits
+    // (a start and its start event): the first one's ports stay.
+    lock(&p.ports).entry(c.id.clone()).or_insert(Published { ports, _opened: opened });
     Ok(())
 }
 

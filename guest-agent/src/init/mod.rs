@@ -127,12 +127,17 @@ fn install_engine_log() {
 /// Runs the engine until it is told to stop. Any error is returned, never
 /// propagated as a panic: the caller must reach the power-off.
 fn serve_engine() -> Result<(), String> {
+    // Published ports listen on the user's host: the machine process
+    // connects the port relay.
+    let host_ports = berth_port_relay::guest::Ports::new();
     let engine = Engine::open(Path::new(ENGINE_ROOT), true)
         .and_then(Engine::with_network_plumbing)
+        .map(|e| e.with_host_ports(host_ports.clone()))
         .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         tokio::spawn(reaper::reap_forever());
+        tokio::spawn(crate::network::host_ports::serve(host_ports));
         let addrs = [ListenAddr::Vsock { port: ENGINE_VSOCK_PORT }];
         println!("berth-agent: engine listening on vsock port {ENGINE_VSOCK_PORT}");
         let engine = Arc::new(engine);

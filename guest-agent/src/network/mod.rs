@@ -7,7 +7,8 @@
 //! and the membership, with IPAM's allocations in them (`ipam`). The
 //! kernel's side (namespaces, bridges, veths: `kernel/`) and the embedded
 //! DNS server (`dns`) are its submodules; this file must never touch the
-//! kernel itself; published ports are forwarded by `proxy`. It knows containers only through the [`Live`] predicate
+//! kernel itself; published ports are forwarded by `proxy` (in process
+//! mode) or from the user's host over vsock (`host_ports`, in a machine). It knows containers only through the [`Live`] predicate
 //! the engine passes to the operations that need it (it must never import
 //! `crate::container`): endpoints of containers that are gone are ignored
 //! and dropped.
@@ -15,6 +16,7 @@
 pub mod dns;
 pub mod error;
 pub mod filters;
+pub mod host_ports;
 pub mod ipam;
 pub mod kernel;
 pub mod proxy;

@@ -17,21 +17,8 @@ use tokio::task::JoinSet;
 /// How long a UDP client's relay lives without traffic.
 const UDP_IDLE: Duration = Duration::from_secs(60);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub fn parse(s: &str) -> Option<Proto> {
-        match s {
-            "tcp" => Some(Proto::Tcp),
-            "udp" => Some(Proto::Udp),
-            _ => None,
-        }
-    }
-}
+/// One copy of the protocol names, shared with the machine's port relay.
+pub use berth_port_relay::wire::Proto;
 
 /// A published port being forwarded; dropped, it stops.
 pub struct Forward {

@@ -8,6 +8,7 @@ pub mod engine_client;
 pub mod images;
 pub mod layout;
 pub mod lock;
+pub mod ports;
 pub mod private;
 pub mod proxy;
 pub mod runner;

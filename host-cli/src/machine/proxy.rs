@@ -57,7 +57,7 @@ const CONNECT_PAUSE: Duration = Duration::from_millis(50);
 
 /// `connect_guest`, retried while the guest refuses (not when the VMM's
 /// socket itself is gone or answers nonsense).
-async fn connect_guest_patiently(vsock: &Path, port: u32) -> Result<UnixStream, ConnectError> {
+pub(super) async fn connect_guest_patiently(vsock: &Path, port: u32) -> Result<UnixStream, ConnectError> {
     let mut attempt = 1;
     loop {
         match connect_guest(vsock, port).await {

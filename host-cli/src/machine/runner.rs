@@ -1,7 +1,8 @@
 //! The machine process: one per running machine, started detached by
 //! `berth machine start`. It holds the machine's lock, runs the VMM (the
 //! vmm crate, in this process), serves the host docker.sock by carrying
-//! each connection over vsock to the engine, and on SIGTERM asks the guest
+//! each connection over vsock to the engine, listens on the host for the
+//! containers' published ports (`ports`), and on SIGTERM asks the guest
 //! to shut down (Ctrl-Alt-Del, which the agent turns into a clean
 //! power-off), stopping the VM outright if it has not ended in time.
 
@@ -15,7 +16,7 @@ use tokio::net::UnixListener;
 
 use super::config::MachineConfig;
 use super::layout::Layout;
-use super::{MachineError, images, lock, private, proxy};
+use super::{MachineError, images, lock, ports, private, proxy};
 
 /// The line machine.log gives a machine's end, followed by the exit (a
 /// crash with its report, one fact a line).
@@ -71,6 +72,7 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
         let listener = UnixListener::bind(&docker_sock).map_err(|e| MachineError::io(&docker_sock, e))?;
         private::socket(&docker_sock).map_err(|e| MachineError::io(&docker_sock, e))?;
         tokio::spawn(proxy::serve(listener, layout.vsock_socket()));
+        tokio::spawn(ports::serve(layout.vsock_socket()));
         tokio::pin!(done_rx);
         tokio::select! {
             exit = &mut done_rx => Ok(exit.unwrap_or(VmExit::VmmError("the VMM thread died".into()))),

@@ -2,7 +2,8 @@
 //! real docker CLI: the engine's core on the guest's cgroup v2 (run, exit
 //! codes, logs, exec, ps, pause through the v2 freezer, stats from v2
 //! files, stop/kill/wait/rm, memory limit → OOMKilled from memory.events,
-//! pids limit) and Docker's confinement in the VM (mount, module load,
+//! pids limit), published ports answered on the test bed's side (the
+//! machine's host) and Docker's confinement in the VM (mount, module load,
 //! sysrq, raw block device with and without seccomp, PIDs, hostname), and
 //! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 300
 //! PUT/GET rounds through the machine's docker.sock against a container
@@ -53,6 +54,25 @@ docker kill d1 >/dev/null
 echo "wait: $(docker wait d1)"
 docker rm -f d1 >/dev/null
 echo "after rm: $(docker ps -a -q | wc -l) cgroup=$(berth machine shell m -- sh -c "test -d /sys/fs/cgroup/berth/$id && echo left || echo gone")"
+
+web="mkdir -p /w && echo hello-from-web > /w/index.html && exec httpd -f -p 8080 -h /w"
+docker run -d --name web -p 127.0.0.1:18080:8080 busybox sh -c "$web" >/dev/null
+docker run -d --name web2 --expose 8080 -P busybox sh -c "$web" >/dev/null
+sleep 2
+echo "published: $(curl -s --max-time 10 http://127.0.0.1:18080/index.html)"
+echo "port: $(docker port web 8080/tcp)"
+p2=$(docker port web2 8080/tcp | head -n 1 | sed 's/.*://')
+echo "random port: $(curl -s --max-time 10 "http://127.0.0.1:$p2/index.html")"
+rc=0; out=$(docker run -d --name web-dup -p 127.0.0.1:18080:8080 busybox sleep 30 2>&1) || rc=$?
+echo "in use: $rc $(echo "$out" | grep -o 'Bind for 127.0.0.1:18080 failed: port is already allocated' | head -n 1) $(docker inspect -f '{{.State.Status}}' web-dup)"
+docker stop -t 1 web >/dev/null
+rc=0; curl -s --max-time 5 http://127.0.0.1:18080/ >/dev/null || rc=$?
+echo "after stop: $rc"
+docker start web >/dev/null; sleep 2
+echo "restarted: $(curl -s --max-time 10 http://127.0.0.1:18080/index.html)"
+docker rm -f web web2 web-dup >/dev/null
+rc=0; curl -s --max-time 5 "http://127.0.0.1:$p2/" >/dev/null || rc=$?
+echo "after rm: $rc"
 
 rc=0; docker run --name oom -m 16m busybox sh -c 'tail /dev/zero' || rc=$?
 echo "oom: $rc $(docker inspect -f '{{.State.OOMKilled}}' oom)"
@@ -124,6 +144,18 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert!(has("stopped: exited 143") || has("stopped: exited 137"), "{c}");
     assert!(has("wait: 137"), "{c}");
     assert!(has("after rm: 0 cgroup=gone"), "{c}");
+    // Published ports listen on the test bed's side (the user's host) and
+    // are carried over vsock to the container; they go with the container.
+    assert!(has("published: hello-from-web"), "-p 127.0.0.1:18080:8080 answered from the host:\n{c}");
+    assert!(has("port: 127.0.0.1:18080"), "{c}");
+    assert!(has("random port: hello-from-web"), "-P on a port the host chose:\n{c}");
+    assert!(
+        has("in use: 125 Bind for 127.0.0.1:18080 failed: port is already allocated created"),
+        "a host port in use fails the start with Docker's message:\n{c}"
+    );
+    assert!(has("after stop: 7"), "the host's listener closes when the container stops:\n{c}");
+    assert!(has("restarted: hello-from-web"), "and opens again when it starts:\n{c}");
+    assert!(has("after rm: 7"), "{c}");
     // Limits: memory.events says oom_kill; pids.max stops forks.
     assert!(has("oom: 137 true"), "{c}");
     assert!(!has("pids limit: 0"), "forks beyond --pids-limit must fail:\n{c}");
