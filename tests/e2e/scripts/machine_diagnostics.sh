@@ -6,6 +6,8 @@
 # Included by the suites in tests/e2e/tests and sourced by the by-hand
 # scripts; `trap machine_diagnostics_on_exit EXIT` arms it.
 machine_diagnostics() {
+  # Under the suites' `set -e` one failing step here would end the report.
+  set +e
   echo "=== diagnostics for machine $machine"
   berth machine ls 2>&1 | sed 's/^/ls: /'
   dir=$(berth machine inspect "$machine" 2>/dev/null | sed -n 's/.*"Dir": *"\([^"]*\)".*/\1/p')
