@@ -410,3 +410,83 @@ fn published_ports_answer_on_the_engines_side() {
     d.ok(&["start", "srv"]);
     assert_eq!(http_get_soon(&d, "127.0.0.1:18080").as_deref(), Ok("hello from srv\n"));
 }
+
+/// A network namespace standing for "the world outside the engine": a
+/// veth from the engine's namespace, 10.199.0.1 on the engine's end and
+/// 10.199.0.2 on its own, a busybox web server there, and no route back
+/// to any container subnet — so an answer reaches a container only if the
+/// engine masqueraded the question. Made with `ip`/`nsenter` (the test's
+/// tools; the engine runs none).
+struct Outside {
+    holder: Child,
+    server: Child,
+    _www: tempfile::TempDir,
+}
+
+impl Outside {
+    fn new(d: &NetDaemon) -> Outside {
+        let holder = Command::new("unshare").args(["--net", "sleep", "600"]).spawn().expect("unshare");
+        std::thread::sleep(Duration::from_millis(200));
+        let (engine, outside) = (d.child.id().to_string(), holder.id().to_string());
+        let sh = |pid: &str, cmd: &str| {
+            let out = Command::new("nsenter").args(["-t", pid, "-n", "sh", "-c", cmd]).output().expect("nsenter");
+            assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        sh(&engine, &format!("ip link add ext0 type veth peer name ext1 netns {outside}"));
+        sh(&engine, "ip addr add 10.199.0.1/24 dev ext0 && ip link set ext0 up");
+        sh(&outside, "ip addr add 10.199.0.2/24 dev ext1 && ip link set ext1 up && ip link set lo up");
+        let www = tempfile::tempdir().unwrap();
+        std::fs::write(www.path().join("index.html"), "hello from outside\n").unwrap();
+        let server = Command::new("nsenter")
+            .args(["-t", &outside, "-n", "busybox", "httpd", "-f", "-p", "10.199.0.2:8080", "-h"])
+            .arg(www.path())
+            .spawn()
+            .expect("httpd outside");
+        Outside { holder, server, _www: www }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        for c in [&mut self.server, &mut self.holder] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn egress_is_masqueraded_and_internal_networks_have_none() {
+    let d = NetDaemon::start();
+    let _outside = Outside::new(&d);
+    let url = "http://10.199.0.2:8080/";
+    d.ok(&["network", "create", "n1"]);
+    let (ok, out) = fetch(&d, &["--network", "n1"], url);
+    assert!(ok && out == "hello from outside\n", "a user network reaches out: {out}\n{}", d.log());
+    let (ok, out) = fetch(&d, &[], url);
+    assert!(ok && out == "hello from outside\n", "the default bridge reaches out: {out}");
+    // --internal: the bridge is the network's whole world.
+    d.ok(&["network", "create", "--internal", "closed"]);
+    let (ok, out) = fetch(&d, &["--network", "closed"], url);
+    assert!(!ok, "an internal network has no egress: {out}");
+    // Isolation holds with forwarding on: n2 reaches neither n1 nor out-of-n1 by address.
+    run_server(&d, "srv", &["--network", "n1"]);
+    let srv_ip = d.inspect("srv", "{{.NetworkSettings.Networks.n1.IPAddress}}");
+    d.ok(&["network", "create", "n2"]);
+    let (ok, out) = fetch(&d, &["--network", "n2"], &format!("http://{srv_ip}:8080/"));
+    assert!(!ok, "n2 cannot reach n1's container: {out}");
+    let (ok, out) = fetch(&d, &["--network", "n2"], url);
+    assert!(ok && out == "hello from outside\n", "n2 still reaches out: {out}");
+    // The engine's table, as the kernel holds it, after the networks go.
+    d.ok(&["rm", "-f", "srv"]);
+    d.ok(&["network", "rm", "n1", "n2", "closed"]);
+    let engine = d.child.id().to_string();
+    let table = Command::new("nsenter").args(["-t", &engine, "-n", "nft", "list", "table", "ip", "berth"]).output();
+    if let Some(t) = table.ok().filter(|o| o.status.success()) {
+        let t = String::from_utf8_lossy(&t.stdout);
+        assert!(
+            t.contains("172.17.0.0/16") && !t.contains("172.18."),
+            "only the default bridge's rules are left:\n{t}"
+        );
+    }
+}

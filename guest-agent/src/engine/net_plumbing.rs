@@ -5,6 +5,10 @@
 //! network records; at removal all of it goes. `network connect` and
 //! `disconnect` of a running container change its links live.
 //!
+//! The engine's packet filter (masquerade for egress, isolation between
+//! networks, `--internal`) follows the records: rewritten whole before a
+//! start that attaches a container and after a network goes.
+//!
 //! Owns the order (records first, kernel second) and the DNS servers'
 //! tasks; the kernel work itself is `crate::network::kernel`'s. It must
 //! never run a binary, and never touch a namespace the engine did not
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use super::plumbing::Plumbing;
 use super::{Engine, EngineError};
 use crate::container::Container;
+use crate::network::kernel::firewall::{self, BridgeRules};
 use crate::network::kernel::links::{self, EndpointPlan};
 use crate::network::kernel::netns;
 use crate::network::{Endpoint, NetworkError, NetworkRecord, dns};
@@ -25,6 +30,27 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::network::kernel::KernelError> + Send + 'static,
 ) -> Result<T, EngineError> {
     Ok(tokio::task::spawn_blocking(f).await?.map_err(NetworkError::from)?)
+}
+
+/// The packet filter of every bridge network with an address (Docker's
+/// option `com.docker.network.bridge.enable_icc` read as it reads it).
+fn firewall_rules(nets: &[NetworkRecord]) -> firewall::Rules {
+    let bridges = nets
+        .iter()
+        .filter(|n| n.driver == "bridge")
+        .filter_map(|n| {
+            let v4 = n.v4()?;
+            let icc = n.options.get("com.docker.network.bridge.enable_icc").is_none_or(|v| v != "false");
+            Some(BridgeRules {
+                bridge: n.bridge_name(),
+                subnet: v4.subnet.network(),
+                prefix: v4.subnet.len,
+                internal: n.internal,
+                icc,
+            })
+        })
+        .collect();
+    firewall::Rules { bridges }
 }
 
 /// The endpoint's links, when it has an address.
@@ -92,6 +118,9 @@ impl Engine {
         attachments.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
         let with_dns = attachments.iter().any(|(n, _)| n.has_dns());
         let plans: Vec<EndpointPlan> = attachments.iter().filter_map(|(n, e)| plan(n, e)).collect();
+        if !plans.is_empty() {
+            self.apply_firewall().await;
+        }
         let ns = path.clone();
         blocking(move || {
             netns::create(&ns)?;
@@ -179,7 +208,7 @@ impl Engine {
         });
     }
 
-    /// A removed network: its bridge goes.
+    /// A removed network: its bridge and its rules go.
     pub(super) async fn unplumb_network(&self, rec: &NetworkRecord) {
         if self.plumbing.is_none() || rec.driver != "bridge" {
             return;
@@ -187,6 +216,21 @@ impl Engine {
         let bridge = rec.bridge_name();
         if let Err(e) = blocking(move || links::delete(None, &bridge)).await {
             tracing::warn!(network = %rec.name, error = %e, "removing a network's bridge");
+        }
+        self.apply_firewall().await;
+    }
+
+    /// The engine's nftables table made to match the network records (a
+    /// whole replacement, so it is also the clean-up after a crash). A
+    /// kernel without nftables leaves containers without egress or
+    /// isolation between networks, which the log says; they still start.
+    pub(super) async fn apply_firewall(&self) {
+        if self.plumbing.is_none() {
+            return;
+        }
+        let rules = firewall_rules(&self.networks.list());
+        if let Err(e) = blocking(move || firewall::apply(&rules)).await {
+            tracing::warn!(error = %e, "the packet filter (egress, isolation between networks) is not in place");
         }
     }
 

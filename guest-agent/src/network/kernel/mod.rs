@@ -1,11 +1,13 @@
 //! The kernel's side of networks: network namespaces kept as files
-//! (`netns`), and the bridge, veth pairs, addresses and routes of an
-//! endpoint, made over netlink (`links`). No `ip`, `iptables` or `nft`
+//! (`netns`), the bridge, veth pairs, addresses and routes of an
+//! endpoint, made over netlink (`links`), and the engine's nftables table
+//! for egress and isolation (`firewall`). No `ip`, `iptables` or `nft`
 //! binary is ever run.
 //!
 //! Owns no state: what exists is read back from the kernel, so every
 //! operation is idempotent and a restarted engine finds what it left.
 
+pub mod firewall;
 pub mod links;
 pub mod netns;
 
