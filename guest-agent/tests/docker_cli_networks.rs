@@ -308,6 +308,28 @@ fn the_default_bridge_reaches_by_address() {
         std::net::TcpStream::connect_timeout(&"172.17.0.2:8080".parse().unwrap(), Duration::from_secs(3)).is_ok()
     });
     assert!(reached, "the container from the engine's namespace");
+    // --add-host x:host-gateway names the engine's side (the default
+    // bridge's gateway), from the default bridge and from a user network.
+    let port = d.in_netns(|| {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").expect("a server on the engine's side");
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                let mut req = [0u8; 1024];
+                let _ = std::io::Read::read(&mut s, &mut req);
+                let _ = std::io::Write::write_all(&mut s, b"HTTP/1.0 200 OK\r\n\r\nhello from the host\n");
+            }
+        });
+        port
+    });
+    d.ok(&["network", "create", "hg"]);
+    for net in [&["--add-host", "x:host-gateway"][..], &["--add-host", "x:host-gateway", "--network", "hg"]] {
+        let (ok, out) = fetch(&d, net, &format!("http://x:{port}/"));
+        assert!(ok && out == "hello from the host\n", "{net:?}: {out}\n{}", d.log());
+    }
+    let (ok, out, _) =
+        d.docker(&["run", "--rm", "--add-host", "x:host-gateway", "busybox", "awk", "$2 == \"x\"", "/etc/hosts"]);
+    assert!(ok && out.trim() == "172.17.0.1\tx", "{out:?}");
 }
 
 #[test]

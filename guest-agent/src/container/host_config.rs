@@ -18,6 +18,24 @@ pub const RUNTIMES: &[&str] = &["runc", "io.containerd.runc.v2", "berth"];
 /// The log drivers this engine has: json-file (read back by `logs`) and none.
 pub const LOG_DRIVERS: &[&str] = &["json-file", "none"];
 
+/// Docker's default `host-gateway-ip`: the default bridge's gateway, the
+/// engine's own address as every bridged container can route to it.
+pub const HOST_GATEWAY_IP: &str = "172.17.0.1";
+
+/// `ExtraHosts` as the container's `/etc/hosts` gets them: the magic value
+/// `host-gateway` becomes [`HOST_GATEWAY_IP`] (inspect keeps what the
+/// client sent, as Docker's does).
+pub fn with_host_gateway(mut h: HostConfig) -> HostConfig {
+    if let Some(hosts) = h.extra_hosts.as_mut() {
+        for eh in hosts.iter_mut() {
+            if let Some((name, "host-gateway")) = eh.split_once([':', '=']) {
+                *eh = format!("{name}:{HOST_GATEWAY_IP}");
+            }
+        }
+    }
+    h
+}
+
 /// Refuses what the engine cannot honour, with Docker's messages.
 pub fn validate(h: &HostConfig) -> Result<(), String> {
     if let Some(rt) = h.runtime.as_deref().filter(|r| !r.is_empty())
@@ -118,6 +136,16 @@ pub fn fill_defaults(h: &mut HostConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_gateway_names_the_default_bridges_gateway() {
+        let h = HostConfig {
+            extra_hosts: Some(vec!["x:host-gateway".into(), "y=host-gateway".into(), "z:10.0.0.1".into()]),
+            ..Default::default()
+        };
+        let hosts = with_host_gateway(h).extra_hosts.unwrap();
+        assert_eq!(hosts, ["x:172.17.0.1", "y:172.17.0.1", "z:10.0.0.1"]);
+    }
 
     #[test]
     fn defaults_are_dockers() {

@@ -239,7 +239,7 @@ impl Containers {
             id: rec.id.clone(),
             name: rec.name.clone(),
             config: rec.config.clone(),
-            host_config: rec.host_config.clone(),
+            host_config: super::host_config::with_host_gateway(rec.host_config.clone()),
             image,
             layers,
             log_path: super::host_config::logs_to_file(&rec.host_config).then(|| rec.log_path.clone()),
