@@ -3,8 +3,10 @@
 //! codes, logs, exec, ps, pause through the v2 freezer, stats from v2
 //! files, stop/kill/wait/rm, memory limit → OOMKilled from memory.events,
 //! pids limit), published ports answered on the test bed's side (the
-//! machine's host) and Docker's confinement in the VM (mount, module load,
-//! sysrq, raw block device with and without seccomp, PIDs, hostname), and
+//! machine's host), user networks (DNS by name and alias, isolation
+//! between networks, `container:` and `none`) and Docker's confinement in
+//! the VM (mount, module load, sysrq, raw block device with and without
+//! seccomp, PIDs, hostname), and
 //! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 300
 //! PUT/GET rounds through the machine's docker.sock against a container
 //! swapping a directory for a symlink to `/`; and `docker build` in the
@@ -73,6 +75,26 @@ echo "restarted: $(curl -s --max-time 10 http://127.0.0.1:18080/index.html)"
 docker rm -f web web2 web-dup >/dev/null
 rc=0; curl -s --max-time 5 "http://127.0.0.1:$p2/" >/dev/null || rc=$?
 echo "after rm: $rc"
+
+docker network create n1 >/dev/null
+docker run -d --name srv --network n1 --network-alias web busybox sh -c "$web" >/dev/null
+get="timeout 5 wget -qO- http://\$0:8080/index.html; exit \$?"
+echo "by name: $(docker run --rm --network n1 busybox sh -c "$get" srv 2>&1)"
+echo "by alias: $(docker run --rm --network n1 busybox sh -c "$get" web 2>&1)"
+srv_ip=$(docker inspect -f '{{.NetworkSettings.Networks.n1.IPAddress}}' srv)
+echo "bridge by address: $(docker run --rm busybox sh -c "$get" "$srv_ip" 2>&1 | head -c 40)"
+docker network create n2 >/dev/null
+rc=0; docker run --rm --network n2 busybox sh -c "$get" "$srv_ip" >/dev/null 2>&1 || rc=$?
+echo "n2 to n1: $rc"
+echo "shared stack: $(docker run --rm --network container:srv busybox sh -c "$get" 127.0.0.1 2>&1)"
+echo "none: $(docker run --rm --network none busybox ls /sys/class/net | tr '\n' ' ')"
+docker rm -f srv >/dev/null
+docker network rm n1 n2 >/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  veths=$(berth machine shell m -- sh -c 'ls /sys/class/net | grep -c ^veth || true')
+  [ "$veths" = 0 ] && break; sleep 1
+done
+echo "veths left: $veths"
 
 rc=0; docker run --name oom -m 16m busybox sh -c 'tail /dev/zero' || rc=$?
 echo "oom: $rc $(docker inspect -f '{{.State.OOMKilled}}' oom)"
@@ -186,6 +208,17 @@ fn containers_in_a_machine_on_cgroup_v2() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(landed > 0 && landed < 300, "the swap did not race the copies ({landed} of 300 PUTs landed):\n{c}");
+    // User networks in the machine: names and aliases by the embedded
+    // DNS, the default bridge kept from n1's address (the engine's
+    // nftables isolation, forwarding on), n2 kept from n1, shared stacks,
+    // `none`, nothing left after removal.
+    assert!(has("by name: hello-from-web\n"), "{c}");
+    assert!(has("by alias: hello-from-web\n"), "{c}");
+    assert!(!has("bridge by address: hello-from-web"), "the default bridge reached n1's container:\n{c}");
+    assert!(!has("n2 to n1: 0\n"), "n2 reached n1's container:\n{c}");
+    assert!(has("shared stack: hello-from-web\n"), "{c}");
+    assert!(has("none: lo \n"), "{c}");
+    assert!(has("veths left: 0\n"), "{c}");
     // docker build in the machine.
     assert!(has("build: 16 steps, 1 tagged"), "{c}");
     assert!(has("build run: main hi in /srv as 1000"), "CMD, WORKDIR, ENV and USER:\n{c}");
