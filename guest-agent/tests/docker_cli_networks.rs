@@ -512,3 +512,63 @@ fn egress_is_masqueraded_and_internal_networks_have_none() {
         );
     }
 }
+
+/// What the engine's namespace holds: links, IPv4 addresses, listening TCP
+/// sockets, and the rules of the engine's nftables table.
+#[derive(Debug, PartialEq)]
+struct KernelCounts {
+    links: usize,
+    addresses: usize,
+    listeners: usize,
+    rules: usize,
+}
+
+impl NetDaemon {
+    fn kernel_counts(&self) -> KernelCounts {
+        let links = self.links().len();
+        let listeners = self.in_netns(|| {
+            let tcp = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap_or_default();
+            tcp.lines().skip(1).filter(|l| l.split_whitespace().nth(3) == Some("0A")).count()
+        });
+        let engine = self.child.id().to_string();
+        let count = |args: &[&str], pat: &str| {
+            let out = Command::new("nsenter").args(["-t", &engine, "-n"]).args(args).output().expect("nsenter");
+            String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(pat)).count()
+        };
+        let addresses = count(&["ip", "-o", "-4", "addr", "show"], "inet ");
+        let rules = count(&["nft", "list", "table", "ip", "berth"], "drop")
+            + count(&["nft", "list", "table", "ip", "berth"], "masquerade");
+        KernelCounts { links, addresses, listeners, rules }
+    }
+}
+
+#[test]
+fn a_hundred_containers_with_published_ports_leave_nothing_behind() {
+    const N: usize = 100;
+    let d = NetDaemon::start();
+    // What stays for good once any container ran: the default bridge and
+    // its masquerade rule (Docker's docker0 stays too).
+    d.ok(&["run", "--rm", "busybox", "true"]);
+    d.wait_links_gone("veth");
+    let before = d.kernel_counts();
+    assert_eq!(before.rules, 1, "the default bridge's masquerade: {before:?}");
+    d.ok(&["network", "create", "leak"]);
+    for i in 0..N {
+        let (name, port) = (format!("leak{i}"), format!("127.0.0.1:{}:8080", 21000 + i));
+        d.ok(&["run", "-d", "--name", &name, "--network", "leak", "-p", &port, "busybox", "sleep", "600"]);
+    }
+    let during = d.kernel_counts();
+    assert!(during.links > before.links + N, "a veth each and the bridge: {before:?} -> {during:?}");
+    assert!(during.listeners >= before.listeners + N, "a listener per published port: {before:?} -> {during:?}");
+    assert!(during.addresses > before.addresses, "the bridge's address: {before:?} -> {during:?}");
+    assert_eq!(during.rules, before.rules + 3, "leak's masquerade, and no forwarding to or from bridge: {during:?}");
+    let ids = d.ok(&["ps", "-aq"]);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.split_whitespace());
+    d.ok(&rm);
+    d.ok(&["network", "rm", "leak"]);
+    d.wait_links_gone("veth");
+    d.wait_links_gone("br-");
+    let after = d.kernel_counts();
+    assert_eq!(after, before, "{N} containers started and removed left this behind\n{}", d.log());
+}
