@@ -247,12 +247,15 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
         "--rm",
         "--network",
         "n1",
+        "--hostname",
+        "me",
         "busybox",
         "sh",
         "-c",
-        "cat /etc/resolv.conf; ip -4 addr show eth0; ip route",
+        "cat /etc/resolv.conf; ip -4 addr show eth0; ip route; cat /etc/hosts",
     ]);
     assert!(ok, "{err}");
+    assert!(out.contains("172.18.0.3\tme\n"), "its own name and address in /etc/hosts: {out}");
     assert!(out.contains("nameserver 127.0.0.11"), "{out}");
     assert!(out.contains("inet 172.18.0.3/16"), "the next address: {out}");
     assert!(out.contains("default via 172.18.0.1"), "{out}");

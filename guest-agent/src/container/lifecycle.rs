@@ -246,6 +246,7 @@ impl Containers {
             rw_dir: Some(record::dir(&self.root, &rec.id).join("rw")),
             netns: self.netns_path(rec),
             embedded_dns: self.netns_dir.get().is_some() && user_network(rec.host_config.network_mode.as_deref()),
+            own_addresses: self.addresses_of.get().map(|f| f(&rec.id)).unwrap_or_default(),
             mounts: rec.mounts.iter().map(super::mounts::MountRecord::runtime_mount).collect(),
         }
     }
@@ -296,6 +297,21 @@ impl Containers {
         }
     }
 
+    /// The shim made at create wrote `/etc/hosts` before the container had
+    /// addresses: its own lines are added before the first start.
+    fn hosts_with_addresses(&self, c: &Container) {
+        let Some(addresses_of) = self.addresses_of.get() else { return };
+        let own = addresses_of(&c.id);
+        if own.is_empty() {
+            return;
+        }
+        let rec = c.record();
+        let hc = super::host_config::with_host_gateway(rec.host_config.clone());
+        if let Err(e) = self.runtime.rewrite_hosts(&c.id, &rec.config, &hc, &own) {
+            tracing::warn!(id = %c.id, error = %e, "the container's own line in /etc/hosts");
+        }
+    }
+
     /// `POST /containers/{id}/start`.
     pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ContainerError> {
         let _op = c.op.lock().await;
@@ -319,7 +335,10 @@ impl Containers {
         // A shim that has not run yet is used as is: it may be the fresh one
         // `start -a` attached to a moment ago.
         let shim = match (status, c.shim()) {
-            (Status::Created, Some(s)) => s,
+            (Status::Created, Some(s)) => {
+                self.hosts_with_addresses(c);
+                s
+            }
             (_, Some(s)) if matches!(s.state().await, Ok(ContainerState::Created)) => s,
             _ => match self.fresh_shim(c).await {
                 Ok(s) => s,

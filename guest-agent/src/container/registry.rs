@@ -143,7 +143,13 @@ pub struct Containers {
     /// Told of every `--rm` container this domain removed on its own (the
     /// engine drops its anonymous volumes).
     pub(super) auto_removed: std::sync::OnceLock<AutoRemoved>,
+    /// A container's addresses in its networks (set by the engine when it
+    /// configures networks), for the container's own line in `/etc/hosts`.
+    pub addresses_of: std::sync::OnceLock<AddressesOf>,
 }
+
+/// See [`Containers::addresses_of`].
+pub type AddressesOf = Box<dyn Fn(&str) -> Vec<std::net::Ipv4Addr> + Send + Sync>;
 
 /// See [`Containers::on_auto_removed`].
 pub type AutoRemoved = Box<dyn Fn(&super::record::ContainerRecord) + Send + Sync>;
@@ -159,6 +165,7 @@ impl Containers {
             execs: Mutex::new(HashMap::new()),
             netns_dir: std::sync::OnceLock::new(),
             auto_removed: std::sync::OnceLock::new(),
+            addresses_of: std::sync::OnceLock::new(),
         }
     }
 

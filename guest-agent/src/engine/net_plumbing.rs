@@ -78,6 +78,12 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Root { path: dir.clone(), source })?;
         links::loopback_up(None).map_err(NetworkError::from)?;
         let _ = self.containers.netns_dir.set(dir.clone());
+        let networks = self.networks.clone();
+        let _ = self.containers.addresses_of.set(Box::new(move |id: &str| {
+            let mut eps: Vec<_> = networks.attachments(id).into_iter().map(|(_, e)| e).collect();
+            eps.sort_by(|a, b| a.ifname.cmp(&b.ifname));
+            eps.into_iter().filter_map(|e| e.ipv4).collect()
+        }));
         self.plumbing = Some(Arc::new(Plumbing::new(dir, None)));
         Ok(self)
     }

@@ -86,6 +86,7 @@ async fn run(
             rw_dir: None,
             netns: None,
             embedded_dns: false,
+            own_addresses: Vec::new(),
             mounts: Vec::new(),
         };
         let t = Instant::now();

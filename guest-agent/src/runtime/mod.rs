@@ -80,6 +80,9 @@ pub struct ContainerRequest {
     /// The container resolves through the embedded DNS server: its
     /// resolv.conf names 127.0.0.11 (user networks, as Docker's).
     pub embedded_dns: bool,
+    /// The container's own addresses: each gets a line with its hostname
+    /// in `/etc/hosts`, as Docker writes it.
+    pub own_addresses: Vec<std::net::Ipv4Addr>,
     /// The container's binds and tmpfs mounts (volumes already resolved
     /// to their directories by the engine); `HostConfig.Tmpfs` is added.
     pub mounts: Vec<spec::UserMount>,
@@ -143,6 +146,18 @@ impl Runtime {
     /// Whether `BlkioWeight` can be honoured on this kernel.
     pub fn blkio_weight_supported() -> bool {
         cgroup_update::blkio_weight_supported()
+    }
+
+    /// A created container's `/etc/hosts` again, now with its addresses
+    /// (it joins its networks after create).
+    pub fn rewrite_hosts(
+        &self,
+        id: &str,
+        config: &bollard_stubs::models::ContainerConfig,
+        host_config: &bollard_stubs::models::HostConfig,
+        own_addresses: &[std::net::Ipv4Addr],
+    ) -> Result<(), RuntimeError> {
+        spawn::rewrite_hosts(&self.container_dir(id), id, config, host_config, own_addresses)
     }
 
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {

@@ -130,10 +130,9 @@ fn prepare(dir: &Path, req: &ContainerRequest) -> Result<(), RuntimeError> {
             }
         }
         ensure_workdir(&rootfs, &process.cwd, user.uid, user.gid)?;
-        let hostname =
-            req.config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| req.id.chars().take(12).collect());
+        let hostname = hostname_of(&req.id, &req.config);
         let domainname = req.config.domainname.clone().unwrap_or_default();
-        write_etc_files(dir, &hostname, &req.host_config, req.embedded_dns)?;
+        write_etc_files(dir, &hostname, &req.own_addresses, &req.host_config, req.embedded_dns)?;
         let tty = req.config.tty == Some(true);
         let spec = spec::build(&SpecInput {
             id: &req.id,
@@ -240,9 +239,30 @@ fn ensure_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), Ru
     }
 }
 
+/// The container's hostname: `Config.Hostname`, else its short id.
+fn hostname_of(id: &str, config: &bollard_stubs::models::ContainerConfig) -> String {
+    config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| id.chars().take(12).collect())
+}
+
+/// Rewrites the `/etc/hosts` of a container that has not started yet with
+/// its addresses, known only once it joined its networks (after create).
+/// Written in place: the container's bind mount keeps the same file.
+pub(super) fn rewrite_hosts(
+    dir: &Path,
+    id: &str,
+    config: &bollard_stubs::models::ContainerConfig,
+    hc: &bollard_stubs::models::HostConfig,
+    own_addresses: &[std::net::Ipv4Addr],
+) -> Result<(), RuntimeError> {
+    let p = dir.join("hosts");
+    let text = hosts_file(&hostname_of(id, config), own_addresses, hc)?;
+    std::fs::write(&p, text).map_err(RuntimeError::io("write", &p))
+}
+
 fn write_etc_files(
     dir: &Path,
     hostname: &str,
+    own_addresses: &[std::net::Ipv4Addr],
     hc: &bollard_stubs::models::HostConfig,
     embedded_dns: bool,
 ) -> Result<(), RuntimeError> {
@@ -251,6 +271,17 @@ fn write_etc_files(
         std::fs::write(&p, text).map_err(RuntimeError::io("write", &p))
     };
     write("hostname", format!("{hostname}\n"))?;
+    write("hosts", hosts_file(hostname, own_addresses, hc)?)?;
+    write("resolv.conf", resolv_conf(hc, embedded_dns))
+}
+
+/// Docker's `/etc/hosts`: loopback and IPv6 names, `--add-host`s, then
+/// the container's own addresses with its hostname.
+fn hosts_file(
+    hostname: &str,
+    own_addresses: &[std::net::Ipv4Addr],
+    hc: &bollard_stubs::models::HostConfig,
+) -> Result<String, RuntimeError> {
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -261,8 +292,10 @@ fn write_etc_files(
             .ok_or_else(|| RuntimeError::InvalidRequest(format!("invalid extra host {eh:?}: want host:ip")))?;
         hosts.push_str(&format!("{ip}\t{name}\n"));
     }
-    write("hosts", hosts)?;
-    write("resolv.conf", resolv_conf(hc, embedded_dns))
+    for ip in own_addresses {
+        hosts.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    Ok(hosts)
 }
 
 /// Docker's rule: the request's DNS settings, else the host's file without

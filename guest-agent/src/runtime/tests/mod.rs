@@ -89,6 +89,7 @@ impl Fixture {
             rw_dir: None,
             netns: None,
             embedded_dns: false,
+            own_addresses: Vec::new(),
             mounts: Vec::new(),
             id,
             name: "test".into(),
