@@ -227,16 +227,24 @@ impl Engine {
     }
 
     /// The engine's nftables table made to match the network records (a
-    /// whole replacement, so it is also the clean-up after a crash). A
-    /// kernel without nftables leaves containers without egress or
-    /// isolation between networks, which the log says; they still start.
+    /// whole replacement, so the first one is also the clean-up after a
+    /// crash), unless it already does. A kernel without nftables leaves
+    /// containers without egress or isolation between networks, which the
+    /// log says; they still start.
     pub(super) async fn apply_firewall(&self) {
-        if self.plumbing.is_none() {
+        let Some(p) = &self.plumbing else { return };
+        let mut written = p.firewall.lock().await;
+        let rules = firewall_rules(&self.networks.list());
+        if written.as_ref() == Some(&rules) {
             return;
         }
-        let rules = firewall_rules(&self.networks.list());
-        if let Err(e) = blocking(move || firewall::apply(&rules)).await {
-            tracing::warn!(error = %e, "the packet filter (egress, isolation between networks) is not in place");
+        let wanted = rules.clone();
+        match blocking(move || firewall::apply(&wanted)).await {
+            Ok(()) => *written = Some(rules),
+            Err(e) => {
+                *written = None;
+                tracing::warn!(error = %e, "the packet filter (egress, isolation between networks) is not in place");
+            }
         }
     }
 

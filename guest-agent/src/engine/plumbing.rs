@@ -1,6 +1,7 @@
 //! The state of the engine's kernel side of networks: where the
 //! namespace files are, each container's embedded DNS server and its
-//! published ports (bound and forwarded while it runs), and the two
+//! published ports (bound and forwarded while it runs), the packet
+//! filter's rules as last written, and the two
 //! operations that background tasks run on it without the engine:
 //! publishing a container's ports and taking a container's plumbing down.
 //!
@@ -24,7 +25,7 @@ use bollard_stubs::models::{PortBinding, PortMap};
 use super::error::EngineError;
 use crate::container::Container;
 use crate::error_kind::ErrorKind;
-use crate::network::kernel::netns;
+use crate::network::kernel::{firewall, netns};
 use crate::network::proxy::{self, Forward, Proto};
 use crate::network::{NetworkError, Networks, dns};
 use crate::unpoisoned::lock;
@@ -39,6 +40,10 @@ pub struct Plumbing {
     pub(super) ports: Mutex<HashMap<String, Published>>,
     /// In a machine: the user's host, where published ports listen.
     pub(super) host_ports: Option<Arc<Ports>>,
+    /// The packet filter's rules as last written (None: not yet, or the
+    /// write failed). Held across computing and writing them, so two
+    /// writers cannot leave the older set in the kernel.
+    pub(super) firewall: tokio::sync::Mutex<Option<firewall::Rules>>,
 }
 
 /// How long a start waits for the machine process to connect its port
@@ -48,7 +53,13 @@ const HOST_RELAY_WAIT: Duration = Duration::from_secs(20);
 
 impl Plumbing {
     pub(super) fn new(dir: PathBuf, host_ports: Option<Arc<Ports>>) -> Plumbing {
-        Plumbing { dir, dns: Mutex::new(HashMap::new()), ports: Mutex::new(HashMap::new()), host_ports }
+        Plumbing {
+            dir,
+            dns: Mutex::new(HashMap::new()),
+            ports: Mutex::new(HashMap::new()),
+            host_ports,
+            firewall: tokio::sync::Mutex::new(None),
+        }
     }
 
     pub(super) async fn unplumb(&self, container_id: &str) {
