@@ -148,18 +148,6 @@ impl Runtime {
         cgroup_update::blkio_weight_supported()
     }
 
-    /// A created container's `/etc/hosts` again, now with its addresses
-    /// (it joins its networks after create).
-    pub fn rewrite_hosts(
-        &self,
-        id: &str,
-        config: &bollard_stubs::models::ContainerConfig,
-        host_config: &bollard_stubs::models::HostConfig,
-        own_addresses: &[std::net::Ipv4Addr],
-    ) -> Result<(), RuntimeError> {
-        spawn::rewrite_hosts(&self.container_dir(id), id, config, host_config, own_addresses)
-    }
-
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
         self.state_root.join(id)
     }

@@ -244,19 +244,22 @@ fn hostname_of(id: &str, config: &bollard_stubs::models::ContainerConfig) -> Str
     config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| id.chars().take(12).collect())
 }
 
-/// Rewrites the `/etc/hosts` of a container that has not started yet with
-/// its addresses, known only once it joined its networks (after create).
-/// Written in place: the container's bind mount keeps the same file.
-pub(super) fn rewrite_hosts(
-    dir: &Path,
-    id: &str,
-    config: &bollard_stubs::models::ContainerConfig,
-    hc: &bollard_stubs::models::HostConfig,
-    own_addresses: &[std::net::Ipv4Addr],
-) -> Result<(), RuntimeError> {
-    let p = dir.join("hosts");
-    let text = hosts_file(&hostname_of(id, config), own_addresses, hc)?;
-    std::fs::write(&p, text).map_err(RuntimeError::io("write", &p))
+impl Runtime {
+    /// Rewrites the `/etc/hosts` of a container that has not started yet
+    /// with its addresses, known only once it joined its networks (after
+    /// create). Written in place: the container's bind mount keeps the
+    /// same file.
+    pub fn rewrite_hosts(
+        &self,
+        id: &str,
+        config: &bollard_stubs::models::ContainerConfig,
+        hc: &bollard_stubs::models::HostConfig,
+        own_addresses: &[std::net::Ipv4Addr],
+    ) -> Result<(), RuntimeError> {
+        let p = self.container_dir(id).join("hosts");
+        let text = hosts_file(&hostname_of(id, config), own_addresses, hc)?;
+        std::fs::write(&p, text).map_err(RuntimeError::io("write", &p))
+    }
 }
 
 fn write_etc_files(
