@@ -6,8 +6,9 @@
 //! `disconnect` of a running container change its links live.
 //!
 //! The engine's packet filter (masquerade for egress, isolation between
-//! networks, `--internal`) follows the records: rewritten whole before a
-//! start that attaches a container and after a network goes.
+//! networks, `--internal`) follows the records: rewritten whole, when they
+//! ask for other rules than the last written, before a start that
+//! attaches a container and after a network goes.
 //!
 //! Owns the order (records first, kernel second) and the DNS servers'
 //! tasks; the kernel work itself is `crate::network::kernel`'s. It must
@@ -79,11 +80,10 @@ impl Engine {
         links::loopback_up(None).map_err(NetworkError::from)?;
         let _ = self.containers.netns_dir.set(dir.clone());
         let networks = self.networks.clone();
-        let _ = self.containers.addresses_of.set(Box::new(move |id: &str| {
-            let mut eps: Vec<_> = networks.attachments(id).into_iter().map(|(_, e)| e).collect();
-            eps.sort_by(|a, b| a.ifname.cmp(&b.ifname));
-            eps.into_iter().filter_map(|e| e.ipv4).collect()
-        }));
+        let _ = self
+            .containers
+            .addresses_of
+            .set(Box::new(move |id: &str| networks.attachments(id).into_iter().filter_map(|(_, e)| e.ipv4).collect()));
         self.plumbing = Some(Arc::new(Plumbing::new(dir, None)));
         Ok(self)
     }
@@ -120,8 +120,7 @@ impl Engine {
             }
             _ => {}
         }
-        let mut attachments = self.networks.attachments(&c.id);
-        attachments.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
+        let attachments = self.networks.attachments(&c.id);
         let with_dns = attachments.iter().any(|(n, _)| n.has_dns());
         let plans: Vec<EndpointPlan> = attachments.iter().filter_map(|(n, e)| plan(n, e)).collect();
         if !plans.is_empty() {

@@ -134,8 +134,7 @@ pub(super) async fn publish(p: &Plumbing, networks: &Networks, c: &Container) ->
     if rec.host_config.network_mode.as_deref() == Some("host") {
         return Ok(());
     }
-    let mut attachments = networks.attachments(&c.id);
-    attachments.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
+    let attachments = networks.attachments(&c.id);
     let Some(target) = attachments.iter().find_map(|(_, e)| e.ipv4) else { return Ok(()) };
     let mut wanted: Vec<(String, PortBinding)> = Vec::new();
     let bindings = rec.host_config.port_bindings.clone().unwrap_or_default();

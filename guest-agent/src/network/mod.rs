@@ -330,9 +330,17 @@ impl Networks {
         out
     }
 
-    /// The container's endpoints with the network each is in.
+    /// The container's endpoints with the network each is in, in the
+    /// order of their interfaces (eth0 first: its address is the
+    /// container's primary one).
     pub fn attachments(&self, container_id: &str) -> Vec<(NetworkRecord, Endpoint)> {
-        self.lock().values().filter_map(|r| r.endpoints.get(container_id).map(|e| (r.clone(), e.clone()))).collect()
+        let mut v: Vec<_> = self
+            .lock()
+            .values()
+            .filter_map(|r| r.endpoints.get(container_id).map(|e| (r.clone(), e.clone())))
+            .collect();
+        v.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
+        v
     }
 }
 
