@@ -1,6 +1,7 @@
 //! Turns a validated `VmConfig` into a running VM.
 //!
-//! The one place that knows the order things must happen in: guest memory,
+//! The one place that knows the order things must happen in: guest memory
+//! (shared memfds when a vhost-user backend must map it),
 //! the KVM VM and its irqchip, devices (each with its bus slot, interrupt
 //! line and queue ioeventfds), the kernel and boot structures, the vCPUs,
 //! and finally the threads. Data flows one way: config → builder → `Vmm`;
@@ -32,6 +33,7 @@ use crate::devices::legacy::console::{ConsoleSink, ConsoleTail};
 use crate::devices::legacy::i8042::{I8042, I8042_PORT_BASE, I8042_PORT_LEN, KBD_IRQ};
 use crate::devices::legacy::serial::{SERIAL_PORT_BASE, SERIAL_PORT_LEN, SerialDevice};
 use crate::devices::virtio::block::BlockDevice;
+use crate::devices::virtio::fs::{BackendError, FsDevice};
 use crate::devices::virtio::mmio::{MmioTransport, REG_QUEUE_NOTIFY};
 use crate::devices::virtio::net::NetDevice;
 use crate::devices::virtio::rng::RngDevice;
@@ -43,7 +45,7 @@ use crate::loader::{self, LoaderError};
 use crate::seccomp::{self, ThreadRole};
 use crate::symbols;
 use crate::timeline;
-use crate::vstate::memory::{self, GuestRam, MemoryError};
+use crate::vstate::memory::{self, Backing, GuestRam, MemoryError};
 use crate::vstate::vcpu::{IoBuses, Vcpu, VcpuError, VcpuHandle};
 use crate::vstate::vm::{Vm, VmError};
 
@@ -82,6 +84,8 @@ pub enum BuildError {
     SerialOutput { path: String, source: std::io::Error },
     #[error("{what}: {source}")]
     Device { what: String, source: std::io::Error },
+    #[error("virtio-fs share {tag:?}: {source}")]
+    Fs { tag: String, source: BackendError },
     #[error(transparent)]
     EventLoop(#[from] EventLoopError),
     #[error(transparent)]
@@ -272,7 +276,9 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     timeline::mark("build: start");
     let format = config.validate()?;
     let kvm = Kvm::new().map_err(BuildError::Kvm)?;
-    let ram = memory::create_guest_memory(config.memory_mib)?;
+    // A vhost-user backend maps guest RAM itself.
+    let backing = if config.fs.is_empty() { Backing::Private } else { Backing::Shared };
+    let ram = memory::create_guest_memory(config.memory_mib, backing)?;
     let mem = ram.memory();
     timeline::mark("build: guest memory mapped");
     // The kernel and initramfs copies run while the VM is set up.
@@ -323,6 +329,11 @@ pub fn build(config: &VmConfig) -> Result<Vmm, BuildError> {
     }
     if config.rng {
         let dev = RngDevice::new().map_err(device_err("rng".into()))?;
+        attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
+    }
+    for fs in &config.fs {
+        let dev = FsDevice::connect(&fs.tag, &fs.socket, fs.queue_size, ram.shared_regions())
+            .map_err(|source| BuildError::Fs { tag: fs.tag.clone(), source })?;
         attach_virtio(dev, &vm, mem, &mut slots, &mut mmio, &mut subscribers)?;
     }
 

@@ -118,6 +118,38 @@ impl NetConfig {
     }
 }
 
+/// The longest virtio-fs tag: the config space's `tag` field.
+pub const MAX_FS_TAG_LEN: usize = 36;
+/// Queue size offered to a virtio-fs driver unless the config says
+/// otherwise: deep enough that a burst of small metadata requests (an
+/// unpack, a `find`) never waits for a free descriptor.
+pub const DEFAULT_FS_QUEUE_SIZE: u16 = 1024;
+
+/// A host folder shared over virtio-fs: the guest mounts `tag`; the files
+/// are served by a vhost-user backend (virtiofsd) listening on `socket`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsConfig {
+    pub tag: String,
+    pub socket: PathBuf,
+    #[serde(default = "default_fs_queue_size")]
+    pub queue_size: u16,
+}
+
+fn default_fs_queue_size() -> u16 {
+    DEFAULT_FS_QUEUE_SIZE
+}
+
+impl FsConfig {
+    /// Parses the `--fs` flag: `TAG:SOCKET`.
+    pub fn parse_flag(s: &str) -> Result<Self, String> {
+        let (tag, socket) = s.split_once(':').ok_or("expected TAG:SOCKET")?;
+        if socket.is_empty() {
+            return Err("empty socket path".into());
+        }
+        Ok(FsConfig { tag: tag.into(), socket: socket.into(), queue_size: DEFAULT_FS_QUEUE_SIZE })
+    }
+}
+
 /// Whether the guest is described with ACPI tables.
 ///
 /// berth's kernel has no ACPI and learns its virtio-mmio devices from
@@ -186,6 +218,9 @@ pub struct VmConfig {
     pub net: Vec<NetConfig>,
     #[serde(default)]
     pub rng: bool,
+    /// Host folders over virtio-fs; any makes guest RAM shared memory.
+    #[serde(default)]
+    pub fs: Vec<FsConfig>,
     #[serde(default)]
     pub seccomp: SeccompMode,
     #[serde(default)]
@@ -241,6 +276,12 @@ pub enum ConfigError {
     NotASocket(PathBuf),
     #[error("two disks use the same image {0}")]
     DuplicateDisk(PathBuf),
+    #[error("virtio-fs tag {0:?} is not valid: 1 to {MAX_FS_TAG_LEN} bytes, no NUL")]
+    FsTag(String),
+    #[error("two virtio-fs shares use the tag {0:?}")]
+    DuplicateFsTag(String),
+    #[error("virtio-fs queue size {0} is not valid: a power of two from 2 to 32768")]
+    FsQueueSize(u16),
 }
 
 /// The two kernel image formats the loader understands, told apart by magic.
@@ -297,6 +338,7 @@ impl VmConfig {
             vsock: None,
             net: Vec::new(),
             rng: false,
+            fs: Vec::new(),
             seccomp: SeccompMode::default(),
             acpi: AcpiMode::default(),
             system_map: None,
@@ -353,20 +395,23 @@ impl VmConfig {
                         return Err(ConfigError::TapName(name.clone()));
                     }
                 }
-                NetConfig::Passt { socket, .. } => {
-                    let meta = std::fs::metadata(socket).map_err(|source| ConfigError::Open {
-                        what: "passt socket",
-                        path: socket.clone(),
-                        source,
-                    })?;
-                    if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
-                        return Err(ConfigError::NotASocket(socket.clone()));
-                    }
-                }
+                NetConfig::Passt { socket, .. } => expect_socket("passt socket", socket)?,
             }
             if let Some(mac) = net.mac() {
                 parse_mac(mac).ok_or_else(|| ConfigError::Mac(mac.to_owned()))?;
             }
+        }
+        for (i, fs) in self.fs.iter().enumerate() {
+            if fs.tag.is_empty() || fs.tag.len() > MAX_FS_TAG_LEN || fs.tag.contains('\0') {
+                return Err(ConfigError::FsTag(fs.tag.clone()));
+            }
+            if self.fs[..i].iter().any(|f| f.tag == fs.tag) {
+                return Err(ConfigError::DuplicateFsTag(fs.tag.clone()));
+            }
+            if !fs.queue_size.is_power_of_two() || fs.queue_size < 2 || fs.queue_size > 32768 {
+                return Err(ConfigError::FsQueueSize(fs.queue_size));
+            }
+            expect_socket("virtiofsd socket", &fs.socket)?;
         }
         Ok(format)
     }
@@ -384,6 +429,15 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
         *byte = u8::from_str_radix(part, 16).ok()?;
     }
     parts.next().is_none().then_some(mac)
+}
+
+/// Checks that `path` is a UNIX socket (something listens there).
+fn expect_socket(what: &'static str, path: &Path) -> Result<(), ConfigError> {
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Open { what, path: path.to_owned(), source })?;
+    if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+        return Err(ConfigError::NotASocket(path.to_owned()));
+    }
+    Ok(())
 }
 
 fn open_regular(what: &'static str, path: &Path) -> Result<File, ConfigError> {
@@ -469,8 +523,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("passt.socket");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        c.net = vec![NetConfig::Passt { socket: sock, mac: Some("02:00:00:00:00:01".into()) }];
+        c.net = vec![NetConfig::Passt { socket: sock.clone(), mac: Some("02:00:00:00:00:01".into()) }];
         assert_eq!(c.validate().unwrap(), KernelFormat::Elf);
+        c.net.clear();
+
+        let share = |tag: &str| FsConfig { tag: tag.into(), socket: sock.clone(), queue_size: DEFAULT_FS_QUEUE_SIZE };
+        c.fs = vec![share("home"), share("src")];
+        assert_eq!(c.validate().unwrap(), KernelFormat::Elf);
+        c.fs = vec![share(&"t".repeat(MAX_FS_TAG_LEN + 1))];
+        assert!(matches!(c.validate(), Err(ConfigError::FsTag(_))));
+        c.fs = vec![share("")];
+        assert!(matches!(c.validate(), Err(ConfigError::FsTag(_))));
+        c.fs = vec![share("a"), share("a")];
+        assert!(matches!(c.validate(), Err(ConfigError::DuplicateFsTag(_))));
+        c.fs = vec![FsConfig { queue_size: 1000, ..share("a") }];
+        assert!(matches!(c.validate(), Err(ConfigError::FsQueueSize(1000))));
+        c.fs = vec![FsConfig { socket: k.path().to_owned(), ..share("a") }];
+        assert!(matches!(c.validate(), Err(ConfigError::NotASocket(_))));
     }
 
     #[test]
@@ -500,5 +569,8 @@ mod tests {
         assert_eq!(parse_mac("02:00:00:0a:0B:ff"), Some([2, 0, 0, 10, 11, 255]));
         assert_eq!(parse_mac("02:00:00:0a:0B"), None);
         assert_eq!(parse_mac("02:00:00:0a:0B:ff:00"), None);
+        assert_eq!(FsConfig::parse_flag("home:/run/v.sock").unwrap().socket, PathBuf::from("/run/v.sock"));
+        assert!(FsConfig::parse_flag("home").is_err());
+        assert!(FsConfig::parse_flag("home:").is_err());
     }
 }

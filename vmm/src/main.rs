@@ -2,7 +2,7 @@
 //!
 //! `berth-vmm run --kernel K [--initramfs I] [--cmdline C] [--cpus N]
 //! [--memory MIB] [--serial stdout|none|file:PATH] [--disk PATH[,ro]]
-//! [--vsock CID:PATH] [--tap NAME] [--passt SOCKET] [--rng]
+//! [--vsock CID:PATH] [--tap NAME] [--passt SOCKET] [--rng] [--fs TAG:SOCKET]
 //! [--seccomp enforce|log|off] [--acpi auto|on|off] [--stop-timeout SECS]`, or
 //! `berth-vmm run --config vm.json` (flags override the file); and
 //! `berth-vmm check-kvm`. Exit status: 0 when the guest reset or powered
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use berth_vmm::builder::{self, BuildError, StopHandle};
-use berth_vmm::config::{AcpiMode, DiskConfig, NetConfig, SerialOutput, VmConfig, VsockConfig};
+use berth_vmm::config::{AcpiMode, DiskConfig, FsConfig, NetConfig, SerialOutput, VmConfig, VsockConfig};
 use berth_vmm::exit::VmExit;
 use berth_vmm::kvm_probe::KvmReport;
 use berth_vmm::seccomp::SeccompMode;
@@ -77,6 +77,10 @@ struct RunArgs {
     /// Add a virtio-rng device.
     #[arg(long)]
     rng: bool,
+    /// A host folder over virtio-fs, `TAG:SOCKET` where a vhost-user
+    /// backend (virtiofsd) listens; repeatable.
+    #[arg(long, value_parser = FsConfig::parse_flag)]
+    fs: Vec<FsConfig>,
     /// Seccomp filters on the vCPU and device threads: enforce, log
     /// (violations allowed and logged by the kernel) or off.
     #[arg(long, value_parser = SeccompMode::parse_flag)]
@@ -132,6 +136,7 @@ impl RunArgs {
         c.net.extend(self.tap.into_iter().map(|name| NetConfig::Tap { name, mac: None }));
         c.net.extend(self.passt.into_iter().map(|socket| NetConfig::Passt { socket, mac: None }));
         c.rng |= self.rng;
+        c.fs.extend(self.fs);
         if let Some(mode) = self.acpi {
             c.acpi = mode;
         }

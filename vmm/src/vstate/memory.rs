@@ -1,9 +1,18 @@
-//! Guest RAM: anonymous host mappings laid out around the 32-bit MMIO hole.
+//! Guest RAM: host mappings laid out around the 32-bit MMIO hole.
 //!
 //! Owns the shape of guest memory (which guest-physical ranges are RAM),
-//! where it sits in the host's address space, and its unmapping; nothing
-//! else: registering it with KVM is the VM's job, filling it is the
-//! loader's. Devices only ever see it through vm-memory's checked accessors.
+//! where it sits in the host's address space, its backing, and its
+//! unmapping; nothing else: registering it with KVM is the VM's job,
+//! filling it is the loader's. Devices only ever see it through
+//! vm-memory's checked accessors.
+//!
+//! RAM is private anonymous memory unless another process must map it too:
+//! a vhost-user backend (virtiofsd) reads and writes the guest's buffers
+//! itself, so for a VM with one, each region is a memfd mapped shared and
+//! the fds are what the backend is sent ([`GuestRam::shared_regions`]).
+//! Shared memory is shmem to the host kernel, which gives it transparent
+//! huge pages only where `shmem_enabled` allows, so such a VM may take
+//! more nested page faults while it boots; only VMs that share folders pay.
 //!
 //! Each region is mapped at a 2 MiB-aligned host address and advised
 //! `MADV_HUGEPAGE` (QEMU does both). KVM maps guest memory with 2 MiB
@@ -14,6 +23,8 @@
 //! nested page fault: thousands during a boot, each a round trip through
 //! the host kernel (and very expensive under nested virtualisation).
 
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Arc;
 
 use vm_memory::mmap::MmapRegionBuilder;
@@ -25,6 +36,17 @@ use crate::arch::x86_64::layout::{MMIO_GAP_END, MMIO_GAP_START};
 const HUGE_PAGE: usize = 2 << 20;
 const PROT: i32 = libc::PROT_READ | libc::PROT_WRITE;
 const FLAGS: i32 = libc::MAP_NORESERVE | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+/// Flags of a region backed by a memfd another process maps too.
+const SHARED_FLAGS: i32 = libc::MAP_NORESERVE | libc::MAP_SHARED;
+
+/// Whether guest RAM can be mapped by another process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// Private anonymous memory: only this process sees it.
+    Private,
+    /// memfds mapped shared, for vhost-user backends.
+    Shared,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
@@ -34,6 +56,19 @@ pub enum MemoryError {
     Region(String),
     #[error("guest memory size {0} bytes does not fit this host's address space")]
     TooLarge(u64),
+    #[error("cannot create a {mib} MiB memfd for shared guest memory: {source}")]
+    Memfd { mib: u64, source: std::io::Error },
+}
+
+/// One region of shared guest RAM as a vhost-user backend is told about
+/// it: where it is for the guest and for this process, and the fd that
+/// maps it (offset 0).
+#[derive(Debug, Clone, Copy)]
+pub struct SharedRegion {
+    pub guest_addr: u64,
+    pub len: u64,
+    pub host_addr: u64,
+    pub fd: RawFd,
 }
 
 /// The (start, size) pairs of guest RAM for `size` bytes.
@@ -63,6 +98,8 @@ struct HostMapping {
     reservation_len: usize,
     /// Guest RAM inside it.
     addr: *mut u8,
+    /// The memfd mapped over guest RAM, for shared backing.
+    memfd: Option<File>,
 }
 
 // SAFETY: the mapping is plain memory; the pointers are only used to unmap
@@ -87,6 +124,7 @@ impl HostMapping {
             reservation: base.cast(),
             reservation_len,
             addr: (base as usize).next_multiple_of(HUGE_PAGE) as *mut u8,
+            memfd: None,
         };
         // SAFETY: [addr, addr + len) lies inside the reservation just made
         // (the alignment slack is below one huge page), which this value
@@ -99,6 +137,33 @@ impl HostMapping {
         if unsafe { libc::madvise(mapping.addr.cast(), len, libc::MADV_HUGEPAGE) } != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "MADV_HUGEPAGE refused; guest RAM uses small pages");
         }
+        Ok(mapping)
+    }
+
+    /// As [`HostMapping::new_aligned`], with a fresh memfd of `len` bytes
+    /// mapped shared over guest RAM.
+    fn new_shared(len: usize) -> std::io::Result<Self> {
+        let mut mapping = Self::new_aligned(len)?;
+        // SAFETY: a name that is a valid C string and flags; the kernel
+        // returns a new fd or -1.
+        let fd = unsafe { libc::memfd_create(c"berth-guest-ram".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and nothing else owns it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        file.set_len(len as u64)?;
+        // SAFETY: MAP_FIXED over [addr, addr + len), which lies inside the
+        // reservation this value owns; the old pages there are unused.
+        let at =
+            unsafe { libc::mmap(mapping.addr.cast(), len, PROT, SHARED_FLAGS | libc::MAP_FIXED, file.as_raw_fd(), 0) };
+        if at == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as in `new_aligned`; shmem takes the advice only where
+        // the host's shmem_enabled allows huge pages.
+        unsafe { libc::madvise(mapping.addr.cast(), len, libc::MADV_HUGEPAGE) };
+        mapping.memfd = Some(file);
         Ok(mapping)
     }
 }
@@ -125,18 +190,25 @@ pub struct GuestRam {
 
 impl GuestRam {
     /// Maps `mib` MiB of guest RAM.
-    pub fn new(mib: u64) -> Result<Self, MemoryError> {
+    pub fn new(mib: u64, backing: Backing) -> Result<Self, MemoryError> {
         let size = mib.checked_mul(1 << 20).ok_or(MemoryError::TooLarge(mib))?;
         let mut mappings = Vec::new();
         let mut guest_regions = Vec::new();
         for (guest, len) in regions(size) {
             let len = usize::try_from(len).map_err(|_| MemoryError::TooLarge(size))?;
-            let host = HostMapping::new_aligned(len).map_err(|source| MemoryError::Map { mib, source })?;
+            let (host, flags) = match backing {
+                Backing::Private => {
+                    (HostMapping::new_aligned(len).map_err(|source| MemoryError::Map { mib, source })?, FLAGS)
+                }
+                Backing::Shared => {
+                    (HostMapping::new_shared(len).map_err(|source| MemoryError::Memfd { mib, source })?, SHARED_FLAGS)
+                }
+            };
             // SAFETY: `host` is a live, page-aligned mapping of `len` bytes
             // with these protection and flags; `GuestRam` keeps it mapped
             // for as long as any `GuestMemoryMmap` built from it exists.
             let region = unsafe {
-                MmapRegionBuilder::new(len).with_raw_mmap_pointer(host.addr).with_mmap_prot(PROT).with_mmap_flags(FLAGS)
+                MmapRegionBuilder::new(len).with_raw_mmap_pointer(host.addr).with_mmap_prot(PROT).with_mmap_flags(flags)
             }
             .build()
             .map_err(|e| MemoryError::Region(e.to_string()))?;
@@ -155,6 +227,26 @@ impl GuestRam {
         // `mem` is only taken in `drop`.
         self.mem.as_ref().expect("guest memory present until drop")
     }
+
+    /// The regions and their memfds, in guest-address order; empty for
+    /// private backing. The fds stay owned here (and open) for the VM's
+    /// life.
+    pub fn shared_regions(&self) -> Vec<SharedRegion> {
+        self.mappings
+            .iter()
+            .zip(regions_of(self.memory()))
+            .filter_map(|(m, (guest_addr, len))| {
+                let fd = m.memfd.as_ref()?.as_raw_fd();
+                Some(SharedRegion { guest_addr, len, host_addr: m.addr as u64, fd })
+            })
+            .collect()
+    }
+}
+
+/// (guest start, length) of each region of `mem`, in order.
+fn regions_of(mem: &GuestMemoryMmap) -> Vec<(u64, u64)> {
+    use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+    mem.iter().map(|r| (r.start_addr().0, r.len())).collect()
 }
 
 impl Drop for GuestRam {
@@ -172,8 +264,8 @@ impl Drop for GuestRam {
 }
 
 /// Maps `mib` MiB of guest RAM (see [`GuestRam`]).
-pub fn create_guest_memory(mib: u64) -> Result<GuestRam, MemoryError> {
-    GuestRam::new(mib)
+pub fn create_guest_memory(mib: u64, backing: Backing) -> Result<GuestRam, MemoryError> {
+    GuestRam::new(mib, backing)
 }
 
 #[cfg(test)]
@@ -193,7 +285,7 @@ mod tests {
 
     #[test]
     fn creates_an_aligned_usable_mapping() {
-        let ram = create_guest_memory(64).unwrap();
+        let ram = create_guest_memory(64, Backing::Private).unwrap();
         let m = ram.memory();
         assert_eq!(m.num_regions(), 1);
         assert!(m.address_in_range(GuestAddress((64 << 20) - 1)));
@@ -208,7 +300,7 @@ mod tests {
 
     #[test]
     fn guard_space_around_guest_ram_is_inaccessible() {
-        let ram = create_guest_memory(4).unwrap();
+        let ram = create_guest_memory(4, Backing::Private).unwrap();
         let host = ram.memory().iter().next().unwrap().get_host_address(MemoryRegionAddress(0)).unwrap() as usize;
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         let perms_at = |addr: usize| {
@@ -229,9 +321,31 @@ mod tests {
         );
     }
 
+    /// Shared backing: what the guest sees through one mapping, another
+    /// mapping of the region's memfd (as a vhost-user backend makes) sees.
+    #[test]
+    fn shared_backing_is_visible_through_the_memfd() {
+        let ram = create_guest_memory(8, Backing::Shared).unwrap();
+        let regions = ram.shared_regions();
+        assert_eq!(regions.len(), 1);
+        let r = regions[0];
+        assert_eq!((r.guest_addr, r.len), (0, 8 << 20));
+        assert_eq!(r.host_addr % HUGE_PAGE as u64, 0);
+        ram.memory().write_obj(0x1234_5678_u32, GuestAddress(0x1000)).unwrap();
+        // SAFETY: a fresh shared mapping of the memfd, read and unmapped here.
+        let other = unsafe { libc::mmap(std::ptr::null_mut(), 8 << 20, libc::PROT_READ, libc::MAP_SHARED, r.fd, 0) };
+        assert_ne!(other, libc::MAP_FAILED);
+        // SAFETY: 0x1000 + 4 lies inside the 8 MiB just mapped.
+        let seen = unsafe { other.cast::<u8>().add(0x1000).cast::<u32>().read_unaligned() };
+        // SAFETY: exactly the mapping made above.
+        unsafe { libc::munmap(other, 8 << 20) };
+        assert_eq!(seen, 0x1234_5678);
+        assert!(create_guest_memory(8, Backing::Private).unwrap().shared_regions().is_empty());
+    }
+
     #[test]
     fn memory_still_shared_at_drop_is_left_mapped() {
-        let ram = create_guest_memory(4).unwrap();
+        let ram = create_guest_memory(4, Backing::Private).unwrap();
         let clone = ram.memory().clone();
         drop(ram);
         // Still readable: the mapping was not unmapped under the clone.

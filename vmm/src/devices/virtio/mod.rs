@@ -1,7 +1,7 @@
 //! Paravirtual devices on the virtio-mmio transport.
 //!
 //! `mmio` is the transport: the register window a driver programs, shared
-//! by every device. Each device (`block`, `rng`, `vsock`, `net`) implements
+//! by every device. Each device (`block`, `rng`, `vsock`, `net`, `fs`) implements
 //! [`VirtioDevice`] for the transport's side (features, config space,
 //! activation) and event-manager's `MutEventSubscriber` for its own side
 //! (queue notifications and host backends, on the event-loop thread).
@@ -10,6 +10,7 @@
 //! the one request that is wrong, and carries on.
 
 pub mod block;
+pub mod fs;
 pub mod interrupt;
 pub mod mmio;
 pub mod net;
