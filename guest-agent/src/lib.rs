@@ -18,6 +18,7 @@ mod daemon_config;
 mod durable;
 mod engine;
 mod error_kind;
+mod host_shares;
 mod image;
 mod init;
 mod listen;

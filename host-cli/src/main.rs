@@ -103,6 +103,14 @@ enum MachineCommand {
         /// The initramfs to go with --kernel; default: berth's.
         #[arg(long)]
         initramfs: Option<PathBuf>,
+        /// A host folder to share into the VM, `HOST[:GUEST][:ro]` (GUEST
+        /// defaults to the same path); repeatable. Default: your home
+        /// directory, at the same path, read-write.
+        #[arg(long = "mount", value_name = "HOST[:GUEST][:ro]", value_parser = |s: &str| machine::shares::Share::parse_flag(s).map_err(|e| e.to_string()))]
+        mounts: Vec<machine::shares::Share>,
+        /// Share no host folder at all.
+        #[arg(long, conflicts_with = "mounts")]
+        no_mounts: bool,
         #[arg(default_value = DEFAULT_MACHINE)]
         name: String,
     },
@@ -229,8 +237,10 @@ fn main() -> ExitCode {
 
 fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
     match cmd {
-        MachineCommand::Create { cpus, memory, disk, kernel, initramfs, name } => {
-            let opts = CreateOptions { cpus, memory_mib: memory, disk_gib: disk.div_ceil(1024), kernel, initramfs };
+        MachineCommand::Create { cpus, memory, disk, kernel, initramfs, mounts, no_mounts, name } => {
+            let shares = if no_mounts { Some(Vec::new()) } else { (!mounts.is_empty()).then_some(mounts) };
+            let opts =
+                CreateOptions { cpus, memory_mib: memory, disk_gib: disk.div_ceil(1024), kernel, initramfs, shares };
             let l = machine::create(&name, &opts)?;
             println!("created machine {name} in {}", l.dir.display());
         }
@@ -262,6 +272,12 @@ fn run_machine(cmd: MachineCommand) -> Result<(), MachineError> {
                     format!("{:.1}G/{}G", s.disk_used_bytes as f64 / (1u64 << 30) as f64, s.disk_gib),
                     s.docker_socket.display()
                 );
+            }
+            // A share whose daemon died is said under the table, with why.
+            for s in machine::list()? {
+                for (sh, why) in s.shares.iter().filter_map(|sh| Some((sh, sh.state.strip_prefix("failed: ")?))) {
+                    println!("machine {}: host folder {} is not served: {why}", s.name, sh.share.host.display());
+                }
             }
         }
         MachineCommand::Inspect { name } => {

@@ -194,3 +194,52 @@ def test_build_and_up_build_of_a_service_with_a_build_key(engine, busybox, conta
     finally:
         subprocess.run(["docker-compose", "-p", "berthbuild", "down", "-t", "1", "--rmi", "all"], env=engine, cwd=tmp_path,
                        capture_output=True, timeout=180)
+
+
+# A named volume and a bind of the project directory (issue 17): the
+# volume's data outlives `down` and a new `up`, `down -v` removes it; the
+# bind shows the project's files and takes what the container writes.
+VOLUMES = """version: "3"
+services:
+  app:
+    image: busybox:latest
+    command: ["sh", "-c", "cat /src/in > /src/seen; test -f /data/v || echo first-run > /data/v; trap 'exit 0' TERM; sleep 300 & wait"]
+    volumes:
+      - data:/data
+      - ./:/src
+volumes:
+  data: {}
+"""
+
+
+def volume_names(env):
+    return subprocess.run(["docker", "volume", "ls", "-q"], env=env, capture_output=True, text=True, check=True).stdout.split()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed (apt-get install docker-compose)")
+def test_a_named_volume_outlives_down_and_a_bind_shows_the_project(engine, busybox, containers, tmp_path):
+    (tmp_path / "docker-compose.yml").write_text(VOLUMES)
+    (tmp_path / "in").write_text("from-the-project\n")
+    project = "berthvols"
+    volume = f"{project}_data"
+    run = lambda *a: subprocess.run(["docker", *a], env=engine, capture_output=True, text=True, check=True).stdout
+    try:
+        compose(engine, tmp_path, "up", "-d", project=project)
+        assert volume in volume_names(engine)
+        labels = json.loads(run("volume", "inspect", volume))[0]["Labels"]
+        assert labels.get("com.docker.compose.project") == project and labels.get("com.docker.compose.volume") == "data"
+        cid = run("ps", "-q", "--filter", f"label=com.docker.compose.project={project}").strip()
+        run("exec", cid, "sh", "-c", "echo written-by-app >> /data/v")
+        for _ in range(50):
+            if (tmp_path / "seen").exists():
+                break
+            subprocess.run(["sleep", "0.1"])
+        assert (tmp_path / "seen").read_text() == "from-the-project\n", "the bind of ./ shows the project's files both ways"
+        compose(engine, tmp_path, "down", "-t", "1", project=project)
+        assert volume in volume_names(engine), "down keeps named volumes"
+        compose(engine, tmp_path, "up", "-d", project=project)
+        cid = run("ps", "-q", "--filter", f"label=com.docker.compose.project={project}").strip()
+        assert run("exec", cid, "cat", "/data/v") == "first-run\nwritten-by-app\n", "the volume's data survived down and up"
+    finally:
+        compose(engine, tmp_path, "down", "-v", "-t", "1", project=project)
+    assert volume not in volume_names(engine), "down -v removes the project's named volumes"

@@ -71,6 +71,8 @@ pub struct Engine {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// The classic builder's cache index (see `crate::build::cache`).
     build_cache: crate::build::cache::Cache,
+    /// A machine's host folders, which its binds must lie in.
+    host_shares: crate::host_shares::HostShares,
 }
 
 impl Engine {
@@ -95,6 +97,7 @@ impl Engine {
             volumes,
             shutdown: tokio::sync::watch::Sender::new(false),
             build_cache: crate::build::cache::Cache::open(root),
+            host_shares: Default::default(),
         };
         engine.drop_anonymous_volumes_of_auto_removed();
         Ok(engine)
@@ -104,6 +107,12 @@ impl Engine {
     /// `--insecure-registry`, daemon.json) instead of Docker's defaults.
     pub fn with_registries(mut self, registries: RegistryConfig) -> Self {
         self.registries = registries;
+        self
+    }
+
+    /// The engine of a machine with these host folders (mounted by init).
+    pub fn with_host_shares(mut self, shares: crate::host_shares::HostShares) -> Self {
+        self.host_shares = shares;
         self
     }
 

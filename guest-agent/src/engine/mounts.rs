@@ -128,6 +128,10 @@ impl Engine {
                 rec.copy_data = !nocopy;
             }
             Source::Bind { path, propagation, create } => {
+                // In a machine the path is the user's host's (a share).
+                self.host_shares
+                    .check_bind(&path)
+                    .map_err(|e| EngineError::invalid(format!("invalid mount config for type \"bind\": {e}")))?;
                 if std::fs::symlink_metadata(&path).is_err() {
                     if !create {
                         return Err(EngineError::invalid(format!(

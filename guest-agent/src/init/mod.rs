@@ -90,6 +90,9 @@ pub fn run_as_pid1() -> ! {
         println!("berth-agent: data disk {device} mounted on {ENGINE_ROOT}");
     }
     install_engine_log();
+    // Host folders (virtio-fs), at the paths the host gave them.
+    let mut shares = crate::host_shares::HostShares::from_cmdline(&cmdline, true);
+    shares.mount_all();
     let name = network::hostname_from_cmdline(&cmdline);
     if let Err(e) = network::set_hostname(name) {
         println!("berth-agent: cannot set the hostname: {e}");
@@ -99,7 +102,7 @@ pub fn run_as_pid1() -> ! {
         println!("berth-agent: cannot bring up lo: {e}");
     }
 
-    match serve_engine() {
+    match serve_engine(shares) {
         Ok(()) => println!("berth-agent: engine stopped; powering off"),
         Err(e) => println!("berth-agent: {e}; powering off"),
     }
@@ -126,13 +129,13 @@ fn install_engine_log() {
 
 /// Runs the engine until it is told to stop. Any error is returned, never
 /// propagated as a panic: the caller must reach the power-off.
-fn serve_engine() -> Result<(), String> {
+fn serve_engine(shares: crate::host_shares::HostShares) -> Result<(), String> {
     // Published ports listen on the user's host: the machine process
     // connects the port relay.
     let host_ports = berth_port_relay::guest::Ports::new();
     let engine = Engine::open(Path::new(ENGINE_ROOT), true)
         .and_then(Engine::with_network_plumbing)
-        .map(|e| e.with_host_ports(host_ports.clone()))
+        .map(|e| e.with_host_ports(host_ports.clone()).with_host_shares(shares))
         .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {

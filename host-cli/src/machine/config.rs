@@ -19,6 +19,10 @@ pub struct MachineConfig {
     pub initramfs: Option<PathBuf>,
     /// Seconds since the epoch.
     pub created: u64,
+    /// Host folders shared into the VM (machines made before shares
+    /// existed have none).
+    #[serde(default)]
+    pub shares: Vec<super::shares::Share>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +110,7 @@ mod tests {
             kernel: None,
             initramfs: None,
             created: 1,
+            shares: vec![super::super::shares::Share { host: "/h".into(), guest: "/g".into(), read_only: true }],
         };
         c.save(&p).unwrap();
         assert_eq!(MachineConfig::load(&p).unwrap(), c);

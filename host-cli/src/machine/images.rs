@@ -51,6 +51,11 @@ pub fn resolve(config: &MachineConfig) -> Result<BootImages, ImagesError> {
     Ok(BootImages { kernel, initramfs, stock_kernel })
 }
 
+/// One `KEY=path` entry of the manifest `cargo xtask images` writes.
+pub fn manifest_entry(key: &str) -> Option<PathBuf> {
+    manifest_value(&read_manifest(&manifest_path()), key)
+}
+
 fn manifest_path() -> PathBuf {
     let cache = std::env::var_os("BERTH_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("berth")).unwrap_or_else(|| {

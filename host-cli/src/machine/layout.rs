@@ -49,6 +49,19 @@ impl Layout {
     pub fn docker_socket(&self) -> PathBuf {
         self.dir.join("docker.sock")
     }
+    /// Where share N's virtiofsd listens for the VMM.
+    pub fn share_socket(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("share-{index}.sock"))
+    }
+    /// Share N's virtiofsd's own log.
+    pub fn share_log(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("virtiofsd-{index}.log"))
+    }
+    /// Why share N's virtiofsd ended while the machine ran (absent if it
+    /// did not).
+    pub fn share_exit(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("share-{index}.exit"))
+    }
     /// Held (flock) by the machine process for as long as it runs.
     pub fn lock(&self) -> PathBuf {
         self.dir.join("machine.lock")

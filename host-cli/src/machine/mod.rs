@@ -12,7 +12,9 @@ pub mod ports;
 pub mod private;
 pub mod proxy;
 pub mod runner;
+pub mod shares;
 pub mod shell;
+pub mod virtiofsd;
 
 use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
@@ -83,11 +85,13 @@ pub struct CreateOptions {
     pub disk_gib: u64,
     pub kernel: Option<PathBuf>,
     pub initramfs: Option<PathBuf>,
+    /// Host folders to share; `None` means the default (the home directory).
+    pub shares: Option<Vec<shares::Share>>,
 }
 
 impl Default for CreateOptions {
     fn default() -> Self {
-        CreateOptions { cpus: 2, memory_mib: 2048, disk_gib: 20, kernel: None, initramfs: None }
+        CreateOptions { cpus: 2, memory_mib: 2048, disk_gib: 20, kernel: None, initramfs: None, shares: None }
     }
 }
 
@@ -113,6 +117,8 @@ pub fn create(name: &str, opts: &CreateOptions) -> Result<Layout, MachineError> 
     if l.dir.exists() {
         return Err(MachineError::Exists(name.into()));
     }
+    let shares = opts.shares.clone().unwrap_or_else(shares::default_shares);
+    shares::check_all(&shares).map_err(|e| MachineError::Tool(e.to_string()))?;
     private::dir(&l.dir).map_err(|e| MachineError::io(&l.dir, e))?;
     let result = (|| {
         make_data_disk(&l.data_disk(), opts.disk_gib)?;
@@ -125,6 +131,7 @@ pub fn create(name: &str, opts: &CreateOptions) -> Result<Layout, MachineError> 
             kernel: opts.kernel.clone(),
             initramfs: opts.initramfs.clone(),
             created,
+            shares,
         }
         .save(&l.config())?;
         Ok(())
@@ -349,15 +356,41 @@ pub struct Status {
     pub docker_socket: PathBuf,
     pub console_log: PathBuf,
     pub kernel: Option<PathBuf>,
+    pub shares: Vec<ShareStatus>,
+}
+
+/// A host folder as `inspect` shows it, with whether it is served.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShareStatus {
+    #[serde(flatten)]
+    pub share: shares::Share,
+    /// `serving`, `stopped` (the machine is), or why its daemon ended.
+    pub state: String,
 }
 
 pub fn status(name: &str) -> Result<Status, MachineError> {
     let l = existing(name)?;
     let c = MachineConfig::load(&l.config())?;
     let used = std::fs::metadata(l.data_disk()).map_or(0, |m| std::os::unix::fs::MetadataExt::blocks(&m) * 512);
+    let running = is_running(&l);
+    let shares = c
+        .shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ShareStatus {
+            share: s.clone(),
+            state: match (running, virtiofsd::failure(&l, i)) {
+                (false, _) => "stopped".into(),
+                (true, None) => "serving".into(),
+                (true, Some(why)) => format!("failed: {why}"),
+            },
+        })
+        .collect();
     Ok(Status {
         name: c.name,
-        state: if is_running(&l) { "running" } else { "stopped" },
+        state: if running { "running" } else { "stopped" },
+        shares,
         cpus: c.cpus,
         memory_mib: c.memory_mib,
         disk_gib: c.disk_gib,

@@ -16,7 +16,7 @@ use tokio::net::UnixListener;
 
 use super::config::MachineConfig;
 use super::layout::Layout;
-use super::{MachineError, images, lock, ports, private, proxy};
+use super::{MachineError, images, lock, ports, private, proxy, virtiofsd};
 
 /// The line machine.log gives a machine's end, followed by the exit (a
 /// crash with its report, one fact a line).
@@ -40,18 +40,22 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     // --previous`): a machine that ended on its own is often started again
     // (by `machine shell` or the user) before anyone reads why it ended.
     let _ = std::fs::rename(layout.console_log(), layout.previous_console_log());
+    // The host folders' daemons listen before the VMM connects to them.
+    let (daemons, fs) = virtiofsd::start_all(layout, &config.shares)?;
+    let share_words: String = config.shares.iter().enumerate().map(|(i, s)| format!(" {}", s.cmdline_word(i))).collect();
 
     let vm = VmConfig {
         vcpus: config.cpus,
         memory_mib: config.memory_mib,
         kernel: boot.kernel,
         initramfs: Some(boot.initramfs),
-        cmdline: format!("{DEFAULT_CMDLINE} quiet berth.hostname={} berth.data=/dev/vda", config.name),
+        cmdline: format!("{DEFAULT_CMDLINE} quiet berth.hostname={} berth.data=/dev/vda{share_words}", config.name),
         serial: SerialOutput::File(layout.console_log()),
         disks: vec![DiskConfig { path: layout.data_disk(), read_only: false }],
         vsock: Some(VsockConfig { guest_cid: 3, uds_path: layout.vsock_socket() }),
         net: Vec::new(),
         rng: true,
+        fs,
         seccomp: Default::default(),
         acpi: Default::default(),
         system_map: None,
@@ -90,8 +94,12 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
             }
         }
     });
+    daemons.machine_stopping();
     for s in [layout.vsock_socket(), layout.docker_socket()] {
         let _ = std::fs::remove_file(s);
+    }
+    for i in 0..config.shares.len() {
+        let _ = std::fs::remove_file(layout.share_socket(i));
     }
     // stderr is machine.log; `berth machine start` shows this boot's part.
     if let Ok(exit) = &exit {

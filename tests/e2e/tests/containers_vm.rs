@@ -11,7 +11,11 @@
 //! PUT/GET rounds through the machine's docker.sock against a container
 //! swapping a directory for a symlink to `/`; and `docker build` in the
 //! machine (`scripts/build_steps.sh`): every kind of step, the cache,
-//! `--target`, `--build-arg`, `-f` outside the context, a failing RUN.
+//! `--target`, `--build-arg`, `-f` outside the context, a failing RUN;
+//! and host folders over virtio-fs (`scripts/shares_steps.sh`), driven by
+//! an unprivileged user: `-v "$PWD":/src` both ways with the user's
+//! ownership, a read-only share, a path outside every share, host edits,
+//! virtiofsd killed with -9, a stop/start.
 //!
 //! One test-bed run; every step prints a `key: value` line that the
 //! assertions read, so a failure shows the whole console.
@@ -128,6 +132,18 @@ const CP_RACE: &str = include_str!("../scripts/cp_race_steps.sh");
 const BUILD: &str = include_str!("../scripts/build_steps.sh");
 /// What a failing step prints about the machine before the script exits.
 const DIAGNOSTICS: &str = include_str!("../scripts/machine_diagnostics.sh");
+/// Host folders: root's part (the user, read access to the images)...
+const SHARES: &str = include_str!("../scripts/shares_steps.sh");
+/// ... and what the user runs.
+const SHARES_USER: &str = include_str!("../scripts/shares_user_steps.sh");
+
+/// The shares' steps, handed to uid 1000 with the diagnostics defined.
+fn shares_script() -> String {
+    format!(
+        "{SHARES}cat > /tmp/shares_user.sh <<'USER_STEPS'\n{DIAGNOSTICS}{SHARES_USER}USER_STEPS\n\
+         env HOME=/home/berthu USER=berthu setpriv --reuid=1000 --regid=1000 --clear-groups sh /tmp/shares_user.sh\n"
+    )
+}
 
 #[test]
 #[ignore = "boots the nested-KVM test bed (full tier: cargo xtask test)"]
@@ -138,8 +154,9 @@ fn containers_in_a_machine_on_cgroup_v2() {
     let fixtures =
         xtask::fixtures::build_locked(xtask::fixtures::Set::Busybox).unwrap_or_else(|e| panic!("busybox fixture: {e}"));
     let script = format!(
-        "export BERTH_FIXTURE_BUSYBOX='{}'\n{DIAGNOSTICS}machine=m\ntrap machine_diagnostics_on_exit EXIT\n{SCRIPT}{BUILD}{CP_RACE}berth machine rm --force m\necho containers-vm-done\n",
-        fixtures.busybox.display()
+        "export BERTH_FIXTURE_BUSYBOX='{}'\n{DIAGNOSTICS}machine=m\ntrap machine_diagnostics_on_exit EXIT\n{SCRIPT}{BUILD}{CP_RACE}berth machine rm --force m\n{}echo containers-vm-done\n",
+        fixtures.busybox.display(),
+        shares_script()
     );
     let cmd = ["sh".to_string(), "-c".to_string(), script];
     let o = testbed::run(&opts, &cmd).unwrap_or_else(|e| panic!("test bed failed: {e}"));
@@ -237,5 +254,18 @@ fn containers_in_a_machine_on_cgroup_v2() {
         "{c}"
     );
     assert!(has(r#"history: /bin/sh -c #(nop)  CMD ["sh" "app/main.sh"]"#), "{c}");
+    // Host folders (virtio-fs) in a machine of an unprivileged user.
+    assert!(has("share states: 2\n"), "inspect lists both shares as served:\n{c}");
+    assert!(has("share read: from-host 0:0 \n"), "the host's file, the user's ids seen as root's:\n{c}");
+    assert!(has("share owner: 1000:1000 out\n"), "the container's file is the host user's:\n{c}");
+    assert!(has("host edit: changed\n"), "a host edit shows in the guest:\n{c}");
+    assert!(has("ro share: ro-file refused \n"), "a read-only share refuses writes:\n{c}");
+    assert!(has("outside: 125 berth machine create --mount /srv/nowhere 0\n"), "{c}");
+    assert!(has("after kill: 125 is not answering\n"), "virtiofsd killed: a clear error:\n{c}");
+    assert!(has("machine after kill: up\n"), "the machine keeps running:\n{c}");
+    assert!(has("ls after kill: is not served: virtiofsd (pid N) was killed by signal 9"), "{c}");
+    assert!(has("restarted share: changed\n"), "a restart serves the share again:\n{c}");
+    assert!(has("volume after restart: kept-in-volume\n"), "a volume outlives machine stop/start:\n{c}");
+    assert!(has("shares-done"), "{c}");
     assert!(has("containers-vm-done"), "{c}");
 }

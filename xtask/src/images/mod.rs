@@ -6,7 +6,8 @@
 //! - the guest initramfs for each kernel (the static agent and a busybox
 //!   toolbox, plus modules for Debian's kernel);
 //! - the test bed's own initramfs;
-//! - offline image fixtures (busybox, Debian) as docker-archive tars.
+//! - offline image fixtures (busybox, Debian) as docker-archive tars;
+//! - virtiofsd, which serves a machine's host folders.
 //!
 //! What goes into them is declared in the workspace's `images/` directory.
 //! The current set is written to [`paths::images_manifest`]. Running it
@@ -19,6 +20,7 @@ mod guest_kernel;
 pub mod initramfs;
 mod modules;
 mod testbed_initramfs;
+pub mod virtiofsd;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub struct Images {
     pub testbed_initramfs: PathBuf,
     /// Offline image fixtures (busybox, Debian): see `crate::fixtures`.
     pub fixtures: crate::fixtures::Fixtures,
+    /// The daemon behind a machine's host folders.
+    pub virtiofsd: PathBuf,
 }
 
 impl Images {
@@ -62,6 +66,7 @@ impl Images {
             ("BERTH_DEBIAN_INITRAMFS", self.debian_initramfs.clone()),
             ("BERTH_TESTBED_KERNEL", self.testbed_kernel.clone()),
             ("BERTH_TESTBED_INITRAMFS", self.testbed_initramfs.clone()),
+            ("BERTH_VIRTIOFSD", self.virtiofsd.clone()),
         ];
         v.extend(self.fixtures.entries());
         v
@@ -95,6 +100,7 @@ pub fn build() -> Result<Images> {
         debian_kernel: debian.vmlinuz.clone(),
         testbed_kernel: debian.vmlinuz,
         fixtures,
+        virtiofsd: virtiofsd::install()?,
     };
     cache::write_atomic(&paths::images_manifest(), images.to_env().as_bytes())?;
     Ok(images)

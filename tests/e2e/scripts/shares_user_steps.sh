@@ -1,0 +1,35 @@
+# The unprivileged user's part of `shares_steps.sh` (read that first):
+# run with HOME=/home/berthu as uid 1000, machine_diagnostics defined.
+set -e
+machine=u
+trap machine_diagnostics_on_exit EXIT
+cd "$HOME" && mkdir -p proj ro-data && echo from-host > proj/in && echo ro-file > ro-data/f
+berth machine create --cpus 1 --memory 512M --disk 1G --mount "$HOME" --mount "$HOME/ro-data:/ro:ro" u
+berth machine start u
+eval "$(berth docker-env --machine u)"
+docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
+echo "share states: $(berth machine inspect u | grep -c '"State": "serving"')"
+cd "$HOME/proj"
+echo "share read: $(docker run --rm -v "$PWD":/src busybox sh -c 'cat /src/in; echo out > /src/out; stat -c %u:%g /src/in' | tr '\n' ' ')"
+echo "share owner: $(stat -c %u:%g out) $(cat out)"
+echo changed > in
+sleep 2
+echo "host edit: $(docker run --rm -v "$PWD":/src busybox cat /src/in)"
+echo "ro share: $(docker run --rm -v /ro:/d busybox sh -c 'cat /d/f; touch /d/new 2>/dev/null && echo WRITTEN || echo refused' | tr '\n' ' ')"
+rc=0; out=$(docker run --rm -v /srv/nowhere:/x busybox true 2>&1) || rc=$?
+echo "outside: $rc $(echo "$out" | grep -o 'berth machine create --mount /srv/nowhere' | head -n 1) $(docker ps -aq | wc -l)"
+docker volume create keep >/dev/null
+docker run --rm -v keep:/k busybox sh -c 'echo kept-in-volume > /k/v'
+pkill -9 -u "$(id -u)" -f "virtiofsd.*share-0.sock"
+sleep 1
+rc=0; out=$(docker run --rm -v "$PWD":/src busybox cat /src/in 2>&1) || rc=$?
+echo "after kill: $rc $(echo "$out" | grep -o 'is not answering' | head -n 1)"
+echo "machine after kill: $(docker run --rm busybox echo up)"
+echo "ls after kill: $(berth machine ls | grep -o 'is not served: virtiofsd (pid [0-9]*) was killed by signal 9' | sed 's/pid [0-9]*/pid N/')"
+berth machine stop u >/dev/null
+berth machine start u >/dev/null
+echo "restarted share: $(docker run --rm -v "$PWD":/src busybox cat /src/in)"
+echo "volume after restart: $(docker run --rm -v keep:/k busybox cat /k/v)"
+trap - EXIT
+berth machine rm --force u >/dev/null
+echo shares-done
