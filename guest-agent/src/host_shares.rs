@@ -170,13 +170,15 @@ mod tests {
 
     #[test]
     fn shares_are_read_from_the_command_line() {
-        let s = shares("quiet berth.share=berth0,rw,/home/u,/home/u berth.share=berth1,ro,/My%20Data,/Users/u/My%20Data x");
+        let s =
+            shares("quiet berth.share=berth0,rw,/home/u,/home/u berth.share=berth1,ro,/My%20Data,/Users/u/My%20Data x");
         assert_eq!(s.shares.len(), 2);
         assert_eq!(s.shares[1].guest, PathBuf::from("/My Data"));
         assert_eq!(s.shares[1].host, PathBuf::from("/Users/u/My Data"));
         assert!(s.shares[1].read_only);
         // Malformed words are dropped, the rest kept.
-        let s = shares("berth.share=a,rx,/x,/x berth.share=b,rw,relative,/x berth.share=c,rw,/,/ berth.share=d,rw,/%zz,/x");
+        let s =
+            shares("berth.share=a,rx,/x,/x berth.share=b,rw,relative,/x berth.share=c,rw,/,/ berth.share=d,rw,/%zz,/x");
         assert!(s.shares.is_empty());
     }
 

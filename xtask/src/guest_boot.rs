@@ -35,7 +35,7 @@ impl Kernel {
 
     /// Both are booted as bzImage through the same loader, so the figures
     /// compare kernels, not boot paths.
-    fn images(self) -> Result<(PathBuf, PathBuf)> {
+    pub(crate) fn images(self) -> Result<(PathBuf, PathBuf)> {
         let (k, i) = match self {
             Kernel::Berth => ("BERTH_KERNEL_BZIMAGE", "BERTH_INITRAMFS"),
             Kernel::Debian => ("BERTH_DEBIAN_KERNEL", "BERTH_DEBIAN_INITRAMFS"),

@@ -5,6 +5,7 @@ pub mod bench_boot;
 pub mod bench_boot_loop;
 pub mod bench_build;
 pub mod bench_engine;
+pub mod bench_fs;
 pub mod bench_pull;
 pub mod bench_run;
 pub mod bench_run_api;

@@ -111,6 +111,13 @@ enum Task {
         #[arg(long, value_enum)]
         peer: Option<xtask::bench_run::Peer>,
     },
+    /// (Inside the test bed.) File work in a container on a host folder
+    /// over berth's virtio-fs, over QEMU's with the same virtiofsd, and on
+    /// a named volume.
+    FsBench {
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// (Inside the test bed.) `berth machine start` against QEMU booting the
     /// same kernel and initramfs, both until the engine answers /_ping.
     MachineStartBench {
@@ -161,6 +168,11 @@ enum Bench {
     /// (triple fault, emulation failure, panic, stall, no answer) and the
     /// spread of boot times.
     BootLoop,
+    /// Host folders: a metadata-heavy job (unpack the Debian tree, stat
+    /// it, remove it) and a bulk one (256 MiB written, read) in a
+    /// container on a host folder over berth's virtio-fs, against QEMU
+    /// with the same virtiofsd and against a named volume, in the test bed.
+    Fs,
 }
 
 /// The VMMs the boot loop compares.
@@ -303,6 +315,18 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Bench { name: Bench::Pull, rounds, .. } => {
             xtask::bench_pull::run(rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { name: Bench::Fs, rounds, .. } => {
+            let cmd = ["xtask", "fs-bench", "--rounds", &rounds.to_string()];
+            let outcome = testbed::run(
+                &testbed::Options { timeout: Duration::from_secs(2400), ..Default::default() },
+                &cmd.map(String::from),
+            )?;
+            Ok(exit_code(outcome.status))
+        }
+        Task::FsBench { rounds } => {
+            xtask::bench_fs::run(rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { name: Bench::Build, rounds, .. } => {

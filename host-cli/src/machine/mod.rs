@@ -380,10 +380,11 @@ pub fn status(name: &str) -> Result<Status, MachineError> {
         .enumerate()
         .map(|(i, s)| ShareStatus {
             share: s.clone(),
-            state: match (running, virtiofsd::failure(&l, i)) {
+            // What the machine process's watcher wrote when the daemon died.
+            state: match (running, std::fs::read_to_string(l.share_exit(i)).ok()) {
                 (false, _) => "stopped".into(),
                 (true, None) => "serving".into(),
-                (true, Some(why)) => format!("failed: {why}"),
+                (true, Some(why)) => format!("failed: {}", why.trim()),
             },
         })
         .collect();

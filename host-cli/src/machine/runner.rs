@@ -42,7 +42,8 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     let _ = std::fs::rename(layout.console_log(), layout.previous_console_log());
     // The host folders' daemons listen before the VMM connects to them.
     let (daemons, fs) = virtiofsd::start_all(layout, &config.shares)?;
-    let share_words: String = config.shares.iter().enumerate().map(|(i, s)| format!(" {}", s.cmdline_word(i))).collect();
+    let share_words: String =
+        config.shares.iter().enumerate().map(|(i, s)| format!(" {}", s.cmdline_word(i))).collect();
 
     let vm = VmConfig {
         vcpus: config.cpus,

@@ -180,8 +180,3 @@ fn describe(status: std::process::ExitStatus) -> String {
         _ => "ended".into(),
     }
 }
-
-/// What stopped a share's daemon while the machine ran, if anything did.
-pub fn failure(layout: &Layout, index: usize) -> Option<String> {
-    std::fs::read_to_string(layout.share_exit(index)).ok().map(|s| s.trim().to_string())
-}

@@ -20,6 +20,13 @@ rc=0; out=$(docker run --rm -v /srv/nowhere:/x busybox true 2>&1) || rc=$?
 echo "outside: $rc $(echo "$out" | grep -o 'berth machine create --mount /srv/nowhere' | head -n 1) $(docker ps -aq | wc -l)"
 docker volume create keep >/dev/null
 docker run --rm -v keep:/k busybox sh -c 'echo kept-in-volume > /k/v'
+echo "volume ls: $(docker volume ls -q --filter name=kee --filter dangling=true)"
+docker run -d --name holder -v keep:/k busybox sleep 300 >/dev/null
+rc=0; out=$(docker volume rm keep 2>&1) || rc=$?
+echo "volume in use: $rc $(echo "$out" | grep -o 'volume is in use' | head -n 1)"
+echo "volumes-from: $(docker run --rm --volumes-from holder:ro busybox sh -c 'cat /k/v; touch /k/x 2>/dev/null || echo ro' | tr '\n' ' ')"
+echo "tmpfs mount: $(docker run --rm --mount type=tmpfs,destination=/t,tmpfs-size=1m busybox sh -c 'df -k /t | tail -n 1' | awk '{print $2}')"
+docker rm -f holder >/dev/null
 pkill -9 -u "$(id -u)" -f "virtiofsd.*share-0.sock"
 sleep 1
 rc=0; out=$(docker run --rm -v "$PWD":/src busybox cat /src/in 2>&1) || rc=$?

@@ -261,6 +261,10 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert!(has("host edit: changed\n"), "a host edit shows in the guest:\n{c}");
     assert!(has("ro share: ro-file refused \n"), "a read-only share refuses writes:\n{c}");
     assert!(has("outside: 125 berth machine create --mount /srv/nowhere 0\n"), "{c}");
+    assert!(has("volume ls: keep\n"), "volume filters in the machine:\n{c}");
+    assert!(has("volume in use: 1 volume is in use\n"), "the 409 for a volume in use:\n{c}");
+    assert!(has("volumes-from: kept-in-volume ro \n"), "--volumes-from with :ro:\n{c}");
+    assert!(has("tmpfs mount: 1024\n"), "--mount type=tmpfs with tmpfs-size:\n{c}");
     assert!(has("after kill: 125 is not answering\n"), "virtiofsd killed: a clear error:\n{c}");
     assert!(has("machine after kill: up\n"), "the machine keeps running:\n{c}");
     assert!(has("ls after kill: is not served: virtiofsd (pid N) was killed by signal 9"), "{c}");
