@@ -7,7 +7,8 @@
 //!
 //! Owns the daemons' command lines, their sockets and logs in the
 //! machine's directory, and the record of one that died while the machine
-//! ran (`share-N.exit`, which `berth machine ls/inspect` read). It never
+//! ran or whose folder is gone (`share-N.exit`, which `berth machine
+//! ls/inspect` read). It never
 //! restarts one: the VMM's vhost-user session cannot be re-made under a
 //! running guest, so the share fails cleanly (EIO) until the machine
 //! restarts.
@@ -78,6 +79,15 @@ pub fn start_all(layout: &Layout, shares: &[Share]) -> Result<(Daemons, Vec<FsCo
         let socket = layout.share_socket(i);
         let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(layout.share_exit(i));
+        // A folder removed since the machine was made fails its share
+        // alone (the guest's mount of it fails, and says so); the machine
+        // still starts.
+        if !share.host.is_dir() {
+            let why = format!("the host folder {} no longer exists", share.host.display());
+            tracing::warn!("{why}; the machine starts without it");
+            let _ = std::fs::write(layout.share_exit(i), &why);
+            continue;
+        }
         let child = spawn(&bin, share, &socket, &layout.share_log(i))?;
         let child = wait_for_socket(child, &socket, &layout.share_log(i), share)?;
         watch(child, layout.share_exit(i), stopping.clone());

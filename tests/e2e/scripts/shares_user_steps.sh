@@ -1,4 +1,6 @@
-# The unprivileged user's part of `shares_steps.sh` (read that first):
+# The unprivileged user's part of `shares_steps.sh` (read that first;
+# besides: a share whose host folder was removed while the machine was
+# stopped fails alone, the machine starts and says why):
 # run with HOME=/home/berthu as uid 1000, machine_diagnostics defined.
 set -e
 machine=u
@@ -34,8 +36,12 @@ echo "after kill: $rc $(echo "$out" | grep -o 'is not answering' | head -n 1)"
 echo "machine after kill: $(docker run --rm busybox echo up)"
 echo "ls after kill: $(berth machine ls | grep -o 'is not served: virtiofsd (pid [0-9]*) was killed by signal 9' | sed 's/pid [0-9]*/pid N/')"
 berth machine stop u >/dev/null
+mv "$HOME/ro-data" "$HOME/ro-data.gone"
 berth machine start u >/dev/null
 echo "restarted share: $(docker run --rm -v "$PWD":/src busybox cat /src/in)"
+echo "vanished folder: $(berth machine ls | grep -o 'is not served: the host folder [^ ]*/ro-data no longer exists' | sed 's|/home/berthu||')"
+rc=0; out=$(docker run --rm -v /ro:/d busybox true 2>&1) || rc=$?
+echo "bind of the vanished: $rc $(echo "$out" | grep -o 'which the machine could not mount' | head -n 1)"
 echo "volume after restart: $(docker run --rm -v keep:/k busybox cat /k/v)"
 trap - EXIT
 berth machine rm --force u >/dev/null

@@ -269,6 +269,8 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert!(has("machine after kill: up\n"), "the machine keeps running:\n{c}");
     assert!(has("ls after kill: is not served: virtiofsd (pid N) was killed by signal 9"), "{c}");
     assert!(has("restarted share: changed\n"), "a restart serves the share again:\n{c}");
+    assert!(has("vanished folder: is not served: the host folder /ro-data no longer exists\n"), "{c}");
+    assert!(has("bind of the vanished: 125 which the machine could not mount\n"), "{c}");
     assert!(has("volume after restart: kept-in-volume\n"), "a volume outlives machine stop/start:\n{c}");
     assert!(has("shares-done"), "{c}");
     assert!(has("containers-vm-done"), "{c}");
