@@ -23,13 +23,15 @@ pub const LOG_DRIVERS: &[&str] = &["json-file", "none"];
 pub const HOST_GATEWAY_IP: &str = "172.17.0.1";
 
 /// `ExtraHosts` as the container's `/etc/hosts` gets them: the magic value
-/// `host-gateway` becomes [`HOST_GATEWAY_IP`] (inspect keeps what the
-/// client sent, as Docker's does).
-pub fn with_host_gateway(mut h: HostConfig) -> HostConfig {
+/// `host-gateway` becomes `gateway` (the engine's `host-gateway-ip`:
+/// [`HOST_GATEWAY_IP`] unless a machine's uplink names the user's host);
+/// inspect keeps what the client sent, as Docker's does.
+pub fn with_host_gateway(mut h: HostConfig, gateway: Option<std::net::Ipv4Addr>) -> HostConfig {
+    let ip = gateway.map_or_else(|| HOST_GATEWAY_IP.to_string(), |g| g.to_string());
     if let Some(hosts) = h.extra_hosts.as_mut() {
         for eh in hosts.iter_mut() {
             if let Some((name, "host-gateway")) = eh.split_once([':', '=']) {
-                *eh = format!("{name}:{HOST_GATEWAY_IP}");
+                *eh = format!("{name}:{ip}");
             }
         }
     }
@@ -143,8 +145,11 @@ mod tests {
             extra_hosts: Some(vec!["x:host-gateway".into(), "y=host-gateway".into(), "z:10.0.0.1".into()]),
             ..Default::default()
         };
-        let hosts = with_host_gateway(h).extra_hosts.unwrap();
+        let hosts = with_host_gateway(h.clone(), None).extra_hosts.unwrap();
         assert_eq!(hosts, ["x:172.17.0.1", "y:172.17.0.1", "z:10.0.0.1"]);
+        // A machine's uplink gateway: the user's host.
+        let hosts = with_host_gateway(h, Some(std::net::Ipv4Addr::new(10, 0, 2, 2))).extra_hosts.unwrap();
+        assert_eq!(hosts, ["x:10.0.2.2", "y:10.0.2.2", "z:10.0.0.1"]);
     }
 
     #[test]

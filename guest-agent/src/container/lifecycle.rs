@@ -239,7 +239,10 @@ impl Containers {
             id: rec.id.clone(),
             name: rec.name.clone(),
             config: rec.config.clone(),
-            host_config: super::host_config::with_host_gateway(rec.host_config.clone()),
+            host_config: super::host_config::with_host_gateway(
+                rec.host_config.clone(),
+                self.host_gateway.get().copied(),
+            ),
             image,
             layers,
             log_path: super::host_config::logs_to_file(&rec.host_config).then(|| rec.log_path.clone()),
@@ -306,7 +309,7 @@ impl Containers {
             return;
         }
         let rec = c.record();
-        let hc = super::host_config::with_host_gateway(rec.host_config.clone());
+        let hc = super::host_config::with_host_gateway(rec.host_config.clone(), self.host_gateway.get().copied());
         if let Err(e) = self.runtime.rewrite_hosts(&c.id, &rec.config, &hc, &own) {
             tracing::warn!(id = %c.id, error = %e, "the container's own line in /etc/hosts");
         }

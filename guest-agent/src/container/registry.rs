@@ -146,6 +146,9 @@ pub struct Containers {
     /// A container's addresses in its networks (set by the engine when it
     /// configures networks), for the container's own line in `/etc/hosts`.
     pub addresses_of: std::sync::OnceLock<AddressesOf>,
+    /// What `--add-host NAME:host-gateway` names: the user's host through
+    /// a machine's uplink; unset, Docker's default bridge gateway.
+    pub host_gateway: std::sync::OnceLock<std::net::Ipv4Addr>,
 }
 
 /// See [`Containers::addresses_of`].
@@ -166,6 +169,7 @@ impl Containers {
             netns_dir: std::sync::OnceLock::new(),
             auto_removed: std::sync::OnceLock::new(),
             addresses_of: std::sync::OnceLock::new(),
+            host_gateway: std::sync::OnceLock::new(),
         }
     }
 

@@ -116,6 +116,15 @@ impl Engine {
         self
     }
 
+    /// `host-gateway` names `ip` (a machine's uplink gateway: the user's
+    /// host) instead of the default bridge's gateway.
+    pub fn with_host_gateway(self, ip: Option<std::net::Ipv4Addr>) -> Self {
+        if let Some(ip) = ip {
+            let _ = self.containers.host_gateway.set(ip);
+        }
+        self
+    }
+
     pub fn in_vm(&self) -> bool {
         self.in_vm
     }

@@ -101,8 +101,16 @@ pub fn run_as_pid1() -> ! {
     if let Err(e) = crate::loopback::up() {
         println!("berth-agent: cannot bring up lo: {e}");
     }
+    // The way out, when the host gave the machine one (passt).
+    let uplink = crate::network::kernel::uplink::Uplink::from_cmdline(&cmdline);
+    if let Some(u) = &uplink {
+        match u.configure() {
+            Ok(ifname) => println!("berth-agent: uplink {ifname} {}/{} via {}", u.address, u.prefix, u.gateway),
+            Err(e) => println!("berth-agent: no uplink: {e}"),
+        }
+    }
 
-    match serve_engine(shares) {
+    match serve_engine(shares, uplink.map(|u| u.gateway)) {
         Ok(()) => println!("berth-agent: engine stopped; powering off"),
         Err(e) => println!("berth-agent: {e}; powering off"),
     }
@@ -129,13 +137,16 @@ fn install_engine_log() {
 
 /// Runs the engine until it is told to stop. Any error is returned, never
 /// propagated as a panic: the caller must reach the power-off.
-fn serve_engine(shares: crate::host_shares::HostShares) -> Result<(), String> {
+fn serve_engine(
+    shares: crate::host_shares::HostShares,
+    host_gateway: Option<std::net::Ipv4Addr>,
+) -> Result<(), String> {
     // Published ports listen on the user's host: the machine process
     // connects the port relay.
     let host_ports = berth_port_relay::guest::Ports::new();
     let engine = Engine::open(Path::new(ENGINE_ROOT), true)
         .and_then(Engine::with_network_plumbing)
-        .map(|e| e.with_host_ports(host_ports.clone()).with_host_shares(shares))
+        .map(|e| e.with_host_ports(host_ports.clone()).with_host_shares(shares).with_host_gateway(host_gateway))
         .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {

@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod runner;
 pub mod shares;
 pub mod shell;
+pub mod uplink;
 pub mod virtiofsd;
 
 use std::io::{BufRead, Write};

@@ -2,7 +2,8 @@
 //! `berth machine start`. It holds the machine's lock, runs the VMM (the
 //! vmm crate, in this process), serves the host docker.sock by carrying
 //! each connection over vsock to the engine, listens on the host for the
-//! containers' published ports (`ports`), and on SIGTERM asks the guest
+//! containers' published ports (`ports`), runs the daemons of its host
+//! folders (`virtiofsd`) and its uplink (`uplink`), and on SIGTERM asks the guest
 //! to shut down (Ctrl-Alt-Del, which the agent turns into a clean
 //! power-off), stopping the VM outright if it has not ended in time.
 
@@ -16,7 +17,7 @@ use tokio::net::UnixListener;
 
 use super::config::MachineConfig;
 use super::layout::Layout;
-use super::{MachineError, images, lock, ports, private, proxy, virtiofsd};
+use super::{MachineError, images, lock, ports, private, proxy, uplink, virtiofsd};
 
 /// The line machine.log gives a machine's end, followed by the exit (a
 /// crash with its report, one fact a line).
@@ -44,17 +45,26 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     let (daemons, fs) = virtiofsd::start_all(layout, &config.shares)?;
     let share_words: String =
         config.shares.iter().enumerate().map(|(i, s)| format!(" {}", s.cmdline_word(i))).collect();
+    // The way out; a machine without one still runs (ports still come in
+    // over vsock).
+    let uplink = uplink::start(layout)
+        .inspect_err(|why| tracing::warn!("machine without an uplink (no egress from containers): {why}"))
+        .ok();
+    let uplink_word = uplink.as_ref().map(|u| format!(" {}", u.cmdline_word)).unwrap_or_default();
 
     let vm = VmConfig {
         vcpus: config.cpus,
         memory_mib: config.memory_mib,
         kernel: boot.kernel,
         initramfs: Some(boot.initramfs),
-        cmdline: format!("{DEFAULT_CMDLINE} quiet berth.hostname={} berth.data=/dev/vda{share_words}", config.name),
+        cmdline: format!(
+            "{DEFAULT_CMDLINE} quiet berth.hostname={} berth.data=/dev/vda{share_words}{uplink_word}",
+            config.name
+        ),
         serial: SerialOutput::File(layout.console_log()),
         disks: vec![DiskConfig { path: layout.data_disk(), read_only: false }],
         vsock: Some(VsockConfig { guest_cid: 3, uds_path: layout.vsock_socket() }),
-        net: Vec::new(),
+        net: uplink.iter().map(|u| u.net.clone()).collect(),
         rng: true,
         fs,
         seccomp: Default::default(),

@@ -4,7 +4,9 @@
 //! files, stop/kill/wait/rm, memory limit → OOMKilled from memory.events,
 //! pids limit), published ports answered on the test bed's side (the
 //! machine's host), user networks (DNS by name and alias, isolation
-//! between networks, `container:` and `none`) and Docker's confinement in
+//! between networks, `container:` and `none`), egress through the
+//! machine's uplink (passt) to the test bed's loopback, `host-gateway`
+//! naming the user's host, and Docker's confinement in
 //! the VM (mount, module load, sysrq, raw block device with and without
 //! seccomp, PIDs, hostname), and
 //! `docker cp`'s symlink-swap race (CVE-2018-15664) closed in the VM: 300
@@ -26,6 +28,14 @@ use xtask::testbed::{self, Options};
 
 const SCRIPT: &str = r#"
 set -e
+# The test bed has no network: a veth pair with the default route gives
+# passt (the machine's uplink) an interface to call the way out; nothing
+# leaves the test bed.
+ip link add bup0 type veth peer name bup1
+ip addr add 192.0.2.1/24 dev bup0 && ip link set bup0 up && ip link set bup1 up
+ip route add default via 192.0.2.254 dev bup0
+mkdir -p /tmp/hw && echo hello-from-host > /tmp/hw/index.html
+busybox httpd -p 127.0.0.1:18181 -h /tmp/hw
 berth machine create --cpus 2 --memory 768M --disk 2G m
 berth machine start m
 eval "$(berth docker-env --machine m)"
@@ -94,6 +104,13 @@ echo "shared stack: $(docker run --rm --network container:srv busybox sh -c "$ge
 echo "none: $(docker run --rm --network none busybox ls /sys/class/net | tr '\n' ' ')"
 docker rm -f srv >/dev/null
 docker network rm n1 n2 >/dev/null
+host_get="timeout 10 wget -qO- http://\$0:18181/index.html; exit \$?"
+echo "egress to the host: $(docker run --rm busybox sh -c "$host_get" 10.0.2.2 2>&1)"
+echo "host-gateway: $(docker run --rm --add-host hg:host-gateway busybox sh -c "$host_get" hg 2>&1)"
+docker network create --internal ni >/dev/null
+rc=0; docker run --rm --network ni busybox sh -c "$host_get" 10.0.2.2 >/dev/null 2>&1 || rc=$?
+echo "internal egress: $rc"
+docker network rm ni >/dev/null
 for i in 1 2 3 4 5 6 7 8 9 10; do
   veths=$(berth machine shell m -- sh -c 'ls /sys/class/net | grep -c ^veth || true')
   [ "$veths" = 0 ] && break; sleep 1
@@ -236,6 +253,12 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert!(has("shared stack: hello-from-web\n"), "{c}");
     assert!(has("none: lo \n"), "{c}");
     assert!(has("veths left: 0\n"), "{c}");
+    // The machine's uplink (passt): a container reaches the user's host
+    // (the test bed's loopback, through passt's gateway address),
+    // masqueraded; host-gateway names it; --internal has no way out.
+    assert!(has("egress to the host: hello-from-host\n"), "{c}");
+    assert!(has("host-gateway: hello-from-host\n"), "{c}");
+    assert!(!has("internal egress: 0\n"), "an --internal network reached the host:\n{c}");
     // docker build in the machine.
     assert!(has("build: 16 steps, 1 tagged"), "{c}");
     assert!(has("build run: main hi in /srv as 1000"), "CMD, WORKDIR, ENV and USER:\n{c}");

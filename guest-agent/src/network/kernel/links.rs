@@ -35,7 +35,7 @@ pub struct EndpointPlan {
 }
 
 /// A netlink connection on this thread, for the duration of `f`.
-fn netlink<T, F, Fut>(f: F) -> Result<T, KernelError>
+pub(super) fn netlink<T, F, Fut>(f: F) -> Result<T, KernelError>
 where
     F: FnOnce(Handle) -> Fut,
     Fut: std::future::Future<Output = Result<T, KernelError>>,
@@ -52,7 +52,7 @@ where
 }
 
 /// The index of the link named `name`, if there is one.
-async fn index(h: &Handle, name: &str) -> Result<Option<u32>, KernelError> {
+pub(super) async fn index(h: &Handle, name: &str) -> Result<Option<u32>, KernelError> {
     match h.link().get().match_name(name.to_string()).execute().try_next().await {
         Ok(m) => Ok(m.map(|m| m.header.index)),
         Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
@@ -60,12 +60,12 @@ async fn index(h: &Handle, name: &str) -> Result<Option<u32>, KernelError> {
     }
 }
 
-async fn up(h: &Handle, idx: u32, what: &str) -> Result<(), KernelError> {
+pub(super) async fn up(h: &Handle, idx: u32, what: &str) -> Result<(), KernelError> {
     h.link().set(LinkUnspec::new_with_index(idx).up().build()).execute().await.map_err(KernelError::netlink(what))
 }
 
 /// Adds an address, an existing one being no error.
-async fn add_address(h: &Handle, idx: u32, ip: Ipv4Addr, prefix: u8, what: &str) -> Result<(), KernelError> {
+pub(super) async fn add_address(h: &Handle, idx: u32, ip: Ipv4Addr, prefix: u8, what: &str) -> Result<(), KernelError> {
     match h.address().add(idx, IpAddr::V4(ip), prefix).execute().await {
         Ok(()) => Ok(()),
         Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),

@@ -10,6 +10,7 @@
 pub mod firewall;
 pub mod links;
 pub mod netns;
+pub mod uplink;
 
 /// What went wrong talking to the kernel.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,86 @@
+//! A machine's network uplink: passt (unprivileged user-mode networking,
+//! Podman's and libkrun's choice) started by the machine process on a UNIX
+//! socket that the VMM's virtio-net device connects to. The guest gets a
+//! fixed address on passt's side; its gateway is passt's view of the
+//! user's host (passt maps it to the host's loopback), and DNS queries to
+//! the forwarder address go to the host's resolvers. Containers in the VM
+//! reach out through it, masqueraded by the engine's firewall.
+//!
+//! Owns passt's command line and the `berth.uplink=` word the agent
+//! configures the VM from. A host without passt, or one passt cannot use
+//! (no route out), gets a machine without an uplink and a line in
+//! machine.log saying so: the machine itself does not depend on it.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_vmm::config::NetConfig;
+
+use super::layout::Layout;
+
+/// The guest's side, slirp's addresses (what QEMU's and passt's users
+/// know): the VM, the host as its gateway, the DNS forwarder.
+const GUEST: &str = "10.0.2.15";
+const PREFIX: u8 = 24;
+const GATEWAY: &str = "10.0.2.2";
+const DNS: &str = "10.0.2.3";
+/// A fixed, locally administered MAC for the VM's interface.
+const MAC: &str = "02:42:0a:00:02:0f";
+
+/// passt, running for the machine's life.
+pub struct Uplink {
+    pub net: NetConfig,
+    /// The agent's `berth.uplink=` word.
+    pub cmdline_word: String,
+    _passt: Child,
+}
+
+/// Starts passt, or says why the machine goes without an uplink.
+pub fn start(layout: &Layout) -> Result<Uplink, String> {
+    let socket = layout.dir.join("passt.sock");
+    let log = layout.dir.join("passt.log");
+    let _ = std::fs::remove_file(&socket);
+    let log_file = super::private::open(&log, std::fs::OpenOptions::new().create(true).append(true))
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut cmd = Command::new("passt");
+    cmd.args(["--foreground", "--one-off", "--ipv4-only", "--quiet", "--socket"])
+        .arg(&socket)
+        .args(["--address", GUEST, "--netmask", &PREFIX.to_string(), "--gateway", GATEWAY, "--dns-forward", DNS])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file);
+    // SAFETY: prctl only sets the child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run passt ({e}); install it (Debian: passt)"))?;
+    wait_for_socket(&mut child, &socket, &log)?;
+    Ok(Uplink {
+        net: NetConfig::Passt { socket, mac: Some(MAC.into()) },
+        cmdline_word: format!("berth.uplink={GUEST}/{PREFIX},{GATEWAY},{DNS}"),
+        _passt: child,
+    })
+}
+
+fn wait_for_socket(child: &mut Child, socket: &Path, log: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        let ended = child.try_wait().ok().flatten();
+        if ended.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            let said = said.lines().last().unwrap_or("no message").to_string();
+            return Err(format!("passt did not start ({said})"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
