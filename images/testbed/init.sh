@@ -18,6 +18,11 @@ for m in $(cat /lib/modules/load-order); do
 done
 
 echo "testbed: outer VM up, /dev/kvm $( [ -c /dev/kvm ] && echo present || echo missing )"
+# A machine that shares folders has its guest RAM in memfds (shmem), which
+# gets huge pages only where shmem_enabled allows (the default is never):
+# with 4 KiB pages a guest takes many more nested page faults, slow and
+# fragile under TCG. berth-vmm asks for them (MADV_HUGEPAGE); let it.
+echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null || true
 mkdir -p /run/berth /lower /scratch /newroot
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 berthrun /run/berth; then
   echo "testbed: cannot mount the run directory"

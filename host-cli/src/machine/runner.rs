@@ -74,10 +74,14 @@ pub fn run(layout: &Layout) -> Result<VmExit, MachineError> {
     let vmm = builder::build(&vm).map_err(|e| MachineError::Vmm(e.to_string()))?;
     let stop = vmm.stop_handle();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let daemons_end = daemons.clone();
     std::thread::Builder::new()
         .name("vmm".into())
         .spawn(move || {
-            let _ = done_tx.send(vmm.wait());
+            let exit = vmm.wait();
+            // The VM is gone: virtiofsd leaving now is expected.
+            daemons_end.machine_stopping();
+            let _ = done_tx.send(exit);
         })
         .map_err(|e| MachineError::io(Path::new("vmm thread"), e))?;
 

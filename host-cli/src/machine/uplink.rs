@@ -44,10 +44,16 @@ pub fn start(layout: &Layout) -> Result<Uplink, String> {
     let _ = std::fs::remove_file(&socket);
     let log_file = super::private::open(&log, std::fs::OpenOptions::new().create(true).append(true))
         .map_err(|e| format!("{}: {e}", log.display()))?;
+    // SAFETY: geteuid/getegid only read the process's credentials.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let mut cmd = Command::new("passt");
     cmd.args(["--foreground", "--one-off", "--ipv4-only", "--quiet", "--socket"])
         .arg(&socket)
         .args(["--address", GUEST, "--netmask", &PREFIX.to_string(), "--gateway", GATEWAY, "--dns-forward", DNS])
+        // As root passt otherwise becomes nobody before it binds its
+        // socket, which then fails in the machine's private directory
+        // (while passt still says it is bound).
+        .arg(format!("--runas={uid}:{gid}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file);
@@ -83,4 +89,21 @@ fn wait_for_socket(child: &mut Child, socket: &Path, log: &Path) -> Result<(), S
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real passt (Debian's, which `.ci/install-deps` installs) listens
+    /// on the machine's socket, and the word names the guest's side.
+    #[test]
+    fn passt_listens_for_the_vmm() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout { dir: dir.path().to_path_buf() };
+        let up = start(&layout).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(up.cmdline_word, "berth.uplink=10.0.2.15/24,10.0.2.2,10.0.2.3");
+        let NetConfig::Passt { socket, .. } = &up.net else { panic!("not passt: {:?}", up.net) };
+        std::os::unix::net::UnixStream::connect(socket).expect("passt accepts the VMM");
+    }
 }

@@ -54,6 +54,7 @@ pub fn binary() -> Result<PathBuf, MachineError> {
 
 /// The running daemons; each is killed with the machine process (parent
 /// death signal) and reaped by its watcher.
+#[derive(Clone)]
 pub struct Daemons {
     /// Set when the machine is stopping: a daemon ending then is expected.
     stopping: Arc<AtomicBool>,
@@ -164,6 +165,9 @@ fn watch(mut child: Child, exit_file: PathBuf, stopping: Arc<AtomicBool>) {
     let pid = child.id();
     let spawned = std::thread::Builder::new().name(format!("virtiofsd-{pid}")).spawn(move || {
         let status = child.wait();
+        // A daemon ends when the VMM closes its session, as the VM ends:
+        // give the machine process a moment to say it is stopping.
+        std::thread::sleep(Duration::from_millis(300));
         if stopping.load(Ordering::SeqCst) {
             return;
         }

@@ -20,7 +20,7 @@ echo "host edit: $(docker run --rm -v "$PWD":/src busybox cat /src/in)"
 echo "ro share: $(docker run --rm -v /ro:/d busybox sh -c 'cat /d/f; touch /d/new 2>/dev/null && echo WRITTEN || echo refused' | tr '\n' ' ')"
 rc=0; out=$(docker run --rm -v /srv/nowhere:/x busybox true 2>&1) || rc=$?
 echo "outside: $rc $(echo "$out" | grep -o 'berth machine create --mount /srv/nowhere' | head -n 1) $(docker ps -aq | wc -l)"
-docker volume create keep >/dev/null
+docker volume create --label keep keep >/dev/null
 docker run --rm -v keep:/k busybox sh -c 'echo kept-in-volume > /k/v'
 echo "volume ls: $(docker volume ls -q --filter name=kee --filter dangling=true)"
 docker run -d --name holder -v keep:/k busybox sleep 300 >/dev/null
@@ -29,6 +29,15 @@ echo "volume in use: $rc $(echo "$out" | grep -o 'volume is in use' | head -n 1)
 echo "volumes-from: $(docker run --rm --volumes-from holder:ro busybox sh -c 'cat /k/v; touch /k/x 2>/dev/null || echo ro' | tr '\n' ' ')"
 echo "tmpfs mount: $(docker run --rm --mount type=tmpfs,destination=/t,tmpfs-size=1m busybox sh -c 'df -k /t | tail -n 1' | awk '{print $2}')"
 docker rm -f holder >/dev/null
+echo "volume mountpoint: $(docker volume inspect -f '{{.Mountpoint}}' keep)"
+mkdir -p "$HOME/vctx" && printf 'FROM busybox\nRUN mkdir /data && echo from-image > /data/f\nVOLUME /data\n' > "$HOME/vctx/Dockerfile"
+DOCKER_BUILDKIT=0 docker build -q -t withvol "$HOME/vctx" >/dev/null
+docker run --name cu withvol cat /data/f > "$HOME/copyup.txt"
+anon=$(docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' cu)
+docker rm -v cu >/dev/null
+echo "copy-up: $(cat "$HOME/copyup.txt") rm -v: $(docker volume ls -q | grep -c "^$anon$" || true)"
+docker volume create spare >/dev/null
+echo "prune: $(docker volume prune -af --filter label!=keep 2>&1 | grep -c '^spare$') $(docker volume ls -q | tr '\n' ' ')"
 pkill -9 -u "$(id -u)" -f "virtiofsd.*share-0.sock"
 sleep 1
 rc=0; out=$(docker run --rm -v "$PWD":/src busybox cat /src/in 2>&1) || rc=$?

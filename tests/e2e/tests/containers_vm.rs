@@ -288,6 +288,9 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert!(has("volume in use: 1 volume is in use\n"), "the 409 for a volume in use:\n{c}");
     assert!(has("volumes-from: kept-in-volume ro \n"), "--volumes-from with :ro:\n{c}");
     assert!(has("tmpfs mount: 1024\n"), "--mount type=tmpfs with tmpfs-size:\n{c}");
+    assert!(has("volume mountpoint: /var/lib/berth/volumes/keep/_data\n"), "{c}");
+    assert!(has("copy-up: from-image rm -v: 0\n"), "the image's VOLUME copied up; rm -v removed it:\n{c}");
+    assert!(has("prune: 1 keep \n"), "prune removed the unused volume and kept the used one:\n{c}");
     assert!(has("after kill: 125 is not answering\n"), "virtiofsd killed: a clear error:\n{c}");
     assert!(has("machine after kill: up\n"), "the machine keeps running:\n{c}");
     assert!(has("ls after kill: is not served: virtiofsd (pid N) was killed by signal 9"), "{c}");
