@@ -126,12 +126,7 @@ fn check_ids(ids: &[(String, String); 3]) -> Result<()> {
 /// The context: the Debian fixture's tree (its one layer, unpacked) under
 /// `tree/`, and the Dockerfile. Returns how many entries the tree has.
 fn context(archive: &Path, work: &Path, ctx: &Path) -> Result<usize> {
-    let manifest = process::output(Command::new("tar").arg("-xOf").arg(archive).arg("manifest.json"))?;
-    let manifest: serde_json::Value = serde_json::from_str(&manifest)
-        .map_err(|e| Error::Invalid(format!("{}: manifest.json: {e}", archive.display())))?;
-    let layer = manifest[0]["Layers"][0]
-        .as_str()
-        .ok_or_else(|| Error::Invalid(format!("{}: manifest.json names no layer", archive.display())))?;
+    let layer = &crate::fixtures::archive::first_layer(archive)?;
     let unpacked = work.join("archive");
     std::fs::create_dir_all(&unpacked).at(&unpacked)?;
     process::output(Command::new("tar").arg("-C").arg(&unpacked).arg("-xf").arg(archive).arg(layer))?;

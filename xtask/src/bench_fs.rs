@@ -203,12 +203,7 @@ fn report(all: &[Vec<Timing>; 3], rounds: usize, b: &Side, q: &Side) {
 
 /// The fixture's single layer: the tree as one tar.
 fn tree_tar(archive: &Path, out: &Path) -> Result<()> {
-    let manifest = process::output(Command::new("tar").arg("-xOf").arg(archive).arg("manifest.json"))?;
-    let manifest: serde_json::Value = serde_json::from_str(&manifest)
-        .map_err(|e| Error::Invalid(format!("{}: manifest.json: {e}", archive.display())))?;
-    let layer = manifest[0]["Layers"][0]
-        .as_str()
-        .ok_or_else(|| Error::Invalid(format!("{}: manifest.json names no layer", archive.display())))?;
+    let layer = crate::fixtures::archive::first_layer(archive)?;
     let file = std::fs::File::create(out).at(out)?;
     let status = Command::new("tar")
         .arg("-xOf")

@@ -163,7 +163,8 @@ impl HostMapping {
         // SAFETY: as in `new_aligned`; shmem takes the advice only where
         // the host's shmem_enabled allows huge pages.
         unsafe { libc::madvise(mapping.addr.cast(), len, libc::MADV_HUGEPAGE) };
-        let shmem_thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
+        let shmem_thp =
+            std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
         if shmem_thp.contains("[never]") || shmem_thp.contains("[deny]") {
             tracing::info!(
                 "shared guest RAM gets 4 KiB pages (shmem_enabled is never): more nested page faults while the \
