@@ -133,11 +133,13 @@ pub fn run(rounds: usize) -> Result<()> {
         let vol = format!("{VOLUME}:/w");
         let mut all: [Vec<Timing>; 3] = Default::default();
         // berth's side: (a) and (c), interleaved.
+        eprintln!("fs-bench: starting berth machine {MACHINE}");
         berth(&["machine", "start", MACHINE])?;
         let inspect: serde_json::Value = serde_json::from_str(&berth(&["machine", "inspect", MACHINE])?)
             .map_err(|e| Error::Invalid(format!("berth machine inspect: {e}")))?;
         let dir = PathBuf::from(inspect["Dir"].as_str().unwrap_or_default());
         let b = Side { name: "berth", socket: dir.join("docker.sock") };
+        eprintln!("fs-bench: berth: loading busybox, building the bench image");
         b.prepare(&busybox, &ctx)?;
         // QEMU's virtiofsd gets the arguments berth gave its own.
         let args = virtiofsd_args(&dir.join("share-0.sock"))?;
@@ -170,7 +172,9 @@ pub fn run(rounds: usize) -> Result<()> {
                 .stderr(Stdio::null()),
         )?);
         let q = Side { name: "qemu", socket: qdocker };
+        eprintln!("fs-bench: waiting for QEMU's guest engine");
         wait_for_engine(&q)?;
+        eprintln!("fs-bench: qemu: loading busybox, building the bench image");
         q.prepare(&busybox, &ctx)?;
         for round in 1..=rounds {
             let t = q.job(&bind)?;

@@ -36,7 +36,9 @@ ip addr add 192.0.2.1/24 dev bup0 && ip link set bup0 up && ip link set bup1 up
 ip route add default via 192.0.2.254 dev bup0
 mkdir -p /tmp/hw && echo hello-from-host > /tmp/hw/index.html
 busybox httpd -p 127.0.0.1:18181 -h /tmp/hw
-berth machine create --cpus 2 --memory 768M --disk 2G m
+# No shares here (private guest RAM): the shares' steps run in a machine
+# of their own, of an unprivileged user, below.
+berth machine create --cpus 2 --memory 768M --disk 2G --no-mounts m
 berth machine start m
 eval "$(berth docker-env --machine m)"
 docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
