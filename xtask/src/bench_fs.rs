@@ -9,9 +9,9 @@
 //! price of sharing against the VM's own disk, goal ≤ 3 on the metadata
 //! job). One VM runs at a time (berth's for (a) and (c), interleaved, then
 //! QEMU's for (b)), each with one vCPU, 512 MiB and its engine's root on a
-//! data disk of its own: the test bed has 2 GiB, and guests of 1 GiB (two
-//! at once, or one with the bench's files beside it) stalled or crashed
-//! the test bed's own kernel (2026-12-07).
+//! data disk of its own, in a test bed of 6 GiB: in the default 2 GiB,
+//! guests of 1 GiB (two at once, or one with the bench's files beside it)
+//! stalled or crashed the test bed's own kernel (2026-12-07).
 //!
 //! Two jobs, each timed by the container itself (`/proc/uptime`, so the
 //! `docker run` around it is not counted): metadata — unpack the Debian

@@ -319,10 +319,11 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Bench { name: Bench::Fs, rounds, .. } => {
             let cmd = ["xtask", "fs-bench", "--rounds", &rounds.to_string()];
-            let outcome = testbed::run(
-                &testbed::Options { timeout: Duration::from_secs(2400), ..Default::default() },
-                &cmd.map(String::from),
-            )?;
+            // Room for a guest, the bench's files and both daemons' caches:
+            // in the default 2 GiB the test bed stalled or crashed.
+            let opts =
+                testbed::Options { timeout: Duration::from_secs(2400), memory: "6G".into(), ..Default::default() };
+            let outcome = testbed::run(&opts, &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
         Task::FsBench { rounds } => {
