@@ -4,6 +4,7 @@
 //! docker.sock.
 
 pub mod config;
+pub mod daemon;
 pub mod engine_client;
 pub mod images;
 pub mod layout;

@@ -11,10 +11,7 @@
 //! (no route out), gets a machine without an uplink and a line in
 //! machine.log saying so: the machine itself does not depend on it.
 
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use berth_vmm::config::NetConfig;
 
@@ -40,10 +37,6 @@ pub struct Uplink {
 /// Starts passt, or says why the machine goes without an uplink.
 pub fn start(layout: &Layout) -> Result<Uplink, String> {
     let socket = layout.dir.join("passt.sock");
-    let log = layout.dir.join("passt.log");
-    let _ = std::fs::remove_file(&socket);
-    let log_file = super::private::open(&log, std::fs::OpenOptions::new().create(true).append(true))
-        .map_err(|e| format!("{}: {e}", log.display()))?;
     // SAFETY: geteuid/getegid only read the process's credentials.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let mut cmd = Command::new("passt");
@@ -53,42 +46,14 @@ pub fn start(layout: &Layout) -> Result<Uplink, String> {
         // As root passt otherwise becomes nobody before it binds its
         // socket, which then fails in the machine's private directory
         // (while passt still says it is bound).
-        .arg(format!("--runas={uid}:{gid}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file);
-    // SAFETY: prctl only sets the child's parent-death signal.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run passt ({e}); install it (Debian: passt)"))?;
-    wait_for_socket(&mut child, &socket, &log)?;
+        .arg(format!("--runas={uid}:{gid}"));
+    let passt = super::daemon::start(cmd, &socket, &layout.dir.join("passt.log"))
+        .map_err(|why| format!("passt did not start ({why}); it is Debian's passt package"))?;
     Ok(Uplink {
         net: NetConfig::Passt { socket, mac: Some(MAC.into()) },
         cmdline_word: format!("berth.uplink={GUEST}/{PREFIX},{GATEWAY},{DNS}"),
-        _passt: child,
+        _passt: passt,
     })
-}
-
-fn wait_for_socket(child: &mut Child, socket: &Path, log: &Path) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        let ended = child.try_wait().ok().flatten();
-        if ended.is_some() || Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let said = std::fs::read_to_string(log).unwrap_or_default();
-            let said = said.lines().last().unwrap_or("no message").to_string();
-            return Err(format!("passt did not start ({said})"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,21 +13,17 @@
 //! running guest, so the share fails cleanly (EIO) until the machine
 //! restarts.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_vmm::config::{DEFAULT_FS_QUEUE_SIZE, FsConfig};
 
 use super::MachineError;
 use super::layout::Layout;
 use super::shares::Share;
-
-/// How long a daemon gets to create its socket.
-const SOCKET_WAIT: Duration = Duration::from_secs(10);
 
 /// The virtiofsd to run: `$BERTH_VIRTIOFSD`, else the one `cargo xtask
 /// images` installed (the manifest's `BERTH_VIRTIOFSD`), else one on PATH.
@@ -78,7 +74,6 @@ pub fn start_all(layout: &Layout, shares: &[Share]) -> Result<(Daemons, Vec<FsCo
     let bin = binary()?;
     for (i, share) in shares.iter().enumerate() {
         let socket = layout.share_socket(i);
-        let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(layout.share_exit(i));
         // A folder removed since the machine was made fails its share
         // alone (the guest's mount of it fails, and says so); the machine
@@ -90,16 +85,14 @@ pub fn start_all(layout: &Layout, shares: &[Share]) -> Result<(Daemons, Vec<FsCo
             continue;
         }
         let child = spawn(&bin, share, &socket, &layout.share_log(i))?;
-        let child = wait_for_socket(child, &socket, &layout.share_log(i), share)?;
         watch(child, layout.share_exit(i), stopping.clone());
         configs.push(FsConfig { tag: Share::tag(i), socket, queue_size: DEFAULT_FS_QUEUE_SIZE });
     }
     Ok((Daemons { stopping }, configs))
 }
 
+/// One share's virtiofsd, listening on `socket`.
 fn spawn(bin: &Path, share: &Share, socket: &Path, log: &Path) -> Result<Child, MachineError> {
-    let log_file = super::private::open(log, std::fs::OpenOptions::new().create(true).append(true))
-        .map_err(|e| MachineError::io(log, e))?;
     // SAFETY: geteuid/getegid only read the process's credentials.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let mut cmd = Command::new(bin);
@@ -116,47 +109,12 @@ fn spawn(bin: &Path, share: &Share, socket: &Path, log: &Path) -> Result<Child, 
         .arg(format!("--translate-uid=squash-guest:0:{uid}:4294967295"))
         .arg(format!("--translate-uid=host:{uid}:0:1"))
         .arg(format!("--translate-gid=squash-guest:0:{gid}:4294967295"))
-        .arg(format!("--translate-gid=host:{gid}:0:1"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file);
+        .arg(format!("--translate-gid=host:{gid}:0:1"));
     if share.read_only {
         cmd.arg("--readonly");
     }
-    // SAFETY: prctl only sets this (child) process's parent-death signal;
-    // nothing is allocated between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(|e| MachineError::Tool(format!("cannot start {}: {e}", bin.display())))
-}
-
-fn wait_for_socket(mut child: Child, socket: &Path, log: &Path, share: &Share) -> Result<Child, MachineError> {
-    let deadline = Instant::now() + SOCKET_WAIT;
-    loop {
-        if socket.exists() {
-            return Ok(child);
-        }
-        let ended = child.try_wait().ok().flatten();
-        if ended.is_some() || Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let why = ended.map_or_else(|| "made no socket in 10 s".to_string(), |s| format!("exited ({s})"));
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
-            return Err(MachineError::Tool(format!(
-                "virtiofsd for the host folder {} {why}: {}",
-                share.host.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    super::daemon::start(cmd, socket, log)
+        .map_err(|why| MachineError::Tool(format!("virtiofsd for the host folder {} {why}", share.host.display())))
 }
 
 /// Reaps the daemon; one that ends while the machine runs leaves the
@@ -192,5 +150,34 @@ fn describe(status: std::process::ExitStatus) -> String {
             format!("was killed by signal {sig} ({name})")
         }
         _ => "ended".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real virtiofsd (`cargo xtask images` installs it): one share
+    /// served on its socket; a share whose folder is gone is skipped with
+    /// the reason recorded, and the rest still start.
+    #[test]
+    fn daemons_listen_and_a_vanished_folder_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout { dir: dir.path().join("m") };
+        std::fs::create_dir(&layout.dir).unwrap();
+        let folder = dir.path().join("shared");
+        std::fs::create_dir(&folder).unwrap();
+        let shares = [
+            Share { host: dir.path().join("gone"), guest: "/gone".into(), read_only: false },
+            Share { host: folder, guest: "/src".into(), read_only: true },
+        ];
+        let (daemons, fs) = start_all(&layout, &shares).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fs.len(), 1);
+        assert_eq!(fs[0].tag, "berth1");
+        std::os::unix::net::UnixStream::connect(&fs[0].socket).expect("virtiofsd accepts the VMM");
+        let why = std::fs::read_to_string(layout.share_exit(0)).unwrap();
+        assert!(why.contains("gone no longer exists"), "{why}");
+        assert!(!layout.share_exit(1).exists());
+        daemons.machine_stopping();
     }
 }
