@@ -108,6 +108,9 @@ pub fn run_as_pid1() -> ! {
             Ok(ifname) => println!("berth-agent: uplink {ifname} {}/{} via {}", u.address, u.prefix, u.gateway),
             Err(e) => println!("berth-agent: no uplink: {e}"),
         }
+        if let Err(e) = u.write_resolv_conf() {
+            println!("berth-agent: no DNS through the uplink: {e}");
+        }
     }
 
     match serve_engine(shares, uplink.map(|u| u.gateway)) {

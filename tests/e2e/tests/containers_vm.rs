@@ -45,6 +45,7 @@ docker load -i "$BERTH_FIXTURE_BUSYBOX" >/dev/null
 echo "cgroupfs: $(berth machine shell m -- awk '$2 == "/sys/fs/cgroup" { print $3 }' /proc/mounts)"
 disk=$(berth machine shell m -- sh -c 'for d in /sys/block/vd*; do cat $d/dev; break; done')
 echo "vm disk: $disk"
+echo "vm resolv: $(berth machine shell m -- grep nameserver /etc/resolv.conf)"
 
 echo "run: $(docker run --rm busybox echo hi)"
 echo "berth run: $(berth --machine m run --rm busybox echo hi)"
@@ -258,6 +259,7 @@ fn containers_in_a_machine_on_cgroup_v2() {
     // The machine's uplink (passt): a container reaches the user's host
     // (the test bed's loopback, through passt's gateway address),
     // masqueraded; host-gateway names it; --internal has no way out.
+    assert!(has("vm resolv: nameserver 10.0.2.3\n"), "the VM's DNS is passt's forwarder:\n{c}");
     assert!(has("egress to the host: hello-from-host\n"), "{c}");
     assert!(has("host-gateway: hello-from-host\n"), "{c}");
     assert!(!has("internal egress: 0\n"), "an --internal network reached the host:\n{c}");

@@ -39,7 +39,8 @@ impl Uplink {
     }
 
     /// Configures the first interface other than `lo` (the VM has only
-    /// its virtio-net device when init runs); returns its name.
+    /// its virtio-net device when init runs): address, up, default route;
+    /// returns its name.
     pub fn configure(&self) -> Result<String, KernelError> {
         let me = self.clone();
         let name = netlink(|h| async move {
@@ -71,9 +72,15 @@ impl Uplink {
             }
             Ok(name)
         })?;
-        let resolv = format!("# berth: the uplink's DNS forwarder (passt, on the host)\nnameserver {}\n", self.dns);
-        std::fs::write("/etc/resolv.conf", resolv).map_err(KernelError::io("write /etc/resolv.conf"))?;
         Ok(name)
+    }
+
+    /// The VM's `/etc/resolv.conf`: passt's DNS forwarder. The initramfs
+    /// has no `/etc`; it is made here.
+    pub fn write_resolv_conf(&self) -> Result<(), KernelError> {
+        std::fs::create_dir_all("/etc").map_err(KernelError::io("create /etc"))?;
+        let resolv = format!("# berth: the uplink's DNS forwarder (passt, on the host)\nnameserver {}\n", self.dns);
+        std::fs::write("/etc/resolv.conf", resolv).map_err(KernelError::io("write /etc/resolv.conf"))
     }
 }
 
