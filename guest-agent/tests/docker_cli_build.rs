@@ -357,6 +357,97 @@ fn cache_from_extra_hosts_hard_links_tag_events_and_builder_prune() {
     assert!(!again.contains("Using cache"), "builder prune clears the cache: {again}");
 }
 
+/// One raw tar entry (the tar crate refuses `..` and absolute names).
+fn raw_entry(name: &str, kind: tar::EntryType, link: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// Every path under the engine's root but its logs, and the mounts of
+/// this machine: what a refused build must leave as it found them.
+fn footprint(d: &Daemon) -> (Vec<String>, usize) {
+    let mut paths = Vec::new();
+    let mut todo = vec![d.root.clone()];
+    while let Some(dir) = todo.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(&d.root).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with("log") || rel.ends_with(".log") {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                todo.push(p);
+            }
+            paths.push(rel);
+        }
+    }
+    paths.sort();
+    (paths, std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count())
+}
+
+/// A hostile context (`..`, an absolute name, a hard link out, a symlink
+/// out that a COPY then names) fails the build with a clear line, and
+/// leaves no image, tag, container, layer, context directory or mount.
+#[test]
+fn a_hostile_context_is_refused_and_leaves_nothing() {
+    let d = Daemon::start();
+    let ctx = tempfile::tempdir().unwrap();
+    // One good build first, so that what a first build makes once (its
+    // directories) is there before the count.
+    write(ctx.path(), &[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    build_ok(&d, ctx.path(), &["-q", "-t", "good", "."]);
+    let dockerfile = b"FROM busybox\nCOPY . /ctx/\n";
+    let df = |rest: Vec<u8>| [raw_entry("Dockerfile", tar::EntryType::Regular, "", dockerfile), rest].concat();
+    let before = footprint(&d);
+    let images = d.ok(&["images", "-aq"]);
+    for (what, body, want) in [
+        ("dot-dot", df(raw_entry("../escape", tar::EntryType::Regular, "", b"x")), "points outside the context"),
+        ("absolute", df(raw_entry("/etc/abs", tar::EntryType::Regular, "", b"x")), "points outside the context"),
+        (
+            "hard link out",
+            df(raw_entry("ln", tar::EntryType::Link, "../../etc/passwd", b"")),
+            "points outside the context",
+        ),
+    ] {
+        let tar = ctx.path().join(format!("{what}.tar"));
+        std::fs::write(&tar, [body, vec![0; 1024]].concat()).unwrap();
+        let mut cmd = d.cmd(&["build", "-t", "hostile", "-"]);
+        cmd.env("DOCKER_BUILDKIT", "0").stdin(std::fs::File::open(&tar).unwrap());
+        let out = output_within(cmd, Duration::from_secs(60), "docker build - < hostile.tar", &d);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{what}: {err}");
+        assert_eq!(footprint(&d), before, "{what}: the engine's root and the mounts are as before");
+    }
+    // A symlink out of the context is kept as a link: a COPY through it
+    // reads the context's own tree, never the engine's /etc.
+    let body = [
+        raw_entry("Dockerfile", tar::EntryType::Regular, "", b"FROM busybox\nCOPY out/passwd /stolen\n"),
+        raw_entry("out", tar::EntryType::Symlink, "/etc", b""),
+        vec![0; 1024],
+    ]
+    .concat();
+    let tar = ctx.path().join("symlink.tar");
+    std::fs::write(&tar, body).unwrap();
+    let mut cmd = d.cmd(&["build", "-t", "hostile", "-"]);
+    cmd.env("DOCKER_BUILDKIT", "0").stdin(std::fs::File::open(&tar).unwrap());
+    let out = output_within(cmd, Duration::from_secs(60), "docker build - < symlink.tar", &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("out/passwd"), "{err}");
+    assert_eq!(d.code(&["image", "inspect", "hostile"]), 1, "no tag");
+    assert_eq!(containers(&d), "", "no build container");
+    assert_eq!(d.ok(&["images", "-aq"]), images, "no image");
+    assert_eq!(footprint(&d).1, before.1, "no mount");
+}
+
 /// Now as Unix seconds, as `docker events --since/--until` take it.
 fn chrono_now() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();

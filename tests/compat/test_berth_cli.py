@@ -148,3 +148,81 @@ def test_commit_and_update(engine, busybox, containers):
     finally:
         berth(engine, "rm", "-f", "compat-commit", check=False)
         berth(engine, "rmi", "compat-committed:v1", check=False)
+
+
+def test_build_flags_dockerignore_and_a_failing_run(engine, busybox, containers, tmp_path):
+    """`berth build`: -t (twice), -f from outside the context, --build-arg,
+    --target, --label, --iidfile, -q, --no-cache, .dockerignore with `!`;
+    a failing RUN exits with its code and Docker's message."""
+    ctx = tmp_path / "ctx"
+    (ctx / "logs").mkdir(parents=True)
+    (ctx / "logs" / "a.log").write_text("x")
+    (ctx / "logs" / "keep.log").write_text("kept")
+    (ctx / ".dockerignore").write_text("logs/*.log\n!logs/keep.log\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox AS base\nARG WHO=nobody\nRUN echo \"for $WHO\" > /who\n"
+        "FROM base\nCOPY logs/ /logs/\nCMD [\"sh\", \"-c\", \"cat /who; ls /logs\"]\n")
+    iid = tmp_path / "iid"
+    r = berth(engine, "build", "-t", "compat-build:a", "-t", "compat-build:b", "--build-arg", "WHO=berth",
+              "--label", "made.by=berth", "--iidfile", str(iid), str(ctx))
+    assert r.stdout.startswith("Sending build context to the engine"), r.stdout
+    # The labels come as a last LABEL step, as moby's classic builder adds them.
+    assert "Step 1/7 : FROM busybox AS base" in r.stdout and 'Step 7/7 : LABEL "made.by"="berth"' in r.stdout, r.stdout
+    assert "Successfully tagged compat-build:b" in r.stdout
+    image = json.loads(berth(engine, "inspect", "compat-build:a").stdout)[0]
+    assert iid.read_text() == image["Id"] and image["Config"]["Labels"]["made.by"] == "berth"
+    assert json.loads(berth(engine, "inspect", "compat-build:b").stdout)[0]["Id"] == image["Id"]
+    assert berth(engine, "run", "--rm", "compat-build:a").stdout == "for berth\nkeep.log\n"
+
+    again = berth(engine, "build", "-t", "compat-build:a", "--build-arg", "WHO=berth", "--label", "made.by=berth",
+                  str(ctx)).stdout
+    assert "Using cache" in again and "Running in" not in again, again
+    fresh = berth(engine, "build", "--no-cache", "-q", "-t", "compat-build:c", "--build-arg", "WHO=berth",
+                  str(ctx)).stdout
+    assert fresh.startswith("sha256:") and fresh.count("\n") == 1, fresh
+    berth(engine, "build", "-q", "--target", "base", "-t", "compat-build:base", str(ctx))
+    assert berth(engine, "run", "--rm", "compat-build:base", "cat", "/who").stdout == "for nobody\n"
+
+    outside = tmp_path / "Other.dockerfile"
+    outside.write_text("FROM busybox\nCOPY logs/keep.log /k\nRUN exit 5\n")
+    r = berth(engine, "build", "-f", str(outside), "-t", "compat-build:fail", str(ctx), check=False)
+    assert r.returncode == 5, (r.stdout, r.stderr)
+    assert "The command '/bin/sh -c exit 5' returned a non-zero code: 5" in r.stderr
+    assert berth(engine, "inspect", "compat-build:fail", check=False).returncode != 0
+    for tag in "abc":
+        berth(engine, "rmi", f"compat-build:{tag}", check=False)
+    berth(engine, "rmi", "compat-build:base", check=False)
+
+
+def test_build_on_a_terminal_shows_the_step_under_way(engine, busybox, containers, tmp_path):
+    """On a terminal `berth build` keeps one spinner line naming the step,
+    and every line of the build still reaches the screen."""
+    import pty
+    import select
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo from-the-run && sleep 1\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(os.environ["BERTH_BIN"],
+                  [os.environ["BERTH_BIN"], "--isolation", "process", "build", "-t", "compat-tty", str(tmp_path)],
+                  engine)
+    out = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        assert ready, out
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    # The RUN's own line is printed above the spinner (after its erase).
+    assert "Step 2/2 : RUN echo from-the-run" in text and "\x1b[2Kfrom-the-run " in text, text
+    assert "Successfully tagged compat-tty:latest" in text, text
+    # indicatif redraws its line in place: a carriage return or an erase.
+    assert "\x1b[2K" in text or "\r" in text.replace("\r\n", ""), text
+    berth(engine, "rmi", "compat-tty", check=False)

@@ -3,7 +3,8 @@
 //! `.dockerignore` leaves out (Docker's rules, `!` exceptions; the
 //! Dockerfile and `.dockerignore` always go); a Dockerfile from outside
 //! the context goes in under a random name, as the docker CLI sends it.
-//! The build's lines are printed as they come; `-q` prints the ID only.
+//! The build's lines are printed as they come (under a spinner naming
+//! the step on a terminal, `build_output.rs`); `-q` prints the ID only.
 //!
 //! Owns the context's packing and the output; it must never build
 //! anything itself.
@@ -19,6 +20,7 @@ use futures_util::StreamExt;
 
 use crate::cli::ctx::Ctx;
 use crate::cli::error::CliError;
+use crate::cli::images::build_output::BuildOutput;
 use crate::cli::images::pull::{reference, repo_and_tag};
 
 #[derive(Args, Debug)]
@@ -109,6 +111,17 @@ fn pairs(list: &[String], from_env: bool) -> HashMap<String, String> {
     out
 }
 
+/// The exit code `berth build` gives for a failed build: a RUN's own, as
+/// the docker CLI exits (`The command '...' returned a non-zero code: N`),
+/// else 1.
+fn run_exit_code(message: &str) -> u8 {
+    message
+        .rsplit_once("returned a non-zero code: ")
+        .and_then(|(_, code)| code.trim().parse::<u8>().ok())
+        .filter(|c| *c != 0)
+        .unwrap_or(1)
+}
+
 pub async fn build(ctx: &Ctx, args: BuildArgs) -> Result<u8, CliError> {
     let dir = &args.path;
     if !dir.is_dir() {
@@ -165,12 +178,24 @@ pub async fn build(ctx: &Ctx, args: BuildArgs) -> Result<u8, CliError> {
     if args.pull {
         opts = opts.pull("1");
     }
+    let mut out = BuildOutput::new(args.quiet, tar.len());
     let body = bollard::body_full(tar.into());
     let mut stream = ctx.docker.build_image(opts.build(), None, Some(body));
     let mut id = None;
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| ctx.err(e))?;
+        let info = match item {
+            Ok(info) => info,
+            // bollard turns an `errorDetail` into this error and drops its
+            // code: a failing RUN's comes back from Docker's message.
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                out.finish();
+                eprintln!("{error}");
+                return Ok(run_exit_code(&error));
+            }
+            Err(e) => return Err(ctx.err(e)),
+        };
         if let Some(d) = info.error_detail {
+            out.finish();
             let message = d.message.unwrap_or_default();
             eprintln!("{message}");
             return Ok(u8::try_from(d.code.unwrap_or(1)).unwrap_or(1).max(1));
@@ -178,12 +203,11 @@ pub async fn build(ctx: &Ctx, args: BuildArgs) -> Result<u8, CliError> {
         if let Some(aux) = info.aux.and_then(|a| a.id) {
             id = Some(aux);
         }
-        if let Some(s) = info.stream
-            && !args.quiet
-        {
-            print!("{s}");
+        if let Some(s) = info.stream {
+            out.stream(&s);
         }
     }
+    out.finish();
     let id = id.ok_or_else(|| CliError::Client("the engine reported no image ID".into()))?;
     for t in args.tag.iter().skip(1) {
         let (repo, tag) = repo_and_tag(&reference(t)?);
@@ -232,6 +256,8 @@ mod tests {
         names.sort();
         assert_eq!(names, ["Dockerfile", "keep.log", "secret/keep", "src", "src/m"]);
         let args = pairs(&["A=1".into(), "B=".into()], false);
+        assert_eq!(run_exit_code("The command '/bin/sh -c exit 5' returned a non-zero code: 5"), 5);
+        assert_eq!(run_exit_code("COPY failed: file not found in build context"), 1);
         assert_eq!((args["A"].as_str(), args["B"].as_str()), ("1", ""));
     }
 }

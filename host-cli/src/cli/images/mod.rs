@@ -2,6 +2,7 @@
 //! save/load/import, build.
 
 pub mod build;
+pub mod build_output;
 pub mod list;
 pub mod manage;
 pub mod progress;
