@@ -140,7 +140,19 @@ pub fn run(rounds: usize) -> Result<()> {
         let dir = PathBuf::from(inspect["Dir"].as_str().unwrap_or_default());
         let b = Side { name: "berth", socket: dir.join("docker.sock") };
         eprintln!("fs-bench: berth: loading busybox, building the bench image");
-        b.prepare(&busybox, &ctx)?;
+        if let Err(e) = b.prepare(&busybox, &ctx) {
+            // What the engine and the console said is the only trace of why.
+            for what in [&["machine", "logs", "--engine", MACHINE][..], &["machine", "logs", MACHINE][..]] {
+                let out = berth(what).unwrap_or_else(|e| e.to_string());
+                let tail: Vec<&str> = out.lines().rev().take(40).collect();
+                eprintln!(
+                    "fs-bench: berth {}:\n{}",
+                    what.join(" "),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            return Err(e);
+        }
         // QEMU's virtiofsd gets the arguments berth gave its own.
         let args = virtiofsd_args(&dir.join("share-0.sock"))?;
         for round in 1..=rounds {

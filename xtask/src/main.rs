@@ -320,9 +320,11 @@ fn run(task: Task) -> Result<ExitCode> {
         Task::Bench { name: Bench::Fs, rounds, .. } => {
             let cmd = ["xtask", "fs-bench", "--rounds", &rounds.to_string()];
             // Room for a guest, the bench's files and both daemons' caches:
-            // in the default 2 GiB the test bed stalled or crashed.
-            let opts =
-                testbed::Options { timeout: Duration::from_secs(2400), memory: "6G".into(), ..Default::default() };
+            // in the default 2 GiB the test bed stalled or crashed. Under
+            // TCG one round of the metadata job over virtio-fs took 642 s
+            // (2026-12-08), and the set-up about 15 min.
+            let timeout = Duration::from_secs(1800 + 1800 * rounds as u64);
+            let opts = testbed::Options { timeout, memory: "6G".into(), ..Default::default() };
             let outcome = testbed::run(&opts, &cmd.map(String::from))?;
             Ok(exit_code(outcome.status))
         }
