@@ -1,6 +1,11 @@
 //! A process's output fan-out: every chunk goes to the json-file log (for
 //! the container, not for execs) and to each attached client, framed with
 //! Docker's 8-byte header unless the process has a TTY.
+//!
+//! Each client gets a bounded queue of [`CLIENT_QUEUE`] chunks: a client
+//! that reads slower than the process writes holds the pump back (and so
+//! the process's writes, as Docker's unbuffered attach broadcaster does)
+//! instead of growing the shim's memory without end.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -16,9 +21,13 @@ pub use crate::runtime::frames::{STDERR, STDOUT};
 /// A line longer than this is logged in pieces (Docker: 16 KiB).
 const MAX_LOG_LINE: usize = 16 * 1024;
 
+/// Chunks (each at most one pump read, 32 KiB, plus its frame header)
+/// queued for one attached client before the pump waits for it.
+pub const CLIENT_QUEUE: usize = 64;
+
 struct Sub {
     streams: AttachStreams,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::Sender<Vec<u8>>,
 }
 
 pub struct Hub {
@@ -34,24 +43,40 @@ impl Hub {
     }
 
     /// None once the process's output has ended: the caller closes at once.
-    pub fn subscribe(&self, streams: AttachStreams) -> Option<mpsc::UnboundedReceiver<Vec<u8>>> {
+    pub fn subscribe(&self, streams: AttachStreams) -> Option<mpsc::Receiver<Vec<u8>>> {
         if self.closed.get() {
             return None;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
         self.subs.borrow_mut().push(Sub { streams, tx });
         Some(rx)
     }
 
-    pub fn publish(&self, stream: u8, data: &[u8]) {
+    /// Logs the chunk, then queues it for every client that wants its
+    /// stream, waiting while a client's queue is full; a client that went
+    /// away is dropped.
+    pub async fn publish(&self, stream: u8, data: &[u8]) {
         if let Some(log) = self.log.borrow_mut().as_mut() {
             log.write(stream, data);
         }
         let framed = if self.tty { data.to_vec() } else { crate::runtime::frames::encode(stream, data) };
-        self.subs.borrow_mut().retain(|s| {
-            let wants = if stream == STDERR { s.streams.stderr } else { s.streams.stdout };
-            !wants || s.tx.send(framed.clone()).is_ok()
-        });
+        // Senders cloned out first: no borrow is held across the waits.
+        let targets: Vec<mpsc::Sender<Vec<u8>>> = self
+            .subs
+            .borrow()
+            .iter()
+            .filter(|s| if stream == STDERR { s.streams.stderr } else { s.streams.stdout })
+            .map(|s| s.tx.clone())
+            .collect();
+        let mut gone = Vec::new();
+        for tx in targets {
+            if tx.send(framed.clone()).await.is_err() {
+                gone.push(tx);
+            }
+        }
+        if !gone.is_empty() {
+            self.subs.borrow_mut().retain(|s| !gone.iter().any(|g| g.same_channel(&s.tx)));
+        }
     }
 
     /// Output is over: flush the log, end every attach stream.
@@ -197,15 +222,21 @@ fn entry(out: &mut Vec<u8>, stream: u8, line: &[u8]) {
 mod tests {
     use super::*;
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    }
+
     #[test]
     fn log_lines_split_and_partial_flushed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.log");
         let hub = Hub::new(false, Some(LogWriter::open(&path, None).expect("open")));
         let mut rx = hub.subscribe(AttachStreams { stdin: false, stdout: true, stderr: false }).expect("open hub");
-        hub.publish(STDOUT, b"a\nb");
-        hub.publish(STDERR, b"err\n");
-        hub.publish(STDOUT, b"c\n");
+        block_on(async {
+            hub.publish(STDOUT, b"a\nb").await;
+            hub.publish(STDERR, b"err\n").await;
+            hub.publish(STDOUT, b"c\n").await;
+        });
         hub.close();
         let text = std::fs::read_to_string(&path).expect("log");
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
@@ -216,6 +247,32 @@ mod tests {
         assert_eq!(rx.try_recv().expect("frame")[..8], [1, 0, 0, 0, 0, 0, 0, 2]);
         assert!(rx.try_recv().is_err(), "closed after the stderr frame was skipped");
         assert!(hub.subscribe(AttachStreams::default()).is_none());
+    }
+
+    /// A client that does not read holds at most CLIENT_QUEUE chunks: the
+    /// next publish waits (the pump, and so the process, is held back);
+    /// once the client reads, it goes on; a client that left is dropped
+    /// and no longer holds anyone back.
+    #[test]
+    fn a_client_that_does_not_read_holds_the_output_back_with_bounded_memory() {
+        let hub = Hub::new(true, None);
+        let all = AttachStreams { stdin: false, stdout: true, stderr: true };
+        let mut slow = hub.subscribe(all).expect("open hub");
+        let left = hub.subscribe(all).expect("open hub");
+        drop(left);
+        block_on(async {
+            let chunk = vec![b'x'; 32 * 1024];
+            for _ in 0..CLIENT_QUEUE {
+                hub.publish(STDOUT, &chunk).await;
+            }
+            assert_eq!(hub.subs.borrow().len(), 1, "the client that left is dropped");
+            let next = tokio::time::timeout(std::time::Duration::from_millis(200), hub.publish(STDOUT, b"more"));
+            assert!(next.await.is_err(), "a full queue holds the publisher back");
+            assert_eq!(slow.len(), CLIENT_QUEUE, "and nothing more is queued: {} chunks", slow.len());
+            slow.recv().await.expect("a chunk");
+            hub.publish(STDOUT, b"more").await;
+            assert_eq!(slow.len(), CLIENT_QUEUE);
+        });
     }
 
     /// max-size 1000, max-file 3: the live file and two rotated ones, each

@@ -76,7 +76,7 @@ impl ProcessIo {
             loop {
                 match fd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => hub.publish(stream, &buf[..n]),
+                    Ok(n) => hub.publish(stream, &buf[..n]).await,
                 }
             }
         }));
@@ -692,7 +692,7 @@ fn delete(shim: &Rc<Shim>) -> Reply {
 /// Connects a client connection to a process's streams: output (already
 /// framed by the hub) to the client, the client's bytes to stdin; the
 /// client's half-close closes stdin when `close_stdin_on_eof`.
-async fn wire(stream: UnixStream, rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>, stdin: Option<(Rc<StdinSink>, bool)>) {
+async fn wire(stream: UnixStream, rx: Option<mpsc::Receiver<Vec<u8>>>, stdin: Option<(Rc<StdinSink>, bool)>) {
     let (mut rd, mut wr) = stream.into_split();
     if let Some((sink, close_on_eof)) = stdin {
         spawn_local(async move {
