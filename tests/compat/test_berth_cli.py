@@ -226,3 +226,47 @@ def test_build_on_a_terminal_shows_the_step_under_way(engine, busybox, container
     # indicatif redraws its line in place: a carriage return or an erase.
     assert "\x1b[2K" in text or "\r" in text.replace("\r\n", ""), text
     berth(engine, "rmi", "compat-tty", check=False)
+
+
+def test_cp_both_ways_streams_and_strips_setuid(engine, busybox, containers, tmp_path):
+    """`berth cp`: a directory into a container and out again, to a new
+    name, as a tar on stdout and from stdin; a setuid file of the container
+    arrives on the host without its setuid bit."""
+    import stat
+    import tarfile
+    import io
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f.txt").write_text("hello")
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    berth(engine, "run", "-d", "--name", "compat-cp", "busybox", "sleep", "300")
+    try:
+        berth(engine, "exec", "compat-cp", "sh", "-c", "echo s > /suid && chmod 4755 /suid")
+        berth(engine, "cp", str(src), "compat-cp:/in")
+        assert berth(engine, "exec", "compat-cp", "cat", "/in/sub/f.txt").stdout == "hello"
+        out = tmp_path / "out"
+        berth(engine, "cp", "compat-cp:/in", str(out))
+        assert (out / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
+        berth(engine, "cp", "compat-cp:/suid", str(tmp_path / "suid"))
+        mode = stat.S_IMODE(os.stat(tmp_path / "suid").st_mode)
+        assert mode == 0o755, oct(mode)
+        r = subprocess.run([os.environ["BERTH_BIN"], "--isolation", "process", "cp", "compat-cp:/in/sub", "-"],
+                           env=engine, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        names = tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames()
+        assert "sub/f.txt" in names, names
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b"from stdin"
+            info = tarfile.TarInfo("piped.txt")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        r = subprocess.run([os.environ["BERTH_BIN"], "--isolation", "process", "cp", "-", "compat-cp:/tmp"],
+                           env=engine, capture_output=True, timeout=60, input=buf.getvalue())
+        assert r.returncode == 0, r.stderr
+        assert berth(engine, "exec", "compat-cp", "cat", "/tmp/piped.txt").stdout == "from stdin"
+        r = berth(engine, "cp", str(tmp_path / "missing"), "compat-cp:/x", check=False)
+        assert r.returncode != 0 and "missing" in r.stderr
+    finally:
+        berth(engine, "rm", "-f", "compat-cp", check=False)

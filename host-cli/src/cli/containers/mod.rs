@@ -12,4 +12,5 @@ pub mod logs;
 pub mod ps;
 pub mod run;
 pub mod stdio;
+pub mod tar_pipe;
 pub mod update;
