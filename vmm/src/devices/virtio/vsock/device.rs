@@ -20,6 +20,12 @@ use super::packet::{GuestHeader, MAX_PKT_DATA};
 use crate::devices::virtio::{ActivateError, Activation, VirtioDevice, read_config_bytes};
 
 const QUEUE_SIZE: u16 = 256;
+/// Chains handled per direction in one wakeup of the device thread. A
+/// guest that refills tx as fast as it is drained would otherwise keep
+/// the thread here for ever, and every other device on it (block, net,
+/// rng, the serial console) would starve; past the budget the device
+/// kicks its own queue and goes back to the event loop.
+const WAKEUP_BUDGET: usize = 64;
 const RXQ: usize = 0;
 const TXQ: usize = 1;
 const EVQ: usize = 2;
@@ -42,15 +48,18 @@ impl VsockDevice {
         })
     }
 
-    /// Hands every packet on the tx queue to the muxer.
-    fn process_tx(&mut self) -> bool {
+    /// Hands up to `budget` packets of the tx queue to the muxer; returns
+    /// how many it took.
+    fn process_tx(&mut self, budget: usize) -> usize {
         let Some(active) = &mut self.active else {
-            return false;
+            return 0;
         };
         let mem: Arc<GuestMemoryMmap> = active.mem.clone();
         let queue = &mut active.queues[TXQ];
-        let mut used_any = false;
-        while let Some(mut chain) = queue.pop_descriptor_chain(mem.as_ref()) {
+        let mut used = 0;
+        while used < budget
+            && let Some(mut chain) = queue.pop_descriptor_chain(mem.as_ref())
+        {
             let head = chain.head_index();
             match VsockPacket::from_tx_virtq_chain(mem.as_ref(), &mut chain, MAX_PKT_DATA) {
                 Ok(pkt) => self.muxer.on_guest_packet(&GuestHeader::of(&pkt), pkt.data_slice()),
@@ -60,20 +69,21 @@ impl VsockDevice {
                 crate::devices::guest_fault::report("vsock: cannot return a tx buffer", &e);
                 break;
             }
-            used_any = true;
+            used += 1;
         }
-        used_any
+        used
     }
 
-    /// Fills rx buffers while the muxer has packets for the guest.
-    fn process_rx(&mut self) -> bool {
+    /// Fills up to `budget` rx buffers while the muxer has packets for the
+    /// guest; returns how many it filled.
+    fn process_rx(&mut self, budget: usize) -> usize {
         let Some(active) = &mut self.active else {
-            return false;
+            return 0;
         };
         let mem: Arc<GuestMemoryMmap> = active.mem.clone();
         let queue = &mut active.queues[RXQ];
-        let mut used_any = false;
-        while self.muxer.has_rx() {
+        let mut filled = 0;
+        while filled < budget && self.muxer.has_rx() {
             let Some(mut chain) = queue.pop_descriptor_chain(mem.as_ref()) else {
                 break;
             };
@@ -96,25 +106,35 @@ impl VsockDevice {
                 crate::devices::guest_fault::report("vsock: cannot return an rx buffer", &e);
                 break;
             }
-            used_any = true;
+            filled += 1;
         }
-        used_any
+        filled
     }
 
-    /// Runs both directions until neither makes progress, then interrupts
-    /// the guest once.
+    /// Runs both directions until neither makes progress or one has used
+    /// its [`WAKEUP_BUDGET`], then interrupts the guest once; a direction
+    /// that used it all gets its queue kicked, so the rest waits only for
+    /// the other devices' turn.
     fn pump(&mut self, ops: &mut EventOps) {
-        let mut used_any = false;
+        let (mut tx_left, mut rx_left) = (WAKEUP_BUDGET, WAKEUP_BUDGET);
         loop {
-            let tx = self.process_tx();
-            let rx = self.process_rx();
+            let tx = self.process_tx(tx_left);
+            let rx = self.process_rx(rx_left);
             self.apply_epoll_changes(ops);
-            used_any |= tx || rx;
-            if !tx && !rx {
+            tx_left -= tx;
+            rx_left -= rx;
+            if (tx == 0 && rx == 0) || tx_left == 0 || rx_left == 0 {
                 break;
             }
         }
-        if used_any && let Some(active) = &self.active {
+        for (left, q) in [(tx_left, TXQ), (rx_left, RXQ)] {
+            if left == 0 {
+                let _ = self.queue_evts[q].write(1);
+            }
+        }
+        if (tx_left, rx_left) != (WAKEUP_BUDGET, WAKEUP_BUDGET)
+            && let Some(active) = &self.active
+        {
             active.interrupt.signal_used_queue();
         }
     }
