@@ -42,6 +42,8 @@ pub enum PullError {
     Store(#[from] StoreError),
     #[error("blob {expected} of {reference} does not match its digest (got {actual}); nothing was stored")]
     DigestMismatch { reference: String, expected: Digest, actual: Digest },
+    #[error("blob {digest} of {reference} is larger than the {size} bytes its descriptor gives; nothing was stored")]
+    Oversized { reference: String, digest: Digest, size: u64 },
     #[error("downloading {digest}: {source}")]
     Download {
         digest: Digest,
@@ -359,9 +361,21 @@ impl LayerCtx {
                 Err(e) => return Err(dl(e)),
             };
             self.stopped()?;
+            got += chunk.len() as u64;
+            // A registry that sends more than the manifest promised stops
+            // here, not when the disk is full (the digest is checked only
+            // after the last byte).
+            if let Some(size) = size
+                && got > size
+            {
+                return Err(PullError::Oversized {
+                    reference: self.reference.to_string(),
+                    digest: digest.clone(),
+                    size,
+                });
+            }
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(dl)?;
-            got += chunk.len() as u64;
             if got - reported >= 512 * 1024 {
                 reported = got;
                 self.progress.emit(ProgressEvent::bytes("Downloading", &id, got, total));

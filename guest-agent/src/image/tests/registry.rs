@@ -286,6 +286,34 @@ async fn a_blob_that_does_not_match_its_digest_is_rejected_and_nothing_is_stored
     }
 }
 
+/// A layer blob longer than its descriptor's size (a registry that would
+/// fill the disk) is cut off at size + one chunk, before its digest could
+/// be checked, and nothing is stored. Before the check the whole blob was
+/// written, then refused by digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_longer_than_its_descriptor_is_cut_off_and_nothing_is_stored() {
+    let reg = TestRegistry::start();
+    let target = r(&format!("{}/berth/endless:v1", reg.host));
+    let (_d, _src, rec) = build_and_push(NewImage::new(sample_layers()), &target, &Credentials::Anonymous).await;
+    let victim = &rec.layers[0].digest;
+    let path = reg.blob_data_path(victim);
+    let mut data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), reg.log()));
+    data.extend(std::iter::repeat_n(0u8, 8 << 20));
+    std::fs::write(&path, &data).expect("grow the blob");
+
+    let (_d2, dst) = fresh_store();
+    let e = pull(&dst, &RegistryConfig::default(), &target, &Credentials::Anonymous, &Progress::default())
+        .await
+        .expect_err("must refuse");
+    assert!(matches!(&e, PullError::Oversized { digest, .. } if digest == victim), "{e:?}");
+    assert!(e.to_string().contains("larger than the"), "{e}");
+    assert!(dst.list().is_empty(), "no image listed");
+    for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
+        let left: Vec<_> = std::fs::read_dir(dst.root().join(sub)).expect("read_dir").collect();
+        assert!(left.is_empty(), "{sub} must be empty after a refused pull: {left:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_pull_lists_nothing_after_reopen_and_can_be_repeated() {
     let reg = TestRegistry::start();
