@@ -194,6 +194,7 @@ async fn pull_from(
         progress: progress.clone(),
         lease: lease.clone(),
         slots: tokio::sync::Semaphore::new(cfg.max_concurrent_downloads.max(1)),
+        unpacks: tokio::sync::Semaphore::new(MAX_CONCURRENT_UNPACKS),
         stop: AtomicBool::new(false),
     });
     let layers = fetch_layers(ctx, jobs).await?;
@@ -281,9 +282,17 @@ struct LayerCtx {
     lease: Arc<Lease>,
     /// At most `max_concurrent_downloads` blobs in flight.
     slots: tokio::sync::Semaphore,
+    /// At most [`MAX_CONCURRENT_UNPACKS`] layers being unpacked.
+    unpacks: tokio::sync::Semaphore,
     /// Set when any layer failed: the others stop at their next step.
     stop: AtomicBool,
 }
+
+/// Layers unpacked at once. Downloads are bounded by the daemon's
+/// `max-concurrent-downloads`; without this an image of many small layers
+/// that all arrived would unpack them all at once, each with its own
+/// decompressor and blocking thread, in the engine that is the VM's PID 1.
+const MAX_CONCURRENT_UNPACKS: usize = 2;
 
 struct LayerJob {
     digest: Digest,
@@ -315,6 +324,7 @@ impl LayerCtx {
             self.download_blob(&job.digest, Some(job.size)).await?;
         }
         if !self.store.has_layer(&job.diff_id) {
+            let _unpack = self.unpacks.acquire().await.map_err(|e| PullError::Task(e.to_string()))?;
             self.stopped()?;
             self.progress.emit(ProgressEvent::bytes("Extracting", &id, 0, Some(job.size)));
             let (s, l, blob, diff_id) =
