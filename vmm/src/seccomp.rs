@@ -16,8 +16,9 @@
 //!   for the allocator, `rt_sigreturn` for the kick signal, thread exit.
 //! - the device thread: `epoll_wait`/`epoll_ctl`; reads and writes on
 //!   eventfds, images (`pread64`/`pwrite64`/`fdatasync`), the TAP fd and
-//!   sockets; `accept4`, `socket`, `connect`, `shutdown`, `close` and
-//!   `ioctl(FIONBIO)` for vsock streams; `getrandom` for virtio-rng;
+//!   sockets; `accept4`, `socket` (AF_UNIX only), `connect`, `shutdown`,
+//!   `close` and `ioctl(FIONBIO)` for vsock streams; `getrandom` for
+//!   virtio-rng; `tgkill` on both kinds of thread only within this process;
 //!   `unlink` for the vsock socket at shutdown; the same memory and thread
 //!   basics.
 //!
@@ -110,7 +111,6 @@ const COMMON: &[i64] = &[
     libc::SYS_fcntl,
     libc::SYS_gettid,
     libc::SYS_getpid,
-    libc::SYS_tgkill,
     libc::SYS_exit,
     libc::SYS_exit_group,
     libc::SYS_restart_syscall,
@@ -133,16 +133,33 @@ const DEVICES: &[i64] = &[
     libc::SYS_recvmsg,
     libc::SYS_sendmsg,
     libc::SYS_accept4,
-    libc::SYS_socket,
     libc::SYS_connect,
     libc::SYS_shutdown,
     libc::SYS_unlink,
 ];
 
 fn ioctl_rule(role: ThreadRole, request: u64) -> Result<SeccompRule, SeccompError> {
+    arg_rule(role, 1, request)
+}
+
+/// A rule that allows a syscall only when argument `arg` equals `value`.
+fn arg_rule(role: ThreadRole, arg: u8, value: u64) -> Result<SeccompRule, SeccompError> {
     let build = |source| SeccompError::Build { role, source };
-    let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request).map_err(build)?;
+    let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value).map_err(build)?;
     SeccompRule::new(vec![cond]).map_err(build)
+}
+
+/// Syscalls allowed only with one argument fixed, per role: the device
+/// thread makes UNIX sockets only (vsock's host side, vhost-user, passt),
+/// so a device bug cannot open a socket of another family (and `connect`
+/// then has nothing but UNIX sockets to use); a signal goes only to this
+/// process's own threads (`tgkill`'s tgid), never to another process.
+fn narrowed(role: ThreadRole, pid: u32) -> Result<Vec<(i64, SeccompRule)>, SeccompError> {
+    let mut out = vec![(libc::SYS_tgkill, arg_rule(role, 0, u64::from(pid))?)];
+    if role == ThreadRole::Devices {
+        out.push((libc::SYS_socket, arg_rule(role, 0, libc::AF_UNIX as u64)?));
+    }
+    Ok(out)
 }
 
 /// Syscalls that fail with `EACCES` instead of ending the process.
@@ -171,6 +188,9 @@ pub fn filter_for(role: ThreadRole, mode: SeccompMode) -> Result<ThreadFilters, 
         COMMON.iter().chain(own).chain(REFUSED).map(|&nr| (nr, Vec::new())).collect();
     let ioctl_rules = ioctls.iter().map(|&r| ioctl_rule(role, r)).collect::<Result<_, _>>()?;
     allowed.insert(libc::SYS_ioctl, ioctl_rules);
+    for (nr, rule) in narrowed(role, std::process::id())? {
+        allowed.insert(nr, vec![rule]);
+    }
     let refused = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
     // The allowlist goes last: once it is in place, installing another
     // filter (prctl, seccomp) is no longer allowed.
@@ -282,7 +302,51 @@ mod tests {
     /// Runs `probe` in a child process under the vCPU filters and returns
     /// its wait status, so the test runner survives what the filter does.
     fn in_filtered_child(probe: fn() -> i32) -> i32 {
-        let filters = filter_for(ThreadRole::Vcpu, SeccompMode::Enforce).unwrap();
+        in_child_as(ThreadRole::Vcpu, probe)
+    }
+
+    /// The device thread may make UNIX sockets and no others, and signal
+    /// its own process only (the filters name the parent's pid, which the
+    /// child signals with 0, a probe that sends nothing). Before, both
+    /// were allowed whatever their arguments.
+    #[test]
+    fn the_device_thread_makes_unix_sockets_only_and_signals_only_its_own() {
+        static PARENT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+        PARENT.store(std::process::id() as i32, std::sync::atomic::Ordering::SeqCst);
+        let exited = |status: i32, code| libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == code;
+        let stopped =
+            |status: i32| (libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS) || exited(status, 1);
+        let unix = in_child_as(ThreadRole::Devices, || {
+            // SAFETY: raw socket(2); the fd ends with the child.
+            let fd = unsafe { libc::syscall(libc::SYS_socket, libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+            if fd >= 0 { 0 } else { 2 }
+        });
+        assert!(exited(unix, 0), "AF_UNIX allowed (status {unix:#x})");
+        let inet = in_child_as(ThreadRole::Devices, || {
+            // SAFETY: raw socket(2); the filter ends the child here.
+            unsafe { libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0) };
+            0
+        });
+        assert!(stopped(inet), "AF_INET refused (status {inet:#x})");
+        let own = in_child_as(ThreadRole::Devices, || {
+            let pid = PARENT.load(std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: signal 0 checks only; it sends nothing.
+            unsafe { libc::syscall(libc::SYS_tgkill, pid, pid, 0) };
+            0
+        });
+        assert!(exited(own, 0), "tgkill of the filter's own process allowed (status {own:#x})");
+        let other = in_child_as(ThreadRole::Devices, || {
+            // SAFETY: signal 0 to init checks only; the filter ends the
+            // child before it.
+            unsafe { libc::syscall(libc::SYS_tgkill, 1, 1, 0) };
+            0
+        });
+        assert!(stopped(other), "tgkill of another process refused (status {other:#x})");
+    }
+
+    /// Runs `probe` in a child process under `role`'s filters.
+    fn in_child_as(role: ThreadRole, probe: fn() -> i32) -> i32 {
+        let filters = filter_for(role, SeccompMode::Enforce).unwrap();
         // SAFETY: fork in a test; the child only installs the filters and
         // makes raw syscalls before `_exit`, touching no locks and not
         // allocating.

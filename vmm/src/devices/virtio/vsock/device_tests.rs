@@ -352,6 +352,28 @@ fn a_full_tx_queue_is_drained_a_budget_at_a_time() {
     assert_eq!(g.txq.used().len(), 100, "the next turn, kicked by the device itself, takes the rest");
 }
 
+/// A guest connecting to a host listener that does not accept (backlog
+/// full) gets a reset at once; before, the device thread blocked in
+/// connect(2) until the host accepted, and every device with it.
+#[test]
+fn a_host_listener_with_a_full_backlog_resets_the_guest_without_blocking() {
+    let mem = guest_memory();
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = Guest::new(&mem, &dir);
+    g.activate();
+    g.post_rx_buffers(16);
+    let path = dir.path().join("v.sock_99");
+    let _listener = UnixListener::bind(&path).unwrap();
+    let mut held = Vec::new();
+    while let Ok(s) = super::super::unix_connect::connect_nonblocking(&path) {
+        held.push(s);
+        assert!(held.len() < 100_000);
+    }
+    g.send_pkt(5, 99, OP_REQUEST, &[], 0);
+    let got = g.received();
+    assert_eq!(got.iter().map(|p| (p.op, p.dst_port)).collect::<Vec<_>>(), vec![(OP_RST, 5)]);
+}
+
 #[test]
 fn config_space_holds_the_cid() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,5 +22,6 @@ mod device;
 mod muxer;
 mod packet;
 mod rx_queue;
+mod unix_connect;
 
 pub use device::VsockDevice;

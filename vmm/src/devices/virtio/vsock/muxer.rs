@@ -36,10 +36,17 @@ const MAX_HANDSHAKE_LINE: usize = 32;
 /// ports guests usually listen on.
 const FIRST_LOCAL_PORT: u32 = 1 << 30;
 
+/// How long a host client has to send its `CONNECT` line. A client that
+/// connects and says nothing would otherwise hold one of the
+/// [`MAX_CONNECTIONS`] slots for ever; stale ones go when the next client
+/// is accepted.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An accepted host stream still sending its `CONNECT` line.
 struct Handshake {
     stream: UnixStream,
     line: Vec<u8>,
+    since: std::time::Instant,
 }
 
 /// A change to the device's epoll set the muxer needs.
@@ -69,6 +76,8 @@ pub struct Muxer {
     ready: ReadyQueue,
     next_local_port: u32,
     changes: Vec<EpollChange>,
+    /// [`HANDSHAKE_TIMEOUT`], shorter in tests.
+    handshake_timeout: std::time::Duration,
 }
 
 impl Muxer {
@@ -91,6 +100,7 @@ impl Muxer {
             uds_path: uds_path.to_owned(),
             listener,
             handshakes: HashMap::new(),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
             conns: HashMap::new(),
             by_fd: HashMap::new(),
             control: ControlQueue::default(),
@@ -115,6 +125,7 @@ impl Muxer {
     /// Accepts waiting host connections. Before the guest driver is up
     /// (`guest_ready` false) they are closed at once: the client retries.
     pub fn on_listener_ready(&mut self, guest_ready: bool) {
+        self.drop_stale_handshakes();
         loop {
             let stream = match self.listener.accept() {
                 Ok((s, _)) => s,
@@ -130,8 +141,21 @@ impl Muxer {
                 continue;
             }
             let fd = stream.as_raw_fd();
-            self.handshakes.insert(fd, Handshake { stream, line: Vec::new() });
+            self.handshakes.insert(fd, Handshake { stream, line: Vec::new(), since: std::time::Instant::now() });
             self.changes.push(EpollChange::Add(fd, EventSet::IN));
+        }
+    }
+
+    /// Closes the handshakes that have waited longer than the timeout.
+    fn drop_stale_handshakes(&mut self) {
+        let limit = self.handshake_timeout;
+        let stale: Vec<RawFd> =
+            self.handshakes.iter().filter(|(_, h)| h.since.elapsed() >= limit).map(|(&fd, _)| fd).collect();
+        for fd in stale {
+            if let Some(hs) = self.handshakes.remove(&fd) {
+                tracing::debug!("vsock: a host client sent no CONNECT line in time");
+                self.changes.push(EpollChange::Remove(hs.stream));
+            }
         }
     }
 
@@ -274,9 +298,10 @@ impl Muxer {
         }
         let mut path = OsString::from(self.uds_path.as_os_str());
         path.push(format!("_{}", key.local_port));
-        let stream = match UnixStream::connect(&path) {
-            Ok(s) if s.set_nonblocking(true).is_ok() => s,
-            Ok(_) | Err(_) => {
+        // Never blocking: a host listener whose backlog is full refuses.
+        let stream = match super::unix_connect::connect_nonblocking(Path::new(&path)) {
+            Ok(s) => s,
+            Err(_) => {
                 tracing::debug!(path = %Path::new(&path).display(), "vsock: nothing listens for the guest's connection");
                 self.push_control(key, OP_RST, 0);
                 return;
@@ -480,6 +505,28 @@ mod tests {
         assert_eq!(parse_connect(b"LISTEN 5"), None);
         assert_eq!(parse_connect(b"CONNECT 99999999999"), None);
         assert_eq!(parse_connect(&[0xff, 0xfe]), None);
+    }
+
+    /// A host client that connects and sends no CONNECT line is closed
+    /// once the next client is accepted after the timeout; before, it kept
+    /// its slot for ever.
+    #[test]
+    fn a_silent_host_client_is_dropped_after_the_handshake_timeout() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.sock");
+        let mut m = Muxer::new(3, &path).unwrap();
+        m.handshake_timeout = std::time::Duration::from_millis(50);
+        let mut silent = UnixStream::connect(&path).unwrap();
+        m.on_listener_ready(true);
+        assert_eq!(m.handshakes.len(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let _next = UnixStream::connect(&path).unwrap();
+        m.on_listener_ready(true);
+        assert_eq!(m.handshakes.len(), 1, "the silent one went, the new one waits");
+        drop(m.take_epoll_changes());
+        silent.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        assert_eq!(silent.read(&mut [0u8; 1]).unwrap(), 0, "closed");
     }
 
     /// A guest that posts packets earning a reset (data for streams that do
