@@ -15,8 +15,9 @@
 //!
 //! Two jobs, each timed by the container itself (`/proc/uptime`, so the
 //! `docker run` around it is not counted): metadata — unpack the Debian
-//! fixture's tree (~6,600 files), `find | xargs stat` over it, `rm -rf`
-//! it; bulk — write 256 MiB (and sync), then read them back.
+//! fixture's tree (~6,600 files, its tar read from a volume on the VM's
+//! own disk) into the directory under test, `find | xargs stat` over it,
+//! `rm -rf` it; bulk — write 256 MiB (and sync), then read them back.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,15 +29,17 @@ use crate::{prereq, process};
 
 const MACHINE: &str = "fsbench";
 const WORK: &str = "/var/tmp/berth-fsbench";
-const IMAGE: &str = "berth-bench/fs:latest";
 const VOLUME: &str = "fsbench";
+/// The tree's tar, copied once from the share onto the VM's own disk, so
+/// that every job reads its input from the same place on both sides.
+const SRC_VOLUME: &str = "fsbench-src";
 const VSOCK_CID: u32 = 41;
 const ENGINE_PORT: u32 = 2375;
 
 /// Runs in the container with the directory to work in as `$1`; prints
 /// the uptime before and after each phase.
 const JOB: &str = r#"W=$1; up() { cut -d' ' -f1 /proc/uptime; }
-t0=$(up); mkdir -p "$W/t" && tar -C "$W/t" -xf /tree.tar
+t0=$(up); mkdir -p "$W/t" && tar -C "$W/t" -xf /src/tree.tar
 t1=$(up); find "$W/t" | xargs stat >/dev/null
 t2=$(up); rm -rf "$W/t"
 t3=$(up); dd if=/dev/zero of="$W/big" bs=1M count=256 2>/dev/null && sync
@@ -86,22 +89,24 @@ impl Side {
         )
     }
 
-    /// busybox, the bench image (busybox with the tree's tar) and a volume.
-    fn prepare(&self, busybox: &Path, ctx: &Path) -> Result<()> {
+    /// busybox, the volume (c) and the volume with the tree's tar, copied
+    /// in from the share (`src` is the tar's directory in it). Not a
+    /// `docker build` of an image with the tar: 120 MB over QEMU's
+    /// vhost-vsock crashed the test bed's kernel (a stack-guard page hit in
+    /// a page fault loop of its qemu-system-x86 task, 2026-12-08).
+    fn prepare(&self, busybox: &Path, src: &str) -> Result<()> {
         self.docker(&["load", "-q", "-i", &busybox.to_string_lossy()])?;
-        process::output(
-            Command::new("docker")
-                .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-                .env("DOCKER_BUILDKIT", "0")
-                .args(["build", "-q", "-t", IMAGE])
-                .arg(ctx),
-        )?;
         self.docker(&["volume", "create", VOLUME])?;
+        self.docker(&["volume", "create", SRC_VOLUME])?;
+        let from = format!("{src}:/s:ro");
+        let to = format!("{SRC_VOLUME}:/src");
+        self.docker(&["run", "--rm", "-v", &from, "-v", &to, "busybox", "cp", "/s/tree.tar", "/src/tree.tar"])?;
         Ok(())
     }
 
     fn job(&self, mount: &str) -> Result<Timing> {
-        let out = self.docker(&["run", "--rm", "-v", mount, IMAGE, "sh", "-c", JOB, "sh", "/w"])?;
+        let src = format!("{SRC_VOLUME}:/src:ro");
+        let out = self.docker(&["run", "--rm", "-v", mount, "-v", &src, "busybox", "sh", "-c", JOB, "sh", "/w"])?;
         parse_times(&out)
     }
 }
@@ -117,12 +122,11 @@ pub fn run(rounds: usize) -> Result<()> {
     let (busybox, debian) = (env("BERTH_FIXTURE_BUSYBOX")?, env("BERTH_FIXTURE_DEBIAN")?);
     let work = PathBuf::from(WORK);
     let _ = std::fs::remove_dir_all(&work);
-    let (share, ctx) = (work.join("share"), work.join("ctx"));
-    for d in [&share, &ctx] {
-        std::fs::create_dir_all(d).at(d)?;
-    }
-    tree_tar(&debian, &ctx.join("tree.tar"))?;
-    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY tree.tar /tree.tar\n").at(&ctx)?;
+    let share = work.join("share");
+    let src = share.join(".src");
+    std::fs::create_dir_all(&src).at(&src)?;
+    tree_tar(&debian, &src.join("tree.tar"))?;
+    let src_s = src.to_string_lossy().into_owned();
 
     let berth = |args: &[&str]| process::output(Command::new("berth").args(args));
     let _ = berth(&["machine", "rm", "--force", MACHINE]);
@@ -139,8 +143,8 @@ pub fn run(rounds: usize) -> Result<()> {
             .map_err(|e| Error::Invalid(format!("berth machine inspect: {e}")))?;
         let dir = PathBuf::from(inspect["Dir"].as_str().unwrap_or_default());
         let b = Side { name: "berth", socket: dir.join("docker.sock") };
-        eprintln!("fs-bench: berth: loading busybox, building the bench image");
-        if let Err(e) = b.prepare(&busybox, &ctx) {
+        eprintln!("fs-bench: berth: loading busybox, copying the tree's tar onto the VM's disk");
+        if let Err(e) = b.prepare(&busybox, &src_s) {
             // What the engine and the console said is the only trace of why.
             for what in [&["machine", "logs", "--engine", MACHINE][..], &["machine", "logs", MACHINE][..]] {
                 let out = berth(what).unwrap_or_else(|e| e.to_string());
@@ -186,8 +190,8 @@ pub fn run(rounds: usize) -> Result<()> {
         let q = Side { name: "qemu", socket: qdocker };
         eprintln!("fs-bench: waiting for QEMU's guest engine");
         wait_for_engine(&q)?;
-        eprintln!("fs-bench: qemu: loading busybox, building the bench image");
-        q.prepare(&busybox, &ctx)?;
+        eprintln!("fs-bench: qemu: loading busybox, copying the tree's tar onto the VM's disk");
+        q.prepare(&busybox, &src_s)?;
         for round in 1..=rounds {
             let t = q.job(&bind)?;
             println!("round {round}: (b) metadata {:.2} s, bulk {:.2} s", t.metadata, t.bulk);
