@@ -135,6 +135,8 @@ echo "raw block unconfined: $(docker run --rm --security-opt seccomp=unconfined 
 rootraw="mknod /d b $maj $min 2>/dev/null && dd if=/d of=/dev/null bs=512 count=1 2>/dev/null && echo OPENED || echo refused"
 echo "raw block on rootfs unconfined: $(docker run --rm --security-opt seccomp=unconfined busybox sh -c "$rootraw")"
 echo "raw block privileged: $(docker run --rm --privileged busybox sh -c "$raw")"
+devtmpfs='mkdir -p /m && mount -t devtmpfs none /m || exit 0; for d in /m/vd*; do dd if=$d of=/dev/null bs=512 count=1 2>/dev/null && echo OPENED && exit 0; done; echo refused'
+echo "devtmpfs with SYS_ADMIN: $(docker run --rm --cap-add SYS_ADMIN busybox sh -c "$devtmpfs" 2>&1 | tail -n 1)"
 echo "fifo: $(docker run --rm busybox sh -c 'mkfifo /tmp/f && echo made')"
 echo "pids seen: $(docker run --rm busybox sh -c 'ls -d /proc/[0-9]* | wc -l')"
 vmname=$(berth machine shell m -- hostname)
@@ -226,6 +228,10 @@ fn containers_in_a_machine_on_cgroup_v2() {
     assert!(has("raw block unconfined: refused"), "seccomp=unconfined keeps the device-node guard on v2:\n{c}");
     assert!(has("raw block on rootfs unconfined: refused"), "the rootfs is nodev:\n{c}");
     assert!(has("raw block privileged: OPENED"), "--privileged keeps device access:\n{c}");
+    // The cgroup v2 device rules (an eBPF program, libcontainer's
+    // cgroupsv2_devices): a node from a devtmpfs that CAP_SYS_ADMIN lets a
+    // container mount still cannot be opened.
+    assert!(has("devtmpfs with SYS_ADMIN: refused"), "the v2 device rules refuse the VM's disk:\n{c}");
     assert!(has("fifo: made"), "FIFOs are still allowed:\n{c}");
     assert!(!has("hostname: 0") && has(" kept"), "sethostname fails and the VM keeps its name:\n{c}");
     assert!(has("host network sys: 0 ro"), "the host's /sys without submounts, read-only:\n{c}");
