@@ -281,6 +281,18 @@ fn a_failing_run_leaves_no_image_tag_or_container() {
     assert!(!ok && err.contains("squash"), "{err}");
 }
 
+/// A `# syntax=` line (BuildKit's frontend) is accepted with a note that
+/// the classic builder ignores it, and the build goes on.
+#[test]
+fn a_syntax_directive_is_noted_and_ignored() {
+    let d = Daemon::start();
+    let ctx = tempfile::tempdir().unwrap();
+    write(ctx.path(), &[("Dockerfile", "# syntax=docker/dockerfile:1.7\nFROM busybox\nRUN echo built > /b\n")]);
+    let out = build_ok(&d, ctx.path(), &["-t", "syntax", "."]);
+    assert!(out.contains("# syntax=docker/dockerfile:1.7 is ignored: the classic builder"), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", "syntax", "cat", "/b"]), "built\n");
+}
+
 /// The CLI applies `.dockerignore` (with `!` exceptions) to what it sends;
 /// `COPY .` copies what arrived.
 #[test]
@@ -372,8 +384,8 @@ fn raw_entry(name: &str, kind: tar::EntryType, link: &str, data: &[u8]) -> Vec<u
     out
 }
 
-/// Every path under the engine's root but its logs, and the mounts of
-/// this machine: what a refused build must leave as it found them.
+/// Every path under the engine's root but its logs, and the mounts under
+/// it: what a refused build must leave as it found them.
 fn footprint(d: &Daemon) -> (Vec<String>, usize) {
     let mut paths = Vec::new();
     let mut todo = vec![d.root.clone()];
@@ -391,7 +403,10 @@ fn footprint(d: &Daemon) -> (Vec<String>, usize) {
         }
     }
     paths.sort();
-    (paths, std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count())
+    // The engine's own mounts only: other tests run beside this one.
+    let root = d.root.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&root)).count();
+    (paths, mounts)
 }
 
 /// A hostile context (`..`, an absolute name, a hard link out, a symlink

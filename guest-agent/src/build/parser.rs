@@ -72,6 +72,9 @@ impl Stage {
 #[derive(Clone, Debug)]
 pub struct Dockerfile {
     pub escape: char,
+    /// The `# syntax=` directive's value: BuildKit's frontend, which the
+    /// classic builder does not run (the build says so and goes on).
+    pub syntax: Option<String>,
     pub meta_args: Vec<Step>,
     pub stages: Vec<Stage>,
 }
@@ -80,6 +83,7 @@ impl Dockerfile {
     pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
         let d = parse_dockerfile::parse(text).map_err(|e| BuildError::Parse(e.to_string()))?;
         let escape = d.parser_directives.escape.as_ref().map_or('\\', |e| e.value.value);
+        let syntax = d.parser_directives.syntax.as_ref().map(|s| s.value.value.to_string());
         let starts: Vec<usize> = d.instructions.iter().map(start).collect();
         let step = |i: usize| -> Result<Step, BuildError> {
             let end = starts.get(i + 1).copied().unwrap_or(text.len());
@@ -97,7 +101,7 @@ impl Dockerfile {
                 },
             }
         }
-        Ok(Dockerfile { escape, meta_args, stages })
+        Ok(Dockerfile { escape, syntax, meta_args, stages })
     }
 
     /// The classic builder's step count: meta ARGs, FROMs and steps of the
@@ -338,6 +342,14 @@ mod tests {
         assert!(Dockerfile::parse("RUN x\n").is_err(), "no FROM");
         assert!(Dockerfile::parse("FROM busybox\nCOPY --bogus=1 a b\n").is_err());
         assert!(Dockerfile::parse("FROM busybox\nRUN --mount=type=cache,target=/x true\n").is_err());
+    }
+
+    #[test]
+    fn a_syntax_directive_is_kept_for_its_note() {
+        let d = Dockerfile::parse("# syntax=docker/dockerfile:1\nFROM busybox\n").unwrap();
+        assert_eq!(d.syntax.as_deref(), Some("docker/dockerfile:1"));
+        assert_eq!(d.stages.len(), 1);
+        assert!(Dockerfile::parse("FROM busybox\n").unwrap().syntax.is_none());
     }
 
     #[test]

@@ -253,6 +253,11 @@ impl Build<'_> {
         let lex = crate::build::lex::Lexer { escape: self.escape, vars: &vars };
         let needed = crate::build::stages::needed(&d, last, |w| lex.word(w).unwrap_or_else(|_| w.to_string()));
         let total = d.total_steps(&needed);
+        if let Some(frontend) = &d.syntax {
+            self.out.say(format!(
+                "# syntax={frontend} is ignored: the classic builder has no BuildKit frontends; building with its own\n"
+            ));
+        }
         let mut n = 0;
         for s in &d.meta_args {
             n += 1;
