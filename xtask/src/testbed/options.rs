@@ -20,7 +20,10 @@ pub struct Options {
     /// nested test bed stops making progress after boot (both of QEMU's
     /// TCG threads busy, nothing inside advancing, no soft-lockup report)
     /// or resets itself, and the same command then passes in a fresh one.
-    /// A hang of berth's own repeats and still fails.
+    /// A hang of berth's own repeats and still fails. Also once for a
+    /// failed run in which a nested guest triple-faulted (seen under
+    /// heavy guest I/O with either VMM on top, issue 21); the retry is
+    /// said at the top of the console the caller gets.
     pub retry_lost_runs: bool,
 }
 
