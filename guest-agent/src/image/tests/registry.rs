@@ -105,6 +105,15 @@ fn collect(mut rx: tokio::sync::mpsc::UnboundedReceiver<ProgressEvent>) -> Vec<P
     v
 }
 
+/// A refused pull left no image, blob, layer or staged file.
+fn assert_nothing_stored(dst: &Store) {
+    assert!(dst.list().is_empty(), "no image listed");
+    for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
+        let left: Vec<_> = std::fs::read_dir(dst.root().join(sub)).expect("read_dir").collect();
+        assert!(left.is_empty(), "{sub} must be empty after a refused pull: {left:?}");
+    }
+}
+
 fn statuses(events: &[ProgressEvent]) -> Vec<&str> {
     events.iter().map(|e| e.status.as_str()).collect()
 }
@@ -279,11 +288,7 @@ async fn a_blob_that_does_not_match_its_digest_is_rejected_and_nothing_is_stored
             || matches!(e, PullError::Registry(RegistryError::DigestMismatch { .. })),
         "{e:?}"
     );
-    assert!(dst.list().is_empty(), "no image listed");
-    for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
-        let left: Vec<_> = std::fs::read_dir(dst.root().join(sub)).expect("read_dir").collect();
-        assert!(left.is_empty(), "{sub} must be empty after a rejected pull: {left:?}");
-    }
+    assert_nothing_stored(&dst);
 }
 
 /// A layer blob longer than its descriptor's size (a registry that would
@@ -307,11 +312,7 @@ async fn a_blob_longer_than_its_descriptor_is_cut_off_and_nothing_is_stored() {
         .expect_err("must refuse");
     assert!(matches!(&e, PullError::Oversized { digest, .. } if digest == victim), "{e:?}");
     assert!(e.to_string().contains("larger than the"), "{e}");
-    assert!(dst.list().is_empty(), "no image listed");
-    for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
-        let left: Vec<_> = std::fs::read_dir(dst.root().join(sub)).expect("read_dir").collect();
-        assert!(left.is_empty(), "{sub} must be empty after a refused pull: {left:?}");
-    }
+    assert_nothing_stored(&dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
