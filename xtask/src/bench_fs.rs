@@ -148,12 +148,7 @@ pub fn run(rounds: usize) -> Result<()> {
             // What the engine and the console said is the only trace of why.
             for what in [&["machine", "logs", "--engine", MACHINE][..], &["machine", "logs", MACHINE][..]] {
                 let out = berth(what).unwrap_or_else(|e| e.to_string());
-                let tail: Vec<&str> = out.lines().rev().take(40).collect();
-                eprintln!(
-                    "fs-bench: berth {}:\n{}",
-                    what.join(" "),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
+                eprintln!("fs-bench: berth {}:\n{}", what.join(" "), crate::testbed::last_lines(&out, 40));
             }
             return Err(e);
         }

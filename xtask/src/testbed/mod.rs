@@ -21,7 +21,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::{images, paths, prereq, process};
 
 pub use options::Options;
-pub use qemu::Outcome;
+pub use qemu::{Outcome, last_lines};
 
 /// Runs `command` in the test bed and returns its exit status and console.
 pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
@@ -59,7 +59,7 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
                 faults += 1;
                 let line = "testbed: the command failed after a nested guest triple-faulted (KVM_EXIT_SHUTDOWN, \
                             issue 21); running it once more in a fresh test bed";
-                eprintln!("{line}\n{}", tail(&outcome.console, 30));
+                eprintln!("{line}\n{}", last_lines(&outcome.console, 30));
                 retried.push_str(line);
                 retried.push('\n');
             }
@@ -103,12 +103,6 @@ pub fn run(opts: &Options, command: &[String]) -> Result<Outcome> {
 /// berth-vmm reports it (QEMU's guests end with no such line).
 fn nested_guest_triple_fault(outcome: &Outcome) -> bool {
     outcome.status != 0 && outcome.console.contains("triple-faulted (KVM_EXIT_SHUTDOWN)")
-}
-
-/// The last `n` lines of `text`.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The workspace's release binaries, which the command finds on PATH
